@@ -1,0 +1,67 @@
+"""The ``ualign`` command line. Each subcommand lives in its own module ``ualign.cli.<name>``
+exposing ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``; modules are
+imported only when their command runs, so ``ualign --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ualign._version import __version__
+
+# command name -> module (kept in the order ``ualign --help`` shows them)
+COMMANDS = {
+    "reproduce": "ualign.cli.reproduce",
+    "compare": "ualign.cli.compare",
+    "info": "ualign.cli.info",
+    "fetch": "ualign.cli.fetch",
+    "select": "ualign.cli.select",
+    "eval-select": "ualign.cli.eval_select",
+    "train": "ualign.cli.train",
+}
+
+
+class CLIError(Exception):
+    """An error the CLI reports as one line (``ualign: error: ...``) with exit status 2."""
+
+
+def _available():
+    for name, module in COMMANDS.items():
+        spec = importlib.util.find_spec(module)
+        if spec is not None:
+            yield name, module
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ualign",
+        description="Universal alignment by test-time scaling (Cai & Zheng, arXiv 2601.08777).")
+    parser.add_argument("--version", action="version", version=f"ualign {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _available():
+        mod = importlib.import_module(module)
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args._run(args) or 0)
+    except (CLIError, ValueError, FileNotFoundError, NotADirectoryError) as e:
+        print(f"ualign {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ualign: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Input validation shared by the engine: every failure is a ``ValueError`` that names the
+argument, the expected form and the offending position (STYLE.md rule 5)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+SIMPLEX_ATOL = 1e-9
+
+
+def check_k(k, name: str = "k") -> int:
+    """Return ``k`` as a Python int, or raise if it is not an integer >= 1."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= 1, got {k!r} of type {type(k).__name__}")
+    if k < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {k}")
+    return int(k)
+
+
+def check_weights(weights, n_rows: int, name: str = "weights") -> np.ndarray:
+    """Validate non-negative finite weights of shape ``(n_rows,)`` and normalise them to sum 1."""
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n_rows,):
+        raise ValueError(f"{name} must have shape ({n_rows},), got {w.shape}")
+    bad = np.flatnonzero(~np.isfinite(w))
+    if bad.size:
+        raise ValueError(f"{name} must be finite, got {w[bad[0]]} at position {bad[0]}")
+    bad = np.flatnonzero(w < 0)
+    if bad.size:
+        raise ValueError(f"{name} must be >= 0, got {w[bad[0]]} at position {bad[0]}")
+    total = w.sum()
+    if not total > 0:
+        raise ValueError(f"{name} must not be all zero (they are normalised to sum 1)")
+    return w / total
+
+
+def check_policy(policy, n: int, name: str = "policy") -> np.ndarray:
+    """Validate a distribution (or a batch ``(..., n)`` of them) over ``n`` responses.
+
+    Entries may be off the simplex by at most ``SIMPLEX_ATOL`` (1e-9); such rounding is
+    clipped and renormalised. Anything further off raises.
+    """
+    p = np.asarray(policy, dtype=float)
+    if p.ndim == 0 or p.shape[-1] != n:
+        raise ValueError(f"{name} must have shape (..., {n}) (one probability per response), "
+                         f"got shape {p.shape}")
+    if not np.all(np.isfinite(p)):
+        pos = np.argwhere(~np.isfinite(p))[0]
+        raise ValueError(f"{name} must be finite, got {p[tuple(pos)]} at index {tuple(pos)}")
+    if np.any(p < -SIMPLEX_ATOL):
+        pos = np.argwhere(p < -SIMPLEX_ATOL)[0]
+        raise ValueError(f"{name} must be non-negative (a distribution), got {p[tuple(pos)]} "
+                         f"at index {tuple(pos)}")
+    s = p.sum(axis=-1)
+    off = np.abs(s - 1.0) > SIMPLEX_ATOL
+    if np.any(off):
+        pos = np.argwhere(np.atleast_1d(off))[0]
+        raise ValueError(f"{name} must sum to 1 within {SIMPLEX_ATOL:g}, got sum "
+                         f"{np.atleast_1d(s)[tuple(pos)]!r} at batch index {tuple(pos)}")
+    p = np.clip(p, 0.0, None)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def check_response(y, n: int, name: str = "opponent") -> int:
+    if isinstance(y, bool) or not isinstance(y, numbers.Integral):
+        raise ValueError(f"{name} must be a response index or a distribution, got {y!r}")
+    if not 0 <= y < n:
+        raise ValueError(f"{name} must be a response index in [0, {n}), got {y}")
+    return int(y)
+
+
+def as_distribution(opponent, n: int, name: str = "opponent") -> np.ndarray:
+    """A response index becomes a point mass; a vector is checked to be on the simplex."""
+    if np.ndim(opponent) == 0:
+        y = check_response(opponent, n, name)
+        e = np.zeros(n)
+        e[y] = 1.0
+        return e
+    p = check_policy(opponent, n, name)
+    if p.ndim != 1:
+        raise ValueError(f"{name} must be one distribution of shape ({n},), got {p.shape}")
+    return p

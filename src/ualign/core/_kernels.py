@@ -1,0 +1,138 @@
+"""Compiled kernels for the deviation payoff ``L(π, y)`` (THEORY.md §3).
+
+Per user and level class with mass ``t`` (the class, y included) and mass ``a`` strictly worse,
+
+    L = ∫_0^1 (a + s t)^k ds = Σ_{m=0}^{k} C(k,m) t^m a^(k-m) / (m+1)
+      = ((a+t)^(k+1) - a^(k+1)) / ((k+1) t).
+
+``class_payoff`` evaluates it with no cancellation and no libm call: it carries
+``p_N = a^N`` and ``D_N = (a+t)^N - a^N`` through binary powering,
+
+    D_{2N} = D_N (D_N + 2 p_N),  p_{2N} = p_N^2,
+    D_{N+1} = (a+t) D_N + t p_N, p_{N+1} = a p_N,
+
+sums and products of non-negative numbers only, so ``D_{k+1}`` keeps a relative error of
+O(log k) ulps however small ``t/a`` is (the difference form cancels there; THEORY.md §3
+suggests ``expm1/log1p``, which costs two transcendental calls per entry), and
+``L = D_{k+1} / ((k+1) t)`` for ``t > 0``, ``L = a^k`` for ``t = 0`` (the limit).
+
+``payoffs_kernel`` sweeps each user's precomputed order once (worst class to best), so one
+evaluation costs O(U n) and reads the ``(U, n)`` order array once, in parallel over users.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, inline="always")
+def ipow(x, e):
+    r = 1.0
+    while e > 0:
+        if e & 1:
+            r *= x
+        x *= x
+        e >>= 1
+    return r
+
+
+@numba.njit(cache=True, inline="always")
+def top_bit(e):
+    top = 1
+    while top * 2 <= e:
+        top *= 2
+    return top
+
+
+@numba.njit(cache=True, inline="always")
+def class_payoff(a, t, k, top):
+    """L for one level class: mass ``t`` tied (y included), mass ``a`` strictly worse.
+    ``top`` is ``top_bit(k + 1)``, the highest power of two <= k+1."""
+    if t <= 0.0:
+        return ipow(a, k)
+    e = k + 1
+    s = a + t
+    D = t  # D_1 = (a+t) - a
+    p = a  # p_1 = a
+    top //= 2
+    while top > 0:
+        D = D * (D + 2.0 * p)
+        p = p * p
+        if e & top:
+            D = s * D + t * p
+            p = a * p
+        top //= 2
+    return D / (e * t)
+
+
+@numba.njit(cache=True, parallel=True)
+def payoffs_kernel(order, weights, policies, k, nchunks):
+    """``out[b, y] = Σ_u weights[u] L_u(policies[b], y)``.
+
+    order: (U, n) encoded per-user orders (see ``Profile._sorted_orders``).
+    weights: (U,); policies: (B, n) on the simplex; returns (B, n).
+    nchunks: number of user blocks handed to threads (each keeps its own accumulator).
+    """
+    U, n = order.shape
+    B = policies.shape[0]
+    top = top_bit(k + 1)
+    nchunks = max(1, min(nchunks, U))
+    acc = np.zeros((nchunks, B, n))
+    size = (U + nchunks - 1) // nchunks
+    for c in numba.prange(nchunks):
+        lo = c * size
+        hi = min(U, lo + size)
+        for u in range(lo, hi):
+            w = weights[u]
+            row = order[u]
+            for b in range(B):
+                pi = policies[b]
+                out = acc[c, b]
+                worse = 0.0
+                j = n - 1
+                while j >= 0:
+                    # the class ending at position j starts at the first untied entry <= j
+                    s = j
+                    t = 0.0
+                    while True:
+                        e = row[s]
+                        if e >= 0:
+                            t += pi[e]
+                            break
+                        t += pi[-e - 1]
+                        s -= 1
+                    val = w * class_payoff(worse, t, k, top)
+                    for q in range(s, j + 1):
+                        e = row[q]
+                        out[e if e >= 0 else -e - 1] += val
+                    worse += t
+                    j = s - 1
+    res = np.zeros((B, n))
+    for c in range(nchunks):
+        res += acc[c]
+    return res
+
+
+def payoffs_numpy(levels: np.ndarray, weights: np.ndarray, policy: np.ndarray, k: int):
+    """The same quantity by plain vectorised NumPy (no precomputation, no compiled code).
+
+    Per call: class masses by ``bincount``, masses strictly worse by a reverse cumulative sum,
+    the stable ``expm1/log1p`` closed form, a gather back to ``(U, n)`` and a weighted sum.
+    This is the "straightforward NumPy evaluation" the benchmark compares against, and a
+    second implementation the tests hold the kernel to.
+    """
+    U, n = levels.shape
+    lv = levels.astype(np.int64)
+    flat = (np.arange(U)[:, None] * n + lv).ravel()
+    t = np.bincount(flat, weights=np.broadcast_to(policy, (U, n)).ravel(),
+                    minlength=U * n).reshape(U, n)
+    worse = np.cumsum(t[:, ::-1], axis=1)[:, ::-1] - t  # mass of classes strictly worse
+    a = np.clip(worse, 0.0, None)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        x = t / a
+        series = np.exp(k * np.log(a)) * np.expm1((k + 1) * np.log1p(x)) / ((k + 1) * x)
+        val = np.where(a > 0, np.where(t > 0, series, np.exp(k * np.log(a))),
+                       t ** k / (k + 1))
+    L = np.take_along_axis(val, lv, axis=1)
+    return weights @ L

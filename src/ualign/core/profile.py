@@ -1,0 +1,296 @@
+"""Preference profiles: a finite population of users, each with a weak order over n responses.
+
+A profile stores integer *levels* ``(U, n)``: ``levels[u, y] = 0`` for user ``u``'s favourite
+class, larger is worse, equal levels are indifferent; and weights ``(U,)`` summing to 1 (the
+share of users holding each order). Levels are kept dense (each row uses 0, 1, ..., c-1) and
+identical orders are merged, so two profiles describing the same population compare equal.
+
+References: shared/spec/THEORY.md §1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ualign.core._checks import check_weights
+
+
+def _dense_levels(levels: np.ndarray) -> np.ndarray:
+    """Row-wise dense ranks: the smallest value becomes 0, the next distinct value 1, ..."""
+    U, n = levels.shape
+    order = np.argsort(levels, axis=1, kind="stable")
+    srt = np.take_along_axis(levels, order, axis=1)
+    new_class = np.zeros((U, n), dtype=np.int64)
+    new_class[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    out = np.empty((U, n), dtype=np.int64)
+    np.put_along_axis(out, order, np.cumsum(new_class, axis=1), axis=1)
+    return out
+
+
+def _level_dtype(n: int):
+    return np.int16 if n < 2**15 else np.int32
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Profile:
+    """A weighted population of weak orders over ``n`` responses (immutable).
+
+    Attributes:
+      levels: ``(U, n)`` integer levels, 0 = favourite, equal = indifferent (dense per row).
+      weights: ``(U,)`` shares of the population, summing to 1.
+      labels: optional names of the ``n`` responses.
+      groups: optional ``(U,)`` integer group of each row (e.g. a Polis opinion group).
+      group_names: optional names of the groups, indexed by group id.
+      n_ranked: optional ``(U,)`` number of responses the user ranked explicitly; the rest
+        (tied at the bottom) were unranked. Only PrefLib's incomplete formats use it, so that
+        ``write_preflib(read_preflib(f))`` reproduces ``f`` exactly.
+      n_voters: optional number of voters behind the weights (PrefLib counts are
+        ``weights * n_voters``).
+      meta: optional metadata (PrefLib header fields, source path, ...).
+
+    Build profiles with :meth:`from_rankings`, :meth:`from_levels`, :meth:`from_scores` or
+    :func:`ualign.read_preflib`; the constructor validates, densifies and merges too.
+    """
+
+    levels: np.ndarray
+    weights: np.ndarray
+    labels: tuple[str, ...] | None = None
+    groups: np.ndarray | None = None
+    group_names: tuple[str, ...] | None = None
+    n_ranked: np.ndarray | None = None
+    n_voters: float | None = None
+    meta: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        lv = np.asarray(self.levels)
+        if lv.ndim != 2:
+            raise ValueError(f"levels must be a 2-d array (U users, n responses), got shape "
+                             f"{lv.shape}")
+        U, n = lv.shape
+        if U == 0:
+            raise ValueError("levels must hold at least one user (row); the profile is empty")
+        if n == 0:
+            raise ValueError("levels must hold at least one response (column)")
+        if lv.dtype.kind == "f":
+            bad = np.argwhere(~np.isfinite(lv) | (lv != np.round(lv)))
+            if bad.size:
+                r, c = bad[0]
+                raise ValueError(f"levels must be integers, got {lv[r, c]} at row {r}, "
+                                 f"column {c}")
+        elif lv.dtype.kind not in "iub":
+            raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
+        lv = lv.astype(np.int64)
+        w = check_weights(self.weights, U)
+        labels = self.labels
+        if labels is not None:
+            labels = tuple(str(s) for s in labels)
+            if len(labels) != n:
+                raise ValueError(f"labels must name each of the {n} responses, got "
+                                 f"{len(labels)} labels")
+        groups = self.groups
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (U,) or groups.dtype.kind not in "iu":
+                raise ValueError(f"groups must be an integer array of shape ({U},), got "
+                                 f"{groups.dtype} {groups.shape}")
+            groups = groups.astype(np.int64)
+            if groups.min() < 0:
+                raise ValueError("groups must be non-negative group ids")
+            if self.group_names is not None and len(self.group_names) <= groups.max():
+                raise ValueError(f"group_names must name groups 0..{groups.max()}, got "
+                                 f"{len(self.group_names)} names")
+        n_ranked = self.n_ranked
+        if n_ranked is not None:
+            n_ranked = np.asarray(n_ranked, dtype=np.int64)
+            if n_ranked.shape != (U,):
+                raise ValueError(f"n_ranked must have shape ({U},), got {n_ranked.shape}")
+            if np.any((n_ranked < 0) | (n_ranked > n)):
+                r = int(np.flatnonzero((n_ranked < 0) | (n_ranked > n))[0])
+                raise ValueError(f"n_ranked must lie in [0, {n}], got {n_ranked[r]} at row {r}")
+        lv = _dense_levels(lv)
+        lv, w, groups, n_ranked = _merge(lv, w, groups, n_ranked)
+        lv = lv.astype(_level_dtype(n))
+        for arr in (lv, w, groups, n_ranked):
+            if arr is not None:
+                arr.setflags(write=False)
+        set_ = functools.partial(object.__setattr__, self)
+        set_("levels", lv)
+        set_("weights", w)
+        set_("labels", labels)
+        set_("groups", groups)
+        set_("group_names", None if self.group_names is None else tuple(self.group_names))
+        set_("n_ranked", n_ranked)
+        set_("n_voters", None if self.n_voters is None else float(self.n_voters))
+        set_("meta", dict(self.meta))
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_levels(cls, levels, weights=None, **kwargs) -> Profile:
+        """Profile from integer levels ``(U, n)`` (0 = best, equal = tie); weights default to
+        uniform over rows. Extra keyword arguments are the dataclass fields (labels, groups...).
+        """
+        levels = np.asarray(levels)
+        if levels.ndim != 2:
+            raise ValueError(f"levels must be a 2-d array (U users, n responses), got shape "
+                             f"{levels.shape}")
+        if weights is None:
+            weights = np.ones(levels.shape[0])
+        return cls(levels=levels, weights=weights, **kwargs)
+
+    @classmethod
+    def from_rankings(cls, rankings, weights=None, **kwargs) -> Profile:
+        """Profile from strict rankings ``(U, n)``: each row a permutation of ``0..n-1``,
+        best first."""
+        r = np.asarray(rankings)
+        if r.ndim != 2:
+            raise ValueError(f"rankings must be a 2-d array (U users, n responses), got shape "
+                             f"{r.shape}")
+        U, n = r.shape
+        if r.dtype.kind not in "iu":
+            if r.dtype.kind == "f" and np.all(np.isfinite(r)) and np.all(r == np.round(r)):
+                r = r.astype(np.int64)
+            else:
+                raise ValueError(f"rankings must hold integer response indices, got dtype "
+                                 f"{r.dtype}")
+        srt = np.sort(r, axis=1)
+        bad = np.argwhere(srt != np.arange(n))
+        if bad.size:
+            row = int(bad[0, 0])
+            raise ValueError(f"rankings row {row} must be a permutation of 0..{n - 1}, got "
+                             f"{r[row].tolist()}")
+        levels = np.empty((U, n), dtype=np.int64)
+        np.put_along_axis(levels, r.astype(np.int64), np.arange(n)[None, :], axis=1)
+        return cls.from_levels(levels, weights, **kwargs)
+
+    @classmethod
+    def from_scores(cls, scores, weights=None, **kwargs) -> Profile:
+        """Profile from utilities ``(U, n)``: higher is better, equal scores tie, NaN means
+        unranked (tied together below every scored response)."""
+        s = np.asarray(scores, dtype=float)
+        if s.ndim != 2:
+            raise ValueError(f"scores must be a 2-d array (U users, n responses), got shape "
+                             f"{s.shape}")
+        if np.any(np.isinf(s)):
+            r, c = np.argwhere(np.isinf(s))[0]
+            raise ValueError(f"scores must be finite or NaN, got {s[r, c]} at row {r}, "
+                             f"column {c}")
+        nan = np.isnan(s)
+        key = np.where(nan, np.inf, -s)
+        levels = _dense_levels(key)
+        return cls.from_levels(levels, weights, **kwargs)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_users(self) -> int:
+        """Number of distinct user types (rows)."""
+        return self.levels.shape[0]
+
+    @property
+    def n_responses(self) -> int:
+        return self.levels.shape[1]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.levels.shape
+
+    @property
+    def has_ties(self) -> bool:
+        return bool(np.any(self.levels.max(axis=1) < self.n_responses - 1))
+
+    def label(self, y: int) -> str:
+        return self.labels[y] if self.labels is not None else str(y)
+
+    @functools.cached_property
+    def _sorted_orders(self) -> np.ndarray:
+        """Per-user order, best first, with ties encoded: entry ``y >= 0`` starts a new level
+        class, entry ``~y`` (``-y-1``) is tied with the previous entry. ``(U, n)``, int16 when
+        n < 2**15. Computed once per profile; the payoff kernels read only this array."""
+        order = np.argsort(self.levels, axis=1, kind="stable")
+        srt = np.take_along_axis(self.levels, order, axis=1)
+        tied = np.zeros(order.shape, dtype=bool)
+        tied[:, 1:] = srt[:, 1:] == srt[:, :-1]
+        enc = np.where(tied, ~order, order).astype(_level_dtype(self.n_responses + 1))
+        enc.setflags(write=False)
+        return enc
+
+    def pairwise_preferences(self) -> np.ndarray:
+        """``P[y, z]`` = share of users strictly preferring ``y`` to ``z``. ``(n, n)``."""
+        n = self.n_responses
+        P = np.zeros((n, n))
+        rows = max(1, 2**24 // (n * n))
+        for s in range(0, self.n_users, rows):
+            lv = self.levels[s:s + rows].astype(np.int32)
+            w = self.weights[s:s + rows]
+            better = lv[:, :, None] < lv[:, None, :]
+            P += np.einsum("u,uyz->yz", w, better, optimize=True)
+        return P
+
+    def margins(self) -> np.ndarray:
+        """Pairwise margin matrix ``M = P - P^T`` (skew-symmetric)."""
+        P = self.pairwise_preferences()
+        return P - P.T
+
+    def condorcet_winner(self) -> int | None:
+        """The response that beats every other by a strict majority of weight, if any."""
+        M = self.margins()
+        np.fill_diagonal(M, 1.0)
+        wins = np.all(M > 1e-12, axis=1)
+        idx = np.flatnonzero(wins)
+        return int(idx[0]) if idx.size else None
+
+    def restrict(self, responses: Sequence[int]) -> Profile:
+        """The profile over a subset of responses (in the given order)."""
+        idx = np.asarray(responses, dtype=np.int64)
+        labels = None if self.labels is None else [self.labels[i] for i in idx]
+        return Profile(self.levels[:, idx], self.weights, labels=labels, groups=self.groups,
+                       group_names=self.group_names, n_voters=self.n_voters)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Profile):
+            return NotImplemented
+        return (self.levels.shape == other.levels.shape
+                and np.array_equal(self.levels, other.levels)
+                and np.allclose(self.weights, other.weights, rtol=0, atol=1e-12)
+                and self.labels == other.labels
+                and _opt_equal(self.groups, other.groups)
+                and _opt_equal(self.n_ranked, other.n_ranked))
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        ties = ", ties" if self.has_ties else ""
+        return f"Profile(users={self.n_users}, responses={self.n_responses}{ties})"
+
+
+def _opt_equal(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return np.array_equal(a, b)
+
+
+def _merge(levels, weights, groups, n_ranked):
+    """Merge identical rows (same levels, group and n_ranked), keeping first-occurrence order
+    and summing weights."""
+    cols = [levels]
+    if groups is not None:
+        cols.append(groups[:, None])
+    if n_ranked is not None:
+        cols.append(n_ranked[:, None])
+    key = np.ascontiguousarray(np.concatenate(cols, axis=1) if len(cols) > 1 else levels)
+    void = key.view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).ravel()
+    _, first, inverse = np.unique(void, return_index=True, return_inverse=True)
+    if first.size == levels.shape[0]:
+        return levels, weights, groups, n_ranked
+    # Renumber unique rows by first occurrence so the merged profile keeps the input order.
+    rank = np.empty(first.size, dtype=np.int64)
+    order = np.argsort(first)
+    rank[order] = np.arange(first.size)
+    inv = rank[inverse.ravel()]
+    keep = first[order]
+    w = np.bincount(inv, weights=weights, minlength=keep.size)
+    return (levels[keep], w / w.sum(), None if groups is None else groups[keep],
+            None if n_ranked is None else n_ranked[keep])
