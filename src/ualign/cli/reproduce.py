@@ -1,0 +1,74 @@
+"""``ualign reproduce [--out DIR] [--data DIR] [--quick]``: every claim of the universal-alignment
+framework as a measured row with PASS/FAIL, plus real preference data when it is present; one
+self-contained HTML report (plots embedded), Markdown and JSON. Exit status 1 if a claim fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HELP = ("Measure every claim of the paper (PASS/FAIL against its bound) and compare the methods "
+        "on real data; writes an HTML / Markdown / JSON report.")
+
+
+def add_arguments(p):
+    p.add_argument("--out", default="ualign-report", metavar="DIR",
+                   help="folder for report.html, report.md, report.json and plots/ "
+                        "(default ./ualign-report)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="the real-data folder (polis/, preflib/); default ../shared/data when it "
+                        "exists, else the real-data section is left out")
+    p.add_argument("--no-data", action="store_true", help="leave the real-data section out")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer cases and smaller instances (about 30 s; for tests)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random instance and solver")
+
+
+def _summary(report):
+    from rich.table import Table
+
+    t = Table(title=f"ualign reproduce ({'quick' if report.quick else 'full'}, "
+                    f"{report.seconds:.0f} s)")
+    for col, just in (("claim", "left"), ("what", "left"), ("measured", "left"),
+                      ("bound", "left"), ("verdict", "center")):
+        t.add_column(col, justify=just, overflow="fold")
+    for c in report.claims:
+        style = "bold green" if c.passed else "bold red"
+        t.add_row(f"({c.key})", c.title, c.measured, c.bound, f"[{style}]{c.verdict}[/]")
+    return t
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ualign.report.render import report_files, write_files
+    from ualign.report.reproduce import ReproduceConfig, build_report, default_data_dir, n_steps
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out must be a folder, got the file {out}")
+    if args.data is not None:
+        data_dir = Path(args.data)
+        if not data_dir.is_dir():
+            raise FileNotFoundError(f"--data must be an existing folder, got {args.data}")
+    else:
+        data_dir = None if args.no_data else default_data_dir()
+    config = (ReproduceConfig.quick_config(args.seed) if args.quick
+              else ReproduceConfig(seed=args.seed))
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<36}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("reproduce", total=n_steps(config, data_dir))
+        report = build_report(config, data_dir,
+                              tick=lambda msg: bar.update(task, description=msg),
+                              advance=lambda: bar.advance(task))
+    files = report_files(report)
+    write_files(files, out)
+    Console().print(_summary(report))
+    for note in report.notes:
+        print(note)
+    verdict = "all claims PASS" if report.passed else (
+        f"{sum(not c.passed for c in report.claims)} claim(s) FAIL")
+    print(f"{verdict}; report: {(out / 'report.html').resolve()} (also report.md, report.json)")
+    return 0 if report.passed else 1

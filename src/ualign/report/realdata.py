@@ -1,0 +1,136 @@
+"""The real-data section of the report: f(k) of RLHF / NLHF / U-alignment / the best k-set on
+Polis conversations and PrefLib profiles, and, readable by a person, what each method shows.
+
+Data is read where it lies (``../shared/data`` or ``--data``), never copied. Polis data is
+CC BY 4.0: every section built from it carries ``ualign.data.polis.POLIS_ATTRIBUTION``.
+
+References: shared/spec/THEORY.md §2, §4, §7; shared/data/README.md (formats, licences).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ualign.core import Profile
+from ualign.report.compare import compare_methods
+from ualign.report.results import CompareResult, DatasetSection
+
+__all__ = ["DATASETS", "QUICK_DATASETS", "Dataset", "available_datasets", "dataset_section",
+           "describe_shows"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A real profile under the data folder: ``kind`` is ``"polis"`` (a conversation folder) or
+    ``"preflib"`` (a file); ``path`` is relative to the data folder."""
+
+    name: str
+    kind: str
+    path: str
+    description: str
+
+
+DATASETS = (
+    Dataset("Polis: 15-per-hour-seattle", "polis", "polis/15-per-hour-seattle",
+            "Seattle residents voting on statements about a $15/hour minimum wage."),
+    Dataset("Polis: brexit-consensus", "polis", "polis/brexit-consensus",
+            "UK participants voting on statements about Brexit."),
+    Dataset("Polis: vTaiwan uberx", "polis", "polis/vtaiwan.uberx",
+            "vTaiwan consultation on regulating Uber and ride-sharing in Taiwan."),
+    Dataset("PrefLib: AGH course selection 2003", "preflib", "preflib/00009-agh/00009-00000001.soc",
+            "Students ranking 9 courses (PrefLib 00009, strict complete orders)."),
+    Dataset("PrefLib: Dots (MTurk)", "preflib", "preflib/00024-dots/00024-00000001.soc",
+            "Mechanical Turk workers ranking 4 images of dots (PrefLib 00024)."),
+    Dataset("PrefLib: APA election 1998", "preflib", "preflib/00028-apa/00028-00000001.toc",
+            "American Psychological Association presidential election, 5 candidates; unranked "
+            "candidates tied at the bottom (PrefLib 00028, .toc)."),
+    Dataset("PrefLib: breakfast items", "preflib", "preflib/00035-breakfast/00035-00000002.soc",
+            "42 people ranking 15 breakfast items (PrefLib 00035)."),
+)
+
+QUICK_DATASETS = (DATASETS[4], DATASETS[0])
+
+
+def available_datasets(data_dir: str | Path | None,
+                       wanted: Sequence[Dataset] = DATASETS) -> list[Dataset]:
+    """The datasets of ``wanted`` present under ``data_dir`` (none when it is ``None`` or
+    missing)."""
+    if data_dir is None:
+        return []
+    root = Path(data_dir)
+    if not root.is_dir():
+        return []
+    return [d for d in wanted if (root / d.path).exists()]
+
+
+def load_dataset(data_dir: str | Path, d: Dataset) -> tuple[Profile, str]:
+    """The profile and its attribution / citation line."""
+    path = Path(data_dir) / d.path
+    if d.kind == "polis":
+        from ualign.data import polis
+
+        return polis.read_polis(path), polis.POLIS_ATTRIBUTION
+    from ualign.core import read_preflib
+
+    cite = ("From PrefLib (www.preflib.org), Mattei & Walsh; see info.txt in "
+            f"{path.parent.name} for the dataset's citation.")
+    return read_preflib(path), cite
+
+
+def _short(text: str, width: int = 110) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int = 5) -> dict:
+    """Readable lines per method: the responses (statement texts / candidate names) each
+    method's policy shows, with their probability, and the share of users for whom each is a
+    favourite (level 0). For the k-set policy: its most likely k-sets."""
+    fav = profile.weights @ (profile.levels == 0)  # share of users with y among favourites
+
+    def line(y, p):
+        return f"{p:6.1%} of the policy · a favourite of {fav[y]:.0%} of users · " \
+               f"{_short(profile.label(y))}"
+
+    shows: dict[str, list[str]] = {}
+    for m in cmp.methods:
+        pol = cmp.policies.get(m, {})
+        if m in ("rlhf", "nlhf") and 0 in pol:
+            p = np.asarray(pol[0])
+            idx = [int(y) for y in np.argsort(-p)[:top] if p[y] > 1e-6]
+            shows[m] = [line(y, p[y]) for y in idx]
+        elif m == "ualign" and k_show in pol:
+            p = np.asarray(pol[k_show])
+            idx = [int(y) for y in np.argsort(-p)[:top] if p[y] > 1e-6]
+            shows[f"ualign (π*_{k_show}, sampled {k_show} times)"] = [line(y, p[y]) for y in idx]
+        elif m == "kset" and k_show in cmp.extras.get("kset", {}):
+            ex = cmp.extras["kset"][k_show]
+            probs = np.asarray(ex["probs"])
+            lines = []
+            for j in np.argsort(-probs)[:3]:
+                items = "; ".join(_short(profile.label(int(y)), 60) for y in ex["sets"][j])
+                lines.append(f"{probs[j]:6.1%}: {{{items}}}")
+            shows[f"kset (best {k_show}-set policy)"] = lines
+    return shows
+
+
+def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
+                    methods: Sequence[str] = ("rlhf", "nlhf", "ualign", "kset"), seed: int = 0,
+                    tick: Callable[[str], None] | None = None) -> DatasetSection:
+    """Compare the methods on one real dataset and describe what each shows (at k = 2 and
+    the largest k)."""
+    t0 = time.perf_counter()
+    profile, attribution = load_dataset(data_dir, d)
+    cmp = compare_methods(profile, ks, methods, name=d.name, seed=seed, tick=tick)
+    shows = describe_shows(profile, cmp, max(ks))
+    desc = d.description
+    if profile.n_voters is not None:
+        desc += f" {profile.n_voters:g} voters."
+    return DatasetSection(name=d.name, source=d.path, kind=d.kind, description=desc,
+                          compare=cmp, shows=shows, attribution=attribution,
+                          seconds=time.perf_counter() - t0)

@@ -1,0 +1,280 @@
+"""Rendering a :class:`~ualign.report.results.Report` as self-contained HTML (plots embedded as
+base64 PNG), Markdown (plots as PNG files beside it) and JSON, and writing files atomically.
+
+Every file is rendered in memory first and then written to a temporary file in the target
+folder and moved into place with ``os.replace``, so an error never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from ualign.report.plots import Plot, render_png
+from ualign.report.results import ClaimRow, CompareResult, DatasetSection, Report, jsonable
+
+__all__ = ["fmt", "render_html", "render_json", "render_markdown", "report_files",
+           "write_files"]
+
+
+def fmt(v) -> str:
+    """A cell: floats with 6 significant digits (tiny ones in scientific notation)."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "PASS" if v else "FAIL"
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        if v != 0 and abs(v) < 1e-3:
+            return f"{v:.2e}"
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "plot"
+
+
+def _plot_names(report: Report) -> dict[int, str]:
+    """A file name for every claim plot (keyed by ``id(plot)``), unique within the report."""
+    names: dict[int, str] = {}
+    used: set[str] = set()
+
+    def add(plot: Plot, prefix: str):
+        base = f"{prefix}-{_slug(plot.title)}"
+        name, i = base, 2
+        while name in used:
+            name, i = f"{base}-{i}", i + 1
+        used.add(name)
+        names[id(plot)] = f"plots/{name}.png"
+
+    for c in report.claims:
+        for p in c.plots:
+            add(p, f"claim-{c.key}")
+    return names
+
+
+# ---------------------------------------------------------------------------------- JSON
+def render_json(obj) -> str:
+    """JSON text of a report / compare result (NaN and inf as null)."""
+    data = obj.to_dict() if hasattr(obj, "to_dict") else jsonable(obj)
+    return json.dumps(data, indent=1, allow_nan=False) + "\n"
+
+
+# ------------------------------------------------------------------------------ Markdown
+def _md_table(columns, rows) -> str:
+    def cell(v):
+        return fmt(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
+             "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def fk_table(cmp: CompareResult) -> tuple[list[str], list[list]]:
+    """The f(k) table: one row per method (plus the k/(k+1) row), one column per k."""
+    columns = ["method", *(f"k={k}" for k in cmp.ks)]
+    rows = [[m, *(cmp.value(m, k) for k in cmp.ks)] for m in cmp.methods]
+    rows.append(["k/(k+1)", *(k / (k + 1) for k in cmp.ks)])
+    return columns, rows
+
+
+def render_markdown(report: Report, plot_names: Mapping[int, str] | None = None) -> str:
+    plot_names = plot_names if plot_names is not None else _plot_names(report)
+    out = [f"# {report.title}", "",
+           f"ualign {report.version}, {report.created_utc}, {report.machine}; "
+           f"{'quick run' if report.quick else 'full run'}, {report.seconds:.1f} s.", "",
+           f"**Overall: {'PASS' if report.passed else 'FAIL'}** "
+           f"({sum(c.passed for c in report.claims)}/{len(report.claims)} claims pass).", ""]
+    out += [_md_table(["claim", "what", "measured", "bound", "tolerance", "verdict"],
+                      [[c.key, c.title, c.measured, c.bound, c.tolerance, c.verdict]
+                       for c in report.claims]), ""]
+    for c in report.claims:
+        out += [f"## ({c.key}) {c.title} — {c.verdict}", "", f"*Claim* ({c.reference}): "
+                f"{c.statement}", "", f"*Instance*: {c.instance}", "",
+                f"*Measured*: {c.measured}. *Bound*: {c.bound} (tolerance {fmt(c.tolerance)}).",
+                ""]
+        if c.cases:
+            out += [_md_table(c.columns, c.cases), ""]
+        for p in c.plots:
+            out += [f"![{p.title}]({plot_names[id(p)]})", ""]
+        if c.notes:
+            out += [c.notes, ""]
+        out += [f"({c.seconds:.1f} s)", ""]
+    if report.datasets:
+        out += ["## Real preference data", ""]
+        for d in report.datasets:
+            out += _md_dataset(d, plot_names)
+    for note in report.notes:
+        out += [f"> {note}", ""]
+    return "\n".join(out)
+
+
+def _md_dataset(d: DatasetSection, plot_names) -> list[str]:
+    cmp = d.compare
+    out = [f"### {d.name}", "", f"{d.description} Source: `{d.source}`. "
+           f"{cmp.n_users} distinct orders over {cmp.n_responses} responses.", ""]
+    cols, rows = fk_table(cmp)
+    out += ["f(k) = worst-case win rate of the k responses each method shows:", "",
+            _md_table(cols, rows), ""]
+    name = plot_names.get(id(cmp))
+    if name:
+        out += [f"![f(k) on {d.name}]({name})", ""]
+    for m, lines in d.shows.items():
+        out += [f"**{m}** shows:", ""] + [f"- {line}" for line in lines] + [""]
+    if d.attribution:
+        out += [f"*{d.attribution}*", ""]
+    return out
+
+
+# ---------------------------------------------------------------------------------- HTML
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right;vertical-align:top}
+th{background:#f3f3f3} td.l,th.l{text-align:left}
+.PASS{color:#0a7a28;font-weight:bold}.FAIL{color:#b00020;font-weight:bold}
+.claim{border-top:2px solid #ddd;margin-top:1.6em;padding-top:.4em}
+.note{color:#555;font-size:.9em}.attr{font-style:italic;color:#444}
+img{max-width:100%;border:1px solid #eee}
+details{margin:.4em 0}
+"""
+
+
+def _h(text) -> str:
+    return html.escape(str(text))
+
+
+def _html_cell(v) -> str:
+    s = fmt(v)
+    cls = ""
+    if s in ("PASS", "FAIL"):
+        cls = s
+    elif not isinstance(v, int | float) or isinstance(v, bool):
+        cls = "l"
+    return f'<td class="{cls}">{_h(s)}</td>' if cls else f"<td>{_h(s)}</td>"
+
+
+def _html_table(columns, rows) -> str:
+    head = "".join(f'<th class="l">{_h(c)}</th>' if i == 0 else f"<th>{_h(c)}</th>"
+                   for i, c in enumerate(columns))
+    body = "".join("<tr>" + "".join(_html_cell(v) for v in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<p><img alt="{_h(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def render_html(report: Report, pngs: Mapping[int, bytes]) -> str:
+    """One self-contained page; ``pngs`` maps ``id(plot)`` to its PNG bytes."""
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_h(report.title)}"
+             f"</title><style>{_CSS}</style></head><body>",
+             f"<h1>{_h(report.title)}</h1>",
+             f"<p class='note'>ualign {_h(report.version)}, {_h(report.created_utc)}, "
+             f"{_h(report.machine)}; {'quick run' if report.quick else 'full run'}, "
+             f"{report.seconds:.1f} s.</p>",
+             f"<p>Overall: <span class='{'PASS' if report.passed else 'FAIL'}'>"
+             f"{'PASS' if report.passed else 'FAIL'}</span> "
+             f"({sum(c.passed for c in report.claims)}/{len(report.claims)} claims pass).</p>"]
+    parts.append(_html_table(
+        ["claim", "what", "measured", "bound", "tolerance", "verdict"],
+        [[f"({c.key})", c.title, c.measured, c.bound, c.tolerance, c.verdict]
+         for c in report.claims]))
+    for c in report.claims:
+        parts.append(f"<div class='claim' id='claim-{_h(c.key)}'>"
+                     f"<h2>({_h(c.key)}) {_h(c.title)} — <span class='{c.verdict}'>{c.verdict}"
+                     f"</span></h2>"
+                     f"<p><b>Claim</b> ({_h(c.reference)}): {_h(c.statement)}</p>"
+                     f"<p><b>Instance</b>: {_h(c.instance)}</p>"
+                     f"<p><b>Measured</b>: {_h(c.measured)}. <b>Bound</b>: {_h(c.bound)} "
+                     f"(tolerance {_h(fmt(c.tolerance))}).</p>")
+        if c.cases:
+            table = _html_table(c.columns, c.cases)
+            if len(c.cases) > 12:
+                table = f"<details><summary>{len(c.cases)} cases</summary>{table}</details>"
+            parts.append(table)
+        for p in c.plots:
+            parts.append(_img(pngs[id(p)], p.title))
+        if c.notes:
+            parts.append(f"<p class='note'>{_h(c.notes)}</p>")
+        parts.append(f"<p class='note'>({c.seconds:.1f} s)</p></div>")
+    if report.datasets:
+        parts.append("<div class='claim'><h2>Real preference data</h2>")
+        for d in report.datasets:
+            cmp = d.compare
+            parts.append(f"<h3>{_h(d.name)}</h3><p>{_h(d.description)} Source: "
+                         f"<code>{_h(d.source)}</code>. {cmp.n_users} distinct orders over "
+                         f"{cmp.n_responses} responses.</p>"
+                         "<p>f(k) = worst-case win rate of the k responses each method shows:"
+                         "</p>")
+            cols, rows = fk_table(cmp)
+            parts.append(_html_table(cols, rows))
+            if id(cmp) in pngs:
+                parts.append(_img(pngs[id(cmp)], f"f(k) on {d.name}"))
+            for m, lines in d.shows.items():
+                items = "".join(f"<li>{_h(line)}</li>" for line in lines)
+                parts.append(f"<p><b>{_h(m)}</b> shows:</p><ul>{items}</ul>")
+            if d.attribution:
+                parts.append(f"<p class='attr'>{_h(d.attribution)}</p>")
+        parts.append("</div>")
+    for note in report.notes:
+        parts.append(f"<p class='note'>{_h(note)}</p>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------------------- writing
+def report_files(report: Report, stem: str = "report") -> dict[str, bytes]:
+    """Every file of the report, rendered in memory: ``{relative path: bytes}`` (the HTML,
+    Markdown and JSON, and each plot as a PNG under ``plots/`` for the Markdown)."""
+    names = _plot_names(report)
+    pngs: dict[int, bytes] = {}
+    files: dict[str, bytes] = {}
+    for c in report.claims:
+        for p in c.plots:
+            pngs[id(p)] = render_png(p)
+            files[names[id(p)]] = pngs[id(p)]
+    for d in report.datasets:
+        png = render_png(d.compare.fk_plot(f"f(k) on {d.name}"))
+        name = f"plots/data-{_slug(d.name)}-fk.png"
+        pngs[id(d.compare)] = png
+        names[id(d.compare)] = name
+        files[name] = png
+    files[f"{stem}.html"] = render_html(report, pngs).encode()
+    files[f"{stem}.md"] = render_markdown(report, names).encode()
+    files[f"{stem}.json"] = render_json(report).encode()
+    return files
+
+
+def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``{relative path: bytes}`` under ``out_dir`` atomically, file by file: each goes to
+    a temporary file in its folder and is moved into place with ``os.replace``. On an error the
+    temporary file is removed and earlier files of a previous report stay intact."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out must be a folder, got the file {out}")
+    written = []
+    for rel, data in files.items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(path)
+    return written

@@ -1,0 +1,188 @@
+"""``build_report``: every claim of THEORY.md measured on built-in instances, plus the real-data
+section when the data folder is present. The CLI ``ualign reproduce`` renders and writes it.
+
+Instances (all seeded):
+- heterogeneous: a mixture of three Mallows groups with different centres (weights 0.5, 0.3,
+  0.2) over 12 responses; used by (i), (v), (vi), (vii);
+- NLHF collapse with ε = 0.1 (iii); exact impartial culture (iv, v); random instances (ii).
+
+References: shared/spec/THEORY.md §3-7.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from ualign._version import __version__
+from ualign.report import claims as C
+from ualign.report.results import ClaimRow, Report
+
+__all__ = ["ReproduceConfig", "build_report", "default_data_dir", "heterogeneous_instance"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproduceConfig:
+    """What ``ualign reproduce`` runs. ``quick()`` is the < 30 s version the tests use."""
+
+    ks_equilibrium: tuple[int, ...] = tuple(range(1, 33))  # (i), (iii)
+    copy_instances: int = 24  # (ii)
+    copy_policies: int = 64
+    ic_Ns: tuple[int, ...] = (3, 4, 5, 6)  # (iv)
+    ic_ks: tuple[int, ...] = (1, 2, 3)
+    ell_ks: tuple[int, ...] = (1, 2, 3, 4)  # (v)
+    ells: tuple[int, ...] = (1, 2, 3)
+    hedge_ks: tuple[int, ...] = (1, 2, 4, 8)  # (vi)
+    hedge_Ts: tuple[int, ...] = (10, 100, 1000, 10000)
+    dyn_ks: tuple[int, ...] = (2, 8)  # (vii)
+    dyn_iters: int = 2000
+    data_ks: tuple[int, ...] = tuple(range(1, 9))
+    n_heterogeneous: int = 12
+    eps: float = 0.1
+    quick: bool = False
+    seed: int = 0
+
+    @classmethod
+    def quick_config(cls, seed: int = 0) -> ReproduceConfig:
+        return cls(ks_equilibrium=(1, 2, 3, 4, 8, 16, 32), copy_instances=6, copy_policies=32,
+                   ic_Ns=(3, 4), ic_ks=(1, 2, 3), ell_ks=(1, 2), ells=(1, 2),
+                   hedge_ks=(1, 4), hedge_Ts=(10, 100, 1000), dyn_ks=(2,), dyn_iters=300,
+                   data_ks=(1, 2, 3), n_heterogeneous=8, quick=True, seed=seed)
+
+
+def default_data_dir() -> Path | None:
+    """``../shared/data`` relative to the working directory, else relative to the repository
+    this package is installed from (editable installs); ``None`` when neither exists."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        cand = base.parent / "shared" / "data"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def heterogeneous_instance(n: int = 12, seed: int = 0):
+    """Three Mallows groups with random centres, dispersions φ = 0.5, 0.6, 0.7 and weights
+    0.5 / 0.3 / 0.2 (a heterogeneous population). Returns ``(description, Profile)``."""
+    from ualign.data import mallows_mixture
+
+    P = mallows_mixture(n, n_users=300, phis=(0.5, 0.6, 0.7), group_weights=(0.5, 0.3, 0.2),
+                        seed=seed)
+    return (f"heterogeneous: 3 Mallows groups (φ = 0.5/0.6/0.7, weights 0.5/0.3/0.2, 300 users) "
+            f"over {n} responses, seed {seed}"), P
+
+
+def _error_row(key: str, title: str, exc: BaseException, seconds: float) -> ClaimRow:
+    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return ClaimRow(key=key, title=title, statement="(not measured: the check raised an error)",
+                    reference="THEORY.md", instance="–", columns=(), cases=(),
+                    measured=f"error: {last}", bound="–", tolerance=0.0, passed=False,
+                    notes=traceback.format_exc(limit=4), seconds=seconds)
+
+
+def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = None,
+                 tick: Callable[[str], None] | None = None,
+                 advance: Callable[[], None] | None = None) -> Report:
+    """Measure every claim (and the real-data section when ``data_dir`` is given).
+
+    A claim whose check raises is kept as a FAIL row carrying the error, so the report still
+    shows everything else; nothing is written here (see :mod:`ualign.report.render`).
+    ``tick(msg)`` is called as work progresses, ``advance()`` after each claim / dataset.
+    """
+    from ualign.report import realdata
+
+    t0 = time.perf_counter()
+    cfg = config
+    seed = cfg.seed
+
+    def het():
+        return heterogeneous_instance(cfg.n_heterogeneous, seed)
+
+    def c1():
+        name, P = het()
+        return C.claim_ualign_equilibrium(P, name, cfg.ks_equilibrium, seed=seed, tick=tick)
+
+    def c2():
+        return C.claim_copying_opponent(seed, cfg.copy_instances, cfg.copy_policies, tick=tick)
+
+    def c3():
+        from ualign.data import nlhf_collapse
+
+        return C.claim_nlhf_collapse(nlhf_collapse(cfg.eps), cfg.eps, cfg.ks_equilibrium,
+                                     seed=seed, tick=tick)
+
+    def c4():
+        return C.claim_best_kset_impartial_culture(cfg.ic_Ns, cfg.ic_ks, tick=tick)
+
+    def c5():
+        from ualign.data import impartial_culture
+
+        name, P = het()
+        n_small = 5
+        ic = impartial_culture(n_small, n_users=None, seed=seed)
+        return C.claim_ell_output_opponents(
+            [(name, P, False), (f"exact impartial culture, N = {n_small}", ic, True)],
+            cfg.ell_ks, cfg.ells, seed=seed, tick=tick)
+
+    def c6():
+        name, P = het()
+        return C.claim_hedge_sampled_iterate(P, name, cfg.hedge_ks, cfg.hedge_Ts, seed=seed,
+                                             tick=tick)
+
+    def c7():
+        name, P = het()
+        return C.claim_last_iterate(P, name, cfg.dyn_ks, cfg.dyn_iters, seed=seed, tick=tick)
+
+    jobs = [("i", "U-alignment equilibrium reaches k/(k+1)", c1),
+            ("ii", "No product policy exceeds k/(k+1) (copying opponent)", c2),
+            ("iii", "NLHF collapses to ½+ε; U-alignment reaches k/(k+1)", c3),
+            ("iv", "Best k-output policy on impartial culture", c4),
+            ("v", "Equilibrium against ℓ-output opponents", c5),
+            ("vi", "Hedge self-play: sampled-iterate guarantee", c6),
+            ("vii", "Last-iterate convergence of the dynamics", c7)]
+    rows = []
+    for key, title, job in jobs:
+        t1 = time.perf_counter()
+        try:
+            rows.append(job())
+        except Exception as exc:  # a failing check is reported, not hidden
+            rows.append(_error_row(key, title, exc, time.perf_counter() - t1))
+        if advance is not None:
+            advance()
+    notes = []
+    datasets = []
+    if data_dir is not None:
+        wanted = realdata.QUICK_DATASETS if cfg.quick else realdata.DATASETS
+        for d in realdata.available_datasets(data_dir, wanted):
+            try:
+                datasets.append(realdata.dataset_section(data_dir, d, cfg.data_ks, seed=seed,
+                                                         tick=tick))
+            except Exception as exc:
+                last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                notes.append(f"Real data {d.name} ({d.path}) was not measured: {last}")
+            if advance is not None:
+                advance()
+    else:
+        notes.append("No data folder found (../shared/data or --data): the real-data section "
+                     "is left out.")
+    machine = f"{platform.machine()} {os.cpu_count()}-core CPU, Python {platform.python_version()}"
+    created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return Report(title="ualign: the universal-alignment claims, measured", created_utc=created,
+                  version=__version__, machine=machine, quick=cfg.quick, claims=tuple(rows),
+                  datasets=tuple(datasets), data_dir=None if data_dir is None else str(data_dir),
+                  notes=tuple(notes), seconds=time.perf_counter() - t0)
+
+
+def n_steps(config: ReproduceConfig, data_dir) -> int:
+    """How many times ``build_report`` calls ``advance`` (for a progress bar's total)."""
+    from ualign.report import realdata
+
+    if data_dir is None:
+        return 7
+    wanted = realdata.QUICK_DATASETS if config.quick else realdata.DATASETS
+    return 7 + len(realdata.available_datasets(data_dir, wanted))

@@ -1,0 +1,171 @@
+"""Typed results of the report: one :class:`ClaimRow` per claim of THEORY.md, one
+:class:`CompareResult` per profile compared, and the :class:`Report` that holds them.
+
+Everything here is plain data (numbers, strings, :class:`~ualign.report.plots.Plot`), so a
+report round-trips through JSON and the renderers never compute anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from ualign.report.plots import Plot
+
+__all__ = ["ClaimRow", "CompareEntry", "CompareResult", "DatasetSection", "Report", "jsonable"]
+
+
+def jsonable(obj: Any) -> Any:
+    """Dataclasses, tuples and numpy scalars/arrays to JSON types; NaN/inf become None."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    return obj
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimRow:
+    """One claim checked by measurement.
+
+    Attributes:
+      key: the claim's number, ``"i"`` .. ``"vii"``.
+      title: a short name.
+      statement: the claim with its bound, as THEORY.md states it.
+      reference: where it is stated (``THEORY.md §4``).
+      instance: the instance(s) measured, in words.
+      columns: names of the per-case columns.
+      cases: one tuple per case (e.g. per k), aligned with ``columns``; the last column is the
+        case's PASS/FAIL when the claim is checked case by case.
+      measured: the measured value(s), summarised in one line.
+      bound: the bound checked, in one line.
+      tolerance: the numerical tolerance allowed on the bound.
+      passed: whether every case met its bound within ``tolerance``.
+      plots: the claim's figures.
+      notes: how it was measured, caveats.
+      seconds: wall-clock time of the measurement.
+    """
+
+    key: str
+    title: str
+    statement: str
+    reference: str
+    instance: str
+    columns: tuple[str, ...]
+    cases: tuple[tuple, ...]
+    measured: str
+    bound: str
+    tolerance: float
+    passed: bool
+    plots: tuple[Plot, ...] = ()
+    notes: str = ""
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareEntry:
+    """One method at one k: the robust win rate ``f(k) = min_y' WR(Π_k, y')`` and the diversity
+    of the responses the policy shows (for a k-set policy: of its marginal ``E[#copies of y]/k``).
+    """
+
+    method: str
+    k: int
+    robust_win_rate: float
+    bound: float  # k/(k+1)
+    entropy_bits: float
+    support: int
+    worst_response: int | None
+    seconds: float
+    converged: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareResult:
+    """f(k) curves of several methods on one profile."""
+
+    profile: str
+    n_users: int
+    n_responses: int
+    ks: tuple[int, ...]
+    methods: tuple[str, ...]
+    entries: tuple[CompareEntry, ...]
+    policies: dict  # method -> {k: policy marginal as a list} (k = 0 for k-independent policies)
+    extras: dict = dataclasses.field(default_factory=dict)  # method -> {k: {"sets":..., "probs":...}}
+
+    def value(self, method: str, k: int) -> float | None:
+        for e in self.entries:
+            if e.method == method and e.k == k:
+                return e.robust_win_rate
+        return None
+
+    def fk_plot(self, title: str | None = None) -> Plot:
+        from ualign.report.plots import Series
+
+        series = []
+        for m in self.methods:
+            es = [e for e in self.entries if e.method == m]
+            if es:
+                series.append(Series(m, [e.k for e in es], [e.robust_win_rate for e in es]))
+        ks = list(self.ks)
+        series.append(Series("k/(k+1)", ks, [k / (k + 1) for k in ks], style="dashed"))
+        return Plot(title or f"f(k) on {self.profile}", "k (responses shown)",
+                    "robust win rate f(k)", tuple(series))
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSection:
+    """A real profile in the report: its f(k) table and what each method shows a person."""
+
+    name: str
+    source: str
+    kind: str  # "polis" or "preflib"
+    description: str
+    compare: CompareResult
+    shows: dict  # method -> list of lines ("41%  <statement text>")
+    attribution: str = ""
+    seconds: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """The whole measured report."""
+
+    title: str
+    created_utc: str
+    version: str
+    machine: str
+    quick: bool
+    claims: tuple[ClaimRow, ...]
+    datasets: tuple[DatasetSection, ...] = ()
+    data_dir: str | None = None
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.claims)
+
+    def to_dict(self) -> dict:
+        d = jsonable(self)
+        d["passed"] = self.passed
+        for c, cd in zip(self.claims, d["claims"], strict=True):
+            cd["verdict"] = c.verdict
+        return d
