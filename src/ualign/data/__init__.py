@@ -1,0 +1,29 @@
+"""Preference data: synthetic instances, real data readers (PrefLib, Polis) and downloads.
+
+``load_profile(spec)`` turns a PrefLib file, a Polis conversation folder or a generator spec
+(``mallows:n=20,phi=0.7,groups=3``) into a :class:`ualign.Profile`.
+"""
+
+from ualign.data.generators import (
+    condorcet_cycle,
+    ideal_points,
+    impartial_culture,
+    mallows,
+    mallows_mixture,
+    mallows_normaliser,
+    mixture,
+    nlhf_collapse,
+    plackett_luce,
+)
+
+__all__ = [
+    "condorcet_cycle",
+    "ideal_points",
+    "impartial_culture",
+    "mallows",
+    "mallows_mixture",
+    "mallows_normaliser",
+    "mixture",
+    "nlhf_collapse",
+    "plackett_luce",
+]
