@@ -1,0 +1,31 @@
+"""Language models at test time: populations of users that rank text, k-candidate generation
+and U-aligned selection (the k responses shown to a user who may disagree with everyone else).
+
+Heavy dependencies (torch, transformers, sentence-transformers) load only when a model is used.
+
+References: shared/spec/THEORY.md §4 (the (k+1)-player game), §8 (from games to language models).
+"""
+
+from ualign.llm.embed import Embedder, HashingEmbedder, default_model
+from ualign.llm.populations import (
+    EmbeddingPopulation,
+    PolisVotes,
+    Population,
+    RewardModelPopulation,
+    VotePopulation,
+    evaluate_vote_model,
+    read_polis_votes,
+)
+
+__all__ = [
+    "Embedder",
+    "EmbeddingPopulation",
+    "HashingEmbedder",
+    "PolisVotes",
+    "Population",
+    "RewardModelPopulation",
+    "VotePopulation",
+    "default_model",
+    "evaluate_vote_model",
+    "read_polis_votes",
+]
