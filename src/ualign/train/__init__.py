@@ -4,6 +4,23 @@
 References: THEORY.md §5, §8.
 """
 
-from ualign.train.estimators import leave_one_out_payoffs, levels_from_scores, loo_coefficients
+from ualign.train.config import SelfPlayConfig
+from ualign.train.estimators import (
+    leave_one_out_payoffs,
+    levels_from_scores,
+    loo_coefficients,
+    payoff_against_group,
+)
 
-__all__ = ["leave_one_out_payoffs", "levels_from_scores", "loo_coefficients"]
+
+def __getattr__(name):
+    # the trainer needs torch; import it lazily
+    if name in ("SelfPlayTrainer", "TrainResult"):
+        from ualign.train import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(name)
+
+
+__all__ = ["SelfPlayConfig", "SelfPlayTrainer", "TrainResult", "leave_one_out_payoffs",
+           "levels_from_scores", "loo_coefficients", "payoff_against_group"]

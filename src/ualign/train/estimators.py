@@ -28,7 +28,12 @@ import numpy as np
 
 from ualign.core._checks import check_k, check_weights
 
-__all__ = ["leave_one_out_payoffs", "loo_coefficients", "levels_from_scores"]
+__all__ = [
+    "leave_one_out_payoffs",
+    "levels_from_scores",
+    "loo_coefficients",
+    "payoff_against_group",
+]
 
 
 @functools.lru_cache(maxsize=64)
@@ -140,3 +145,49 @@ def leave_one_out_payoffs(levels, k: int, weights=None, *, per_user: bool = Fals
     if np.any(s <= 0):
         raise ValueError("weights must not be all zero along the user axis")
     return np.einsum("...u,...ug->...g", w / s, p_user)
+
+
+def payoff_against_group(levels, group, k: int, weights=None) -> np.ndarray:
+    """Leave-one-out payoff of every column against k draws from a group of columns.
+
+    For column ``c`` let ``M_c`` be the number of group columns other than ``c``; ``A_c`` and
+    ``T_c`` count those the user ranks strictly below / tied with ``c``. Then
+
+        L̂_c = Σ_u w_u Σ_m C(T_c,m)·C(A_c,k-m) / ((m+1)·C(M_c,k)),
+
+    an unbiased estimate of ``L(π, y_c)`` when the group columns are i.i.d. samples of ``π``
+    (used to evaluate baseline samples and a candidate pool against k policy samples).
+
+    Args:
+      levels: ``(U, N)`` integer levels of N texts.
+      group: ``(N,)`` bool mask of the columns that are samples of the policy.
+      k: integer >= 1 with ``M_c >= k`` for every column.
+      weights: ``(U,)`` user weights; default uniform.
+
+    Returns: ``(N,)``.
+
+    References: THEORY.md §8.
+    """
+    k = check_k(k)
+    lv = np.asarray(levels, dtype=np.int64)
+    g = np.asarray(group, dtype=bool)
+    if lv.ndim != 2 or g.shape != (lv.shape[1],):
+        raise ValueError(f"levels must be (U, N) and group (N,), got {lv.shape} and {g.shape}")
+    U, N = lv.shape
+    M = g.sum() - g.astype(np.int64)                                     # (N,)
+    if M.min() < k:
+        raise ValueError(f"group must hold at least k+1 = {k + 1} columns (k others for each "
+                         f"group member), got {int(g.sum())}")
+    w = np.full(U, 1.0 / U) if weights is None else check_weights(weights, U)
+    gi = np.flatnonzero(g)
+    other = lv[:, None, gi]                                             # (U, 1, |g|)
+    me = lv[:, :, None]                                                 # (U, N, 1)
+    not_self = gi[None, :] != np.arange(N)[:, None]                     # (N, |g|)
+    A = ((other > me) & not_self).sum(-1)                               # (U, N)
+    T = ((other == me) & not_self).sum(-1)
+    out = np.zeros((U, N))
+    for Mc in np.unique(M):
+        cols = M == Mc
+        h = _coefficients(int(Mc) + 1, k)
+        out[:, cols] = h[T[:, cols], A[:, cols]]
+    return w @ out

@@ -1,0 +1,190 @@
+# ruff: noqa: RUF009  (`_f` returns a dataclasses.field carrying the help text)
+"""Configuration of the self-play trainer: one dataclass, every field documented.
+
+References: THEORY.md §5, §8; STYLE.md rule 7.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SelfPlayConfig"]
+
+
+def _f(default, help: str, **kw):
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+LOSSES = ("sppo", "pg")
+REPORT_TO = ("none", "tensorboard", "wandb")
+BACKENDS = ("transformers", "vllm")
+
+
+@dataclass
+class SelfPlayConfig:
+    """Everything a self-play run needs. Load from YAML with :meth:`from_yaml`; override fields
+    with :meth:`replace` or ``ualign train --set field=value``."""
+
+    # ---------------------------------------------------------------- model
+    model: str = _f("", "Causal LM: a local directory, a Hugging Face hub id, or a directory "
+                        "holding a GGUF file (see gguf_file).")
+    gguf_file: str | None = _f(None, "Name of a .gguf file inside `model` to load (dequantised "
+                                     "to float); 'auto' picks the only one there.")
+    tokenizer: str | None = _f(None, "Tokenizer path/id; defaults to `model`.")
+    chat_template: bool = _f(False, "Wrap each prompt in the tokenizer's chat template as a user "
+                                    "turn before generating.")
+    lora: bool = _f(False, "Train LoRA adapters (peft) instead of all weights; the reference "
+                           "policy is then the base model with adapters disabled.")
+    lora_r: int = _f(8, "LoRA rank.")
+    lora_alpha: int = _f(16, "LoRA scaling alpha.")
+    lora_dropout: float = _f(0.0, "LoRA dropout (keep 0 for bitwise-reproducible resume).")
+    lora_target_modules: list[str] = _f(["q_proj", "v_proj"],
+                                        "Module names that get LoRA adapters.")
+    # ---------------------------------------------------------------- data
+    prompts: list[str] | str = _f([], "Training prompts: a list, or a path to a .txt (one per "
+                                      "line) or .jsonl file (field 'prompt').")
+    eval_prompts: list[str] | str = _f([], "Held-out prompts for periodic evaluation (same "
+                                           "forms as `prompts`); empty = the training prompts.")
+    candidates: list[str] | None = _f(None, "Fixed-response mode: the policy is the model's "
+                                            "normalised likelihood over these n strings (the "
+                                            "exactness experiment); None = free text.")
+    population: str | None = _f(None, "Population spec for the CLI: in fixed-response mode a "
+                                      "profile over the candidates (PrefLib file or generator "
+                                      "spec); otherwise a ualign.llm population spec.")
+    # ---------------------------------------------------------------- game
+    k: int = _f(2, "Number of samples shown to a user: the (k+1)-player game; k = 1 is NLHF / "
+                   "SPPO.")
+    group_size: int = _f(8, "G, samples per prompt per step; must be >= k+1 (leave-one-out "
+                            "estimate, THEORY §8). A group never spans processes.")
+    prompts_per_step: int = _f(1, "Prompts per optimisation step, summed over processes; must "
+                                  "be divisible by the number of processes.")
+    # ---------------------------------------------------------------- loss
+    loss: str = _f("sppo", "'sppo': mean_i [log π_θ(y_i) - log π_t(y_i) - η (P̂_i - 1/(k+1))]^2; "
+                           "'pg': -mean_i (P̂_i - 1/(k+1)) log π_θ(y_i) + kl_coef·KL(π_θ||π_ref).")
+    eta: float = _f(1.0, "SPPO step size η (the Hedge learning rate on payoffs).")
+    kl_coef: float = _f(0.0, "Weight of KL(π_θ || π_ref) in the 'pg' loss (per-token k3 "
+                             "estimate for free text, exact over candidates).")
+    learning_rate: float = _f(1e-4, "AdamW learning rate.")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    updates_per_step: int = _f(1, "Optimiser updates on each batch of samples (SPPO regresses "
+                                  "towards the fixed target log π_t + η·advantage).")
+    max_grad_norm: float | None = _f(1.0, "Gradient clipping norm; None disables.")
+    max_steps: int = _f(100, "Number of self-play steps.")
+    # ---------------------------------------------------------------- generation
+    max_new_tokens: int = _f(32, "Maximum new tokens per free-text sample.")
+    temperature: float = _f(1.0, "Sampling temperature (1.0 = the policy itself; other values "
+                                 "make the samples off-policy).")
+    top_p: float = _f(1.0, "Nucleus sampling; 1.0 = the policy itself.")
+    generation_backend: str = _f("transformers", "'transformers' (model.generate) or 'vllm' "
+                                                 "(optional, GPU; weights synced each step).")
+    # ---------------------------------------------------------------- run
+    seed: int = _f(0, "Seed of every random choice (samples at step s for prompt j are seeded "
+                      "by (seed, s, j), so runs are reproducible across process counts).")
+    output_dir: str = _f("runs/selfplay", "Directory for checkpoints, logs and the config.")
+    save_steps: int = _f(0, "Save a checkpoint every this many steps (0 = only at the end).")
+    save_total_limit: int | None = _f(2, "Keep at most this many checkpoints (None = all).")
+    resume_from_checkpoint: bool | str = _f(False, "True = resume from the latest checkpoint in "
+                                                   "output_dir; a path = that checkpoint.")
+    eval_steps: int = _f(0, "Evaluate every this many steps (0 = never during training).")
+    eval_samples: int = _f(16, "Samples per eval prompt for the exploitability proxy and "
+                               "diversity.")
+    logging_steps: int = _f(1, "Log metrics every this many steps.")
+    report_to: str = _f("none", "'none', 'tensorboard' or 'wandb' (metrics through accelerate "
+                                "trackers).")
+    run_name: str | None = _f(None, "Name of the run for trackers.")
+    progress_bar: bool = _f(True, "Show a progress bar (main process only).")
+    device: str | None = _f(None, "Force a device ('cpu'); None lets accelerate choose.")
+
+    # ---------------------------------------------------------------- helpers
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field for any inconsistent setting."""
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"k must be an integer >= 1 (the number of samples shown), got "
+                             f"{self.k!r}")
+        if (isinstance(self.group_size, bool) or not isinstance(self.group_size, int)
+                or self.group_size < self.k + 1):
+            raise ValueError(f"group_size must be an integer >= k+1 = {self.k + 1} (each sample "
+                             f"needs k others for the leave-one-out payoff), got "
+                             f"{self.group_size!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.report_to not in REPORT_TO:
+            raise ValueError(f"report_to must be one of {REPORT_TO}, got {self.report_to!r}")
+        if self.generation_backend not in BACKENDS:
+            raise ValueError(f"generation_backend must be one of {BACKENDS}, got "
+                             f"{self.generation_backend!r}")
+        for name in ("prompts_per_step", "max_steps", "updates_per_step", "max_new_tokens",
+                     "eval_samples", "logging_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("save_steps", "eval_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        for name in ("eta", "learning_rate", "temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p!r}")
+        if self.kl_coef < 0:
+            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef!r}")
+        if self.candidates is not None:
+            if len(self.candidates) < 2:
+                raise ValueError(f"candidates must list at least 2 response strings, got "
+                                 f"{len(self.candidates)}")
+            seen = {}
+            for i, c in enumerate(self.candidates):
+                if not isinstance(c, str) or not c:
+                    raise ValueError(f"candidates must be non-empty strings, got {c!r} at "
+                                     f"position {i}")
+                if c in seen:
+                    raise ValueError(f"candidates must be distinct, {c!r} appears at positions "
+                                     f"{seen[c]} and {i}")
+                seen[c] = i
+
+    @classmethod
+    def fields_help(cls) -> dict[str, str]:
+        """Field name -> help text."""
+        return {f.name: f.metadata["help"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SelfPlayConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}; valid fields: {sorted(names)}")
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None
+                  ) -> SelfPlayConfig:
+        """Read a YAML mapping of field -> value, then apply ``overrides``."""
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file {str(p)!r} does not exist")
+        d = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(d, dict):
+            raise ValueError(f"config file {str(p)!r} must hold a YAML mapping of field: value")
+        d.update(overrides or {})
+        return cls.from_dict(d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def replace(self, **changes) -> SelfPlayConfig:
+        return dataclasses.replace(self, **changes)
