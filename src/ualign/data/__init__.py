@@ -15,8 +15,10 @@ from ualign.data.generators import (
     nlhf_collapse,
     plackett_luce,
 )
+from ualign.data.polis import POLIS_ATTRIBUTION, read_polis, statement_ids
 
 __all__ = [
+    "POLIS_ATTRIBUTION",
     "condorcet_cycle",
     "ideal_points",
     "impartial_culture",
@@ -26,4 +28,6 @@ __all__ = [
     "mixture",
     "nlhf_collapse",
     "plackett_luce",
+    "read_polis",
+    "statement_ids",
 ]

@@ -1,0 +1,170 @@
+"""Polis reader (ualign.data.polis): synthetic folders with known answers, and every real
+conversation in ../shared/data/polis checked against independent counts from the CSVs."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ualign import Profile
+from ualign.data.polis import POLIS_ATTRIBUTION, read_polis, statement_ids
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "polis"
+REAL = sorted(p for p in DATA.glob("*") if (p / "participants-votes.csv").is_file()) \
+    if DATA.is_dir() else []
+
+
+def _bare(P: Profile) -> Profile:
+    """The profile without labels and metadata (levels, weights, groups only)."""
+    return Profile(P.levels, P.weights, groups=P.groups)
+
+
+def _write(folder: Path, comments, votes, group=True, summary=True):
+    """comments: [(id, moderated, text)]; votes: [(group or '', {id: '1'|'0'|'-1'})]."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "comments.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["timestamp", "datetime", "comment-id", "author-id", "agrees", "disagrees",
+                    "moderated", "comment-body"])
+        for cid, mod, text in comments:
+            w.writerow([0, "x", cid, 0, 0, 0, mod, text])
+    ids = [c[0] for c in comments]
+    with open(folder / "participants-votes.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        head = ["participant"] + (["group-id"] if group else []) + ["n-comments", "n-votes"]
+        w.writerow(head + [str(c) for c in ids])
+        for p, (g, vs) in enumerate(votes):
+            w.writerow([p] + ([g] if group else []) + [0, len(vs)]
+                       + [vs.get(c, "") for c in ids])
+    if summary:
+        with open(folder / "summary.csv", "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([["topic", "A test\nconversation"], ["url", "https://x"]])
+    return folder
+
+
+@pytest.fixture
+def small(tmp_path):
+    comments = [(0, 1, "Alpha  statement\nwith newline"), (1, 0, "Beta, with comma"),
+                (2, -1, "Hidden by moderator"), (3, 1, 'Delta "quoted"')]
+    votes = [
+        ("0", {0: "1", 1: "-1", 2: "1", 3: "0"}),     # A: 0 agree, 1 disagree, 3 pass
+        ("1", {0: "-1", 1: "1"}),                       # B: 3 unseen
+        ("", {3: "1"}),                                 # no group, 1 vote
+        ("0", {0: "1", 1: "-1", 3: "0"}),               # same order as participant 0
+    ]
+    return _write(tmp_path / "conv", comments, votes)
+
+
+def test_small_levels_unseen_as_pass(small):
+    P = read_polis(small, min_votes=1)
+    assert P.labels == ("Alpha statement with newline", "Beta, with comma", 'Delta "quoted"')
+    assert statement_ids(P) == (0, 1, 3)
+    assert P.n_voters == 4
+    # participant 0 and 3 merge: levels agree 0, disagree 2, pass 1
+    want = Profile.from_levels([[0, 2, 1], [2, 0, 1], [1, 1, 0]], weights=[2, 1, 1],
+                               groups=[0, 1, 2])
+    assert _bare(P) == want
+    assert P.group_names == ("group A", "group B", "no group")
+    assert P.meta["topic"] == "A test conversation"
+    assert P.meta["attribution"] == POLIS_ATTRIBUTION
+    assert P.meta["moderated out"] == "1"
+
+
+def test_small_unseen_at_the_bottom(small):
+    P = read_polis(small, min_votes=1, unseen="bottom")
+    want = Profile.from_levels([[0, 2, 1], [2, 0, 3], [3, 3, 0]], weights=[2, 1, 1],
+                               groups=[0, 1, 2])
+    assert _bare(P) == want
+    # the rules differ only on B (disagrees with statement 0, never saw statement 3):
+    # as pass, B prefers 3 to 0; at the bottom, B prefers 0 to 3
+    Ppass = read_polis(small, min_votes=1, unseen="pass")
+    assert Ppass.pairwise_preferences()[2, 0] == pytest.approx(0.5)
+    assert Ppass.pairwise_preferences()[0, 2] == pytest.approx(0.5)
+    assert P.pairwise_preferences()[2, 0] == pytest.approx(0.25)
+    assert P.pairwise_preferences()[0, 2] == pytest.approx(0.75)
+
+
+def test_small_min_votes_and_statement_filters(small):
+    P = read_polis(small, min_votes=2)              # drops the 1-vote participant
+    assert P.n_voters == 3 and P.group_names == ("group A", "group B")
+    P = read_polis(small, min_votes=1, min_statement_votes=3)
+    assert statement_ids(P) == (0, 1, 3)
+    # without the 1-vote participant, statement 3 has 2 votes, statements 0 and 1 have 3
+    P = read_polis(small, min_votes=2, min_statement_votes=3)
+    assert statement_ids(P) == (0, 1)
+    P = read_polis(small, min_votes=2, max_statements=2)        # most voted, then smaller id
+    assert statement_ids(P) == (0, 1)
+    P = read_polis(small, min_votes=1, max_statements=1)        # all have 3 votes: id 0
+    assert statement_ids(P) == (0,)
+    with pytest.raises(ValueError, match="min_votes = 9"):
+        read_polis(small, min_votes=9)
+    with pytest.raises(ValueError, match="min_statement_votes"):
+        read_polis(small, min_votes=1, min_statement_votes=4)
+
+
+def test_small_without_groups_or_summary(tmp_path):
+    folder = _write(tmp_path / "c", [(5, 1, "x"), (7, 1, "y")],
+                    [("", {5: "1", 7: "0"}), ("", {5: "-1"})], group=False, summary=False)
+    P = read_polis(folder, min_votes=1)
+    assert P.groups is None and "topic" not in P.meta
+    assert _bare(P) == Profile.from_levels([[0, 1], [2, 1]])
+
+
+def test_bad_input(small, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_polis(tmp_path / "missing")
+    with pytest.raises(NotADirectoryError):
+        read_polis(small / "comments.csv")
+    with pytest.raises(ValueError, match="unseen must be one of pass, bottom"):
+        read_polis(small, unseen="ignore")
+    with pytest.raises(ValueError, match="min_votes"):
+        read_polis(small, min_votes=-1)
+    bad = _write(tmp_path / "bad", [(0, 1, "x")], [("0", {0: "2"})])
+    with pytest.raises(ValueError, match=r"line 2, column 0: expected a vote"):
+        read_polis(bad, min_votes=0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="comments.csv"):
+        read_polis(tmp_path / "empty")
+
+
+# ------------------------------------------------------------------ the real conversations
+def _independent(folder: Path, min_votes: int):
+    """Kept statement ids, kept participants' raw levels (agree 0, pass 1, disagree 2,
+    unseen 3) and group ids, straight from the CSVs with the csv module."""
+    with open(folder / "comments.csv", newline="", encoding="utf-8") as f:
+        comments = {int(r["comment-id"]): r for r in csv.DictReader(f)}
+    with open(folder / "participants-votes.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    cols = [c for c in rows[0] if c.isdigit()]
+    ids = sorted(int(c) for c in cols
+                 if int(c) in comments and comments[int(c)]["moderated"] != "-1")
+    kept = [r for r in rows if sum(r[str(c)] != "" for c in ids) >= min_votes]
+    code = {"1": 0, "0": 1, "-1": 2, "": 3}
+    raw = np.array([[code[r[str(c)]] for c in ids] for r in kept])
+    gids = sorted({int(r["group-id"]) for r in kept if r["group-id"] != ""})
+    groups = np.array([int(r["group-id"]) if r["group-id"] != "" else max(gids, default=-1) + 1
+                       for r in kept])
+    return ids, raw, groups, [comments[c]["comment-body"] for c in ids]
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not REAL, reason="../shared/data/polis is absent")
+@pytest.mark.parametrize("folder", REAL, ids=[p.name for p in REAL])
+def test_real_conversation_matches_the_csvs(folder):
+    ids, raw, groups, texts = _independent(folder, 7)
+    for unseen in ("bottom", "pass"):
+        P = read_polis(folder, min_votes=7, unseen=unseen)
+        assert statement_ids(P) == tuple(ids)
+        assert P.n_voters == raw.shape[0]
+        assert P.labels == tuple(" ".join(t.split()) for t in texts)
+        levels = raw if unseen == "bottom" else np.where(raw == 3, 1, raw)
+        assert _bare(P) == Profile.from_levels(levels, groups=groups)
+        # weighted agree counts survive densifying when every row has an agree vote; in
+        # general check the share of participants holding each statement in their top class
+        top = (P.weights[:, None] * (P.levels == 0)).sum(axis=0)
+        want_top = (levels == levels.min(axis=1, keepdims=True)).mean(axis=0)
+        np.testing.assert_allclose(top, want_top, atol=1e-9)
+    assert P.meta["attribution"] == POLIS_ATTRIBUTION
+    assert P.meta["conversation"] == folder.name
+
