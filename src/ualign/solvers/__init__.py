@@ -1,0 +1,21 @@
+"""Alignment solvers: NLHF (maximal lottery), RLHF (Bradley-Terry), the equilibrium of the
+(k+1)-player alignment game, and the best k-output policy.
+
+References: shared/spec/THEORY.md §4-7.
+"""
+
+from ualign.solvers.equilibrium import METHODS, solve_ualign
+from ualign.solvers.nlhf import SolverError, maximal_lottery, solve_nlhf
+from ualign.solvers.result import SolverResult
+from ualign.solvers.rlhf import bradley_terry, solve_rlhf
+
+__all__ = [
+    "METHODS",
+    "SolverError",
+    "SolverResult",
+    "bradley_terry",
+    "maximal_lottery",
+    "solve_nlhf",
+    "solve_rlhf",
+    "solve_ualign",
+]
