@@ -1,0 +1,255 @@
+"""U-aligned selection of k responses from N candidates, baselines, and held-out evaluation.
+
+For a prompt with candidates ``y_1..y_N`` and a population's Profile over them:
+
+- ``"ualign"``: the symmetric equilibrium ``π*`` of the (k+1)-player alignment game over the
+  pool (``solve_ualign(profile, k, method="auto")``), then k i.i.d. samples of ``π*``. Against
+  any single candidate ``y'`` it wins ``1 - max_y L(π*, y) >= k/(k+1)`` on the population it
+  was solved for;
+- ``"ualign-kset"``: the best k-output policy (distribution over k-multisets,
+  ``solve_kset``), one set drawn from it;
+- ``"best-of-n"``: the k candidates of highest mean utility ``Σ_u w_u s_u(y)`` (RLHF-like:
+  one reward for everyone; shown as k distinct responses, the strongest form of the baseline);
+- ``"nlhf"``: k samples of the maximal lottery (the k = 1 equilibrium, ``solve_nlhf``);
+- ``"sampling"``: the first k candidates, i.e. k plain samples of the language model.
+
+Evaluation (:func:`evaluate`) uses a Profile of *held-out* users over the candidates (plus any
+extra opponents such as human-written statements): the robust win rate
+``min_{y'} WR(shown, y')`` with the multiset-uniform choice rule, exactly in expectation for the
+product policies (``1 - max_{y'} L(π, y')``) and for the realised k responses
+(``set_win_rate``).
+
+References: shared/spec/THEORY.md §2 (choice rule, win rate), §3 (closed form), §4 (the game and
+its k/(k+1) guarantee), §7 (best k-output policy), §8 (from games to language models).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from ualign.core import Profile, deviation_payoffs, set_win_rate
+
+__all__ = [
+    "METHODS",
+    "Selection",
+    "diversity",
+    "evaluate",
+    "personalised_win_rates",
+    "select",
+]
+
+METHODS = ("ualign", "ualign-kset", "best-of-n", "nlhf", "sampling")
+WITHOUT_REPLACEMENT = ("best-of-n", "sampling")
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """The k responses a method shows, and the k-output policy they were drawn from.
+
+    Attributes:
+      method: one of :data:`METHODS`.
+      k: responses shown.
+      shown: ``(k,)`` candidate indices shown (one realisation; may repeat for sampled
+        policies).
+      policy: ``(N,)`` the single-output policy whose k i.i.d. samples the method shows, or None
+        when the method is not a product policy.
+      sets, probs: the k-output policy as a distribution over k-multisets ``(m, k)``, ``(m,)``
+        (None for product policies, whose distribution is ``policy^{⊗k}``).
+      seconds: wall time of the selection (solver included).
+      extras: solver diagnostics (exploitability on the selection users, method, ...).
+    """
+
+    method: str
+    k: int
+    shown: np.ndarray
+    policy: np.ndarray | None = None
+    sets: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    seconds: float = 0.0
+    extras: dict = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = dict(method=self.method, k=self.k, shown=self.shown.tolist(),
+                   seconds=round(self.seconds, 6), extras=self.extras)
+        if self.policy is not None:
+            out["policy"] = [round(float(p), 10) for p in self.policy]
+        if self.sets is not None:
+            out["sets"] = self.sets.tolist()
+            out["probs"] = [round(float(p), 10) for p in self.probs]
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict) -> Selection:
+        return cls(method=d["method"], k=int(d["k"]), shown=np.asarray(d["shown"], np.int64),
+                   policy=None if d.get("policy") is None else np.asarray(d["policy"], float),
+                   sets=None if d.get("sets") is None else np.asarray(d["sets"], np.int64),
+                   probs=None if d.get("probs") is None else np.asarray(d["probs"], float),
+                   seconds=float(d.get("seconds", 0.0)), extras=dict(d.get("extras", {})))
+
+
+def _check_k(k, n: int, method: str) -> int:
+    if isinstance(k, bool) or int(k) != k or int(k) < 1:
+        raise ValueError(f"k must be a positive integer (responses shown), got {k!r}")
+    k = int(k)
+    if method in WITHOUT_REPLACEMENT and k > n:
+        raise ValueError(f"k={k} is larger than the N={n} candidates; method {method!r} shows "
+                         f"k distinct responses (without replacement), so it needs k <= N")
+    return k
+
+
+def _sample(policy: np.ndarray, k: int, rng) -> np.ndarray:
+    p = np.clip(policy, 0.0, None)
+    return np.sort(rng.choice(p.size, size=k, replace=True, p=p / p.sum()))
+
+
+def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, seed=None,
+           tol: float = 1e-9) -> Selection:
+    """Choose k of the profile's N candidates by ``method`` (see the module docstring).
+
+    Args:
+      profile: the selection users' Profile over the N candidates.
+      k: number of responses shown (k > N is allowed only for sampled policies).
+      method: one of :data:`METHODS`.
+      scores: ``(U, N)`` raw utilities of the same users (``best-of-n``; when omitted it uses
+        the mean normalised rank ``1 - level/(N-1)``, a Borda score).
+      seed: seed or ``numpy.random.Generator`` for sampling the shown responses.
+      tol: exploitability tolerance passed to ``solve_ualign``.
+    """
+    if not isinstance(profile, Profile):
+        raise ValueError(f"profile must be a ualign.Profile, got {type(profile).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    n = profile.n_responses
+    k = _check_k(k, n, method)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    if method == "ualign":
+        from ualign.solvers import solve_ualign
+        res = solve_ualign(profile, k, method="auto", tol=tol, seed=rng)
+        sel = dict(policy=np.asarray(res.policy, float), shown=_sample(res.policy, k, rng),
+                   extras=dict(solver=res.method, exploitability=float(res.exploitability),
+                               converged=bool(res.converged)))
+    elif method == "nlhf":
+        from ualign.solvers import solve_nlhf
+        res = solve_nlhf(profile)
+        sel = dict(policy=np.asarray(res.policy, float), shown=_sample(res.policy, k, rng),
+                   extras=dict(solver=res.method, exploitability=float(res.exploitability)))
+    elif method == "ualign-kset":
+        from ualign.solvers import solve_kset
+        res = solve_kset(profile, k)
+        sets = np.asarray(res.sets, dtype=np.int64)
+        probs = np.clip(np.asarray(res.probs, float), 0, None)
+        probs = probs / probs.sum()
+        pick = int(rng.choice(len(probs), p=probs))
+        sel = dict(sets=sets, probs=probs, shown=np.sort(sets[pick]),
+                   extras=dict(value=float(res.value)))
+    elif method == "best-of-n":
+        if scores is None:
+            util = 1.0 - profile.levels / max(n - 1, 1)
+        else:
+            util = np.asarray(scores, dtype=float)
+            if util.ndim != 2 or util.shape[1] != n:
+                raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
+            util = np.where(np.isnan(util), np.nanmin(util), util)
+        w = profile.weights if util.shape[0] == profile.n_users else \
+            np.full(util.shape[0], 1.0 / util.shape[0])
+        mean = w @ util
+        top = np.argsort(-mean, kind="stable")[:k]
+        sel = dict(shown=np.sort(top), sets=np.sort(top)[None, :], probs=np.ones(1),
+                   extras=dict(mean_utility=[float(mean[i]) for i in top]))
+    else:  # sampling
+        sel = dict(shown=np.arange(k), sets=np.arange(k)[None, :], probs=np.ones(1))
+    return Selection(method=method, k=k, seconds=time.perf_counter() - t0, **sel)
+
+
+def _pad(policy: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    out[:policy.size] = policy
+    return out
+
+
+def evaluate(profile: Profile, selection: Selection, opponents=None,
+             groups: dict[str, np.ndarray] | None = None) -> dict:
+    """Win rates of a selection on (held-out) users.
+
+    Args:
+      profile: Profile of the evaluation users over ``N + H`` responses, whose first N are the
+        candidates the selection indexes (the rest e.g. human-written statements).
+      opponents: indices of the single responses ``y'`` to compete against (default: every
+        response of the profile).
+      groups: optional named subsets of opponents, e.g. ``{"humans": idx}``; for each, the
+        robust and mean win rates against that subset are reported too.
+
+    Returns a dict with
+      ``robust``: ``min_{y'} WR(Π, y')`` in expectation over the method's k-output policy Π,
+      ``mean``: the average over opponents of ``WR(Π, y')``,
+      ``robust_shown`` / ``mean_shown``: the same for the k responses actually shown,
+      ``worst``: the minimising opponent; and ``robust_<name>``, ``mean_<name>`` per group.
+    """
+    n_all = profile.n_responses
+    opp = np.arange(n_all) if opponents is None else np.asarray(opponents, dtype=np.int64)
+    if opp.size == 0:
+        raise ValueError("opponents must hold at least one response index")
+    k = selection.k
+    if selection.policy is not None:
+        L = deviation_payoffs(profile, _pad(selection.policy, n_all), k)
+        wr = 1.0 - L  # WR(π^{⊗k}, y') for every y'
+    else:
+        wr = np.array([set_win_rate(profile, selection.sets, selection.probs, int(y))
+                       for y in range(n_all)])
+    shown = selection.shown[None, :]
+    wr_shown = np.array([set_win_rate(profile, shown, np.ones(1), int(y))
+                         for y in range(n_all)])
+    i = int(np.argmin(wr[opp]))
+    out = dict(robust=float(wr[opp][i]), mean=float(wr[opp].mean()), worst=int(opp[i]),
+               robust_shown=float(wr_shown[opp].min()), mean_shown=float(wr_shown[opp].mean()))
+    for name, idx in (groups or {}).items():
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size:
+            out[f"robust_{name}"] = float(wr[idx].min())
+            out[f"mean_{name}"] = float(wr[idx].mean())
+            out[f"robust_shown_{name}"] = float(wr_shown[idx].min())
+    return out
+
+
+def personalised_win_rates(scores, weights, assign, opponents) -> dict:
+    """Win rates of in-context personalisation: user u is shown one response ``assign[u]``
+    (generated for their persona) and compared with single opponents ``y'``:
+
+        WR(y') = Σ_u w_u (1[s_u(assign_u) > s_u(y')] + ½·1[s_u(assign_u) = s_u(y')])
+
+    (NaN scores are unranked: below every scored response, tied with each other).
+
+    Args:
+      scores: ``(U, M)`` utilities of the evaluation users over all responses.
+      weights: ``(U,)`` user weights; assign: ``(U,)`` column shown to each user.
+      opponents: indices of the opponents ``y'``.
+    """
+    S = np.asarray(scores, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    w = w / w.sum()
+    a = np.asarray(assign, dtype=np.int64)
+    opp = np.asarray(opponents, dtype=np.int64)
+    key = np.where(np.isnan(S), -np.inf, S)
+    mine = key[np.arange(S.shape[0]), a][:, None]
+    theirs = key[:, opp]
+    win = (mine > theirs) + 0.5 * (mine == theirs)
+    wr = w @ win
+    return dict(robust=float(wr.min()), mean=float(wr.mean()), worst=int(opp[np.argmin(wr)]))
+
+
+def diversity(embeddings) -> dict:
+    """Diversity of what is shown: ``distinct`` responses and the mean pairwise cosine distance
+    ``1 - cos(e_i, e_j)`` over the k shown (0 when fewer than two)."""
+    E = np.asarray(embeddings, dtype=float)
+    k = E.shape[0]
+    E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+    distinct = int(np.unique(np.round(E, 6), axis=0).shape[0]) if k else 0
+    if k < 2:
+        return dict(distinct=distinct, cosine_distance=0.0)
+    C = E @ E.T
+    iu = np.triu_indices(k, 1)
+    return dict(distinct=distinct, cosine_distance=float(np.mean(np.clip(1.0 - C[iu], 0, 2))))
