@@ -16,17 +16,20 @@ from ualign.data.generators import (
     plackett_luce,
 )
 from ualign.data.polis import POLIS_ATTRIBUTION, read_polis, statement_ids
+from ualign.data.spec import load_profile, parse_spec
 
 __all__ = [
     "POLIS_ATTRIBUTION",
     "condorcet_cycle",
     "ideal_points",
     "impartial_culture",
+    "load_profile",
     "mallows",
     "mallows_mixture",
     "mallows_normaliser",
     "mixture",
     "nlhf_collapse",
+    "parse_spec",
     "plackett_luce",
     "read_polis",
     "statement_ids",

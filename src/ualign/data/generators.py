@@ -82,7 +82,7 @@ def _all_orders(n: int, who: str) -> np.ndarray:
     if n > EXACT_MAX_N:
         raise ValueError(f"{who}: exact profiles list all n! orders and are limited to "
                          f"n <= {EXACT_MAX_N} (n = {n} gives {math.factorial(n):,} orders); "
-                         "pass n_users to sample instead")
+                         "pass n_users (spec key users) to sample instead")
     return np.array(list(itertools.permutations(range(n))), dtype=np.int64).reshape(-1, n)
 
 
