@@ -1,0 +1,162 @@
+"""Downloads (ualign.data.fetch, ualign fetch) against a local HTTP server on 127.0.0.1."""
+
+import functools
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from ualign.cli import main
+from ualign.data import read_polis
+from ualign.data.fetch import FetchError, cache_dir, download, fetch_polis, fetch_preflib
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path.endswith("/truncated.soc"):     # promises 1000 bytes, sends 10, hangs up
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"# partial\n")
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Serve tmp_path/www on 127.0.0.1 (random port) from a thread; yields (base URL, root)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_Quiet, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _put(root: Path, rel: str, text: str) -> Path:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+SOC = "# FILE NAME: 00009-00000001.soc\n# DATA TYPE: soc\n3: 1,2\n1: 2,1\n"
+
+
+def test_fetch_preflib_downloads_caches_and_forces(server, tmp_path):
+    base, root = server
+    src = _put(root, "agh/00009-00000001.soc", SOC)
+    cache = tmp_path / "cache"
+    path = fetch_preflib("00009-00000001.soc", cache=cache, base_url=base)
+    assert path == cache / "preflib" / "agh" / "00009-00000001.soc"
+    assert path.read_text() == SOC
+    src.write_text(SOC + "# changed\n")
+    assert fetch_preflib("00009-00000001.soc", cache=cache, base_url=base).read_text() == SOC
+    assert fetch_preflib("00009-00000001.soc", cache=cache, base_url=base,
+                         force=True).read_text().endswith("# changed\n")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["00009-00000001.soc"]
+
+
+def test_fetch_preflib_abbrev_forms_and_env(server, tmp_path, monkeypatch):
+    base, root = server
+    _put(root, "mine/12345-00000001.soc", SOC)
+    monkeypatch.setenv("UALIGN_CACHE", str(tmp_path / "envcache"))
+    monkeypatch.setenv("UALIGN_PREFLIB_URL", base)
+    assert cache_dir() == tmp_path / "envcache"
+    p = fetch_preflib("mine/12345-00000001.soc")
+    assert p == tmp_path / "envcache" / "preflib" / "mine" / "12345-00000001.soc"
+    assert fetch_preflib("12345-00000001.soc", abbrev="mine") == p
+    with pytest.raises(ValueError, match="unknown PrefLib series '12345'.*abbrev/"):
+        fetch_preflib("12345-00000001.soc")
+    with pytest.raises(ValueError, match="plain name"):
+        fetch_preflib("agh/../../etc/passwd")
+    with pytest.raises(ValueError, match="plain name"):
+        fetch_polis("../x")
+
+
+def test_http_404_and_truncated_leave_nothing(server, tmp_path):
+    base, _ = server
+    cache = tmp_path / "cache"
+    with pytest.raises(FetchError, match=r"HTTP 404.*agh/00009-00000002.soc"):
+        fetch_preflib("00009-00000002.soc", cache=cache, base_url=base)
+    with pytest.raises(FetchError, match="got 10 of 1000 bytes"):
+        download(f"{base}/x/truncated.soc", cache / "t" / "truncated.soc")
+    leftovers = [p for p in cache.rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_unreachable_server(tmp_path, closed_port):
+    with pytest.raises(FetchError, match="cannot reach"):
+        fetch_preflib("00009-00000001.soc", cache=tmp_path, timeout=5,
+                      base_url=f"http://127.0.0.1:{closed_port}")
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.skipif(not (DATA / "polis" / "brexit-consensus").is_dir(), reason="no shared data")
+def test_fetch_polis_gives_a_readable_folder(server, tmp_path):
+    base, root = server
+    shutil.copytree(DATA / "polis" / "brexit-consensus", root / "brexit-consensus")
+    folder = fetch_polis("brexit-consensus", cache=tmp_path / "c", base_url=base)
+    assert folder == tmp_path / "c" / "polis" / "brexit-consensus"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["comments.csv", "participants-votes.csv", "summary.csv"])
+    assert read_polis(folder) == read_polis(DATA / "polis" / "brexit-consensus")
+
+
+def test_cli_fetch_prints_paths(server, tmp_path, capsys):
+    base, root = server
+    _put(root, "agh/00009-00000001.soc", SOC)
+    for f in ("comments.csv", "participants-votes.csv", "summary.csv"):
+        _put(root, f"conv.x/{f}", "a,b\n")
+    cache = tmp_path / "cache"
+    assert main(["fetch", "preflib", "00009-00000001.soc", "--cache", str(cache),
+                 "--base-url", base]) == 0
+    out = capsys.readouterr().out
+    assert str(cache / "preflib" / "agh" / "00009-00000001.soc") in out
+    assert main(["fetch", "polis", "conv.x", "--cache", str(cache), "--base-url", base]) == 0
+    out = capsys.readouterr().out
+    assert str(cache / "polis" / "conv.x") in out and "CC BY 4.0" in out
+    assert main(["fetch", "polis", "missing.conv", "--cache", str(cache),
+                 "--base-url", base]) == 2
+    err = capsys.readouterr().err
+    assert "HTTP 404" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_fetch_error_in_a_subprocess(tmp_path, closed_port):
+    env = dict(os.environ, UALIGN_CACHE=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", "import sys; from ualign.cli import main; "
+                        "sys.exit(main())", "fetch", "preflib", "00009-00000001.soc",
+                        "--base-url", f"http://127.0.0.1:{closed_port}", "--timeout", "5"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.startswith("ualign fetch: error: download failed: cannot reach")
