@@ -96,7 +96,7 @@ def test_fetch_preflib_abbrev_forms_and_env(server, tmp_path, monkeypatch):
     p = fetch_preflib("mine/12345-00000001.soc")
     assert p == tmp_path / "envcache" / "preflib" / "mine" / "12345-00000001.soc"
     assert fetch_preflib("12345-00000001.soc", abbrev="mine") == p
-    with pytest.raises(ValueError, match="unknown PrefLib series '12345'.*abbrev/"):
+    with pytest.raises(ValueError, match=r"unknown PrefLib series '12345'.*abbrev/"):
         fetch_preflib("12345-00000001.soc")
     with pytest.raises(ValueError, match="plain name"):
         fetch_preflib("agh/../../etc/passwd")

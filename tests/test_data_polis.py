@@ -124,7 +124,7 @@ def test_bad_input(small, tmp_path):
     with pytest.raises(ValueError, match=r"line 2, column 0: expected a vote"):
         read_polis(bad, min_votes=0)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="comments.csv"):
+    with pytest.raises(FileNotFoundError, match=r"comments\.csv"):
         read_polis(tmp_path / "empty")
 
 
@@ -167,4 +167,11 @@ def test_real_conversation_matches_the_csvs(folder):
         np.testing.assert_allclose(top, want_top, atol=1e-9)
     assert P.meta["attribution"] == POLIS_ATTRIBUTION
     assert P.meta["conversation"] == folder.name
+    # with no vote filter every participant row is a voter, and the opinion groups are the
+    # ones Polis reports in summary.csv
+    with open(folder / "summary.csv", newline="", encoding="utf-8") as f:
+        summary = {r[0]: r[1] for r in csv.reader(f) if len(r) > 1}
+    A = read_polis(folder, min_votes=0)
+    assert A.n_voters == int(summary["voters"])
+    assert len([g for g in A.group_names if g != "no group"]) == int(summary["groups"])
 
