@@ -52,17 +52,16 @@ def test_hf_generator_batched_seeded_and_chat():
     g = HFGenerator(model, tok, batch_size=3, name="tiny")
     assert g.chat
     assert g.format_prompt("hello", system="pay").startswith("[BOS] system pay [EOS]")
-    a = g.generate("the cat", 7, temperature=1.0, top_p=0.9, max_new_tokens=6, seed=1)
-    assert len(a) == 7 and all(isinstance(t, str) for t in a)
-    assert a == g.generate("the cat", 7, temperature=1.0, top_p=0.9, max_new_tokens=6, seed=1)
-    b = g.generate("the cat", 7, temperature=1.0, top_p=0.9, max_new_tokens=6, seed=2)
-    assert a != b
+    a = g.generate("the cat", 5, temperature=1.0, top_p=0.9, max_new_tokens=4, seed=1)
+    assert len(a) == 5 and all(isinstance(t, str) for t in a)
+    assert a == g.generate("the cat", 5, temperature=1.0, top_p=0.9, max_new_tokens=4, seed=1)
+    assert a != g.generate("the cat", 5, temperature=1.0, top_p=0.9, max_new_tokens=4, seed=2)
     assert g.n_tokens > 0
     # greedy decoding gives n identical responses, and batching does not change them
-    greedy = g.generate("the cat", 4, temperature=0, max_new_tokens=5)
+    greedy = g.generate("the cat", 2, temperature=0, max_new_tokens=4)
     assert len(set(greedy)) == 1
     g1 = HFGenerator(model, tok, batch_size=1, name="tiny")
-    assert g1.generate("the cat", 2, temperature=0, max_new_tokens=5) == greedy[:2]
+    assert g1.generate("the cat", 1, temperature=0, max_new_tokens=4) == greedy[:1]
 
 
 def test_hf_generator_bad_input():

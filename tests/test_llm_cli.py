@@ -1,0 +1,124 @@
+"""``ualign select`` / ``ualign eval-select`` against an OpenAI-compatible stub server on
+127.0.0.1 with a model-free embedding population (no network, no model download)."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ualign.cli import main
+
+
+class _Stub(BaseHTTPRequestHandler):
+    count = 0
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).count += 1
+        topic = body["messages"][-1]["content"]
+        pool = ["cats are lovely pets", "dogs are loyal friends", "lower taxes help budgets",
+                "football is a great sport", "the economy is growing", "kittens and puppies"]
+        choices = [{"message": {"content": f"{pool[(body['seed'] + i) % len(pool)]} ({topic})"}}
+                   for i in range(body["n"])]
+        data = json.dumps({"choices": choices}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    _Stub.count = 0
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    th = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                          daemon=True)
+    th.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        th.join(timeout=5)
+
+
+@pytest.fixture
+def files(tmp_path):
+    personas = tmp_path / "personas.txt"
+    personas.write_text("# weight<TAB>persona\n2\tI love cats and kittens\n1\tdogs and puppies\n"
+                        "1\ttaxes and budgets\n1\tfootball every weekend\n"
+                        "1\tthe economy and jobs\n")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("What makes a good pet?\nWhat should the city spend on?\n")
+    return tmp_path, personas, prompts
+
+
+def _select(url, personas, prompts, out, *extra):
+    return main(["select", "--endpoint", url, "--model", "stub", "--prompts", str(prompts),
+                 "--population", f"personas:{personas},noise=gumbel,noise_scale=0.05",
+                 "--embed", "hashing", "--n", "5", "--k", "1-3", "--out", str(out),
+                 "--methods", "ualign,best-of-n,nlhf,sampling", *extra])
+
+
+def test_select_resume_and_eval(server, files, capsys):
+    tmp, personas, prompts = files
+    out = tmp / "res.jsonl"
+    assert _select(server, personas, prompts, out, "--personalised") == 0
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["prompt"] for r in recs] == ["What makes a good pet?",
+                                           "What should the city spend on?"]
+    r = recs[0]
+    assert len(r["candidates"]) == 5 and set(r["results"]) == {
+        "ualign", "best-of-n", "nlhf", "sampling", "personalised"}
+    assert len(r["selections"]["ualign"]["3"]["shown"]) == 3
+    calls = _Stub.count
+    # rerun: nothing to do, no request
+    assert _select(server, personas, prompts, out, "--personalised") == 0
+    assert _Stub.count == calls and "0 to run" in capsys.readouterr().out
+    # an interrupted write leaves half a line; a new prompt is added
+    with open(out, "a") as fh:
+        fh.write('{"prompt": "half')
+    prompts.write_text(prompts.read_text() + "Which sport is best?\n")
+    assert _select(server, personas, prompts, out, "--personalised") == 0
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(recs) == 3 and recs[2]["prompt"] == "Which sport is best?"
+    capsys.readouterr()
+    assert main(["eval-select", str(out), "--plot", str(tmp / "plot.png")]) == 0
+    text = capsys.readouterr().out
+    assert "ualign" in text and "personalised" in text and "candidates/s" in text
+    assert (tmp / "plot.png").stat().st_size > 1000
+    assert main(["eval-select", str(out), "--markdown", "--plot", "none"]) == 0
+    assert "| nlhf | 2 |" in capsys.readouterr().out
+
+
+def test_select_errors(server, files, capsys):
+    tmp, personas, prompts = files
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert _select(dead, personas, prompts, tmp / "a.jsonl") == 2
+    assert "cannot reach endpoint" in capsys.readouterr().err
+    assert not (tmp / "a.jsonl").exists() or (tmp / "a.jsonl").read_text() == ""
+    empty = tmp / "empty.txt"
+    empty.write_text("# nobody\n")
+    assert _select(server, empty, prompts, tmp / "b.jsonl") == 2
+    assert "no personas" in capsys.readouterr().err
+    rc = main(["select", "--endpoint", server, "--prompts", str(prompts), "--population",
+               f"personas:{personas}", "--embed", "hashing", "--n", "3", "--k", "4",
+               "--out", str(tmp / "c.jsonl")])
+    assert rc == 2 and "larger than n=3" in capsys.readouterr().err
+    assert main(["eval-select", str(tmp / "missing.jsonl")]) == 2
+
+
+def test_cli_subprocess_help():
+    r = subprocess.run([sys.executable, "-c", "import sys; from ualign.cli import main; "
+                        "sys.exit(main(['select', '--help']))"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "--population" in r.stdout and "--endpoint" in r.stdout
