@@ -56,6 +56,7 @@ def run(args) -> int:
     from ualign.report.compare import compare_methods, parse_ks, parse_methods
     from ualign.report.plots import render_png
     from ualign.report.render import render_json, write_files
+    from ualign.report.reproduce import numba_threads
 
     ks = parse_ks(args.k)
     methods = parse_methods(args.methods)
@@ -66,7 +67,7 @@ def run(args) -> int:
     console = Console(stderr=True)
     total = len(methods) * len(ks)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                  "{task.total}"), TimeElapsedColumn(), console=console, transient=True) as bar:
+                  "{task.total}"), TimeElapsedColumn(), console=console, transient=True) as bar, numba_threads(1):
         task = bar.add_task("compare", total=total)
         cmp = compare_methods(profile, ks, methods, name=str(args.profile), seed=args.seed,
                               tick=lambda msg: bar.update(task, advance=1, description=msg))

@@ -42,7 +42,13 @@ def run(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ualign.report.render import report_files, write_files
-    from ualign.report.reproduce import ReproduceConfig, build_report, default_data_dir, n_steps
+    from ualign.report.reproduce import (
+        ReproduceConfig,
+        build_report,
+        default_data_dir,
+        n_steps,
+        numba_threads,
+    )
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -58,7 +64,7 @@ def run(args) -> int:
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description:<36}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+                  console=err, transient=True) as bar, numba_threads(1):
         task = bar.add_task("reproduce", total=n_steps(config, data_dir))
         report = build_report(config, data_dir,
                               tick=lambda msg: bar.update(task, description=msg),
