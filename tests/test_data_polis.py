@@ -123,6 +123,9 @@ def test_bad_input(small, tmp_path):
     bad = _write(tmp_path / "bad", [(0, 1, "x")], [("0", {0: "2"})])
     with pytest.raises(ValueError, match=r"line 2, column 0: expected a vote"):
         read_polis(bad, min_votes=0)
+    padded = _write(tmp_path / "padded", [(0, 1, "x"), (1, 1, "y")],
+                    [("0", {0: " 1", 1: "-1 "})])
+    assert _bare(read_polis(padded, min_votes=0)) == Profile.from_levels([[0, 1]], groups=[0])
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"comments\.csv"):
         read_polis(tmp_path / "empty")
@@ -135,17 +138,21 @@ def _independent(folder: Path, min_votes: int):
     with open(folder / "comments.csv", newline="", encoding="utf-8") as f:
         comments = {int(r["comment-id"]): r for r in csv.DictReader(f)}
     with open(folder / "participants-votes.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    cols = [c for c in rows[0] if c.isdigit()]
-    ids = sorted(int(c) for c in cols
-                 if int(c) in comments and comments[int(c)]["moderated"] != "-1")
-    kept = [r for r in rows if sum(r[str(c)] != "" for c in ids) >= min_votes]
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = list(reader)
+    col = {h: j for j, h in enumerate(header)}
+    ids = sorted(int(h) for h in header if h.isdigit()
+                 and int(h) in comments and comments[int(h)]["moderated"] != "-1")
+    js = [col[str(c)] for c in ids]
     code = {"1": 0, "0": 1, "-1": 2, "": 3}
-    raw = np.array([[code[r[str(c)]] for c in ids] for r in kept])
-    gids = sorted({int(r["group-id"]) for r in kept if r["group-id"] != ""})
-    groups = np.array([int(r["group-id"]) if r["group-id"] != "" else max(gids, default=-1) + 1
-                       for r in kept])
-    return ids, raw, groups, [comments[c]["comment-body"] for c in ids]
+    raw = np.array([[code[r[j]] for j in js] for r in rows]).reshape(len(rows), len(ids))
+    keep = (raw != 3).sum(axis=1) >= min_votes
+    g = col["group-id"]
+    gids = [r[g] for r, k in zip(rows, keep, strict=True) if k]
+    top = max((int(x) for x in gids if x != ""), default=-1)
+    groups = np.array([int(x) if x != "" else top + 1 for x in gids])
+    return ids, raw[keep], groups, [comments[c]["comment-body"] for c in ids]
 
 
 @pytest.mark.data

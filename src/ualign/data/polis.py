@@ -39,6 +39,7 @@ References: shared/spec/THEORY.md §1; shared/data/README.md; compdemocracy/open
 from __future__ import annotations
 
 import csv
+import operator
 import os
 from pathlib import Path
 
@@ -65,6 +66,12 @@ UNSEEN_RULES = ("pass", "bottom")
 
 AGREE, PASS, DISAGREE, UNSEEN_BOTTOM = 0, 1, 2, 3
 _VOTE_LEVEL = {"1": AGREE, "0": PASS, "-1": DISAGREE}
+_UNSEEN, _BAD = -1, -2
+
+
+def _as_tuple(x) -> tuple:
+    """``operator.itemgetter`` with one index returns the item, not a 1-tuple."""
+    return x if isinstance(x, tuple) else (x,)
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -180,16 +187,17 @@ def read_polis(folder: str | os.PathLike, min_votes: int = 7, unseen: str = "pas
     if not ids:
         raise ValueError(f"{folder}: no statement is both in comments.csv and voted on in "
                          "participants-votes.csv without being moderated out")
-    cells = np.array([[r[vote_cols[c]].strip() for c in ids] for r in vrows], dtype=str)
-    codes = np.full(cells.shape, -1, dtype=np.int64)                 # -1 = unseen
-    for text, level in _VOTE_LEVEL.items():
-        codes[cells == text] = level
-    bad = np.argwhere((codes < 0) & (cells != ""))
-    if bad.size:
-        r, c = bad[0]
-        raise ValueError(f"{vpath}: line {r + 2}, column {ids[c]!r}: expected a vote 1, 0, -1 "
-                         f"or empty, got {cells[r, c]!r}")
-    seen = codes >= 0
+    pick = operator.itemgetter(*[vote_cols[c] for c in ids])
+    code = {"": _UNSEEN, **_VOTE_LEVEL}
+    codes = np.array([[code.get(v, _BAD) for v in _as_tuple(pick(r))] for r in vrows],
+                     dtype=np.int64).reshape(len(vrows), len(ids))
+    for r, c in np.argwhere(codes == _BAD):                # tolerate padding; else fail loudly
+        text = vrows[r][vote_cols[ids[c]]].strip()
+        if text not in code:
+            raise ValueError(f"{vpath}: line {r + 2}, column {ids[c]!r}: expected a vote 1, 0, "
+                             f"-1 or empty, got {text!r}")
+        codes[r, c] = code[text]
+    seen = codes != _UNSEEN
 
     # ---- filters: participants, then statements
     keep_p = seen.sum(axis=1) >= min_votes
@@ -208,7 +216,7 @@ def read_polis(folder: str | os.PathLike, min_votes: int = 7, unseen: str = "pas
                          f"{min_statement_votes} votes from the kept participants")
     kept_ids = [c for c, k in zip(ids, keep_s, strict=True) if k]
     levels = codes[np.ix_(keep_p, keep_s)]
-    levels[levels < 0] = PASS if unseen == "pass" else UNSEEN_BOTTOM
+    levels[levels == _UNSEEN] = PASS if unseen == "pass" else UNSEEN_BOTTOM
 
     # ---- opinion groups
     groups = group_names = None
