@@ -243,3 +243,25 @@ def test_ideal_points_clusters_are_groups():
     assert P.group_names == ("cluster 0", "cluster 1", "cluster 2")
     with pytest.raises(ValueError, match="noise"):
         ideal_points(3, 10, noise=-1.0)
+
+
+# ------------------------------------------------------------------ properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 7), users=st.integers(1, 60), phi=st.floats(0, 1),
+       seed=st.integers(0, 2**32 - 1), groups=st.integers(1, 4))
+def test_sampled_generators_give_valid_strict_profiles(n, users, phi, seed, groups):
+    for P in (mallows(n, users, phi, seed=seed), plackett_luce(n, users, seed=seed),
+              impartial_culture(n, users, seed=seed), ideal_points(n, users, seed=seed)):
+        assert P.n_responses == n and P.n_voters == users
+        assert not P.has_ties or n == 1
+        assert np.isclose(P.weights.sum(), 1)
+        # weights are multiples of 1/users (merged identical users)
+        np.testing.assert_allclose(P.weights * users, np.round(P.weights * users), atol=1e-9)
+    if users >= groups:
+        M = mallows_mixture(n, users, phi, groups, seed=seed)
+        np.testing.assert_allclose(np.bincount(M.groups, weights=M.weights, minlength=groups),
+                                   1 / groups)
