@@ -5,17 +5,24 @@ References: shared/spec/THEORY.md §4-7.
 """
 
 from ualign.solvers.equilibrium import METHODS, solve_ualign
+from ualign.solvers.kset import KSetResult, multiset_win_matrix, solve_kset
 from ualign.solvers.nlhf import SolverError, maximal_lottery, solve_nlhf
+from ualign.solvers.opponent import WorstOpponent, worst_opponent
 from ualign.solvers.result import SolverResult
 from ualign.solvers.rlhf import bradley_terry, solve_rlhf
 
 __all__ = [
+    "KSetResult",
     "METHODS",
     "SolverError",
     "SolverResult",
+    "WorstOpponent",
     "bradley_terry",
     "maximal_lottery",
+    "multiset_win_matrix",
+    "solve_kset",
     "solve_nlhf",
     "solve_rlhf",
     "solve_ualign",
+    "worst_opponent",
 ]

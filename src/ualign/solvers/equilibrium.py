@@ -333,9 +333,8 @@ def _auto(profile, k, *, method, tol, max_iter, progress, m0=32):
         if cand.size == 0:  # the restricted solve stalled above tol: nothing to add
             break
         add = cand[np.argsort(-L[cand], kind="stable")[:max(16, C.size)]]
-        keep = p > 0
-        C_new = np.concatenate([C[keep], add])
-        p = np.concatenate([p[keep], np.zeros(add.size)])
+        C_new = np.concatenate([C, add])  # never drop: C only grows, so no cycling
+        p = np.concatenate([p, np.zeros(add.size)])
         order = np.argsort(C_new)
         C, p = C_new[order], p[order]
     pi = np.zeros(n)

@@ -61,7 +61,8 @@ def bradley_terry(wins: np.ndarray, *, ridge: float = 1e-8, tol: float = 1e-12,
         S = expit(D)  # σ(r_y - r_z)
         g = (W * (1.0 - S)).sum(axis=1) - (W.T * S).sum(axis=1) - ridge * r
         H = N * S * (1.0 - S)
-        H = np.diag(H.sum(axis=1)) - H + ridge * np.eye(n)  # -Hessian (positive definite)
+        # -Hessian plus 11ᵀ/n (the objective is flat along 1 when ridge = 0; Σr stays 0)
+        H = np.diag(H.sum(axis=1)) - H + ridge * np.eye(n) + 1.0 / n
         if np.abs(g).max() <= tol * max(1.0, N.max()):
             return r - r.mean()
         d = np.linalg.solve(H, g)

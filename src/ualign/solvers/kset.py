@@ -1,0 +1,197 @@
+"""The best k-output policy of any form: a distribution over k-multisets (THEORY §7).
+
+    maximise v  s.t.  Σ_S x_S WR(S, y') >= v  for every response y',   x ∈ Δ(multisets),
+
+with ``WR(S, y')`` the chance a user shown ``S ⊎ {y'}`` picks a copy from S: per user, with
+``b`` the best level in S and ``i`` its copies there, 1 if ``y'`` is strictly worse than b,
+``i/(i+1)`` if tied, 0 if better. There are C(n+k-1, k) multisets, so the LP is solved by column
+generation: the restricted master gives duals ``q`` (a distribution over opponents y', the
+worst opponents) and pricing asks for the multiset maximising ``Σ_y' q(y') WR(S, y')``, i.e.
+the set that best covers the weighted (user, y') pairs. A column enters while its price exceeds
+the master value.
+
+Pricers: ``"enumeration"`` (exact; all multisets, used when there are at most
+``max_enumerate``) and ``"greedy"`` (beyond: greedy construction then best-improvement swaps,
+from every single response; not exact). With the greedy pricer the LP value is certified only
+between ``value`` (achieved) and ``upper_bound`` = ``Σ_u w_u max_S price_u(S)`` (per user the
+best set is k copies of a favourite), reported with ``exact = False``.
+
+References: shared/spec/THEORY.md §6-7.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from math import comb
+
+import numpy as np
+from scipy.optimize import linprog
+
+from ualign.core._checks import check_k
+from ualign.core.payoffs import set_win_rate
+from ualign.solvers.nlhf import SolverError
+from ualign.solvers.result import check_profile
+
+__all__ = ["KSetResult", "multiset_win_matrix", "solve_kset"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KSetResult:
+    """Best k-output policy: ``probs[j]`` on the multiset ``sets[j]``.
+
+    Attributes:
+      sets: ``(m, k)`` int response indices (sorted within a row).
+      probs: ``(m,)`` probabilities.
+      value: ``min_y' Σ_j probs[j] WR(sets[j], y')``, re-evaluated by ``ualign.set_win_rate``.
+      opponent: ``(n,)`` LP duals, a worst opponent mixture (Σ = 1).
+      upper_bound: certified upper bound on the optimal value (equals ``value`` up to the LP
+        tolerance when ``exact``).
+      exact: whether pricing was exact (enumeration), so ``value`` is the LP optimum.
+      pricer: ``"enumeration"`` or ``"greedy"``.
+      iterations: column-generation rounds; columns: columns generated in total.
+      extras: seconds, master values per round.
+    """
+
+    sets: np.ndarray
+    probs: np.ndarray
+    value: float
+    opponent: np.ndarray
+    upper_bound: float
+    exact: bool
+    pricer: str
+    iterations: int
+    columns: int
+    extras: dict = dataclasses.field(default_factory=dict)
+
+
+def multiset_win_matrix(levels, weights, sets, chunk: int = 256) -> np.ndarray:
+    """``A[j, y'] = WR(sets[j], y')`` for single opponents: ``(m, n)``. O(U m n)."""
+    lv = np.asarray(levels, dtype=np.int64)
+    U, n = lv.shape
+    S = np.asarray(sets, dtype=np.int64)
+    out = np.empty((S.shape[0], n))
+    for s in range(0, S.shape[0], chunk):
+        blk = S[s:s + chunk]
+        sl = lv[:, blk]  # (U, b, k)
+        best = sl.min(axis=2)  # (U, b)
+        i = (sl == best[:, :, None]).sum(axis=2)
+        cmp = lv[:, None, :]  # (U, 1, n)
+        win = np.where(cmp > best[:, :, None], 1.0,
+                       np.where(cmp == best[:, :, None], (i / (i + 1.0))[:, :, None], 0.0))
+        out[s:s + chunk] = np.einsum("u,ubn->bn", weights, win)
+    return out
+
+
+def _master(A):
+    """max v s.t. Aᵀx >= v, Σx = 1, x >= 0. Returns (x, v, q duals on the opponents)."""
+    m, n = A.shape
+    c = np.zeros(m + 1)
+    c[-1] = -1.0
+    A_ub = np.hstack([-A.T, np.ones((n, 1))])
+    A_eq = np.zeros((1, m + 1))
+    A_eq[0, :m] = 1.0
+    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(n), A_eq=A_eq, b_eq=[1.0],
+                  bounds=[(0, None)] * m + [(None, None)], method="highs",
+                  options={"primal_feasibility_tolerance": 1e-10,
+                           "dual_feasibility_tolerance": 1e-10})
+    if res.status != 0:
+        raise SolverError(f"k-set master LP failed: {res.message}", res.status)
+    q = np.clip(-res.ineqlin.marginals, 0.0, None)
+    return np.clip(res.x[:m], 0.0, None), float(res.x[-1]), q / q.sum()
+
+
+def _greedy_price(levels, weights, q, k, n):
+    """Heuristic pricing: from each response as a seed, add the response that raises the price
+    most until k are chosen, then best-improvement single swaps until none improves."""
+    best_val, best_set = -np.inf, None
+
+    def price(sets):
+        return multiset_win_matrix(levels, weights, sets) @ q
+
+    cand = np.arange(n)
+    for seed in range(n):
+        S = [seed]
+        while len(S) < k:
+            trial = np.array([S + [y] for y in cand])
+            S.append(int(cand[np.argmax(price(trial))]))
+        val = float(price(np.array([S]))[0])
+        improved = True
+        while improved:
+            improved = False
+            for pos in range(k):
+                trial = np.array([S[:pos] + [y] + S[pos + 1:] for y in cand])
+                vals = price(trial)
+                j = int(np.argmax(vals))
+                if vals[j] > val + 1e-13:
+                    S = list(trial[j])
+                    val = float(vals[j])
+                    improved = True
+        if val > best_val:
+            best_val, best_set = val, sorted(S)
+    return np.array(best_set), best_val
+
+
+def solve_kset(profile, k: int, *, max_enumerate: int = 20000, tol: float = 1e-10,
+               max_rounds: int = 500) -> KSetResult:
+    """The best k-output policy (any distribution over k-multisets) by LP column generation.
+
+    Args:
+      profile: the population.
+      k: outputs per query (>= 1).
+      max_enumerate: enumerate all C(n+k-1, k) multisets (exact pricing) when at most this
+        many; otherwise use the greedy/local-search pricer (``exact = False``).
+      tol: a column enters when its price exceeds the master value by more than tol.
+
+    Returns:
+      ``KSetResult``; ``value >= k/(k+1)`` always (the NE product policy is feasible).
+
+    References: shared/spec/THEORY.md §7.
+    """
+    profile = check_profile(profile)
+    k = check_k(k)
+    t0 = time.perf_counter()
+    lv = profile.levels.astype(np.int64)
+    w = profile.weights
+    n = profile.n_responses
+    total = comb(n + k - 1, k)
+    exact = total <= max_enumerate
+    if exact:
+        all_sets = np.array(list(itertools.combinations_with_replacement(range(n), k)),
+                            dtype=np.int64)
+        A_all = multiset_win_matrix(lv, w, all_sets)
+    cols = [tuple([y] * k) for y in range(n)]
+    A = multiset_win_matrix(lv, w, np.array(cols))
+    values = []
+    rounds = 0
+    while rounds < max_rounds:
+        rounds += 1
+        x, v, q = _master(A)
+        values.append(v)
+        if exact:
+            prices = A_all @ q
+            j = int(np.argmax(prices))
+            new, price = tuple(all_sets[j]), float(prices[j])
+        else:
+            S, price = _greedy_price(lv, w, q, k, n)
+            new = tuple(int(s) for s in S)
+        if price <= v + tol or new in set(cols):
+            break
+        cols.append(new)
+        A = np.vstack([A, multiset_win_matrix(lv, w, np.array([new]))])
+    keep = x > 1e-13
+    sets = np.array(cols, dtype=np.int64)[keep]
+    probs = x[keep] / x[keep].sum()
+    value = min(set_win_rate(profile, sets, probs, y) for y in range(n))
+    if exact:
+        upper = float((A_all @ q).max())
+    else:
+        top = lv == lv.min(axis=1, keepdims=True)  # (U, n) users' favourite class
+        per_user = (~top).astype(float) @ q + (k / (k + 1.0)) * (top.astype(float) @ q)
+        upper = max(float(w @ per_user), float(price))
+    return KSetResult(sets=sets, probs=probs, value=float(value), opponent=q,
+                      upper_bound=upper, exact=exact,
+                      pricer="enumeration" if exact else "greedy", iterations=rounds,
+                      columns=len(cols), extras={"seconds": time.perf_counter() - t0,
+                                                 "master_values": values})

@@ -1,0 +1,132 @@
+"""The ℓ-output opponent that beats a k-sample policy most (THEORY §6).
+
+An ℓ-output opponent is any distribution over ℓ-multisets T; the model's win rate is linear in
+it, so the worst opponent is a single multiset: ``min_T WR(π^{⊗k}, T)``. For one multiset T the
+opponent's pick share against k i.i.d. samples of π is, per user, with ``b`` the best level in
+T, ``i`` its copies there, π's mass ``r`` at level b and ``B`` strictly below,
+
+    P(pick from T) = Σ_{j=0}^{k} C(k, j) r^j B^(k-j) · i/(i+j),
+
+(``ualign.set_win_rate(profile, [T], [1], π, ell=k)``), and ``WR(π^{⊗k}, T) = 1 -`` that.
+
+- ``"enumeration"`` (exact): all C(n+ℓ-1, ℓ) multisets, when at most ``max_enumerate``.
+- ``"greedy"`` beyond: greedy construction from every single response, then best-improvement
+  swaps (a heuristic; its value is achieved, so it upper-bounds the true minimum). Certified lower
+  bound in both cases, by regularity of the choice rule (adding copies never raises another
+  copy's pick chance): ``P(pick from T) <= Σ_{t∈T} L(π, t) <= ℓ max_y L(π, y)``, so
+  ``min_T WR >= 1 - ℓ max_y L(π, y)`` (for an equilibrium: ``(k+1-ℓ)/(k+1)``).
+
+References: shared/spec/THEORY.md §2, §6.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from math import comb
+
+import numpy as np
+from scipy.special import gammaln
+
+from ualign.core._checks import check_k, check_policy
+from ualign.core.payoffs import deviation_payoffs, set_win_rate
+from ualign.solvers.result import check_profile
+
+__all__ = ["WorstOpponent", "worst_opponent"]
+
+
+@dataclasses.dataclass(frozen=True)
+class WorstOpponent:
+    """``value = WR(π^{⊗k}, opponent)`` for the worst multiset found; ``lower_bound <= true
+    minimum <= value``; ``exact`` when found by enumeration (then the minimum is ``value``)."""
+
+    value: float
+    opponent: np.ndarray  # (ell,) the multiset, sorted response indices
+    lower_bound: float
+    exact: bool
+    method: str
+    evaluated: int  # multisets evaluated
+
+
+def _opponent_shares(levels, weights, pi, k, sets, chunk=512):
+    """``P(pick from T)`` against k samples of π for each multiset T (rows of ``sets``)."""
+    lv = np.asarray(levels, dtype=np.int64)
+    U, n = lv.shape
+    flat = (np.arange(U)[:, None] * n + lv).ravel()
+    r = np.bincount(flat, weights=np.broadcast_to(pi, (U, n)).ravel(),
+                    minlength=U * n).reshape(U, n)  # π mass per (user, level)
+    B = np.clip(np.cumsum(r[:, ::-1], axis=1)[:, ::-1] - r, 0.0, None)  # strictly below
+    j = np.arange(k + 1)
+    coef = np.exp(gammaln(k + 1) - gammaln(j + 1) - gammaln(k - j + 1))
+    out = np.empty(len(sets))
+    for s in range(0, len(sets), chunk):
+        blk = np.asarray(sets[s:s + chunk], dtype=np.int64)
+        sl = lv[:, blk]  # (U, b, ell)
+        best = sl.min(axis=2)
+        i = (sl == best[:, :, None]).sum(axis=2)
+        rb = np.take_along_axis(r, best, axis=1)
+        Bb = np.take_along_axis(B, best, axis=1)
+        with np.errstate(invalid="ignore"):
+            terms = coef * rb[..., None] ** j * Bb[..., None] ** (k - j) * (
+                i[..., None] / (i[..., None] + j))
+        out[s:s + chunk] = weights @ terms.sum(axis=-1)
+    return out
+
+
+def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50000
+                   ) -> WorstOpponent:
+    """The ℓ-multiset opponent minimising ``WR(π^{⊗k}, T)``.
+
+    Args:
+      profile: the population; policy: ``(n,)`` π; k: model samples; ell: opponent outputs ℓ.
+      max_enumerate: enumerate exactly when C(n+ℓ-1, ℓ) is at most this; else greedy + swaps.
+
+    Returns:
+      ``WorstOpponent``; ``value`` re-evaluated by ``ualign.set_win_rate``.
+
+    References: shared/spec/THEORY.md §6.
+    """
+    profile = check_profile(profile)
+    k = check_k(k)
+    ell = check_k(ell, "ell")
+    n = profile.n_responses
+    pi = check_policy(policy, n)
+    if pi.ndim != 1:
+        raise ValueError(f"policy must be one distribution of shape ({n},), got {pi.shape}")
+    lv, w = profile.levels, profile.weights
+    exact = comb(n + ell - 1, ell) <= max_enumerate
+    if exact:
+        sets = np.array(list(itertools.combinations_with_replacement(range(n), ell)),
+                        dtype=np.int64)
+        share = _opponent_shares(lv, w, pi, k, sets)
+        T = sets[int(np.argmax(share))]
+        evaluated = len(sets)
+        method = "enumeration"
+    else:
+        evaluated = 0
+        best, T = -np.inf, None
+        cand = np.arange(n)
+        for seed in range(n):
+            S = [seed]
+            while len(S) < ell:
+                v = _opponent_shares(lv, w, pi, k, [S + [y] for y in cand])
+                evaluated += n
+                S.append(int(np.argmax(v)))
+            val = float(_opponent_shares(lv, w, pi, k, [S])[0])
+            improved = True
+            while improved:
+                improved = False
+                for pos in range(ell):
+                    trial = [S[:pos] + [y] + S[pos + 1:] for y in cand]
+                    v = _opponent_shares(lv, w, pi, k, trial)
+                    evaluated += n
+                    j = int(np.argmax(v))
+                    if v[j] > val + 1e-13:
+                        S, val, improved = trial[j], float(v[j]), True
+            if val > best:
+                best, T = val, np.array(sorted(S))
+        method = "greedy"
+    value = 1.0 - set_win_rate(profile, T[None, :], np.ones(1), pi, ell=k)
+    lower = max(0.0, 1.0 - ell * float(deviation_payoffs(profile, pi, k).max()))
+    return WorstOpponent(value=float(value), opponent=np.sort(T), lower_bound=lower,
+                         exact=exact, method=method, evaluated=evaluated)
