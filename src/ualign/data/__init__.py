@@ -4,6 +4,7 @@
 (``mallows:n=20,phi=0.7,groups=3``) into a :class:`ualign.Profile`.
 """
 
+from ualign.data.fetch import FetchError, fetch_polis, fetch_preflib
 from ualign.data.generators import (
     condorcet_cycle,
     ideal_points,
@@ -20,7 +21,10 @@ from ualign.data.spec import load_profile, parse_spec
 
 __all__ = [
     "POLIS_ATTRIBUTION",
+    "FetchError",
     "condorcet_cycle",
+    "fetch_polis",
+    "fetch_preflib",
     "ideal_points",
     "impartial_culture",
     "load_profile",
