@@ -4,6 +4,7 @@ server on 127.0.0.1, and the JSONL generation cache."""
 import json
 import socket
 import threading
+import typing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -79,7 +80,7 @@ def test_hf_generator_bad_input():
 
 class _Handler(BaseHTTPRequestHandler):
     honour_n = True
-    requests: list = []
+    requests: typing.ClassVar[list] = []
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

