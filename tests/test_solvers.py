@@ -15,11 +15,11 @@ import ualign
 from ualign import Profile, deviation_payoffs, exploitability, robust_win_rate, win_rate
 from ualign.solvers import (
     SolverResult,
+    _kernels,
     solve_nlhf,
     solve_rlhf,
     solve_ualign,
 )
-from ualign.solvers import _kernels
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -89,7 +89,7 @@ def test_bad_inputs():
         solve_nlhf(P, tau=0.1, reference=np.full(n, 0.5))  # off the simplex
     zero = np.full(n, 1.0 / (n - 1))
     zero[2] = 0.0
-    with pytest.raises(ValueError, match="strictly positive.*position 2"):
+    with pytest.raises(ValueError, match=r"strictly positive.*position 2"):
         solve_nlhf(P, tau=0.1, reference=zero)
     with pytest.raises(ValueError, match="strictly positive"):
         solve_ualign(P, 2, method="mmd", reference=zero)
@@ -103,7 +103,7 @@ def test_bad_inputs():
         solve_ualign(P, 2, method="newton")
     with pytest.raises(ValueError, match="not understood"):
         solve_ualign(P, 2, method="hedge", tau=0.1)
-    with pytest.raises(ValueError, match="profile must be a ualign.Profile"):
+    with pytest.raises(ValueError, match=r"profile must be a ualign\.Profile"):
         solve_ualign(np.zeros((3, 3)), 2)
     with pytest.raises(ValueError, match="tol must be"):
         solve_ualign(P, 2, tol=-1.0)
@@ -121,7 +121,7 @@ def test_rock_paper_scissors():
 
 def test_condorcet_winner():
     rng = np.random.default_rng(3)
-    R = np.array([[2] + list(rng.permutation([0, 1, 3, 4])) for _ in range(9)])
+    R = np.array([[2, *list(rng.permutation([0, 1, 3, 4]))] for _ in range(9)])
     P = Profile.from_rankings(R)
     assert P.condorcet_winner() == 2
     np.testing.assert_allclose(solve_nlhf(P).policy, np.eye(5)[2], atol=1e-12)

@@ -12,8 +12,8 @@ from ualign.solvers.result import SolverResult
 from ualign.solvers.rlhf import bradley_terry, solve_rlhf
 
 __all__ = [
-    "KSetResult",
     "METHODS",
+    "KSetResult",
     "SolverError",
     "SolverResult",
     "WorstOpponent",

@@ -63,55 +63,61 @@ def suborder(order, pos, m):
 
 
 @numba.njit(cache=True, parallel=True)
-def class_terms(order, weights, pi, k, nodes, wq):
-    """Pass 1 of the Jacobian: per user and (sub-)response, the dense level ``lev (U, m)`` and
-    ``w_u f, w_u ∂f/∂a, w_u ∂f/∂t`` at that response's class, each ``(U, m)``. O(U m)."""
+def class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, nchunks):
+    """Pass 1 of the Jacobian: per user and (sub-)response, the dense level ``lev (U, m)``
+    (int16, worst class 0) and ``w_u ∂f/∂a``, ``w_u ∂f/∂t`` at that response's class
+    (float32, written into the given buffers); returns ``L (m,)``. O(U m)."""
     U, m = order.shape
     nq = nodes.shape[0]
-    lev = np.empty((U, m), dtype=np.int32)
-    F = np.empty((U, m))
-    FA = np.empty((U, m))
-    FT = np.empty((U, m))
-    for u in numba.prange(U):
-        w = weights[u]
-        row = order[u]
-        ncls = 0
-        for q in range(m):
-            if row[q] >= 0:
-                ncls += 1
-        c = ncls
-        worse = 0.0
-        j = m - 1
-        while j >= 0:
-            s = j
-            t = 0.0
-            while True:
-                e = row[s]
-                if e >= 0:
-                    t += pi[e]
-                    break
-                t += pi[-e - 1]
-                s -= 1
-            c -= 1
-            f = 0.0
-            fa = 0.0
-            ft = 0.0
-            for i in range(nq):
-                x = worse + nodes[i] * t
-                p = _ipow(x, k - 1)
-                f += wq[i] * x * p
-                fa += wq[i] * p
-                ft += wq[i] * nodes[i] * p
-            for q in range(s, j + 1):
-                e = row[q]
-                y = e if e >= 0 else -e - 1
-                lev[u, y] = c
-                F[u, y] = w * f
-                FA[u, y] = w * k * fa
-                FT[u, y] = w * k * ft
-            worse += t
-            j = s - 1
-    return lev, F, FA, FT
+    nchunks = max(1, min(nchunks, U))
+    accL = np.zeros((nchunks, m))
+    size = (U + nchunks - 1) // nchunks
+    for c in numba.prange(nchunks):
+        lo = c * size
+        hi = min(U, lo + size)
+        Lc = accL[c]
+        for u in range(lo, hi):
+            w = weights[u]
+            row = order[u]
+            cls = 0
+            worse = 0.0
+            j = m - 1
+            while j >= 0:
+                s = j
+                t = 0.0
+                while True:
+                    e = row[s]
+                    if e >= 0:
+                        t += pi[e]
+                        break
+                    t += pi[-e - 1]
+                    s -= 1
+                f = 0.0
+                fa = 0.0
+                ft = 0.0
+                for i in range(nq):
+                    x = worse + nodes[i] * t
+                    p = _ipow(x, k - 1)
+                    f += wq[i] * x * p
+                    fa += wq[i] * p
+                    ft += wq[i] * nodes[i] * p
+                f *= w
+                fa *= w * k
+                ft *= w * k
+                for q in range(s, j + 1):
+                    e = row[q]
+                    y = e if e >= 0 else -e - 1
+                    lev[u, y] = cls
+                    Lc[y] += f
+                    FA[u, y] = fa
+                    FT[u, y] = ft
+                cls += 1
+                worse += t
+                j = s - 1
+    L = np.zeros(m)
+    for c in range(nchunks):
+        L += accL[c]
+    return L
 
 
 @numba.njit(cache=True, parallel=True)
@@ -136,13 +142,18 @@ def jacobian_from_terms(lev, FA, FT, block):
                 Jy = J[y]
                 for z in range(m):
                     lz = lr[z]
-                    Jy[z] += fa if lz > ly else (ft if lz == ly else zero)
+                    Jy[z] += fa if lz < ly else (ft if lz == ly else zero)
     return J
 
 
-def payoff_jacobian(order, weights, pi, k, nodes, wq):
+def payoff_jacobian(order, weights, pi, k, nodes, wq, buffers=None):
     """``L (m,)`` and ``J (m, m)`` with ``J[y, z] = dL(π, y)/dπ(z)`` on an encoded order
-    ``(U, m)``; O(U m^2)."""
-    lev, F, FA, FT = class_terms(order, weights, pi, k, nodes, wq)
-    J = jacobian_from_terms(lev.astype(np.int16), FA.astype(np.float32), FT.astype(np.float32), 16)
-    return F.sum(axis=0), J.astype(np.float64)
+    ``(U, m)``; O(U m^2). ``buffers``: optional (lev int16, FA, FT float32) of shape (U, m)."""
+    U, m = order.shape
+    if buffers is None:
+        buffers = (np.empty((U, m), np.int16), np.empty((U, m), np.float32),
+                   np.empty((U, m), np.float32))
+    lev, FA, FT = buffers
+    L = class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, 4 * numba.get_num_threads())
+    J = jacobian_from_terms(lev, FA, FT, 16)
+    return L, J.astype(np.float64)

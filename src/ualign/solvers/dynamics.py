@@ -150,29 +150,37 @@ def mmd_residual(pi: np.ndarray, r: np.ndarray, tau: float, log_mu: np.ndarray) 
 
 # ---------------------------------------------------------------------------- driver
 def run_dynamics(init: Callable, step: Callable, gap: Callable, *, max_iter: int,
-                 check_every: int = 1, desc: str = "dynamics", progress: bool = False):
-    """Thin driver: ``state = init()``; then ``state = step(state)`` until ``gap(state)`` returns
-    ``(value, extra_evals, done)`` with ``done`` true, or ``max_iter`` steps.
+                 check_every: int = 1, desc: str = "dynamics", progress: bool = False,
+                 time_limit: float | None = None):
+    """Thin driver: ``state = init()``; then ``state = step(state)`` until ``gap(state, it)``
+    returns ``(value, extra_evals, done)`` with ``done`` true, ``max_iter`` steps, or
+    ``time_limit`` seconds.
 
     ``gap`` is called every ``check_every`` steps (and at the last step); ``value`` goes into the
-    trace. Returns ``(state, trace, gap_evals, done, seconds)``.
+    trace. Returns ``(state, trace, gap_evals, done, seconds, trace_seconds)``.
     """
     t0 = time.perf_counter()
     state = init()
     trace = []
+    times = []
     extra = 0
     value, e, done = gap(state, 0)
     extra += e
     trace.append((0, value))
+    times.append(time.perf_counter() - t0)
     it = 0
     with tqdm(total=max_iter, desc=desc, disable=not progress, leave=False) as bar:
         while not done and it < max_iter:
             state = step(state)
             it += 1
             bar.update(1)
-            if it % check_every == 0 or it == max_iter:
+            out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
+            if it % check_every == 0 or it == max_iter or out_of_time:
                 value, e, done = gap(state, it)
                 extra += e
                 trace.append((it, value))
+                times.append(time.perf_counter() - t0)
                 bar.set_postfix(gap=f"{value:.2e}")
-    return state, trace, extra, done, time.perf_counter() - t0
+            if out_of_time:
+                break
+    return state, trace, extra, done, time.perf_counter() - t0, times

@@ -67,7 +67,8 @@ def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
       options: per method. hedge: ``eta`` (default ``sqrt(8 log n / T)``, T = max_iter),
         ``check_every``; optimistic/extragradient: ``eta`` (default ``1/k``); mmd: ``tau``
         (default 0.01), ``reference`` μ (default uniform; strictly positive), ``eta``
-        (default ``1/k``); auto: ``m0`` (first candidate set size, default 32).
+        (default ``1/k``); every dynamic: ``time_limit`` (seconds; stop early, unconverged);
+        auto: ``m0`` (first candidate set size, default 32).
 
     Returns:
       ``SolverResult``: ``exploitability`` and ``robust_win_rate`` from a fresh full evaluation;
@@ -90,6 +91,8 @@ def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
           "extragradient": _last_iterate, "mmd": _mmd}[method]
     allowed = {"auto": {"m0"}, "hedge": {"eta", "check_every"}, "optimistic": {"eta"},
                "extragradient": {"eta"}, "mmd": {"tau", "reference", "eta"}}[method]
+    if method != "auto":
+        allowed = allowed | {"time_limit"}
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(f"options {sorted(unknown)} are not understood by method {method!r} "
@@ -105,7 +108,8 @@ def _full_oracle(profile, k):
 
 
 # ---------------------------------------------------------------------------- dynamics
-def _hedge(profile, k, *, method, tol, max_iter, progress, eta=None, check_every=None):
+def _hedge(profile, k, *, method, tol, max_iter, progress, eta=None, check_every=None,
+           time_limit=None):
     n = profile.n_responses
     T = check_max_iter(max_iter, 1000)
     eta = np.sqrt(8.0 * np.log(max(n, 2)) / T) if eta is None else check_positive(eta, "eta")
@@ -119,14 +123,14 @@ def _hedge(profile, k, *, method, tol, max_iter, progress, eta=None, check_every
         e = float(oracle(avg).max() - target)
         return e, 1, e <= tol
 
-    state, trace, extra, done, secs = dyn.run_dynamics(
+    state, trace, extra, _done, secs, times = dyn.run_dynamics(
         lambda: dyn.hedge_init(oracle, np.full(n, 1.0 / n)),
         lambda s: dyn.hedge_step(s, oracle, eta), gap, max_iter=T, check_every=check_every,
-        desc="hedge", progress=progress)
+        desc="hedge", progress=progress, time_limit=time_limit)
     T_run = state.t
     r_bar = state.r_sum / T_run
     extras = {
-        "seconds": secs, "eta": eta, "averaged_iterates": T_run,
+        "seconds": secs, "trace_seconds": times, "eta": eta, "averaged_iterates": T_run,
         "sampled_iterate_robust_win_rate": float(1.0 - r_bar.max()),
         "sampled_iterate_exploitability": float(r_bar.max() - target),
         "sampled_iterate_bound": float(k / (k + 1) - np.sqrt(np.log(n) / (2.0 * T_run))),
@@ -136,7 +140,7 @@ def _hedge(profile, k, *, method, tol, max_iter, progress, eta=None, check_every
                    payoff_evals=state.evals + extra, converged=tol, trace=trace, extras=extras)
 
 
-def _last_iterate(profile, k, *, method, tol, max_iter, progress, eta=None):
+def _last_iterate(profile, k, *, method, tol, max_iter, progress, eta=None, time_limit=None):
     n = profile.n_responses
     T = check_max_iter(max_iter, 2000)
     eta = 1.0 / k if eta is None else check_positive(eta, "eta")
@@ -149,15 +153,16 @@ def _last_iterate(profile, k, *, method, tol, max_iter, progress, eta=None):
         e = float(state.r.max() - target)
         return e, 0, e <= tol
 
-    state, trace, _, _, secs = dyn.run_dynamics(
+    state, trace, _, _, secs, times = dyn.run_dynamics(
         lambda: init(oracle, np.full(n, 1.0 / n)), lambda s: step(s, oracle, eta), gap,
-        max_iter=T, desc=method, progress=progress)
+        max_iter=T, desc=method, progress=progress, time_limit=time_limit)
     return certify(profile, state.pi, k, method=method, iterations=state.t,
                    payoff_evals=state.evals, converged=tol, trace=trace,
-                   extras={"seconds": secs, "eta": eta})
+                   extras={"seconds": secs, "trace_seconds": times, "eta": eta})
 
 
-def _mmd(profile, k, *, method, tol, max_iter, progress, tau=0.01, reference=None, eta=None):
+def _mmd(profile, k, *, method, tol, max_iter, progress, tau=0.01, reference=None, eta=None,
+         time_limit=None):
     n = profile.n_responses
     tau = check_positive(check_nonneg(tau, "tau"), "tau")
     mu = check_reference(reference, n, positive=True)
@@ -173,12 +178,13 @@ def _mmd(profile, k, *, method, tol, max_iter, progress, tau=0.01, reference=Non
         residuals.append((it, res))
         return float(state.r.max() - target), 0, res <= tol
 
-    state, trace, _, done, secs = dyn.run_dynamics(
+    state, trace, _, done, secs, times = dyn.run_dynamics(
         lambda: dyn.mmd_init(oracle, mu), lambda s: dyn.mmd_step(s, oracle, eta, tau, log_mu),
-        gap, max_iter=T, desc="mmd", progress=progress)
+        gap, max_iter=T, desc="mmd", progress=progress, time_limit=time_limit)
     return certify(profile, state.pi, k, method=method, iterations=state.t,
                    payoff_evals=state.evals, converged=bool(done), trace=trace,
-                   extras={"seconds": secs, "eta": eta, "tau": tau, "residual_trace": residuals,
+                   extras={"seconds": secs, "trace_seconds": times, "eta": eta, "tau": tau,
+                           "residual_trace": residuals,
                            "residual": residuals[-1][1],
                            "kl_bound": float(tau * np.max(state.log_pi - log_mu))})
 
@@ -199,6 +205,11 @@ class _SubGame:
         self.nodes, self.wq = _kernels.gauss_nodes(k)
         self.evals = 0
         self.jacobians = 0
+        self.newton_steps = 0
+        self.lp_steps = 0
+        U, m = self.order.shape
+        self.buffers = (np.empty((U, m), np.int16), np.empty((U, m), np.float32),
+                        np.empty((U, m), np.float32))
 
     def payoffs(self, p):
         self.evals += 1
@@ -209,7 +220,7 @@ class _SubGame:
     def jacobian(self, p):
         self.jacobians += 1
         return _kernels.payoff_jacobian(self.order, self.weights, np.ascontiguousarray(p),
-                                        self.k, self.nodes, self.wq)
+                                        self.k, self.nodes, self.wq, self.buffers)
 
 
 def _slp_step(L, J, p, radius):
@@ -239,9 +250,39 @@ def _slp_step(L, J, p, radius):
     return x / x.sum(), float(res.x[-1])
 
 
+def _newton_on_support(L, J, p):
+    """Newton step for ``L_S(p + d) = v·1`` on the support S = {p > 0}, ``Σ d = 0``:
+    ``[[J_SS, -1], [1ᵀ, 0]] [d_S; v] = [-L_S; 0]``. Returns (x, v) or None when the step leaves
+    the simplex or the linear model says a response off S would beat v (support change: the LP
+    step handles it)."""
+    S = np.flatnonzero(p > 0)
+    s = S.size
+    M = np.zeros((s + 1, s + 1))
+    M[:s, :s] = J[np.ix_(S, S)]
+    M[:s, s] = -1.0
+    M[s, :s] = 1.0
+    rhs = np.concatenate([-L[S], [0.0]])
+    try:
+        sol = np.linalg.solve(M, rhs)
+    except np.linalg.LinAlgError:
+        return None
+    d = sol[:s]
+    v = sol[s]
+    x = p.copy()
+    x[S] += d
+    if np.any(x[S] < 0) or not np.all(np.isfinite(x)):
+        return None
+    off = np.ones(p.size, dtype=bool)
+    off[S] = False
+    if np.any(L[off] + J[np.ix_(off, S)] @ d > v):
+        return None
+    return x / x.sum(), float(v)
+
+
 def _solve_restricted(game, p, target, inner_tol, max_steps=100):
     """Trust-region SLP on the restricted game until ``max_y L(p, y) - 1/(k+1) <= inner_tol``
-    (the restricted minimum of G is exactly 1/(k+1)). Returns (p, L, steps)."""
+    (the restricted minimum of G is exactly 1/(k+1)); once the support is right, Newton steps
+    on it replace the LP. Returns (p, L, steps)."""
     L = game.payoffs(p)
     G = L.max()
     radius = max(0.5 * p.max(), 1.0 / p.size)
@@ -250,8 +291,17 @@ def _solve_restricted(game, p, target, inner_tol, max_steps=100):
         steps += 1
         L, J = game.jacobian(p)
         G = L.max()
+        newton = _newton_on_support(L, J, p)
+        if newton is not None:
+            x, v = newton
+            Lx = game.payoffs(x)
+            if Lx.max() < G:
+                p, L, G = x, Lx, Lx.max()
+                game.newton_steps += 1
+                continue
         while True:
             x, v = _slp_step(L, J, p, radius)
+            game.lp_steps += 1
             pred = G - v
             if pred <= 0.1 * inner_tol:
                 return p, L, steps
@@ -302,8 +352,9 @@ def _auto(profile, k, *, method, tol, max_iter, progress, m0=32):
     C = np.sort(np.argsort(-L, kind="stable")[:min(n, m0)])
     p = np.full(C.size, 1.0 / C.size)
     trace = [(0, float(L.max() - target))]
+    times = [time.perf_counter() - t0]
     inner_tol = 0.05 * tol
-    sub_evals = sub_jac = slp_steps = 0
+    sub_evals = sub_jac = slp_steps = newton_steps = lp_steps = 0
     converged = False
     outer = 0
     sizes = []
@@ -313,6 +364,8 @@ def _auto(profile, k, *, method, tol, max_iter, progress, m0=32):
         p, _, steps = _solve_restricted(game, p, target, inner_tol)
         sub_evals += game.evals
         sub_jac += game.jacobians
+        newton_steps += game.newton_steps
+        lp_steps += game.lp_steps
         slp_steps += steps
         sizes.append(int(C.size))
         pi = np.zeros(n)
@@ -321,6 +374,7 @@ def _auto(profile, k, *, method, tol, max_iter, progress, m0=32):
         evals += 1
         e = float(L.max() - target)
         trace.append((outer, e))
+        times.append(time.perf_counter() - t0)
         if progress:
             print(f"auto round {outer}: |C|={C.size} support={int((p > 0).sum())} "
                   f"exploitability={e:.3e} ({time.perf_counter() - t0:.1f}s)")
@@ -339,8 +393,10 @@ def _auto(profile, k, *, method, tol, max_iter, progress, m0=32):
         C, p = C_new[order], p[order]
     pi = np.zeros(n)
     pi[C] = p
-    extras = {"seconds": time.perf_counter() - t0, "rounds": outer, "candidate_sizes": sizes,
+    extras = {"seconds": time.perf_counter() - t0, "trace_seconds": times, "rounds": outer,
+              "candidate_sizes": sizes,
               "support_size": int((pi > 0).sum()), "restricted_evals": sub_evals,
-              "restricted_jacobians": sub_jac, "slp_steps": slp_steps}
+              "restricted_jacobians": sub_jac, "steps": slp_steps,
+              "newton_steps": newton_steps, "lp_steps": lp_steps}
     return certify(profile, pi, k, method=method, iterations=outer, payoff_evals=evals,
                    converged=tol if converged else False, trace=trace, extras=extras)

@@ -69,7 +69,7 @@ class KSetResult:
 def multiset_win_matrix(levels, weights, sets, chunk: int = 256) -> np.ndarray:
     """``A[j, y'] = WR(sets[j], y')`` for single opponents: ``(m, n)``. O(U m n)."""
     lv = np.asarray(levels, dtype=np.int64)
-    U, n = lv.shape
+    _U, n = lv.shape
     S = np.asarray(sets, dtype=np.int64)
     out = np.empty((S.shape[0], n))
     for s in range(0, S.shape[0], chunk):
@@ -114,14 +114,14 @@ def _greedy_price(levels, weights, q, k, n):
     for seed in range(n):
         S = [seed]
         while len(S) < k:
-            trial = np.array([S + [y] for y in cand])
+            trial = np.array([[*S, y] for y in cand])
             S.append(int(cand[np.argmax(price(trial))]))
         val = float(price(np.array([S]))[0])
         improved = True
         while improved:
             improved = False
             for pos in range(k):
-                trial = np.array([S[:pos] + [y] + S[pos + 1:] for y in cand])
+                trial = np.array([[*S[:pos], y, *S[pos + 1:]] for y in cand])
                 vals = price(trial)
                 j = int(np.argmax(vals))
                 if vals[j] > val + 1e-13:

@@ -142,7 +142,7 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
         r = dyn.mmd_residual(state.pi, state.r, tau, log_mu)
         return r, 0, r <= 1e-6
 
-    state, trace, _, _, _ = dyn.run_dynamics(
+    state, trace, _, _, _, _ = dyn.run_dynamics(
         lambda: dyn.mmd_init(oracle, mu), lambda s: dyn.mmd_step(s, oracle, eta, tau, log_mu),
         gap, max_iter=max_iter, desc="nlhf-mmd", progress=progress)
     pi, newton_it, _ = _regularised_newton(M, log_mu, tau, state.pi)

@@ -109,7 +109,7 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
         for seed in range(n):
             S = [seed]
             while len(S) < ell:
-                v = _opponent_shares(lv, w, pi, k, [S + [y] for y in cand])
+                v = _opponent_shares(lv, w, pi, k, [[*S, y] for y in cand])
                 evaluated += n
                 S.append(int(np.argmax(v)))
             val = float(_opponent_shares(lv, w, pi, k, [S])[0])
@@ -117,7 +117,7 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
             while improved:
                 improved = False
                 for pos in range(ell):
-                    trial = [S[:pos] + [y] + S[pos + 1:] for y in cand]
+                    trial = [[*S[:pos], y, *S[pos + 1:]] for y in cand]
                     v = _opponent_shares(lv, w, pi, k, trial)
                     evaluated += n
                     j = int(np.argmax(v))

@@ -56,7 +56,7 @@ def bradley_terry(wins: np.ndarray, *, ridge: float = 1e-8, tol: float = 1e-12,
 
     r = np.zeros(n)
     f = objective(r)
-    for it in range(max_iter):
+    for _it in range(max_iter):
         D = r[:, None] - r[None, :]
         S = expit(D)  # σ(r_y - r_z)
         g = (W * (1.0 - S)).sum(axis=1) - (W.T * S).sum(axis=1) - ridge * r
