@@ -53,3 +53,60 @@ def test_cli_out_is_a_file(tmp_path):
         proc = ualign(*cmd, "--out", f)
         one_line_error(proc, "--out")
         assert f.read_text() == "keep me"
+
+
+# --------------------------------------------------------------------------------- happy paths
+def test_reproduce_quick_writes_report(tmp_path):
+    out = tmp_path / "report"
+    data_args = ["--data", DATA] if DATA.is_dir() else ["--no-data"]
+    proc = ualign("reproduce", "--quick", "--out", out, *data_args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert str((out / "report.html").resolve()) in proc.stdout
+    html = (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
+    data = json.loads((out / "report.json").read_text())
+    assert data["passed"] is True and data["quick"] is True
+    assert [c["key"] for c in data["claims"]] == ["i", "ii", "iii", "iv", "v", "vi", "vii"]
+    assert all(c["verdict"] == "PASS" for c in data["claims"])
+    assert html.count("data:image/png;base64,") >= 7
+    assert "PASS" in md and "(vii)" in md
+    for rel in [p.split("(")[-1].rstrip(")") for p in md.splitlines() if p.startswith("![")]:
+        assert (out / rel).is_file()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    if DATA.is_dir():
+        names = [d["name"] for d in data["datasets"]]
+        assert any(n.startswith("Polis") for n in names) and any("PrefLib" in n for n in names)
+        assert "Data was gathered using the Polis software" in html
+        assert "Data was gathered using the Polis software" in md
+        for d in data["datasets"]:
+            entries = d["compare"]["entries"]
+            ua = [e for e in entries if e["method"] == "ualign"]
+            assert all(e["robust_win_rate"] >= e["bound"] - 1e-6 for e in ua)
+
+
+def test_compare_generator_spec(tmp_path):
+    out = tmp_path / "cmp"
+    proc = ualign("compare", "mallows:n=6,phi=0.6,groups=2,users=80,seed=2", "--k", "1,2,4",
+                  "--methods", "nlhf,ualign,kset", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "compare.json").read_text())
+    assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
+    assert data["ks"] == [1, 2, 4] and data["methods"] == ["nlhf", "ualign", "kset"]
+    by = {(e["method"], e["k"]): e for e in data["entries"]}
+    for k in (1, 2, 4):
+        assert by[("ualign", k)]["robust_win_rate"] == pytest.approx(k / (k + 1), abs=1e-6)
+        assert by[("kset", k)]["robust_win_rate"] >= k / (k + 1) - 1e-6
+        assert by[("nlhf", k)]["robust_win_rate"] <= k / (k + 1) + 1e-9
+    assert "f(k) on" in proc.stdout and "entropy" in proc.stdout
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+def test_compare_preflib_file(tmp_path):
+    out = tmp_path / "cmp"
+    f = DATA / "preflib" / "00024-dots" / "00024-00000001.soc"
+    proc = ualign("compare", f, "--k", "1..3", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "compare.json").read_text())
+    assert data["n_responses"] == 4
+    assert {e["method"] for e in data["entries"]} == {"rlhf", "nlhf", "ualign", "kset"}
+    assert len(data["entries"]) == 12

@@ -22,30 +22,41 @@ def add_arguments(p):
     p.add_argument("--out", default="ualign-compare", metavar="DIR",
                    help="folder for compare.json and compare.png (default ./ualign-compare)")
     p.add_argument("--seed", type=int, default=0, help="seed of the randomised solvers")
+    p.add_argument("--kset-max-sets", type=int, default=None, metavar="M",
+                   help="run kset only at k with at most M candidate k-multisets "
+                        "(C(n+k-1, k)); default: every k (slow beyond ~20000)")
 
 
-def _table(cmp):
+def _tables(cmp):
+    """Two rich tables: f(k) per method (red when below k/(k+1)), then diversity."""
     from rich.table import Table
 
-    from ualign.report.render import fmt
-
-    t = Table(title=f"f(k) on {cmp.profile} ({cmp.n_users} orders, {cmp.n_responses} responses)")
-    t.add_column("k", justify="right")
-    t.add_column("k/(k+1)", justify="right", style="dim")
-    for m in cmp.methods:
-        t.add_column(f"{m} f(k)", justify="right")
-        t.add_column(f"{m} H/supp", justify="right", style="dim")
     by = {(e.method, e.k): e for e in cmp.entries}
+    f = Table(title=f"f(k) on {cmp.profile} ({cmp.n_users} orders, {cmp.n_responses} "
+                    "responses)",
+              caption="worst-case win rate of the k responses shown; red: below k/(k+1)")
+    f.add_column("k", justify="right")
+    f.add_column("k/(k+1)", justify="right", style="dim")
+    for m in cmp.methods:
+        f.add_column(m, justify="right")
+    d = Table(title="diversity of a shown response: entropy (bits) / support size")
+    d.add_column("k", justify="right")
+    for m in cmp.methods:
+        d.add_column(m, justify="right")
     for k in cmp.ks:
-        row = [str(k), fmt(k / (k + 1))]
+        cells, div = [], []
         for m in cmp.methods:
-            e = by[(m, k)]
-            mark = "" if e.robust_win_rate >= k / (k + 1) - 1e-6 else " <"
-            row += [fmt(e.robust_win_rate) + mark, f"{e.entropy_bits:.2f}/{e.support}"]
-        t.add_row(*row)
-    t.caption = ("f(k): worst-case win rate of the k responses shown; H/supp: entropy (bits) / "
-                 "support size of a shown response; '<' marks f(k) below k/(k+1)")
-    return t
+            e = by.get((m, k))
+            if e is None:
+                cells.append("–")
+                div.append("–")
+                continue
+            v = f"{e.robust_win_rate:.4f}"
+            cells.append(v if e.robust_win_rate >= k / (k + 1) - 1e-6 else f"[red]{v}[/]")
+            div.append(f"{e.entropy_bits:.2f} / {e.support}")
+        f.add_row(str(k), f"{k / (k + 1):.4f}", *cells)
+        d.add_row(str(k), *div)
+    return f, d
 
 
 def run(args) -> int:
@@ -60,6 +71,8 @@ def run(args) -> int:
 
     ks = parse_ks(args.k)
     methods = parse_methods(args.methods)
+    if args.kset_max_sets is not None and args.kset_max_sets < 1:
+        raise ValueError(f"--kset-max-sets must be an integer >= 1, got {args.kset_max_sets}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out must be a folder, got the file {out}")
@@ -70,10 +83,13 @@ def run(args) -> int:
                   "{task.total}"), TimeElapsedColumn(), console=console, transient=True) as bar, numba_threads(1):
         task = bar.add_task("compare", total=total)
         cmp = compare_methods(profile, ks, methods, name=str(args.profile), seed=args.seed,
+                              kset_max_sets=args.kset_max_sets,
                               tick=lambda msg: bar.update(task, advance=1, description=msg))
     files = {"compare.json": render_json(cmp).encode(),
              "compare.png": render_png(cmp.fk_plot())}
     write_files(files, out)
-    Console().print(_table(cmp))
+    console = Console()
+    for table in _tables(cmp):
+        console.print(table)
     print(f"wrote {out / 'compare.json'} and {out / 'compare.png'}")
     return 0

@@ -29,11 +29,11 @@ def _summary(report):
     t = Table(title=f"ualign reproduce ({'quick' if report.quick else 'full'}, "
                     f"{report.seconds:.0f} s)")
     for col, just in (("claim", "left"), ("what", "left"), ("measured", "left"),
-                      ("bound", "left"), ("verdict", "center")):
+                      ("verdict", "center")):
         t.add_column(col, justify=just, overflow="fold")
     for c in report.claims:
         style = "bold green" if c.passed else "bold red"
-        t.add_row(f"({c.key})", c.title, c.measured, c.bound, f"[{style}]{c.verdict}[/]")
+        t.add_row(f"({c.key})", c.title, c.measured, f"[{style}]{c.verdict}[/]")
     return t
 
 

@@ -324,7 +324,7 @@ def claim_ell_output_opponents(instances: Sequence[tuple[str, Profile, bool]],
 
     References: THEORY.md §6 (ℓ-output opponents).
     """
-    from ualign.solvers import solve_ualign
+    from ualign.solvers import solve_ualign, worst_opponent
 
     t0 = time.perf_counter()
     cases = []
@@ -334,10 +334,12 @@ def claim_ell_output_opponents(instances: Sequence[tuple[str, Profile, bool]],
             for ell in ells:
                 _tick(tick, f"(v) {name.split(':')[0]} k={k} ℓ={ell}")
                 v, S = worst_ell_output(P, pi, k, ell)
+                wo = worst_opponent(P, pi, k, ell)
                 lower = (k + 1 - ell) / (k + 1)
                 cap = k / (k + ell) if is_ic else None
-                cases.append((name, k, ell, lower, v, cap, " ".join(map(str, S)),
-                              v >= lower - tol))
+                cases.append((name, k, ell, lower, v, float(wo.value), cap,
+                              " ".join(map(str, S)),
+                              v >= lower - tol and wo.value >= lower - tol))
     series = []
     for name, _, _ in instances:
         for ell in ells:
@@ -349,7 +351,7 @@ def claim_ell_output_opponents(instances: Sequence[tuple[str, Profile, bool]],
                              "dashed"))
     plot = Plot("(v) equilibrium vs the worst ℓ-output opponent", "k",
                 "min over ℓ-output Π' of WR(π*_k^⊗k, Π')", tuple(series))
-    above_cap = [c for c in cases if c[5] is not None and c[4] > c[5] + tol]
+    above_cap = [c for c in cases if c[6] is not None and c[4] > c[6] + tol]
     return ClaimRow(
         key="v", title="Equilibrium against ℓ-output opponents",
         statement="The (k+1)-game equilibrium keeps WR >= (k+1-ℓ)/(k+1) against every ℓ-output "
@@ -357,16 +359,19 @@ def claim_ell_output_opponents(instances: Sequence[tuple[str, Profile, bool]],
                   "k/(k+ℓ).",
         reference="THEORY.md §6",
         instance="; ".join(n for n, _, _ in instances),
-        columns=("instance", "k", "ℓ", "(k+1-ℓ)/(k+1)", "min WR measured", "k/(k+ℓ) cap (IC)",
-                 "worst opponent multiset", "verdict"),
+        columns=("instance", "k", "ℓ", "(k+1-ℓ)/(k+1)", "min WR (enumeration)",
+                 "min WR (worst_opponent)", "k/(k+ℓ) cap (IC)", "worst opponent multiset",
+                 "verdict"),
         cases=tuple(cases),
         measured=f"min over cases of WR - (k+1-ℓ)/(k+1) = "
-                 f"{min(c[4] - c[3] for c in cases):.3g}; {len(above_cap)} impartial-culture "
-                 f"case(s) above the k/(k+ℓ) cap",
+                 f"{min(c[4] - c[3] for c in cases):.3g}; enumeration vs solver worst_opponent "
+                 f"differ by <= {max(abs(c[4] - c[5]) for c in cases):.2g}; {len(above_cap)} "
+                 f"impartial-culture case(s) above the k/(k+ℓ) cap",
         bound="min WR >= (k+1-ℓ)/(k+1)", tolerance=tol, passed=all(c[-1] for c in cases),
         plots=(plot,),
-        notes="Worst opponent found by enumerating every ℓ-multiset (exact over all ℓ-output "
-              "policies, correlated ones included); π*_k from solve_ualign.",
+        notes="Worst opponent found by enumerating every ℓ-multiset with the core engine (exact "
+              "over all ℓ-output policies, correlated ones included), cross-checked with "
+              "ualign.solvers.worst_opponent; π*_k from solve_ualign.",
         seconds=time.perf_counter() - t0)
 
 
@@ -491,11 +496,11 @@ def claim_last_iterate(profile: Profile, instance: str, ks: Sequence[int] = (2, 
         def oracle(pi, k=k):
             return deviation_payoffs(profile, pi, k)
 
-        _, trace, _, _, _ = dyn.run_dynamics(
+        trace = dyn.run_dynamics(
             lambda oracle=oracle: dyn.hedge_init(oracle, np.full(n, 1.0 / n)),
             lambda s, oracle=oracle, eta=eta: dyn.hedge_step(s, oracle, eta),
             lambda s, it, target=target: (float(s.r.max() - target), 0, False),
-            max_iter=T)
+            max_iter=T)[1]  # (state, trace, ...): the trace of (iteration, exploitability)
         tr = [(max(i, 1), e) for i, e in trace]
         series.append(Series("hedge (last iterate, no claim)", *zip(*_thin(tr), strict=True)))
         cases.append((k, "hedge (last iterate)", T, trace[0][1], trace[-1][1], "(no claim)",

@@ -8,7 +8,10 @@ core engine, never taken from a solver's own report:
 - ``nlhf``: the maximal lottery (NLHF equilibrium, k = 1), deployed as ``π^{⊗k}``;
 - ``ualign``: the symmetric Nash equilibrium π*_k of the (k+1)-player game, deployed as
   ``π*_k^{⊗k}`` (f(k) >= k/(k+1), THEORY.md §4);
-- ``kset``: the best k-output policy (a distribution over k-multisets, THEORY.md §7).
+- ``kset``: the best k-output policy (a distribution over k-multisets, THEORY.md §7) from
+  ``solve_kset``; when its pricing is not exact (too many multisets to enumerate) the value is
+  what the policy found achieves, a lower bound on the optimum (``converged`` is ``False`` and
+  ``extras["kset"][k]["upper_bound"]`` holds the solver's certified upper bound).
 
 Diversity of a policy: the entropy (bits) and the support size (responses with probability
 > ``SUPPORT_EPS``) of the distribution of a shown response; for a k-set policy that is its
@@ -19,6 +22,7 @@ References: shared/spec/THEORY.md §2, §4, §7.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -102,8 +106,8 @@ def kset_robust_win_rate(profile: Profile, sets, probs) -> tuple[float, int]:
 
 
 def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] = METHODS, *,
-                    name: str = "profile", seed: int = 0,
-                    tick: Callable[[str], None] | None = None) -> CompareResult:
+                    name: str = "profile", seed: int = 0, kset_max_sets: int | None = None,
+                    kset_max_work: float | None = None, tick: Callable[[str], None] | None = None) -> CompareResult:
     """f(k) and diversity of every method at every k (see the module docstring).
 
     Args:
@@ -112,6 +116,11 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
       methods: a subset of :data:`METHODS`.
       name: how the profile is named in the result.
       seed: seed passed to the randomised solvers.
+      kset_max_sets: run ``kset`` only at the k where the C(n+k-1, k) multisets number at most
+        this (``None``: every k); skipped k get no entry (shown as "–"). With the solver's
+        default enumeration limit (20000) this keeps the k-set LP exact.
+      kset_max_work: likewise skip ``kset`` at k where ``U · C(n+k-1, k) · n`` (the size of the
+        win matrix the exact pricer builds) exceeds this; 1e8 is about 10 s on one core.
       tick: called with a short message after each (method, k) is done (progress bars).
 
     Returns:
@@ -168,6 +177,12 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
         else:  # kset
             extras[m] = {}
             for k in ks:
+                n_sets = math.comb(n + k - 1, k)
+                if ((kset_max_sets is not None and n_sets > kset_max_sets)
+                        or (kset_max_work is not None
+                            and profile.n_users * n_sets * n > kset_max_work)):
+                    done(f"{m} k={k} (skipped)")
+                    continue
                 t1 = time.perf_counter()
                 res = solvers.solve_kset(profile, k)
                 sets = np.asarray(res.sets, dtype=np.int64)
@@ -177,10 +192,10 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
                 ent, sup = diversity(q)
                 policies[m][k] = q.tolist()
                 extras[m][k] = {"sets": sets.tolist(), "probs": probs.tolist(),
-                                "solver_value": float(res.value)}
+                                "solver_value": float(res.value), "exact": bool(res.exact),
+                                "upper_bound": float(res.upper_bound), "pricer": res.pricer}
                 entries.append(CompareEntry(m, k, value, k / (k + 1), ent, sup, worst,
-                                            time.perf_counter() - t1,
-                                            getattr(res, "converged", None)))
+                                            time.perf_counter() - t1, bool(res.exact)))
                 done(f"{m} k={k}")
     return CompareResult(profile=name, n_users=profile.n_users, n_responses=n, ks=ks,
                          methods=methods, entries=tuple(entries), policies=policies,

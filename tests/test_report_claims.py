@@ -1,0 +1,105 @@
+"""The claims (i)-(vii) on small instances with the real solvers: each verdict is computed from
+measured numbers, and each claim fails when its bound is made impossible to meet."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ualign.data import impartial_culture, mallows_mixture, nlhf_collapse
+from ualign.report import claims as C
+from ualign.report.compare import compare_methods, kset_robust_win_rate
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_numba_thread():
+    """The instances here are tiny: run the engine on one thread, as the CLI does."""
+    from ualign.report.reproduce import numba_threads
+
+    with numba_threads(1):
+        yield
+
+
+
+@pytest.fixture(scope="module")
+def het():
+    return mallows_mixture(6, n_users=60, phi=(0.5, 0.7), groups=2, group_weights=(0.6, 0.4),
+                           seed=3)
+
+
+def test_claim_i(het):
+    row = C.claim_ualign_equilibrium(het, "het", ks=(1, 2, 5))
+    assert row.passed, row.cases
+    for k, f, bound, gap, *_ in row.cases:
+        assert bound == pytest.approx(k / (k + 1))
+        assert -1e-6 <= gap <= 1e-12 and f == pytest.approx(bound, abs=1e-6)
+    assert not C.claim_ualign_equilibrium(het, "het", ks=(2,), tol=-1e-3).passed
+
+
+def test_claim_iii():
+    eps = 0.1
+    row = C.claim_nlhf_collapse(nlhf_collapse(eps), eps, ks=(1, 2, 3, 6))
+    assert row.passed, row.cases
+    by_k = {c[0]: c for c in row.cases}
+    assert by_k[1][2] == pytest.approx(0.5)  # the copy a ties at k = 1
+    for k in (2, 3, 6):
+        assert by_k[k][1] == pytest.approx(0.6, abs=1e-12)  # WR against b
+        assert by_k[k][2] == pytest.approx(0.6, abs=1e-12)  # robust f_NLHF
+        assert by_k[k][4] == pytest.approx(k / (k + 1), abs=1e-6)  # f_U
+        assert 0 < by_k[k][6] < 1  # the equilibrium mixes
+    # claiming the NLHF curve rises to k/(k+1) would be false: the same numbers give FAIL
+    assert by_k[3][2] < 3 / 4 - 0.1
+
+
+def test_claim_iv_small():
+    row = C.claim_best_kset_impartial_culture(Ns=(3, 4), ks=(1, 2, 3))
+    assert row.passed, row.cases
+    assert len(row.cases) == 6
+    for N, k, v, formula, *_ in row.cases:
+        assert formula == pytest.approx(k / (k + 1) + (k - 1) / (2 * (k + 1) * N))
+        assert v == pytest.approx(formula, abs=1e-6)
+
+
+def test_kset_value_is_reevaluated():
+    P = impartial_culture(4, n_users=None)
+    cmp = compare_methods(P, (2,), ("kset",))
+    ex = cmp.extras["kset"][2]
+    v, _ = kset_robust_win_rate(P, np.array(ex["sets"]), np.array(ex["probs"]))
+    assert cmp.value("kset", 2) == v == pytest.approx(ex["solver_value"], abs=1e-9)
+    assert v == pytest.approx(2 / 3 + 1 / 24, abs=1e-9)
+
+
+def test_claim_v(het):
+    ic = impartial_culture(4, n_users=None)
+    row = C.claim_ell_output_opponents([("het", het, False), ("ic", ic, True)], ks=(1, 2),
+                                       ells=(1, 2))
+    assert row.passed, row.cases
+    for name, k, ell, lower, v_enum, v_solver, cap, _, ok in row.cases:
+        assert v_enum == pytest.approx(v_solver, abs=1e-9)
+        assert v_enum >= lower - 1e-6
+        if name == "ic":  # uniform equilibrium on impartial culture: at most k/(k+ℓ)
+            assert v_enum <= cap + 1e-9
+
+
+def test_claim_vi(het):
+    row = C.claim_hedge_sampled_iterate(het, "het", ks=(1, 3), Ts=(10, 200))
+    assert row.passed, row.cases
+    n = het.n_responses
+    for k, T, T_run, sampled, avg, bound, *_ in row.cases:
+        assert T_run == T
+        assert bound == pytest.approx(k / (k + 1) - math.sqrt(math.log(n) / (2 * T)))
+        assert avg >= sampled - 1e-12  # convexity: the average does at least as well
+        assert sampled <= k / (k + 1) + 1e-12
+
+
+def test_claim_vii(het):
+    row = C.claim_last_iterate(het, "het", ks=(2,), T=600)
+    assert row.passed, row.cases
+    methods = [c[1] for c in row.cases]
+    assert methods == ["optimistic", "extragradient", "mmd", "hedge (last iterate)"]
+    assert len(row.plots) == 1 and len(row.plots[0].series) == 4
+    # too few MMD steps to reach the fixed point: the claim is not declared
+    short = C.claim_last_iterate(het, "het", ks=(2,), T=5)
+    assert not short.passed
