@@ -181,7 +181,8 @@ def test_failed_claim_is_rendered_as_fail():
 
 def test_fmt():
     assert fmt(0.123456789) == "0.123457" and fmt(1e-9) == "1.00e-09" and fmt(None) == "–"
-    assert fmt(True) == "PASS" and fmt(3) == "3" and fmt(float("nan")) == "nan"
+    assert fmt(True, verdict=True) == "PASS" and fmt(False, verdict=True) == "FAIL"
+    assert fmt(True) == "yes" and fmt(3) == "3" and fmt(float("nan")) == "nan"
 
 
 def test_json_has_no_nan():

@@ -504,7 +504,7 @@ def claim_last_iterate(profile: Profile, instance: str, ks: Sequence[int] = (2, 
         tr = [(max(i, 1), e) for i, e in trace]
         series.append(Series("hedge (last iterate, no claim)", *zip(*_thin(tr), strict=True)))
         cases.append((k, "hedge (last iterate)", T, trace[0][1], trace[-1][1], "(no claim)",
-                      True))
+                      None))
         plots.append(Plot(f"(vii) last-iterate exploitability, k = {k}", "iteration t",
                           "max_y L(π_t, y) - 1/(k+1)", tuple(series), logx=True, logy=True))
     judged = [c for c in cases if c[5] != "(no claim)"]

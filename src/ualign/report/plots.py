@@ -65,7 +65,7 @@ def render_png(plot: Plot, *, width: float = 6.4, height: float = 4.0, dpi: int 
         if not x:
             continue
         if s.style == "dashed":
-            ax.plot(x, y, linestyle="--", color="0.35", linewidth=1.2, label=s.name)
+            ax.plot(x, y, linestyle="--", color="0.2", linewidth=1.2, label=s.name, zorder=3)
         elif s.style == "points":
             ax.plot(x, y, linestyle="none", marker="o", markersize=4, label=s.name)
         else:

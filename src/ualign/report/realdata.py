@@ -89,15 +89,17 @@ def _short(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int = 5) -> dict:
+def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int = 5,
+                   favourite: str = "ranked first by") -> dict:
     """Readable lines per method: the responses (statement texts / candidate names) each
-    method's policy shows, with their probability, and the share of users for whom each is a
-    favourite (level 0). For the k-set policy: its most likely k-sets."""
-    fav = profile.weights @ (profile.levels == 0)  # share of users with y among favourites
+    method's policy shows, with their probability, and the share of users who put each in their
+    top level (``favourite`` names it: "ranked first by" for rankings, "agreed with by" for
+    Polis votes). For the k-set policy: its most likely k-sets."""
+    fav = profile.weights @ (profile.levels == 0)  # share of users with y in their top level
 
     def line(y, p):
-        return f"{p:6.1%} of the policy · a favourite of {fav[y]:.0%} of users · " \
-               f"{_short(profile.label(y))}"
+        return (f"{p:6.1%} of the policy · {favourite} {fav[y]:.0%} of users · "
+                f"{_short(profile.label(y))}")
 
     shows: dict[str, list[str]] = {}
     for m in cmp.methods:
@@ -137,7 +139,8 @@ def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
     profile, attribution = load_dataset(data_dir, d)
     cmp = compare_methods(profile, ks, methods, name=d.name, seed=seed,
                           kset_max_sets=kset_max_sets, kset_max_work=kset_max_work, tick=tick)
-    shows = describe_shows(profile, cmp, max(ks))
+    shows = describe_shows(profile, cmp, max(ks),
+                           favourite="agreed with by" if d.kind == "polis" else "ranked first by")
     desc = d.description
     if profile.n_voters is not None:
         desc += f" {profile.n_voters:g} voters."

@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from ualign.report.plots import Plot, render_png
 from ualign.report.results import ClaimRow, CompareResult, DatasetSection, Report, jsonable
 
@@ -23,12 +25,15 @@ __all__ = ["fmt", "render_html", "render_json", "render_markdown", "report_files
            "write_files"]
 
 
-def fmt(v) -> str:
-    """A cell: floats with 6 significant digits (tiny ones in scientific notation)."""
+def fmt(v, verdict: bool = False) -> str:
+    """A cell: floats with 6 significant digits (tiny ones in scientific notation); booleans as
+    PASS / FAIL in a verdict column, yes / no elsewhere."""
     if v is None:
         return "–"
-    if isinstance(v, bool):
-        return "PASS" if v else "FAIL"
+    if isinstance(v, bool | np.bool_):
+        if verdict:
+            return "PASS" if v else "FAIL"
+        return "yes" if v else "no"
     if isinstance(v, float):
         if v != v:
             return "nan"
@@ -70,12 +75,13 @@ def render_json(obj) -> str:
 
 # ------------------------------------------------------------------------------ Markdown
 def _md_table(columns, rows) -> str:
-    def cell(v):
-        return fmt(v).replace("|", "\\|").replace("\n", " ")
+    def cell(v, col=""):
+        return fmt(v, col == "verdict").replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
              "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(cell(v, c) for v, c in zip(r, columns, strict=False)) + " |"
+              for r in rows]
     return "\n".join(lines)
 
 
@@ -154,8 +160,8 @@ def _h(text) -> str:
     return html.escape(str(text))
 
 
-def _html_cell(v) -> str:
-    s = fmt(v)
+def _html_cell(v, col: str = "") -> str:
+    s = fmt(v, col == "verdict")
     cls = ""
     if s in ("PASS", "FAIL"):
         cls = s
@@ -167,7 +173,8 @@ def _html_cell(v) -> str:
 def _html_table(columns, rows) -> str:
     head = "".join(f'<th class="l">{_h(c)}</th>' if i == 0 else f"<th>{_h(c)}</th>"
                    for i, c in enumerate(columns))
-    body = "".join("<tr>" + "".join(_html_cell(v) for v in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(_html_cell(v, c) for v, c in zip(r, columns, strict=False))
+                   + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
