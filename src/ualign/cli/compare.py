@@ -34,7 +34,9 @@ def _tables(cmp):
     by = {(e.method, e.k): e for e in cmp.entries}
     f = Table(title=f"f(k) on {cmp.profile} ({cmp.n_users} orders, {cmp.n_responses} "
                     "responses)",
-              caption="worst-case win rate of the k responses shown; red: below k/(k+1)")
+              caption="worst-case win rate of the k responses shown; red: below k/(k+1); "
+                      "*: greedy pricing, the k-set LP optimum may be higher (see JSON "
+                      "upper_bound)")
     f.add_column("k", justify="right")
     f.add_column("k/(k+1)", justify="right", style="dim")
     for m in cmp.methods:
@@ -52,6 +54,8 @@ def _tables(cmp):
                 div.append("–")
                 continue
             v = f"{e.robust_win_rate:.4f}"
+            if m == "kset" and e.converged is False:
+                v += "*"
             cells.append(v if e.robust_win_rate >= k / (k + 1) - 1e-6 else f"[red]{v}[/]")
             div.append(f"{e.entropy_bits:.2f} / {e.support}")
         f.add_row(str(k), f"{k / (k + 1):.4f}", *cells)
