@@ -250,33 +250,46 @@ def _slp_step(L, J, p, radius):
     return x / x.sum(), float(res.x[-1])
 
 
-def _newton_on_support(L, J, p):
-    """Newton step for ``L_S(p + d) = v·1`` on the support S = {p > 0}, ``Σ d = 0``:
-    ``[[J_SS, -1], [1ᵀ, 0]] [d_S; v] = [-L_S; 0]``. Returns (x, v) or None when the step leaves
-    the simplex or the linear model says a response off S would beat v (support change: the LP
-    step handles it)."""
-    S = np.flatnonzero(p > 0)
-    s = S.size
-    M = np.zeros((s + 1, s + 1))
-    M[:s, :s] = J[np.ix_(S, S)]
-    M[:s, s] = -1.0
-    M[s, :s] = 1.0
-    rhs = np.concatenate([-L[S], [0.0]])
-    try:
-        sol = np.linalg.solve(M, rhs)
-    except np.linalg.LinAlgError:
-        return None
-    d = sol[:s]
-    v = sol[s]
-    x = p.copy()
-    x[S] += d
-    if np.any(x[S] < 0) or not np.all(np.isfinite(x)):
-        return None
-    off = np.ones(p.size, dtype=bool)
-    off[S] = False
-    if np.any(L[off] + J[np.ix_(off, S)] @ d > v):
-        return None
-    return x / x.sum(), float(v)
+def _newton_on_support(L, J, p, max_pivots=40):
+    """Josephy-Newton step: solve the linearised complementarity problem at p,
+
+        x >= 0, Σx = 1, L + J (x - p) <= v, with equality where x > 0,
+
+    by support pivoting: on a guess S solve ``[[J_SS, -1], [1ᵀ, 0]] [x_S - p_S; v] =
+    [-L_S - J_{S,~S}(0 - p_~S); 0]``, drop the negative masses, add the responses whose linear
+    model beats v, and repeat (at most ``max_pivots`` times). Starts from S = {p > 0}. Returns
+    (x, v), or None when the pivoting does not settle (the LP step handles it)."""
+    m = p.size
+    in_S = p > 0
+    for _ in range(max_pivots):
+        S = np.flatnonzero(in_S)
+        s = S.size
+        if s == 0:
+            return None
+        M = np.zeros((s + 1, s + 1))
+        M[:s, :s] = J[np.ix_(S, S)]
+        M[:s, s] = -1.0
+        M[s, :s] = 1.0
+        # x is 0 off S: the linear model at y is L_y + J_yS (x_S - p_S) - J_{y,~S} p_~S
+        base = L - J[:, ~in_S] @ p[~in_S] - J[:, S] @ p[S]
+        rhs = np.concatenate([-base[S], [1.0]])
+        try:
+            sol = np.linalg.solve(M, rhs)
+        except np.linalg.LinAlgError:
+            return None
+        xs, v = sol[:s], sol[s]
+        if not np.all(np.isfinite(sol)):
+            return None
+        neg = xs < 0
+        model = base + J[:, S] @ xs
+        viol = (~in_S) & (model > v + 1e-15)
+        if not neg.any() and not viol.any():
+            x = np.zeros(m)
+            x[S] = xs
+            return x / x.sum(), float(v)
+        in_S[S[neg]] = False
+        in_S |= viol
+    return None
 
 
 def _solve_restricted(game, p, target, inner_tol, max_steps=100):
