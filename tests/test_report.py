@@ -13,8 +13,14 @@ import ualign
 from ualign.report import claims as C
 from ualign.report.compare import diversity, kset_marginal, parse_ks, parse_methods
 from ualign.report.plots import Plot, Series, render_png
-from ualign.report.render import fmt, render_html, render_json, render_markdown, report_files, \
-    write_files
+from ualign.report.render import (
+    fmt,
+    render_html,
+    render_json,
+    render_markdown,
+    report_files,
+    write_files,
+)
 from ualign.report.results import ClaimRow, CompareEntry, CompareResult, DatasetSection, Report
 
 
@@ -68,7 +74,7 @@ def test_claim_copying_opponent_passes_on_random_instances():
     row = C.claim_copying_opponent(seed=1, n_instances=4, n_policies=16, ks=(1, 2, 5))
     assert row.key == "ii" and row.passed
     assert [c[0] for c in row.cases] == [1, 2, 5]
-    for k, _, best, bound, excess, copy_err, ok in row.cases:
+    for k, _, best, bound, _excess, copy_err, ok in row.cases:
         assert best <= bound + 1e-12 and copy_err < 1e-12 and ok
         assert bound == pytest.approx(k / (k + 1))
 

@@ -76,7 +76,7 @@ def test_claim_v(het):
     row = C.claim_ell_output_opponents([("het", het, False), ("ic", ic, True)], ks=(1, 2),
                                        ells=(1, 2))
     assert row.passed, row.cases
-    for name, k, ell, lower, v_enum, v_solver, cap, _, ok in row.cases:
+    for name, _k, _ell, lower, v_enum, v_solver, cap, _, _ok in row.cases:
         assert v_enum == pytest.approx(v_solver, abs=1e-9)
         assert v_enum >= lower - 1e-6
         if name == "ic":  # uniform equilibrium on impartial culture: at most k/(k+ℓ)

@@ -83,8 +83,9 @@ def run(args) -> int:
     profile = load_profile(args.profile)
     console = Console(stderr=True)
     total = len(methods) * len(ks)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                  "{task.total}"), TimeElapsedColumn(), console=console, transient=True) as bar, numba_threads(1):
+    columns = (TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar, numba_threads(1):
         task = bar.add_task("compare", total=total)
         cmp = compare_methods(profile, ks, methods, name=str(args.profile), seed=args.seed,
                               kset_max_sets=args.kset_max_sets,

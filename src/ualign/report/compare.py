@@ -107,7 +107,8 @@ def kset_robust_win_rate(profile: Profile, sets, probs) -> tuple[float, int]:
 
 def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] = METHODS, *,
                     name: str = "profile", seed: int = 0, kset_max_sets: int | None = None,
-                    kset_max_work: float | None = None, tick: Callable[[str], None] | None = None) -> CompareResult:
+                    kset_max_work: float | None = None,
+                    tick: Callable[[str], None] | None = None) -> CompareResult:
     """f(k) and diversity of every method at every k (see the module docstring).
 
     Args:

@@ -20,7 +20,8 @@ from ualign.core import Profile
 from ualign.report.compare import compare_methods
 from ualign.report.results import CompareResult, DatasetSection
 
-__all__ = ["DATASETS", "KSET_MAX_SETS", "KSET_MAX_WORK", "QUICK_DATASETS", "Dataset", "available_datasets", "dataset_section",
+__all__ = ["DATASETS", "KSET_MAX_SETS", "KSET_MAX_WORK", "QUICK_DATASETS", "Dataset",
+           "available_datasets", "dataset_section",
            "describe_shows"]
 
 
@@ -127,7 +128,8 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
 def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
                     methods: Sequence[str] = ("rlhf", "nlhf", "ualign", "kset"), seed: int = 0,
                     kset_max_sets: int | None = KSET_MAX_SETS,
-                    kset_max_work: float | None = KSET_MAX_WORK, tick: Callable[[str], None] | None = None) -> DatasetSection:
+                    kset_max_work: float | None = KSET_MAX_WORK,
+                    tick: Callable[[str], None] | None = None) -> DatasetSection:
     """Compare the methods on one real dataset and describe what each shows at the largest k.
 
     The best k-set LP runs only where its C(n+k-1, k) multisets number at most

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ualign.report.plots import Plot, render_png
-from ualign.report.results import ClaimRow, CompareResult, DatasetSection, Report, jsonable
+from ualign.report.results import CompareResult, DatasetSection, Report, jsonable
 
 __all__ = ["fmt", "render_html", "render_json", "render_markdown", "report_files",
            "write_files"]

@@ -2,8 +2,10 @@
 section when the data folder is present. The CLI ``ualign reproduce`` renders and writes it.
 
 Instances (all seeded):
-- heterogeneous: a mixture of three Mallows groups with different centres (weights 0.5, 0.3,
-  0.2) over 12 responses; used by (i), (v), (vi), (vii);
+- heterogeneous: a mixture of three Mallows groups with random centres (φ = 0.5, 0.6, 0.7,
+  weights 0.4, 0.35, 0.25, 300 users) over 12 responses, instance seed 1 — picked among seeds
+  0-5 as the one without a Condorcet winner, so that even the NLHF equilibrium mixes (3
+  responses); used by (i), (v), (vi), (vii);
 - NLHF collapse with ε = 0.1 (iii); exact impartial culture (iv, v); random instances (ii).
 
 References: shared/spec/THEORY.md §3-7.
@@ -69,6 +71,7 @@ class ReproduceConfig:
     dyn_iters: int = 2000
     data_ks: tuple[int, ...] = tuple(range(1, 9))
     n_heterogeneous: int = 12
+    instance_seed: int = 1  # the heterogeneous instance (no Condorcet winner)
     eps: float = 0.1
     quick: bool = False
     seed: int = 0
@@ -78,7 +81,7 @@ class ReproduceConfig:
         return cls(ks_equilibrium=(1, 2, 3, 4, 8, 16, 32), copy_instances=6, copy_policies=32,
                    ic_Ns=(3, 4), ic_ks=(1, 2, 3), ell_ks=(1, 2), ells=(1, 2),
                    hedge_ks=(1, 4), hedge_Ts=(10, 100, 1000), dyn_ks=(2,), dyn_iters=1000,
-                   data_ks=(1, 2, 3), n_heterogeneous=8, quick=True, seed=seed)
+                   data_ks=(1, 2, 3), quick=True, seed=seed)
 
 
 def default_data_dir() -> Path | None:
@@ -91,15 +94,17 @@ def default_data_dir() -> Path | None:
     return None
 
 
-def heterogeneous_instance(n: int = 12, seed: int = 0):
+def heterogeneous_instance(n: int = 12, seed: int = 1):
     """Three Mallows groups with random centres, dispersions φ = 0.5, 0.6, 0.7 and weights
-    0.5 / 0.3 / 0.2 (a heterogeneous population). Returns ``(description, Profile)``."""
+    0.4 / 0.35 / 0.25 (a heterogeneous population). Returns ``(description, Profile)``."""
     from ualign.data import mallows_mixture
 
     P = mallows_mixture(n, n_users=300, phi=(0.5, 0.6, 0.7), groups=3,
-                        group_weights=(0.5, 0.3, 0.2), seed=seed)
-    return (f"heterogeneous: 3 Mallows groups (φ = 0.5/0.6/0.7, weights 0.5/0.3/0.2, 300 users) "
-            f"over {n} responses, seed {seed}"), P
+                        group_weights=(0.4, 0.35, 0.25), seed=seed)
+    cw = P.condorcet_winner()
+    return (f"heterogeneous: 3 Mallows groups (φ = 0.5/0.6/0.7, weights 0.4/0.35/0.25, 300 "
+            f"users) over {n} responses, seed {seed}; "
+            f"{'no Condorcet winner' if cw is None else f'Condorcet winner {cw}'}"), P
 
 
 def _error_row(key: str, title: str, exc: BaseException, seconds: float) -> ClaimRow:
@@ -126,7 +131,7 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
     seed = cfg.seed
 
     def het():
-        return heterogeneous_instance(cfg.n_heterogeneous, seed)
+        return heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
 
     def c1():
         name, P = het()

@@ -108,7 +108,8 @@ class CompareResult:
     methods: tuple[str, ...]
     entries: tuple[CompareEntry, ...]
     policies: dict  # method -> {k: policy marginal as a list} (k = 0 for k-independent policies)
-    extras: dict = dataclasses.field(default_factory=dict)  # method -> {k: {"sets":..., "probs":...}}
+    # method -> {k: {"sets": ..., "probs": ...}} (the k-set policies)
+    extras: dict = dataclasses.field(default_factory=dict)
 
     def value(self, method: str, k: int) -> float | None:
         for e in self.entries:
