@@ -1,0 +1,82 @@
+"""``ualign train``: (k+1)-player self-play preference optimisation of a language model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "train a language model by (k+1)-player self-play (U-alignment; NLHF/SPPO at k=1)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="YAML file of SelfPlayConfig fields "
+                   "(`ualign train --config x --show-fields` lists them with help)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field (VALUE parsed as YAML); repeatable")
+    p.add_argument("--population", default=None,
+                   help="population spec (overrides the config's `population`): with "
+                        "candidates, a profile over them (PrefLib file or generator spec); "
+                        "otherwise polis:FOLDER / personas:FILE / reward:FILE,model=M")
+    p.add_argument("--show-fields", action="store_true",
+                   help="print every config field with its help text and exit")
+    p.add_argument("--dry-run", action="store_true",
+                   help="build everything (model, population, checks), print the resolved "
+                        "config and exit without training")
+
+
+def _overrides(items: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for i, item in enumerate(items):
+        key, eq, val = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"--set must be FIELD=VALUE, got {item!r} (occurrence {i + 1})")
+        out[key.strip()] = yaml.safe_load(val)
+    return out
+
+
+def build_population(config, spec: str | None):
+    spec = spec or config.population
+    if not spec:
+        raise ValueError("a population is required: --population SPEC or `population:` in "
+                         "the config")
+    if config.candidates is not None:
+        from ualign.cli._load import load_profile
+        from ualign.train.populations import CandidatePopulation
+
+        P = load_profile(spec)
+        if P.n_responses != len(config.candidates):
+            raise ValueError(f"population {spec!r} ranks {P.n_responses} responses but "
+                             f"candidates lists {len(config.candidates)}")
+        return CandidatePopulation(P, config.candidates)
+    from ualign.llm import load_population
+
+    return load_population(spec)
+
+
+def run(args) -> int:
+    from ualign.train.config import SelfPlayConfig
+
+    if args.show_fields:
+        for name, text in SelfPlayConfig.fields_help().items():
+            print(f"{name}: {text}")
+        return 0
+    config = SelfPlayConfig.from_yaml(args.config, _overrides(args.set))
+    if args.population:
+        config = config.replace(population=args.population)
+    population = build_population(config, None)
+    from ualign.train.trainer import SelfPlayTrainer
+
+    trainer = SelfPlayTrainer(config, population=population)
+    if args.dry_run:
+        print(config.to_json())
+        return 0
+    result = trainer.train()
+    trainer.save_model()
+    if trainer.accelerator.is_main_process:
+        last = result.history[-1] if result.history else {}
+        print(json.dumps({"steps": result.step, "seconds": round(result.seconds, 2),
+                          "last": last, "evals": result.evals[-1:],
+                          "output_dir": result.output_dir}, indent=1))
+    return 0
