@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 
 import numpy as np
 import pytest
@@ -204,6 +205,9 @@ def test_write_files_atomic(tmp_path):
     out = tmp_path / "rep"
     write_files({"a.txt": b"old", "plots/b.png": b"x"}, out)
     assert (out / "a.txt").read_bytes() == b"old"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
 
     # A write that fails half-way leaves the old file intact and no temporary file behind.
     with pytest.raises(TypeError):

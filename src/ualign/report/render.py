@@ -271,6 +271,8 @@ def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out must be a folder, got the file {out}")
+    umask = os.umask(0)
+    os.umask(umask)
     written = []
     for rel, data in files.items():
         path = out / rel
@@ -279,6 +281,7 @@ def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
