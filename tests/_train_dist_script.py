@@ -7,7 +7,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _train_helpers import CharPopulation
-
 from ualign.train import SelfPlayConfig, SelfPlayTrainer
 from ualign.train.tiny import char_tokenizer, tiny_causal_lm
 

@@ -10,8 +10,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("yaml")
 
-from ualign.train.tiny import char_tokenizer, tiny_causal_lm  # noqa: E402
-
+from ualign.train.tiny import char_tokenizer, tiny_causal_lm
 
 MAIN = "import sys; from ualign.cli import main; sys.exit(main(sys.argv[1:]))"
 

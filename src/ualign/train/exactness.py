@@ -32,7 +32,7 @@ import numpy as np
 from ualign.core.payoffs import deviation_payoffs, exploitability, robust_win_rate
 from ualign.core.profile import Profile
 
-__all__ = ["ExactnessRun", "equilibrium", "run_exactness", "candidate_strings"]
+__all__ = ["ExactnessRun", "candidate_strings", "equilibrium", "run_exactness"]
 
 
 def equilibrium(profile: Profile, k: int, tol: float = 1e-9) -> tuple[np.ndarray, float, str]:
@@ -121,12 +121,12 @@ def run_exactness(profile: Profile, train_k: int, eval_k: int | None = None, *,
     """Train a tiny LM (from scratch) by self-play at ``train_k``; evaluate at ``eval_k``."""
     import tempfile
 
+    import torch
+
     from ualign.train.config import SelfPlayConfig
     from ualign.train.populations import CandidatePopulation
     from ualign.train.tiny import char_tokenizer, tiny_causal_lm
     from ualign.train.trainer import SelfPlayTrainer
-
-    import torch
 
     torch.set_num_threads(1)   # tiny matrices: threads only contend (2-core shared machine)
     eval_k = train_k if eval_k is None else eval_k
