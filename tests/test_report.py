@@ -75,8 +75,9 @@ def test_claim_copying_opponent_passes_on_random_instances():
     row = C.claim_copying_opponent(seed=1, n_instances=4, n_policies=16, ks=(1, 2, 5))
     assert row.key == "ii" and row.passed
     assert [c[0] for c in row.cases] == [1, 2, 5]
-    for k, _, best, bound, _excess, copy_err, ok in row.cases:
-        assert best <= bound + 1e-12 and copy_err < 1e-12 and ok
+    for k, _, best, best_eq, bound, _excess, copy_err, ok in row.cases:
+        assert best <= bound + 1e-12 and best_eq <= bound + 1e-12 and copy_err < 1e-12 and ok
+        assert best_eq == pytest.approx(bound, abs=1e-6)  # the equilibrium attains it
         assert bound == pytest.approx(k / (k + 1))
 
 
@@ -231,3 +232,43 @@ def test_png_render():
     with pytest.raises(ValueError, match="same length"):
         Series("s", [1, 2], [1])
 
+
+
+# ------------------------------------------------------------------- failures reach the exit code
+def test_build_report_keeps_an_erroring_claim_as_fail(monkeypatch):
+    from ualign.report import reproduce
+
+    ok_row = _toy_report().claims[0]
+    names = ["claim_ualign_equilibrium", "claim_copying_opponent", "claim_nlhf_collapse",
+             "claim_best_kset_impartial_culture", "claim_ell_output_opponents",
+             "claim_hedge_sampled_iterate", "claim_last_iterate"]
+    for name in names:
+        monkeypatch.setattr(C, name, lambda *a, **kw: ok_row)
+
+    def boom(*a, **kw):
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setattr(C, "claim_nlhf_collapse", boom)
+    rep = reproduce.build_report(reproduce.ReproduceConfig.quick_config(), None)
+    assert not rep.passed
+    bad = [c for c in rep.claims if not c.passed]
+    assert [c.key for c in bad] == ["iii"]
+    assert "RuntimeError: solver exploded" in bad[0].measured
+    assert "no data folder" in rep.notes[0].lower()
+
+
+def test_reproduce_exit_status_is_1_on_fail(monkeypatch, tmp_path, capsys):
+    import argparse
+
+    from ualign.cli import reproduce as cli
+    from ualign.report import reproduce
+
+    monkeypatch.setattr(reproduce, "build_report",
+                        lambda *a, **kw: _toy_report(passed=False))
+    args = argparse.Namespace(out=str(tmp_path / "r"), data=None, no_data=True, quick=True,
+                              seed=0)
+    assert cli.run(args) == 1
+    assert "1 claim(s) FAIL" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["passed"] is False
+    monkeypatch.setattr(reproduce, "build_report", lambda *a, **kw: _toy_report(passed=True))
+    assert cli.run(args) == 0
