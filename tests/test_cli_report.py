@@ -91,6 +91,7 @@ def test_compare_generator_spec(tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "compare.json").read_text())
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "compare-diversity.png").read_bytes().startswith(b"\x89PNG")
     assert data["ks"] == [1, 2, 4] and data["methods"] == ["nlhf", "ualign", "kset"]
     by = {(e["method"], e["k"]): e for e in data["entries"]}
     for k in (1, 2, 4):

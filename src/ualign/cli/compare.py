@@ -20,7 +20,8 @@ def add_arguments(p):
     p.add_argument("--methods", default="rlhf,nlhf,ualign,kset", metavar="LIST",
                    help="comma-separated subset of rlhf,nlhf,ualign,kset (default: all)")
     p.add_argument("--out", default="ualign-compare", metavar="DIR",
-                   help="folder for compare.json and compare.png (default ./ualign-compare)")
+                   help="folder for compare.json, compare.png (f(k)) and compare-diversity.png "
+                        "(default ./ualign-compare)")
     p.add_argument("--seed", type=int, default=0, help="seed of the randomised solvers")
     p.add_argument("--kset-max-sets", type=int, default=None, metavar="M",
                    help="run kset only at k with at most M candidate k-multisets "
@@ -91,10 +92,12 @@ def run(args) -> int:
                               kset_max_sets=args.kset_max_sets,
                               tick=lambda msg: bar.update(task, advance=1, description=msg))
     files = {"compare.json": render_json(cmp).encode(),
-             "compare.png": render_png(cmp.fk_plot())}
+             "compare.png": render_png(cmp.fk_plot()),
+             "compare-diversity.png": render_png(cmp.diversity_plot())}
     write_files(files, out)
     console = Console()
     for table in _tables(cmp):
         console.print(table)
-    print(f"wrote {out / 'compare.json'} and {out / 'compare.png'}")
+    print(f"wrote {out / 'compare.json'}, {out / 'compare.png'} and "
+          f"{out / 'compare-diversity.png'}")
     return 0

@@ -131,6 +131,19 @@ class CompareResult:
                     "robust win rate f(k)", tuple(series))
 
 
+    def diversity_plot(self, title: str | None = None) -> Plot:
+        """Entropy (bits) of a shown response against k, per method."""
+        from ualign.report.plots import Series
+
+        series = []
+        for m in self.methods:
+            es = [e for e in self.entries if e.method == m]
+            if es:
+                series.append(Series(m, [e.k for e in es], [e.entropy_bits for e in es]))
+        return Plot(title or f"diversity on {self.profile}", "k (responses shown)",
+                    "entropy of a shown response (bits)", tuple(series))
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetSection:
     """A real profile in the report: its f(k) table and what each method shows a person."""
