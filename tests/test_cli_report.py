@@ -39,19 +39,36 @@ def one_line_error(proc, *fragments):
     (["compare", "no/such/file.soc"], ["no/such/file.soc"]),
     (["reproduce", "--data", "no/such/folder"], ["--data", "no/such/folder"]),
 ])
-def test_cli_errors_are_one_line(tmp_path, args, fragments):
+def test_cli_errors_are_one_line(tmp_path, capsys, args, fragments):
+    """In-process through ``ualign.cli.main`` (the same code path as the script; the
+    subprocess route is covered by test_cli_error_subprocess)."""
+    from ualign.cli import main
+
     out = tmp_path / "out"
-    proc = ualign(*args, "--out", out)
-    one_line_error(proc, *fragments)
+    assert main([*map(str, args), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for f in fragments:
+        assert f in lines[0], lines[0]
     assert not out.exists()  # nothing written on error
 
 
-def test_cli_out_is_a_file(tmp_path):
+def test_cli_error_subprocess(tmp_path):
+    out = tmp_path / "out"
+    proc = ualign("compare", "mallows:n=5,phi=0.5", "--methods", "rlhf,dpo", "--out", out)
+    one_line_error(proc, "unknown method 'dpo'")
+    assert not out.exists()
+
+
+def test_cli_out_is_a_file(tmp_path, capsys):
+    from ualign.cli import main
+
     f = tmp_path / "taken"
     f.write_text("keep me")
     for cmd in (["compare", "mallows:n=5,phi=0.5"], ["reproduce", "--quick"]):
-        proc = ualign(*cmd, "--out", f)
-        one_line_error(proc, "--out")
+        assert main([*cmd, "--out", str(f)]) == 2
+        assert "--out" in capsys.readouterr().err
         assert f.read_text() == "keep me"
 
 
