@@ -188,7 +188,11 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
     datasets = []
     if data_dir is not None:
         wanted = realdata.QUICK_DATASETS if cfg.quick else realdata.DATASETS
-        for d in realdata.available_datasets(data_dir, wanted):
+        found = realdata.available_datasets(data_dir, wanted)
+        if not found:
+            notes.append(f"None of the report's datasets ({', '.join(d.path for d in wanted)}) "
+                         f"is under {data_dir}: the real-data section is left out.")
+        for d in found:
             try:
                 datasets.append(realdata.dataset_section(data_dir, d, cfg.data_ks, seed=seed,
                                                          tick=tick))
