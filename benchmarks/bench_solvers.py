@@ -161,9 +161,11 @@ def section_peers(lines, n=10, U=1000, ks=(2, 3)):
     for k in ks:
         P = random_strict(n, U, 10 + k)
         solve_ualign(P, k)
-        t = time.perf_counter()
-        ours = solve_ualign(P, k)
-        t_ours = time.perf_counter() - t
+        t_ours = np.inf
+        for _ in range(5):  # best of 5: small solves are dominated by launch noise under load
+            t = time.perf_counter()
+            ours = solve_ualign(P, k)
+            t_ours = min(t_ours, time.perf_counter() - t)
         T = payoff_tensors(P, k)
         rows = []
         if gbt is not None:

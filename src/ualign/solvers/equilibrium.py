@@ -68,7 +68,7 @@ def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
         ``check_every``; optimistic/extragradient: ``eta`` (default ``1/k``); mmd: ``tau``
         (default 0.01), ``reference`` μ (default uniform; strictly positive), ``eta``
         (default ``1/k``); every dynamic: ``time_limit`` (seconds; stop early, unconverged);
-        auto: ``m0`` (first candidate set size, default 32).
+        auto: ``m0`` (first candidate set size, default max(32, n // 8)).
 
     Returns:
       ``SolverResult``: ``exploitability`` and ``robust_win_rate`` from a fresh full evaluation;
@@ -333,12 +333,12 @@ def _solve_restricted(game, p, target, inner_tol, max_steps=100):
     return p, L, steps
 
 
-def _auto(profile, k, *, method, tol, max_iter, progress, m0=32):
+def _auto(profile, k, *, method, tol, max_iter, progress, m0=None):
     """Column generation over candidate supports, each restricted game solved by trust-region
     sequential linear programming (Madsen's minimax method) on the convex ``G``.
 
-    1. Evaluate ``L(uniform, ·)``; the candidate set C is the ``m0`` responses with the largest
-       payoff (those that beat uniform sampling most).
+    1. Evaluate ``L(uniform, ·)``; the candidate set C is the ``m0`` (default max(32, n/8))
+       responses with the largest payoff (those that beat uniform sampling most).
     2. Solve the game restricted to C: at p, compute ``L`` and the Jacobian
        ``J[y, z] = dL(p, y)/dp(z)`` on C (per user ``∂f/∂a`` if z is strictly worse than y,
        ``∂f/∂t`` if tied, ``f(a, t) = ∫(a + s t)^k ds``), solve the LP
@@ -355,7 +355,7 @@ def _auto(profile, k, *, method, tol, max_iter, progress, m0=32):
     The returned π is then certified by ``certify`` (one more fresh full evaluation).
     """
     n = profile.n_responses
-    m0 = check_k(m0, "m0")
+    m0 = max(32, n // 8) if m0 is None else check_k(m0, "m0")
     max_outer = check_max_iter(max_iter, 60)
     target = 1.0 / (k + 1)
     t0 = time.perf_counter()
