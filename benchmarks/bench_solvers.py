@@ -58,7 +58,8 @@ def section_methods(lines, n, U, k, cap, quick):
               "final exploitability | evals | seconds |", "|---|---|---|---|---|---|---|---|"]
     runs = [("auto", {})]
     if not quick:
-        runs += [("hedge", {"max_iter": 100000, "check_every": 10}),
+        # Hedge's step depends on its horizon T (η = sqrt(8 log n / T)): T = what fits the cap
+        runs += [("hedge", {"max_iter": 300, "check_every": 10}),
                  ("optimistic", {"max_iter": 100000}),
                  ("extragradient", {"max_iter": 100000}),
                  ("mmd", {"max_iter": 100000, "tau": 1e-3})]
