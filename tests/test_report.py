@@ -151,7 +151,9 @@ def _toy_report(passed=True) -> Report:
                         policies={"nlhf": {0: [1.0, 0, 0]}})
     ds = DatasetSection(name="toy data", source="x/y", kind="polis", description="d.",
                         compare=cmp, shows={"nlhf": ["100% · statement <b>"]},
-                        attribution="Data was gathered using the Polis software")
+                        attribution="Data was gathered using the Polis software",
+                        groups={"k": 2, "columns": ["group", "share of users", "nlhf (k=2)"],
+                                "rows": [["group A", 0.7, 0.9], ["group B", 0.3, 0.25]]})
     return Report(title="t", created_utc="now", version="0", machine="m", quick=True,
                   claims=(row,), datasets=(ds,), notes=("a note",))
 
@@ -166,6 +168,7 @@ def test_renderers_are_self_contained_and_escaped():
     assert html.count("data:image/png;base64,") == 2
     assert "toy &lt;claim&gt;" in html and "statement &lt;b&gt;" in html
     assert "Data was gathered using the Polis software" in html
+    assert "group B" in html and "| group B | 0.3 | 0.25 |" in files["report.md"].decode()
     assert "<img" in html and "src=\"plots/" not in html  # embedded, no external files
     md = files["report.md"].decode()
     assert "| (i)" not in md and "| i | toy <claim>" in md

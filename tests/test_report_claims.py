@@ -103,3 +103,19 @@ def test_claim_vii(het):
     # too few MMD steps to reach the fixed point: the claim is not declared
     short = C.claim_last_iterate(het, "het", ks=(2,), T=5)
     assert not short.passed
+
+
+def test_group_table_matches_subprofile():
+    from ualign import Profile, robust_win_rate
+    from ualign.report.realdata import group_table
+
+    P = mallows_mixture(5, n_users=40, phi=0.5, groups=2, group_weights=(0.7, 0.3), seed=4)
+    cmp = compare_methods(P, (1, 3), ("nlhf", "ualign"))
+    t = group_table(P, cmp)
+    assert t["k"] == 3 and t["columns"] == ["group", "share of users", "nlhf (k=3)",
+                                            "ualign (k=3)"]
+    assert sum(r[1] for r in t["rows"]) == pytest.approx(1.0)
+    g1 = P.groups == 1
+    sub = Profile.from_levels(P.levels[g1], P.weights[g1])
+    expect = robust_win_rate(sub, np.asarray(cmp.policies["ualign"][3]), 3).value
+    assert t["rows"][1][3] == pytest.approx(expect, abs=1e-12)

@@ -22,7 +22,7 @@ from ualign.report.results import CompareResult, DatasetSection
 
 __all__ = ["DATASETS", "KSET_MAX_SETS", "KSET_MAX_WORK", "QUICK_DATASETS", "Dataset",
            "available_datasets", "dataset_section",
-           "describe_shows"]
+           "describe_shows", "group_table"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +125,44 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
     return shows
 
 
+def group_table(profile: Profile, cmp: CompareResult) -> dict:
+    """f(k) of each method within each user group (Polis opinion groups) at the largest k each
+    method was run at: the worst case over single responses of the method's k-output policy
+    when only that group's users choose. Shows whom a method leaves behind. Empty when the
+    profile has no groups."""
+    from ualign.core import robust_win_rate
+    from ualign.report.compare import kset_robust_win_rate
+
+    if profile.groups is None or len(np.unique(profile.groups)) < 2:
+        return {}
+    k = max(cmp.ks)
+    columns = ["group", "share of users"]
+    policies = []  # (product policy π, k) or (sets, probs) of a k-set policy
+    for m in cmp.methods:
+        pol = cmp.policies.get(m, {})
+        if m in ("rlhf", "nlhf") and 0 in pol:
+            columns.append(f"{m} (k={k})")
+            policies.append(("product", np.asarray(pol[0]), k))
+        elif m == "ualign" and k in pol:
+            columns.append(f"ualign (k={k})")
+            policies.append(("product", np.asarray(pol[k]), k))
+        elif m == "kset" and cmp.extras.get("kset"):
+            kk = max(cmp.extras["kset"])
+            ex = cmp.extras["kset"][kk]
+            columns.append(f"kset (k={kk})")
+            policies.append(("sets", np.asarray(ex["sets"]), np.asarray(ex["probs"])))
+    rows = []
+    for g in np.unique(profile.groups):
+        mask = profile.groups == g
+        sub = Profile.from_levels(profile.levels[mask], profile.weights[mask])
+        name = (profile.group_names[g] if profile.group_names is not None
+                and g < len(profile.group_names) else f"group {g}")
+        values = [robust_win_rate(sub, a, b).value if kind == "product"
+                  else kset_robust_win_rate(sub, a, b)[0] for kind, a, b in policies]
+        rows.append([name, float(profile.weights[mask].sum()), *values])
+    return {"k": k, "columns": columns, "rows": rows}
+
+
 def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
                     methods: Sequence[str] = ("rlhf", "nlhf", "ualign", "kset"), seed: int = 0,
                     kset_max_sets: int | None = KSET_MAX_SETS,
@@ -156,4 +194,4 @@ def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
                      f"budget (–).")
     return DatasetSection(name=d.name, source=d.path, kind=d.kind, description=desc,
                           compare=cmp, shows=shows, attribution=attribution,
-                          seconds=time.perf_counter() - t0)
+                          groups=group_table(profile, cmp), seconds=time.perf_counter() - t0)

@@ -66,6 +66,10 @@ def _plot_names(report: Report) -> dict[int, str]:
     return names
 
 
+_GROUPS_TEXT = ("Within each user group (Polis opinion groups): the worst-case win rate of each "
+                "method's k responses when only that group chooses.")
+
+
 # ---------------------------------------------------------------------------------- JSON
 def render_json(obj) -> str:
     """JSON text of a report / compare result (NaN and inf as null)."""
@@ -134,6 +138,8 @@ def _md_dataset(d: DatasetSection, plot_names) -> list[str]:
     name = plot_names.get(id(cmp))
     if name:
         out += [f"![f(k) on {d.name}]({name})", ""]
+    if d.groups:
+        out += [_GROUPS_TEXT, "", _md_table(d.groups["columns"], d.groups["rows"]), ""]
     for m, lines in d.shows.items():
         out += [f"**{m}** shows:", ""] + [f"- {line}" for line in lines] + [""]
     if d.attribution:
@@ -229,6 +235,9 @@ def render_html(report: Report, pngs: Mapping[int, bytes]) -> str:
             parts.append(_html_table(cols, rows))
             if id(cmp) in pngs:
                 parts.append(_img(pngs[id(cmp)], f"f(k) on {d.name}"))
+            if d.groups:
+                parts.append(f"<p>{_h(_GROUPS_TEXT)}</p>")
+                parts.append(_html_table(d.groups["columns"], d.groups["rows"]))
             for m, lines in d.shows.items():
                 items = "".join(f"<li>{_h(line)}</li>" for line in lines)
                 parts.append(f"<p><b>{_h(m)}</b> shows:</p><ul>{items}</ul>")

@@ -155,6 +155,8 @@ class DatasetSection:
     compare: CompareResult
     shows: dict  # method -> list of lines ("41%  <statement text>")
     attribution: str = ""
+    # per user group (Polis opinion groups): {"k": K, "columns": [...], "rows": [[...], ...]}
+    groups: dict = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
 
 
