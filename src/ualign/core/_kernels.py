@@ -5,16 +5,17 @@ Per user and level class with mass ``t`` (the class, y included) and mass ``a`` 
     L = ∫_0^1 (a + s t)^k ds = Σ_{m=0}^{k} C(k,m) t^m a^(k-m) / (m+1)
       = ((a+t)^(k+1) - a^(k+1)) / ((k+1) t).
 
-``class_payoff`` evaluates it with no cancellation and no libm call: it carries
-``p_N = a^N`` and ``D_N = (a+t)^N - a^N`` through binary powering,
+``class_payoff`` evaluates it with no cancellation, no division by ``t`` and no libm call: with
+``p_N = a^N`` and ``E_N = ((a+t)^N - a^N) / t = Σ_{j<N} (a+t)^j a^(N-1-j)`` (so that
+``L = E_{k+1} / (k+1)``), binary powering runs
 
-    D_{2N} = D_N (D_N + 2 p_N),  p_{2N} = p_N^2,
-    D_{N+1} = (a+t) D_N + t p_N, p_{N+1} = a p_N,
+    E_{2N} = E_N (t E_N + 2 p_N),  p_{2N} = p_N^2,
+    E_{N+1} = (a+t) E_N + p_N,     p_{N+1} = a p_N,      E_1 = 1, p_1 = a,
 
-sums and products of non-negative numbers only, so ``D_{k+1}`` keeps a relative error of
-O(log k) ulps however small ``t/a`` is (the difference form cancels there; THEORY.md §3
-suggests ``expm1/log1p``, which costs two transcendental calls per entry), and
-``L = D_{k+1} / ((k+1) t)`` for ``t > 0``, ``L = a^k`` for ``t = 0`` (the limit).
+sums and products of non-negative numbers only. The relative error stays O(log k) ulps however
+small ``t/a`` is (the difference form cancels there; THEORY.md §3 suggests ``expm1/log1p``,
+which costs two transcendental calls per entry), ``t = 0`` needs no special case
+(``E_N = N a^(N-1)``, so ``L = a^k``), and nothing underflows unless ``L`` itself does.
 
 ``payoffs_kernel`` sweeps each user's precomputed order once (worst class to best), so one
 evaluation costs O(U n) and reads the ``(U, n)`` order array once, in parallel over users.
@@ -24,17 +25,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-
-
-@numba.njit(cache=True, inline="always")
-def ipow(x, e):
-    r = 1.0
-    while e > 0:
-        if e & 1:
-            r *= x
-        x *= x
-        e >>= 1
-    return r
 
 
 @numba.njit(cache=True, inline="always")
@@ -49,21 +39,19 @@ def top_bit(e):
 def class_payoff(a, t, k, top):
     """L for one level class: mass ``t`` tied (y included), mass ``a`` strictly worse.
     ``top`` is ``top_bit(k + 1)``, the highest power of two <= k+1."""
-    if t <= 0.0:
-        return ipow(a, k)
     e = k + 1
     s = a + t
-    D = t  # D_1 = (a+t) - a
-    p = a  # p_1 = a
+    E = 1.0  # E_1
+    p = a  # p_1
     top //= 2
     while top > 0:
-        D = D * (D + 2.0 * p)
+        E = E * (t * E + 2.0 * p)
         p = p * p
         if e & top:
-            D = s * D + t * p
+            E = s * E + p
             p = a * p
         top //= 2
-    return D / (e * t)
+    return E / e
 
 
 @numba.njit(cache=True, parallel=True)

@@ -1,0 +1,159 @@
+"""Profiles: constructors, canonical form, immutability, PrefLib I/O and input errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ualign
+from ualign import Profile
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PREFLIB_FILES = sorted((DATA / "preflib").glob("*/*.[st]o[ci]"))
+
+
+def test_from_rankings_levels_and_merge():
+    P = Profile.from_rankings([[2, 0, 1], [0, 1, 2], [2, 0, 1]], weights=[1, 2, 1],
+                              labels=["a", "b", "c"])
+    assert P.shape == (2, 3)
+    np.testing.assert_array_equal(P.levels, [[1, 2, 0], [0, 1, 2]])
+    np.testing.assert_allclose(P.weights, [0.5, 0.5])
+    assert P.labels == ("a", "b", "c") and P.label(2) == "c"
+
+
+def test_levels_are_densified_and_equal_profiles_compare_equal():
+    A = Profile.from_levels([[5, 5, 9], [0, 3, 3]])
+    B = Profile.from_levels([[0, 0, 1], [0, 1, 1]])
+    assert A == B
+    assert A.has_ties
+    assert not Profile.from_rankings([[0, 1]]).has_ties
+
+
+def test_from_scores_ties_and_nan():
+    P = Profile.from_scores([[0.3, np.nan, 0.9, 0.3], [np.nan, np.nan, 1.0, 2.0]])
+    np.testing.assert_array_equal(P.levels, [[1, 2, 0, 1], [2, 2, 1, 0]])
+
+
+def test_profile_is_immutable():
+    P = Profile.from_rankings([[0, 1], [1, 0]])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        P.weights = np.array([1.0, 0.0])
+    with pytest.raises(ValueError):
+        P.levels[0, 0] = 3
+    with pytest.raises(ValueError):
+        P.weights[0] = 3
+
+
+def test_constructor_does_not_modify_inputs():
+    lv = np.array([[4, 4, 1], [0, 2, 2]])
+    w = np.array([3.0, 1.0])
+    Profile.from_levels(lv, w)
+    np.testing.assert_array_equal(lv, [[4, 4, 1], [0, 2, 2]])
+    np.testing.assert_array_equal(w, [3.0, 1.0])
+
+
+def test_groups_kept_apart_when_merging():
+    P = Profile.from_rankings([[0, 1], [0, 1], [1, 0]], groups=[0, 1, 1],
+                              group_names=["left", "right"])
+    assert P.n_users == 3
+    Q = Profile.from_rankings([[0, 1], [0, 1], [1, 0]], groups=[1, 1, 0])
+    assert Q.n_users == 2
+    np.testing.assert_allclose(Q.weights, [2 / 3, 1 / 3])
+
+
+def test_condorcet_winner_and_margins():
+    P = Profile.from_rankings([[1, 0, 2], [1, 2, 0], [0, 1, 2]])
+    assert P.condorcet_winner() == 1
+    M = P.margins()
+    np.testing.assert_allclose(M, -M.T)
+    cyc = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+    assert cyc.condorcet_winner() is None
+
+
+@pytest.mark.parametrize("call,msg", [
+    (lambda: Profile.from_rankings([[0, 1, 1]]), r"rankings row 0 must be a permutation"),
+    (lambda: Profile.from_rankings([[0, 1], [1, 2]]), r"rankings row 1 must be a permutation"),
+    (lambda: Profile.from_rankings([0, 1]), "2-d"),
+    (lambda: Profile.from_rankings(np.zeros((0, 3), dtype=int)), "empty"),
+    (lambda: Profile.from_levels([[0, 1]], weights=[-1.0]), r"weights must be >= 0.*position 0"),
+    (lambda: Profile.from_levels([[0, 1], [1, 0]], weights=[1.0, np.nan]),
+     "finite.*position 1"),
+    (lambda: Profile.from_levels([[0, 1]], weights=[0.0]), "all zero"),
+    (lambda: Profile.from_levels([[0, 1]], weights=[1.0, 1.0]), r"shape \(1,\)"),
+    (lambda: Profile.from_levels([[0, 1]], labels=["a"]), "labels must name each of the 2"),
+    (lambda: Profile.from_levels([[0.5, 1]]), "integers.*row 0, column 0"),
+    (lambda: Profile.from_scores([[np.inf, 1.0]]), "finite or NaN.*row 0, column 0"),
+    (lambda: Profile.from_levels(np.zeros((2, 0), dtype=int)), "at least one response"),
+])
+def test_bad_input(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call()
+
+
+# ----------------------------------------------------------------------------- PrefLib
+@pytest.mark.skipif(not PREFLIB_FILES, reason="../shared/data/preflib not present")
+@pytest.mark.parametrize("path", PREFLIB_FILES, ids=lambda p: p.name)
+def test_preflib_round_trip_is_byte_exact(path, tmp_path):
+    P = ualign.read_preflib(path)
+    out = ualign.write_preflib(P, tmp_path / path.name)
+    assert out.read_bytes() == path.read_bytes()
+    assert ualign.read_preflib(out) == P
+
+
+@pytest.mark.skipif(not PREFLIB_FILES, reason="../shared/data/preflib not present")
+def test_preflib_soi_unranked_sit_at_the_bottom():
+    P = ualign.read_preflib(DATA / "preflib/00001-irish/00001-00000001.soi")
+    toc = ualign.read_preflib(DATA / "preflib/00001-irish/00001-00000001.toc")
+    assert P.n_voters == toc.n_voters == 43942
+    assert P.labels == toc.labels
+    # the .toc is the .soi with the unranked at the bottom: same population of weak orders
+    assert set(map(bytes, P.levels)) == set(map(bytes, toc.levels))
+    for y in range(12):
+        pi = np.eye(12)[y]
+        assert ualign.win_rate(P, pi, 1, (y + 1) % 12) == pytest.approx(
+            ualign.win_rate(toc, pi, 1, (y + 1) % 12), abs=1e-12)
+
+
+def test_preflib_written_from_scratch(tmp_path):
+    P = Profile.from_levels([[0, 1, 1], [2, 0, 1]], weights=[3, 1], n_voters=4,
+                            labels=["x", "y", "z"])
+    path = ualign.write_preflib(P, tmp_path / "a.toc")
+    text = path.read_text()
+    assert "3: 1,{2,3}\n" in text and "1: 2,3,1\n" in text
+    assert "# ALTERNATIVE NAME 3: z" in text
+    assert ualign.read_preflib(path) == Profile.from_levels(
+        [[0, 1, 1], [2, 0, 1]], weights=[3, 1], labels=["x", "y", "z"], n_ranked=[3, 3])
+    with pytest.raises(ValueError, match="ties"):
+        ualign.write_preflib(P, tmp_path / "a.soc")
+    with pytest.raises(ValueError, match="n_voters"):
+        ualign.write_preflib(Profile.from_rankings([[0, 1]]), tmp_path / "b.soc")
+    assert not (tmp_path / "a.soc").exists()
+
+
+HEADER = "# DATA TYPE: {t}\n# NUMBER ALTERNATIVES: 3\n"
+
+
+@pytest.mark.parametrize("dtype,body,msg", [
+    ("soc", "2: 1,2,3\n1: 1,2\n", r":4: a \.soc order must rank all 3"),
+    ("soc", "2: 1,{2,3}\n", r":3: ties are not allowed"),
+    ("soi", "x: 1,2\n", r":3: count must be a positive integer"),
+    ("soi", "1: 1,4\n", r":3: alternative 4 is outside 1\.\.3"),
+    ("soi", "1: 1,1\n", r":3: alternative 1 appears twice"),
+    ("toi", "1: 1,{2,3\n", r":3: unclosed"),
+    ("toi", "1 1,2\n", r":3: expected 'count: order'"),
+    ("toi", "1: 1,,2\n", r":3: expected an alternative number"),
+    ("toi", "", "no data lines"),
+])
+def test_preflib_malformed_lines_name_the_line(tmp_path, dtype, body, msg):
+    f = tmp_path / f"bad.{dtype}"
+    f.write_text(HEADER.format(t=dtype) + body)
+    with pytest.raises(ValueError, match=msg):
+        ualign.read_preflib(f)
+
+
+def test_preflib_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        ualign.read_preflib(tmp_path / "nope.soc")
