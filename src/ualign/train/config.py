@@ -37,6 +37,8 @@ class SelfPlayConfig:
     gguf_file: str | None = _f(None, "Name of a .gguf file inside `model` to load (dequantised "
                                      "to float); 'auto' picks the only one there.")
     tokenizer: str | None = _f(None, "Tokenizer path/id; defaults to `model`.")
+    dtype: str = _f("float32", "Weights dtype when loading `model` ('float32', 'bfloat16', "
+                               "'float16' or 'auto'); float32 on CPU.")
     chat_template: bool = _f(False, "Wrap each prompt in the tokenizer's chat template as a user "
                                     "turn before generating.")
     lora: bool = _f(False, "Train LoRA adapters (peft) instead of all weights; the reference "
@@ -99,6 +101,8 @@ class SelfPlayConfig:
                                 "trackers).")
     run_name: str | None = _f(None, "Name of the run for trackers.")
     progress_bar: bool = _f(True, "Show a progress bar (main process only).")
+    torch_threads: int = _f(0, "torch.set_num_threads for this process (0 = leave torch's "
+                               "default); 1 is much faster on a busy shared CPU.")
     device: str | None = _f(None, "Force a device ('cpu'); None lets accelerate choose.")
 
     # ---------------------------------------------------------------- helpers

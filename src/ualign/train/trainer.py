@@ -108,8 +108,11 @@ def load_model(config: SelfPlayConfig):
         if os.path.isdir(path) and not os.path.exists(os.path.join(path, gguf)):
             raise FileNotFoundError(f"gguf_file {gguf!r} not found in {config.model!r}")
         kw["gguf_file"] = gguf
+    import torch
+
+    dtype = getattr(torch, config.dtype) if config.dtype != "auto" else "auto"
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kw)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kw)
         tok = AutoTokenizer.from_pretrained(config.tokenizer or path,
                                             **({} if config.tokenizer else kw))
     except OSError as e:
@@ -178,6 +181,8 @@ class SelfPlayTrainer:
             raise ValueError(f"config must be a SelfPlayConfig, got {type(config).__name__}")
         config.validate()
         self.config = c = config
+        if c.torch_threads:
+            torch.set_num_threads(c.torch_threads)
         from ualign.core.profile import Profile
 
         if isinstance(population, Profile):
