@@ -460,10 +460,8 @@ class VotePopulation(Population):
         out = {}
         for g in sorted(set(pv.groups[pv.groups >= 0].tolist())):
             m = pv.groups == g
-            agree_g = np.nanmean(np.where(np.isnan(pv.votes[m]), np.nan, pv.votes[m]), axis=0)
-            agree_o = np.nanmean(np.where(np.isnan(pv.votes[~m]), np.nan, pv.votes[~m]), axis=0)
-            agree_g = np.nan_to_num(agree_g)
-            agree_o = np.nan_to_num(agree_o)
+            agree_g = _mean_vote(pv.votes[m])
+            agree_o = _mean_vote(pv.votes[~m])
             distinct = agree_g - agree_o
             pro = np.argsort(-(agree_g + distinct))[:n_statements]
             con = np.argsort(agree_g + distinct)[:n_statements]
@@ -471,6 +469,12 @@ class VotePopulation(Population):
             text += ". You disagree with these: " + " | ".join(pv.texts[i] for i in con) + "."
             out[int(g)] = text
         return out
+
+
+def _mean_vote(votes):
+    """Mean vote per statement over the participants who voted on it (0 where nobody did)."""
+    voted = ~np.isnan(votes)
+    return np.nansum(votes, axis=0) / np.maximum(voted.sum(axis=0), 1)
 
 
 def _auc(y, s):
