@@ -59,8 +59,8 @@ def main():
     err = float(np.abs(L - L_np).max())
     entries = U * n
     lines = [
-        f"deviation_payoffs benchmark — {datetime.date.today()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, numba {numba.__version__} ({numba.get_num_threads()} threads), "
+        f"deviation_payoffs benchmark — {datetime.date.today()}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numba {numba.__version__} ({numba.get_num_threads()} threads), "
         f"numpy {np.__version__}",
         f"U = {U:,} user types x n = {n:,} responses, k = {k} (order array {order.dtype}, "
         f"{order.nbytes / 2**20:.0f} MiB)",
@@ -68,7 +68,8 @@ def main():
         "| implementation | time (s) | entries/s | vs ualign |",
         "|---|---:|---:|---:|",
         f"| ualign (compiled sweep) | {t_fast:.3f} | {entries / t_fast:.3g} | 1.0x |",
-        f"| straightforward NumPy | {t_np:.3f} | {entries / t_np:.3g} | {t_np / t_fast:.1f}x slower |",
+        f"| straightforward NumPy | {t_np:.3f} | {entries / t_np:.3g} | "
+        f"{t_np / t_fast:.1f}x slower |",
         f"| memory-stream floor (one read of the order array) | {t_stream:.3f} | "
         f"{entries / t_stream:.3g} | {t_fast / t_stream:.1f}x faster |",
         "",

@@ -250,7 +250,8 @@ def test_bad_k(k):
 
 
 @pytest.mark.parametrize("policy,msg", [
-    ([0.5, 0.4], "sum to 1"), ([1.2, -0.2], "non-negative"), ([0.5, 0.5, 0.0], r"shape \(\.\.\., 2\)"),
+    ([0.5, 0.4], "sum to 1"), ([1.2, -0.2], "non-negative"),
+    ([0.5, 0.5, 0.0], r"shape \(\.\.\., 2\)"),
     ([np.nan, 1.0], "finite"), (0.5, "shape")])
 def test_bad_policy(policy, msg):
     P = Profile.from_rankings([[0, 1], [1, 0]])

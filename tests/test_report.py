@@ -25,16 +25,6 @@ from ualign.report.render import (
 from ualign.report.results import ClaimRow, CompareEntry, CompareResult, DatasetSection, Report
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_numba_thread():
-    """The instances here are tiny: run the engine on one thread, as the CLI does."""
-    from ualign.report.reproduce import numba_threads
-
-    with numba_threads(1):
-        yield
-
-
-
 # ------------------------------------------------------------------------------ parsing
 @pytest.mark.parametrize("spec, ks", [("1..4", (1, 2, 3, 4)), ("1,2,4,8", (1, 2, 4, 8)),
                                       ("8,1..3, 2", (1, 2, 3, 8)), ("5", (5,)),

@@ -13,16 +13,6 @@ from ualign.report import claims as C
 from ualign.report.compare import compare_methods, kset_robust_win_rate
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_numba_thread():
-    """The instances here are tiny: run the engine on one thread, as the CLI does."""
-    from ualign.report.reproduce import numba_threads
-
-    with numba_threads(1):
-        yield
-
-
-
 @pytest.fixture(scope="module")
 def het():
     return mallows_mixture(6, n_users=60, phi=(0.5, 0.7), groups=2, group_weights=(0.6, 0.4),

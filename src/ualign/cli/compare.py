@@ -72,7 +72,6 @@ def run(args) -> int:
     from ualign.report.compare import compare_methods, parse_ks, parse_methods
     from ualign.report.plots import render_png
     from ualign.report.render import render_json, write_files
-    from ualign.report.reproduce import numba_threads
 
     ks = parse_ks(args.k)
     methods = parse_methods(args.methods)
@@ -86,7 +85,7 @@ def run(args) -> int:
     total = len(methods) * len(ks)
     columns = (TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar, numba_threads(1):
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("compare", total=total)
         cmp = compare_methods(profile, ks, methods, name=str(args.profile), seed=args.seed,
                               kset_max_sets=args.kset_max_sets,

@@ -27,8 +27,8 @@ def run(args) -> int:
     table.add_row("distinct orders (user types)", str(U))
     if prof.n_voters is not None:
         table.add_row("voters", f"{prof.n_voters:g}")
-    table.add_row("orders with ties", f"{int(tied_rows.sum())} ({prof.weights[tied_rows].sum():.1%} "
-                  "of the weight)")
+    share = prof.weights[tied_rows].sum()
+    table.add_row("orders with ties", f"{int(tied_rows.sum())} ({share:.1%} of the weight)")
     if prof.groups is not None:
         table.add_row("user groups", str(len(np.unique(prof.groups))))
     table.add_row("Condorcet winner",

@@ -47,7 +47,6 @@ def run(args) -> int:
         build_report,
         default_data_dir,
         n_steps,
-        numba_threads,
     )
 
     out = Path(args.out)
@@ -64,7 +63,7 @@ def run(args) -> int:
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description:<36}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=err, transient=True) as bar, numba_threads(1):
+                  console=err, transient=True) as bar:
         task = bar.add_task("reproduce", total=n_steps(config, data_dir))
         report = build_report(config, data_dir,
                               tick=lambda msg: bar.update(task, description=msg),

@@ -54,8 +54,7 @@ def class_payoff(a, t, k, top):
     return E / e
 
 
-@numba.njit(cache=True, parallel=True)
-def payoffs_kernel(order, weights, policies, k, nchunks):
+def _payoffs(order, weights, policies, k, nchunks):
     """``out[b, y] = Σ_u weights[u] L_u(policies[b], y)``.
 
     order: (U, n) encoded per-user orders (see ``Profile._sorted_orders``).
@@ -100,6 +99,13 @@ def payoffs_kernel(order, weights, policies, k, nchunks):
     for c in range(nchunks):
         res += acc[c]
     return res
+
+
+# The same sweep compiled twice: threads pay off on large profiles, while on small ones
+# (a few thousand entries) starting them costs more than the work, above all on a busy machine.
+payoffs_kernel = numba.njit(cache=True, parallel=True)(_payoffs)
+payoffs_kernel_serial = numba.njit(cache=True)(_payoffs)
+SERIAL_BELOW = 1 << 18  # (users x responses x policies) entries
 
 
 def payoffs_numpy(levels: np.ndarray, weights: np.ndarray, policy: np.ndarray, k: int):

@@ -57,8 +57,9 @@ def deviation_payoffs(profile: Profile, policy, k: int) -> np.ndarray:
     pi = check_policy(policy, profile.n_responses)
     batch = pi.shape[:-1]
     flat = np.ascontiguousarray(pi.reshape(-1, profile.n_responses))
-    out = _kernels.payoffs_kernel(profile._sorted_orders, profile.weights, flat, k,
-                                  4 * numba.get_num_threads())
+    serial = profile.n_users * profile.n_responses * flat.shape[0] < _kernels.SERIAL_BELOW
+    kernel = _kernels.payoffs_kernel_serial if serial else _kernels.payoffs_kernel
+    out = kernel(profile._sorted_orders, profile.weights, flat, k, 4 * numba.get_num_threads())
     return out.reshape(*batch, profile.n_responses)
 
 

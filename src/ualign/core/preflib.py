@@ -132,7 +132,7 @@ def read_preflib(path: str | os.PathLike) -> Profile:
         raise ValueError(f"{path}: no data lines (the profile is empty)")
     U = len(rows)
     levels = np.empty((U, n), dtype=np.int64)
-    for u, (_, n_ranked, classes) in enumerate(rows):
+    for u, (_, _, classes) in enumerate(rows):
         levels[u, :] = len(classes)  # unranked: one class below every ranked one
         for c, members in enumerate(classes):
             levels[u, members] = c

@@ -13,7 +13,6 @@ References: shared/spec/THEORY.md §3-7.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import os
@@ -28,30 +27,7 @@ from ualign.report import claims as C
 from ualign.report.results import ClaimRow, Report
 
 __all__ = ["ReproduceConfig", "build_report", "default_data_dir", "heterogeneous_instance",
-           "numba_threads"]
-
-
-@contextlib.contextmanager
-def numba_threads(n: int | None = 1):
-    """Run the block with ``n`` numba threads (restored afterwards), unless the user set
-    ``NUMBA_NUM_THREADS``, which then wins.
-
-    The report's instances are small (at most a few thousand users × a few hundred responses),
-    where the engine's parallel kernel costs more in thread hand-offs than it saves; on a loaded
-    2-core machine one payoff evaluation of a 300 × 12 profile measured 0.2 ms with one thread
-    and 14 ms with two (see docs/report.md).
-    """
-    import numba
-
-    if n is None or "NUMBA_NUM_THREADS" in os.environ:
-        yield
-        return
-    old = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
+           ]
 
 
 @dataclasses.dataclass(frozen=True)
