@@ -60,8 +60,8 @@ def main():
     entries = U * n
     lines = [
         f"deviation_payoffs benchmark — {datetime.date.today()}, "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numba {numba.__version__} ({numba.get_num_threads()} threads), "
-        f"numpy {np.__version__}",
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"numba {numba.__version__} ({numba.get_num_threads()} threads), numpy {np.__version__}",
         f"U = {U:,} user types x n = {n:,} responses, k = {k} (order array {order.dtype}, "
         f"{order.nbytes / 2**20:.0f} MiB)",
         "",
