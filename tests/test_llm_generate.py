@@ -188,3 +188,15 @@ def test_generation_cache_survives_reload_and_truncation(tmp_path):
     g2 = CachedGenerator(inner2, GenerationCache(path))
     assert g2.generate("p", 3, seed=1) == a and g2.generate("p", 3, seed=2)
     assert inner2.calls == 0 and len(g2.cache) == 2
+
+
+def test_hf_generator_loads_a_saved_folder(tmp_path):
+    model, tok = tiny_causal_lm(seed=1)
+    model.save_pretrained(tmp_path / "tiny")
+    tok.save_pretrained(tmp_path / "tiny")
+    assert resolve_model(str(tmp_path / "tiny")) == (str(tmp_path / "tiny"), None)
+    g = HFGenerator(str(tmp_path / "tiny"), batch_size=2)
+    direct = HFGenerator(model, tok, batch_size=2, name="x")
+    assert g.name == str(tmp_path / "tiny") and g.chat
+    assert g.generate("the cat", 3, max_new_tokens=3, seed=4) == direct.generate(
+        "the cat", 3, max_new_tokens=3, seed=4)

@@ -178,3 +178,15 @@ def test_run_prompt_with_ualign():
     rec, _ = _run(("ualign", "nlhf"), ks=(1, 4, 9))
     assert rec["results"]["ualign"]["9"]["robust"] >= 0.0
     assert len(rec["selections"]["ualign"]["9"]["shown"]) == 9  # k > N: sampled with repeats
+
+
+def test_ualign_kset_reaches_k_over_k_plus_1_on_its_own_users():
+    pytest.importorskip("ualign.solvers")
+    from ualign import solvers
+    if not hasattr(solvers, "solve_kset"):
+        pytest.skip("solve_kset not in this checkout yet")
+    P = random_profile(5, U=8, n=5)
+    for k in (1, 2, 3):
+        s = select(P, k, "ualign-kset", seed=0)
+        assert len(s.shown) == k and s.sets.shape[1] == k
+        assert evaluate(P, s)["robust"] >= k / (k + 1) - 1e-6
