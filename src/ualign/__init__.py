@@ -4,6 +4,10 @@ A k-output policy is (k, f(k))-robustly aligned when the user picks one of its k
 probability at least f(k) against any single competing response. Sampling k times from a
 symmetric Nash equilibrium of the (k+1)-player alignment game reaches f(k) = k/(k+1)
 (Cai & Zheng, arXiv 2601.08777).
+
+The public API is re-exported here; the layers live in ``ualign.core`` (profiles and exact win
+rates), ``ualign.solvers``, ``ualign.data``, ``ualign.report``, ``ualign.llm`` and
+``ualign.train`` (the last two need the ``llm`` / ``train`` extras).
 """
 
 from ualign._version import __version__
@@ -18,16 +22,36 @@ from ualign.core import (
     win_rate,
     write_preflib,
 )
+from ualign.data import load_profile, read_polis
+from ualign.solvers import (
+    KSetResult,
+    SolverError,
+    SolverResult,
+    solve_kset,
+    solve_nlhf,
+    solve_rlhf,
+    solve_ualign,
+    worst_opponent,
+)
 
 __all__ = [
+    "KSetResult",
     "Profile",
     "RobustWinRate",
+    "SolverError",
+    "SolverResult",
     "__version__",
     "deviation_payoffs",
     "exploitability",
+    "load_profile",
+    "read_polis",
     "read_preflib",
     "robust_win_rate",
     "set_win_rate",
+    "solve_kset",
+    "solve_nlhf",
+    "solve_rlhf",
+    "solve_ualign",
     "win_rate",
-    "write_preflib",
+    "worst_opponent",
 ]
