@@ -11,6 +11,8 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ualign
 from ualign import Profile, deviation_payoffs, exploitability, robust_win_rate, win_rate
@@ -295,3 +297,32 @@ def test_jacobian_matches_finite_differences(k):
     E = np.eye(C.size)
     Jn = np.stack([(Lk(p + h * E[i]) - Lk(p - h * E[i])) / (2 * h) for i in range(C.size)], 1)
     np.testing.assert_allclose(J, Jn, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 12), U=st.integers(1, 40),
+       k=st.integers(1, 7), n_levels=st.integers(1, 12))
+def test_auto_certificate_property(seed, n, U, k, n_levels):
+    """Any profile (ties, duplicates, a single response): auto certifies an equilibrium, and the
+    exchangeability identity Σ π L = 1/(k+1) holds at it."""
+    rng = np.random.default_rng(seed)
+    P = Profile.from_levels(rng.integers(0, n_levels, (U, n)), rng.random(U) + 0.01)
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        r = solve_ualign(P, k)
+    finally:
+        numba.set_num_threads(old)
+    assert r.converged and -1e-12 <= r.exploitability <= 1e-9
+    L = deviation_payoffs(P, r.policy, k)
+    assert r.policy @ L == pytest.approx(1 / (k + 1), abs=1e-12)
+
+
+def test_auto_with_duplicate_responses():
+    """Identical columns make the Newton system singular: the trust-region LP takes over."""
+    rng = np.random.default_rng(0)
+    lv = np.argsort(np.argsort(rng.random((30, 6)), axis=1), axis=1)
+    P = Profile.from_levels(np.hstack([lv, lv[:, :3]]))
+    for k in (1, 2, 5):
+        r = solve_ualign(P, k)
+        assert r.converged and r.exploitability <= 1e-9
