@@ -1,6 +1,10 @@
 """``ualign select`` / ``ualign eval-select`` against an OpenAI-compatible stub server on
 127.0.0.1 with a model-free embedding population (no network, no model download)."""
 
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
+
 import json
 import socket
 import subprocess

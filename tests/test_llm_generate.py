@@ -1,6 +1,10 @@
 """Candidate generation: tiny Hugging Face models built from configs, an OpenAI-compatible stub
 server on 127.0.0.1, and the JSONL generation cache."""
 
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
+
 import json
 import socket
 import threading

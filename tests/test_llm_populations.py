@@ -1,5 +1,9 @@
 """Populations that rank text: embedding personas, Polis vote models, reward models."""
 
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
+
 from pathlib import Path
 
 import numpy as np
