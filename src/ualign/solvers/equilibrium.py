@@ -5,8 +5,9 @@ convex function ``G(π) = max_y L(π, y)`` whose minimum is exactly ``1/(k+1)``.
 
 - ``"hedge"``, ``"optimistic"``, ``"extragradient"``, ``"mmd"``: self-play dynamics
   (``ualign.solvers.dynamics``) on full payoff evaluations.
-- ``"auto"`` (default): support-restricted trust-region sequential linear programming with
-  column generation, certified by a fresh full evaluation (see ``_auto``).
+- ``"auto"`` (default): column generation over candidate supports; each restricted game solved
+  by Josephy-Newton steps (support pivoting) safeguarded by trust-region sequential linear
+  programming; certified by a fresh full evaluation (see ``_auto``).
 
 Every method ends with a fresh full evaluation of ``L(π, ·)`` (the certificate in the result).
 
@@ -293,9 +294,9 @@ def _newton_on_support(L, J, p, max_pivots=40):
 
 
 def _solve_restricted(game, p, target, inner_tol, max_steps=100):
-    """Trust-region SLP on the restricted game until ``max_y L(p, y) - 1/(k+1) <= inner_tol``
-    (the restricted minimum of G is exactly 1/(k+1)); once the support is right, Newton steps
-    on it replace the LP. Returns (p, L, steps)."""
+    """Josephy-Newton steps, with the trust-region LP step as the safeguard, on the restricted
+    game until ``max_y L(p, y) - 1/(k+1) <= inner_tol`` (the restricted minimum of G is exactly
+    1/(k+1)). Returns (p, L, steps)."""
     L = game.payoffs(p)
     G = L.max()
     radius = max(0.5 * p.max(), 1.0 / p.size)
@@ -334,20 +335,23 @@ def _solve_restricted(game, p, target, inner_tol, max_steps=100):
 
 
 def _auto(profile, k, *, method, tol, max_iter, progress, m0=None):
-    """Column generation over candidate supports, each restricted game solved by trust-region
-    sequential linear programming (Madsen's minimax method) on the convex ``G``.
+    """Column generation over candidate supports, each restricted game solved by Josephy-Newton
+    steps safeguarded by trust-region sequential linear programming on the convex ``G``.
 
     1. Evaluate ``L(uniform, ·)``; the candidate set C is the ``m0`` (default max(32, n/8))
        responses with the largest payoff (those that beat uniform sampling most).
-    2. Solve the game restricted to C: at p, compute ``L`` and the Jacobian
+    2. Solve the game restricted to C. At p compute ``L`` and the Jacobian
        ``J[y, z] = dL(p, y)/dp(z)`` on C (per user ``∂f/∂a`` if z is strictly worse than y,
-       ``∂f/∂t`` if tied, ``f(a, t) = ∫(a + s t)^k ds``), solve the LP
-       ``min v s.t. L + J (x - p) <= v, x ∈ Δ(C), ‖x - p‖_∞ <= radius`` (a lower model of G,
-       by convexity), accept x if G decreased by a fair share of the predicted decrease, and
-       adapt the radius. At the equilibrium the active constraints are the support (|S| of
-       them for |S| - 1 free masses and v), a vertex solution, where the method converges
-       quadratically. The restricted minimum of G is exactly 1/(k+1), so the restricted gap
-       is known exactly.
+       ``∂f/∂t`` if tied, ``f(a, t) = ∫(a + s t)^k ds``; O(U |C|^2), compiled). Take the
+       Josephy-Newton step: the solution of the linearised complementarity problem
+       ``x >= 0, Σx = 1, L + J(x - p) <= v`` with equality on the support, found by support
+       pivoting (``_newton_on_support``); accept it if it lowers ``G``. Otherwise (pivoting does
+       not settle, a singular system, or no decrease) take the trust-region LP step
+       ``min v s.t. L + J (x - p) <= v, x ∈ Δ(C), ‖x - p‖_∞ <= radius`` (a lower model of G by
+       convexity; Madsen's minimax method), accepted on a fair share of the predicted decrease.
+       Both converge quadratically near a vertex solution (|S| active payoffs for |S| - 1 free
+       masses and v, the generic case). The restricted minimum of G is exactly 1/(k+1), so the
+       restricted gap is known exactly; each restricted game is solved to 0.05·tol.
     3. Evaluate ``L(π, ·)`` on all n responses (π = p on C, 0 elsewhere). If
        ``max_y L - 1/(k+1) <= tol`` stop; else add to C the most violating responses
        (``L_y > 1/(k+1)``; at most max(16, |C|)) and go to 2 warm-started.
