@@ -159,7 +159,9 @@ def main(argv=None) -> int:
         lines.append(f"- {conv}: hidden votes acc {v['model_acc']:.3f} AUC {v['model_auc']:.3f}"
                      f" (statement majority {v['statement_majority_acc']:.3f} / "
                      f"{v['statement_majority_auc']:.3f}, n={v['n_test']}); hidden statements "
-                     f"acc {s['model_acc']:.3f} AUC {s['model_auc']:.3f} (global model "
+                     f"acc {s['model_acc']:.3f} AUC {s['model_auc']:.3f} within-user AUC "
+                     f"{s['model_user_auc']:.3f} (global model within-user AUC "
+                     f"{s['global_model_user_auc']:.3f}; global model "
                      f"{s['global_model_acc']:.3f} / {s['global_model_auc']:.3f}, user "
                      f"majority {s['user_majority_acc']:.3f} / {s['user_majority_auc']:.3f}, "
                      f"n={s['n_test']})")

@@ -133,6 +133,8 @@ def test_vote_model_beats_majority_on_planted_data():
     assert r["votes"]["model_acc"] > 0.9
     assert r["votes"]["model_acc"] > r["votes"]["statement_majority_acc"]
     assert r["statements"]["model_auc"] > 0.9
+    assert r["statements"]["model_user_auc"] > 0.9
+    assert 0 <= r["votes"]["statement_majority_user_auc"] <= 1
 
 
 def test_vote_population_rejects_empty():

@@ -488,6 +488,18 @@ def _auc(y, s):
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def _user_auc(users, y, s):
+    """Mean over users (with both agree and disagree test votes) of the AUC of ``s`` within
+    that user's votes: how well the scores order statements for one person, which is all a
+    ranking needs (a per-user constant such as the user's majority scores exactly 0.5)."""
+    vals = []
+    for u in np.unique(users):
+        m = users == u
+        if 0 < y[m].sum() < m.sum():
+            vals.append(_auc(y[m], s[m]))
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def _agree_share(votes, axis):
     """Share of agree among agree/disagree votes along ``axis`` (0.5 where there are none)."""
     agree = np.sum(votes > 0, axis=axis)
@@ -507,7 +519,9 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
         must score new text, as it does for generated candidates); baselines are the
         participant's majority and the global (non-personalised) embedding model.
 
-    Returns ``{split: {"n_test", "model_acc", "model_auc", <baseline>_acc/_auc, ...}}``.
+    Returns ``{split: {"n_test", "model_acc", "model_auc", "model_user_auc",
+    <baseline>_acc/_auc/_user_auc, ...}}``; ``*_user_auc`` is the mean within-participant AUC
+    (how well a participant's own votes are ordered, what ranking candidates needs).
     """
     pv = folder_or_votes if isinstance(folder_or_votes, PolisVotes) \
         else read_polis_votes(folder_or_votes)
@@ -536,8 +550,10 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
     ub = user_share[test[:, 0]]
     out["votes"] = dict(n_test=len(test), model_acc=float(np.mean((pred > 0) == y)),
                         model_auc=_auc(y, pred),
+                        model_user_auc=_user_auc(test[:, 0], y, pred),
                         statement_majority_acc=float(np.mean((sb >= 0.5) == y)),
                         statement_majority_auc=_auc(y, sb),
+                        statement_majority_user_auc=_user_auc(test[:, 0], y, sb),
                         user_majority_acc=float(np.mean((ub >= 0.5) == y)),
                         user_majority_auc=_auc(y, ub))
     # --- split 2: hidden statements
@@ -554,8 +570,10 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
     ub = user_share[test[:, 0]]
     out["statements"] = dict(n_test=len(test), model_acc=float(np.mean((pred > 0) == y)),
                              model_auc=_auc(y, pred),
+                             model_user_auc=_user_auc(test[:, 0], y, pred),
                              global_model_acc=float(np.mean((glob > 0) == y)),
                              global_model_auc=_auc(y, glob),
+                             global_model_user_auc=_user_auc(test[:, 0], y, glob),
                              user_majority_acc=float(np.mean((ub >= 0.5) == y)),
                              user_majority_auc=_auc(y, ub))
     return out
