@@ -251,6 +251,7 @@ def test_dynamics_reach_tolerance_and_hedge_bound():
         assert r.trace[-1][1] <= 1e-6 < r.trace[0][1]
     h = solve_ualign(P, k, method="hedge", max_iter=400)
     ex = h.extras
+    assert ex["bound_applies"] and ex["averaged_iterates"] == 400
     assert ex["sampled_iterate_robust_win_rate"] >= ex["sampled_iterate_bound"] - 1e-12
     # convexity: the average is at least as good as the sampled-iterate policy
     assert h.robust_win_rate >= ex["sampled_iterate_robust_win_rate"] - 1e-12

@@ -61,7 +61,8 @@ def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
         ``"extragradient"`` or ``"mmd"``.
       tol: target exploitability ``max_y L(π, y) - 1/(k+1)`` (for ``"mmd"``: target residual of
         the regularised fixed point).
-      max_iter: iteration cap (default per method: auto 60 outer rounds, hedge 1000,
+      max_iter: iteration cap (default per method: auto 60 outer rounds, hedge T = 1000 played
+        iterates (the first is uniform),
         optimistic/extragradient 2000, mmd 2000).
       seed: int or ``numpy.random.Generator``; the methods are deterministic, it is accepted
         for a uniform signature and recorded.
@@ -135,6 +136,7 @@ def _hedge(profile, k, *, method, tol, max_iter, progress, eta=None, check_every
            time_limit=None):
     n = profile.n_responses
     T = check_max_iter(max_iter, 1000)
+    default_eta = eta is None
     eta = np.sqrt(8.0 * np.log(max(n, 2)) / T) if eta is None else check_positive(eta, "eta")
     check_every = max(1, T // 50) if check_every is None else check_k(check_every,
                                                                         "check_every")
@@ -148,7 +150,7 @@ def _hedge(profile, k, *, method, tol, max_iter, progress, eta=None, check_every
 
     state, trace, extra, _done, secs, times = dyn.run_dynamics(
         lambda: dyn.hedge_init(oracle, np.full(n, 1.0 / n)),
-        lambda s: dyn.hedge_step(s, oracle, eta), gap, max_iter=T, check_every=check_every,
+        lambda s: dyn.hedge_step(s, oracle, eta), gap, max_iter=T - 1, check_every=check_every,
         desc="hedge", progress=progress, time_limit=time_limit)
     T_run = state.t
     r_bar = state.r_sum / T_run
@@ -157,6 +159,8 @@ def _hedge(profile, k, *, method, tol, max_iter, progress, eta=None, check_every
         "sampled_iterate_robust_win_rate": float(1.0 - r_bar.max()),
         "sampled_iterate_exploitability": float(r_bar.max() - target),
         "sampled_iterate_bound": float(k / (k + 1) - np.sqrt(np.log(n) / (2.0 * T_run))),
+        # the regret bound is a theorem only for η = sqrt(8 log n / T) run for the full T
+        "bound_applies": bool(default_eta and T_run == T),
         "last_iterate_exploitability": float(state.r.max() - target),
     }
     return certify(profile, state.pi_sum / T_run, k, method=method, iterations=T_run - 1,
