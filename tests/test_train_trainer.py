@@ -67,6 +67,10 @@ def test_bad_population_and_model_fail_before_training(tmp_path):
                         population=CharPopulation("a", [1.0]))
     with pytest.raises(ValueError, match="model is required"):
         SelfPlayTrainer(cfg, population=CharPopulation("a", [1.0]))
+    with pytest.raises(ValueError, match="vllm"):
+        SelfPlayTrainer(cfg.replace(generation_backend="vllm"),
+                        population=CharPopulation("a", [1.0]), model=tiny_causal_lm(TOK),
+                        tokenizer=TOK)
     with pytest.raises(ValueError, match="only ranks fixed candidates"):
         SelfPlayTrainer(cfg, population=Profile.from_rankings([[0, 1]]),
                         model=tiny_causal_lm(TOK), tokenizer=TOK)

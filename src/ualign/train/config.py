@@ -83,8 +83,8 @@ class SelfPlayConfig:
     temperature: float = _f(1.0, "Sampling temperature (1.0 = the policy itself; other values "
                                  "make the samples off-policy).")
     top_p: float = _f(1.0, "Nucleus sampling; 1.0 = the policy itself.")
-    generation_backend: str = _f("transformers", "'transformers' (model.generate) or 'vllm' "
-                                                 "(optional, GPU; weights synced each step).")
+    generation_backend: str = _f("transformers", "'transformers' (model.generate); 'vllm' is "
+                                                 "reserved (import-guarded, not implemented).")
     # ---------------------------------------------------------------- run
     seed: int = _f(0, "Seed of every random choice (samples at step s for prompt j are seeded "
                       "by (seed, s, j), so runs are reproducible across process counts).")

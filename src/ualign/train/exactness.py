@@ -198,9 +198,12 @@ def main(argv=None) -> int:
     ap.add_argument("--eta", type=float, default=0.5, help="SPPO step size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-max", type=int, default=20, help="restrict real profiles to n <= this")
+    ap.add_argument("--only", default="", help="run only instances whose name contains this")
     args = ap.parse_args(argv)
     rows = []
     for name, P in _instances(Path(args.data), args.n_max):
+        if args.only not in name:
+            continue
         for k in args.k:
             for train_k in (1, k):
                 r = run_exactness(P, train_k, k, instance=name, steps=args.steps,

@@ -224,6 +224,9 @@ class SelfPlayTrainer:
             except ImportError as e:
                 raise ValueError("generation_backend='vllm' needs the optional package vllm "
                                  "(pip install vllm; GPU only)") from e
+            raise ValueError("generation_backend='vllm' is not implemented in this version "
+                             "(weight sync to a vLLM engine is untested without a GPU); use "
+                             "'transformers'")
 
         self.reference = None
         if c.lora:
