@@ -235,3 +235,17 @@ def test_minilm_embeddings_know_meaning():
     assert E[0] @ E[1] > E[0] @ E[2] + 0.2
     emb(["I adore kittens"])
     assert emb.n_encoded == 3  # cached
+
+
+def test_participants_without_opinion_group_form_their_own_group():
+    pv, embed = _planted_votes(seed=2)
+    groups = pv.groups.copy()
+    groups[:6] = -1
+    pv = PolisVotes(texts=pv.texts, statement_ids=pv.statement_ids,
+                    participants=pv.participants, groups=groups, votes=pv.votes)
+    pop = VotePopulation.from_polis(pv, embed=embed)
+    assert pop.group_names == ("group 0", "group 1", "no group")
+    np.testing.assert_array_equal(pop.groups[:6], 2)
+    assert set(pop.group_personas(2)) == {0, 1, 2}
+    a, b = pop.split(0.5, seed=0)
+    assert 2 in a.groups and 2 in b.groups  # stratified over the three groups

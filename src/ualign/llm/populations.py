@@ -423,9 +423,12 @@ class VotePopulation(Population):
         E = np.asarray(embed(list(pv.texts)), dtype=float)
         X = np.hstack([E, np.ones((E.shape[0], 1))])
         fit = _fit_votes(X, votes, groups, alpha_global, alpha_group, alpha_user)
-        gids = sorted(g for g in np.unique(groups) if g >= 0)
-        group_names = tuple(f"group {g}" for g in range(max(gids) + 1)) if gids else None
-        g_arr = np.where(groups >= 0, groups, 0) if gids else None
+        gids = sorted(int(g) for g in np.unique(groups) if g >= 0)
+        # participants Polis put in no opinion group form their own group, "no group"
+        no_group = max(gids) + 1 if gids else 0
+        group_names = tuple(f"group {g}" for g in range(no_group)) + (
+            ("no group",) if np.any(groups < 0) else ())
+        g_arr = np.where(groups >= 0, groups, no_group)
         labels = [f"participant {p}" for p in pv.participants[keep]]
         if mode == "participant":
             return cls(fit.W, embed, None, labels, g_arr, group_names, pv)
@@ -458,8 +461,11 @@ class VotePopulation(Population):
                              "opinion groups")
         pv = self.votes
         out = {}
-        for g in sorted(set(pv.groups[pv.groups >= 0].tolist())):
-            m = pv.groups == g
+        for g in sorted(set(self.groups.tolist())):
+            name = self.group_names[g] if self.group_names is not None else f"group {g}"
+            m = pv.groups == (-1 if name == "no group" else g)
+            if not m.any() or m.all():
+                continue
             agree_g = _mean_vote(pv.votes[m])
             agree_o = _mean_vote(pv.votes[~m])
             distinct = agree_g - agree_o
