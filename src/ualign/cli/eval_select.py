@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HELP = "summarise ualign select results: held-out win rates per method and k, and a plot"
+HELP = "Summarise ualign select results: held-out win rates per method and k, and a plot"
 
 COLUMNS = [("robust", "robust WR"), ("robust_shown", "robust WR (shown)"),
            ("mean", "mean WR"), ("robust_humans", "robust vs humans"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ualign.cli import CLIError
 
-HELP = ("generate N candidates per prompt with a language model and show k of them by "
+HELP = ("Generate N candidates per prompt with a language model and show k of them by "
         "U-aligned selection and baselines (JSONL out, resumable)")
 
 
