@@ -39,6 +39,12 @@ def test_best_of_n_and_sampling():
     # mean utilities 2.25, 1.0, 2.0, 0.75 -> responses 0 and 2
     assert s.shown.tolist() == [0, 2] and s.sets.tolist() == [[0, 2]]
     assert select(P, 3, "sampling").shown.tolist() == [0, 1, 2]
+    # identical rows merge in the Profile; explicit weights keep best-of-n on the population
+    S2 = np.array([[0.0, 1.2], [0.0, 1.2], [2.0, 0.0]])
+    P2 = Profile.from_scores(S2, [0.2, 0.2, 0.6])
+    assert P2.n_users == 2
+    assert select(P2, 1, "best-of-n", scores=S2, weights=[0.2, 0.2, 0.6]).shown.tolist() == [0]
+    assert select(P2, 1, "best-of-n", scores=S2).shown.tolist() == [1]  # uniform fallback
     with pytest.raises(ValueError, match="k=5 is larger than the N=4"):
         select(P, 5, "best-of-n", scores=S)
     with pytest.raises(ValueError, match="k=5 is larger than the N=4"):

@@ -158,7 +158,8 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     for method in cfg.methods:
         selections[method], results[method], sel_time[method] = {}, {}, {}
         for k in cfg.ks:
-            s = select(P_sel, int(k), method, scores=S_sel, seed=rng)
+            s = select(P_sel, int(k), method, scores=S_sel, weights=sel_pop.weights,
+                       seed=rng)
             r = evaluate(P_eval, s, opponents=opp, groups=groups)
             r["distinct"] = int(np.unique(s.shown).size)
             if E is not None:

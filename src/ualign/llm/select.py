@@ -105,8 +105,8 @@ def _sample(policy: np.ndarray, k: int, rng) -> np.ndarray:
     return np.sort(rng.choice(p.size, size=k, replace=True, p=p / p.sum()))
 
 
-def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, seed=None,
-           tol: float = 1e-9) -> Selection:
+def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, weights=None,
+           seed=None, tol: float = 1e-9) -> Selection:
     """Choose k of the profile's N candidates by ``method`` (see the module docstring).
 
     Args:
@@ -115,6 +115,8 @@ def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, see
       method: one of :data:`METHODS`.
       scores: ``(U, N)`` raw utilities of the same users (``best-of-n``; when omitted it uses
         the mean normalised rank ``1 - level/(N-1)``, a Borda score).
+      weights: ``(U,)`` weights of the rows of ``scores`` (default: the profile's weights when
+        the row counts match, else uniform; pass them, since a Profile merges identical rows).
       seed: seed or ``numpy.random.Generator`` for sampling the shown responses.
       tol: exploitability tolerance passed to ``solve_ualign``.
     """
@@ -154,8 +156,16 @@ def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, see
             if util.ndim != 2 or util.shape[1] != n:
                 raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
             util = np.where(np.isnan(util), np.nanmin(util), util)
-        w = profile.weights if util.shape[0] == profile.n_users else \
-            np.full(util.shape[0], 1.0 / util.shape[0])
+        if weights is not None:
+            w = np.asarray(weights, dtype=float)
+            if w.shape != (util.shape[0],):
+                raise ValueError(f"weights must have shape ({util.shape[0]},) (one per row of "
+                                 f"scores), got {w.shape}")
+            w = w / w.sum()
+        elif util.shape[0] == profile.n_users:
+            w = profile.weights
+        else:
+            w = np.full(util.shape[0], 1.0 / util.shape[0])
         mean = w @ util
         top = np.argsort(-mean, kind="stable")[:k]
         sel = dict(shown=np.sort(top), sets=np.sort(top)[None, :], probs=np.ones(1),
