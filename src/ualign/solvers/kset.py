@@ -12,7 +12,7 @@ the master value.
 
 Pricers: ``"enumeration"`` (exact; all multisets, used when there are at most
 ``max_enumerate``) and ``"greedy"`` (beyond: greedy construction then best-improvement swaps,
-from every single response; not exact). With the greedy pricer the LP value is certified only
+from the 8 best single responses; not exact). With the greedy pricer the LP value is certified only
 between ``value`` (achieved) and ``upper_bound`` = ``Σ_u w_u max_S price_u(S)`` (per user the
 best set is k copies of a favourite), reported with ``exact = False``.
 
@@ -102,16 +102,19 @@ def _master(A):
     return np.clip(res.x[:m], 0.0, None), float(res.x[-1]), q / q.sum()
 
 
-def _greedy_price(levels, weights, q, k, n):
-    """Heuristic pricing: from each response as a seed, add the response that raises the price
-    most until k are chosen, then best-improvement single swaps until none improves."""
+def _greedy_price(levels, weights, q, k, n, n_seeds=8):
+    """Heuristic pricing: from each of the ``n_seeds`` responses whose k-copy set prices highest,
+    add the response that raises the price most until k are chosen, then best-improvement
+    single swaps until none improves."""
     best_val, best_set = -np.inf, None
 
     def price(sets):
         return multiset_win_matrix(levels, weights, sets) @ q
 
     cand = np.arange(n)
-    for seed in range(n):
+    single = price(np.repeat(cand[:, None], k, axis=1))
+    for seed in np.argsort(-single, kind="stable")[:n_seeds]:
+        seed = int(seed)
         S = [seed]
         while len(S) < k:
             trial = np.array([[*S, y] for y in cand])
@@ -133,7 +136,7 @@ def _greedy_price(levels, weights, q, k, n):
     return np.array(best_set), best_val
 
 
-def solve_kset(profile, k: int, *, max_enumerate: int = 20000, tol: float = 1e-10,
+def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-10,
                max_rounds: int = 500) -> KSetResult:
     """The best k-output policy (any distribution over k-multisets) by LP column generation.
 
