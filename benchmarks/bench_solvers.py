@@ -179,8 +179,11 @@ def section_peers(lines, n=10, U=1000, ks=(2, 3)):
                 try:
                     eqs = fn(g).equilibria
                     secs = time.perf_counter() - t + t_build
-                    eq = eqs[0]
-                    x = [float(eq[g.players[0]][s]) for s in g.players[0].strategies]
+                    if not eqs:
+                        rows.append((f"{name} (returned no equilibrium)", secs, float("nan")))
+                        continue
+                    player = next(iter(g.players))
+                    x = [float(eqs[0][s]) for s in player.strategies]
                     rows.append((name, secs, sym_exploitability(P, x, k)))
                 except Exception as err:  # report, do not hide
                     rows.append((f"{name} (failed: {type(err).__name__})",
