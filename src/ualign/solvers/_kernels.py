@@ -1,4 +1,4 @@
-"""Compiled kernels for the solvers: sub-profiles, payoffs with their Jacobian, k-set coverage.
+"""Compiled kernels for the solvers: restricted (sub-)profiles and the payoff Jacobian.
 
 Per user and level class (mass ``t`` in the class, y included; mass ``a`` strictly worse)
 
