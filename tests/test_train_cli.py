@@ -31,7 +31,7 @@ def test_cli_train_fixed_candidates(tmp_path):
     (tmp_path / "cfg.yaml").write_text(
         f"model: {tmp_path / 'model'}\nprompts: ['a']\ncandidates: [ab, ba, xy]\n"
         f"k: 2\ngroup_size: 4\nmax_steps: 2\noutput_dir: {tmp_path / 'run'}\n"
-        "progress_bar: false\ndevice: cpu\neval_steps: 2\n")
+        "progress_bar: false\ndevice: cpu\neval_steps: 2\ntorch_threads: 1\n")
     r = _ualign("train", "--config", str(tmp_path / "cfg.yaml"), "--population",
                 str(tmp_path / "p.soc"), "--set", "learning_rate=0.01", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -25,7 +25,7 @@ TOK = char_tokenizer("abcxyz ")
 def _cfg(tmp_path, **kw):
     base = dict(prompts=["a", "b"], k=2, group_size=4, prompts_per_step=2, max_steps=4,
                 max_new_tokens=6, output_dir=str(tmp_path), progress_bar=False,
-                learning_rate=3e-3, updates_per_step=2, seed=7)
+                learning_rate=3e-3, updates_per_step=2, seed=7, torch_threads=1)
     base.update(kw)
     return SelfPlayConfig(**base)
 
