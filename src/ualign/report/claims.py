@@ -410,7 +410,7 @@ def claim_hedge_sampled_iterate(profile: Profile, instance: str, ks: Sequence[in
         for T in Ts:
             _tick(tick, f"(vi) hedge k={k} T={T}")
             eta = math.sqrt(8.0 * math.log(n) / T)
-            res = solve_ualign(profile, k, method="hedge", max_iter=max(T - 1, 1), eta=eta,
+            res = solve_ualign(profile, k, method="hedge", max_iter=T, eta=eta,
                                tol=1e-15, seed=seed)
             T_run = int(res.extras["averaged_iterates"])
             sampled = float(res.extras["sampled_iterate_robust_win_rate"])
