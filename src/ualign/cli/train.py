@@ -9,7 +9,7 @@ HELP = "train a language model by (k+1)-player self-play (U-alignment; NLHF/SPPO
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="YAML file of SelfPlayConfig fields "
+    p.add_argument("--config", default=None, help="YAML file of SelfPlayConfig fields "
                    "(`ualign train --config x --show-fields` lists them with help)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a config field (VALUE parsed as YAML); repeatable")
@@ -62,6 +62,8 @@ def run(args) -> int:
         for name, text in SelfPlayConfig.fields_help().items():
             print(f"{name}: {text}")
         return 0
+    if not args.config:
+        raise ValueError("--config FILE.yaml is required (see --show-fields for the fields)")
     config = SelfPlayConfig.from_yaml(args.config, _overrides(args.set))
     if args.population:
         config = config.replace(population=args.population)

@@ -95,7 +95,7 @@ class SelfPlayConfig:
                                                    "output_dir; a path = that checkpoint.")
     eval_steps: int = _f(0, "Evaluate every this many steps (0 = never during training).")
     eval_samples: int = _f(16, "Samples per eval prompt for the exploitability proxy and "
-                               "diversity.")
+                               "diversity (at least k+1 are drawn).")
     logging_steps: int = _f(1, "Log metrics every this many steps.")
     report_to: str = _f("none", "'none', 'tensorboard' or 'wandb' (metrics through accelerate "
                                 "trackers).")
@@ -123,6 +123,9 @@ class SelfPlayConfig:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.report_to not in REPORT_TO:
             raise ValueError(f"report_to must be one of {REPORT_TO}, got {self.report_to!r}")
+        if self.dtype not in ("float32", "bfloat16", "float16", "auto"):
+            raise ValueError(f"dtype must be 'float32', 'bfloat16', 'float16' or 'auto', got "
+                             f"{self.dtype!r}")
         if self.generation_backend not in BACKENDS:
             raise ValueError(f"generation_backend must be one of {BACKENDS}, got "
                              f"{self.generation_backend!r}")

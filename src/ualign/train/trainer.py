@@ -529,7 +529,7 @@ class SelfPlayTrainer:
             for key in vals[0]:
                 out[key] = float(np.mean([v[key] for v in vals]))
         else:
-            M = c.eval_samples
+            M = max(c.eval_samples, k + 1)
             wr, prox, div, d2 = [], [], [], []
             for j, pr in enumerate(self.eval_prompts):
                 pol = self._sample_texts(self.unwrapped, pr, M, _seed_for(c.seed, 3, j))
