@@ -87,6 +87,11 @@ def bench_trl(args, prompt: str) -> dict:
     from trl import GRPOConfig, GRPOTrainer
 
     model, tok = _model(args.model, args.seed)
+    if getattr(model, "hf_quantizer", None) is not None:
+        # a GGUF checkpoint is dequantised to fp32 on load, but transformers still flags it as
+        # quantized and Trainer refuses full fine-tuning; the weights are plain fp32 tensors
+        model.hf_quantizer = None
+        model.is_quantized = False
     pop = CharPopulation()
 
     def reward(prompts, completions, **kw):

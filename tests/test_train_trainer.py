@@ -141,3 +141,24 @@ def test_evaluate_free_text(tmp_path):
     assert 0 <= ev["win_rate_vs_base"] <= 1
     assert ev["exploitability_proxy"] >= -1 / 3 - 1e-12
     assert 0 < ev["unique_frac"] <= 1
+
+
+def test_lora_trains_only_adapters_and_resumes(tmp_path):
+    pytest.importorskip("peft")
+    kw = dict(lora=True, lora_r=4, lora_alpha=8, loss="pg", kl_coef=0.1, max_steps=2,
+              save_steps=1, learning_rate=1e-2)
+    tr = _trainer(_cfg(tmp_path / "a", **kw))
+    base = {n: p.detach().clone() for n, p in tr.unwrapped.named_parameters()
+            if not p.requires_grad}
+    tr.train()
+    trainable = [n for n, p in tr.unwrapped.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    for n, p in tr.unwrapped.named_parameters():
+        if n in base:
+            assert torch.equal(p, base[n])            # the reference (base) weights are frozen
+    resumed = _trainer(_cfg(tmp_path / "a", resume_from_checkpoint=str(tmp_path / "a" /
+                                                                      "checkpoint-1"), **kw))
+    resumed.train()
+    a, b = _params(tr), _params(resumed)
+    for n in a:
+        torch.testing.assert_close(a[n], b[n], rtol=0, atol=1e-6)
