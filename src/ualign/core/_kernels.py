@@ -79,7 +79,14 @@ def _payoffs(order, weights, policies, k, nchunks):
                 worse = 0.0
                 j = n - 1
                 while j >= 0:
-                    # the class ending at position j starts at the first untied entry <= j
+                    e = row[j]
+                    if e >= 0:  # a class of one (every class, for strict orders)
+                        t = pi[e]
+                        out[e] += w * class_payoff(worse, t, k, top)
+                        worse += t
+                        j -= 1
+                        continue
+                    # the class ending at position j starts at the first untied entry < j
                     s = j
                     t = 0.0
                     while True:
