@@ -431,7 +431,8 @@ class SelfPlayTrainer:
 
     def log_probs(self, batch: StepBatch) -> None:
         """log π_t(y_i) (frozen target of SPPO) and reference log-probs for the KL term."""
-        batch.old_logp, _ = self._sample_logps(self.model, batch, grad=False)
+        if self.config.loss == "sppo":                 # the PG loss does not use log π_t
+            batch.old_logp, _ = self._sample_logps(self.model, batch, grad=False)
         if self.config.loss == "pg" and self.config.kl_coef > 0:
             batch.ref_logp = self._reference_logps(batch)[1]
 
