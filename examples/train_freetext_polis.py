@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         nl = n_tr._sample_texts(n_tr.unwrapped, pr, M, seed + 2)
         texts = u + base + nl
         lv, w = rank_texts(eval_pop, texts, prompt=pr)
-        for name, own in (("U (k=%d)" % K, slice(0, M)), ("NLHF (k=1)", slice(2 * M, 3 * M)),
+        for name, own in ((f"U (k={K})", slice(0, M)), ("NLHF (k=1)", slice(2 * M, 3 * M)),
                           ("base", slice(M, 2 * M))):
             grp = np.zeros(3 * M, bool)
             grp[own] = True

@@ -6,8 +6,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from ualign import Profile, exploitability  # noqa: E402
-from ualign.train.exactness import candidate_strings, equilibrium, run_exactness  # noqa: E402
+from ualign import Profile, exploitability
+from ualign.train.exactness import candidate_strings, equilibrium, run_exactness
 
 
 def _collapse(eps=0.05):
