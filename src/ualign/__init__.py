@@ -54,4 +54,5 @@ __all__ = [
     "solve_ualign",
     "win_rate",
     "worst_opponent",
+    "write_preflib",
 ]
