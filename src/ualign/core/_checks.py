@@ -63,6 +63,14 @@ def check_policy(policy, n: int, name: str = "policy") -> np.ndarray:
     return p / p.sum(axis=-1, keepdims=True)
 
 
+def check_distribution(policy, n: int, name: str = "policy") -> np.ndarray:
+    """One distribution of shape ``(n,)`` (no batch axes), checked as in ``check_policy``."""
+    p = check_policy(policy, n, name)
+    if p.ndim != 1:
+        raise ValueError(f"{name} must be one distribution of shape ({n},), got {p.shape}")
+    return p
+
+
 def check_response(y, n: int, name: str = "opponent") -> int:
     if isinstance(y, bool) or not isinstance(y, numbers.Integral):
         raise ValueError(f"{name} must be a response index or a distribution, got {y!r}")
@@ -78,7 +86,4 @@ def as_distribution(opponent, n: int, name: str = "opponent") -> np.ndarray:
         e = np.zeros(n)
         e[y] = 1.0
         return e
-    p = check_policy(opponent, n, name)
-    if p.ndim != 1:
-        raise ValueError(f"{name} must be one distribution of shape ({n},), got {p.shape}")
-    return p
+    return check_distribution(opponent, n, name)

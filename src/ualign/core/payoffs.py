@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import gammaln, roots_legendre
 
 from ualign.core import _kernels
-from ualign.core._checks import as_distribution, check_k, check_policy
+from ualign.core._checks import as_distribution, check_distribution, check_k, check_policy
 from ualign.core.profile import Profile
 
 __all__ = [
@@ -127,9 +127,7 @@ def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1) -> float:
     k = check_k(k)
     ell = check_k(ell, "ell")
     n = profile.n_responses
-    pi = check_policy(policy, n)
-    if pi.ndim != 1:
-        raise ValueError(f"policy must be one distribution of shape ({n},), got {pi.shape}")
+    pi = check_distribution(policy, n)
     rho = as_distribution(opponent, n)
     if ell == 1:
         return float(1.0 - rho @ deviation_payoffs(profile, pi, k))

@@ -28,7 +28,7 @@ from math import comb
 import numpy as np
 from scipy.special import gammaln
 
-from ualign.core._checks import check_k, check_policy
+from ualign.core._checks import check_distribution, check_k
 from ualign.core.payoffs import deviation_payoffs, set_win_rate
 from ualign.solvers.result import check_profile
 
@@ -90,9 +90,7 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
     k = check_k(k)
     ell = check_k(ell, "ell")
     n = profile.n_responses
-    pi = check_policy(policy, n)
-    if pi.ndim != 1:
-        raise ValueError(f"policy must be one distribution of shape ({n},), got {pi.shape}")
+    pi = check_distribution(policy, n)
     lv, w = profile.levels, profile.weights
     exact = comb(n + ell - 1, ell) <= max_enumerate
     if exact:

@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from ualign.core._checks import check_k, check_policy
+from ualign.core._checks import check_distribution, check_k, check_policy
 from ualign.core.payoffs import deviation_payoffs
 from ualign.core.profile import Profile
 
@@ -88,9 +88,7 @@ def check_reference(reference, n: int, *, positive: bool) -> np.ndarray:
     ``positive`` (a KL term to it needs full support)."""
     if reference is None:
         return np.full(n, 1.0 / n)
-    mu = check_policy(reference, n, "reference")
-    if mu.ndim != 1:
-        raise ValueError(f"reference must be one distribution of shape ({n},), got {mu.shape}")
+    mu = check_distribution(reference, n, "reference")
     if positive:
         zero = np.flatnonzero(np.asarray(reference, dtype=float) <= 0)
         if zero.size:
