@@ -27,6 +27,27 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True)
+def decode(e):
+    """Response of an encoded order entry (``~y`` marks "tied with the previous entry")."""
+    return e if e >= 0 else -e - 1
+
+
+@numba.njit(cache=True)
+def class_start(row, pi, j):
+    """Start ``s`` of the level class that ends at position ``j`` of an encoded order ``row``,
+    and its mass ``t = Σ_{q=s..j} pi[decode(row[q])]``: the class starts at the first untied
+    entry at or before ``j``."""
+    s = j
+    t = 0.0
+    while True:
+        e = row[s]
+        t += pi[decode(e)]
+        if e >= 0:
+            return s, t
+        s -= 1
+
+
 @numba.njit(cache=True, inline="always")
 def top_bit(e):
     top = 1
@@ -86,20 +107,10 @@ def _payoffs(order, weights, policies, k, nchunks):
                         worse += t
                         j -= 1
                         continue
-                    # the class ending at position j starts at the first untied entry < j
-                    s = j
-                    t = 0.0
-                    while True:
-                        e = row[s]
-                        if e >= 0:
-                            t += pi[e]
-                            break
-                        t += pi[-e - 1]
-                        s -= 1
+                    s, t = class_start(row, pi, j)
                     val = w * class_payoff(worse, t, k, top)
                     for q in range(s, j + 1):
-                        e = row[q]
-                        out[e if e >= 0 else -e - 1] += val
+                        out[decode(row[q])] += val
                     worse += t
                     j = s - 1
     res = np.zeros((B, n))

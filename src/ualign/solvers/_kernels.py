@@ -18,6 +18,8 @@ import numba
 import numpy as np
 from scipy.special import roots_legendre
 
+from ualign.core._kernels import class_start, decode
+
 
 def gauss_nodes(k: int):
     """Nodes and weights on [0, 1] exact for polynomials of degree <= k."""
@@ -83,15 +85,7 @@ def class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, nchunks):
             worse = 0.0
             j = m - 1
             while j >= 0:
-                s = j
-                t = 0.0
-                while True:
-                    e = row[s]
-                    if e >= 0:
-                        t += pi[e]
-                        break
-                    t += pi[-e - 1]
-                    s -= 1
+                s, t = class_start(row, pi, j)
                 f = 0.0
                 fa = 0.0
                 ft = 0.0
@@ -105,8 +99,7 @@ def class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, nchunks):
                 fa *= w * k
                 ft *= w * k
                 for q in range(s, j + 1):
-                    e = row[q]
-                    y = e if e >= 0 else -e - 1
+                    y = decode(row[q])
                     lev[u, y] = cls
                     Lc[y] += f
                     FA[u, y] = fa
