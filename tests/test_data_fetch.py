@@ -7,11 +7,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
+from localserver import serve
 from ualign.cli import main
 from ualign.data import read_polis
 from ualign.data.fetch import FetchError, cache_dir, download, fetch_polis, fetch_preflib
@@ -40,18 +40,8 @@ def server(tmp_path):
     """Serve tmp_path/www on 127.0.0.1 (random port) from a thread; yields (base URL, root)."""
     root = tmp_path / "www"
     root.mkdir()
-    handler = functools.partial(_Quiet, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serve(functools.partial(_Quiet, directory=str(root))) as url:
+        yield url, root
 
 
 @pytest.fixture

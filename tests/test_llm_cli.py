@@ -9,11 +9,11 @@ import json
 import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from localserver import serve
 from ualign.cli import main
 
 
@@ -41,16 +41,8 @@ class _Stub(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     _Stub.count = 0
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    th = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                          daemon=True)
-    th.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        th.join(timeout=5)
+    with serve(_Stub) as url:
+        yield url
 
 
 @pytest.fixture

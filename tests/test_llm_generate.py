@@ -7,12 +7,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
 
 import json
 import socket
-import threading
 import typing
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from localserver import serve
 from ualign.llm.generate import (
     CachedGenerator,
     EndpointError,
@@ -117,16 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
 def stub_server():
     _Handler.requests = []
     _Handler.honour_n = True
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", _Handler
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve(_Handler) as url:
+        yield url, _Handler
 
 
 def test_openai_generator_chat_and_completions(stub_server):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -24,15 +23,7 @@ from ualign.solvers import (
     solve_ualign,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_numba_thread():
-    """These instances are tiny: a parallel (OpenMP) kernel launch costs 0.1-0.3 s per call on
-    a loaded 2-core machine, a serial one well under 1 ms. Restored after each test."""
-    old = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -308,12 +299,7 @@ def test_auto_certificate_property(seed, n, U, k, n_levels):
     exchangeability identity Σ π L = 1/(k+1) holds at it."""
     rng = np.random.default_rng(seed)
     P = Profile.from_levels(rng.integers(0, n_levels, (U, n)), rng.random(U) + 0.01)
-    old = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        r = solve_ualign(P, k)
-    finally:
-        numba.set_num_threads(old)
+    r = solve_ualign(P, k)
     assert r.converged and -1e-12 <= r.exploitability <= 1e-9
     L = deviation_payoffs(P, r.policy, k)
     assert r.policy @ L == pytest.approx(1 / (k + 1), abs=1e-12)

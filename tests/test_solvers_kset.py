@@ -7,22 +7,13 @@ from __future__ import annotations
 
 import itertools
 
-import numba
 import numpy as np
 import pytest
 
 from ualign import Profile, set_win_rate, win_rate
 from ualign.solvers import multiset_win_matrix, solve_kset, solve_ualign, worst_opponent
 
-
-@pytest.fixture(autouse=True)
-def _one_numba_thread():
-    """These instances are tiny: a parallel (OpenMP) kernel launch costs 0.1-0.3 s per call on
-    a loaded 2-core machine, a serial one well under 1 ms. Restored after each test."""
-    old = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def impartial_culture(N):
