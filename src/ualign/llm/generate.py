@@ -67,6 +67,38 @@ class SamplingParams:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
+def http_request(url: str, body: dict | None = None, *, api_key: str | None = None,
+                 timeout: float = 120.0) -> bytes:
+    """POST ``body`` as JSON to ``url`` (GET when ``body`` is None); the raw answer.
+
+    Raises :class:`EndpointError` naming the URL for an unreachable server or an HTTP error
+    (with the first 300 characters of the server's explanation)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
+                                 headers={"Content-Type": "application/json"})
+    if api_key:
+        req.add_header("Authorization", f"Bearer {api_key}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.read()
+    except urllib.error.HTTPError as e:
+        detail = e.read()[:300].decode("utf-8", "replace")
+        raise EndpointError(f"endpoint {url} answered HTTP {e.code}: {detail}") from e
+    except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise EndpointError(f"cannot reach endpoint {url}: {reason} (is the server "
+                            f"running?)") from e
+
+
+def http_json(url: str, body: dict | None = None, **kw) -> dict:
+    """:func:`http_request` whose answer must be JSON (else :class:`EndpointError`)."""
+    payload = http_request(url, body, **kw)
+    try:
+        return json.loads(payload)
+    except json.JSONDecodeError as e:
+        raise EndpointError(f"endpoint {url} did not answer JSON: {payload[:200]!r}") from e
+
+
 def _check_n(n) -> int:
     if isinstance(n, bool) or int(n) != n or int(n) < 1:
         raise ValueError(f"n must be a positive integer (responses per prompt), got {n!r}")
@@ -218,25 +250,8 @@ class OpenAIGenerator:
         self.n_tokens = 0
 
     def _post(self, route: str, body: dict) -> dict:
-        url = self.base_url + route
-        req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        if self.api_key:
-            req.add_header("Authorization", f"Bearer {self.api_key}")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                payload = resp.read()
-        except urllib.error.HTTPError as e:
-            detail = e.read()[:300].decode("utf-8", "replace")
-            raise EndpointError(f"endpoint {url} answered HTTP {e.code}: {detail}") from e
-        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise EndpointError(f"cannot reach endpoint {url}: {reason} (is the server "
-                                f"running?)") from e
-        try:
-            return json.loads(payload)
-        except json.JSONDecodeError as e:
-            raise EndpointError(f"endpoint {url} did not answer JSON: {payload[:200]!r}") from e
+        return http_json(self.base_url + route, body, api_key=self.api_key,
+                         timeout=self.timeout)
 
     def generate(self, prompt: str, n: int, *, temperature: float = 1.0, top_p: float = 0.95,
                  max_new_tokens: int = 64, seed: int = 0, system: str | None = None

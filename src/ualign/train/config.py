@@ -83,8 +83,21 @@ class SelfPlayConfig:
     temperature: float = _f(1.0, "Sampling temperature (1.0 = the policy itself; other values "
                                  "make the samples off-policy).")
     top_p: float = _f(1.0, "Nucleus sampling; 1.0 = the policy itself.")
-    generation_backend: str = _f("transformers", "'transformers' (model.generate); 'vllm' is "
-                                                 "reserved (import-guarded, not implemented).")
+    generation_backend: str = _f("transformers", "'transformers' (model.generate in each "
+                                                 "process) or 'vllm' (a running vLLM server at "
+                                                 "vllm_url; LoRA only, adapters synced through "
+                                                 "files; see docs/train.md).")
+    vllm_url: str | None = _f(None, "Base URL of a vLLM OpenAI-compatible server for "
+                                    "generation_backend='vllm', started with `vllm serve MODEL "
+                                    "--enable-lora --max-lora-rank R --generation-config vllm` "
+                                    "and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True.")
+    vllm_sync_steps: int = _f(1, "Send the current LoRA adapters to the vLLM server every this "
+                                 "many steps (1 = on-policy; larger values sample from a stale "
+                                 "policy).")
+    vllm_adapter_dir: str | None = _f(None, "Folder where adapters are written for the vLLM "
+                                            "server to read (must be visible to the server); "
+                                            "default output_dir/vllm_adapters.")
+    vllm_timeout: float = _f(300.0, "Seconds per request to the vLLM server.")
     # ---------------------------------------------------------------- run
     seed: int = _f(0, "Seed of every random choice (samples at step s for prompt j are seeded "
                       "by (seed, s, j), so runs are reproducible across process counts).")
@@ -129,8 +142,21 @@ class SelfPlayConfig:
         if self.generation_backend not in BACKENDS:
             raise ValueError(f"generation_backend must be one of {BACKENDS}, got "
                              f"{self.generation_backend!r}")
+        if self.generation_backend == "vllm":
+            if not (isinstance(self.vllm_url, str)
+                    and self.vllm_url.startswith(("http://", "https://"))):
+                raise ValueError(f"generation_backend='vllm' needs vllm_url, the http(s) URL of "
+                                 f"a running vLLM server, got {self.vllm_url!r}")
+            if not self.lora:
+                raise ValueError("generation_backend='vllm' needs lora=True: a vLLM server can "
+                                 "swap LoRA adapters at run time but not full weights")
+            if self.candidates is not None:
+                raise ValueError("generation_backend='vllm' is for free text; fixed-response "
+                                 "mode (candidates) samples the n strings exactly")
+        if not self.vllm_timeout > 0:
+            raise ValueError(f"vllm_timeout must be > 0, got {self.vllm_timeout!r}")
         for name in ("prompts_per_step", "max_steps", "updates_per_step", "max_new_tokens",
-                     "eval_samples", "logging_steps"):
+                     "eval_samples", "logging_steps", "vllm_sync_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")

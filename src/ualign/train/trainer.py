@@ -218,15 +218,13 @@ class SelfPlayTrainer:
             raise ValueError(f"prompts_per_step ({c.prompts_per_step}) must be divisible by "
                              f"the number of processes ({W}): a prompt's group of G samples is "
                              f"never split across processes")
+        self.vllm = None
         if c.generation_backend == "vllm":
-            try:
-                import vllm  # noqa: F401
-            except ImportError as e:
-                raise ValueError("generation_backend='vllm' needs the optional package vllm "
-                                 "(pip install vllm; GPU only)") from e
-            raise ValueError("generation_backend='vllm' is not implemented in this version "
-                             "(weight sync to a vLLM engine is untested without a GPU); use "
-                             "'transformers'")
+            from ualign.train.vllm_server import VLLMServerClient
+
+            self.vllm = VLLMServerClient(c.vllm_url, timeout=c.vllm_timeout)
+            self.vllm.check()                 # unreachable server: fail before any training
+            self._vllm_dir = Path(c.vllm_adapter_dir or Path(c.output_dir) / "vllm_adapters")
 
         self.reference = None
         if c.lora:
@@ -255,6 +253,7 @@ class SelfPlayTrainer:
         self.history: list[dict] = []
         self.evals: list[dict] = []
         self._cand_rows = None
+        self._vllm_step = None            # step whose adapters the vLLM server serves
 
     # ------------------------------------------------------------------ small utilities
     @property
@@ -368,6 +367,8 @@ class SelfPlayTrainer:
                 idx[j] = rng.choice(len(pj), size=G, p=pj)
             batch.sample_index = idx
             batch.texts = [[c.candidates[i] for i in row] for row in idx]
+        elif self.vllm is not None:
+            self._generate_vllm(batch)
         else:
             eos = self.tokenizer.eos_token_id
             seqs = []
@@ -391,6 +392,32 @@ class SelfPlayTrainer:
                 batch.texts.append(texts)
             batch.rows = self._rows(seqs)
         model.train()
+
+    def _generate_vllm(self, batch: StepBatch) -> None:
+        """The free-text ``generate`` stage on a vLLM server (same seeds as the default)."""
+        from ualign.train.vllm_server import adapter_name
+
+        c, acc = self.config, self.accelerator
+        if self._vllm_step is None or batch.step % c.vllm_sync_steps == 0:
+            state = acc.get_state_dict(self.model)       # collective under FSDP / ZeRO-3
+            if acc.is_main_process:
+                self.vllm.sync_adapter(self.unwrapped, self._vllm_dir, batch.step, state)
+            acc.wait_for_everyone()
+            self._vllm_step = batch.step
+        name = adapter_name(self._vllm_dir, self._vllm_step)
+        prompts = [self._encode_prompt(pr) for pr in batch.prompts]
+        reqs = [(p, _seed_for(c.seed, 2, batch.step, pos))
+                for p, pos in zip(prompts, batch.prompt_positions, strict=True)]
+        responses = self.vllm.sample_many(
+            name, reqs, c.group_size, temperature=c.temperature, top_p=c.top_p,
+            max_new_tokens=c.max_new_tokens, eos_token_id=self.tokenizer.eos_token_id,
+            tokenizer=self.tokenizer)
+        seqs = []
+        for p, group in zip(prompts, responses, strict=True):
+            seqs.extend((p, r) for r in group)
+            batch.texts.append([self.tokenizer.decode(r, skip_special_tokens=True)
+                                for r in group])
+        batch.rows = self._rows(seqs)
 
     def score(self, batch: StepBatch) -> None:
         """The population ranks each group of G texts."""
