@@ -162,3 +162,38 @@ def test_lora_trains_only_adapters_and_resumes(tmp_path):
     a, b = _params(tr), _params(resumed)
     for n in a:
         torch.testing.assert_close(a[n], b[n], rtol=0, atol=1e-6)
+
+
+def test_report_to_tensorboard_writes_train_and_eval_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = _cfg(tmp_path, max_steps=2, eval_steps=2, eval_samples=3, report_to="tensorboard",
+               run_name="tb", lora=True)
+    res = _trainer(cfg).train()
+    events = list(tmp_path.rglob("events.out.tfevents.*"))
+    assert events, list(tmp_path.rglob("*"))
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train/loss", "train/payoff_max", "eval/win_rate_vs_base",
+            "eval/exploitability_proxy", "eval/unique_frac"} <= tags
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
+    assert [e.value for e in acc.Scalars("train/loss")] == pytest.approx(
+        [h["loss"] for h in res.history], rel=1e-6)
+    assert [e.step for e in acc.Scalars("eval/win_rate_vs_base")] == [2]
+
+
+def test_report_to_wandb_offline_logs_the_run(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = _cfg(tmp_path, max_steps=2, report_to="wandb", run_name="wb")
+    res = _trainer(cfg).train()
+    runs = list(tmp_path.rglob("offline-run-*"))
+    assert len(runs) == 1 and res.step == 2
+    (log,) = runs[0].glob("*.wandb")              # the run's records (protobuf)
+    data = log.read_bytes()
+    assert b"train/loss" in data and b"train/payoff_max" in data
+    assert repr(res.history[-1]["loss"]).encode() in data     # values are stored as JSON text
