@@ -51,3 +51,56 @@ def test_cli_bad_config_is_one_line_error(tmp_path):
                 "--set", f"model={tmp_path / 'missing'}", "--population", "x.soc", cwd=tmp_path)
     assert r.returncode == 2
     assert "error" in r.stderr
+
+
+@pytest.mark.slow
+def test_cli_run_killed_mid_way_resumes_to_the_uninterrupted_result(tmp_path, capsys):
+    """SIGKILL a real `ualign train` process after a checkpoint, resume it, compare weights."""
+    import os
+    import signal
+    import time
+
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file
+
+    tok = char_tokenizer("abxy ")
+    tiny_causal_lm(tok, seed=0).save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+
+    def cfg(name):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(
+            f"model: {tmp_path / 'model'}\nprompts: [a, b, x]\nk: 2\ngroup_size: 4\n"
+            f"prompts_per_step: 3\nmax_new_tokens: 8\nmax_steps: 12\nsave_steps: 2\n"
+            f"learning_rate: 0.005\nupdates_per_step: 2\nseed: 11\nprogress_bar: false\n"
+            f"device: cpu\ntorch_threads: 1\noutput_dir: {tmp_path / name}\n")
+        return str(path)
+
+    (tmp_path / "personas.txt").write_text("0.6\tlikes the letter a\n0.4\tlikes xyz\n")
+    pop = ["--population", f"personas:{tmp_path / 'personas.txt'}"]      # MiniLM embeddings
+    from ualign.cli import main
+
+    # the uninterrupted run and the resume run in this process, the killed run in a subprocess
+    assert main(["train", "--config", cfg("full"), *pop]) == 0
+    proc = subprocess.Popen([sys.executable, "-c", MAIN, "train", "--config", cfg("part"), *pop],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "part" / "checkpoint-4" / "trainer_state.pt"
+    deadline = time.monotonic() + 240
+    while not ckpt.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL          # it really was killed mid-way
+    assert not (tmp_path / "part" / "final").exists()
+    capsys.readouterr()
+    assert main(["train", "--config", cfg("part"), *pop,
+                 "--set", "resume_from_checkpoint=true"]) == 0
+    out = capsys.readouterr().out
+    started = json.loads(out[out.index("{"):])["start_step"]
+    assert 4 <= started < 12                           # resumed, not restarted
+    full = load_file(tmp_path / "full" / "final" / "model.safetensors")
+    part = load_file(tmp_path / "part" / "final" / "model.safetensors")
+    start = tiny_causal_lm(tok, seed=0).state_dict()
+    assert max(float((full[n] - start[n]).abs().max()) for n in full) > 1e-4
+    for n in full:
+        torch.testing.assert_close(part[n], full[n], rtol=0, atol=1e-6)

@@ -78,7 +78,8 @@ def run(args) -> int:
     trainer.save_model()
     if trainer.accelerator.is_main_process:
         last = result.history[-1] if result.history else {}
-        print(json.dumps({"steps": result.step, "seconds": round(result.seconds, 2),
+        print(json.dumps({"steps": result.step, "start_step": result.start_step,
+                          "seconds": round(result.seconds, 2),
                           "last": last, "evals": result.evals[-1:],
                           "output_dir": result.output_dir}, indent=1))
     return 0

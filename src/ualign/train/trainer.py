@@ -37,6 +37,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ class TrainResult:
     evals: list[dict]
     output_dir: str
     seconds: float
+    start_step: int = 0            # > 0 when the run resumed from a checkpoint at that step
 
 
 class _Interrupted(Exception):
@@ -701,6 +703,10 @@ class SelfPlayTrainer:
         if c.resume_from_checkpoint:
             self.load_checkpoint(None if c.resume_from_checkpoint is True
                                  else c.resume_from_checkpoint)
+            if self.step_count and acc.is_main_process and c.progress_bar:
+                print(f"resuming at step {self.step_count} of {c.max_steps} from "
+                      f"{c.output_dir}", file=sys.stderr, flush=True)
+        start_step = self.step_count
         if self.step_count == 0 and self.reference is None and not c.lora:
             self._initial_state = {n: t.detach().cpu().clone()
                                    for n, t in self.unwrapped.state_dict().items()}
@@ -735,7 +741,7 @@ class SelfPlayTrainer:
             if c.report_to != "none":
                 acc.end_training()
         return TrainResult(self.step_count, self.history, self.evals, c.output_dir,
-                           time.perf_counter() - t0)
+                           time.perf_counter() - t0, start_step)
 
     def save_model(self, path: str | Path | None = None) -> Path:
         """``save_pretrained`` of the (unwrapped) model and tokenizer (adapters only for LoRA)."""
