@@ -197,3 +197,23 @@ def test_report_to_wandb_offline_logs_the_run(tmp_path, monkeypatch):
     data = log.read_bytes()
     assert b"train/loss" in data and b"train/payoff_max" in data
     assert repr(res.history[-1]["loss"]).encode() in data     # values are stored as JSON text
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_batched_log_probs_equal_one_sequence_at_a_time(tmp_path, arch):
+    """Left-padded prompts, right-padded responses, logits for the response columns only: the
+    same log-likelihoods as each (prompt, response) alone without padding."""
+    model = tiny_causal_lm(TOK, seed=2, arch=arch)
+    tr = SelfPlayTrainer(_cfg(tmp_path), population=CharPopulation("a", [1.0]), model=model,
+                         tokenizer=TOK)
+    enc = lambda t: TOK(t, add_special_tokens=False)["input_ids"]   # noqa: E731
+    seqs = [(enc("a"), [*enc("xyz"), TOK.eos_token_id]), (enc("abcab"), enc("b")),
+            (enc("cc"), enc("ax yz a"))]
+    m = tr.unwrapped.eval()
+    with torch.no_grad():
+        got = tr._token_logps(m, tr._rows(seqs))
+        for i, (p, r) in enumerate(seqs):
+            logits = m(input_ids=torch.tensor([p + r])).logits[0, len(p) - 1:-1]
+            want = torch.log_softmax(logits, -1).gather(-1, torch.tensor(r)[:, None])[:, 0]
+            torch.testing.assert_close(got[i, :len(r)], want, atol=1e-5, rtol=0)
+            assert torch.all(got[i, len(r):] == 0)                  # padding contributes 0

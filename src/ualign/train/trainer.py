@@ -256,6 +256,7 @@ class SelfPlayTrainer:
         self.evals: list[dict] = []
         self._cand_rows = None
         self._vllm_step = None            # step whose adapters the vLLM server serves
+        self._logits_to_keep = True       # the model accepts logits_to_keep (checked on use)
 
     # ------------------------------------------------------------------ small utilities
     @property
@@ -295,31 +296,47 @@ class SelfPlayTrainer:
         return pos, [self.prompts[idx[j]] for j in pos]
 
     def _rows(self, seqs: list[tuple[list[int], list[int]]]):
-        """Right-padded rows (prompt + response) with a mask over the response tokens."""
+        """Token rows for ``(prompt, response)`` pairs: prompts left-padded to a common end,
+        responses right-padded after it, so every response starts in the same column and the
+        loss needs logits for the last ``R + 1`` columns only (``logits_to_keep``). Positions
+        count real tokens only, as in ``generate``."""
         import torch
 
-        L = max(len(p) + len(r) for p, r in seqs)
+        P = max(len(p) for p, _ in seqs)
+        R = max(1, max(len(r) for _, r in seqs))
         pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(seqs), L), pad, dtype=torch.long)
-        attn = torch.zeros((len(seqs), L), dtype=torch.long)
-        target = torch.zeros((len(seqs), L), dtype=torch.bool)
+        ids = torch.full((len(seqs), P + R), pad, dtype=torch.long)
+        attn = torch.zeros((len(seqs), P + R), dtype=torch.long)
+        mask = torch.zeros((len(seqs), R), dtype=torch.bool)
         for i, (p, r) in enumerate(seqs):
-            s = p + r
-            ids[i, :len(s)] = torch.tensor(s)
-            attn[i, :len(s)] = 1
-            target[i, len(p):len(s)] = True
+            ids[i, P - len(p):P + len(r)] = torch.tensor(p + r)
+            attn[i, P - len(p):P + len(r)] = 1
+            mask[i, :len(r)] = True
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)
         dev = self.accelerator.device
-        return {"input_ids": ids.to(dev), "attention_mask": attn.to(dev), "target": target.to(dev)}
+        return {"input_ids": ids.to(dev), "attention_mask": attn.to(dev),
+                "position_ids": pos.to(dev), "mask": mask.to(dev)}
 
     def _token_logps(self, model, rows):
-        """Per-token log-likelihoods ``(N, L-1)`` of the targets (0 where masked)."""
+        """Log-likelihoods ``(N, R)`` of the response tokens (0 where padded)."""
         import torch
 
-        out = model(input_ids=rows["input_ids"], attention_mask=rows["attention_mask"])
-        logits = out.logits[:, :-1].float()
-        tgt = rows["input_ids"][:, 1:]
-        lp = torch.log_softmax(logits, dim=-1).gather(-1, tgt[..., None])[..., 0]
-        return lp * rows["target"][:, 1:]
+        R = rows["mask"].shape[1]
+        kw = {k: rows[k] for k in ("input_ids", "attention_mask", "position_ids")}
+        if self._logits_to_keep:
+            try:
+                out = model(**kw, logits_to_keep=R + 1)
+            except TypeError as e:          # a model without logits_to_keep: full logits
+                if "logits_to_keep" not in str(e):
+                    raise
+                self._logits_to_keep = False
+                out = model(**kw)
+        else:
+            out = model(**kw)
+        logits = out.logits[:, -(R + 1):-1].float()          # the logits that predict R tokens
+        tgt = rows["input_ids"][:, -R:]
+        lp = logits.gather(-1, tgt[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
+        return lp * rows["mask"]
 
     def _candidate_rows(self, prompts: list[str]):
         eos = self.tokenizer.eos_token_id
@@ -449,7 +466,7 @@ class SelfPlayTrainer:
                 lp = self._candidate_logpolicy(model, batch.prompts)            # (P, n)
                 idx = torch.as_tensor(batch.sample_index, device=lp.device)
                 return lp.gather(1, idx).reshape(-1), lp
-            tok = self._token_logps(model, batch.rows)                          # (N, L-1)
+            tok = self._token_logps(model, batch.rows)                          # (N, R)
             return tok.sum(-1), tok
 
     def _reference_logps(self, batch: StepBatch):
@@ -483,7 +500,7 @@ class SelfPlayTrainer:
                     if self.fixed_responses:            # exact KL over the n candidates
                         kl = (extra.exp() * (extra - batch.ref_logp)).sum(-1).mean()
                     else:                               # per-token k3 estimator
-                        mask = batch.rows["target"][:, 1:]
+                        mask = batch.rows["mask"]
                         d = (batch.ref_logp - extra) * mask
                         k3 = (torch.exp(d) - d - 1) * mask
                         kl = (k3.sum(-1) / mask.sum(-1).clamp(min=1)).mean()
@@ -507,8 +524,7 @@ class SelfPlayTrainer:
         m["advantage_abs"] = float(np.abs(batch.payoffs - 1 / (self.config.k + 1)).mean())
         m["unique_frac"] = float(np.mean([len(set(t)) / len(t) for t in batch.texts]))
         if not self.fixed_responses:
-            m["response_tokens"] = float(batch.rows["target"].sum()) / max(1, len(batch.rows[
-                "target"]))
+            m["response_tokens"] = float(batch.rows["mask"].sum()) / len(batch.rows["mask"])
         keys = sorted(m)
         v = torch.tensor([m[k] for k in keys], dtype=torch.float64, device=acc.device)
         if acc.num_processes > 1:
