@@ -49,6 +49,16 @@ def cpu_accelerator():
         state.device = torch.device("cpu")
         return Accelerator(cpu=True, fsdp_plugin=FullyShardedDataParallelPlugin())
     if _env_flag("ACCELERATE_USE_DEEPSPEED"):
+        import importlib
+
+        # (not `import deepspeed.comm.torch as ...`: deepspeed.comm.torch is also the name of
+        # torch itself inside deepspeed.comm)
+        ds_comm = importlib.import_module("deepspeed.comm.torch")
+
+        # DeepSpeed JIT-compiles a shared-memory all-reduce kernel for CPU (~100 s with a C++
+        # compiler, skipped without one); gloo does the same all-reduce, so the test skips it
+        if hasattr(ds_comm, "build_shm_op"):
+            ds_comm.build_shm_op = lambda: None
         acc = Accelerator(kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")])
         ds = acc.state.deepspeed_plugin.deepspeed_config
         if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
@@ -64,7 +74,7 @@ def main(out: str, mode: str, max_steps: int = 3, resume: bool = False) -> None:
     kw = dict(prompts=["a", "b", "c", "x"], k=2, group_size=4, prompts_per_step=4,
               max_steps=max_steps, max_new_tokens=6, output_dir=out, progress_bar=False,
               learning_rate=3e-3, updates_per_step=2, seed=3, resume_from_checkpoint=resume,
-              device=None if acc is not None else "cpu", lora=(mode == "lora"))
+              device=None, lora=(mode == "lora"))     # the trainer picks gloo on CPU
     if mode == "candidates":
         from ualign import Profile
 

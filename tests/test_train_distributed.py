@@ -87,3 +87,51 @@ def test_deepspeed_zero2_two_processes_match_single(tmp_path):
     two = _launch(tmp_path / "two", "text", config="accelerate_deepspeed_zero2_cpu_2proc.yaml")
     assert two["distributed_type"] == "DistributedType.DEEPSPEED"
     _assert_same_training(one, two)
+
+
+@pytest.mark.slow
+def test_fsdp2_checkpoint_resumes(tmp_path):
+    """A checkpoint written under FSDP2 holds full weights and optimiser state (not one
+    process's shards): resumed under FSDP2 and in a single process, it continues the
+    uninterrupted run."""
+    cfg = "accelerate_fsdp_cpu_2proc.yaml"
+    one = _single(tmp_path / "one", "text")
+    _launch(tmp_path / "two", "text", "2", config=cfg)                  # steps 1-2, saved
+    state = torch.load(tmp_path / "two" / "checkpoint-2" / "trainer_state.pt",
+                       weights_only=False)
+    assert {type(t) for t in state["trainable"].values()} == {torch.Tensor}
+    assert all(state["trainable"][n].shape == one["params"][n].shape for n in one["params"])
+    shutil.copytree(tmp_path / "two", tmp_path / "solo")
+    two = _launch(tmp_path / "two", "text", "3", "1", config=cfg)       # resume: step 3
+    _assert_same_training(one, two)
+    from _train_dist_script import main
+
+    main(str(tmp_path / "solo"), "text", 3, True)                       # resume in 1 process
+    solo = torch.load(tmp_path / "solo" / "result.pt")
+    assert solo["world"] == 1
+    _assert_same_training(one, {**solo, "world": 2})
+
+
+@pytest.mark.slow
+def test_fsdp1_is_refused(tmp_path):
+    """FSDP1 shards the flattened parameters of the module that generate runs on: a clear
+    error before training instead of "'weight' must be 2-D"."""
+    text = (EXAMPLES / "accelerate_fsdp_cpu_2proc.yaml").read_text()
+    cfg = tmp_path / "fsdp1.yaml"
+    cfg.write_text(text.replace("fsdp_version: 2", "fsdp_version: 1\n  fsdp_sync_module_states: "
+                                                     "false"))
+    with pytest.raises(AssertionError, match="FSDP1 is not supported"):
+        _launch(tmp_path / "out", "text", config=str(cfg))
+
+
+@pytest.mark.slow
+def test_fsdp2_lora_matches_single_and_resumes(tmp_path):
+    """LoRA under FSDP2: PeftModel.generate bypasses the root module's forward, whose own
+    parameters (embeddings, norm, head) the trainer gathers; a resumed run (2 + 1 steps) equals
+    the uninterrupted single-process run."""
+    cfg = "accelerate_fsdp_cpu_2proc.yaml"
+    one = _single(tmp_path / "one", "lora")
+    _launch(tmp_path / "two", "lora", "2", config=cfg)
+    two = _launch(tmp_path / "two", "lora", "3", "1", config=cfg)
+    assert two["distributed_type"] == "DistributedType.FSDP"
+    _assert_same_training(one, two)

@@ -32,6 +32,7 @@ References: THEORY.md §4, §5, §8.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -39,6 +40,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +79,13 @@ def read_prompts(prompts, name: str = "prompts") -> list[str]:
         if not isinstance(s, str):
             raise ValueError(f"{name} must be strings, got {type(s).__name__} at position {i}")
     return out
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    xpu = getattr(torch, "xpu", None)
+    return torch.cuda.is_available() or bool(xpu is not None and xpu.is_available())
 
 
 def _seed_for(*parts: int) -> int:
@@ -211,10 +220,32 @@ class SelfPlayTrainer:
         self.tokenizer = tokenizer
 
         log_with = None if c.report_to == "none" else c.report_to
+        world = int(os.environ.get("WORLD_SIZE", "1"))
         if accelerator is None:
-            accelerator = Accelerator(log_with=log_with, project_dir=c.output_dir,
-                                      cpu=(c.device == "cpu"))
+            # several processes and no GPU: accelerate (1.15) needs cpu=True for gloo, otherwise
+            # every process trains alone (rank 0 of 1)
+            cpu = c.device == "cpu" or (c.device is None and world > 1 and not _has_gpu())
+            if cpu and world > 1 and any(os.environ.get(f"ACCELERATE_USE_{x}", "").lower()
+                                         == "true" for x in ("FSDP", "DEEPSPEED")):
+                warnings.warn("accelerate applies FSDP / DeepSpeed only on GPUs: on CPU this "
+                              "run is plain DDP (gloo)", stacklevel=2)
+            accelerator = Accelerator(log_with=log_with, project_dir=c.output_dir, cpu=cpu)
         self.accelerator = acc = accelerator
+        if acc.num_processes != world:
+            raise ValueError(f"launched as {world} processes (WORLD_SIZE) but accelerate runs "
+                             f"{acc.num_processes}: each process would train alone (on a "
+                             f"machine without GPUs set device: cpu)")
+        if self._fsdp and not acc.is_fsdp2:
+            # FSDP1 flattens and shards the parameters of the unwrapped module, on which the
+            # trainer calls generate and the candidate policy ('weight' must be 2-D).
+            raise ValueError("FSDP1 is not supported: set fsdp_version: 2 in the accelerate "
+                             "config (FSDP2 gathers the shards in every forward, generate too)")
+        if acc.state.deepspeed_plugin is not None:
+            # no dataloader goes through prepare(), so accelerate cannot fill DeepSpeed's "auto"
+            # micro-batch size and raises; one micro-batch per optimiser step is what runs here
+            ds = acc.state.deepspeed_plugin.deepspeed_config
+            if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+                ds["train_micro_batch_size_per_gpu"] = 1
         W = acc.num_processes
         if c.prompts_per_step % W:
             raise ValueError(f"prompts_per_step ({c.prompts_per_step}) must be divisible by "
@@ -262,6 +293,39 @@ class SelfPlayTrainer:
     @property
     def unwrapped(self):
         return self.accelerator.unwrap_model(self.model)
+
+    @property
+    def _fsdp(self) -> bool:
+        """Whether FSDP shards the model (its unwrapped parameters are then shards)."""
+        from accelerate.utils import DistributedType
+
+        return self.accelerator.distributed_type == DistributedType.FSDP
+
+    def _full_state(self) -> tuple[dict, dict]:
+        """Full model and optimiser state dicts (FQN-keyed) gathered from the FSDP shards.
+
+        A collective: every process calls it; the tensors land on the main process's CPU
+        (other processes get empty dicts)."""
+        from torch.distributed.checkpoint import state_dict as dsd
+
+        opts = dsd.StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return (dsd.get_model_state_dict(self.model, options=opts),
+                dsd.get_optimizer_state_dict(self.model, self.optimizer.optimizer, options=opts))
+
+    @contextlib.contextmanager
+    def _unsharded_root(self):
+        """Under FSDP2, the root module's own parameters (embeddings, final norm, LM head)
+        gathered: ``PeftModel.generate`` calls the inner model directly, bypassing the root's
+        forward hook (the decoder layers, their own FSDP units, gather in their forward)."""
+        if not self._fsdp:
+            yield
+            return
+        self.model._get_fsdp_state()._lazy_init()   # as the root (its forward would do it)
+        self.model.unshard()
+        try:
+            yield
+        finally:
+            self.model.reshard()
 
     @property
     def fixed_responses(self) -> bool:
@@ -395,7 +459,7 @@ class SelfPlayTrainer:
                 p = self._encode_prompt(pr)
                 torch.manual_seed(_seed_for(c.seed, 2, batch.step, pos))
                 inp = torch.tensor([p], device=self.accelerator.device)
-                with torch.no_grad():
+                with torch.no_grad(), self._unsharded_root():
                     out = model.generate(
                         input_ids=inp, attention_mask=torch.ones_like(inp), do_sample=True,
                         temperature=c.temperature, top_p=c.top_p, top_k=0,
@@ -624,7 +688,7 @@ class SelfPlayTrainer:
                   temperature=c.temperature, top_p=c.top_p, top_k=0,
                   max_new_tokens=c.max_new_tokens, num_return_sequences=M,
                   pad_token_id=self.tokenizer.pad_token_id)
-        with torch.no_grad():
+        with torch.no_grad(), self._unsharded_root():
             if model is None and c.lora:
                 with self.unwrapped.disable_adapter():
                     out = self.unwrapped.generate(**kw)
@@ -661,14 +725,22 @@ class SelfPlayTrainer:
         acc = self.accelerator
         acc.wait_for_everyone()
         path = Path(self.config.output_dir) / f"checkpoint-{self.step_count}"
+        # under FSDP the unwrapped parameters and the optimiser state are per-process shards:
+        # every process gathers the full state dicts, the main process writes them
+        full = self._full_state() if self._fsdp else None
         if acc.is_main_process:
             path.mkdir(parents=True, exist_ok=True)
             model = self.unwrapped
-            trainable = {n: p.detach().cpu().clone() for n, p in model.named_parameters()
-                         if p.requires_grad}
-            state = {"step": self.step_count, "trainable": trainable,
-                     "optimizer": self.optimizer.state_dict(), "history": self.history,
-                     "evals": self.evals}
+            if full is None:
+                trainable = {n: p.detach().cpu().clone() for n, p in model.named_parameters()
+                             if p.requires_grad}
+                optim = {"optimizer": self.optimizer.state_dict()}
+            else:
+                trainable = {n: full[0][n] for n, p in model.named_parameters()
+                             if p.requires_grad}
+                optim = {"optimizer_full": full[1]}      # FQN-keyed, independent of sharding
+            state = {"step": self.step_count, "trainable": trainable, **optim,
+                     "history": self.history, "evals": self.evals}
             if getattr(self, "_initial_state", None) is not None:
                 state["initial_state"] = self._initial_state
             torch.save(state, path / "trainer_state.pt.tmp")
@@ -694,14 +766,25 @@ class SelfPlayTrainer:
         if not (path / "trainer_state.pt").is_file():
             raise FileNotFoundError(f"no checkpoint at {str(path)!r} (missing trainer_state.pt)")
         state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=False)
-        model = self.unwrapped
-        named = dict(model.named_parameters())
-        with torch.no_grad():
-            for n, t in state["trainable"].items():
-                if n not in named:
-                    raise ValueError(f"checkpoint parameter {n!r} is not in the model")
-                named[n].copy_(t.to(named[n].device))
-        self.optimizer.load_state_dict(state["optimizer"])
+        named = dict(self.unwrapped.named_parameters())
+        for n in state["trainable"]:
+            if n not in named:
+                raise ValueError(f"checkpoint parameter {n!r} is not in the model")
+        if "optimizer_full" in state:        # full state dicts (written under FSDP): re-shard
+            from torch.distributed.checkpoint import state_dict as dsd
+
+            opts = dsd.StateDictOptions(full_state_dict=True, strict=False)
+            dsd.set_model_state_dict(self.model, state["trainable"], options=opts)
+            dsd.set_optimizer_state_dict(self.model, self.optimizer.optimizer,
+                                         state["optimizer_full"], options=opts)
+        elif self._fsdp:
+            raise ValueError(f"checkpoint {str(path)!r} was written without FSDP and cannot be "
+                             f"resumed under FSDP")
+        else:
+            with torch.no_grad():
+                for n, t in state["trainable"].items():
+                    named[n].copy_(t.to(named[n].device))
+            self.optimizer.load_state_dict(state["optimizer"])
         self.step_count = int(state["step"])
         self.history = list(state["history"])
         self.evals = list(state["evals"])
@@ -723,7 +806,8 @@ class SelfPlayTrainer:
                 print(f"resuming at step {self.step_count} of {c.max_steps} from "
                       f"{c.output_dir}", file=sys.stderr, flush=True)
         start_step = self.step_count
-        if self.step_count == 0 and self.reference is None and not c.lora:
+        # (not under FSDP: the unwrapped state dict holds shards, no usable baseline copy)
+        if self.step_count == 0 and self.reference is None and not c.lora and not self._fsdp:
             self._initial_state = {n: t.detach().cpu().clone()
                                    for n, t in self.unwrapped.state_dict().items()}
         if self.fixed_responses and self.step_count == 0:
