@@ -1,7 +1,8 @@
 """Run a tiny self-play training (used by test_train_distributed under `accelerate launch`).
 
 Usage: ``_train_dist_script.py OUT MODE [MAX_STEPS [RESUME]]`` with MODE ``text``,
-``candidates`` or ``lora`` (free text with LoRA adapters). Launched with an FSDP or DeepSpeed
+``candidates``, ``lora`` (free text with LoRA adapters) or ``vllm`` (``lora`` sampled on the
+vLLM-compatible server at ``$UALIGN_TEST_VLLM_URL``). Launched with an FSDP or DeepSpeed
 accelerate config on a machine without GPUs, the script builds the
 :class:`accelerate.Accelerator` itself (see :func:`cpu_accelerator`) and passes it to the trainer.
 """
@@ -74,7 +75,9 @@ def main(out: str, mode: str, max_steps: int = 3, resume: bool = False) -> None:
     kw = dict(prompts=["a", "b", "c", "x"], k=2, group_size=4, prompts_per_step=4,
               max_steps=max_steps, max_new_tokens=6, output_dir=out, progress_bar=False,
               learning_rate=3e-3, updates_per_step=2, seed=3, resume_from_checkpoint=resume,
-              device=None, lora=(mode == "lora"))     # the trainer picks gloo on CPU
+              device=None, lora=mode in ("lora", "vllm"))   # the trainer picks gloo on CPU
+    if mode == "vllm":                  # LoRA, sampled on the server at $UALIGN_TEST_VLLM_URL
+        kw.update(generation_backend="vllm", vllm_url=os.environ["UALIGN_TEST_VLLM_URL"])
     if mode == "candidates":
         from ualign import Profile
 

@@ -24,7 +24,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(out: Path, mode: str, *script_args: str, config: str | None = None) -> dict:
+def _launch(out: Path, mode: str, *script_args: str, config: str | None = None,
+            env: dict | None = None) -> dict:
     """Run _train_dist_script.py on two processes (CUDA hidden); its saved result."""
     if shutil.which("accelerate") is None:
         pytest.skip("accelerate CLI not on PATH")
@@ -37,7 +38,8 @@ def _launch(out: Path, mode: str, *script_args: str, config: str | None = None) 
     cmd += ["--main_process_port", str(_free_port()), str(HERE / "_train_dist_script.py"),
             str(out), mode, *script_args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
+                               **(env or {})})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return torch.load(out / "result.pt")
 
@@ -135,3 +137,22 @@ def test_fsdp2_lora_matches_single_and_resumes(tmp_path):
     two = _launch(tmp_path / "two", "lora", "3", "1", config=cfg)
     assert two["distributed_type"] == "DistributedType.FSDP"
     _assert_same_training(one, two)
+
+
+@pytest.mark.slow
+def test_vllm_backend_two_processes_match_single(tmp_path):
+    """Both processes sample on one vLLM-compatible server (tests/vllm_stub.py); the main process
+    syncs the adapters each step: the same weights as one process with model.generate."""
+    pytest.importorskip("peft")
+    from localserver import serve
+    from ualign.train.tiny import char_tokenizer, tiny_causal_lm
+    from vllm_stub import StubVLLM
+
+    one = _single(tmp_path / "one", "lora")
+    tok = char_tokenizer("abcxyz ")
+    stub = StubVLLM(tiny_causal_lm(tok, seed=1), tok)
+    with serve(stub.handler()) as url:
+        two = _launch(tmp_path / "two", "vllm", env={"UALIGN_TEST_VLLM_URL": url})
+    _assert_same_training(one, two)
+    assert [kind for kind, _ in stub.log].count("load") == 3            # one sync per step
+    assert [kind for kind, _ in stub.log].count("complete") == 3 * 4    # 4 prompts per step
