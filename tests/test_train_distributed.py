@@ -156,3 +156,17 @@ def test_vllm_backend_two_processes_match_single(tmp_path):
     _assert_same_training(one, two)
     assert [kind for kind, _ in stub.log].count("load") == 3            # one sync per step
     assert [kind for kind, _ in stub.log].count("complete") == 3 * 4    # 4 prompts per step
+
+
+@pytest.mark.slow
+def test_deepspeed_zero2_checkpoint_resumes(tmp_path):
+    """ZeRO-2 partitions the optimiser state: each process writes its part in DeepSpeed's
+    checkpoint format; 2 steps, then a resumed run for step 3, equal the uninterrupted run."""
+    pytest.importorskip("deepspeed")
+    cfg = "accelerate_deepspeed_zero2_cpu_2proc.yaml"
+    one = _single(tmp_path / "one", "text")
+    _launch(tmp_path / "two", "text", "2", config=cfg)
+    assert list((tmp_path / "two" / "checkpoint-2" / "deepspeed" / "state").glob("*optim*"))
+    two = _launch(tmp_path / "two", "text", "3", "1", config=cfg)
+    assert two["distributed_type"] == "DistributedType.DEEPSPEED"
+    _assert_same_training(one, two)

@@ -301,6 +301,13 @@ class SelfPlayTrainer:
 
         return self.accelerator.distributed_type == DistributedType.FSDP
 
+    @property
+    def _deepspeed(self) -> bool:
+        """Whether DeepSpeed runs the model (ZeRO partitions the optimiser state)."""
+        from accelerate.utils import DistributedType
+
+        return self.accelerator.distributed_type == DistributedType.DEEPSPEED
+
     def _full_state(self) -> tuple[dict, dict]:
         """Full model and optimiser state dicts (FQN-keyed) gathered from the FSDP shards.
 
@@ -728,10 +735,19 @@ class SelfPlayTrainer:
         # under FSDP the unwrapped parameters and the optimiser state are per-process shards:
         # every process gathers the full state dicts, the main process writes them
         full = self._full_state() if self._fsdp else None
+        if self._deepspeed:
+            # ZeRO partitions the optimiser state: every process writes its part (DeepSpeed's
+            # own checkpoint format), before trainer_state.pt marks the checkpoint complete
+            self.model.save_checkpoint(str(path / "deepspeed"), tag="state")
+            acc.wait_for_everyone()
         if acc.is_main_process:
             path.mkdir(parents=True, exist_ok=True)
             model = self.unwrapped
-            if full is None:
+            if self._deepspeed:
+                trainable = {n: p.detach().cpu().clone() for n, p in model.named_parameters()
+                             if p.requires_grad}
+                optim = {"optimizer_deepspeed": "deepspeed/state"}
+            elif full is None:
                 trainable = {n: p.detach().cpu().clone() for n, p in model.named_parameters()
                              if p.requires_grad}
                 optim = {"optimizer": self.optimizer.state_dict()}
@@ -770,7 +786,15 @@ class SelfPlayTrainer:
         for n in state["trainable"]:
             if n not in named:
                 raise ValueError(f"checkpoint parameter {n!r} is not in the model")
-        if "optimizer_full" in state:        # full state dicts (written under FSDP): re-shard
+        if ("optimizer_deepspeed" in state) != self._deepspeed:
+            where = "with" if "optimizer_deepspeed" in state else "without"
+            raise ValueError(f"checkpoint {str(path)!r} was written {where} DeepSpeed; resume it "
+                             f"the same way (its optimiser state is in that format)")
+        if self._deepspeed:                  # DeepSpeed's checkpoint: weights + partitioned state
+            self.model.load_checkpoint(str(path / "deepspeed"), tag="state",
+                                       load_optimizer_states=True,
+                                       load_lr_scheduler_states=False)
+        elif "optimizer_full" in state:      # full state dicts (written under FSDP): re-shard
             from torch.distributed.checkpoint import state_dict as dsd
 
             opts = dsd.StateDictOptions(full_state_dict=True, strict=False)
