@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """Request handler base for stub servers: silent, with :meth:`reply` and :meth:`body`."""
+
+    def log_message(self, *args):
+        pass
+
+    def body(self) -> dict:
+        """The request's JSON body."""
+        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+    def reply(self, code: int, payload) -> None:
+        """Answer ``payload``: a dict as JSON, a str or bytes as they are."""
+        if isinstance(payload, dict):
+            data = json.dumps(payload).encode()
+        else:
+            data = payload.encode() if isinstance(payload, str) else payload
+        self.send_response(code)
+        if isinstance(payload, dict):
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 @contextlib.contextmanager

@@ -9,33 +9,25 @@ import json
 import socket
 import subprocess
 import sys
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from localserver import serve
+from localserver import JSONHandler, serve
 from ualign.cli import main
 
 
-class _Stub(BaseHTTPRequestHandler):
+class _Stub(JSONHandler):
     count = 0
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.body()
         type(self).count += 1
         topic = body["messages"][-1]["content"]
         pool = ["cats are lovely pets", "dogs are loyal friends", "lower taxes help budgets",
                 "football is a great sport", "the economy is growing", "kittens and puppies"]
         choices = [{"message": {"content": f"{pool[(body['seed'] + i) % len(pool)]} ({topic})"}}
                    for i in range(body["n"])]
-        data = json.dumps({"choices": choices}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply(200, {"choices": choices})
 
 
 @pytest.fixture

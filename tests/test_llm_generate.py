@@ -5,14 +5,12 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
 
-import json
 import socket
 import typing
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from localserver import serve
+from localserver import JSONHandler, serve
 from ualign.llm.generate import (
     CachedGenerator,
     EndpointError,
@@ -82,17 +80,15 @@ def test_hf_generator_bad_input():
         resolve_model("/nonexistent/model.gguf")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     honour_n = True
     requests: typing.ClassVar[list] = []
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.body()
         type(self).requests.append((self.path, body))
         if self.path not in ("/v1/chat/completions", "/v1/completions"):
-            self.send_response(404)
-            self.end_headers()
-            self.wfile.write(b"no such route")
+            self.reply(404, b"no such route")
             return
         k = body["n"] if self.honour_n else 1
         chat = self.path.endswith("chat/completions")
@@ -102,15 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
             t = f"reply {body['seed']}-{i} to {text} t={body['temperature']}"
             choices.append({"message": {"role": "assistant", "content": t}} if chat
                            else {"text": t})
-        data = json.dumps({"choices": choices, "usage": {"completion_tokens": 3 * k}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply(200, {"choices": choices, "usage": {"completion_tokens": 3 * k}})
 
 
 @pytest.fixture

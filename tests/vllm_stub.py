@@ -12,9 +12,9 @@ reproduce a run without it.
 from __future__ import annotations
 
 import copy
-import json
 import threading
-from http.server import BaseHTTPRequestHandler
+
+from localserver import JSONHandler
 
 
 class StubVLLM:
@@ -78,33 +78,23 @@ class StubVLLM:
     def handler(self):
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def _send(self, code, payload):
-                data = (json.dumps(payload) if isinstance(payload, dict) else payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JSONHandler):
             def do_GET(self):
                 if self.path == "/v1/models":
                     ids = ["base", *stub.adapters]
-                    self._send(200, {"object": "list", "data": [{"id": i} for i in ids]})
+                    self.reply(200, {"object": "list", "data": [{"id": i} for i in ids]})
                 else:
-                    self._send(404, "not found")
+                    self.reply(404, "not found")
 
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.body()
                 if self.path == "/v1/load_lora_adapter":
-                    self._send(*stub.load(body["lora_name"], body["lora_path"]))
+                    self.reply(*stub.load(body["lora_name"], body["lora_path"]))
                 elif self.path == "/v1/unload_lora_adapter":
-                    self._send(*stub.unload(body["lora_name"]))
+                    self.reply(*stub.unload(body["lora_name"]))
                 elif self.path == "/v1/completions":
-                    self._send(*stub.complete(body))
+                    self.reply(*stub.complete(body))
                 else:
-                    self._send(404, "not found")
+                    self.reply(404, "not found")
 
         return Handler
