@@ -161,10 +161,6 @@ class TrainResult:
     start_step: int = 0            # > 0 when the run resumed from a checkpoint at that step
 
 
-class _Interrupted(Exception):
-    pass
-
-
 # ---------------------------------------------------------------------------- trainer
 class SelfPlayTrainer:
     """(k+1)-player self-play trainer (see the module docstring for the stages and losses).
@@ -285,7 +281,6 @@ class SelfPlayTrainer:
         self.step_count = 0
         self.history: list[dict] = []
         self.evals: list[dict] = []
-        self._cand_rows = None
         self._vllm_step = None            # step whose adapters the vLLM server serves
         self._logits_to_keep = True       # the model accepts logits_to_keep (checked on use)
 
