@@ -90,6 +90,14 @@ def http_request(url: str, body: dict | None = None, *, api_key: str | None = No
                             f"running?)") from e
 
 
+def api_base(url, name: str = "base_url") -> str:
+    """``url`` of an OpenAI-compatible server ending in ``/v1`` (appended unless present)."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"{name} must start with http:// or https://, got {url!r}")
+    base = url.rstrip("/")
+    return base if base.endswith("/v1") else base + "/v1"
+
+
 def http_json(url: str, body: dict | None = None, **kw) -> dict:
     """:func:`http_request` whose answer must be JSON (else :class:`EndpointError`)."""
     payload = http_request(url, body, **kw)
@@ -237,10 +245,7 @@ class OpenAIGenerator:
 
     def __init__(self, base_url: str, model: str, chat: bool = True, api_key: str | None = None,
                  timeout: float = 120.0, max_requests: int = 64):
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
-        base = base_url.rstrip("/")
-        self.base_url = base if base.endswith("/v1") else base + "/v1"
+        self.base_url = api_base(base_url)
         self.model = model
         self.chat = bool(chat)
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")

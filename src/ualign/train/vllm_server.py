@@ -33,7 +33,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ualign.llm.generate import EndpointError, http_json, http_request
+from ualign.llm.generate import EndpointError, api_base, http_json, http_request
 
 __all__ = ["VLLMServerClient", "adapter_name"]
 
@@ -59,10 +59,7 @@ class VLLMServerClient:
 
     def __init__(self, base_url: str, timeout: float = 300.0, api_key: str | None = None,
                  max_workers: int = 8):
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"vllm_url must start with http:// or https://, got {base_url!r}")
-        base = base_url.rstrip("/")
-        self.base_url = base if base.endswith("/v1") else base + "/v1"
+        self.base_url = api_base(base_url, "vllm_url")
         self.timeout = float(timeout)
         self.api_key = api_key if api_key is not None else os.environ.get("VLLM_API_KEY")
         self.max_workers = int(max_workers)
