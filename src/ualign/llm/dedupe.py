@@ -117,7 +117,7 @@ class Merge(NamedTuple):
 
 
 def _check_threshold(threshold) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
         raise ValueError(f"threshold must be a number in (0, 1], got {threshold!r}")
     t = float(threshold)
     if not 0.0 < t <= 1.0:  # also rejects NaN
@@ -217,19 +217,21 @@ def merge_equivalent(texts: Sequence[str], *, rule: str = "exact", embed=None,
       broken by the smallest indices); it is a greedy partition into mutually similar groups,
       not necessarily the one with the fewest groups (that is minimum clique cover, NP-hard).
 
-    Default ``threshold = 0.98``, chosen from all-MiniLM-L6-v2 cosines (the default embedder,
-    measured on normalised texts; tests/test_llm_dedupe.py holds them to 0.005): paraphrases
-    0.84-0.99, near-verbatim variants (a word added or swapped) 0.95-0.996, **opposite stances
-    0.87-0.98** (``"... should be free"`` / ``"... should not be free"`` 0.979, more / less 0.974,
-    long statements with one negation 0.94-0.98), same topic 0.34-0.37, unrelated 0.04-0.21. No
-    threshold separates paraphrases from opposites: the encoder barely sees negation. Merging
-    opposite statements would remove a viewpoint from the pool, which is worse for a k-output
-    policy than showing two wordings of one, so the default is the smallest round cosine above
-    every opposite pair measured; it merges only near-verbatim variants. At 0.9, 13 of the 17
-    opposite pairs measured would merge. On real Polis statements (``benchmarks/dedupe_polis.py``:
-    7 conversations, 619 statements, 5 literal repeats merged by the exact rule) 0.98 merges 2
-    more (a genuine near-duplicate at 0.981 and a test string) and 0.9 merges 25 more, among
-    them ``"i identify as male"`` / ``"... female"`` and two age brackets.
+    Default ``threshold = 0.98``, chosen from all-MiniLM-L6-v2 cosines of normalised texts
+    (``benchmarks/dedupe_thresholds.py``; tests/test_llm_dedupe.py holds a subset to 0.005).
+    Hand-written pairs: 11 paraphrases 0.84-0.985, 9 near-verbatim variants (a word added or
+    swapped) 0.95-0.996, a two-typo variant 0.66, **18 opposite stances 0.48-0.979** (17 of
+    them >= 0.87: ``"... should be free"`` / ``"... should not be free"`` 0.979, more / less
+    0.974, long statements with one negation 0.94-0.98), same topic 0.34-0.37, unrelated
+    0.04-0.21. No threshold separates paraphrases from opposites: the encoder barely sees
+    negation. Merging two opposite statements would remove a viewpoint from the pool, which is
+    worse for a k-output policy than showing two wordings of one, so the default is the smallest
+    round cosine above every opposite pair measured. It merges only near-verbatim variants (3 of
+    9) and paraphrases that keep the words (1 of 11); at 0.9, 15 of the 18 opposite pairs would
+    merge. On real Polis statements (7 conversations, 619 statements written to be distinct;
+    the exact rule merges 5 literal repeats) 0.98 merges 2 more candidates (a genuine
+    near-duplicate at 0.981 and a test string), 0.9 merges 25 more, among them
+    ``"i identify as male"`` / ``"... female"`` and two age brackets.
 
     Args:
       texts: the N candidate texts (N >= 1).
