@@ -105,6 +105,8 @@ def test_embedding_rule_threshold_and_exact_classes():
     # threshold 1: only identical directions (and exact classes)
     m = merge_equivalent(["a", "A", "b"], rule="embedding", embed=emb, threshold=1.0)
     assert m.groups == [[0, 1], [2]]
+    m = merge_equivalent(["a", "A", "b"], rule="embedding", embed=emb, threshold=np.int64(1))
+    assert m.groups == [[0, 1], [2]] and m.threshold == 1.0
 
 
 def test_complete_linkage_does_not_chain():
@@ -301,7 +303,7 @@ def test_merge_profile_bad_input():
 # all-MiniLM-L6-v2 cosines of normalised texts, measured on 2026-12-01 (docs/llm.md, "Distinct
 # display: merging equivalent candidates"). Held to 0.005 so the documented numbers stay true.
 MINILM_PAIRS = {
-    # near-verbatim variants: the default threshold merges these
+    # near-verbatim variants, and a paraphrase that keeps the words: the default merges these
     "merge": [
         ("Football is too dangerous for children.",
          "Football is too dangerous for young children.", 0.983),
@@ -312,8 +314,9 @@ MINILM_PAIRS = {
         ("Concussions in football are a serious health problem.",
          "Football concussions are a serious problem for health.", 0.985),
     ],
-    # paraphrases below the default threshold: kept apart (the price of a safe default)
-    "paraphrase kept apart": [
+    # paraphrases and a near-verbatim variant below the default: kept apart (the price of a
+    # default that never merged an opposite stance)
+    "kept apart": [
         ("Raising the minimum wage to $15 will help workers.",
          "A $15 minimum wage would help workers.", 0.916),
         ("I think taxes on the rich should go up.",
