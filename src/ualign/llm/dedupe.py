@@ -35,8 +35,8 @@ __all__ = ["DEFAULT_THRESHOLD", "RULES", "Merge", "merge_equivalent", "merge_pro
 
 RULES = ("exact", "embedding")
 
-# Chosen from measured all-MiniLM-L6-v2 cosines (tests/test_llm_dedupe.py, docs/llm.md "Distinct
-# display: merging equivalent candidates"): see merge_equivalent's docstring.
+# Chosen from measured all-MiniLM-L6-v2 cosines (benchmarks/dedupe_thresholds.py, docs/llm.md
+# "Distinct display: merging equivalent candidates"): see merge_equivalent's docstring.
 DEFAULT_THRESHOLD = 0.98
 
 # Typographic quotes mapped to ASCII before anything else (NFKC leaves them alone), so that
