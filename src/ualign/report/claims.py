@@ -28,9 +28,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ualign.core import Profile, deviation_payoffs, robust_win_rate, set_win_rate, win_rate
-from ualign.data.generators import random_profile
+from ualign.data.generators import (
+    impartial_culture,
+    mallows_mixture,
+    nlhf_collapse,
+    random_profile,
+)
+from ualign.report.compare import kset_robust_win_rate
 from ualign.report.plots import Plot, Series
 from ualign.report.results import ClaimRow
+from ualign.solvers import dynamics as dyn
+from ualign.solvers import solve_kset, solve_nlhf, solve_ualign, worst_opponent
 
 __all__ = [
     "CLAIMS",
@@ -122,8 +130,6 @@ def _every_case_passes(rows) -> bool:
 def heterogeneous_instance(n: int = 12, seed: int = 1):
     """Three Mallows groups with random centres, dispersions φ = 0.5, 0.6, 0.7 and weights
     0.4 / 0.35 / 0.25 (a heterogeneous population). Returns ``(description, Profile)``."""
-    from ualign.data import mallows_mixture
-
     P = mallows_mixture(n, n_users=300, phi=(0.5, 0.6, 0.7), groups=3,
                         group_weights=(0.4, 0.35, 0.25), seed=seed)
     cw = P.condorcet_winner()
@@ -197,8 +203,6 @@ def measure_copying_opponent(c: CopyingConfig, tick: Tick = None) -> tuple[Copyi
 
     References: THEORY.md §3 (identity and corollary).
     """
-    from ualign.solvers import solve_ualign
-
     rng = _rng(c.seed)
     ks = tuple(int(k) for k in c.ks)
     instances = []
@@ -325,8 +329,6 @@ def measure_ualign_equilibrium(c: EquilibriumConfig,
 
     References: THEORY.md §4 (theorem and proof).
     """
-    from ualign.solvers import solve_ualign
-
     rows = []
     for k in c.ks:
         _tick(tick, f"(i) k={k}")
@@ -338,6 +340,11 @@ def measure_ualign_equilibrium(c: EquilibriumConfig,
                                    bool(res.converged), time.perf_counter() - t1,
                                    f >= k / (k + 1) - c.tol))
     return tuple(rows)
+
+
+def _equilibrium_config(cfg) -> EquilibriumConfig:
+    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
+    return EquilibriumConfig(P, name, cfg.ks_equilibrium, seed=cfg.seed)
 
 
 UALIGN_EQUILIBRIUM = ClaimSpec(
@@ -360,14 +367,9 @@ UALIGN_EQUILIBRIUM = ClaimSpec(
                      [r.f for r in rows]),
               Series("k/(k+1)", [r.k for r in rows], [r.bound for r in rows], "dashed"))),),
     instance=lambda c, rows: c.instance,
-    configure=lambda cfg: _equilibrium_config(cfg),
+    configure=_equilibrium_config,
     notes="π*_k from solve_ualign (default certified method); f(k) re-evaluated by the core "
           "engine's exact payoffs.")
-
-
-def _equilibrium_config(cfg) -> EquilibriumConfig:
-    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
-    return EquilibriumConfig(P, name, cfg.ks_equilibrium, seed=cfg.seed)
 
 
 def claim_ualign_equilibrium(profile: Profile, instance: str, ks: Sequence[int] = range(1, 33),
@@ -417,8 +419,6 @@ def measure_nlhf_collapse(c: CollapseConfig, tick: Tick = None) -> tuple[Collaps
 
     References: THEORY.md §6 (NLHF collapse), §4.
     """
-    from ualign.solvers import solve_nlhf, solve_ualign
-
     P, h = c.profile, c.half_plus_eps
     p_nl = np.asarray(solve_nlhf(P).policy, dtype=float)
     rows = []
@@ -443,6 +443,10 @@ def _collapse_plots(rows, c) -> tuple[Plot, ...]:
                   Series("½+ε", ks, [r.half_plus_eps for r in rows], "dashed"))),)
 
 
+def _collapse_config(cfg) -> CollapseConfig:
+    return CollapseConfig(nlhf_collapse(cfg.eps), cfg.eps, cfg.ks_equilibrium, seed=cfg.seed)
+
+
 NLHF_COLLAPSE = ClaimSpec(
     key="iii", title="NLHF collapses to ½+ε; U-alignment reaches k/(k+1)",
     statement="Two responses a, b; a share ½+ε = {c.half_plus_eps:g} of users rank a ≻ b. The "
@@ -462,16 +466,10 @@ NLHF_COLLAPSE = ClaimSpec(
     plots=_collapse_plots,
     instance=lambda c, rows: (f"NLHF-collapse instance, ε = {c.eps:g}; NLHF policy π_NLHF = "
                               f"{np.round(rows[0].nlhf_policy, 6).tolist()}"),
-    configure=lambda cfg: _collapse_config(cfg),
+    configure=_collapse_config,
     notes="NLHF policy from solve_nlhf (maximal lottery), U-alignment from solve_ualign; all "
           "win rates by the core engine. f_NLHF(1) = ½ because against a itself the copies "
           "tie; for k >= 2 the worst response is b and f_NLHF(k) = ½+ε.")
-
-
-def _collapse_config(cfg) -> CollapseConfig:
-    from ualign.data import nlhf_collapse
-
-    return CollapseConfig(nlhf_collapse(cfg.eps), cfg.eps, cfg.ks_equilibrium, seed=cfg.seed)
 
 
 def claim_nlhf_collapse(profile: Profile, eps: float, ks: Sequence[int] = range(1, 33),
@@ -510,10 +508,6 @@ def measure_best_kset_impartial_culture(c: KSetConfig, tick: Tick = None) -> tup
 
     References: THEORY.md §6 (lower bound), §7.
     """
-    from ualign.data import impartial_culture
-    from ualign.report.compare import kset_robust_win_rate
-    from ualign.solvers import solve_kset
-
     rows = []
     for N in c.Ns:
         P = impartial_culture(N, n_users=None, seed=0)
@@ -610,8 +604,6 @@ def measure_ell_output_opponents(c: EllConfig, tick: Tick = None) -> tuple[EllRo
 
     References: THEORY.md §6 (ℓ-output opponents).
     """
-    from ualign.solvers import solve_ualign, worst_opponent
-
     rows = []
     for name, P, is_ic in c.instances:
         for k in c.ks:
@@ -650,6 +642,14 @@ def _ell_summary(rows) -> str:
             f"{sum(r.above_cap for r in rows)} impartial-culture case(s) above the k/(k+ℓ) cap")
 
 
+def _ell_config(cfg) -> EllConfig:
+    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
+    n_small = 5
+    ic = impartial_culture(n_small, n_users=None, seed=cfg.seed)
+    return EllConfig(((name, P, False), (f"exact impartial culture, N = {n_small}", ic, True)),
+                     cfg.ell_ks, cfg.ells, seed=cfg.seed)
+
+
 ELL_OUTPUT_OPPONENTS = ClaimSpec(
     key="v", title="Equilibrium against ℓ-output opponents",
     statement="The (k+1)-game equilibrium keeps WR >= (k+1-ℓ)/(k+1) against every ℓ-output "
@@ -666,20 +666,10 @@ ELL_OUTPUT_OPPONENTS = ClaimSpec(
     summary=_ell_summary,
     plots=_ell_plots,
     instance=lambda c, rows: "; ".join(n for n, _, _ in c.instances),
-    configure=lambda cfg: _ell_config(cfg),
+    configure=_ell_config,
     notes="Worst opponent found by enumerating every ℓ-multiset with the core engine (exact "
           "over all ℓ-output policies, correlated ones included), cross-checked with "
           "ualign.solvers.worst_opponent; π*_k from solve_ualign.")
-
-
-def _ell_config(cfg) -> EllConfig:
-    from ualign.data import impartial_culture
-
-    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
-    n_small = 5
-    ic = impartial_culture(n_small, n_users=None, seed=cfg.seed)
-    return EllConfig(((name, P, False), (f"exact impartial culture, N = {n_small}", ic, True)),
-                     cfg.ell_ks, cfg.ells, seed=cfg.seed)
 
 
 def claim_ell_output_opponents(instances: Sequence[tuple[str, Profile, bool]],
@@ -729,8 +719,6 @@ def measure_hedge_sampled_iterate(c: HedgeConfig, tick: Tick = None) -> tuple[He
 
     References: THEORY.md §5 (Hedge).
     """
-    from ualign.solvers import solve_ualign
-
     n = c.profile.n_responses
     rows = []
     for k in c.ks:
@@ -763,6 +751,11 @@ def _hedge_plots(rows, c) -> tuple[Plot, ...]:
                  "k/(k+1) - worst-case win rate", tuple(series), logx=True, logy=True),)
 
 
+def _hedge_config(cfg) -> HedgeConfig:
+    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
+    return HedgeConfig(P, name, cfg.hedge_ks, cfg.hedge_Ts, seed=cfg.seed)
+
+
 HEDGE_SAMPLED_ITERATE = ClaimSpec(
     key="vi", title="Hedge self-play: sampled-iterate guarantee",
     statement="Hedge self-play with η = sqrt(8 log n / T): the policy 'draw t uniformly, then "
@@ -781,14 +774,9 @@ HEDGE_SAMPLED_ITERATE = ClaimSpec(
                           f"sqrt(log n/(2T)) = {max(r.shortfall / r.rate for r in rows):.3g}"),
     plots=_hedge_plots,
     instance=lambda c, rows: c.instance,
-    configure=lambda cfg: _hedge_config(cfg),
+    configure=_hedge_config,
     notes="solve_ualign(method='hedge'); the sampled-iterate value is exact (mean of the "
           "payoff vectors L(π_t, ·) seen), the averaged policy is re-evaluated afresh.")
-
-
-def _hedge_config(cfg) -> HedgeConfig:
-    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
-    return HedgeConfig(P, name, cfg.hedge_ks, cfg.hedge_Ts, seed=cfg.seed)
 
 
 def claim_hedge_sampled_iterate(profile: Profile, instance: str, ks: Sequence[int] = (1, 2, 4, 8),
@@ -838,8 +826,6 @@ class LastIterateRow(NamedTuple):
 def _hedge_last_iterate_trace(profile: Profile, k: int, T: int) -> list:
     """The (iteration, exploitability) trace of Hedge's current iterate, η = sqrt(8 log n / T),
     by the solvers' own ``hedge_step``."""
-    from ualign.solvers import dynamics as dyn
-
     n = profile.n_responses
     eta = math.sqrt(8.0 * math.log(n) / T)
     target = 1.0 / (k + 1)
@@ -855,8 +841,6 @@ def _hedge_last_iterate_trace(profile: Profile, k: int, T: int) -> list:
 
 
 def _last_iterate_row(c: LastIterateConfig, k: int, method: str) -> LastIterateRow:
-    from ualign.solvers import solve_ualign
-
     if method == "mmd":
         res = solve_ualign(c.profile, k, method="mmd", max_iter=c.mmd_max_iter,
                            tol=c.residual_tol, seed=c.seed, tau=c.tau)
@@ -922,6 +906,11 @@ def _last_iterate_plots(rows, c) -> tuple[Plot, ...]:
     return tuple(plots)
 
 
+def _last_iterate_config(cfg) -> LastIterateConfig:
+    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
+    return LastIterateConfig(P, name, cfg.dyn_ks, cfg.dyn_iters, seed=cfg.seed)
+
+
 LAST_ITERATE = ClaimSpec(
     key="vii", title="Last-iterate convergence of the dynamics",
     statement="Optimistic mirror descent and extragradient converge in the last iterate "
@@ -939,15 +928,10 @@ LAST_ITERATE = ClaimSpec(
     plots=_last_iterate_plots,
     instance=lambda c, rows: (f"{c.instance}; T = {c.T} (MMD: until its fixed-point residual "
                               f"<= {c.residual_tol:g}), τ = {c.tau:g}, μ uniform"),
-    configure=lambda cfg: _last_iterate_config(cfg),
+    configure=_last_iterate_config,
     notes="solve_ualign(method='optimistic' / 'extragradient' / 'mmd') traces (exploitability "
           "of the current iterate every step); Hedge's last iterate by the solvers' own "
           "hedge_step. e(π) = max_y L(π, y) - 1/(k+1).")
-
-
-def _last_iterate_config(cfg) -> LastIterateConfig:
-    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
-    return LastIterateConfig(P, name, cfg.dyn_ks, cfg.dyn_iters, seed=cfg.seed)
 
 
 def claim_last_iterate(profile: Profile, instance: str, ks: Sequence[int] = (2, 8),
