@@ -97,11 +97,11 @@ class ClaimSpec:
     reference: str
     bound: str
     columns: tuple[tuple[str, str], ...]
-    measure: Callable[[Any, Tick], Sequence[tuple]]
-    verdict: Callable[[Sequence[tuple]], bool]
-    summary: Callable[[Sequence[tuple]], str]
-    plots: Callable[[Sequence[tuple], Any], tuple[Plot, ...]]
-    instance: Callable[[Any, Sequence[tuple]], str]
+    measure: Callable[[Any, Tick], Sequence[Any]]
+    verdict: Callable[[Sequence[Any]], bool]
+    summary: Callable[[Sequence[Any]], str]
+    plots: Callable[[Sequence[Any], Any], tuple[Plot, ...]]
+    instance: Callable[[Any, Sequence[Any]], str]
     configure: Callable[[Any], Any]
     notes: str = ""
 
