@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ualign import Profile
+from ualign.data.generators import random_profile
 from ualign.llm import EmbeddingPopulation, HashingEmbedder
 from ualign.llm.experiment import SelectConfig, run_prompt, summarise
 from ualign.llm.select import (
@@ -24,12 +25,6 @@ except ImportError:
     HAVE_UALIGN = False
 needs_ualign = pytest.mark.skipif(not HAVE_UALIGN, reason="ualign.solvers.solve_ualign not in "
                                   "this checkout yet")
-
-
-def random_profile(seed, U=7, n=5):
-    rng = np.random.default_rng(seed)
-    return Profile.from_scores(rng.integers(0, 3, size=(U, n)).astype(float),
-                               rng.random(U) + 0.1)
 
 
 def test_best_of_n_and_sampling():
@@ -79,7 +74,7 @@ def test_evaluate_hand_values():
 
 
 def test_product_policy_equals_explicit_multiset_distribution():
-    P = random_profile(3)
+    P = random_profile(3, 5, 7, n_levels=3)
     pi = np.random.default_rng(0).dirichlet(np.ones(5))
     k = 3
     sets, probs = [], []
@@ -171,7 +166,7 @@ def test_run_prompt_errors():
 @needs_ualign
 def test_ualign_selection_reaches_k_over_k_plus_1_on_its_own_users():
     for seed in range(3):
-        P = random_profile(seed, U=9, n=6)
+        P = random_profile(seed, 6, 9, n_levels=3)
         for k in (1, 2, 4):
             s = select(P, k, "ualign", seed=seed)
             assert len(s.shown) == k
@@ -191,7 +186,7 @@ def test_ualign_kset_reaches_k_over_k_plus_1_on_its_own_users():
     from ualign import solvers
     if not hasattr(solvers, "solve_kset"):
         pytest.skip("solve_kset not in this checkout yet")
-    P = random_profile(5, U=8, n=5)
+    P = random_profile(5, 5, 8, n_levels=3)
     for k in (1, 2, 3):
         s = select(P, k, "ualign-kset", seed=0)
         assert len(s.shown) == k and s.sets.shape[1] == k

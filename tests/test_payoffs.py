@@ -11,14 +11,7 @@ import oracle
 import ualign
 from ualign import Profile
 from ualign.core import _kernels
-
-
-def random_profile(rng, U, n, ties):
-    if ties:
-        levels = rng.integers(0, max(1, n - 1), size=(U, n))
-    else:
-        levels = np.argsort(rng.random((U, n)), axis=1)
-    return Profile.from_levels(levels, rng.random(U) + 0.1)
+from ualign.data.generators import random_profile
 
 
 def random_policy(rng, n, sparse=False):
@@ -37,7 +30,7 @@ CASES = [(U, n, k, ties, seed) for seed, (U, n, k) in enumerate(
 @pytest.mark.parametrize("U,n,k,ties,seed", CASES)
 def test_deviation_payoffs_match_brute_force(U, n, k, ties, seed):
     rng = np.random.default_rng(seed)
-    P = random_profile(rng, U, n, ties)
+    P = random_profile(rng, n, U, n_levels=max(1, n - 1) if ties else None)
     for sparse in (False, True):
         pi = random_policy(rng, n, sparse)
         fast = ualign.deviation_payoffs(P, pi, k)
@@ -50,7 +43,7 @@ def test_deviation_payoffs_match_brute_force(U, n, k, ties, seed):
 @pytest.mark.parametrize("U,n,k,ties,seed", CASES)
 def test_numpy_form_matches_kernel(U, n, k, ties, seed):
     rng = np.random.default_rng(100 + seed)
-    P = random_profile(rng, U, n, ties)
+    P = random_profile(rng, n, U, n_levels=max(1, n - 1) if ties else None)
     pi = random_policy(rng, n, sparse=True)
     np.testing.assert_allclose(_kernels.payoffs_numpy(P.levels, P.weights, pi, k),
                                ualign.deviation_payoffs(P, pi, k), rtol=0, atol=1e-12)
@@ -60,7 +53,7 @@ def test_numpy_form_matches_kernel(U, n, k, ties, seed):
 @pytest.mark.parametrize("ties", [False, True])
 def test_win_rate_against_ell_samples_matches_brute_force(k, ell, ties):
     rng = np.random.default_rng(7 * k + ell + ties)
-    P = random_profile(rng, 4, 4, ties)
+    P = random_profile(rng, 4, 4, n_levels=3 if ties else None)
     pi, rho = random_policy(rng, 4), random_policy(rng, 4, sparse=True)
     got = ualign.win_rate(P, pi, k, rho, ell=ell)
     want = oracle.win_rate(P.levels, P.weights, pi, k, rho, ell)
@@ -75,7 +68,7 @@ def test_win_rate_against_ell_samples_matches_brute_force(k, ell, ties):
 @pytest.mark.parametrize("ties", [False, True])
 def test_set_win_rate_matches_brute_force(ell, ties):
     rng = np.random.default_rng(11 + ell + ties)
-    P = random_profile(rng, 5, 4, ties)
+    P = random_profile(rng, 4, 5, n_levels=3 if ties else None)
     sets = np.array([[0, 1, 1], [2, 3, 0], [3, 3, 3], [1, 2, 0]])
     probs = rng.dirichlet(np.ones(4))
     rho = random_policy(rng, 4, sparse=True)
@@ -87,7 +80,7 @@ def test_set_win_rate_matches_brute_force(ell, ties):
 def test_set_win_rate_of_iid_sets_equals_product_policy():
     """Enumerating all ordered k-tuples of π with their probabilities is π^{⊗k}."""
     rng = np.random.default_rng(3)
-    P = random_profile(rng, 6, 4, True)
+    P = random_profile(rng, 4, 6, n_levels=3)
     pi, k = random_policy(rng, 4), 3
     sets, probs = zip(*oracle.tuples(pi, k), strict=True)
     for y in range(4):
@@ -97,7 +90,7 @@ def test_set_win_rate_of_iid_sets_equals_product_policy():
 
 def test_robust_win_rate_and_exploitability():
     rng = np.random.default_rng(5)
-    P = random_profile(rng, 8, 5, True)
+    P = random_profile(rng, 5, 8, n_levels=4)
     pi, k = random_policy(rng, 5), 3
     L = ualign.deviation_payoffs(P, pi, k)
     r = ualign.robust_win_rate(P, pi, k)
@@ -109,7 +102,7 @@ def test_robust_win_rate_and_exploitability():
 
 def test_batched_equals_looped():
     rng = np.random.default_rng(9)
-    P = random_profile(rng, 20, 6, True)
+    P = random_profile(rng, 6, 20, n_levels=5)
     pis = rng.dirichlet(np.ones(6), size=(2, 3))
     batched = ualign.deviation_payoffs(P, pis, 4)
     assert batched.shape == (2, 3, 6)
@@ -146,7 +139,7 @@ def instances(draw):
     ties = draw(st.booleans())
     k = draw(st.integers(1, 12))
     rng = np.random.default_rng(seed)
-    return random_profile(rng, U, n, ties), k, rng
+    return random_profile(rng, n, U, n_levels=max(1, n - 1) if ties else None), k, rng
 
 
 @settings(max_examples=60, deadline=None)
@@ -210,7 +203,7 @@ def test_k1_equals_pairwise_margin_form(inst):
 # ----------------------------------------------------------------------------- edge cases
 def test_large_k_and_tiny_masses_are_stable():
     rng = np.random.default_rng(1)
-    P = random_profile(rng, 4, 4, True)
+    P = random_profile(rng, 4, 4, n_levels=3)
     pi = np.array([1 - 3e-300, 1e-300, 1e-300, 1e-300])
     for k in (1, 16, 1000):
         fast = ualign.deviation_payoffs(P, pi, k)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import ualign
+from ualign.data.generators import random_profile
 from ualign.report import claims as C
 from ualign.report.compare import diversity, kset_marginal, parse_ks, parse_methods
 from ualign.report.plots import Plot, Series, render_png
@@ -64,11 +65,12 @@ def test_diversity_and_marginal():
 def test_claim_copying_opponent_passes_on_random_instances():
     row = C.claim_copying_opponent(seed=1, n_instances=4, n_policies=16, ks=(1, 2, 5))
     assert row.key == "ii" and row.passed
-    assert [c[0] for c in row.cases] == [1, 2, 5]
-    for k, _, best, best_eq, bound, _excess, copy_err, ok in row.cases:
-        assert best <= bound + 1e-12 and best_eq <= bound + 1e-12 and copy_err < 1e-12 and ok
-        assert best_eq == pytest.approx(bound, abs=1e-6)  # the equilibrium attains it
-        assert bound == pytest.approx(k / (k + 1))
+    assert [r.k for r in row.rows] == [1, 2, 5]
+    for r in row.rows:
+        assert (r.best_random <= r.bound + 1e-12 and r.best_equilibrium <= r.bound + 1e-12
+                and r.copy_error < 1e-12 and r.passed)
+        assert r.best_equilibrium == pytest.approx(r.bound, abs=1e-6)  # the equilibrium attains it
+        assert r.bound == pytest.approx(r.k / (r.k + 1))
 
 
 def test_claim_copying_opponent_can_fail():
@@ -78,7 +80,7 @@ def test_claim_copying_opponent_can_fail():
 
 
 def test_copying_opponent_matches_public_win_rate():
-    P = C.random_profile(3, 6, 10, n_levels=3)
+    P = random_profile(3, 6, 10, n_levels=3)
     pi = np.random.default_rng(0).dirichlet(np.ones(6))
     for k in (1, 3, 7):
         assert ualign.win_rate(P, pi, k, pi) == pytest.approx(k / (k + 1), abs=1e-12)
@@ -103,7 +105,7 @@ def _brute_wr_vs_set(P, pi, k, S):
 
 
 def test_worst_ell_output_matches_brute_force():
-    P = C.random_profile(5, 4, 6, n_levels=3)
+    P = random_profile(5, 4, 6, n_levels=3)
     pi = np.random.default_rng(2).dirichlet(np.ones(4))
     for k, ell in [(1, 1), (2, 2), (3, 2), (2, 3)]:
         v, S = C.worst_ell_output(P, pi, k, ell)
@@ -115,7 +117,7 @@ def test_worst_ell_output_matches_brute_force():
 
 def test_worst_ell_output_is_below_product_opponents():
     """The minimum over all ℓ-output opponents is <= the value against any product one."""
-    P = C.random_profile(7, 5, 8)
+    P = random_profile(7, 5, 8)
     rng = np.random.default_rng(3)
     pi = rng.dirichlet(np.ones(5))
     v, _ = C.worst_ell_output(P, pi, 2, 2)
@@ -232,17 +234,18 @@ def test_build_report_keeps_an_erroring_claim_as_fail(monkeypatch):
     from ualign.report import reproduce
 
     ok_row = _toy_report().claims[0]
-    names = ["claim_ualign_equilibrium", "claim_copying_opponent", "claim_nlhf_collapse",
-             "claim_best_kset_impartial_culture", "claim_ell_output_opponents",
-             "claim_hedge_sampled_iterate", "claim_last_iterate"]
-    for name in names:
-        monkeypatch.setattr(C, name, lambda *a, **kw: ok_row)
 
-    def boom(*a, **kw):
-        raise RuntimeError("solver exploded")
+    def run_claim(spec, config, tick=None):  # every claim of the registry passes but (iii)
+        if spec.key == "iii":
+            raise RuntimeError("solver exploded")
+        return ok_row
 
-    monkeypatch.setattr(C, "claim_nlhf_collapse", boom)
-    rep = reproduce.build_report(reproduce.ReproduceConfig.quick_config(), None)
+    monkeypatch.setattr(C, "run_claim", run_claim)
+    config = reproduce.ReproduceConfig.quick_config()
+    rep = reproduce.build_report(config, None)
+    assert sum(c.passed for c in rep.claims) == 6
+    # the progress count is the registry's length
+    assert reproduce.n_steps(config, None) == len(C.CLAIMS) == len(rep.claims) == 7
     assert not rep.passed
     bad = [c for c in rep.claims if not c.passed]
     assert [c.key for c in bad] == ["iii"]

@@ -22,9 +22,9 @@ def het():
 def test_claim_i(het):
     row = C.claim_ualign_equilibrium(het, "het", ks=(1, 2, 5))
     assert row.passed, row.cases
-    for k, f, bound, gap, *_ in row.cases:
-        assert bound == pytest.approx(k / (k + 1))
-        assert -1e-6 <= gap <= 1e-12 and f == pytest.approx(bound, abs=1e-6)
+    for r in row.rows:
+        assert r.bound == pytest.approx(r.k / (r.k + 1))
+        assert -1e-6 <= r.gap <= 1e-12 and r.f == pytest.approx(r.bound, abs=1e-6)
     assert not C.claim_ualign_equilibrium(het, "het", ks=(2,), tol=-1e-3).passed
 
 
@@ -32,24 +32,24 @@ def test_claim_iii():
     eps = 0.1
     row = C.claim_nlhf_collapse(nlhf_collapse(eps), eps, ks=(1, 2, 3, 6))
     assert row.passed, row.cases
-    by_k = {c[0]: c for c in row.cases}
-    assert by_k[1][2] == pytest.approx(0.5)  # the copy a ties at k = 1
+    by_k = {r.k: r for r in row.rows}
+    assert by_k[1].f_nlhf == pytest.approx(0.5)  # the copy a ties at k = 1
     for k in (2, 3, 6):
-        assert by_k[k][1] == pytest.approx(0.6, abs=1e-12)  # WR against b
-        assert by_k[k][2] == pytest.approx(0.6, abs=1e-12)  # robust f_NLHF
-        assert by_k[k][4] == pytest.approx(k / (k + 1), abs=1e-6)  # f_U
-        assert 0 < by_k[k][6] < 1  # the equilibrium mixes
+        assert by_k[k].wr_b == pytest.approx(0.6, abs=1e-12)  # WR against b
+        assert by_k[k].f_nlhf == pytest.approx(0.6, abs=1e-12)  # robust f_NLHF
+        assert by_k[k].f_ualign == pytest.approx(k / (k + 1), abs=1e-6)  # f_U
+        assert 0 < by_k[k].pi_a < 1  # the equilibrium mixes
     # claiming the NLHF curve rises to k/(k+1) would be false: the same numbers give FAIL
-    assert by_k[3][2] < 3 / 4 - 0.1
+    assert by_k[3].f_nlhf < 3 / 4 - 0.1
 
 
 def test_claim_iv_small():
     row = C.claim_best_kset_impartial_culture(Ns=(3, 4), ks=(1, 2, 3))
     assert row.passed, row.cases
     assert len(row.cases) == 6
-    for N, k, v, formula, *_ in row.cases:
-        assert formula == pytest.approx(k / (k + 1) + (k - 1) / (2 * (k + 1) * N))
-        assert v == pytest.approx(formula, abs=1e-6)
+    for r in row.rows:
+        assert r.formula == pytest.approx(r.k / (r.k + 1) + (r.k - 1) / (2 * (r.k + 1) * r.N))
+        assert r.best == pytest.approx(r.formula, abs=1e-6)
 
 
 def test_kset_value_is_reevaluated():
@@ -66,28 +66,28 @@ def test_claim_v(het):
     row = C.claim_ell_output_opponents([("het", het, False), ("ic", ic, True)], ks=(1, 2),
                                        ells=(1, 2))
     assert row.passed, row.cases
-    for name, _k, _ell, lower, v_enum, v_solver, cap, _, _ok in row.cases:
-        assert v_enum == pytest.approx(v_solver, abs=1e-9)
-        assert v_enum >= lower - 1e-6
-        if name == "ic":  # uniform equilibrium on impartial culture: at most k/(k+ℓ)
-            assert v_enum <= cap + 1e-9
+    for r in row.rows:
+        assert r.wr_enumeration == pytest.approx(r.wr_solver, abs=1e-9)
+        assert r.wr_enumeration >= r.lower - 1e-6
+        if r.instance == "ic":  # uniform equilibrium on impartial culture: at most k/(k+ℓ)
+            assert r.wr_enumeration <= r.cap + 1e-9
 
 
 def test_claim_vi(het):
     row = C.claim_hedge_sampled_iterate(het, "het", ks=(1, 3), Ts=(10, 200))
     assert row.passed, row.cases
     n = het.n_responses
-    for k, T, T_run, sampled, avg, bound, *_ in row.cases:
-        assert T_run == T
-        assert bound == pytest.approx(k / (k + 1) - math.sqrt(math.log(n) / (2 * T)))
-        assert avg >= sampled - 1e-12  # convexity: the average does at least as well
-        assert sampled <= k / (k + 1) + 1e-12
+    for r in row.rows:
+        assert r.iterates == r.T
+        assert r.bound == pytest.approx(r.k / (r.k + 1) - math.sqrt(math.log(n) / (2 * r.T)))
+        assert r.averaged >= r.sampled - 1e-12  # convexity: the average does at least as well
+        assert r.sampled <= r.k / (r.k + 1) + 1e-12
 
 
 def test_claim_vii(het):
     row = C.claim_last_iterate(het, "het", ks=(2,), T=600)
     assert row.passed, row.cases
-    methods = [c[1] for c in row.cases]
+    methods = [r.dynamics for r in row.rows]
     assert methods == ["optimistic", "extragradient", "mmd", "hedge (last iterate)"]
     assert len(row.plots) == 1 and len(row.plots[0].series) == 4
     # too few MMD steps to reach the fixed point: the claim is not declared

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import ualign
 from ualign import Profile, deviation_payoffs, exploitability, robust_win_rate, win_rate
+from ualign.data.generators import random_profile
 from ualign.solvers import (
     SolverResult,
     _kernels,
@@ -27,13 +28,6 @@ pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-
-
-def random_profile(seed, n=6, U=25, ties=False):
-    rng = np.random.default_rng(seed)
-    if ties:
-        return Profile.from_levels(rng.integers(0, 3, (U, n)), rng.random(U) + 0.1)
-    return Profile.from_rankings(np.argsort(rng.random((U, n)), axis=1))
 
 
 # ---------------------------------------------------------------------------- contract
@@ -53,7 +47,7 @@ SOLVERS = {
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("name", sorted(SOLVERS))
 def test_contract(name, ties):
-    P = random_profile(7, ties=ties)
+    P = random_profile(7, 6, 25, n_levels=3 if ties else None)
     r = SOLVERS[name](P)
     assert isinstance(r, SolverResult)
     pi = r.policy
@@ -80,11 +74,11 @@ BAD_K = [0, -1, 1.5, True]
 @pytest.mark.parametrize("k", BAD_K)
 def test_bad_k(method, k):
     with pytest.raises(ValueError, match="k must be an integer"):
-        solve_ualign(random_profile(0), k, method=method)
+        solve_ualign(random_profile(0, 6, 25), k, method=method)
 
 
 def test_bad_inputs():
-    P = random_profile(0)
+    P = random_profile(0, 6, 25)
     n = P.n_responses
     with pytest.raises(ValueError, match="tau must be >= 0"):
         solve_nlhf(P, tau=-0.1)
@@ -139,7 +133,7 @@ def test_rlhf_ties_split_uniformly():
     r = solve_rlhf(P)
     np.testing.assert_allclose(r.extras["rewards"], 0.0, atol=1e-12)
     np.testing.assert_allclose(r.policy, [1 / 3] * 3, atol=1e-12)
-    r2 = solve_rlhf(random_profile(4), beta=0.3)
+    r2 = solve_rlhf(random_profile(4, 6, 25), beta=0.3)
     rew = r2.extras["rewards"]
     np.testing.assert_allclose(r2.policy, np.exp(rew / 0.3) / np.exp(rew / 0.3).sum(), atol=1e-12)
 
@@ -223,7 +217,7 @@ def test_ualign_k1_equals_nlhf(seed):
 def test_equilibrium_certificates(seed, ties):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 40))
-    P = random_profile(seed, n=n, U=int(rng.integers(5, 300)), ties=ties)
+    P = random_profile(seed, n, int(rng.integers(5, 300)), n_levels=3 if ties else None)
     k = int(rng.integers(1, 9))
     r = solve_ualign(P, k, m0=4)
     assert r.converged and r.exploitability <= 1e-9
@@ -234,7 +228,7 @@ def test_equilibrium_certificates(seed, ties):
 
 
 def test_dynamics_reach_tolerance_and_hedge_bound():
-    P = random_profile(11, n=8, U=40)
+    P = random_profile(11, 8, 40)
     k = 3
     for method in ("optimistic", "extragradient"):
         r = solve_ualign(P, k, method=method, tol=1e-6, max_iter=3000, eta=2.0)
@@ -252,7 +246,7 @@ def test_dynamics_reach_tolerance_and_hedge_bound():
 
 
 def test_nlhf_regularised_fixed_point():
-    P = random_profile(5, ties=True)
+    P = random_profile(5, 6, 25, n_levels=3)
     mu = np.linspace(1, 2, P.n_responses)
     mu /= mu.sum()
     r = solve_nlhf(P, tau=0.1, reference=mu)

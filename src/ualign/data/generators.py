@@ -31,6 +31,7 @@ __all__ = [
     "mixture",
     "nlhf_collapse",
     "plackett_luce",
+    "random_profile",
 ]
 
 EXACT_MAX_N = 9
@@ -392,3 +393,32 @@ def ideal_points(n: int, n_users: int, dim: int = 2, seed=None, noise: float = 0
         meta={"generator": f"ideal_points(n={n}, n_users={U}, dim={dim}, noise={noise:g}"
                            + ("" if clusters is None else f", clusters={clusters}") + ")"})
     return (prof, x, z) if return_coords else prof
+
+
+def random_profile(seed, n: int, n_users: int, n_levels: int | None = None) -> Profile:
+    """A random population for property tests and checks: ``n_users`` weak orders over ``n``
+    responses with Dirichlet(1) weights.
+
+    With ``n_levels=None`` each user's levels are a uniform random permutation of ``0..n-1``
+    (strict orders); with ``n_levels = m`` each level is drawn uniformly from ``0..m-1``
+    independently (ties; ``m = 1`` makes every user indifferent). Draws, in this order:
+    ``rng.random((n_users, n))`` (argsorted) or ``rng.integers(0, m, (n_users, n))``, then
+    ``rng.dirichlet(ones(n_users))``; so passing a Generator continues its stream reproducibly.
+    Identical orders merge in the ``Profile`` (their weights add).
+
+    Args:
+      seed: ``None``, a non-negative int or a ``numpy.random.Generator`` (used, not copied).
+      n: number of responses, >= 1.
+      n_users: number of users drawn, >= 1.
+      n_levels: ``None`` (strict orders) or the number of levels, >= 1.
+
+    References: shared/spec/THEORY.md §1 (profiles, weak orders).
+    """
+    n = _int(n, "n", 1)
+    U = _int(n_users, "n_users", 1)
+    rng = _rng(seed)
+    if n_levels is None:
+        levels = np.argsort(rng.random((U, n)), axis=1)
+    else:
+        levels = rng.integers(0, _int(n_levels, "n_levels", 1), size=(U, n))
+    return Profile.from_levels(levels, weights=rng.dirichlet(np.ones(U)))

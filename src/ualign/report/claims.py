@@ -1,9 +1,16 @@
 """The claims of the universal-alignment framework, each checked by measurement.
 
-One function per claim (i)-(vii) of THEORY.md §3-6; each returns a
-:class:`~ualign.report.results.ClaimRow` with the measured numbers beside the stated bound and a
-PASS/FAIL verdict, plus the data of its plot. Bounds are the ones THEORY.md states; tolerances
-are numerical only (solver accuracy, floating point) and are printed with every row.
+Each claim (i)-(vii) of THEORY.md §3-6 is one :class:`ClaimSpec` in the registry
+:data:`CLAIMS`: its text (key, title, statement, reference, bound), a frozen config of its
+inputs, a pure ``measure(config) -> rows`` returning typed NamedTuple rows, and the presentation
+built from those rows only, by field name: ``verdict(rows)``, ``summary(rows)`` (the measured
+line), ``plots(rows, config)`` and the table (``columns``: row field, heading). :func:`run_claim`
+turns a spec and a config into a :class:`~ualign.report.results.ClaimRow`;
+:func:`~ualign.report.reproduce.build_report` and the progress count iterate :data:`CLAIMS`.
+The ``claim_*`` functions are the same claims called with explicit arguments.
+
+Bounds are the ones THEORY.md states; tolerances are numerical only (solver accuracy, floating
+point) and are printed with every row.
 
 References: shared/spec/THEORY.md §3 (copying opponent), §4 (the (k+1)-player game and its
 equilibrium), §5 (self-play dynamics), §6 (instances), §7 (best k-output policy).
@@ -11,18 +18,31 @@ equilibrium), §5 (self-play dynamics), §6 (instances), §7 (best k-output poli
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ualign.core import Profile, deviation_payoffs, robust_win_rate, set_win_rate
+from ualign.core import Profile, deviation_payoffs, robust_win_rate, set_win_rate, win_rate
+from ualign.data.generators import (
+    impartial_culture,
+    mallows_mixture,
+    nlhf_collapse,
+    random_profile,
+)
+from ualign.report.compare import kset_robust_win_rate
 from ualign.report.plots import Plot, Series
 from ualign.report.results import ClaimRow
+from ualign.solvers import dynamics as dyn
+from ualign.solvers import solve_kset, solve_nlhf, solve_ualign, worst_opponent
 
 __all__ = [
+    "CLAIMS",
+    "ClaimSpec",
     "claim_best_kset_impartial_culture",
     "claim_copying_opponent",
     "claim_ell_output_opponents",
@@ -30,7 +50,8 @@ __all__ = [
     "claim_last_iterate",
     "claim_nlhf_collapse",
     "claim_ualign_equilibrium",
-    "random_profile",
+    "heterogeneous_instance",
+    "run_claim",
     "worst_ell_output",
 ]
 
@@ -46,22 +67,130 @@ def _rng(seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def random_profile(seed, n: int, n_users: int, n_levels: int | None = None) -> Profile:
-    """A random population for property checks: ``n_users`` weak orders over ``n`` responses with
-    levels drawn uniformly from ``0..n_levels-1`` (``None`` = strict random permutations) and
-    Dirichlet(1) weights."""
-    rng = _rng(seed)
-    if n_levels is None:
-        levels = np.argsort(rng.random((n_users, n)), axis=1)
-    else:
-        levels = rng.integers(0, n_levels, size=(n_users, n))
-    return Profile.from_levels(levels, weights=rng.dirichlet(np.ones(n_users)))
+# ------------------------------------------------------------------------ the claim registry
+@dataclasses.dataclass(frozen=True)
+class ClaimSpec:
+    """One claim: its text, how it is measured and how its rows are presented.
+
+    Attributes:
+      key: the claim's number, ``"i"`` .. ``"vii"``.
+      title: a short name.
+      statement: the claim with its bound as THEORY.md states it; ``{c.<field>}`` is filled
+        from the claim's config (``str.format(c=config)``).
+      reference: where it is stated (``THEORY.md §4``).
+      bound: the bound checked, in one line.
+      columns: the per-case table, ``(row field, heading)`` pairs; a field may be a property of
+        the row type.
+      measure: ``measure(config, tick) -> rows``: the measurement, NamedTuple rows.
+      verdict: ``verdict(rows) -> bool``.
+      summary: ``summary(rows) -> str``, the one-line measured value.
+      plots: ``plots(rows, config) -> tuple[Plot, ...]``.
+      instance: ``instance(config, rows) -> str``, the instance(s) measured, in words.
+      configure: ``configure(reproduce_config) -> config``: the claim's inputs in
+        ``ualign reproduce`` (see :class:`~ualign.report.reproduce.ReproduceConfig`).
+      notes: how it was measured, caveats.
+    """
+
+    key: str
+    title: str
+    statement: str
+    reference: str
+    bound: str
+    columns: tuple[tuple[str, str], ...]
+    measure: Callable[[Any, Tick], Sequence[Any]]
+    verdict: Callable[[Sequence[Any]], bool]
+    summary: Callable[[Sequence[Any]], str]
+    plots: Callable[[Sequence[Any], Any], tuple[Plot, ...]]
+    instance: Callable[[Any, Sequence[Any]], str]
+    configure: Callable[[Any], Any]
+    notes: str = ""
+
+
+def run_claim(spec: ClaimSpec, config, tick: Tick = None) -> ClaimRow:
+    """Measure ``spec`` with ``config`` and present its rows as a :class:`ClaimRow` (the table,
+    verdict, summary and plots are built from the rows by field name)."""
+    t0 = time.perf_counter()
+    rows = tuple(spec.measure(config, tick))
+    fields = [f for f, _ in spec.columns]
+    return ClaimRow(
+        key=spec.key, title=spec.title, statement=spec.statement.format(c=config),
+        reference=spec.reference, instance=spec.instance(config, rows),
+        columns=tuple(h for _, h in spec.columns),
+        cases=tuple(tuple(getattr(r, f) for f in fields) for r in rows),
+        measured=spec.summary(rows), bound=spec.bound, tolerance=config.tol,
+        passed=spec.verdict(rows), plots=spec.plots(rows, config), notes=spec.notes,
+        seconds=time.perf_counter() - t0, rows=rows)
+
+
+def _every_case_passes(rows) -> bool:
+    """PASS when every judged case passes (``passed is None``: shown, not judged)."""
+    return all(r.passed for r in rows if r.passed is not None)
+
+
+def heterogeneous_instance(n: int = 12, seed: int = 1):
+    """Three Mallows groups with random centres, dispersions φ = 0.5, 0.6, 0.7 and weights
+    0.4 / 0.35 / 0.25 (a heterogeneous population). Returns ``(description, Profile)``."""
+    P = mallows_mixture(n, n_users=300, phi=(0.5, 0.6, 0.7), groups=3,
+                        group_weights=(0.4, 0.35, 0.25), seed=seed)
+    cw = P.condorcet_winner()
+    return (f"heterogeneous: 3 Mallows groups (φ = 0.5/0.6/0.7, weights 0.4/0.35/0.25, 300 "
+            f"users) over {n} responses, seed {seed}; "
+            f"{'no Condorcet winner' if cw is None else f'Condorcet winner {cw}'}"), P
+
+
+# ----------------------------------------------- solver diagnostics read by the report
+# One accessor per quantity: the only places the report reads a solver's ``extras``.
+def _averaged_iterates(res) -> int:
+    """Hedge: the number T of played iterates averaged."""
+    return int(res.extras["averaged_iterates"])
+
+
+def _sampled_iterate_value(res) -> float:
+    """Hedge: ``1 - max_y (1/T) Σ_t L(π_t, y)``, the sampled-iterate policy's robust win rate."""
+    return float(res.extras["sampled_iterate_robust_win_rate"])
+
+
+def _mmd_residual(res) -> float:
+    """MMD: the fixed-point residual ``‖π_t - softmax(log μ + L(π_t)/τ)‖_1`` at the end."""
+    return float(res.extras["residual"])
+
+
+def _mmd_kl_bound(res) -> float:
+    """MMD: ``τ·max_y log(π_τ(y)/μ(y))``, the bound on the exploitability of π_τ."""
+    return float(res.extras["kl_bound"])
 
 
 # ------------------------------------------------------------------------------ claim (ii)
-def claim_copying_opponent(seed=0, n_instances: int = 24, n_policies: int = 64,
-                           ks: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32),
-                           tol: float = 1e-9, tick: Tick = None) -> ClaimRow:
+@dataclasses.dataclass(frozen=True)
+class CopyingConfig:
+    seed: Any = 0
+    n_instances: int = 24
+    n_policies: int = 64
+    ks: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32)
+    tol: float = 1e-9
+
+
+class CopyingRow(NamedTuple):
+    k: int
+    policies: int
+    best_random: float  # max robust WR over the random product policies
+    best_equilibrium: float  # max robust WR over the equilibria π*_k
+    bound: float  # k/(k+1)
+    excess: float  # max of both - k/(k+1)
+    copy_error: float  # max |WR(π^⊗k, π) - k/(k+1)|
+    passed: bool
+
+
+def _random_policies(rng: np.random.Generator, n: int, n_policies: int) -> np.ndarray:
+    """``(n_policies, n)``: Dirichlet with concentration 0.1, 1 and 10 (a quarter each), then
+    point masses."""
+    m = n_policies // 4
+    return np.concatenate([rng.dirichlet(np.full(n, 0.1), m), rng.dirichlet(np.ones(n), m),
+                           rng.dirichlet(np.full(n, 10.0), m),
+                           np.eye(n)[rng.integers(0, n, n_policies - 3 * m)]])
+
+
+def measure_copying_opponent(c: CopyingConfig, tick: Tick = None) -> tuple[CopyingRow, ...]:
     """(ii) No product policy exceeds k/(k+1): the copying opponent ``π' = π`` wins exactly
     ``1/(k+1)``, since ``Σ_y π(y) L(π, y) = 1/(k+1)`` (exchangeability), so
     ``min_y' WR(π^{⊗k}, y') <= WR(π^{⊗k}, π) = k/(k+1)``.
@@ -74,13 +203,10 @@ def claim_copying_opponent(seed=0, n_instances: int = 24, n_policies: int = 64,
 
     References: THEORY.md §3 (identity and corollary).
     """
-    from ualign.solvers import solve_ualign
-
-    t0 = time.perf_counter()
-    rng = _rng(seed)
-    ks = tuple(int(k) for k in ks)
+    rng = _rng(c.seed)
+    ks = tuple(int(k) for k in c.ks)
     instances = []
-    for i in range(n_instances):
+    for i in range(c.n_instances):
         n = int(rng.integers(2, 13))
         U = int(rng.integers(1, 41))
         n_levels = None if i % 2 == 0 else int(rng.integers(1, n + 1))
@@ -90,50 +216,66 @@ def claim_copying_opponent(seed=0, n_instances: int = 24, n_policies: int = 64,
     copy_err = {k: 0.0 for k in ks}
     for j, P in enumerate(instances):
         _tick(tick, f"(ii) instance {j + 1}/{len(instances)}")
-        n = P.n_responses
-        m = n_policies // 4
-        pis = np.concatenate([rng.dirichlet(np.full(n, 0.1), m), rng.dirichlet(np.ones(n), m),
-                              rng.dirichlet(np.full(n, 10.0), m),
-                              np.eye(n)[rng.integers(0, n, n_policies - 3 * m)]])
+        pis = _random_policies(rng, P.n_responses, c.n_policies)
         for k in ks:
-            allp = np.concatenate([pis, solve_ualign(P, k, seed=seed).policy[None, :]])
+            allp = np.concatenate([pis, solve_ualign(P, k, seed=c.seed).policy[None, :]])
             L = deviation_payoffs(P, allp, k)  # (policies + 1, n)
             robust = 1.0 - L.max(axis=1)
             copy = 1.0 - np.einsum("py,py->p", allp, L)  # WR(π^{⊗k}, π)
             best[k] = max(best[k], float(robust[:-1].max()))
             best_eq[k] = max(best_eq[k], float(robust[-1]))
             copy_err[k] = max(copy_err[k], float(np.abs(copy - k / (k + 1)).max()))
-    cases = []
+    rows = []
     for k in ks:
         top = max(best[k], best_eq[k])
-        ok = top <= k / (k + 1) + tol and copy_err[k] <= tol
-        cases.append((k, n_instances * (n_policies + 1), best[k], best_eq[k], k / (k + 1),
-                      top - k / (k + 1), copy_err[k], ok))
-    passed = all(c[-1] for c in cases)
-    worst_excess = max(c[5] for c in cases)
-    plot = Plot("(ii) best robust win rate found among product policies",
-                "k", "max over policies of min_y' WR(π^⊗k, y')",
-                (Series("best random product policy", ks, [best[k] for k in ks], "points"),
-                 Series("best equilibrium π*_k", ks, [best_eq[k] for k in ks], "points"),
-                 Series("k/(k+1)", ks, [k / (k + 1) for k in ks], "dashed")))
-    return ClaimRow(
-        key="ii", title="No product policy exceeds k/(k+1) (copying opponent)",
-        statement="For every π and k, the copying opponent π' = π wins exactly 1/(k+1): "
-                  "WR(π^⊗k, π) = k/(k+1), so min_y' WR(π^⊗k, y') <= k/(k+1) on every instance.",
-        reference="THEORY.md §3",
-        instance=f"{n_instances} random instances (2-12 responses, 1-40 weighted users, strict "
-                 f"and tied orders) x ({n_policies} random policies + the equilibrium π*_k)",
-        columns=("k", "policies", "max robust WR (random)", "max robust WR (π*_k)", "k/(k+1)",
-                 "excess", "max |WR(π,π)-k/(k+1)|", "verdict"),
-        cases=tuple(cases),
-        measured=f"max excess of robust WR over k/(k+1) = {worst_excess:.3g}; max copying error "
-                 f"= {max(copy_err.values()):.3g}",
-        bound="robust WR <= k/(k+1) and WR(π^⊗k, π) = k/(k+1)",
-        tolerance=tol, passed=passed, plots=(plot,),
-        notes="Exact closed-form payoffs L(π, y) (core engine), batched over policies; π*_k "
-              "from solve_ualign. Instances where every user is indifferent make the random "
-              "policies reach k/(k+1) exactly too.",
-        seconds=time.perf_counter() - t0)
+        rows.append(CopyingRow(k, c.n_instances * (c.n_policies + 1), best[k], best_eq[k],
+                               k / (k + 1), top - k / (k + 1), copy_err[k],
+                               top <= k / (k + 1) + c.tol and copy_err[k] <= c.tol))
+    return tuple(rows)
+
+
+def _copying_plots(rows, c) -> tuple[Plot, ...]:
+    ks = [r.k for r in rows]
+    return (Plot("(ii) best robust win rate found among product policies",
+                 "k", "max over policies of min_y' WR(π^⊗k, y')",
+                 (Series("best random product policy", ks, [r.best_random for r in rows],
+                         "points"),
+                  Series("best equilibrium π*_k", ks, [r.best_equilibrium for r in rows],
+                         "points"),
+                  Series("k/(k+1)", ks, [r.bound for r in rows], "dashed"))),)
+
+
+COPYING_OPPONENT = ClaimSpec(
+    key="ii", title="No product policy exceeds k/(k+1) (copying opponent)",
+    statement="For every π and k, the copying opponent π' = π wins exactly 1/(k+1): "
+              "WR(π^⊗k, π) = k/(k+1), so min_y' WR(π^⊗k, y') <= k/(k+1) on every instance.",
+    reference="THEORY.md §3",
+    bound="robust WR <= k/(k+1) and WR(π^⊗k, π) = k/(k+1)",
+    columns=(("k", "k"), ("policies", "policies"), ("best_random", "max robust WR (random)"),
+             ("best_equilibrium", "max robust WR (π*_k)"), ("bound", "k/(k+1)"),
+             ("excess", "excess"), ("copy_error", "max |WR(π,π)-k/(k+1)|"),
+             ("passed", "verdict")),
+    measure=measure_copying_opponent,
+    verdict=_every_case_passes,
+    summary=lambda rows: (f"max excess of robust WR over k/(k+1) = "
+                          f"{max(r.excess for r in rows):.3g}; max copying error "
+                          f"= {max(r.copy_error for r in rows):.3g}"),
+    plots=_copying_plots,
+    instance=lambda c, rows: (f"{c.n_instances} random instances (2-12 responses, 1-40 weighted "
+                              f"users, strict and tied orders) x ({c.n_policies} random "
+                              f"policies + the equilibrium π*_k)"),
+    configure=lambda cfg: CopyingConfig(cfg.seed, cfg.copy_instances, cfg.copy_policies),
+    notes="Exact closed-form payoffs L(π, y) (core engine), batched over policies; π*_k "
+          "from solve_ualign. Instances where every user is indifferent make the random "
+          "policies reach k/(k+1) exactly too.")
+
+
+def claim_copying_opponent(seed=0, n_instances: int = 24, n_policies: int = 64,
+                           ks: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32),
+                           tol: float = 1e-9, tick: Tick = None) -> ClaimRow:
+    """(ii) measured with these arguments (see :func:`measure_copying_opponent`)."""
+    return run_claim(COPYING_OPPONENT,
+                     CopyingConfig(seed, n_instances, n_policies, tuple(ks), tol), tick)
 
 
 # ----------------------------------------------------------------- exact worst ℓ-output opponent
@@ -155,8 +297,29 @@ def worst_ell_output(profile: Profile, policy, k: int, ell: int) -> tuple[float,
 
 
 # ------------------------------------------------------------------------------ claim (i)
-def claim_ualign_equilibrium(profile: Profile, instance: str, ks: Sequence[int] = range(1, 33),
-                             tol: float = 1e-6, seed=0, tick: Tick = None) -> ClaimRow:
+@dataclasses.dataclass(frozen=True)
+class EquilibriumConfig:
+    profile: Profile
+    instance: str
+    ks: tuple[int, ...] = tuple(range(1, 33))
+    tol: float = 1e-6
+    seed: Any = 0
+
+
+class EquilibriumRow(NamedTuple):
+    k: int
+    f: float  # robust win rate of π*_k^⊗k, re-evaluated
+    bound: float  # k/(k+1)
+    gap: float  # f - k/(k+1)
+    support: int  # responses with π*_k(y) > 1e-6
+    iterations: int
+    converged: bool
+    seconds: float
+    passed: bool
+
+
+def measure_ualign_equilibrium(c: EquilibriumConfig,
+                               tick: Tick = None) -> tuple[EquilibriumRow, ...]:
     """(i) The symmetric NE π*_k of the (k+1)-player game gives ``f(k) = k/(k+1)``:
     ``min_y' WR(π*_k^{⊗k}, y') = 1 - max_y L(π*_k, y) >= k/(k+1)``.
 
@@ -166,43 +329,84 @@ def claim_ualign_equilibrium(profile: Profile, instance: str, ks: Sequence[int] 
 
     References: THEORY.md §4 (theorem and proof).
     """
-    from ualign.solvers import solve_ualign
-
-    t0 = time.perf_counter()
-    ks = tuple(int(k) for k in ks)
-    cases = []
-    for k in ks:
+    rows = []
+    for k in c.ks:
         _tick(tick, f"(i) k={k}")
         t1 = time.perf_counter()
-        res = solve_ualign(profile, k, seed=seed)
-        f = robust_win_rate(profile, res.policy, k).value
-        cases.append((k, f, k / (k + 1), f - k / (k + 1), int((res.policy > 1e-6).sum()),
-                      res.iterations, bool(res.converged), time.perf_counter() - t1,
-                      f >= k / (k + 1) - tol))
-    gaps = [c[3] for c in cases]
-    plot = Plot(f"(i) U-alignment f(k) on {instance.split(':')[0]}", "k", "f(k)",
-                (Series("U-alignment equilibrium π*_k^⊗k", ks, [c[1] for c in cases]),
-                 Series("k/(k+1)", ks, [k / (k + 1) for k in ks], "dashed")))
-    return ClaimRow(
-        key="i", title="U-alignment equilibrium reaches k/(k+1)",
-        statement="Sampling k times from a symmetric Nash equilibrium π*_k of the (k+1)-player "
-                  "alignment game is (k, k/(k+1))-robustly aligned: min_y' WR(π*_k^⊗k, y') >= "
-                  "k/(k+1).",
-        reference="THEORY.md §4", instance=instance,
-        columns=("k", "f(k) measured", "k/(k+1)", "f(k) - k/(k+1)", "support", "iterations",
-                 "converged", "seconds", "verdict"),
-        cases=tuple(cases),
-        measured=f"min over k = {ks[0]}..{ks[-1]} of f(k) - k/(k+1) = {min(gaps):.3g}",
-        bound="f(k) >= k/(k+1)", tolerance=tol, passed=all(c[-1] for c in cases),
-        plots=(plot,),
-        notes="π*_k from solve_ualign (default certified method); f(k) re-evaluated by the core "
-              "engine's exact payoffs.",
-        seconds=time.perf_counter() - t0)
+        res = solve_ualign(c.profile, k, seed=c.seed)
+        f = robust_win_rate(c.profile, res.policy, k).value
+        rows.append(EquilibriumRow(k, f, k / (k + 1), f - k / (k + 1),
+                                   int((res.policy > 1e-6).sum()), res.iterations,
+                                   bool(res.converged), time.perf_counter() - t1,
+                                   f >= k / (k + 1) - c.tol))
+    return tuple(rows)
+
+
+def _equilibrium_config(cfg) -> EquilibriumConfig:
+    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
+    return EquilibriumConfig(P, name, cfg.ks_equilibrium, seed=cfg.seed)
+
+
+UALIGN_EQUILIBRIUM = ClaimSpec(
+    key="i", title="U-alignment equilibrium reaches k/(k+1)",
+    statement="Sampling k times from a symmetric Nash equilibrium π*_k of the (k+1)-player "
+              "alignment game is (k, k/(k+1))-robustly aligned: min_y' WR(π*_k^⊗k, y') >= "
+              "k/(k+1).",
+    reference="THEORY.md §4",
+    bound="f(k) >= k/(k+1)",
+    columns=(("k", "k"), ("f", "f(k) measured"), ("bound", "k/(k+1)"),
+             ("gap", "f(k) - k/(k+1)"), ("support", "support"), ("iterations", "iterations"),
+             ("converged", "converged"), ("seconds", "seconds"), ("passed", "verdict")),
+    measure=measure_ualign_equilibrium,
+    verdict=_every_case_passes,
+    summary=lambda rows: (f"min over k = {rows[0].k}..{rows[-1].k} of f(k) - k/(k+1) = "
+                          f"{min(r.gap for r in rows):.3g}"),
+    plots=lambda rows, c: (
+        Plot(f"(i) U-alignment f(k) on {c.instance.split(':')[0]}", "k", "f(k)",
+             (Series("U-alignment equilibrium π*_k^⊗k", [r.k for r in rows],
+                     [r.f for r in rows]),
+              Series("k/(k+1)", [r.k for r in rows], [r.bound for r in rows], "dashed"))),),
+    instance=lambda c, rows: c.instance,
+    configure=_equilibrium_config,
+    notes="π*_k from solve_ualign (default certified method); f(k) re-evaluated by the core "
+          "engine's exact payoffs.")
+
+
+def claim_ualign_equilibrium(profile: Profile, instance: str, ks: Sequence[int] = range(1, 33),
+                             tol: float = 1e-6, seed=0, tick: Tick = None) -> ClaimRow:
+    """(i) measured with these arguments (see :func:`measure_ualign_equilibrium`)."""
+    return run_claim(UALIGN_EQUILIBRIUM,
+                     EquilibriumConfig(profile, instance, tuple(int(k) for k in ks), tol, seed),
+                     tick)
 
 
 # ----------------------------------------------------------------------------- claim (iii)
-def claim_nlhf_collapse(profile: Profile, eps: float, ks: Sequence[int] = range(1, 33),
-                        tol: float = 1e-6, seed=0, tick: Tick = None) -> ClaimRow:
+@dataclasses.dataclass(frozen=True)
+class CollapseConfig:
+    profile: Profile
+    eps: float
+    ks: tuple[int, ...] = tuple(range(1, 33))
+    tol: float = 1e-6
+    seed: Any = 0
+
+    @property
+    def half_plus_eps(self) -> float:
+        return 0.5 + self.eps
+
+
+class CollapseRow(NamedTuple):
+    k: int
+    wr_b: float  # WR(π_NLHF^⊗k, b)
+    f_nlhf: float  # min_y' WR(π_NLHF^⊗k, y')
+    half_plus_eps: float
+    f_ualign: float  # robust win rate of π*_k^⊗k
+    bound: float  # k/(k+1)
+    pi_a: float  # π*_k(a)
+    passed: bool
+    nlhf_policy: np.ndarray  # π_NLHF (the same in every row)
+
+
+def measure_nlhf_collapse(c: CollapseConfig, tick: Tick = None) -> tuple[CollapseRow, ...]:
     """(iii) NLHF collapse: on two responses a = 0, b = 1 with a share ½+ε ranking a ≻ b, the
     NLHF equilibrium is ``δ_a`` and ``δ_a^{⊗k}`` wins exactly ½+ε against b for every k, while
     the (k+1)-game equilibrium reaches k/(k+1).
@@ -215,55 +419,86 @@ def claim_nlhf_collapse(profile: Profile, eps: float, ks: Sequence[int] = range(
 
     References: THEORY.md §6 (NLHF collapse), §4.
     """
-    from ualign.core import win_rate
-    from ualign.solvers import solve_nlhf, solve_ualign
-
-    t0 = time.perf_counter()
-    ks = tuple(int(k) for k in ks)
-    nl = solve_nlhf(profile)
-    p_nl = np.asarray(nl.policy, dtype=float)
-    cases = []
-    for k in ks:
+    P, h = c.profile, c.half_plus_eps
+    p_nl = np.asarray(solve_nlhf(P).policy, dtype=float)
+    rows = []
+    for k in c.ks:
         _tick(tick, f"(iii) k={k}")
-        wr_b = win_rate(profile, p_nl, k, 1)
-        f_nl = robust_win_rate(profile, p_nl, k).value
-        ua = solve_ualign(profile, k, seed=seed)
-        f_ua = robust_win_rate(profile, ua.policy, k).value
-        ok = (abs(wr_b - (0.5 + eps)) <= tol and f_nl <= 0.5 + eps + tol
-              and f_ua >= k / (k + 1) - tol)
-        cases.append((k, wr_b, f_nl, 0.5 + eps, f_ua, k / (k + 1), float(ua.policy[0]), ok))
-    plot = Plot(f"(iii) NLHF collapse (ε = {eps:g})", "k", "f(k)",
-                (Series("NLHF f(k)", ks, [c[2] for c in cases]),
-                 Series("U-alignment f(k)", ks, [c[4] for c in cases]),
-                 Series("k/(k+1)", ks, [k / (k + 1) for k in ks], "dashed"),
-                 Series("½+ε", ks, [0.5 + eps] * len(ks), "dashed")))
-    return ClaimRow(
-        key="iii", title="NLHF collapses to ½+ε; U-alignment reaches k/(k+1)",
-        statement=f"Two responses a, b; a share ½+ε = {0.5 + eps:g} of users rank a ≻ b. The NLHF "
-                  "equilibrium δ_a shows a k times and wins exactly ½+ε against b for every k; "
-                  "the (k+1)-game equilibrium is mixed and reaches k/(k+1).",
-        reference="THEORY.md §6",
-        instance=f"NLHF-collapse instance, ε = {eps:g}; NLHF policy π_NLHF = "
-                 f"{np.round(p_nl, 6).tolist()}",
-        columns=("k", "WR(π_NLHF^⊗k, b)", "f_NLHF(k)", "½+ε", "f_U(k)", "k/(k+1)", "π*_k(a)",
-                 "verdict"),
-        cases=tuple(cases),
-        measured=f"max |WR(π_NLHF^⊗k, b) - (½+ε)| = "
-                 f"{max(abs(c[1] - c[3]) for c in cases):.3g}; max f_NLHF = "
-                 f"{max(c[2] for c in cases):.6g}; min f_U - k/(k+1) = "
-                 f"{min(c[4] - c[5] for c in cases):.3g}",
-        bound="WR(π_NLHF^⊗k, b) = ½+ε, f_NLHF(k) <= ½+ε, f_U(k) >= k/(k+1)", tolerance=tol,
-        passed=all(c[-1] for c in cases), plots=(plot,),
-        notes="NLHF policy from solve_nlhf (maximal lottery), U-alignment from solve_ualign; all "
-              "win rates by the core engine. f_NLHF(1) = ½ because against a itself the copies "
-              "tie; for k >= 2 the worst response is b and f_NLHF(k) = ½+ε.",
-        seconds=time.perf_counter() - t0)
+        wr_b = win_rate(P, p_nl, k, 1)
+        f_nl = robust_win_rate(P, p_nl, k).value
+        ua = solve_ualign(P, k, seed=c.seed)
+        f_ua = robust_win_rate(P, ua.policy, k).value
+        ok = abs(wr_b - h) <= c.tol and f_nl <= h + c.tol and f_ua >= k / (k + 1) - c.tol
+        rows.append(CollapseRow(k, wr_b, f_nl, h, f_ua, k / (k + 1), float(ua.policy[0]), ok,
+                                p_nl))
+    return tuple(rows)
+
+
+def _collapse_plots(rows, c) -> tuple[Plot, ...]:
+    ks = [r.k for r in rows]
+    return (Plot(f"(iii) NLHF collapse (ε = {c.eps:g})", "k", "f(k)",
+                 (Series("NLHF f(k)", ks, [r.f_nlhf for r in rows]),
+                  Series("U-alignment f(k)", ks, [r.f_ualign for r in rows]),
+                  Series("k/(k+1)", ks, [r.bound for r in rows], "dashed"),
+                  Series("½+ε", ks, [r.half_plus_eps for r in rows], "dashed"))),)
+
+
+def _collapse_config(cfg) -> CollapseConfig:
+    return CollapseConfig(nlhf_collapse(cfg.eps), cfg.eps, cfg.ks_equilibrium, seed=cfg.seed)
+
+
+NLHF_COLLAPSE = ClaimSpec(
+    key="iii", title="NLHF collapses to ½+ε; U-alignment reaches k/(k+1)",
+    statement="Two responses a, b; a share ½+ε = {c.half_plus_eps:g} of users rank a ≻ b. The "
+              "NLHF equilibrium δ_a shows a k times and wins exactly ½+ε against b for every k; "
+              "the (k+1)-game equilibrium is mixed and reaches k/(k+1).",
+    reference="THEORY.md §6",
+    bound="WR(π_NLHF^⊗k, b) = ½+ε, f_NLHF(k) <= ½+ε, f_U(k) >= k/(k+1)",
+    columns=(("k", "k"), ("wr_b", "WR(π_NLHF^⊗k, b)"), ("f_nlhf", "f_NLHF(k)"),
+             ("half_plus_eps", "½+ε"), ("f_ualign", "f_U(k)"), ("bound", "k/(k+1)"),
+             ("pi_a", "π*_k(a)"), ("passed", "verdict")),
+    measure=measure_nlhf_collapse,
+    verdict=_every_case_passes,
+    summary=lambda rows: (f"max |WR(π_NLHF^⊗k, b) - (½+ε)| = "
+                          f"{max(abs(r.wr_b - r.half_plus_eps) for r in rows):.3g}; max f_NLHF = "
+                          f"{max(r.f_nlhf for r in rows):.6g}; min f_U - k/(k+1) = "
+                          f"{min(r.f_ualign - r.bound for r in rows):.3g}"),
+    plots=_collapse_plots,
+    instance=lambda c, rows: (f"NLHF-collapse instance, ε = {c.eps:g}; NLHF policy π_NLHF = "
+                              f"{np.round(rows[0].nlhf_policy, 6).tolist()}"),
+    configure=_collapse_config,
+    notes="NLHF policy from solve_nlhf (maximal lottery), U-alignment from solve_ualign; all "
+          "win rates by the core engine. f_NLHF(1) = ½ because against a itself the copies "
+          "tie; for k >= 2 the worst response is b and f_NLHF(k) = ½+ε.")
+
+
+def claim_nlhf_collapse(profile: Profile, eps: float, ks: Sequence[int] = range(1, 33),
+                        tol: float = 1e-6, seed=0, tick: Tick = None) -> ClaimRow:
+    """(iii) measured with these arguments (see :func:`measure_nlhf_collapse`)."""
+    return run_claim(NLHF_COLLAPSE,
+                     CollapseConfig(profile, eps, tuple(int(k) for k in ks), tol, seed), tick)
 
 
 # ------------------------------------------------------------------------------ claim (iv)
-def claim_best_kset_impartial_culture(Ns: Sequence[int] = (3, 4, 5, 6),
-                                      ks: Sequence[int] = (1, 2, 3), tol: float = 1e-6,
-                                      tick: Tick = None) -> ClaimRow:
+@dataclasses.dataclass(frozen=True)
+class KSetConfig:
+    Ns: tuple[int, ...] = (3, 4, 5, 6)
+    ks: tuple[int, ...] = (1, 2, 3)
+    tol: float = 1e-6
+
+
+class KSetRow(NamedTuple):
+    N: int
+    k: int
+    best: float  # f* of the best k-set policy, re-evaluated
+    formula: float  # k/(k+1) + (k-1)/(2(k+1)N)
+    difference: float  # f* - formula
+    bound: float  # k/(k+1)
+    sets_used: int
+    passed: bool
+
+
+def measure_best_kset_impartial_culture(c: KSetConfig, tick: Tick = None) -> tuple[KSetRow, ...]:
     """(iv) Lower bound: on exact impartial culture (all N! strict orders, equal weights) the best
     k-output policy (any correlation) reaches exactly ``k/(k+1) + (k-1)/(2(k+1)N)``.
 
@@ -273,56 +508,91 @@ def claim_best_kset_impartial_culture(Ns: Sequence[int] = (3, 4, 5, 6),
 
     References: THEORY.md §6 (lower bound), §7.
     """
-    from ualign.data import impartial_culture
-    from ualign.report.compare import kset_robust_win_rate
-    from ualign.solvers import solve_kset
-
-    t0 = time.perf_counter()
-    cases = []
-    for N in Ns:
+    rows = []
+    for N in c.Ns:
         P = impartial_culture(N, n_users=None, seed=0)
-        for k in ks:
+        for k in c.ks:
             if k > N:
                 continue
             _tick(tick, f"(iv) N={N} k={k}")
             res = solve_kset(P, k)
             v, _ = kset_robust_win_rate(P, np.asarray(res.sets), np.asarray(res.probs))
             formula = k / (k + 1) + (k - 1) / (2 * (k + 1) * N)
-            cases.append((N, k, v, formula, v - formula, k / (k + 1), len(res.probs),
-                          abs(v - formula) <= tol))
+            rows.append(KSetRow(N, k, v, formula, v - formula, k / (k + 1), len(res.probs),
+                                abs(v - formula) <= c.tol))
+    return tuple(rows)
+
+
+def _kset_plots(rows, c) -> tuple[Plot, ...]:
     series = []
-    for k in ks:
-        pts = [c for c in cases if c[1] == k]
+    for k in c.ks:
+        pts = [r for r in rows if r.k == k]
         if pts:
-            series.append(Series(f"best k-set, k={k}", [c[0] for c in pts], [c[2] for c in pts],
+            series.append(Series(f"best k-set, k={k}", [r.N for r in pts], [r.best for r in pts],
                                  "points"))
-            series.append(Series(f"k/(k+1)+(k-1)/(2(k+1)N), k={k}", [c[0] for c in pts],
-                                 [c[3] for c in pts], "dashed"))
-    plot = Plot("(iv) best k-output policy on exact impartial culture", "N (responses)",
-                "best worst-case win rate", tuple(series))
-    return ClaimRow(
-        key="iv", title="Best k-output policy on impartial culture",
-        statement="On impartial culture (users uniform over all N! strict orders) the best "
-                  "k-output policy, correlations allowed, reaches k/(k+1) + (k-1)/(2(k+1)N) -> "
-                  "k/(k+1): no method beats k/(k+1) in general.",
-        reference="THEORY.md §6-7",
-        instance=f"exact impartial culture, N in {tuple(Ns)}, k in {tuple(ks)} with k <= N",
-        columns=("N", "k", "best f* measured", "formula", "difference", "k/(k+1)", "sets used",
-                 "verdict"),
-        cases=tuple(cases),
-        measured=f"max |f* - formula| = {max(abs(c[4]) for c in cases):.3g}",
-        bound="f* = k/(k+1) + (k-1)/(2(k+1)N)", tolerance=tol,
-        passed=all(c[-1] for c in cases), plots=(plot,),
-        notes="Best k-set policy from solve_kset; value re-checked with the core engine against "
-              "every response. The formula is stated for k <= N (for k > N it fails, e.g. N = 2, "
-              "k = 3 gives 0.7917, not 0.875), so those cases are not run.",
-        seconds=time.perf_counter() - t0)
+            series.append(Series(f"k/(k+1)+(k-1)/(2(k+1)N), k={k}", [r.N for r in pts],
+                                 [r.formula for r in pts], "dashed"))
+    return (Plot("(iv) best k-output policy on exact impartial culture", "N (responses)",
+                 "best worst-case win rate", tuple(series)),)
+
+
+BEST_KSET_IMPARTIAL_CULTURE = ClaimSpec(
+    key="iv", title="Best k-output policy on impartial culture",
+    statement="On impartial culture (users uniform over all N! strict orders) the best "
+              "k-output policy, correlations allowed, reaches k/(k+1) + (k-1)/(2(k+1)N) -> "
+              "k/(k+1): no method beats k/(k+1) in general.",
+    reference="THEORY.md §6-7",
+    bound="f* = k/(k+1) + (k-1)/(2(k+1)N)",
+    columns=(("N", "N"), ("k", "k"), ("best", "best f* measured"), ("formula", "formula"),
+             ("difference", "difference"), ("bound", "k/(k+1)"), ("sets_used", "sets used"),
+             ("passed", "verdict")),
+    measure=measure_best_kset_impartial_culture,
+    verdict=_every_case_passes,
+    summary=lambda rows: f"max |f* - formula| = {max(abs(r.difference) for r in rows):.3g}",
+    plots=_kset_plots,
+    instance=lambda c, rows: (f"exact impartial culture, N in {tuple(c.Ns)}, k in "
+                              f"{tuple(c.ks)} with k <= N"),
+    configure=lambda cfg: KSetConfig(cfg.ic_Ns, cfg.ic_ks),
+    notes="Best k-set policy from solve_kset; value re-checked with the core engine against "
+          "every response. The formula is stated for k <= N (for k > N it fails, e.g. N = 2, "
+          "k = 3 gives 0.7917, not 0.875), so those cases are not run.")
+
+
+def claim_best_kset_impartial_culture(Ns: Sequence[int] = (3, 4, 5, 6),
+                                      ks: Sequence[int] = (1, 2, 3), tol: float = 1e-6,
+                                      tick: Tick = None) -> ClaimRow:
+    """(iv) measured with these arguments (see :func:`measure_best_kset_impartial_culture`)."""
+    return run_claim(BEST_KSET_IMPARTIAL_CULTURE, KSetConfig(tuple(Ns), tuple(ks), tol), tick)
 
 
 # ------------------------------------------------------------------------------- claim (v)
-def claim_ell_output_opponents(instances: Sequence[tuple[str, Profile, bool]],
-                               ks: Sequence[int] = (1, 2, 3, 4), ells: Sequence[int] = (1, 2, 3),
-                               tol: float = 1e-6, seed=0, tick: Tick = None) -> ClaimRow:
+@dataclasses.dataclass(frozen=True)
+class EllConfig:
+    instances: tuple[tuple[str, Profile, bool], ...]  # (name, profile, is impartial culture)
+    ks: tuple[int, ...] = (1, 2, 3, 4)
+    ells: tuple[int, ...] = (1, 2, 3)
+    tol: float = 1e-6
+    seed: Any = 0
+
+
+class EllRow(NamedTuple):
+    instance: str
+    k: int
+    ell: int
+    lower: float  # (k+1-ℓ)/(k+1)
+    wr_enumeration: float  # min over ℓ-multisets (exact)
+    wr_solver: float  # ualign.solvers.worst_opponent's value
+    cap: float | None  # k/(k+ℓ) on impartial culture, else None
+    worst_multiset: tuple[int, ...]
+    passed: bool
+    above_cap: bool  # measured minimum > cap + tol (shown, not judged)
+
+    @property
+    def multiset_text(self) -> str:
+        return " ".join(map(str, self.worst_multiset))
+
+
+def measure_ell_output_opponents(c: EllConfig, tick: Tick = None) -> tuple[EllRow, ...]:
     """(v) Against every ℓ-output opponent the (k+1)-game equilibrium keeps
     ``WR(π*_k^{⊗k}, Π') >= (k+1-ℓ)/(k+1)``; impartial culture caps any method near ``k/(k+ℓ)``.
 
@@ -334,132 +604,259 @@ def claim_ell_output_opponents(instances: Sequence[tuple[str, Profile, bool]],
 
     References: THEORY.md §6 (ℓ-output opponents).
     """
-    from ualign.solvers import solve_ualign, worst_opponent
-
-    t0 = time.perf_counter()
-    cases = []
-    for name, P, is_ic in instances:
-        for k in ks:
-            pi = solve_ualign(P, k, seed=seed).policy
-            for ell in ells:
+    rows = []
+    for name, P, is_ic in c.instances:
+        for k in c.ks:
+            pi = solve_ualign(P, k, seed=c.seed).policy
+            for ell in c.ells:
                 _tick(tick, f"(v) {name.split(':')[0]} k={k} ℓ={ell}")
                 v, S = worst_ell_output(P, pi, k, ell)
-                wo = worst_opponent(P, pi, k, ell)
+                wo = float(worst_opponent(P, pi, k, ell).value)
                 lower = (k + 1 - ell) / (k + 1)
                 cap = k / (k + ell) if is_ic else None
-                cases.append((name, k, ell, lower, v, float(wo.value), cap,
-                              " ".join(map(str, S)),
-                              v >= lower - tol and wo.value >= lower - tol))
+                rows.append(EllRow(name, k, ell, lower, v, wo, cap, S,
+                                   v >= lower - c.tol and wo >= lower - c.tol,
+                                   cap is not None and v > cap + c.tol))
+    return tuple(rows)
+
+
+def _ell_plots(rows, c) -> tuple[Plot, ...]:
     series = []
-    for name, _, _ in instances:
-        for ell in ells:
-            pts = [c for c in cases if c[0] == name and c[2] == ell]
-            series.append(Series(f"{name.split(':')[0]}, ℓ={ell}", [c[1] for c in pts],
-                                 [c[4] for c in pts]))
-    for ell in ells:
-        series.append(Series(f"(k+1-ℓ)/(k+1), ℓ={ell}", ks, [(k + 1 - ell) / (k + 1) for k in ks],
-                             "dashed"))
-    plot = Plot("(v) equilibrium vs the worst ℓ-output opponent", "k",
-                "min over ℓ-output Π' of WR(π*_k^⊗k, Π')", tuple(series))
-    above_cap = [c for c in cases if c[6] is not None and c[4] > c[6] + tol]
-    return ClaimRow(
-        key="v", title="Equilibrium against ℓ-output opponents",
-        statement="The (k+1)-game equilibrium keeps WR >= (k+1-ℓ)/(k+1) against every ℓ-output "
-                  "opponent (union bound); on impartial culture no method gets much above "
-                  "k/(k+ℓ).",
-        reference="THEORY.md §6",
-        instance="; ".join(n for n, _, _ in instances),
-        columns=("instance", "k", "ℓ", "(k+1-ℓ)/(k+1)", "min WR (enumeration)",
-                 "min WR (worst_opponent)", "k/(k+ℓ) cap (IC)", "worst opponent multiset",
-                 "verdict"),
-        cases=tuple(cases),
-        measured=f"min over cases of WR - (k+1-ℓ)/(k+1) = "
-                 f"{min(c[4] - c[3] for c in cases):.3g}; enumeration vs solver worst_opponent "
-                 f"differ by <= {max(abs(c[4] - c[5]) for c in cases):.2g}; {len(above_cap)} "
-                 f"impartial-culture case(s) above the k/(k+ℓ) cap",
-        bound="min WR >= (k+1-ℓ)/(k+1)", tolerance=tol, passed=all(c[-1] for c in cases),
-        plots=(plot,),
-        notes="Worst opponent found by enumerating every ℓ-multiset with the core engine (exact "
-              "over all ℓ-output policies, correlated ones included), cross-checked with "
-              "ualign.solvers.worst_opponent; π*_k from solve_ualign.",
-        seconds=time.perf_counter() - t0)
+    for name, _, _ in c.instances:
+        for ell in c.ells:
+            pts = [r for r in rows if r.instance == name and r.ell == ell]
+            series.append(Series(f"{name.split(':')[0]}, ℓ={ell}", [r.k for r in pts],
+                                 [r.wr_enumeration for r in pts]))
+    for ell in c.ells:
+        series.append(Series(f"(k+1-ℓ)/(k+1), ℓ={ell}", c.ks,
+                             [(k + 1 - ell) / (k + 1) for k in c.ks], "dashed"))
+    return (Plot("(v) equilibrium vs the worst ℓ-output opponent", "k",
+                 "min over ℓ-output Π' of WR(π*_k^⊗k, Π')", tuple(series)),)
+
+
+def _ell_summary(rows) -> str:
+    return (f"min over cases of WR - (k+1-ℓ)/(k+1) = "
+            f"{min(r.wr_enumeration - r.lower for r in rows):.3g}; enumeration vs solver "
+            f"worst_opponent differ by <= "
+            f"{max(abs(r.wr_enumeration - r.wr_solver) for r in rows):.2g}; "
+            f"{sum(r.above_cap for r in rows)} impartial-culture case(s) above the k/(k+ℓ) cap")
+
+
+def _ell_config(cfg) -> EllConfig:
+    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
+    n_small = 5
+    ic = impartial_culture(n_small, n_users=None, seed=cfg.seed)
+    return EllConfig(((name, P, False), (f"exact impartial culture, N = {n_small}", ic, True)),
+                     cfg.ell_ks, cfg.ells, seed=cfg.seed)
+
+
+ELL_OUTPUT_OPPONENTS = ClaimSpec(
+    key="v", title="Equilibrium against ℓ-output opponents",
+    statement="The (k+1)-game equilibrium keeps WR >= (k+1-ℓ)/(k+1) against every ℓ-output "
+              "opponent (union bound); on impartial culture no method gets much above "
+              "k/(k+ℓ).",
+    reference="THEORY.md §6",
+    bound="min WR >= (k+1-ℓ)/(k+1)",
+    columns=(("instance", "instance"), ("k", "k"), ("ell", "ℓ"), ("lower", "(k+1-ℓ)/(k+1)"),
+             ("wr_enumeration", "min WR (enumeration)"),
+             ("wr_solver", "min WR (worst_opponent)"), ("cap", "k/(k+ℓ) cap (IC)"),
+             ("multiset_text", "worst opponent multiset"), ("passed", "verdict")),
+    measure=measure_ell_output_opponents,
+    verdict=_every_case_passes,
+    summary=_ell_summary,
+    plots=_ell_plots,
+    instance=lambda c, rows: "; ".join(n for n, _, _ in c.instances),
+    configure=_ell_config,
+    notes="Worst opponent found by enumerating every ℓ-multiset with the core engine (exact "
+          "over all ℓ-output policies, correlated ones included), cross-checked with "
+          "ualign.solvers.worst_opponent; π*_k from solve_ualign.")
+
+
+def claim_ell_output_opponents(instances: Sequence[tuple[str, Profile, bool]],
+                               ks: Sequence[int] = (1, 2, 3, 4), ells: Sequence[int] = (1, 2, 3),
+                               tol: float = 1e-6, seed=0, tick: Tick = None) -> ClaimRow:
+    """(v) measured with these arguments (see :func:`measure_ell_output_opponents`)."""
+    return run_claim(ELL_OUTPUT_OPPONENTS,
+                     EllConfig(tuple(instances), tuple(ks), tuple(ells), tol, seed), tick)
 
 
 # ------------------------------------------------------------------------------ claim (vi)
-def claim_hedge_sampled_iterate(profile: Profile, instance: str, ks: Sequence[int] = (1, 2, 4, 8),
-                                Ts: Sequence[int] = (10, 100, 1000, 4000), tol: float = 1e-12,
-                                seed=0, tick: Tick = None) -> ClaimRow:
+@dataclasses.dataclass(frozen=True)
+class HedgeConfig:
+    profile: Profile
+    instance: str
+    ks: tuple[int, ...] = (1, 2, 4, 8)
+    Ts: tuple[int, ...] = (10, 100, 1000, 4000)
+    tol: float = 1e-12
+    seed: Any = 0
+
+
+class HedgeRow(NamedTuple):
+    k: int
+    T: int  # iterates asked for
+    iterates: int  # iterates averaged by the solver
+    sampled: float  # robust WR of the sampled-iterate policy (exact)
+    averaged: float  # robust WR of the averaged policy π̄^⊗k (re-evaluated)
+    bound: float  # k/(k+1) - sqrt(log n / (2T))
+    target: float  # k/(k+1)
+    shortfall: float  # k/(k+1) - sampled
+    rate: float  # sqrt(log n / (2T))
+    passed: bool
+
+
+def measure_hedge_sampled_iterate(c: HedgeConfig, tick: Tick = None) -> tuple[HedgeRow, ...]:
     """(vi) Hedge self-play with ``η = sqrt(8 log n / T)`` over T iterates: the deployed policy
     "draw t uniformly from the T iterates, then k samples of π_t" has worst-case win rate
     ``1 - max_y (1/T) Σ_t L(π_t, y) >= k/(k+1) - sqrt(log n / (2T))``; by convexity of
     ``L(·, y)`` the averaged policy ``π̄^{⊗k}`` does at least as well.
 
-    Runs ``solve_ualign(method="hedge", max_iter=T-1, eta=sqrt(8 log n / T))`` (the initial
-    uniform iterate plus T-1 updates = T iterates). The sampled-iterate value is the solver's
-    exact running sum of payoffs; the averaged policy is re-evaluated by the core engine.
-    PASS when both are >= the bound - tol for every (k, T).
+    Runs ``solve_ualign(method="hedge", max_iter=T, eta=sqrt(8 log n / T))``: for Hedge the
+    solver's ``max_iter`` counts the played iterates, i.e. the initial uniform iterate plus T-1
+    updates = T iterates (the solver reports them as ``averaged_iterates``; the bound uses that
+    count). The sampled-iterate value is the solver's exact running sum of payoffs; the averaged
+    policy is re-evaluated by the core engine. PASS when both are >= the bound - tol for every
+    (k, T).
 
     References: THEORY.md §5 (Hedge).
     """
-    from ualign.solvers import solve_ualign
-
-    t0 = time.perf_counter()
-    n = profile.n_responses
-    cases = []
-    for k in ks:
-        for T in Ts:
+    n = c.profile.n_responses
+    rows = []
+    for k in c.ks:
+        for T in c.Ts:
             _tick(tick, f"(vi) hedge k={k} T={T}")
             eta = math.sqrt(8.0 * math.log(n) / T)
-            res = solve_ualign(profile, k, method="hedge", max_iter=T, eta=eta,
-                               tol=1e-15, seed=seed)
-            T_run = int(res.extras["averaged_iterates"])
-            sampled = float(res.extras["sampled_iterate_robust_win_rate"])
-            avg = robust_win_rate(profile, res.policy, k).value
-            bound = k / (k + 1) - math.sqrt(math.log(n) / (2 * T_run))
-            cases.append((k, T, T_run, sampled, avg, bound, k / (k + 1),
-                          k / (k + 1) - sampled, math.sqrt(math.log(n) / (2 * T_run)),
-                          sampled >= bound - tol and avg >= bound - tol))
+            res = solve_ualign(c.profile, k, method="hedge", max_iter=T, eta=eta,
+                               tol=1e-15, seed=c.seed)
+            T_run = _averaged_iterates(res)
+            sampled = _sampled_iterate_value(res)
+            avg = robust_win_rate(c.profile, res.policy, k).value
+            rate = math.sqrt(math.log(n) / (2 * T_run))
+            bound = k / (k + 1) - rate
+            rows.append(HedgeRow(k, T, T_run, sampled, avg, bound, k / (k + 1),
+                                 k / (k + 1) - sampled, rate,
+                                 sampled >= bound - c.tol and avg >= bound - c.tol))
+    return tuple(rows)
+
+
+def _hedge_plots(rows, c) -> tuple[Plot, ...]:
     series = []
-    for k in ks:
-        pts = [c for c in cases if c[0] == k]
-        series.append(Series(f"k={k}: k/(k+1) - f(sampled iterate)", [c[2] for c in pts],
-                             [c[7] for c in pts]))
-    series.append(Series("sqrt(log n / (2T))", [c[2] for c in cases if c[0] == ks[0]],
-                         [c[8] for c in cases if c[0] == ks[0]], "dashed"))
-    plot = Plot("(vi) Hedge self-play: shortfall of the sampled-iterate policy", "T (iterates)",
-                "k/(k+1) - worst-case win rate", tuple(series), logx=True, logy=True)
-    return ClaimRow(
-        key="vi", title="Hedge self-play: sampled-iterate guarantee",
-        statement="Hedge self-play with η = sqrt(8 log n / T): the policy 'draw t uniformly, then "
-                  "k samples of π_t' has worst-case win rate >= k/(k+1) - sqrt(log n / (2T)); "
-                  "the averaged policy π̄^⊗k as well.",
-        reference="THEORY.md §5", instance=instance,
-        columns=("k", "T", "iterates", "f sampled iterate", "f averaged π̄", "bound",
-                 "k/(k+1)", "shortfall", "sqrt(log n/(2T))", "verdict"),
-        cases=tuple(cases),
-        measured=f"min over cases of f(sampled) - bound = "
-                 f"{min(c[3] - c[5] for c in cases):.3g}; max shortfall / sqrt(log n/(2T)) = "
-                 f"{max(c[7] / c[8] for c in cases):.3g}",
-        bound="f >= k/(k+1) - sqrt(log n/(2T))", tolerance=tol,
-        passed=all(c[-1] for c in cases), plots=(plot,),
-        notes="solve_ualign(method='hedge'); the sampled-iterate value is exact (mean of the "
-              "payoff vectors L(π_t, ·) seen), the averaged policy is re-evaluated afresh.",
-        seconds=time.perf_counter() - t0)
+    for k in c.ks:
+        pts = [r for r in rows if r.k == k]
+        series.append(Series(f"k={k}: k/(k+1) - f(sampled iterate)", [r.iterates for r in pts],
+                             [r.shortfall for r in pts]))
+    first = [r for r in rows if r.k == c.ks[0]]
+    series.append(Series("sqrt(log n / (2T))", [r.iterates for r in first],
+                         [r.rate for r in first], "dashed"))
+    return (Plot("(vi) Hedge self-play: shortfall of the sampled-iterate policy", "T (iterates)",
+                 "k/(k+1) - worst-case win rate", tuple(series), logx=True, logy=True),)
+
+
+def _hedge_config(cfg) -> HedgeConfig:
+    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
+    return HedgeConfig(P, name, cfg.hedge_ks, cfg.hedge_Ts, seed=cfg.seed)
+
+
+HEDGE_SAMPLED_ITERATE = ClaimSpec(
+    key="vi", title="Hedge self-play: sampled-iterate guarantee",
+    statement="Hedge self-play with η = sqrt(8 log n / T): the policy 'draw t uniformly, then "
+              "k samples of π_t' has worst-case win rate >= k/(k+1) - sqrt(log n / (2T)); "
+              "the averaged policy π̄^⊗k as well.",
+    reference="THEORY.md §5",
+    bound="f >= k/(k+1) - sqrt(log n/(2T))",
+    columns=(("k", "k"), ("T", "T"), ("iterates", "iterates"),
+             ("sampled", "f sampled iterate"), ("averaged", "f averaged π̄"), ("bound", "bound"),
+             ("target", "k/(k+1)"), ("shortfall", "shortfall"),
+             ("rate", "sqrt(log n/(2T))"), ("passed", "verdict")),
+    measure=measure_hedge_sampled_iterate,
+    verdict=_every_case_passes,
+    summary=lambda rows: (f"min over cases of f(sampled) - bound = "
+                          f"{min(r.sampled - r.bound for r in rows):.3g}; max shortfall / "
+                          f"sqrt(log n/(2T)) = {max(r.shortfall / r.rate for r in rows):.3g}"),
+    plots=_hedge_plots,
+    instance=lambda c, rows: c.instance,
+    configure=_hedge_config,
+    notes="solve_ualign(method='hedge'); the sampled-iterate value is exact (mean of the "
+          "payoff vectors L(π_t, ·) seen), the averaged policy is re-evaluated afresh.")
+
+
+def claim_hedge_sampled_iterate(profile: Profile, instance: str, ks: Sequence[int] = (1, 2, 4, 8),
+                                Ts: Sequence[int] = (10, 100, 1000, 4000), tol: float = 1e-12,
+                                seed=0, tick: Tick = None) -> ClaimRow:
+    """(vi) measured with these arguments (see :func:`measure_hedge_sampled_iterate`)."""
+    return run_claim(HEDGE_SAMPLED_ITERATE,
+                     HedgeConfig(profile, instance, tuple(ks), tuple(Ts), tol, seed), tick)
 
 
 # ----------------------------------------------------------------------------- claim (vii)
-def _thin(trace, m: int = 120):
-    """At most ~m points of a trace, log-spaced in the iteration (first and last kept)."""
-    if len(trace) <= m:
-        return list(trace)
-    idx = np.unique(np.round(np.geomspace(1, len(trace), m)).astype(int) - 1)
-    return [trace[0]] + [trace[i] for i in idx if i > 0]
+@dataclasses.dataclass(frozen=True)
+class LastIterateConfig:
+    profile: Profile
+    instance: str
+    ks: tuple[int, ...] = (2, 8)
+    T: int = 2000
+    tau: float = 0.01
+    residual_tol: float = 1e-6
+    mmd_max_iter: int = 50000
+    tol: float = 1e-9
+    seed: Any = 0
 
 
-def claim_last_iterate(profile: Profile, instance: str, ks: Sequence[int] = (2, 8),
-                       T: int = 2000, tau: float = 0.01, residual_tol: float = 1e-6,
-                       mmd_max_iter: int = 50000, tol: float = 1e-9, seed=0,
-                       tick: Tick = None) -> ClaimRow:
+class LastIterateRow(NamedTuple):
+    k: int
+    dynamics: str  # "optimistic", "extragradient", "mmd" or "hedge (last iterate)"
+    iterations: int
+    e0: float  # e(π_0)
+    eT: float  # e(π_T)
+    limit: float | None  # e(π_0)/√T, or MMD's τ·max log(π_τ/μ); None for Hedge (no claim)
+    residual: float | None  # MMD's fixed-point residual at the end
+    residual_tol: float | None  # MMD's residual target
+    passed: bool | None  # None: drawn for contrast, not judged
+    trace: tuple  # (iteration, exploitability) pairs of the current iterate
+
+    @property
+    def bound_text(self) -> str:
+        if self.passed is None:
+            return "(no claim)"
+        if self.dynamics == "mmd":
+            return (f"<= τ·max log(π_τ/μ) = {self.limit:.3g} (residual {self.residual:.2g} <= "
+                    f"{self.residual_tol:g} after {self.iterations} steps)")
+        return f"<= e(π_0)/√T = {self.limit:.3g}"
+
+
+def _hedge_last_iterate_trace(profile: Profile, k: int, T: int) -> list:
+    """The (iteration, exploitability) trace of Hedge's current iterate, η = sqrt(8 log n / T),
+    by the solvers' own ``hedge_step``."""
+    n = profile.n_responses
+    eta = math.sqrt(8.0 * math.log(n) / T)
+    target = 1.0 / (k + 1)
+
+    def oracle(pi):
+        return deviation_payoffs(profile, pi, k)
+
+    return dyn.run_dynamics(
+        lambda: dyn.hedge_init(oracle, np.full(n, 1.0 / n)),
+        lambda s: dyn.hedge_step(s, oracle, eta),
+        lambda s, it: (float(s.r.max() - target), 0, False),
+        max_iter=T)[1]  # (state, trace, ...): the trace of (iteration, exploitability)
+
+
+def _last_iterate_row(c: LastIterateConfig, k: int, method: str) -> LastIterateRow:
+    if method == "mmd":
+        res = solve_ualign(c.profile, k, method="mmd", max_iter=c.mmd_max_iter,
+                           tol=c.residual_tol, seed=c.seed, tau=c.tau)
+        resid, kl = _mmd_residual(res), _mmd_kl_bound(res)
+        return LastIterateRow(k, method, res.iterations, res.trace[0][1], res.exploitability,
+                              kl, resid, c.residual_tol,
+                              resid <= c.residual_tol and res.exploitability <= kl + c.tol,
+                              tuple(res.trace))
+    res = solve_ualign(c.profile, k, method=method, max_iter=c.T, tol=1e-15, seed=c.seed)
+    e0 = res.trace[0][1]
+    env = e0 / math.sqrt(res.iterations)
+    return LastIterateRow(k, method, res.iterations, e0, res.exploitability, env, None, None,
+                          res.exploitability <= env + c.tol, tuple(res.trace))
+
+
+def measure_last_iterate(c: LastIterateConfig, tick: Tick = None) -> tuple[LastIterateRow, ...]:
     """(vii) Last-iterate convergence of the self-play dynamics (exploitability of the current
     iterate π_t against iteration t):
 
@@ -474,69 +871,82 @@ def claim_last_iterate(profile: Profile, instance: str, ks: Sequence[int] = (2, 
 
     References: THEORY.md §5.
     """
-    from ualign.solvers import dynamics as dyn
-    from ualign.solvers import solve_ualign
-
-    t0 = time.perf_counter()
-    n = profile.n_responses
-    cases = []
-    plots = []
-    for k in ks:
-        series = []
+    rows = []
+    for k in c.ks:
         for method in ("optimistic", "extragradient", "mmd"):
             _tick(tick, f"(vii) {method} k={k}")
-            if method == "mmd":
-                res = solve_ualign(profile, k, method="mmd", max_iter=mmd_max_iter,
-                                   tol=residual_tol, seed=seed, tau=tau)
-            else:
-                res = solve_ualign(profile, k, method=method, max_iter=T, tol=1e-15, seed=seed)
-            tr = [(max(i, 1), e) for i, e in res.trace]  # iteration 0 drawn at 1 (log axis)
-            series.append(Series(method, *zip(*_thin(tr), strict=True)))
-            e0, eT = res.trace[0][1], res.exploitability
-            if method == "mmd":
-                resid, kl = float(res.extras["residual"]), float(res.extras["kl_bound"])
-                ok = resid <= residual_tol and eT <= kl + tol
-                cases.append((k, method, res.iterations, e0, eT,
-                              f"<= τ·max log(π_τ/μ) = {kl:.3g} (residual {resid:.2g} <= "
-                              f"{residual_tol:g} after {res.iterations} steps)", ok))
-            else:
-                env = e0 / math.sqrt(res.iterations)
-                cases.append((k, method, res.iterations, e0, eT, f"<= e(π_0)/√T = {env:.3g}",
-                              eT <= env + tol))
+            rows.append(_last_iterate_row(c, k, method))
         _tick(tick, f"(vii) hedge k={k}")
-        eta = math.sqrt(8.0 * math.log(n) / T)
-        target = 1.0 / (k + 1)
+        trace = _hedge_last_iterate_trace(c.profile, k, c.T)
+        rows.append(LastIterateRow(k, "hedge (last iterate)", c.T, trace[0][1], trace[-1][1],
+                                   None, None, None, None, tuple(trace)))
+    return tuple(rows)
 
-        def oracle(pi, k=k):
-            return deviation_payoffs(profile, pi, k)
 
-        trace = dyn.run_dynamics(
-            lambda oracle=oracle: dyn.hedge_init(oracle, np.full(n, 1.0 / n)),
-            lambda s, oracle=oracle, eta=eta: dyn.hedge_step(s, oracle, eta),
-            lambda s, it, target=target: (float(s.r.max() - target), 0, False),
-            max_iter=T)[1]  # (state, trace, ...): the trace of (iteration, exploitability)
-        tr = [(max(i, 1), e) for i, e in trace]
-        series.append(Series("hedge (last iterate, no claim)", *zip(*_thin(tr), strict=True)))
-        cases.append((k, "hedge (last iterate)", T, trace[0][1], trace[-1][1], "(no claim)",
-                      None))
+def _thin(trace, m: int = 120):
+    """At most ~m points of a trace, log-spaced in the iteration (first and last kept)."""
+    if len(trace) <= m:
+        return list(trace)
+    idx = np.unique(np.round(np.geomspace(1, len(trace), m)).astype(int) - 1)
+    return [trace[0]] + [trace[i] for i in idx if i > 0]
+
+
+def _last_iterate_plots(rows, c) -> tuple[Plot, ...]:
+    plots = []
+    for k in c.ks:
+        series = []
+        for r in rows:
+            if r.k != k:
+                continue
+            tr = [(max(i, 1), e) for i, e in r.trace]  # iteration 0 drawn at 1 (log axis)
+            label = r.dynamics if r.passed is not None else "hedge (last iterate, no claim)"
+            series.append(Series(label, *zip(*_thin(tr), strict=True)))
         plots.append(Plot(f"(vii) last-iterate exploitability, k = {k}", "iteration t",
                           "max_y L(π_t, y) - 1/(k+1)", tuple(series), logx=True, logy=True))
-    judged = [c for c in cases if c[5] != "(no claim)"]
-    return ClaimRow(
-        key="vii", title="Last-iterate convergence of the dynamics",
-        statement="Optimistic mirror descent and extragradient converge in the last iterate "
-                  "(exploitability O(1/√T)); magnetic mirror descent converges linearly to the "
-                  "KL-regularised equilibrium π_τ, whose exploitability is at most "
-                  "τ·max_y log(π_τ(y)/μ(y)).",
-        reference="THEORY.md §5",
-        instance=f"{instance}; T = {T} (MMD: until its fixed-point residual <= "
-                 f"{residual_tol:g}), τ = {tau:g}, μ uniform",
-        columns=("k", "dynamics", "iterations", "e(π_0)", "e(π_T)", "bound", "verdict"),
-        cases=tuple(cases),
-        measured="; ".join(f"k={c[0]} {c[1]}: e(π_T) = {c[4]:.2e}" for c in judged),
-        bound="e(π_T) <= e(π_0)/√T (optimistic, extragradient); MMD: e <= τ·max log(π_τ/μ)",
-        tolerance=tol, passed=all(c[-1] for c in judged), plots=tuple(plots),
-        notes="solve_ualign(method='optimistic' / 'extragradient' / 'mmd') traces (exploitability "
-              "of the current iterate every step); Hedge's last iterate by the solvers' own "
-              "hedge_step. e(π) = max_y L(π, y) - 1/(k+1).",
-        seconds=time.perf_counter() - t0)
+    return tuple(plots)
+
+
+def _last_iterate_config(cfg) -> LastIterateConfig:
+    name, P = heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
+    return LastIterateConfig(P, name, cfg.dyn_ks, cfg.dyn_iters, seed=cfg.seed)
+
+
+LAST_ITERATE = ClaimSpec(
+    key="vii", title="Last-iterate convergence of the dynamics",
+    statement="Optimistic mirror descent and extragradient converge in the last iterate "
+              "(exploitability O(1/√T)); magnetic mirror descent converges linearly to the "
+              "KL-regularised equilibrium π_τ, whose exploitability is at most "
+              "τ·max_y log(π_τ(y)/μ(y)).",
+    reference="THEORY.md §5",
+    bound="e(π_T) <= e(π_0)/√T (optimistic, extragradient); MMD: e <= τ·max log(π_τ/μ)",
+    columns=(("k", "k"), ("dynamics", "dynamics"), ("iterations", "iterations"),
+             ("e0", "e(π_0)"), ("eT", "e(π_T)"), ("bound_text", "bound"), ("passed", "verdict")),
+    measure=measure_last_iterate,
+    verdict=_every_case_passes,
+    summary=lambda rows: "; ".join(f"k={r.k} {r.dynamics}: e(π_T) = {r.eT:.2e}" for r in rows
+                                   if r.passed is not None),
+    plots=_last_iterate_plots,
+    instance=lambda c, rows: (f"{c.instance}; T = {c.T} (MMD: until its fixed-point residual "
+                              f"<= {c.residual_tol:g}), τ = {c.tau:g}, μ uniform"),
+    configure=_last_iterate_config,
+    notes="solve_ualign(method='optimistic' / 'extragradient' / 'mmd') traces (exploitability "
+          "of the current iterate every step); Hedge's last iterate by the solvers' own "
+          "hedge_step. e(π) = max_y L(π, y) - 1/(k+1).")
+
+
+def claim_last_iterate(profile: Profile, instance: str, ks: Sequence[int] = (2, 8),
+                       T: int = 2000, tau: float = 0.01, residual_tol: float = 1e-6,
+                       mmd_max_iter: int = 50000, tol: float = 1e-9, seed=0,
+                       tick: Tick = None) -> ClaimRow:
+    """(vii) measured with these arguments (see :func:`measure_last_iterate`)."""
+    return run_claim(LAST_ITERATE,
+                     LastIterateConfig(profile, instance, tuple(ks), T, tau, residual_tol,
+                                       mmd_max_iter, tol, seed), tick)
+
+
+# ------------------------------------------------------------------------------ the registry
+CLAIMS: tuple[ClaimSpec, ...] = (UALIGN_EQUILIBRIUM, COPYING_OPPONENT, NLHF_COLLAPSE,
+                                 BEST_KSET_IMPARTIAL_CULTURE, ELL_OUTPUT_OPPONENTS,
+                                 HEDGE_SAMPLED_ITERATE, LAST_ITERATE)
+"""Every claim of the report, in report order: ``build_report`` measures each one and the
+progress count is ``len(CLAIMS)``. A new claim is one :class:`ClaimSpec` added here."""

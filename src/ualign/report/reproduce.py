@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ualign._version import __version__
 from ualign.report import claims as C
+from ualign.report.claims import heterogeneous_instance
 from ualign.report.results import ClaimRow, Report
 
 __all__ = ["ReproduceConfig", "build_report", "default_data_dir", "heterogeneous_instance",
@@ -70,19 +71,6 @@ def default_data_dir() -> Path | None:
     return None
 
 
-def heterogeneous_instance(n: int = 12, seed: int = 1):
-    """Three Mallows groups with random centres, dispersions φ = 0.5, 0.6, 0.7 and weights
-    0.4 / 0.35 / 0.25 (a heterogeneous population). Returns ``(description, Profile)``."""
-    from ualign.data import mallows_mixture
-
-    P = mallows_mixture(n, n_users=300, phi=(0.5, 0.6, 0.7), groups=3,
-                        group_weights=(0.4, 0.35, 0.25), seed=seed)
-    cw = P.condorcet_winner()
-    return (f"heterogeneous: 3 Mallows groups (φ = 0.5/0.6/0.7, weights 0.4/0.35/0.25, 300 "
-            f"users) over {n} responses, seed {seed}; "
-            f"{'no Condorcet winner' if cw is None else f'Condorcet winner {cw}'}"), P
-
-
 def _error_row(key: str, title: str, exc: BaseException, seconds: float) -> ClaimRow:
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
     return ClaimRow(key=key, title=title, statement="(not measured: the check raised an error)",
@@ -94,7 +82,8 @@ def _error_row(key: str, title: str, exc: BaseException, seconds: float) -> Clai
 def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = None,
                  tick: Callable[[str], None] | None = None,
                  advance: Callable[[], None] | None = None) -> Report:
-    """Measure every claim (and the real-data section when ``data_dir`` is given).
+    """Measure every claim of the registry :data:`ualign.report.claims.CLAIMS` (each spec's
+    ``configure(config)`` gives its inputs) and the real-data section when ``data_dir`` is given.
 
     A claim whose check raises is kept as a FAIL row carrying the error, so the report still
     shows everything else; nothing is written here (see :mod:`ualign.report.render`).
@@ -103,75 +92,27 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
     from ualign.report import realdata
 
     t0 = time.perf_counter()
-    cfg = config
-    seed = cfg.seed
-
-    def het():
-        return heterogeneous_instance(cfg.n_heterogeneous, cfg.instance_seed)
-
-    def c1():
-        name, P = het()
-        return C.claim_ualign_equilibrium(P, name, cfg.ks_equilibrium, seed=seed, tick=tick)
-
-    def c2():
-        return C.claim_copying_opponent(seed, cfg.copy_instances, cfg.copy_policies, tick=tick)
-
-    def c3():
-        from ualign.data import nlhf_collapse
-
-        return C.claim_nlhf_collapse(nlhf_collapse(cfg.eps), cfg.eps, cfg.ks_equilibrium,
-                                     seed=seed, tick=tick)
-
-    def c4():
-        return C.claim_best_kset_impartial_culture(cfg.ic_Ns, cfg.ic_ks, tick=tick)
-
-    def c5():
-        from ualign.data import impartial_culture
-
-        name, P = het()
-        n_small = 5
-        ic = impartial_culture(n_small, n_users=None, seed=seed)
-        return C.claim_ell_output_opponents(
-            [(name, P, False), (f"exact impartial culture, N = {n_small}", ic, True)],
-            cfg.ell_ks, cfg.ells, seed=seed, tick=tick)
-
-    def c6():
-        name, P = het()
-        return C.claim_hedge_sampled_iterate(P, name, cfg.hedge_ks, cfg.hedge_Ts, seed=seed,
-                                             tick=tick)
-
-    def c7():
-        name, P = het()
-        return C.claim_last_iterate(P, name, cfg.dyn_ks, cfg.dyn_iters, seed=seed, tick=tick)
-
-    jobs = [("i", "U-alignment equilibrium reaches k/(k+1)", c1),
-            ("ii", "No product policy exceeds k/(k+1) (copying opponent)", c2),
-            ("iii", "NLHF collapses to ½+ε; U-alignment reaches k/(k+1)", c3),
-            ("iv", "Best k-output policy on impartial culture", c4),
-            ("v", "Equilibrium against ℓ-output opponents", c5),
-            ("vi", "Hedge self-play: sampled-iterate guarantee", c6),
-            ("vii", "Last-iterate convergence of the dynamics", c7)]
     rows = []
-    for key, title, job in jobs:
+    for spec in C.CLAIMS:
         t1 = time.perf_counter()
         try:
-            rows.append(job())
+            rows.append(C.run_claim(spec, spec.configure(config), tick))
         except Exception as exc:  # a failing check is reported, not hidden
-            rows.append(_error_row(key, title, exc, time.perf_counter() - t1))
+            rows.append(_error_row(spec.key, spec.title, exc, time.perf_counter() - t1))
         if advance is not None:
             advance()
     notes = []
     datasets = []
     if data_dir is not None:
-        wanted = realdata.QUICK_DATASETS if cfg.quick else realdata.DATASETS
+        wanted = realdata.QUICK_DATASETS if config.quick else realdata.DATASETS
         found = realdata.available_datasets(data_dir, wanted)
         if not found:
             notes.append(f"None of the report's datasets ({', '.join(d.path for d in wanted)}) "
                          f"is under {data_dir}: the real-data section is left out.")
         for d in found:
             try:
-                datasets.append(realdata.dataset_section(data_dir, d, cfg.data_ks, seed=seed,
-                                                         tick=tick))
+                datasets.append(realdata.dataset_section(data_dir, d, config.data_ks,
+                                                         seed=config.seed, tick=tick))
             except Exception as exc:
                 last = traceback.format_exception_only(type(exc), exc)[-1].strip()
                 notes.append(f"Real data {d.name} ({d.path}) was not measured: {last}")
@@ -183,7 +124,7 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
     machine = f"{platform.machine()} {os.cpu_count()}-core CPU, Python {platform.python_version()}"
     created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return Report(title="ualign: the universal-alignment claims, measured", created_utc=created,
-                  version=__version__, machine=machine, quick=cfg.quick, claims=tuple(rows),
+                  version=__version__, machine=machine, quick=config.quick, claims=tuple(rows),
                   datasets=tuple(datasets), data_dir=None if data_dir is None else str(data_dir),
                   notes=tuple(notes), seconds=time.perf_counter() - t0)
 
@@ -193,6 +134,6 @@ def n_steps(config: ReproduceConfig, data_dir) -> int:
     from ualign.report import realdata
 
     if data_dir is None:
-        return 7
+        return len(C.CLAIMS)
     wanted = realdata.QUICK_DATASETS if config.quick else realdata.DATASETS
-    return 7 + len(realdata.available_datasets(data_dir, wanted))
+    return len(C.CLAIMS) + len(realdata.available_datasets(data_dir, wanted))

@@ -19,9 +19,11 @@ __all__ = ["ClaimRow", "CompareEntry", "CompareResult", "DatasetSection", "Repor
 
 
 def jsonable(obj: Any) -> Any:
-    """Dataclasses, tuples and numpy scalars/arrays to JSON types; NaN/inf become None."""
+    """Dataclasses, tuples and numpy scalars/arrays to JSON types; NaN/inf become None.
+    Dataclass fields with ``metadata={"json": False}`` are left out."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if f.metadata.get("json", True)}
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -58,6 +60,9 @@ class ClaimRow:
       plots: the claim's figures.
       notes: how it was measured, caveats.
       seconds: wall-clock time of the measurement.
+      rows: the typed measurement rows (NamedTuples, see :mod:`~ualign.report.claims`) that
+        ``cases``, ``measured``, ``passed`` and ``plots`` were built from; kept in memory for
+        callers and tests, not written to JSON (``cases`` is).
     """
 
     key: str
@@ -74,6 +79,8 @@ class ClaimRow:
     plots: tuple[Plot, ...] = ()
     notes: str = ""
     seconds: float = 0.0
+    rows: tuple = dataclasses.field(default=(), repr=False, compare=False,
+                                    metadata={"json": False})
 
     @property
     def verdict(self) -> str:
