@@ -135,9 +135,11 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
     if not ks or min(ks) < 1:
         raise ValueError(f"ks must be a non-empty list of integers >= 1, got {ks}")
     methods = tuple(methods)
+    by_label = registry.labelled("compare")
     for pos, m in enumerate(methods):
-        if m not in METHODS:
-            raise ValueError(f"methods must be among {METHODS}, got {m!r} at position {pos}")
+        if m not in by_label:
+            raise ValueError(f"methods must be among {tuple(by_label)}, got {m!r} at position "
+                             f"{pos}")
     n = profile.n_responses
     entries: list[CompareEntry] = []
     policies: dict = {}
@@ -147,7 +149,6 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
         if tick is not None:
             tick(msg)
 
-    by_label = registry.labelled("compare")
     for m in methods:
         method = by_label[m]
         policies[m] = {}

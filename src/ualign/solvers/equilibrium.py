@@ -51,7 +51,8 @@ from ualign.solvers.result import (
     check_reference,
 )
 
-__all__ = ["AutoOptions", "HedgeOptions", "LastIterateOptions", "MMDOptions", "solve_ualign"]
+__all__ = ["AutoOptions", "HedgeOptions", "LastIterateOptions", "MMDOptions", "UalignOptions",
+           "solve_ualign", "ualign_method"]
 
 
 def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
