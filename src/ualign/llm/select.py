@@ -135,59 +135,53 @@ def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, wei
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     solver = registry.labelled("select").get(method)
-    if solver is None:
-        sel = _BASELINES[method](profile, k, scores, weights)
-    elif solver.output == "kset":
+    if solver is not None:
+        sel = _solve(solver, profile, k, tol, rng)
+    elif method == "best-of-n":
+        if scores is None:
+            util = 1.0 - profile.levels / max(n - 1, 1)
+        else:
+            util = np.asarray(scores, dtype=float)
+            if util.ndim != 2 or util.shape[1] != n:
+                raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
+            util = np.where(np.isnan(util), np.nanmin(util), util)
+        if weights is not None:
+            w = np.asarray(weights, dtype=float)
+            if w.shape != (util.shape[0],):
+                raise ValueError(f"weights must have shape ({util.shape[0]},) (one per row of "
+                                 f"scores), got {w.shape}")
+            w = w / w.sum()
+        elif util.shape[0] == profile.n_users:
+            w = profile.weights
+        else:
+            w = np.full(util.shape[0], 1.0 / util.shape[0])
+        mean = w @ util
+        top = np.argsort(-mean, kind="stable")[:k]
+        sel = dict(shown=np.sort(top), sets=np.sort(top)[None, :], probs=np.ones(1),
+                   extras=dict(mean_utility=[float(mean[i]) for i in top]))
+    else:  # sampling
+        sel = dict(shown=np.arange(k), sets=np.arange(k)[None, :], probs=np.ones(1))
+    return Selection(method=method, k=k, seconds=time.perf_counter() - t0, **sel)
+
+
+def _solve(solver: registry.Method, profile: Profile, k: int, tol: float, rng) -> dict:
+    """A registered solver's selection: k i.i.d. samples of its policy, or one set drawn from
+    its k-set policy."""
+    if solver.output == "kset":
         res = solver.solve(profile, k)
         sets = np.asarray(res.sets, dtype=np.int64)
         probs = np.clip(np.asarray(res.probs, float), 0, None)
         probs = probs / probs.sum()
         pick = int(rng.choice(len(probs), p=probs))
-        sel = dict(sets=sets, probs=probs, shown=np.sort(sets[pick]),
-                   extras=dict(value=float(res.value)))
-    else:
-        res = (solver.solve(profile, k, tol=tol) if solver.k_free
-               else solver.solve(profile, k, tol=tol, seed=rng))
-        extras = dict(solver=res.method, exploitability=float(res.exploitability))
-        if not solver.k_free:
-            extras["converged"] = bool(res.converged)
-        sel = dict(policy=np.asarray(res.policy, float), shown=_sample(res.policy, k, rng),
-                   extras=extras)
-    return Selection(method=method, k=k, seconds=time.perf_counter() - t0, **sel)
-
-
-def _best_of_n(profile: Profile, k: int, scores, weights) -> dict:
-    """The k candidates of highest mean utility (shown as k distinct responses)."""
-    n = profile.n_responses
-    if scores is None:
-        util = 1.0 - profile.levels / max(n - 1, 1)
-    else:
-        util = np.asarray(scores, dtype=float)
-        if util.ndim != 2 or util.shape[1] != n:
-            raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
-        util = np.where(np.isnan(util), np.nanmin(util), util)
-    if weights is not None:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (util.shape[0],):
-            raise ValueError(f"weights must have shape ({util.shape[0]},) (one per row of "
-                             f"scores), got {w.shape}")
-        w = w / w.sum()
-    elif util.shape[0] == profile.n_users:
-        w = profile.weights
-    else:
-        w = np.full(util.shape[0], 1.0 / util.shape[0])
-    mean = w @ util
-    top = np.argsort(-mean, kind="stable")[:k]
-    return dict(shown=np.sort(top), sets=np.sort(top)[None, :], probs=np.ones(1),
-                extras=dict(mean_utility=[float(mean[i]) for i in top]))
-
-
-def _sampling(profile: Profile, k: int, scores, weights) -> dict:
-    """The first k candidates: k plain samples of the language model."""
-    return dict(shown=np.arange(k), sets=np.arange(k)[None, :], probs=np.ones(1))
-
-
-_BASELINES = {"best-of-n": _best_of_n, "sampling": _sampling}
+        return dict(sets=sets, probs=probs, shown=np.sort(sets[pick]),
+                    extras=dict(value=float(res.value)))
+    res = (solver.solve(profile, k, tol=tol) if solver.k_free
+           else solver.solve(profile, k, tol=tol, seed=rng))
+    extras = dict(solver=res.method, exploitability=float(res.exploitability))
+    if not solver.k_free:
+        extras["converged"] = bool(res.converged)
+    return dict(policy=np.asarray(res.policy, float), shown=_sample(res.policy, k, rng),
+                extras=extras)
 
 
 def _pad(policy: np.ndarray, n: int) -> np.ndarray:
