@@ -7,16 +7,19 @@ solver, write ``fn(profile, k, options) -> result`` (a :class:`~ualign.solvers.r
 result) and an options dataclass, then register them once::
 
     @dataclasses.dataclass(frozen=True)
-    class MyOptions(Options):
+    class MyOptions(UalignOptions):  # tol, max_iter, progress, plus:
         eta: float = 0.1
 
         def __post_init__(self):
+            super().__post_init__()
             check_field(self, "eta", check_positive)
 
-    register(Method("mine", MyOptions, my_solver, family="ualign"))
+    register(Method("mine", MyOptions, ualign_method(my_solver), family="ualign",
+                    labels={"compare": "mine"}))
 
-Options are checked where they are built: an unknown option, or one of the wrong type or
-range, raises ``ValueError`` naming it.
+The built-in methods are registered in ``ualign.solvers.methods``. Options are checked where
+they are built: an unknown option, or one of the wrong type or range, raises ``ValueError``
+naming it.
 
 References: shared/spec/THEORY.md §4-7.
 """
