@@ -427,7 +427,7 @@ def test_averaged_hedge_equals_a_hand_loop():
 
     out = dyn.run(dyn.averaged(dyn.hedge(oracle, eta)), lambda s, it: (0.0, 0, False),
                   pi0=np.full(5, 0.2), max_iter=T)
-    assert isinstance(out, dyn.RunResult) and out.state.count == T == out.state.t
+    assert isinstance(out, dyn.RunResult) and out.state.iterates == T == out.state.t
     assert out.state.evals == T and [i for i, _ in out.trace] == list(range(T + 1))
     pi, pis, rs = np.full(5, 0.2), [], []
     for _ in range(T):

@@ -32,7 +32,7 @@ Example::
 
     dyn = averaged(hedge(oracle, eta))
     out = run(dyn, certificate, pi0=np.full(n, 1 / n), max_iter=T)
-    pi_bar = out.state.pi_sum / out.state.count
+    pi_bar = out.state.pi_sum / out.state.iterates
 
 References: shared/spec/THEORY.md §5; Sokota et al. 2023 (MMD); Korpelevich 1976 / Nemirovski
 2004 (extragradient, mirror prox); Rakhlin & Sridharan 2013 (optimistic mirror descent);
@@ -72,7 +72,7 @@ Certificate = Callable[[Any, int], tuple[float, int, bool]]
 class Dynamics(NamedTuple):
     """An ``(init, step)`` pair: ``init(π0) -> state``, ``step(state) -> state``."""
 
-    init: Callable[[np.ndarray], Any]
+    init: Callable[[Any], Any]  # π0 -> state
     step: Callable[[Any], Any]
 
 
@@ -190,7 +190,7 @@ class AveragedState(NamedTuple):
     inner: Any  # the wrapped dynamic's state
     pi_sum: np.ndarray  # Σ_t π_t over the iterates the steps played
     r_sum: np.ndarray  # Σ_t L(π_t, ·)
-    count: int  # iterates summed
+    iterates: int  # iterates summed
 
     @property
     def t(self) -> int:
@@ -204,7 +204,7 @@ class AveragedState(NamedTuple):
 def averaged(dynamics: Dynamics) -> Dynamics:
     """Wrap a dynamic so that its state also keeps ``Σ_t π_t`` and ``Σ_t L(π_t, ·)`` over the
     iterates its steps play (``inner.pi`` and ``inner.r`` after each step): the average policy
-    is ``pi_sum / count`` and the sampled-iterate payoffs ``r_sum / count``."""
+    is ``pi_sum / iterates`` and the sampled-iterate payoffs ``r_sum / iterates``."""
 
     def init(pi0: np.ndarray) -> AveragedState:
         inner = dynamics.init(pi0)
@@ -213,7 +213,7 @@ def averaged(dynamics: Dynamics) -> Dynamics:
     def step(state: AveragedState) -> AveragedState:
         inner = dynamics.step(state.inner)
         return AveragedState(inner, state.pi_sum + inner.pi, state.r_sum + inner.r,
-                             state.count + 1)
+                             state.iterates + 1)
 
     return Dynamics(init, step)
 
@@ -230,7 +230,7 @@ class RunResult(NamedTuple):
     trace_seconds: list  # seconds since the start at each trace point
 
 
-def run(dynamics: Dynamics, certificate: Certificate, *, pi0: np.ndarray, max_iter: int,
+def run(dynamics: Dynamics, certificate: Certificate, *, pi0: np.ndarray | None, max_iter: int,
         check_every: int = 1, desc: str = "dynamics", progress: bool = False,
         time_limit: float | None = None) -> RunResult:
     """Thin driver: ``state = init(π0)``; then ``state = step(state)`` until the certificate

@@ -218,14 +218,14 @@ def hedge(profile, k, opts: HedgeOptions) -> SolverResult:
     n = profile.n_responses
     T = check_max_iter(opts.max_iter, 1000)
     default_eta = opts.eta is None
-    eta = np.sqrt(8.0 * np.log(max(n, 2)) / T) if default_eta else opts.eta
+    eta = float(np.sqrt(8.0 * np.log(max(n, 2)) / T)) if opts.eta is None else opts.eta
     check_every = max(1, T // 50) if opts.check_every is None else opts.check_every
     oracle = _full_oracle(profile, k)
     target = 1.0 / (k + 1)
 
     def certificate(state, it):
         # the average of the iterates played (before any round: the start π0)
-        avg = state.inner.w if state.count == 0 else state.pi_sum / state.count
+        avg = state.inner.w if state.iterates == 0 else state.pi_sum / state.iterates
         e = float(oracle(avg).max() - target)
         return e, 1, e <= opts.tol
 
@@ -233,7 +233,7 @@ def hedge(profile, k, opts: HedgeOptions) -> SolverResult:
                   max_iter=T, check_every=check_every, desc="hedge", progress=opts.progress,
                   time_limit=opts.time_limit)
     state = out.state
-    T_run = state.count
+    T_run = state.iterates
     r_bar = state.r_sum / T_run
     diagnostics = HedgeDiagnostics(
         eta=float(eta), averaged_iterates=T_run,

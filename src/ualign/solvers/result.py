@@ -154,7 +154,7 @@ def check_profile(profile) -> Profile:
 
 
 def check_nonneg(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(float(x)):
         raise ValueError(f"{name} must be a finite real number >= 0, got {x!r}")
     if x < 0:
         raise ValueError(f"{name} must be >= 0, got {x}")
