@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+from collections.abc import Mapping
 from math import comb
 
 import numpy as np
@@ -31,15 +32,24 @@ from scipy.optimize import linprog
 
 from ualign.core._checks import check_k
 from ualign.core.payoffs import set_win_rate
-from ualign.solvers.nlhf import SolverError
-from ualign.solvers.result import check_profile
+from ualign.solvers.diagnostics import Diagnostics, KSetDiagnostics
+from ualign.solvers.registry import Options, check_field
+from ualign.solvers.result import (
+    SolverError,
+    adopt_extras,
+    check_nonneg,
+    check_positive,
+    check_profile,
+    with_extras_view,
+)
 
-__all__ = ["KSetResult", "multiset_win_matrix", "solve_kset"]
+__all__ = ["KSetOptions", "KSetResult", "multiset_win_matrix", "solve_kset"]
 
 
+@with_extras_view
 @dataclasses.dataclass(frozen=True)
 class KSetResult:
-    """Best k-output policy: ``probs[j]`` on the multiset ``sets[j]``.
+    """Best k-output policy: ``probs[j]`` on the multiset ``sets[j]`` (a ``Certified`` result).
 
     Attributes:
       sets: ``(m, k)`` int response indices (sorted within a row).
@@ -51,7 +61,13 @@ class KSetResult:
       exact: whether pricing was exact (enumeration), so ``value`` is the LP optimum.
       pricer: ``"enumeration"`` or ``"greedy"``.
       iterations: column-generation rounds; columns: columns generated in total.
-      extras: seconds, master values per round.
+      worst_response: the single response ``y'`` attaining ``value``.
+      converged: whether column generation stopped because no column prices above the master
+        value (False when it ran out of ``max_rounds``).
+      seconds: wall time; diagnostics: ``KSetDiagnostics`` (master values per round).
+      extras: deprecated read-only mapping view of ``seconds`` and the diagnostics.
+      robust_win_rate (= ``value``) and certificate (= ``upper_bound - value``, the certified
+      optimality gap) complete the ``Certified`` protocol.
     """
 
     sets: np.ndarray
@@ -63,7 +79,24 @@ class KSetResult:
     pricer: str
     iterations: int
     columns: int
-    extras: dict = dataclasses.field(default_factory=dict)
+    worst_response: int | None = None
+    converged: bool | None = None
+    seconds: float = 0.0
+    diagnostics: Diagnostics = dataclasses.field(default_factory=Diagnostics)
+    extras: dataclasses.InitVar[Mapping | None] = None
+
+    def __post_init__(self, extras):
+        adopt_extras(self, extras)
+
+    @property
+    def robust_win_rate(self) -> float:
+        """``value``: the worst case over single responses of the k-set policy's win rate."""
+        return self.value
+
+    @property
+    def certificate(self) -> float:
+        """``upper_bound - value``: how far ``value`` can be from the optimum, certified."""
+        return self.upper_bound - self.value
 
 
 def multiset_win_matrix(levels, weights, sets, chunk: int = 256) -> np.ndarray:
@@ -168,6 +201,7 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
     A = multiset_win_matrix(lv, w, np.array(cols))
     values = []
     rounds = 0
+    converged = False
     while rounds < max_rounds:
         rounds += 1
         x, v, q = _master(A)
@@ -180,21 +214,44 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
             S, price = _greedy_price(lv, w, q, k, n)
             new = tuple(int(s) for s in S)
         if price <= v + tol or new in set(cols):
+            converged = True
             break
         cols.append(new)
         A = np.vstack([A, multiset_win_matrix(lv, w, np.array([new]))])
     keep = x > 1e-13
     sets = np.array(cols, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
-    value = min(set_win_rate(profile, sets, probs, y) for y in range(n))
+    wr = [set_win_rate(profile, sets, probs, y) for y in range(n)]
+    worst = int(np.argmin(wr))
     if exact:
         upper = float((A_all @ q).max())
     else:
         top = lv == lv.min(axis=1, keepdims=True)  # (U, n) users' favourite class
         per_user = (~top).astype(float) @ q + (k / (k + 1.0)) * (top.astype(float) @ q)
         upper = max(float(w @ per_user), float(price))
-    return KSetResult(sets=sets, probs=probs, value=float(value), opponent=q,
+    return KSetResult(sets=sets, probs=probs, value=float(wr[worst]), opponent=q,
                       upper_bound=upper, exact=exact,
                       pricer="enumeration" if exact else "greedy", iterations=rounds,
-                      columns=len(cols), extras={"seconds": time.perf_counter() - t0,
-                                                 "master_values": values})
+                      columns=len(cols), worst_response=worst, converged=converged,
+                      seconds=time.perf_counter() - t0,
+                      diagnostics=KSetDiagnostics(master_values=tuple(values)))
+
+
+@dataclasses.dataclass(frozen=True)
+class KSetOptions(Options):
+    """Options of the registered method ``"kset"`` (the arguments of :func:`solve_kset`)."""
+
+    max_enumerate: int = 50000
+    tol: float = 1e-10
+    max_rounds: int = 500
+
+    def __post_init__(self):
+        check_field(self, "max_enumerate", lambda v, name: int(check_nonneg(v, name)))
+        check_field(self, "tol", check_positive)
+        check_field(self, "max_rounds", check_k)
+
+
+def kset_method(profile, k, opts: KSetOptions) -> KSetResult:
+    """The registered ``"kset"``: :func:`solve_kset`."""
+    return solve_kset(profile, k, max_enumerate=opts.max_enumerate, tol=opts.tol,
+                      max_rounds=opts.max_rounds)
