@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from ualign.core import Profile, deviation_payoffs, set_win_rate
-from ualign.core._checks import check_count
+from ualign.core._checks import check_count, check_profile
 
 __all__ = [
     "METHODS",
@@ -111,8 +111,7 @@ def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, wei
       seed: seed or ``numpy.random.Generator`` for sampling the shown responses.
       tol: exploitability tolerance passed to ``solve_ualign``.
     """
-    if not isinstance(profile, Profile):
-        raise ValueError(f"profile must be a ualign.Profile, got {type(profile).__name__}")
+    check_profile(profile)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     n = profile.n_responses

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.stats import rankdata
 
 from ualign.core._checks import check_user_weights
 from ualign.data.polis import PolisVotes, read_polis_votes
@@ -197,6 +196,7 @@ def _mean_vote(votes):
 
 def _auc(y, s):
     """Area under the ROC curve of scores ``s`` for binary labels ``y`` (ties count 1/2)."""
+    from scipy.stats import rankdata  # lazy: scipy.stats takes ~1.5 s to import
     y = np.asarray(y, dtype=bool)
     n1, n0 = int(y.sum()), int((~y).sum())
     if n1 == 0 or n0 == 0:
