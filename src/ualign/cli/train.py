@@ -42,7 +42,7 @@ def build_population(config, spec: str | None):
         raise ValueError("a population is required: --population SPEC or `population:` in "
                          "the config")
     if config.candidates is not None:
-        from ualign.cli._load import load_profile
+        from ualign.data import load_profile
         from ualign.train.populations import CandidatePopulation
 
         P = load_profile(spec)

@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from ualign.core import Profile, deviation_payoffs, set_win_rate
+from ualign.core._checks import check_count, check_profile
 from ualign.solvers import registry
 
 __all__ = [
@@ -87,19 +88,9 @@ class Selection:
             out["probs"] = [round(float(p), 10) for p in self.probs]
         return out
 
-    @classmethod
-    def from_json(cls, d: dict) -> Selection:
-        return cls(method=d["method"], k=int(d["k"]), shown=np.asarray(d["shown"], np.int64),
-                   policy=None if d.get("policy") is None else np.asarray(d["policy"], float),
-                   sets=None if d.get("sets") is None else np.asarray(d["sets"], np.int64),
-                   probs=None if d.get("probs") is None else np.asarray(d["probs"], float),
-                   seconds=float(d.get("seconds", 0.0)), extras=dict(d.get("extras", {})))
-
 
 def _check_k(k, n: int, method: str) -> int:
-    if isinstance(k, bool) or int(k) != k or int(k) < 1:
-        raise ValueError(f"k must be a positive integer (responses shown), got {k!r}")
-    k = int(k)
+    k = check_count(k, "k", " (responses shown)")
     if method in WITHOUT_REPLACEMENT and k > n:
         raise ValueError(f"k={k} is larger than the N={n} candidates; method {method!r} shows "
                          f"k distinct responses (without replacement), so it needs k <= N")
@@ -126,8 +117,7 @@ def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, wei
       seed: seed or ``numpy.random.Generator`` for sampling the shown responses.
       tol: exploitability tolerance passed to ``solve_ualign``.
     """
-    if not isinstance(profile, Profile):
-        raise ValueError(f"profile must be a ualign.Profile, got {type(profile).__name__}")
+    check_profile(profile)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     n = profile.n_responses

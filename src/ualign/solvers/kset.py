@@ -31,6 +31,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ualign.core._checks import check_k
+from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import set_win_rate
 from ualign.solvers.diagnostics import Diagnostics, KSetDiagnostics
 from ualign.solvers.registry import Options, check_field
@@ -139,34 +140,13 @@ def _greedy_price(levels, weights, q, k, n, n_seeds=8):
     """Heuristic pricing: from each of the ``n_seeds`` responses whose k-copy set prices highest,
     add the response that raises the price most until k are chosen, then best-improvement
     single swaps until none improves."""
-    best_val, best_set = -np.inf, None
-
     def price(sets):
         return multiset_win_matrix(levels, weights, sets) @ q
 
-    cand = np.arange(n)
-    single = price(np.repeat(cand[:, None], k, axis=1))
-    for seed in np.argsort(-single, kind="stable")[:n_seeds]:
-        seed = int(seed)
-        S = [seed]
-        while len(S) < k:
-            trial = np.array([[*S, y] for y in cand])
-            S.append(int(cand[np.argmax(price(trial))]))
-        val = float(price(np.array([S]))[0])
-        improved = True
-        while improved:
-            improved = False
-            for pos in range(k):
-                trial = np.array([[*S[:pos], y, *S[pos + 1:]] for y in cand])
-                vals = price(trial)
-                j = int(np.argmax(vals))
-                if vals[j] > val + 1e-13:
-                    S = list(trial[j])
-                    val = float(vals[j])
-                    improved = True
-        if val > best_val:
-            best_val, best_set = val, sorted(S)
-    return np.array(best_set), best_val
+    single = price(np.repeat(np.arange(n)[:, None], k, axis=1))
+    seeds = np.argsort(-single, kind="stable")[:n_seeds]
+    S, val, _ = greedy_local_search(price, n, k, seeds)
+    return S, val
 
 
 def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-10,

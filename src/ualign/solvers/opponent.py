@@ -29,6 +29,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ualign.core._checks import check_distribution, check_k
+from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import deviation_payoffs, set_win_rate
 from ualign.solvers.result import check_profile
 
@@ -101,28 +102,10 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
         evaluated = len(sets)
         method = "enumeration"
     else:
-        evaluated = 0
-        best, T = -np.inf, None
-        cand = np.arange(n)
-        for seed in range(n):
-            S = [seed]
-            while len(S) < ell:
-                v = _opponent_shares(lv, w, pi, k, [[*S, y] for y in cand])
-                evaluated += n
-                S.append(int(np.argmax(v)))
-            val = float(_opponent_shares(lv, w, pi, k, [S])[0])
-            improved = True
-            while improved:
-                improved = False
-                for pos in range(ell):
-                    trial = [[*S[:pos], y, *S[pos + 1:]] for y in cand]
-                    v = _opponent_shares(lv, w, pi, k, trial)
-                    evaluated += n
-                    j = int(np.argmax(v))
-                    if v[j] > val + 1e-13:
-                        S, val, improved = trial[j], float(v[j]), True
-            if val > best:
-                best, T = val, np.array(sorted(S))
+        def share(sets):
+            return _opponent_shares(lv, w, pi, k, sets)
+
+        T, _, evaluated = greedy_local_search(share, n, ell, range(n))
         method = "greedy"
     value = 1.0 - set_win_rate(profile, T[None, :], np.ones(1), pi, ell=k)
     lower = max(0.0, 1.0 - ell * float(deviation_payoffs(profile, pi, k).max()))

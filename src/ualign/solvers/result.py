@@ -12,14 +12,22 @@ References: shared/spec/THEORY.md §4 (exploitability, robust win rate).
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import types
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ualign.core._checks import check_distribution, check_k, check_policy
+from ualign.core._checks import (  # noqa: F401  (re-exported: the solvers import them here)
+    check_distribution,
+    check_k,
+    check_max_iter,
+    check_nonneg,
+    check_policy,
+    check_positive,
+    check_profile,
+    check_reference,
+)
 from ualign.core.payoffs import deviation_payoffs
 from ualign.core.profile import Profile
 from ualign.solvers.diagnostics import Diagnostics, LegacyDiagnostics
@@ -145,48 +153,6 @@ class SolverResult:
                 f"exploitability={self.exploitability:.3g}, "
                 f"robust_win_rate={self.robust_win_rate:.6f}, iterations={self.iterations}, "
                 f"payoff_evals={self.payoff_evals}, converged={self.converged})")
-
-
-def check_profile(profile) -> Profile:
-    if not isinstance(profile, Profile):
-        raise ValueError(f"profile must be a ualign.Profile, got {type(profile).__name__}")
-    return profile
-
-
-def check_nonneg(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(float(x)):
-        raise ValueError(f"{name} must be a finite real number >= 0, got {x!r}")
-    if x < 0:
-        raise ValueError(f"{name} must be >= 0, got {x}")
-    return float(x)
-
-
-def check_positive(x, name: str) -> float:
-    x = check_nonneg(x, name)
-    if x <= 0:
-        raise ValueError(f"{name} must be > 0, got {x}")
-    return x
-
-
-def check_max_iter(max_iter, default: int) -> int:
-    if max_iter is None:
-        return default
-    return check_k(max_iter, "max_iter")
-
-
-def check_reference(reference, n: int, *, positive: bool) -> np.ndarray:
-    """Uniform when None; else a distribution over the n responses, strictly positive when
-    ``positive`` (a KL term to it needs full support)."""
-    if reference is None:
-        return np.full(n, 1.0 / n)
-    mu = check_distribution(reference, n, "reference")
-    if positive:
-        zero = np.flatnonzero(np.asarray(reference, dtype=float) <= 0)
-        if zero.size:
-            raise ValueError(f"reference must be strictly positive (the KL term needs full "
-                             f"support), got {np.asarray(reference)[zero[0]]} at position "
-                             f"{zero[0]}")
-    return mu
 
 
 def certify(profile: Profile, policy, k: int, *, method: str, iterations: int,
