@@ -350,3 +350,45 @@ def test_exploitability_undefined_under_distinct():
         ualign.exploitability(P, [0.5, 0.5], 2, display="distinct")
     assert ualign.exploitability(P, [0.5, 0.5], 2, display="multiset") == pytest.approx(
         ualign.exploitability(P, [0.5, 0.5], 2))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 16, 40])
+@pytest.mark.parametrize("size", [2, 3, 6])
+def test_tie_class_subset_form_equals_dp(k, size):
+    """The two exact forms of a tie class's payoff: the subset sum (small classes) and the DP
+    over draws used x distinct count (large ones) agree."""
+    rng = np.random.default_rng(k * 10 + size)
+    masses = rng.dirichlet(np.ones(size + 1))[:size] * 0.9
+    a = 1.0 - masses.sum() - 0.05
+    pi = np.append(masses, 1.0 - masses.sum())
+    cnt = np.zeros(k + 1)
+    _kernels.class_distinct_counts(np.arange(size), pi, a, k, _kernels.binomials(k),
+                                   np.zeros((k + 1, k + 1)), np.zeros(k + 1), cnt)
+    dp = float(cnt @ (1.0 / (1.0 + np.arange(k + 1))))
+    sub = _kernels.class_distinct_payoff_subsets(masses, a, k, _kernels.top_bit(k),
+                                                 np.zeros(1 << size), np.zeros(size + 1))
+    assert sub == pytest.approx(dp, rel=1e-13, abs=1e-300)
+
+
+def test_large_tie_class_uses_dp_and_matches_brute_force():
+    """A class of 12 positive-mass responses at k = 3 and k = 16 (the DP path), held to the
+    subset form; and at k = 2 to brute force."""
+    rng = np.random.default_rng(8)
+    levels = np.zeros((2, 12), dtype=int)
+    levels[1, 6:] = 1
+    P = Profile.from_levels(levels, [0.6, 0.4])
+    pi = rng.dirichlet(np.ones(12))
+    np.testing.assert_allclose(ualign.deviation_payoffs(P, pi, 2, display="distinct"),
+                               brute_deviation(P.levels, P.weights, pi, 2), rtol=0, atol=1e-12)
+    for k in (3, 16):
+        L = ualign.deviation_payoffs(P, pi, k, display="distinct")
+        sub0 = _kernels.class_distinct_payoff_subsets(pi, 0.0, k, _kernels.top_bit(k),
+                                                      np.zeros(1 << 12), np.zeros(13))
+        # user 1: responses 0-5 are its favourite class (6-11 strictly worse)
+        top = _kernels.class_distinct_payoff_subsets(pi[:6], pi[6:].sum(), k,
+                                                     _kernels.top_bit(k), np.zeros(1 << 6),
+                                                     np.zeros(7))
+        low = _kernels.class_distinct_payoff_subsets(pi[6:], 0.0, k, _kernels.top_bit(k),
+                                                     np.zeros(1 << 6), np.zeros(7))
+        want = 0.6 * sub0 + 0.4 * np.r_[np.full(6, top), np.full(6, low)]
+        np.testing.assert_allclose(L, want, rtol=1e-12, atol=0)

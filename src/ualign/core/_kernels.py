@@ -228,17 +228,77 @@ def class_distinct_counts(items, pi, a, k, C, work, pw, out):
         am *= a
 
 
+@numba.njit(cache=True, inline="always")
+def ipow(x, k, top):
+    """``x**k`` by binary powering (``top = top_bit(k)``): O(log k) products, no libm call."""
+    r = x
+    top //= 2
+    while top > 0:
+        r = r * r
+        if k & top:
+            r = r * x
+        top //= 2
+    return r
+
+
+@numba.njit(cache=True)
+def class_distinct_payoff_subsets(masses, a, k, top, sums, wsum):
+    """``L^dist`` for a tie class from the masses ``masses (m,)`` (all > 0) of its responses and
+    the mass ``a`` strictly worse, by the subset form of THEORY.md §9's integral:
+
+        ∫_0^1 k! [x^k] e^{ax} Π_j (1 - s + s e^{p_j x}) ds
+          = Σ_{C ⊆ T} (a + p(C))^k / ((|T|+1) C(|T|, |C|)),
+
+    (expand the product over subsets C; ``k! [x^k] e^{λx} = λ^k``, ``∫ s^c (1-s)^(|T|-c) ds``
+    is the Beta weight). All terms are non-negative. O(2^|T| log k): cheaper than the DP for
+    small classes. ``sums`` (>= 2^m) and ``wsum`` (>= m+1) are scratch."""
+    m = masses.shape[0]
+    sums[0] = a
+    total = ipow(a, k, top) if a > 0.0 else 0.0
+    wsum[:m + 1] = 0.0  # Σ over subsets of size c of (a + p(C))^k
+    wsum[0] = total
+    for mask in range(1, 1 << m):
+        low = mask & (-mask)
+        bit = 0
+        while (1 << bit) != low:
+            bit += 1
+        x = sums[mask ^ low] + masses[bit]
+        sums[mask] = x
+        c = 0
+        mm = mask
+        while mm:
+            mm &= mm - 1
+            c += 1
+        wsum[c] += ipow(x, k, top)
+    val = 0.0
+    binom = 1.0  # C(m, c)
+    for c in range(m + 1):
+        val += wsum[c] / binom
+        binom = binom * (m - c) / (c + 1)
+    return val / (m + 1)
+
+
 def _distinct_payoffs(order, weights, policies, k, nchunks):
     """``out[b, y] = Σ_u weights[u] L^dist_u(policies[b], y)`` (THEORY.md §9).
 
-    Classes of one response (all of them for strict orders) use ``strict_distinct_payoff``, O(1);
-    a tie class T uses ``class_distinct_counts`` and ``Σ_c out[c] / (1 + c)``. Same layout and
-    threading as ``_payoffs``.
+    Classes of one response (all of them for strict orders) use ``strict_distinct_payoff``,
+    O(log k); a tie class whose positive-mass responses T are few uses the subset form
+    ``class_distinct_payoff_subsets`` (O(2^|T| log k)), a larger one the DP
+    ``class_distinct_counts`` and ``Σ_c out[c] / (1 + c)`` (O(|T| k² min(|T|, k))); the switch
+    is where the two costs cross (|T| <= 16). Same layout and threading as ``_payoffs``.
     """
     U, n = order.shape
     B = policies.shape[0]
     top = top_bit(k)
     C = binomials(k)
+    # subset form while 2^|T| log k stays below the DP's |T| k² min(|T|, k) / 4 (and |T| <= 16)
+    max_subsets = 1
+    bits = 1
+    while (1 << bits) <= k:
+        bits += 1
+    while max_subsets < 16 and ((1 << (max_subsets + 1)) * (bits + 1)
+                                <= (max_subsets + 1) * k * k * min(max_subsets + 1, k) // 4):
+        max_subsets += 1
     nchunks = max(1, min(nchunks, U))
     acc = np.zeros((nchunks, B, n))
     size = (U + nchunks - 1) // nchunks
@@ -249,6 +309,9 @@ def _distinct_payoffs(order, weights, policies, k, nchunks):
         pw = np.zeros(k + 1)
         cnt = np.zeros(k + 1)
         items = np.zeros(n, dtype=np.int64)
+        masses = np.zeros(n)
+        sums = np.zeros(1 << max_subsets)
+        wsum = np.zeros(max_subsets + 1)
         for u in range(lo, hi):
             w = weights[u]
             row = order[u]
@@ -267,12 +330,27 @@ def _distinct_payoffs(order, weights, policies, k, nchunks):
                         continue
                     s, t = class_start(row, pi, j)
                     m = j - s + 1
+                    mp = 0  # responses with positive mass first in ``items``, the rest last
+                    z = 0
                     for q in range(m):
-                        items[q] = decode(row[s + q])
-                    class_distinct_counts(items[:m], pi, worse, k, C, work, pw, cnt)
-                    val = 0.0
-                    for q in range(k + 1):
-                        val += cnt[q] / (1.0 + q)
+                        y = decode(row[s + q])
+                        if pi[y] > 0.0:
+                            items[mp] = y
+                            masses[mp] = pi[y]
+                            mp += 1
+                        else:
+                            items[m - 1 - z] = y
+                            z += 1
+                    if mp <= 1:
+                        val = strict_distinct_payoff(worse, t, k, top)
+                    elif mp <= max_subsets:
+                        val = class_distinct_payoff_subsets(masses[:mp], worse, k, top, sums,
+                                                           wsum)
+                    else:
+                        class_distinct_counts(items[:mp], pi, worse, k, C, work, pw, cnt)
+                        val = 0.0
+                        for q in range(k + 1):
+                            val += cnt[q] / (1.0 + q)
                     val *= w
                     for q in range(m):
                         out[items[q]] += val
@@ -315,16 +393,20 @@ def distinct_counts(order, levels, pi, k):
 
 
 def distinct_payoffs_numpy(levels: np.ndarray, weights: np.ndarray, policy: np.ndarray, k: int):
-    """``L^dist(π, ·)`` by plain NumPy, for strict orders only (every class one response):
-    ``a^k + ½((a+p)^k - a^k)`` with ``a`` the mass strictly worse, by a per-user argsort and
-    cumulative sum. The benchmark's "straightforward NumPy" row and a second implementation
-    for the tests."""
+    """``L^dist(π, ·)`` by plain vectorised NumPy, for **strict orders only** (every level class
+    one response; with ties the result is not ``L^dist``):
+    ``a^k + ½((a+p)^k - a^k)``, ``a`` the mass strictly worse, ``p = π(y)``.
+
+    Per call, as ``payoffs_numpy``: class masses by ``bincount``, masses strictly worse by a
+    reverse cumulative sum, a gather back to ``(U, n)`` and a weighted sum. The benchmark's
+    "straightforward NumPy" distinct row and a second implementation for the tests.
+    """
     U, n = levels.shape
-    order = np.argsort(levels, axis=1)
-    p = np.broadcast_to(policy, (U, n))
-    srt = np.take_along_axis(p, order, axis=1)  # best first
-    a_sorted = np.cumsum(srt[:, ::-1], axis=1)[:, ::-1] - srt  # mass after (strictly worse)
-    a = np.empty((U, n))
-    np.put_along_axis(a, order, np.clip(a_sorted, 0.0, None), axis=1)
+    lv = levels.astype(np.int64)
+    flat = (np.arange(U)[:, None] * n + lv).ravel()
+    t = np.bincount(flat, weights=np.broadcast_to(policy, (U, n)).ravel(),
+                    minlength=U * n).reshape(U, n)
+    worse = np.clip(np.cumsum(t[:, ::-1], axis=1)[:, ::-1] - t, 0.0, None)
+    a = np.take_along_axis(worse, lv, axis=1)
     ak = a ** k
-    return weights @ (ak + 0.5 * ((a + p) ** k - ak))
+    return weights @ (ak + 0.5 * ((a + policy) ** k - ak))
