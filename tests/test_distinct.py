@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import ualign
 from ualign import Profile
 from ualign.core import _kernels, robust_set_win_rate
-from ualign.core.sets import set_win_matrix
+from ualign.core.sets import policy_win_rates, set_win_matrix
 
 
 # ----------------------------------------------------------------------------- the literal rule
@@ -168,6 +168,10 @@ def test_win_matrix_and_robust_set_win_rate(display):
                 ualign.set_win_rate(P, sets[j:j + 1], [1.0], y, display=display), abs=1e-14)
     r = robust_set_win_rate(P, sets, probs, display)
     assert r.display == display
+    wr = policy_win_rates(P.levels, P.weights, sets, probs, display)
+    for y in range(5):
+        assert wr[y] == pytest.approx(
+            ualign.set_win_rate(P, sets, probs, y, display=display), abs=1e-15)
     assert r.value == pytest.approx((probs @ A).min(), abs=1e-14)
     assert r.worst == int(np.argmin(probs @ A))
 

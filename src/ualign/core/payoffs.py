@@ -228,8 +228,8 @@ def robust_set_win_rate(profile: Profile, sets, probs, display: str = "multiset"
                         ) -> RobustWinRate:
     """``min_y' Σ_j probs[j] WR(sets[j], y')`` over single responses ``y'``, with the minimiser:
     the robust win rate of a k-set policy (by linearity also the minimum over single-output
-    opponents). Each ``WR(sets, y')`` is ``set_win_rate(profile, sets, probs, y', display=...)``.
-    Cost O(U m k n)."""
+    opponents). Each ``WR(sets, y')`` equals ``set_win_rate(profile, sets, probs, y',
+    display=...)`` (``core.sets.policy_win_rates``). Cost O(U m (k + n))."""
     profile = _check_profile(profile)
     n = profile.n_responses
     display = check_display(display)
@@ -239,8 +239,6 @@ def robust_set_win_rate(profile: Profile, sets, probs, display: str = "multiset"
     if q.shape != (m,):
         raise ValueError(f"probs must have shape ({m},) (one probability per set), got {q.shape}")
     q = check_policy(q, m, "probs")
-    wr = np.array([float(sets_mod.set_shares(profile.levels, profile.weights, S,
-                                             as_distribution(y, n), 1, display) @ q)
-                   for y in range(n)])
+    wr = sets_mod.policy_win_rates(profile.levels, profile.weights, S, q, display)
     y = int(np.argmin(wr))
     return RobustWinRate(float(wr[y]), y, display)

@@ -25,8 +25,8 @@ from scipy.special import gammaln
 
 from ualign.core import _kernels
 
-__all__ = ["best_copies", "check_sets", "class_masses", "copy_counts", "set_shares",
-           "set_win_matrix"]
+__all__ = ["best_copies", "check_sets", "class_masses", "copy_counts", "policy_win_rates",
+           "set_shares", "set_win_matrix"]
 
 
 def _log_binom(n, m):
@@ -151,3 +151,23 @@ def set_win_matrix(levels, weights, sets, display: str = "multiset",
                        np.where(cmp == best[:, :, None], (i / (i + 1.0))[:, :, None], 0.0))
         out[s:s + chunk] = np.einsum("u,ubn->bn", weights, win)
     return out
+
+
+def policy_win_rates(levels, weights, sets, probs, display: str = "multiset") -> np.ndarray:
+    """``wr[y'] = Σ_j probs[j] WR(sets[j], y')`` for every single response ``y'``: ``(n,)``.
+
+    The k-set policy's win rate against each response (its minimum is the policy's robust win
+    rate). Per ``y'`` the same numbers as ``set_shares(..., opponent=e_y', ell=1) @ probs``
+    (entries 1, ``i/(i+1)``, 0 per user and set), from one ``best_copies`` pass: O(U m (k + n)).
+    """
+    lv = np.asarray(levels, dtype=np.int64)
+    q = np.asarray(probs, dtype=float)
+    best, i = best_copies(lv, sets, display)  # (U, m)
+    tie = i / (i + 1.0)
+    n = lv.shape[1]
+    wr = np.empty(n)
+    for y in range(n):
+        ly = lv[:, y][:, None]
+        win = np.where(ly > best, 1.0, np.where(ly == best, tie, 0.0))
+        wr[y] = float(weights @ win @ q)
+    return wr
