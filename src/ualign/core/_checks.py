@@ -161,3 +161,13 @@ def check_reference(reference, n: int, *, positive: bool) -> np.ndarray:
                              f"support), got {np.asarray(reference)[zero[0]]} at position "
                              f"{zero[0]}")
     return mu
+
+
+DISPLAYS = ("multiset", "distinct")
+
+
+def check_display(display, name: str = "display") -> str:
+    """``"multiset"`` (THEORY.md §2, copies count) or ``"distinct"`` (§9, duplicates merged)."""
+    if not isinstance(display, str) or display not in DISPLAYS:
+        raise ValueError(f"{name} must be one of {DISPLAYS}, got {display!r}")
+    return display

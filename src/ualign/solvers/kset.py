@@ -32,7 +32,8 @@ from scipy.optimize import linprog
 
 from ualign.core._checks import check_k
 from ualign.core._search import greedy_local_search
-from ualign.core.payoffs import set_win_rate
+from ualign.core.payoffs import robust_set_win_rate
+from ualign.core.sets import set_win_matrix
 from ualign.solvers.diagnostics import Diagnostics, KSetDiagnostics
 from ualign.solvers.registry import Options, check_field
 from ualign.solvers.result import (
@@ -102,20 +103,7 @@ class KSetResult:
 
 def multiset_win_matrix(levels, weights, sets, chunk: int = 256) -> np.ndarray:
     """``A[j, y'] = WR(sets[j], y')`` for single opponents: ``(m, n)``. O(U m n)."""
-    lv = np.asarray(levels, dtype=np.int64)
-    _U, n = lv.shape
-    S = np.asarray(sets, dtype=np.int64)
-    out = np.empty((S.shape[0], n))
-    for s in range(0, S.shape[0], chunk):
-        blk = S[s:s + chunk]
-        sl = lv[:, blk]  # (U, b, k)
-        best = sl.min(axis=2)  # (U, b)
-        i = (sl == best[:, :, None]).sum(axis=2)
-        cmp = lv[:, None, :]  # (U, 1, n)
-        win = np.where(cmp > best[:, :, None], 1.0,
-                       np.where(cmp == best[:, :, None], (i / (i + 1.0))[:, :, None], 0.0))
-        out[s:s + chunk] = np.einsum("u,ubn->bn", weights, win)
-    return out
+    return set_win_matrix(levels, weights, sets, "multiset", chunk)
 
 
 def _master(A):
@@ -201,18 +189,17 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
     keep = x > 1e-13
     sets = np.array(cols, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
-    wr = [set_win_rate(profile, sets, probs, y) for y in range(n)]
-    worst = int(np.argmin(wr))
+    robust = robust_set_win_rate(profile, sets, probs)
     if exact:
         upper = float((A_all @ q).max())
     else:
         top = lv == lv.min(axis=1, keepdims=True)  # (U, n) users' favourite class
         per_user = (~top).astype(float) @ q + (k / (k + 1.0)) * (top.astype(float) @ q)
         upper = max(float(w @ per_user), float(price))
-    return KSetResult(sets=sets, probs=probs, value=float(wr[worst]), opponent=q,
+    return KSetResult(sets=sets, probs=probs, value=robust.value, opponent=q,
                       upper_bound=upper, exact=exact,
                       pricer="enumeration" if exact else "greedy", iterations=rounds,
-                      columns=len(cols), worst_response=worst, converged=converged,
+                      columns=len(cols), worst_response=robust.worst, converged=converged,
                       seconds=time.perf_counter() - t0,
                       diagnostics=KSetDiagnostics(master_values=tuple(values)))
 
