@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ualign.train.estimators import payoff_against_group
+from ualign.core.estimators import payoff_against_group
 from ualign.train.losses import exact_kl, k3_kl
 from ualign.train.populations import CandidatePopulation, rank_texts
 

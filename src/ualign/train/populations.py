@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ualign.core.estimators import levels_from_scores
 from ualign.core.profile import Profile
-from ualign.train.estimators import levels_from_scores
 
 __all__ = ["CandidatePopulation", "as_population", "build_population", "check_population",
            "rank_texts"]

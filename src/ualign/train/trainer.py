@@ -48,7 +48,7 @@ import numpy as np
 from ualign.train import checkpoint as ckpt
 from ualign.train.builders import load_model, make_accelerator, prepare_model, read_prompts
 from ualign.train.config import SelfPlayConfig
-from ualign.train.estimators import leave_one_out_payoffs
+from ualign.train.estimators import group_advantages
 from ualign.train.losses import pg_loss, sppo_loss
 from ualign.train.policies import CandidatePolicy, make_policy, seed_for
 from ualign.train.populations import as_population, rank_texts
@@ -252,14 +252,8 @@ class SelfPlayTrainer:
 
     def estimate_payoffs(self, batch: StepBatch) -> None:
         """P̂_i (THEORY §8) and advantages A_i = P̂_i - 1/(k+1)."""
-        import torch
-
-        k = self.config.k
-        batch.payoffs = np.stack([leave_one_out_payoffs(lv, k, w)
-                                  for lv, w in zip(batch.levels, batch.weights, strict=True)])
-        adv = batch.payoffs - 1.0 / (k + 1)
-        batch.advantages = torch.tensor(adv.reshape(-1), dtype=torch.float32,
-                                        device=self.accelerator.device)
+        batch.payoffs, batch.advantages = group_advantages(
+            batch.levels, batch.weights, self.config.k, self.accelerator.device)
 
     def _sample_logps(self, model, batch: StepBatch, grad: bool):
         """``log π(y_i)`` of the samples ``(P*G,)``, plus what the KL term needs."""
