@@ -41,9 +41,6 @@ def _trainable(model) -> dict:
 class Backend:
     """How weights and optimiser state are gathered, written and restored."""
 
-    #: the optimiser entry of trainer_state.pt this backend writes
-    key = "optimizer"
-
     def gather(self, trainer, path: Path):
         """Collective part, run on every process before the main process writes."""
         return None
@@ -86,8 +83,6 @@ class PlainBackend(Backend):
 class FSDPBackend(Backend):
     """FSDP2: every process gathers the full state dicts, the main process writes them."""
 
-    key = "optimizer_full"
-
     def gather(self, trainer, path: Path):
         from torch.distributed.checkpoint import state_dict as dsd
 
@@ -120,8 +115,6 @@ class FSDPBackend(Backend):
 class DeepSpeedBackend(Backend):
     """ZeRO partitions the optimiser state: every process writes its part in DeepSpeed's own
     format under ``checkpoint-N/deepspeed``, before trainer_state.pt marks it complete."""
-
-    key = "optimizer_deepspeed"
 
     def gather(self, trainer, path: Path):
         trainer.model.save_checkpoint(str(path / "deepspeed"), tag="state")

@@ -195,6 +195,10 @@ class LMPolicy:
     def remember_initial(self, prompts: list[str]) -> None:
         """Record what evaluation compares against before the first step (nothing here)."""
 
+    def policy(self, prompt: str, model=None) -> np.ndarray:
+        """The policy as a distribution over fixed candidates (fixed-response mode only)."""
+        raise ValueError("policy_over_candidates needs config.candidates")
+
 
 class FreeTextPolicy(LMPolicy):
     """Free text: samples from ``model.generate``, ``log π(y|x) = Σ_t log p_θ(y_t | x, y_<t)``."""

@@ -178,6 +178,7 @@ class SelfPlayTrainer:
 
     @property
     def fixed_responses(self) -> bool:
+        """Whether the policy is over fixed candidate strings (``config.candidates``)."""
         return isinstance(self.policy, CandidatePolicy)
 
     @contextlib.contextmanager
@@ -212,8 +213,6 @@ class SelfPlayTrainer:
 
     def policy_over_candidates(self, prompt: str | None = None) -> np.ndarray:
         """The current policy over ``config.candidates`` for one prompt, ``(n,)``."""
-        if not self.fixed_responses:
-            raise ValueError("policy_over_candidates needs config.candidates")
         return self.policy.policy(prompt or self.prompts[0])
 
     def _step_prompts(self, step: int) -> tuple[list[int], list[str]]:
