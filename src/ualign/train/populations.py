@@ -20,6 +20,7 @@ import numpy as np
 
 from ualign.core.estimators import levels_from_scores
 from ualign.core.profile import Profile
+from ualign.data import load_profile
 
 __all__ = ["CandidatePopulation", "as_population", "build_population", "check_population",
            "rank_texts"]
@@ -135,8 +136,6 @@ def build_population(config, spec: str | None = None):
         raise ValueError("a population is required: --population SPEC or `population:` in "
                          "the config")
     if config.candidates is not None:
-        from ualign.data import load_profile
-
         P = load_profile(spec)
         if P.n_responses != len(config.candidates):
             raise ValueError(f"population {spec!r} ranks {P.n_responses} responses but "
