@@ -4,6 +4,13 @@
 References: shared/spec/THEORY.md §4-7.
 """
 
+from ualign.solvers.committees import (
+    CommitteeResult,
+    chamberlin_courant,
+    pav,
+    top_k_borda,
+    top_k_utility,
+)
 from ualign.solvers.equilibrium import METHODS, solve_ualign
 from ualign.solvers.kset import KSetResult, multiset_win_matrix, solve_kset
 from ualign.solvers.nlhf import SolverError, maximal_lottery, solve_nlhf
@@ -13,16 +20,21 @@ from ualign.solvers.rlhf import bradley_terry, solve_rlhf
 
 __all__ = [
     "METHODS",
+    "CommitteeResult",
     "KSetResult",
     "SolverError",
     "SolverResult",
     "WorstOpponent",
     "bradley_terry",
+    "chamberlin_courant",
     "maximal_lottery",
     "multiset_win_matrix",
+    "pav",
     "solve_kset",
     "solve_nlhf",
     "solve_rlhf",
     "solve_ualign",
+    "top_k_borda",
+    "top_k_utility",
     "worst_opponent",
 ]
