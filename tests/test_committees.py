@@ -233,7 +233,30 @@ def test_time_limit_result_is_certified():
         assert r.optimal or r.status.startswith("1:")
         if r.optimal:
             assert r.upper_bound == r.score == pytest.approx(opt, abs=1e-12)
+            assert r.extras["incumbent"] == "highs"
+        else:
+            assert r.score >= r.extras["local_search_score"]
+            assert r.extras["incumbent"] in ("highs", "local search")
         assert r.extras["time_limit"] == 2.0
+
+
+@pytest.mark.parametrize("rule", ["cc", "pav"])
+def test_local_search_is_a_valid_committee(rule):
+    rng = np.random.default_rng(10)
+    for _ in range(20):
+        P = random_profile(rng)
+        A = approval_ballots(P)
+        n = P.n_responses
+        for k in range(1, n + 1):
+            S = cm._local_search(A, P.weights, k, rule)
+            assert len(S) == k == len(set(S)) and list(S) == sorted(S)
+            assert approval_score(A, P.weights, S, rule) <= brute(A, P.weights, n, k,
+                                                                  rule) + 1e-12
+    # on two camps it finds the optimum
+    P = camps()
+    assert approval_score(approval_ballots(P), P.weights,
+                          cm._local_search(approval_ballots(P), P.weights, 2, rule),
+                          rule) == pytest.approx(1.0)
 
 
 def test_failed_program_raises_with_status(monkeypatch):

@@ -36,7 +36,8 @@ the returned set, ``upper_bound`` is a certified bound on the rule's optimum (Hi
 bound for the programs; the score itself for the top-k rules), and ``optimal`` says whether the
 set is proven optimal. A program that ends without a feasible set raises
 :class:`ualign.SolverError` with the HiGHS status; a time limit that ends with a feasible set
-returns it with ``optimal = False``.
+returns the better of HiGHS's committee and a local-search one (greedy, then single swaps;
+``extras["incumbent"]`` says which) with ``optimal = False``.
 
 References: shared/spec/THEORY.md §9; Chamberlin & Courant 1983; Thiele 1895 and Aziz et al.
 2017 (PAV); Lackner & Skowron 2023 (approval-based committee voting).
@@ -91,7 +92,9 @@ class CommitteeResult:
       status: ``"exact"`` for the top-k rules; for CC and PAV the HiGHS status and message.
       seconds: wall time of the choice (for CC / PAV: merging, building and solving).
       extras: rule-specific details (per-response scores for the top-k rules; ``groups`` =
-        distinct non-empty approval sets, ``mip_gap``, ``time_limit`` for CC / PAV).
+        distinct non-empty approval sets, ``mip_gap``, ``time_limit``, ``incumbent`` =
+        ``"highs"`` or ``"local search"`` and, after a time limit, ``local_search_score`` for
+        CC / PAV).
     """
 
     responses: tuple[int, ...]
@@ -286,6 +289,41 @@ def _merge_ballots(A: np.ndarray, w: np.ndarray):
     return A[first], np.bincount(inv.ravel(), weights=w, minlength=first.size)
 
 
+def _local_search(A: np.ndarray, w: np.ndarray, k: int, rule: str) -> tuple[int, ...]:
+    """A good committee fast: greedy (add the response of largest marginal score, k times),
+    then best-improvement single swaps until none improves. Not optimal in general; it replaces
+    HiGHS's committee when HiGHS stops at its time limit holding a worse one."""
+    G = A.shape[0]
+    Af = A.astype(float)
+    gain_of = (lambda h: (h >= 1).astype(float)) if rule == "cc" else _harmonic
+
+    def scores_adding(hits):            # (n,) score of S ∪ {y} for every y, given S's hits
+        base, up = gain_of(hits), gain_of(hits + 1)
+        return w @ base + (w * (up - base)) @ Af
+
+    S: list[int] = []
+    hits = np.zeros(G, dtype=np.int64)
+    for _ in range(k):
+        val = scores_adding(hits)
+        val[S] = -np.inf
+        y = int(np.argmax(val))
+        S.append(y)
+        hits += A[:, y]
+    best = float(w @ gain_of(hits))
+    improved = True
+    while improved:
+        improved = False
+        for pos in range(k):
+            rest = hits - A[:, S[pos]]
+            val = scores_adding(rest)
+            val[S] = -np.inf
+            y = int(np.argmax(val))
+            if val[y] > best + 1e-12:
+                S[pos], hits, best = y, rest + A[:, y], float(val[y])
+                improved = True
+    return tuple(sorted(S))
+
+
 def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult:
     t0 = time.perf_counter()
     profile = check_profile(profile)
@@ -336,9 +374,16 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
         raise SolverError(f"{rule.upper()} integer program returned a non-integral x "
                           f"(max fractional {np.abs(x - np.round(x)).max():.3g})", res.status)
     score = approval_score(A_all, profile.weights, S, rule)
+    extras["incumbent"] = "highs"
+    optimal = res.status == 0
+    if not optimal:                     # time limit: keep the better of HiGHS's and a local one
+        S_ls = _local_search(A, w, k, rule)
+        score_ls = approval_score(A_all, profile.weights, S_ls, rule)
+        extras["local_search_score"] = score_ls
+        if score_ls > score + 1e-12:
+            S, score, extras["incumbent"] = S_ls, score_ls, "local search"
     bound = getattr(res, "mip_dual_bound", None)
     bound = score if bound is None or not np.isfinite(bound) else max(score, -bound / scale)
-    optimal = res.status == 0
     if optimal:
         bound = score
     extras["mip_gap"] = getattr(res, "mip_gap", None)
@@ -360,7 +405,8 @@ def chamberlin_courant(profile: Profile, k: int, *, approvals="top",
       approvals: ``"top"`` (each user approves their level-0 class; for Polis, the agrees) or a
         boolean array ``(U, n)`` aligned with ``profile.levels``.
       time_limit: seconds for HiGHS (``None``: no limit). If it runs out with a committee in
-        hand, that committee is returned with ``optimal = False`` and HiGHS's dual bound.
+        hand, the better of it and a local-search committee (``extras["incumbent"]``) is
+        returned with ``optimal = False`` and HiGHS's dual bound.
 
     Returns:
       A :class:`CommitteeResult` (``score`` = CC score, weights summing to 1).
