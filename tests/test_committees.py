@@ -259,6 +259,22 @@ def test_local_search_is_a_valid_committee(rule):
                           rule) == pytest.approx(1.0)
 
 
+def test_time_limit_without_incumbent_uses_local_search(monkeypatch):
+    class TimedOut:
+        status, message, x = 1, "Time limit reached.", None
+        mip_dual_bound, mip_gap = np.nan, np.inf
+
+    monkeypatch.setattr(cm, "milp", lambda *a, **kw: TimedOut())
+    P = camps()
+    for f, rule in RULES:
+        r = f(P, 2, time_limit=1.0)
+        assert not r.optimal and r.status.startswith("1:")
+        assert r.extras["incumbent"] == "local search"
+        assert r.score == pytest.approx(1.0, abs=1e-12)
+        # no dual bound: every group at its best, CC 1, PAV H(2) = 1.5
+        assert r.upper_bound == pytest.approx(1.0 if rule == "cc" else 1.5, abs=1e-12)
+
+
 def test_failed_program_raises_with_status(monkeypatch):
     class Failed:
         status, message, x = 2, "The problem is infeasible.", None

@@ -34,10 +34,11 @@ array ``(U, n)`` aligned with ``profile.levels`` rows may be given instead.
 Every result is a :class:`CommitteeResult`; its ``score`` is re-evaluated from the definition at
 the returned set, ``upper_bound`` is a certified bound on the rule's optimum (HiGHS's dual
 bound for the programs; the score itself for the top-k rules), and ``optimal`` says whether the
-set is proven optimal. A program that ends without a feasible set raises
-:class:`ualign.SolverError` with the HiGHS status; a time limit that ends with a feasible set
-returns the better of HiGHS's committee and a local-search one (greedy, then single swaps;
-``extras["incumbent"]`` says which) with ``optimal = False``.
+set is proven optimal. A program that fails (infeasible, unbounded, a HiGHS error) raises
+:class:`ualign.SolverError` with the HiGHS status; a time limit returns the better of HiGHS's
+committee (if it found one) and a local-search one (greedy, then single swaps;
+``extras["incumbent"]`` says which) with ``optimal = False`` and the certified bound
+``min(HiGHS's dual bound, Σ_g w_g · best score of group g alone)``.
 
 References: shared/spec/THEORY.md §9; Chamberlin & Courant 1983; Thiele 1895 and Aziz et al.
 2017 (PAV); Lackner & Skowron 2023 (approval-based committee voting).
@@ -364,28 +365,33 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
     res = milp(c, integrality=integrality, bounds=bounds, constraints=constraints,
                options=options)
     status = f"{res.status}: {res.message}"
-    if res.x is None or res.status not in (0, 1):
-        raise SolverError(f"{rule.upper()} integer program found no committee "
-                          f"(n = {n}, k = {k}, {G} approval groups): {res.message}",
-                          res.status)
-    x = res.x[:n]
-    S = tuple(sorted(int(y) for y in np.argsort(-x, kind="stable")[:k]))
-    if not np.all(x[list(S)] > 0.5):
-        raise SolverError(f"{rule.upper()} integer program returned a non-integral x "
-                          f"(max fractional {np.abs(x - np.round(x)).max():.3g})", res.status)
-    score = approval_score(A_all, profile.weights, S, rule)
-    extras["incumbent"] = "highs"
+    if res.status not in (0, 1) or (res.status == 0 and res.x is None):
+        raise SolverError(f"{rule.upper()} integer program failed (n = {n}, k = {k}, {G} "
+                          f"approval groups): {res.message}", res.status)
     optimal = res.status == 0
+    S, score = None, -np.inf
+    if res.x is not None:
+        x = res.x[:n]
+        S = tuple(sorted(int(y) for y in np.argsort(-x, kind="stable")[:k]))
+        if not np.all(x[list(S)] > 0.5):
+            raise SolverError(f"{rule.upper()} integer program returned a non-integral x "
+                              f"(max fractional {np.abs(x - np.round(x)).max():.3g})",
+                              res.status)
+        score = approval_score(A_all, profile.weights, S, rule)
+        extras["incumbent"] = "highs"
     if not optimal:                     # time limit: keep the better of HiGHS's and a local one
         S_ls = _local_search(A, w, k, rule)
         score_ls = approval_score(A_all, profile.weights, S_ls, rule)
         extras["local_search_score"] = score_ls
         if score_ls > score + 1e-12:
             S, score, extras["incumbent"] = S_ls, score_ls, "local search"
-    bound = getattr(res, "mip_dual_bound", None)
-    bound = score if bound is None or not np.isfinite(bound) else max(score, -bound / scale)
-    if optimal:
-        bound = score
+    # Certified bound: HiGHS's dual bound, capped by every group scoring its best alone
+    # (CC: covered; PAV: H(min(k, |A_g|))).
+    trivial = float(w.sum()) if rule == "cc" else float(w @ _harmonic(np.minimum(
+        A.sum(axis=1), k)))
+    dual = getattr(res, "mip_dual_bound", None)
+    bound = trivial if dual is None or not np.isfinite(dual) else min(trivial, -dual / scale)
+    bound = score if optimal else max(score, bound)
     extras["mip_gap"] = getattr(res, "mip_gap", None)
     return CommitteeResult(S, score, rule, bool(optimal), float(bound), status,
                            time.perf_counter() - t0, extras)
@@ -406,14 +412,15 @@ def chamberlin_courant(profile: Profile, k: int, *, approvals="top",
         boolean array ``(U, n)`` aligned with ``profile.levels``.
       time_limit: seconds for HiGHS (``None``: no limit). If it runs out with a committee in
         hand, the better of it and a local-search committee (``extras["incumbent"]``) is
-        returned with ``optimal = False`` and HiGHS's dual bound.
+        returned with ``optimal = False`` and a certified bound (HiGHS's dual bound, capped by
+        every user scoring their best); without one, the local-search committee.
 
     Returns:
       A :class:`CommitteeResult` (``score`` = CC score, weights summing to 1).
 
     Raises:
       ValueError: on a bad profile, ``k``, ``approvals`` or ``time_limit``.
-      SolverError: (with the HiGHS status) when the program ends without a committee.
+      SolverError: (with the HiGHS status) when the program fails (not on a time limit).
     """
     return _solve_committee(profile, k, approvals, time_limit, "cc")
 
