@@ -90,6 +90,14 @@ def test_polis_agree_approvals_levels():
         [[1, 0, 0, 1], [0, 1, 0, 0]], [[0, 1, 0, 0], [1, 0, 0, 1]])
 
 
+def test_zero_weight_users_are_ignored():
+    P = Profile(levels=np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]]), weights=[0.5, 0.5, 0.0])
+    for f, _ in RULES:
+        r = f(P, 2)
+        assert r.responses == (0, 1) and r.score == pytest.approx(1.0, abs=1e-12)
+        assert r.extras["groups"] == 2
+
+
 def test_nobody_approves_anything():
     P = Profile.from_levels([[1, 1, 1]])
     for f, _ in RULES:

@@ -280,8 +280,9 @@ def approval_score(approvals, weights, responses, rule: str) -> float:
 
 
 def _merge_ballots(A: np.ndarray, w: np.ndarray):
-    """Distinct non-empty approval sets ``(G, n)`` and their summed weights ``(G,)``."""
-    keep = A.any(axis=1)
+    """Distinct non-empty approval sets of users with positive weight, ``(G, n)``, and their
+    summed weights ``(G,)``."""
+    keep = A.any(axis=1) & (w > 0)
     A, w = A[keep], w[keep]
     if A.shape[0] == 0:
         return A, w
@@ -334,12 +335,14 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
     A_all = approval_ballots(profile, approvals)
     A, w = _merge_ballots(A_all, profile.weights)
     G = A.shape[0]
-    extras = {"groups": G, "time_limit": time_limit}
+    extras = {"groups": G, "time_limit": time_limit, "incumbent": "any (no approvals)"}
     if G == 0:                          # nobody approves anything: every set scores 0
         S = tuple(range(k))
         return CommitteeResult(S, 0.0, rule, True, 0.0, "exact (no approvals)",
                                time.perf_counter() - t0, extras)
-    scale = 1.0 / w.min()               # smallest group counts 1: HiGHS's absolute gap is tiny
+    # The smallest group counts 1 in the objective, so HiGHS's absolute gap (1e-6) is far below
+    # the difference between two committees' scores when weights are counts of users.
+    scale = 1.0 / w.min()
     Ag = sp.csr_matrix(A, dtype=float)  # (G, n)
     if rule == "cc":
         m = G                           # z_g
