@@ -150,7 +150,8 @@ def test_borda_against_pairwise_preferences():
 @pytest.mark.parametrize("f, rule", RULES)
 def test_cc_pav_exact_against_brute_force(f, rule):
     rng = np.random.default_rng(2 if rule == "cc" else 3)
-    for _ in range(40):
+    beaten = 0                          # cases where the local search alone is not optimal
+    for _ in range(60):
         P = random_profile(rng)
         n = P.n_responses
         A = approval_ballots(P)
@@ -159,9 +160,17 @@ def test_cc_pav_exact_against_brute_force(f, rule):
             assert len(r.responses) == k == len(set(r.responses))
             assert list(r.responses) == sorted(r.responses)
             assert r.optimal and r.upper_bound == r.score
-            assert r.score == pytest.approx(brute(A, P.weights, n, k, rule), abs=1e-12)
+            assert r.extras["incumbent"] in ("highs", "any (no approvals)")  # HiGHS: optimal
+            best = brute(A, P.weights, n, k, rule)
+            assert r.score == pytest.approx(best, abs=1e-12)
+            beaten += r.extras["local_search_score"] < best - 1e-12
             assert r.score == pytest.approx(approval_score(A, P.weights, r.responses, rule),
                                             abs=1e-15)
+    # The local search, whose score is the program's cut, misses the CC optimum in some of these
+    # cases, so the program does the work there (for PAV it found every optimum here; the
+    # "highs" check above still holds HiGHS's own committee to the optimum).
+    if rule == "cc":
+        assert beaten > 0
 
 
 @pytest.mark.parametrize("f, rule", RULES)
@@ -239,12 +248,10 @@ def test_time_limit_result_is_certified():
         assert r.score <= opt + 1e-12 and opt <= r.upper_bound + 1e-9
         assert r.optimal == r.status.startswith("0:")
         assert r.optimal or r.status.startswith("1:")
+        assert r.score >= r.extras["local_search_score"] - 1e-12
+        assert r.extras["incumbent"] in ("highs", "local search")
         if r.optimal:
             assert r.upper_bound == r.score == pytest.approx(opt, abs=1e-12)
-            assert r.extras["incumbent"] == "highs"
-        else:
-            assert r.score >= r.extras["local_search_score"]
-            assert r.extras["incumbent"] in ("highs", "local search")
         assert r.extras["time_limit"] == 2.0
 
 

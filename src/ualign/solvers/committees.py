@@ -21,7 +21,10 @@ deterministic k-set ``S`` (``|S| = k``, no repeats) and the rule's own objective
 
   ``j = 1..min(k, |A_g|)``. Because ``1/j`` decreases, an optimal ``t_g`` fills its first
   ``|A_g ∩ S|`` increments, so the program's value is ``PAV(S)`` (the concave ``H`` linearised
-  by its increments). Only ``x`` is integral.
+  by its increments). Only ``x`` is integral. A greedy + single-swap local search runs first,
+  and the program carries the cut "objective ≥ its score" (less 1e-6 relative): the
+  local-search committee satisfies it, so the optimum is kept, and the cut prunes HiGHS's
+  search as a starting incumbent would (``scipy.optimize.milp`` accepts none).
 
 **Approval rule** (``approvals=``): ``"top"`` (default): a user approves their level-0 class,
 i.e. their favourite responses; a user indifferent among all n responses approves nothing (such a
@@ -36,9 +39,9 @@ the returned set, ``upper_bound`` is a certified bound on the rule's optimum (Hi
 bound for the programs; the score itself for the top-k rules), and ``optimal`` says whether the
 set is proven optimal. A program that fails (infeasible, unbounded, a HiGHS error) raises
 :class:`ualign.SolverError` with the HiGHS status; a time limit returns the better of HiGHS's
-committee (if it found one) and a local-search one (greedy, then single swaps;
-``extras["incumbent"]`` says which) with ``optimal = False`` and the certified bound
-``min(HiGHS's dual bound, Σ_g w_g · best score of group g alone)``.
+committee (if it found one) and the local-search one (``extras["incumbent"]`` says which) with
+``optimal = False`` and the certified bound ``min(HiGHS's dual bound, Σ_g w_g · best score of
+group g alone)``.
 
 References: shared/spec/THEORY.md §9; Chamberlin & Courant 1983; Thiele 1895 and Aziz et al.
 2017 (PAV); Lackner & Skowron 2023 (approval-based committee voting).
@@ -94,8 +97,7 @@ class CommitteeResult:
       seconds: wall time of the choice (for CC / PAV: merging, building and solving).
       extras: rule-specific details (per-response scores for the top-k rules; ``groups`` =
         distinct non-empty approval sets, ``mip_gap``, ``time_limit``, ``incumbent`` =
-        ``"highs"`` or ``"local search"`` and, after a time limit, ``local_search_score`` for
-        CC / PAV).
+        ``"highs"`` or ``"local search"``, and ``local_search_score`` for CC / PAV).
     """
 
     responses: tuple[int, ...]
@@ -293,8 +295,9 @@ def _merge_ballots(A: np.ndarray, w: np.ndarray):
 
 def _local_search(A: np.ndarray, w: np.ndarray, k: int, rule: str) -> tuple[int, ...]:
     """A good committee fast: greedy (add the response of largest marginal score, k times),
-    then best-improvement single swaps until none improves. Not optimal in general; it replaces
-    HiGHS's committee when HiGHS stops at its time limit holding a worse one."""
+    then best-improvement single swaps until none improves. Not optimal in general: its score
+    is the program's objective cut, and its committee is returned when HiGHS stops at its time
+    limit without a better one."""
     G = A.shape[0]
     Af = A.astype(float)
     gain_of = (lambda h: (h >= 1).astype(float)) if rule == "cc" else _harmonic
@@ -337,6 +340,7 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
     G = A.shape[0]
     extras = {"groups": G, "time_limit": time_limit, "incumbent": "any (no approvals)"}
     if G == 0:                          # nobody approves anything: every set scores 0
+        extras["local_search_score"] = 0.0
         S = tuple(range(k))
         return CommitteeResult(S, 0.0, rule, True, 0.0, "exact (no approvals)",
                                time.perf_counter() - t0, extras)
@@ -359,7 +363,16 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
         lin = sp.hstack([-Ag, T], format="csr")          # Σ_j t_{g,j} − Σ x ≤ 0
         ub_aux = (np.arange(k)[None, :] < J[:, None]).astype(float).ravel()
     card = sp.csr_matrix(np.concatenate([np.ones(n), np.zeros(m)])[None, :])
-    constraints = [LinearConstraint(lin, -np.inf, 0.0), LinearConstraint(card, k, k)]
+    # Objective cut: the local-search committee is feasible, so requiring a score at least its
+    # own (less a margin far below the gap between two committees) keeps the optimum and prunes
+    # HiGHS's search as an incumbent would (scipy's milp takes no starting solution).
+    S_ls = _local_search(A, w, k, rule)
+    score_ls = approval_score(A, w, S_ls, rule)
+    extras["local_search_score"] = score_ls
+    cut = sp.csr_matrix(-c[None, :])
+    floor = score_ls * scale - 1e-6 * max(1.0, score_ls * scale)
+    constraints = [LinearConstraint(lin, -np.inf, 0.0), LinearConstraint(card, k, k),
+                   LinearConstraint(cut, floor, np.inf)]
     integrality = np.concatenate([np.ones(n), np.zeros(m)])
     bounds = Bounds(np.zeros(n + m), np.concatenate([np.ones(n), ub_aux]))
     options = {"disp": False, "mip_rel_gap": 0.0}
@@ -372,22 +385,18 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
         raise SolverError(f"{rule.upper()} integer program failed (n = {n}, k = {k}, {G} "
                           f"approval groups): {res.message}", res.status)
     optimal = res.status == 0
-    S, score = None, -np.inf
+    S, score = S_ls, approval_score(A_all, profile.weights, S_ls, rule)
+    extras["incumbent"] = "local search"
     if res.x is not None:
         x = res.x[:n]
-        S = tuple(sorted(int(y) for y in np.argsort(-x, kind="stable")[:k]))
-        if not np.all(x[list(S)] > 0.5):
+        S_h = tuple(sorted(int(y) for y in np.argsort(-x, kind="stable")[:k]))
+        if not np.all(x[list(S_h)] > 0.5):
             raise SolverError(f"{rule.upper()} integer program returned a non-integral x "
                               f"(max fractional {np.abs(x - np.round(x)).max():.3g})",
                               res.status)
-        score = approval_score(A_all, profile.weights, S, rule)
-        extras["incumbent"] = "highs"
-    if not optimal:                     # time limit: keep the better of HiGHS's and a local one
-        S_ls = _local_search(A, w, k, rule)
-        score_ls = approval_score(A_all, profile.weights, S_ls, rule)
-        extras["local_search_score"] = score_ls
-        if score_ls > score + 1e-12:
-            S, score, extras["incumbent"] = S_ls, score_ls, "local search"
+        score_h = approval_score(A_all, profile.weights, S_h, rule)
+        if score_h >= score - 1e-12:
+            S, score, extras["incumbent"] = S_h, score_h, "highs"
     # Certified bound: HiGHS's dual bound, capped by every group scoring its best alone
     # (CC: covered; PAV: H(min(k, |A_g|))).
     trivial = float(w.sum()) if rule == "cc" else float(w @ _harmonic(np.minimum(
@@ -413,10 +422,10 @@ def chamberlin_courant(profile: Profile, k: int, *, approvals="top",
       k: committee size, ``1 <= k <= n``.
       approvals: ``"top"`` (each user approves their level-0 class; for Polis, the agrees) or a
         boolean array ``(U, n)`` aligned with ``profile.levels``.
-      time_limit: seconds for HiGHS (``None``: no limit). If it runs out with a committee in
-        hand, the better of it and a local-search committee (``extras["incumbent"]``) is
+      time_limit: seconds for HiGHS (``None``: no limit). If it runs out, the better of
+        HiGHS's committee (if any) and the local-search one (``extras["incumbent"]``) is
         returned with ``optimal = False`` and a certified bound (HiGHS's dual bound, capped by
-        every user scoring their best); without one, the local-search committee.
+        every user scoring their best).
 
     Returns:
       A :class:`CommitteeResult` (``score`` = CC score, weights summing to 1).
