@@ -166,9 +166,9 @@ def test_cc_pav_exact_against_brute_force(f, rule):
             beaten += r.extras["local_search_score"] < best - 1e-12
             assert r.score == pytest.approx(approval_score(A, P.weights, r.responses, rule),
                                             abs=1e-15)
-    # The local search, whose score is the CC program's cut, misses the CC optimum in some of
-    # these cases, so the program does the work there (for PAV it found every optimum here; the
-    # "highs" check above holds HiGHS's own committee to the optimum either way).
+    # The local search misses the CC optimum in some of these cases, so the program does the
+    # work there (for PAV it found every optimum here; the "highs" check above holds HiGHS's own
+    # committee to the optimum either way).
     if rule == "cc":
         assert beaten > 0
 

@@ -21,10 +21,10 @@ deterministic k-set ``S`` (``|S| = k``, no repeats) and the rule's own objective
 
   ``j = 1..min(k, |A_g|)``. Because ``1/j`` decreases, an optimal ``t_g`` fills its first
   ``|A_g ∩ S|`` increments, so the program's value is ``PAV(S)`` (the concave ``H`` linearised
-  by its increments). Only ``x`` is integral. A greedy + single-swap local search runs first;
-  the CC program carries the cut "objective ≥ its score" (less 1e-6 relative): the
-  local-search committee satisfies it, so the optimum is kept, and the cut prunes HiGHS's
-  search as a starting incumbent would (``scipy.optimize.milp`` accepts none).
+  by its increments). Only ``x`` is integral. A greedy + single-swap local search also runs
+  (milliseconds): its committee stands in when HiGHS stops at a time limit with a worse one.
+  (Its score as an objective cut, in place of the starting solution ``scipy.optimize.milp``
+  does not accept, was tried on Polis: it slowed HiGHS's root LP as often as it helped.)
 
 **Approval rule** (``approvals=``): ``"top"`` (default): a user approves their level-0 class,
 i.e. their favourite responses; a user indifferent among all n responses approves nothing (such a
@@ -295,9 +295,8 @@ def _merge_ballots(A: np.ndarray, w: np.ndarray):
 
 def _local_search(A: np.ndarray, w: np.ndarray, k: int, rule: str) -> tuple[int, ...]:
     """A good committee fast: greedy (add the response of largest marginal score, k times),
-    then best-improvement single swaps until none improves. Not optimal in general: its score
-    is the CC program's objective cut, and its committee is returned when HiGHS stops at its
-    time limit without a better one."""
+    then best-improvement single swaps until none improves. Not optimal in general; its
+    committee is returned when HiGHS stops at its time limit without a better one."""
     G = A.shape[0]
     Af = A.astype(float)
     gain_of = (lambda h: (h >= 1).astype(float)) if rule == "cc" else _harmonic
@@ -367,14 +366,6 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
     score_ls = approval_score(A, w, S_ls, rule)
     extras["local_search_score"] = score_ls
     constraints = [LinearConstraint(lin, -np.inf, 0.0), LinearConstraint(card, k, k)]
-    if rule == "cc":
-        # Objective cut: the local-search committee is feasible, so asking for a score at least
-        # its own (less a margin far below the gap between two committees) keeps the optimum
-        # and prunes HiGHS's search as an incumbent would (scipy's milp takes no starting
-        # solution). Measured on Polis: it proves more CC committees within a time limit; for
-        # PAV it slowed HiGHS's root LP, so PAV goes without.
-        floor = score_ls * scale - 1e-6 * max(1.0, score_ls * scale)
-        constraints.append(LinearConstraint(sp.csr_matrix(-c[None, :]), floor, np.inf))
     integrality = np.concatenate([np.ones(n), np.zeros(m)])
     bounds = Bounds(np.zeros(n + m), np.concatenate([np.ones(n), ub_aux]))
     options = {"disp": False, "mip_rel_gap": 0.0}
