@@ -131,11 +131,14 @@ def _add_values(T: _Tables, lv, b, c, members):
     return vals
 
 
-def _local_search(T: _Tables, lv, k, S, L):
-    """Best-improvement single swaps until none improves; returns (sorted S, price)."""
+def _local_search(T: _Tables, lv, k, S, L, deadline=None):
+    """Best-improvement single swaps until none improves (or the deadline passes); returns
+    (sorted S, price)."""
     S = list(S)
     val = _price(T, lv, S)
     for _ in range(100):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         best = (val + 1e-13, None, None)
         for pos in range(k):
             rest = S[:pos] + S[pos + 1:]
@@ -155,17 +158,19 @@ def _local_search(T: _Tables, lv, k, S, L):
     return tuple(sorted(int(s) for s in S)), val
 
 
-def _heuristic(T: _Tables, lv, k, L, n_seeds):
-    """Greedy construction from the ``n_seeds`` best singletons, then swap local search.
-    Returns ``{set: price}`` for the distinct local optima found."""
-    _U, _n = lv.shape
+def _heuristic(T: _Tables, lv, k, L, n_seeds, deadline=None):
+    """Greedy construction from the ``n_seeds`` best singletons, then swap local search
+    (later seeds skipped once the deadline passes). Returns ``{set: price}`` for the local
+    optima found."""
     found = {}
     for seed in np.argsort(-T.single.sum(axis=0), kind="stable")[:n_seeds]:
+        if found and deadline is not None and time.perf_counter() > deadline:
+            break
         S = [int(seed)]
         while len(S) < k:
             b, c = _state(lv, np.array(S))
             S.append(int(np.argmax(_add_values(T, lv, b, c, S))))
-        S, val = _local_search(T, lv, k, S, L)
+        S, val = _local_search(T, lv, k, S, L, deadline)
         found[S] = val
     return found
 
@@ -181,6 +186,24 @@ def _per_user_bound(T: _Tables, lv, k, L) -> float:
     return float(val.max(axis=1).sum()) + T.dropped
 
 
+def _dominated(cls, k, max_work=2e9):
+    """``(n,)`` bool: responses with at least k dominators, where z' dominates z when
+    ``cls[p, z'] <= cls[p, z]`` for every pair p (0 better than the pair's level, 1 tied,
+    2 worse; identical columns: the smaller index dominates). Swapping z for a dominator never
+    lowers a pair's value, and a k-set holding z misses one of its k dominators, so some
+    optimal set avoids every such z. Skipped (nothing fixed) when ``P n²`` exceeds max_work."""
+    P, n = cls.shape
+    out = np.zeros(n, dtype=bool)
+    if P == 0 or P * n * n > max_work:
+        return out
+    idx = np.arange(n)
+    for z in range(n):
+        le = (cls <= cls[:, z:z + 1]).all(axis=0)
+        eq = (cls == cls[:, z:z + 1]).all(axis=0)
+        out[z] = le.sum() - 1 - (eq & (idx > z)).sum() >= k
+    return out
+
+
 class _Coverage:
     """The coverage part of the pricing / deterministic MIP for a list of (user, level) pairs:
     variables ``x (n)`` then per merged pair ``v`` (and ``g``, ``c`` where needed); rows as
@@ -194,6 +217,7 @@ class _Coverage:
         self.var_lb, self.var_ub = [0.0] * n, [1.0] * n
         self.nnz = 0
         merged = {}
+        classes = []
         self.pair_var = np.full(len(users), -1, dtype=np.int64)
         for i, (u, lev) in enumerate(zip(users, levels, strict=True)):
             B = lv[u] < lev
@@ -204,8 +228,12 @@ class _Coverage:
             key = (np.packbits(B).tobytes(), np.packbits(T).tobytes())
             if key not in merged:
                 merged[key] = self._add_pair(B, T, nB, int(T.sum()))
+                classes.append((~B).view(np.int8) + (~B & ~T).view(np.int8))
             self.pair_var[i] = merged[key]
         self.n_merged = len(merged)
+        self.fixed_out = _dominated(np.array(classes, dtype=np.int8).reshape(-1, n), k)
+        for z in np.nonzero(self.fixed_out)[0]:
+            self.var_ub[z] = 0.0
 
     def _var(self, lo, hi):
         self.var_lb.append(lo)
@@ -395,7 +423,7 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
                        max_nonzeros, max_rounds):
     n = lv.shape[1]
     T = _tables(lv, w, np.full(n, 1.0 / n), L)
-    cols = list(_heuristic(T, lv, k, L, n_seeds))
+    cols = list(_heuristic(T, lv, k, L, n_seeds, deadline))
     A = multiset_win_matrix(lv, w, np.array(cols))
     upper, upper_from = np.inf, None
     trace, rounds, mip_calls, mip_seconds = [], 0, 0, 0.0
@@ -408,7 +436,7 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
         if pu < upper:
             upper, upper_from = pu, "per-user"
         trace.append((time.perf_counter() - t0, v, upper))
-        found = _heuristic(T, lv, k, L, n_seeds)
+        found = _heuristic(T, lv, k, L, n_seeds, deadline)
         new = [S for S, p in found.items() if p > v + tol and S not in set(cols)]
         if new:
             cols.extend(new)
@@ -460,7 +488,7 @@ def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_see
     each MIP solution; the MIP's bound over Y bounds the optimum over all y'."""
     U, n = lv.shape
     T = _tables(lv, w, np.full(n, 1.0 / n), L)
-    found = _heuristic(T, lv, k, L, n_seeds)
+    found = _heuristic(T, lv, k, L, n_seeds, deadline)
     best_set, best = None, -np.inf
     for S in found:
         wr = _distinct_win_rates(lv, w, [S], [1.0])
