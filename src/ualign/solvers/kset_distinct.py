@@ -41,7 +41,9 @@ References: shared/spec/THEORY.md §7, §9.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
+from math import comb
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -129,6 +131,22 @@ def _add_values(T: _Tables, lv, b, c, members):
     vals = cur.sum() + gain.sum(axis=0)
     vals[list(members)] = -np.inf
     return vals
+
+
+def _enumerated_states(lv, sets, chunk=512):
+    """Per set and user: flat indices ``(b + 1)·U + u`` and ``b·U + u`` into ``(L+2, U)``
+    tables, ``b (m, U)`` the best level in the set, and ``f(c) (m, U)``, c its copies there."""
+    U, m = lv.shape[0], sets.shape[0]
+    lvT = np.ascontiguousarray(lv.T.astype(np.int32))  # (n, U)
+    u = np.arange(U, dtype=np.int64)
+    at = np.empty((m, U), dtype=np.int64)
+    fc = np.empty((m, U))
+    for s in range(0, m, chunk):
+        sl = lvT[sets[s:s + chunk]]  # (chunk, k, U)
+        b = sl.min(axis=1)
+        at[s:s + chunk] = b.astype(np.int64) * U + u
+        fc[s:s + chunk] = _f((sl == b[:, None, :]).sum(axis=1))
+    return at, fc
 
 
 def _local_search(T: _Tables, lv, k, S, L, deadline=None):
@@ -341,7 +359,10 @@ def _mip_price(T: _Tables, lv, k, time_limit, rel_gap, max_nonzeros):
     return S, price, bound + T.dropped, res.status
 
 
-_OPTIONS = {"gap_tol", "time_limit", "n_seeds", "max_mip_nonzeros", "tol", "max_rounds"}
+_OPTIONS = {"gap_tol", "time_limit", "n_seeds", "max_mip_nonzeros", "tol", "max_rounds",
+            "pricer"}
+_PRICERS = ("auto", "enumeration", "mip")
+_ENUMERATE_CELLS = 1e7  # "auto" enumerates all k-subsets when C(n, k)·U is at most this
 
 
 def _check_options(options):
@@ -349,6 +370,8 @@ def _check_options(options):
         if key not in _OPTIONS:
             raise ValueError(f"unknown option {key!r} for display='distinct'; expected one of "
                              f"{sorted(_OPTIONS)}")
+    if options.get("pricer", "auto") not in _PRICERS:
+        raise ValueError(f"pricer must be one of {_PRICERS}, got {options['pricer']!r}")
     tl = options.get("time_limit")
     if tl is not None and (isinstance(tl, bool) or not isinstance(tl, (int, float))
                            or not tl > 0):
@@ -368,7 +391,8 @@ def _check_options(options):
 def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: float = 1e-9,
                         tol: float = 1e-10, time_limit: float | None = None, n_seeds: int = 4,
                         max_mip_nonzeros: int = 4_000_000,
-                        max_rounds: int | None = None, **unknown) -> KSetResult:
+                        max_rounds: int | None = None, pricer: str = "auto",
+                        **unknown) -> KSetResult:
     """Best distribution over k-subsets of distinct responses (``randomised``), or the best
     single k-set, with a certified ``upper_bound``.
 
@@ -383,6 +407,8 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
       n_seeds: greedy starts of the heuristic pricer.
       max_mip_nonzeros: skip the exact MIP when its model would be larger (the per-user bound
         then certifies).
+      pricer: ``"enumeration"`` (all C(n, k) subsets priced exactly), ``"mip"`` (heuristic,
+        then the MIP) or ``"auto"``: enumeration when ``C(n, k)·U <= 1e7``, else mip.
 
     Returns:
       ``KSetResult`` with ``display = "distinct"``; ``exact`` says the gap closed to gap_tol.
@@ -394,7 +420,7 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
     k = check_k(k)
     _check_options({"gap_tol": gap_tol, "tol": tol, "time_limit": time_limit,
                     "n_seeds": n_seeds, "max_mip_nonzeros": max_mip_nonzeros,
-                    "max_rounds": max_rounds})
+                    "max_rounds": max_rounds, "pricer": pricer})
     if not isinstance(randomised, (bool, np.bool_)):
         raise ValueError(f"randomised must be True or False, got {randomised!r}")
     n = profile.n_responses
@@ -408,9 +434,19 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
     L = int(lv.max()) + 1
     # a repeat-free set's mip gap is absolute up to |objective| <= 1
     rel_gap = max(gap_tol / 4.0, 1e-12)
+    if pricer == "auto":
+        pricer = "enumeration" if comb(n, k) * lv.shape[0] <= _ENUMERATE_CELLS else "mip"
+    A_all = None
+    if pricer == "enumeration":
+        all_sets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
+        if not randomised:
+            j = int(np.argmax(multiset_win_matrix(lv, w, all_sets).min(axis=1)))
+            return _single_set_result(lv, w, tuple(all_sets[j]), np.inf, 1, 0, t0,
+                                      "enumeration", "gap", [])
+        A_all = (all_sets, *_enumerated_states(lv, all_sets))
     if randomised:
         return _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap,
-                                  n_seeds, max_mip_nonzeros,
+                                  n_seeds, max_mip_nonzeros, A_all,
                                   10_000 if max_rounds is None else max_rounds)
     return _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_seeds)
 
@@ -420,7 +456,7 @@ def _left(deadline):
 
 
 def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap, n_seeds,
-                       max_nonzeros, max_rounds):
+                       max_nonzeros, A_all, max_rounds):
     n = lv.shape[1]
     T = _tables(lv, w, np.full(n, 1.0 / n), L)
     cols = list(_heuristic(T, lv, k, L, n_seeds, deadline))
@@ -436,6 +472,21 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
         if pu < upper:
             upper, upper_from = pu, "per-user"
         trace.append((time.perf_counter() - t0, v, upper))
+        if A_all is not None:  # exact pricing: every k-subset
+            at, fc = A_all[1], A_all[2]
+            U = lv.shape[0]
+            prices = (np.ascontiguousarray(T.suf.T).ravel()[at + U]
+                      + fc * np.ascontiguousarray(T.W.T).ravel()[at]).sum(axis=1)
+            j = int(np.argmax(prices))
+            if prices[j] + T.dropped < upper:
+                upper, upper_from = float(prices[j]) + T.dropped, "enumeration"
+            S = tuple(int(z) for z in A_all[0][j])
+            if prices[j] > v + tol and S not in set(cols):
+                cols.append(S)
+                A = np.vstack([A, multiset_win_matrix(lv, w, np.array([S]))])
+                continue
+            status = "gap" if upper - v <= gap_tol else "enumeration stopped"
+            break
         found = _heuristic(T, lv, k, L, n_seeds, deadline)
         new = [S for S, p in found.items() if p > v + tol and S not in set(cols)]
         if new:
@@ -475,7 +526,8 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
     value = float(_distinct_win_rates(lv, w, sets, probs).min())
     upper = max(float(upper), value)
     return KSetResult(sets=sets, probs=probs, value=value, opponent=q, upper_bound=upper,
-                      exact=upper - value <= gap_tol, pricer="heuristic+mip",
+                      exact=upper - value <= gap_tol,
+                      pricer="enumeration" if A_all is not None else "heuristic+mip",
                       iterations=rounds, columns=len(cols), display="distinct",
                       extras={"seconds": time.perf_counter() - t0, "status": status,
                               "upper_bound_from": upper_from, "mip_calls": mip_calls,
@@ -543,14 +595,20 @@ def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_see
             status = "gap" if res.status == 0 else "time_limit"
             break
         Y.append(worst)
-    wr = _distinct_win_rates(lv, w, [best_set], [1.0])
+    return _single_set_result(lv, w, best_set, upper, rounds, len(Y), t0, "mip", status,
+                              sorted(Y), gap_tol)
+
+
+def _single_set_result(lv, w, S, upper, rounds, columns, t0, pricer, status, active,
+                       gap_tol=0.0):
+    wr = _distinct_win_rates(lv, w, [S], [1.0])
     value = float(wr.min())
-    opponent = np.zeros(n)
+    opponent = np.zeros(lv.shape[1])
     opponent[int(np.argmin(wr))] = 1.0
-    upper = max(float(upper), value)
-    return KSetResult(sets=np.array([best_set], dtype=np.int64), probs=np.ones(1),
+    upper = value if pricer == "enumeration" else max(float(upper), value)
+    return KSetResult(sets=np.array([S], dtype=np.int64), probs=np.ones(1),
                       value=value, opponent=opponent, upper_bound=upper,
-                      exact=upper - value <= gap_tol, pricer="mip", iterations=rounds,
-                      columns=len(Y), display="distinct",
+                      exact=upper - value <= gap_tol, pricer=pricer,
+                      iterations=rounds, columns=columns, display="distinct",
                       extras={"seconds": time.perf_counter() - t0, "status": status,
-                              "active_opponents": sorted(Y)})
+                              "active_opponents": active})
