@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from ualign import Profile
+from ualign import Profile, set_win_rate
+from ualign.core import robust_set_win_rate
 from ualign.data import impartial_culture, nlhf_collapse
 from ualign.solvers import kset_distinct as kd
 from ualign.solvers import multiset_win_matrix, solve_kset
@@ -129,8 +130,8 @@ def test_impartial_culture_n4(k, expected, pricer):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_win_matrix_of_distinct_sets_is_the_distinct_rule(seed):
-    """The master's rows: for a repeat-free set and one competitor the multiset rule is the
-    distinct one, and the temporary evaluator agrees."""
+    """The master's rows (the engine's distinct set_win_matrix) and the engine's set_win_rate:
+    for a repeat-free set and one competitor the multiset rule is the distinct one."""
     P, _ = random_profile(seed, True)
     n = P.n_responses
     sets = np.array(list(itertools.combinations(range(n), min(3, n))))
@@ -138,8 +139,9 @@ def test_win_matrix_of_distinct_sets_is_the_distinct_rule(seed):
     for j, S in enumerate(sets):
         lit = [literal_wr(P.levels, P.weights, S, y) for y in range(n)]
         assert A[j] == pytest.approx(lit, abs=1e-12)
-        assert kd._distinct_win_rates(P.levels, P.weights, [S], [1.0]) == pytest.approx(
-            lit, abs=1e-12)
+        assert kd._win_matrix(P.levels, P.weights, [S])[0] == pytest.approx(lit, abs=1e-12)
+        assert [set_win_rate(P, S[None], [1.0], y, display="distinct")
+                for y in range(n)] == pytest.approx(lit, abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -160,7 +162,7 @@ def test_pricing_tables_and_bounds(seed):
     for S, p in zip(sets, prices, strict=True):
         assert kd._price(T, lv, S) == pytest.approx(p, abs=1e-12)
     assert kd._per_user_bound(T, lv, k, L) >= prices.max() - 1e-12
-    S, price, bound, _ = kd._mip_price(T, lv, k, None, 1e-12, 10**7)
+    S, price, bound, _, _ = kd._mip_price(T, lv, k, None, 1e-12, 10**7)
     assert price == pytest.approx(prices.max(), abs=1e-9)
     assert bound >= prices.max() - 1e-12
 
@@ -171,7 +173,7 @@ def test_time_limit_keeps_a_certified_bracket():
     r = solve_kset(P, 4, display="distinct", pricer="mip", time_limit=0.5)
     assert r.upper_bound >= r.value
     assert r.value == pytest.approx(
-        kd._distinct_win_rates(P.levels, P.weights, r.sets, r.probs).min(), abs=1e-12)
+        robust_set_win_rate(P, r.sets, r.probs, display="distinct").value, abs=1e-12)
     full = solve_kset(P, 4, display="distinct", gap_tol=1e-6, time_limit=60)
     assert r.value <= full.upper_bound + 1e-9 and full.value <= r.upper_bound + 1e-9
 

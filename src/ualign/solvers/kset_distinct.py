@@ -6,8 +6,8 @@ user picks uniformly among the copies at the best level of S ∪ {y'}, y' counti
     WR_u(S, y') = 1          if some z ∈ S is strictly better than y' for u,
                   c/(c+1)    otherwise, c = #{z ∈ S tied with y'} (y' itself included if in S).
 
-(For a repeat-free S and a single competitor this is the multiset rule of §2, so the columns'
-rows are ``multiset_win_matrix``.) The best randomised policy is the LP
+The columns' rows are ``ualign.core.sets.set_win_matrix(..., "distinct")``. The best randomised
+policy is the LP
 
     maximise v  s.t.  Σ_S x_S WR(S, y') >= v  for every y',   x ∈ Δ(k-subsets),
 
@@ -50,7 +50,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
 from ualign.core._checks import check_k
-from ualign.solvers.kset import KSetResult, _master, multiset_win_matrix
+from ualign.core.payoffs import robust_set_win_rate
+from ualign.core.sets import policy_win_rates, set_win_matrix
+from ualign.solvers.kset import KSetResult, _master
 from ualign.solvers.nlhf import SolverError
 from ualign.solvers.result import check_profile
 
@@ -73,22 +75,14 @@ def _f(c):
     return c / (c + 1.0)
 
 
-# TEMPORARY evaluator, until `ualign.core.sets` (branch distinct-engine) provides
-# `set_win_rate(..., display="distinct")`: the literal rule, duplicates merged.
-def _distinct_win_rates(levels, weights, sets, probs) -> np.ndarray:
-    """``(n,)``: ``Σ_j probs[j] WR(sets[j], y')`` for every single competitor y', each set's
-    repeats merged. O(m U n)."""
-    lv = np.asarray(levels, dtype=np.int64)
-    out = np.zeros(lv.shape[1])
-    for S, p in zip(sets, probs, strict=True):
-        S = np.unique(np.asarray(S, dtype=np.int64))
-        sl = lv[:, S]  # (U, |S|)
-        b = sl.min(axis=1)[:, None]  # (U, 1)
-        c = (sl == b).sum(axis=1)[:, None]
-        # a copy of y' at a level better than b wins; tied: S holds c of the c + 1 copies
-        wr = np.where(lv > b, 1.0, np.where(lv == b, c / (c + 1.0), 0.0))
-        out += p * (weights @ wr)
-    return out
+def _win_matrix(lv, w, sets):
+    """``(m, n)``: WR(sets[j], y') under distinct display (the engine's evaluator)."""
+    return set_win_matrix(lv, w, np.asarray(sets, dtype=np.int64), "distinct")
+
+
+def _set_win_rates(lv, w, S):
+    """``(n,)``: WR(S, y') for one k-set S under distinct display."""
+    return policy_win_rates(lv, w, np.array([S], dtype=np.int64), np.ones(1), "distinct")
 
 
 def _tables(lv, w, q, L) -> _Tables:
@@ -134,19 +128,21 @@ def _add_values(T: _Tables, lv, b, c, members):
 
 
 def _enumerated_states(lv, sets, chunk=512):
-    """Per set and user: flat indices ``(b + 1)·U + u`` and ``b·U + u`` into ``(L+2, U)``
-    tables, ``b (m, U)`` the best level in the set, and ``f(c) (m, U)``, c its copies there."""
+    """Per set and user: ``at (m, U)`` the flat index ``b·U + u`` into ``(L+2, U)`` tables,
+    b the set's best level for u, and ``c (m, U) int8`` its responses there (5 bytes a cell)."""
     U, m = lv.shape[0], sets.shape[0]
+    L = int(lv.max()) + 1
+    itype = np.int32 if (L + 2) * U < 2**31 else np.int64
     lvT = np.ascontiguousarray(lv.T.astype(np.int32))  # (n, U)
-    u = np.arange(U, dtype=np.int64)
-    at = np.empty((m, U), dtype=np.int64)
-    fc = np.empty((m, U))
+    u = np.arange(U, dtype=itype)
+    at = np.empty((m, U), dtype=itype)
+    c = np.empty((m, U), dtype=np.int8 if sets.shape[1] < 128 else np.int64)
     for s in range(0, m, chunk):
         sl = lvT[sets[s:s + chunk]]  # (chunk, k, U)
         b = sl.min(axis=1)
-        at[s:s + chunk] = b.astype(np.int64) * U + u
-        fc[s:s + chunk] = _f((sl == b[:, None, :]).sum(axis=1))
-    return at, fc
+        at[s:s + chunk] = b.astype(itype) * U + u
+        c[s:s + chunk] = (sl == b[:, None, :]).sum(axis=1)
+    return at, c
 
 
 def _local_search(T: _Tables, lv, k, S, L, deadline=None):
@@ -298,14 +294,17 @@ class _Coverage:
 
     def solve(self, objective, extra_rows, time_limit, rel_gap, relax=False):
         """Minimise ``objective · vars`` (padded with zeros) under the pair rows, Σx = k and
-        ``extra_rows`` [(terms, lo, hi)]; returns scipy's result."""
-        for terms, lo, hi in extra_rows:
-            self._row(terms, 0.0, lo, hi)
-        nv = len(self.var_lb)
-        self._row([(np.arange(self.n), 1.0)], 0.0, self.k, self.k)
-        A = csr_matrix((np.concatenate(self.vals), (np.concatenate(self.rows),
-                                                      np.concatenate(self.cols))),
-                       shape=(len(self.lb), nv))
+        ``extra_rows`` [(terms, lo, hi)] (taken at the first call; later calls reuse the
+        model); ``relax``: the LP relaxation. Returns scipy's result."""
+        if not hasattr(self, "_A"):
+            for terms, lo, hi in extra_rows:
+                self._row(terms, 0.0, lo, hi)
+            self._row([(np.arange(self.n), 1.0)], 0.0, self.k, self.k)
+            self._A = csr_matrix((np.concatenate(self.vals), (np.concatenate(self.rows),
+                                                                np.concatenate(self.cols))),
+                                 shape=(len(self.lb), len(self.var_lb)))
+        A = self._A
+        nv = A.shape[1]
         cvec = np.zeros(nv)
         cvec[:len(objective)] = objective
         integrality = np.zeros(nv)
@@ -326,19 +325,28 @@ def _mip_price(T: _Tables, lv, k, time_limit, rel_gap, max_nonzeros):
     _U, n = lv.shape
     L = T.W.shape[1] - 1
     users, levels = np.nonzero(T.W[:, :L] > 0)
-    est = 0
-    for u, lev in zip(users, levels, strict=True):
-        m = int((lv[u] < lev).sum())
-        t = int((lv[u] == lev).sum())
-        est += min(m, n - m) + min(t, n - t)
-        if est > max_nonzeros:
-            return None, -np.inf, np.inf, "too large"
+    U = lv.shape[0]
+    size = np.bincount((np.arange(U)[:, None] * L + lv).ravel(),
+                       minlength=U * L).reshape(U, L)
+    nT = size[users, levels]
+    nB = (np.cumsum(size, axis=1) - size)[users, levels]
+    est = int((np.minimum(nB, n - nB) + np.minimum(nT, n - nT)).sum())
+    if est > max_nonzeros:
+        return None, -np.inf, np.inf, "too large", np.inf
+    t0 = time.perf_counter()
     model = _Coverage(lv, k, users, levels)
     weights = T.W[users, levels]
     const = float(weights[model.pair_var < 0].sum())
     obj = np.zeros(len(model.var_lb))
     np.add.at(obj, model.pair_var[model.pair_var >= 0], -weights[model.pair_var >= 0])
-    res = model.solve(obj, [], time_limit, rel_gap)
+    # the LP relaxation first: a certified bound even if the MIP stops without one
+    relax_bound = np.inf
+    left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    lp = model.solve(obj, [], None if left is None else max(left / 4, 0.5), rel_gap, relax=True)
+    if lp.status == 0:
+        relax_bound = const - float(lp.fun) + 1e-9 + T.dropped
+    left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    res = model.solve(obj, [], left, rel_gap)
     dual = getattr(res, "mip_dual_bound", None)
     if res.x is None and res.status != 1 and (dual is None or not np.isfinite(dual)):
         raise SolverError(f"distinct pricing MIP failed: {res.message}", res.status)
@@ -356,13 +364,13 @@ def _mip_price(T: _Tables, lv, k, time_limit, rel_gap, max_nonzeros):
         S = tuple(int(z) for z in np.argsort(-res.x[:n], kind="stable")[:k])
         S = tuple(sorted(S))
         price = _price(T, lv, S)
-    return S, price, bound + T.dropped, res.status
+    return S, price, min(bound + T.dropped, relax_bound), res.status, relax_bound
 
 
 _OPTIONS = {"gap_tol", "time_limit", "n_seeds", "max_mip_nonzeros", "tol", "max_rounds",
             "pricer"}
 _PRICERS = ("auto", "enumeration", "mip")
-_ENUMERATE_CELLS = 1e7  # "auto" enumerates all k-subsets when C(n, k)·U is at most this
+_ENUMERATE_CELLS = 3e7  # "auto" enumerates all k-subsets when C(n, k)·U is at most this
 
 
 def _check_options(options):
@@ -408,7 +416,7 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
       max_mip_nonzeros: skip the exact MIP when its model would be larger (the per-user bound
         then certifies).
       pricer: ``"enumeration"`` (all C(n, k) subsets priced exactly), ``"mip"`` (heuristic,
-        then the MIP) or ``"auto"``: enumeration when ``C(n, k)·U <= 1e7``, else mip.
+        then the MIP) or ``"auto"``: enumeration when ``C(n, k)·U <= 3e7``, else mip.
 
     Returns:
       ``KSetResult`` with ``display = "distinct"``; ``exact`` says the gap closed to gap_tol.
@@ -440,7 +448,7 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
     if pricer == "enumeration":
         all_sets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
         if not randomised:
-            j = int(np.argmax(multiset_win_matrix(lv, w, all_sets).min(axis=1)))
+            j = int(np.argmax(_win_matrix(lv, w, all_sets).min(axis=1)))
             return _single_set_result(lv, w, tuple(all_sets[j]), np.inf, 1, 0, t0,
                                       "enumeration", "gap", [])
         A_all = (all_sets, *_enumerated_states(lv, all_sets))
@@ -460,7 +468,7 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
     n = lv.shape[1]
     T = _tables(lv, w, np.full(n, 1.0 / n), L)
     cols = list(_heuristic(T, lv, k, L, n_seeds, deadline))
-    A = multiset_win_matrix(lv, w, np.array(cols))
+    A = _win_matrix(lv, w, np.array(cols))
     upper, upper_from = np.inf, None
     trace, rounds, mip_calls, mip_seconds = [], 0, 0, 0.0
     status = "max_rounds"
@@ -473,17 +481,21 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
             upper, upper_from = pu, "per-user"
         trace.append((time.perf_counter() - t0, v, upper))
         if A_all is not None:  # exact pricing: every k-subset
-            at, fc = A_all[1], A_all[2]
-            U = lv.shape[0]
-            prices = (np.ascontiguousarray(T.suf.T).ravel()[at + U]
-                      + fc * np.ascontiguousarray(T.W.T).ravel()[at]).sum(axis=1)
+            at, c = A_all[1], A_all[2]
+            fk = _f(np.arange(k + 1, dtype=float))
+            prices = np.empty(len(at))
+            sufT = np.ascontiguousarray(T.suf.T).ravel()[lv.shape[0]:]  # row b+1 at b·U + u
+            WT = np.ascontiguousarray(T.W.T).ravel()
+            for s0 in range(0, len(at), 256):
+                a_ = at[s0:s0 + 256]
+                prices[s0:s0 + 256] = (sufT[a_] + fk[c[s0:s0 + 256]] * WT[a_]).sum(axis=1)
             j = int(np.argmax(prices))
             if prices[j] + T.dropped < upper:
                 upper, upper_from = float(prices[j]) + T.dropped, "enumeration"
             S = tuple(int(z) for z in A_all[0][j])
             if prices[j] > v + tol and S not in set(cols):
                 cols.append(S)
-                A = np.vstack([A, multiset_win_matrix(lv, w, np.array([S]))])
+                A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
                 continue
             status = "gap" if upper - v <= gap_tol else "enumeration stopped"
             break
@@ -491,7 +503,7 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
         new = [S for S, p in found.items() if p > v + tol and S not in set(cols)]
         if new:
             cols.extend(new)
-            A = np.vstack([A, multiset_win_matrix(lv, w, np.array(new))])
+            A = np.vstack([A, _win_matrix(lv, w, np.array(new))])
             status = "running"
             if deadline is not None and _left(deadline) <= 0:
                 status = "time_limit"
@@ -505,15 +517,15 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
             status = "time_limit"
             break
         tm = time.perf_counter()
-        S, price, bound, _st = _mip_price(T, lv, k, left, rel_gap, max_nonzeros)
+        S, price, bound, _st, relax_bound = _mip_price(T, lv, k, left, rel_gap, max_nonzeros)
         mip_calls += 1
         mip_seconds += time.perf_counter() - tm
         if bound < upper:
-            upper, upper_from = bound, "mip"
+            upper, upper_from = bound, "mip" if bound < relax_bound else "mip LP relaxation"
         trace[-1] = (time.perf_counter() - t0, v, upper)
         if S is not None and price > v + tol and S not in set(cols):
             cols.append(S)
-            A = np.vstack([A, multiset_win_matrix(lv, w, np.array([S]))])
+            A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
             continue
         status = "gap" if upper - v <= gap_tol else (
             "mip too large" if S is None and not np.isfinite(bound) else "mip stopped")
@@ -523,7 +535,7 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
     keep = x > 1e-13
     sets = np.array(cols, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
-    value = float(_distinct_win_rates(lv, w, sets, probs).min())
+    value = robust_set_win_rate(profile, sets, probs, display="distinct").value
     upper = max(float(upper), value)
     return KSetResult(sets=sets, probs=probs, value=value, opponent=q, upper_bound=upper,
                       exact=upper - value <= gap_tol,
@@ -543,10 +555,10 @@ def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_see
     found = _heuristic(T, lv, k, L, n_seeds, deadline)
     best_set, best = None, -np.inf
     for S in found:
-        wr = _distinct_win_rates(lv, w, [S], [1.0])
+        wr = _set_win_rates(lv, w, S)
         if wr.min() > best:
             best_set, best = S, float(wr.min())
-    wr = _distinct_win_rates(lv, w, [best_set], [1.0])
+    wr = _set_win_rates(lv, w, best_set)
     Y = [int(np.argmin(wr))]
     upper = np.inf
     rounds = 0
@@ -585,7 +597,7 @@ def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_see
             status = "time_limit"
             break
         S = tuple(sorted(int(z) for z in np.argsort(-res.x[:n], kind="stable")[:k]))
-        wr = _distinct_win_rates(lv, w, [S], [1.0])
+        wr = _set_win_rates(lv, w, S)
         if wr.min() > best:
             best_set, best = S, float(wr.min())
         worst = int(np.argmin(wr))
@@ -601,7 +613,7 @@ def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_see
 
 def _single_set_result(lv, w, S, upper, rounds, columns, t0, pricer, status, active,
                        gap_tol=0.0):
-    wr = _distinct_win_rates(lv, w, [S], [1.0])
+    wr = _set_win_rates(lv, w, S)
     value = float(wr.min())
     opponent = np.zeros(lv.shape[1])
     opponent[int(np.argmin(wr))] = 1.0
