@@ -146,8 +146,8 @@ def test_win_matrix_of_distinct_sets_is_the_distinct_rule(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_pricing_tables_and_bounds(seed):
-    """Heuristic price = q · WR(S, ·); per-user bound and MIP bound >= every set's price; the
-    MIP's set attains the maximum."""
+    """Heuristic price = q · WR(S, ·); per-user, submodular and MIP bounds >= every set's
+    price; the MIP's set attains the maximum."""
     P, rng = random_profile(seed, True)
     lv = P.levels.astype(np.int64)
     n = P.n_responses
@@ -162,6 +162,10 @@ def test_pricing_tables_and_bounds(seed):
     for S, p in zip(sets, prices, strict=True):
         assert kd._price(T, lv, S) == pytest.approx(p, abs=1e-12)
     assert kd._per_user_bound(T, lv, k, L) >= prices.max() - 1e-12
+    found, sub = kd._heuristic(T, lv, k, L, 4)
+    assert sub >= prices.max() - 1e-12
+    for S, p in found.items():
+        assert p == pytest.approx(kd._price(T, lv, S), abs=1e-12) and p <= prices.max() + 1e-12
     S, price, bound, _, _ = kd._mip_price(T, lv, k, None, 1e-12, 10**7)
     assert price == pytest.approx(prices.max(), abs=1e-9)
     assert bound >= prices.max() - 1e-12

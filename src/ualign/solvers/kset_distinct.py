@@ -172,21 +172,37 @@ def _local_search(T: _Tables, lv, k, S, L, deadline=None):
     return tuple(sorted(int(s) for s in S)), val
 
 
+def _submodular_bound(vals, price, k):
+    """``price(S) + Σ of the k largest gains price(S ∪ {z}) − price(S)``: an upper bound on
+    ``max_{|S*| = k} price(S*)`` for any S, since the price is monotone submodular (THEORY
+    §9: a pair's value is 1 once S hits its better set, else the concave f(c)), so
+    ``price(S*) <= price(S ∪ S*) <= price(S) + Σ_{z ∈ S*} gain(z)`` (Nemhauser et al. 1978)."""
+    gains = np.clip(vals[np.isfinite(vals)] - price, 0.0, None)
+    top = np.partition(gains, gains.size - k)[gains.size - k:] if gains.size > k else gains
+    return price + float(top.sum())
+
+
 def _heuristic(T: _Tables, lv, k, L, n_seeds, deadline=None):
     """Greedy construction from the ``n_seeds`` best singletons, then swap local search
-    (later seeds skipped once the deadline passes). Returns ``{set: price}`` for the local
-    optima found."""
+    (later seeds skipped once the deadline passes). Returns ``({set: price}, bound)``: the local
+    optima found and the smallest submodular upper bound on ``max_S price(S)`` met on the
+    way (from the empty set, every greedy prefix and every local optimum)."""
     found = {}
+    bound = _submodular_bound(T.single.sum(axis=0), 0.0, k)
     for seed in np.argsort(-T.single.sum(axis=0), kind="stable")[:n_seeds]:
         if found and deadline is not None and time.perf_counter() > deadline:
             break
         S = [int(seed)]
         while len(S) < k:
             b, c = _state(lv, np.array(S))
-            S.append(int(np.argmax(_add_values(T, lv, b, c, S))))
+            vals = _add_values(T, lv, b, c, S)
+            bound = min(bound, _submodular_bound(vals, float(_user_values(T, b, c).sum()), k))
+            S.append(int(np.argmax(vals)))
         S, val = _local_search(T, lv, k, S, L, deadline)
+        b, c = _state(lv, np.array(S))
+        bound = min(bound, _submodular_bound(_add_values(T, lv, b, c, S), val, k))
         found[S] = val
-    return found
+    return found, bound + T.dropped
 
 
 def _per_user_bound(T: _Tables, lv, k, L) -> float:
@@ -467,7 +483,7 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
                        max_nonzeros, A_all, max_rounds):
     n = lv.shape[1]
     T = _tables(lv, w, np.full(n, 1.0 / n), L)
-    cols = list(_heuristic(T, lv, k, L, n_seeds, deadline))
+    cols = list(_heuristic(T, lv, k, L, n_seeds, deadline)[0])
     A = _win_matrix(lv, w, np.array(cols))
     upper, upper_from = np.inf, None
     trace, rounds, mip_calls, mip_seconds = [], 0, 0, 0.0
@@ -499,7 +515,9 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
                 continue
             status = "gap" if upper - v <= gap_tol else "enumeration stopped"
             break
-        found = _heuristic(T, lv, k, L, n_seeds, deadline)
+        found, sub = _heuristic(T, lv, k, L, n_seeds, deadline)
+        if sub < upper:
+            upper, upper_from = sub, "submodular"
         new = [S for S, p in found.items() if p > v + tol and S not in set(cols)]
         if new:
             cols.extend(new)
@@ -552,7 +570,7 @@ def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_see
     each MIP solution; the MIP's bound over Y bounds the optimum over all y'."""
     U, n = lv.shape
     T = _tables(lv, w, np.full(n, 1.0 / n), L)
-    found = _heuristic(T, lv, k, L, n_seeds, deadline)
+    found = _heuristic(T, lv, k, L, n_seeds, deadline)[0]
     best_set, best = None, -np.inf
     for S in found:
         wr = _set_win_rates(lv, w, S)
