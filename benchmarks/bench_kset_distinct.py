@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -95,8 +96,8 @@ def assemble(paths):
            "sub-licensed under CC BY 4.0 with Attribution to The Computational Democracy "
            "Project.", ""]
     for m in meta:
-        out.append(f"- shard `{m['shard']}`: {m['machine']}; started {m['date']}, load "
-                   f"average at start {m['load']}")
+        out.append(f"- shard `{m['shard']}` at commit {m.get('commit', '?')}: {m['machine']}; "
+                   f"started {m['date']}, load average at start {m['load']}")
     out += ["", "| dataset | n | U | k | value | upper_bound | gap | seconds | met | notes |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     missed = []
@@ -135,7 +136,10 @@ def main():
                              f"{os.cpu_count()} cores, {platform.python_version()}",
                              "date": datetime.datetime.now(datetime.UTC).strftime(
                                  "%Y-%m-%d %H:%M UTC"),
-                             "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}) + "\n")
+                             "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+                             "commit": subprocess.run(
+                                 ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                 capture_output=True, text=True).stdout.strip()}) + "\n")
         for name, source in cases(args.shard):
             for row in run_case(name, source, args.cap):
                 fh.write(json.dumps(row._asdict()) + "\n")
