@@ -63,9 +63,9 @@ def cases(shard):
         yield GENERATED, GENERATED
 
 
-def run_case(name, source, cap):
+def run_case(name, source, cap, ks=KS):
     P = ualign.load_profile(str(source))
-    for k in KS:
+    for k in ks:
         if k > P.n_responses:
             yield Row(name, P.n_responses, P.n_users, k, None, None, None, None, None,
                       "k > n: no k-set of distinct responses")
@@ -126,6 +126,7 @@ def main():
     ap.add_argument("--shard", choices=["polis", "preflib", "generated", "all"], default="all")
     ap.add_argument("--out", default="kset_distinct.jsonl", help="JSON lines, appended")
     ap.add_argument("--cap", type=float, default=60.0, help="seconds per case")
+    ap.add_argument("--ks", default="2,4,8", help="comma-separated k values")
     ap.add_argument("--assemble", nargs="+", help="JSON-lines files to turn into the table")
     args = ap.parse_args()
     if args.assemble:
@@ -141,7 +142,8 @@ def main():
                                  ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                  capture_output=True, text=True).stdout.strip()}) + "\n")
         for name, source in cases(args.shard):
-            for row in run_case(name, source, args.cap):
+            for row in run_case(name, source, args.cap,
+                                tuple(int(x) for x in args.ks.split(","))):
                 fh.write(json.dumps(row._asdict()) + "\n")
                 fh.flush()
                 print(row, flush=True)

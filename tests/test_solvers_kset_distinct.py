@@ -65,7 +65,7 @@ def policy_worst(P, r):
                for y in range(n))
 
 
-@pytest.mark.parametrize("pricer", ["enumeration", "mip"])
+@pytest.mark.parametrize("pricer", ["enumeration", "mip", "streamed enumeration"])
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("seed", range(8))
 def test_distinct_kset_vs_brute_force(seed, ties, pricer):
@@ -162,6 +162,10 @@ def test_pricing_tables_and_bounds(seed):
     for S, p in zip(sets, prices, strict=True):
         assert kd._price(T, lv, S) == pytest.approx(p, abs=1e-12)
     assert kd._per_user_bound(T, lv, k, L) >= prices.max() - 1e-12
+    pairs = np.array(list(itertools.combinations(range(n), 2)))
+    P2 = kd._pair_prices(T, lv, L)
+    assert P2[pairs[:, 0], pairs[:, 1]] == pytest.approx(
+        multiset_win_matrix(lv, P.weights, pairs) @ q, abs=1e-12)
     found, sub = kd._heuristic(T, lv, k, L, 4)
     assert sub >= prices.max() - 1e-12
     for S, p in found.items():

@@ -145,6 +145,47 @@ def _enumerated_states(lv, sets, chunk=512):
     return at, c
 
 
+def _pair_prices(T: _Tables, lv, L):
+    """``(n, n)``: ``price({a, b})`` for every pair, by 2L matrix products. With ``M_m`` the
+    users' indicator of level m, ``N_m`` of levels worse than m, ``g1_m = suf(m+1) + ½W(m)`` (one
+    response at the best level m) and ``g2_m = suf(m+1) + ⅔W(m)`` (two there):
+    ``P = Σ_m M_mᵀ D(g2_m) M_m + X_m + X_mᵀ``, ``X_m = M_mᵀ D(g1_m) N_m``."""
+    n = lv.shape[1]
+    P = np.zeros((n, n))
+    for m in range(L):
+        M = (lv == m).astype(float)  # (U, n)
+        if not M.any():
+            continue
+        N = (lv > m).astype(float)
+        g1 = T.suf[:, m + 1] + 0.5 * T.W[:, m]
+        g2 = T.suf[:, m + 1] + (2.0 / 3.0) * T.W[:, m]
+        X = M.T @ (g1[:, None] * N)
+        P += M.T @ (g2[:, None] * M) + X + X.T
+    return P
+
+
+def _enumeration_prices(T: _Tables, lv, k, A_all, deadline, chunk=256):
+    """``price(S)`` for every k-subset: from the stored states, or recomputed chunk by chunk
+    (``A_all[1] is None``); None if the deadline passes first."""
+    sets, at, c = A_all
+    L = T.W.shape[1] - 1
+    if at is None and k == 2 and L <= 16:
+        return _pair_prices(T, lv, L)[sets[:, 0], sets[:, 1]]
+    fk = _f(np.arange(k + 1, dtype=float))
+    sufT = np.ascontiguousarray(T.suf.T).ravel()[lv.shape[0]:]  # row b+1 at b·U + u
+    WT = np.ascontiguousarray(T.W.T).ravel()
+    prices = np.empty(len(sets))
+    for s0 in range(0, len(sets), chunk):
+        if at is None:
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
+            a_, c_ = _enumerated_states(lv, sets[s0:s0 + chunk])
+        else:
+            a_, c_ = at[s0:s0 + chunk], c[s0:s0 + chunk]
+        prices[s0:s0 + chunk] = (sufT[a_] + fk[c_] * WT[a_]).sum(axis=1)
+    return prices
+
+
 def _local_search(T: _Tables, lv, k, S, L, deadline=None):
     """Best-improvement single swaps until none improves (or the deadline passes); returns
     (sorted S, price)."""
@@ -385,8 +426,9 @@ def _mip_price(T: _Tables, lv, k, time_limit, rel_gap, max_nonzeros):
 
 _OPTIONS = {"gap_tol", "time_limit", "n_seeds", "max_mip_nonzeros", "tol", "max_rounds",
             "pricer"}
-_PRICERS = ("auto", "enumeration", "mip")
+_PRICERS = ("auto", "enumeration", "streamed enumeration", "mip")
 _ENUMERATE_CELLS = 3e7  # "auto" enumerates all k-subsets when C(n, k)·U is at most this
+_STREAM_CELLS = 1e9  # ... and streams them (states recomputed per pricing) up to this
 
 
 def _check_options(options):
@@ -432,7 +474,9 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
       max_mip_nonzeros: skip the exact MIP when its model would be larger (the per-user bound
         then certifies).
       pricer: ``"enumeration"`` (all C(n, k) subsets priced exactly), ``"mip"`` (heuristic,
-        then the MIP) or ``"auto"``: enumeration when ``C(n, k)·U <= 3e7``, else mip.
+        then the MIP), ``"streamed enumeration"`` (heuristic first, then every subset priced
+        chunk by chunk instead of the MIP) or ``"auto"``: enumeration when
+        ``C(n, k)·U <= 3e7``, streamed when <= 1e9 (randomised only), else mip.
 
     Returns:
       ``KSetResult`` with ``display = "distinct"``; ``exact`` says the gap closed to gap_tol.
@@ -459,15 +503,18 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
     # a repeat-free set's mip gap is absolute up to |objective| <= 1
     rel_gap = max(gap_tol / 4.0, 1e-12)
     if pricer == "auto":
-        pricer = "enumeration" if comb(n, k) * lv.shape[0] <= _ENUMERATE_CELLS else "mip"
+        cells = comb(n, k) * lv.shape[0]
+        pricer = ("enumeration" if cells <= _ENUMERATE_CELLS else
+                  "streamed enumeration" if cells <= _STREAM_CELLS and randomised else "mip")
     A_all = None
-    if pricer == "enumeration":
+    if pricer in ("enumeration", "streamed enumeration"):
         all_sets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
         if not randomised:
             j = int(np.argmax(_win_matrix(lv, w, all_sets).min(axis=1)))
             return _single_set_result(lv, w, tuple(all_sets[j]), np.inf, 1, 0, t0,
                                       "enumeration", "gap", [])
-        A_all = (all_sets, *_enumerated_states(lv, all_sets))
+        A_all = ((all_sets, *_enumerated_states(lv, all_sets)) if pricer == "enumeration"
+                 else (all_sets, None, None))
     if randomised:
         return _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap,
                                   n_seeds, max_mip_nonzeros, A_all,
@@ -496,15 +543,9 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
         if pu < upper:
             upper, upper_from = pu, "per-user"
         trace.append((time.perf_counter() - t0, v, upper))
-        if A_all is not None:  # exact pricing: every k-subset
-            at, c = A_all[1], A_all[2]
-            fk = _f(np.arange(k + 1, dtype=float))
-            prices = np.empty(len(at))
-            sufT = np.ascontiguousarray(T.suf.T).ravel()[lv.shape[0]:]  # row b+1 at b·U + u
-            WT = np.ascontiguousarray(T.W.T).ravel()
-            for s0 in range(0, len(at), 256):
-                a_ = at[s0:s0 + 256]
-                prices[s0:s0 + 256] = (sufT[a_] + fk[c[s0:s0 + 256]] * WT[a_]).sum(axis=1)
+        if A_all is not None and (A_all[1] is not None or (k == 2 and L <= 16)):
+            # exact pricing of every k-subset (stored states, or pairs by matrix products)
+            prices = _enumeration_prices(T, lv, k, A_all, None)
             j = int(np.argmax(prices))
             if prices[j] + T.dropped < upper:
                 upper, upper_from = float(prices[j]) + T.dropped, "enumeration"
@@ -535,6 +576,22 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
             status = "time_limit"
             break
         tm = time.perf_counter()
+        if A_all is not None:  # streamed enumeration: exact, no MIP
+            prices = _enumeration_prices(T, lv, k, A_all, deadline)
+            mip_seconds += time.perf_counter() - tm
+            if prices is None:
+                status = "time_limit"
+                break
+            j = int(np.argmax(prices))
+            if prices[j] + T.dropped < upper:
+                upper, upper_from = float(prices[j]) + T.dropped, "enumeration"
+            S = tuple(int(z) for z in A_all[0][j])
+            if prices[j] > v + tol and S not in set(cols):
+                cols.append(S)
+                A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
+                continue
+            status = "gap" if upper - v <= gap_tol else "enumeration stopped"
+            break
         S, price, bound, _st, relax_bound = _mip_price(T, lv, k, left, rel_gap, max_nonzeros)
         mip_calls += 1
         mip_seconds += time.perf_counter() - tm
@@ -557,7 +614,8 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
     upper = max(float(upper), value)
     return KSetResult(sets=sets, probs=probs, value=value, opponent=q, upper_bound=upper,
                       exact=upper - value <= gap_tol,
-                      pricer="enumeration" if A_all is not None else "heuristic+mip",
+                      pricer=("heuristic+mip" if A_all is None else "enumeration"
+                              if A_all[1] is not None else "heuristic+streamed enumeration"),
                       iterations=rounds, columns=len(cols), display="distinct",
                       extras={"seconds": time.perf_counter() - t0, "status": status,
                               "upper_bound_from": upper_from, "mip_calls": mip_calls,
