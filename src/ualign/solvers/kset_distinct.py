@@ -257,7 +257,7 @@ def _per_user_bound(T: _Tables, lv, k, L) -> float:
     return float(val.max(axis=1).sum()) + T.dropped
 
 
-def _dominated(cls, k, max_work=2e9):
+def _dominated(cls, k, max_work=2e8):
     """``(n,)`` bool: responses with at least k dominators, where z' dominates z when
     ``cls[p, z'] <= cls[p, z]`` for every pair p (0 better than the pair's level, 1 tied,
     2 worse; identical columns: the smaller index dominates). Swapping z for a dominator never
@@ -399,6 +399,8 @@ def _mip_price(T: _Tables, lv, k, time_limit, rel_gap, max_nonzeros):
     # the LP relaxation first: a certified bound even if the MIP stops without one
     relax_bound = np.inf
     left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    if left is not None and left <= 0:  # building the model used the time left
+        return None, -np.inf, np.inf, "time_limit", np.inf
     lp = model.solve(obj, [], None if left is None else max(left / 4, 0.5), rel_gap, relax=True)
     if lp.status == 0:
         relax_bound = const - float(lp.fun) + 1e-9 + T.dropped
@@ -592,7 +594,8 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
                 continue
             status = "gap" if upper - v <= gap_tol else "enumeration stopped"
             break
-        S, price, bound, _st, relax_bound = _mip_price(T, lv, k, left, rel_gap, max_nonzeros)
+        S, price, bound, mip_status, relax_bound = _mip_price(T, lv, k, left, rel_gap,
+                                                              max_nonzeros)
         mip_calls += 1
         mip_seconds += time.perf_counter() - tm
         if bound < upper:
@@ -603,7 +606,7 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
             A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
             continue
         status = "gap" if upper - v <= gap_tol else (
-            "mip too large" if S is None and not np.isfinite(bound) else "mip stopped")
+            "mip too large" if mip_status == "too large" else "mip stopped")
         break
     if len(x) != len(cols):
         x, v, q = _master(A)
