@@ -143,6 +143,7 @@ def main():
     ap.add_argument("--out", default="kset_distinct.jsonl", help="JSON lines, appended")
     ap.add_argument("--cap", type=float, default=60.0, help="seconds per case")
     ap.add_argument("--ks", default="2,4,8", help="comma-separated k values")
+    ap.add_argument("--only", default="", help="run only datasets whose name contains this")
     ap.add_argument("--assemble", nargs="+", help="JSON-lines files to turn into the table")
     args = ap.parse_args()
     if args.assemble:
@@ -158,6 +159,8 @@ def main():
                                  ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                  capture_output=True, text=True).stdout.strip()}) + "\n")
         for name, source in cases(args.shard):
+            if args.only not in name:
+                continue
             for row in run_case(name, source, args.cap,
                                 tuple(int(x) for x in args.ks.split(","))):
                 fh.write(json.dumps(row._asdict()) + "\n")

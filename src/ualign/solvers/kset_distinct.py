@@ -431,6 +431,7 @@ _OPTIONS = {"gap_tol", "time_limit", "n_seeds", "max_mip_nonzeros", "tol", "max_
 _PRICERS = ("auto", "enumeration", "streamed enumeration", "mip")
 _ENUMERATE_CELLS = 3e7  # "auto" enumerates all k-subsets when C(n, k)·U is at most this
 _STREAM_CELLS = 1e9  # ... and streams them (states recomputed per pricing) up to this
+_STREAM_SETS = 3e6  # ... for at most this many subsets (k = 2 with few levels: any n <= 5000)
 
 
 def _check_options(options):
@@ -478,7 +479,8 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
       pricer: ``"enumeration"`` (all C(n, k) subsets priced exactly), ``"mip"`` (heuristic,
         then the MIP), ``"streamed enumeration"`` (heuristic first, then every subset priced
         chunk by chunk instead of the MIP) or ``"auto"``: enumeration when
-        ``C(n, k)·U <= 3e7``, streamed when <= 1e9 (randomised only), else mip.
+        ``C(n, k)·U <= 3e7``, streamed when <= 1e9 with C(n, k) <= 3e6, or k = 2 with at
+        most 16 levels and n <= 5000 (randomised only), else mip.
 
     Returns:
       ``KSetResult`` with ``display = "distinct"``; ``exact`` says the gap closed to gap_tol.
@@ -506,8 +508,10 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
     rel_gap = max(gap_tol / 4.0, 1e-12)
     if pricer == "auto":
         cells = comb(n, k) * lv.shape[0]
+        stream = ((k == 2 and L <= 16 and n <= 5000)
+                  or (comb(n, k) <= _STREAM_SETS and cells <= _STREAM_CELLS))
         pricer = ("enumeration" if cells <= _ENUMERATE_CELLS else
-                  "streamed enumeration" if cells <= _STREAM_CELLS and randomised else "mip")
+                  "streamed enumeration" if stream and randomised else "mip")
     A_all = None
     if pricer in ("enumeration", "streamed enumeration"):
         all_sets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
