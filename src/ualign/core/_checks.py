@@ -11,6 +11,27 @@ import numpy as np
 SIMPLEX_ATOL = 1e-9
 
 
+def _as_float_array(x, name: str) -> np.ndarray:
+    """``x`` as a float array; only real numbers are accepted (no strings, complex numbers or
+    booleans, which NumPy would otherwise convert silently)."""
+    try:
+        a = np.asarray(x)
+    except ValueError as e:  # ragged nested sequences
+        raise ValueError(f"{name} must be an array of real numbers, got {_short(x)}") from e
+    if a.dtype.kind == "O" and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                   for v in a.ravel()):
+        return a.astype(float)  # e.g. Fractions or Decimals
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype} "
+                         f"({_short(x)})")
+    return a.astype(float)
+
+
+def _short(x) -> str:
+    r = repr(x)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 def check_k(k, name: str = "k") -> int:
     """Return ``k`` as a Python int, or raise if it is not an integer >= 1."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
@@ -29,9 +50,24 @@ def check_count(x, name: str, what: str = "") -> int:
     return int(x)
 
 
+def normalise_weights(w: np.ndarray, name: str = "weights") -> np.ndarray:
+    """Finite, non-negative weights ``w`` scaled to sum 1 without overflow or underflow: they
+    are divided by their maximum first (so ``[1e308, 1e308]`` gives ``[0.5, 0.5]`` and
+    ``[5e-324, 5e-324]`` too), then by their sum. All zero raises."""
+    top = w.max() if w.size else 0.0
+    if not top > 0:
+        raise ValueError(f"{name} must not be all zero (they are normalised to sum 1)")
+    w = w / top
+    total = w.sum()
+    if not (np.isfinite(total) and total > 0):
+        raise ValueError(f"{name} must have a finite positive sum, got {total}")
+    return w / total
+
+
 def check_weights(weights, n_rows: int, name: str = "weights") -> np.ndarray:
-    """Validate non-negative finite weights of shape ``(n_rows,)`` and normalise them to sum 1."""
-    w = np.asarray(weights, dtype=float)
+    """Validate non-negative finite weights of shape ``(n_rows,)`` and normalise them to sum 1
+    (``normalise_weights``: safe for weights near the float limits)."""
+    w = _as_float_array(weights, name)
     if w.shape != (n_rows,):
         raise ValueError(f"{name} must have shape ({n_rows},), got {w.shape}")
     bad = np.flatnonzero(~np.isfinite(w))
@@ -40,10 +76,7 @@ def check_weights(weights, n_rows: int, name: str = "weights") -> np.ndarray:
     bad = np.flatnonzero(w < 0)
     if bad.size:
         raise ValueError(f"{name} must be >= 0, got {w[bad[0]]} at position {bad[0]}")
-    total = w.sum()
-    if not total > 0:
-        raise ValueError(f"{name} must not be all zero (they are normalised to sum 1)")
-    return w / total
+    return normalise_weights(w, name)
 
 
 def check_policy(policy, n: int, name: str = "policy") -> np.ndarray:
@@ -106,7 +139,7 @@ def check_user_weights(weights, n_users: int, name: str = "weights") -> np.ndarr
         raise ValueError("a population needs at least one user, got 0")
     if weights is None:
         return np.full(n_users, 1.0 / n_users)
-    w = np.asarray(weights, dtype=float)
+    w = _as_float_array(weights, name)
     if w.shape != (n_users,):
         raise ValueError(f"{name} must have shape ({n_users},) (one weight per user), got "
                          f"{w.shape}")
@@ -114,9 +147,7 @@ def check_user_weights(weights, n_users: int, name: str = "weights") -> np.ndarr
     if bad.size:
         raise ValueError(f"{name} must be finite and >= 0, got {w[bad[0]]} at position "
                          f"{bad[0]}")
-    if w.sum() <= 0:
-        raise ValueError(f"{name} must have a positive sum")
-    return w / w.sum()
+    return normalise_weights(w, name)
 
 
 def check_profile(profile):
