@@ -6,6 +6,7 @@ Each test names the item it holds. Bad input must raise ``ValueError`` naming th
 import numpy as np
 import pytest
 
+import ualign
 from ualign import Profile, robust_win_rate, solve_ualign
 from ualign.core._checks import check_user_weights, check_weights
 
@@ -31,3 +32,53 @@ def test_item1_weight_checks(check):
     for bad in ([np.inf, 1.0], [np.nan, 1.0], [0.0, 0.0], [-1.0, 2.0]):
         with pytest.raises(ValueError, match="weights"):
             check(bad, 2)
+
+
+# ---------------------------------------------------------------- item 2: large ell / k
+@pytest.mark.parametrize("ell", [1029, 1030, 2000, 5000])
+def test_item2_set_win_rate_large_ell_matches_win_rate(ell):
+    P = Profile.from_rankings([[0, 1, 2], [2, 1, 0], [1, 0, 2], [0, 2, 1]],
+                              weights=[0.4, 0.3, 0.2, 0.1])
+    rho = np.array([0.5, 0.3, 0.2])
+    for y in range(3):
+        e = np.eye(3)[y]
+        got = ualign.set_win_rate(P, [[y]], [1.0], rho, ell=ell)
+        want = ualign.win_rate(P, e, 1, rho, ell=ell)
+        assert np.isfinite(got)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-300)
+    # the same sets (entries tied at the top) against the closed form via win_rate with k copies
+    got = ualign.set_win_rate(P, [[0, 0]], [1.0], rho, ell=ell)
+    want = ualign.win_rate(P, np.eye(3)[0], 2, rho, ell=ell)
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-300)
+
+
+def test_item2_worst_opponent_large_k_is_finite():
+    P = Profile.from_rankings([[0, 1, 2], [2, 1, 0], [1, 0, 2]])
+    pi = np.array([0.3, 0.3, 0.4])
+    w = ualign.worst_opponent(P, pi, 1100, 2)
+    assert np.isfinite(w.value) and w.lower_bound <= w.value + 1e-12
+    # brute force: every 2-multiset, by the Gauss-Legendre win_rate (k samples vs a point set)
+    vals = {}
+    for a in range(3):
+        for b in range(a, 3):
+            vals[(a, b)] = 1.0 - ualign.set_win_rate(P, [[a, b]], [1.0], pi, ell=1100)
+    assert w.value == pytest.approx(min(vals.values()), abs=1e-12)
+
+
+def test_item2_set_shares_memory_is_chunked(monkeypatch):
+    from ualign.core import sets as sets_mod
+    seen = []
+    real = sets_mod.best_copies
+
+    def spy(levels, sets, display="multiset"):
+        seen.append(len(sets))
+        return real(levels, sets, display)
+
+    monkeypatch.setattr(sets_mod, "best_copies", spy)
+    rng = np.random.default_rng(0)
+    P = Profile.from_rankings(np.argsort(rng.random((1000, 6)), axis=1))
+    sets = np.repeat(np.arange(6)[:, None], 64, axis=1)
+    sets = np.concatenate([sets] * 100)  # 600 sets
+    sets_mod.set_shares(P.levels, P.weights, sets, np.full(6, 1 / 6), 64)
+    U = P.n_users
+    assert max(seen) * U * 65 * 8 <= sets_mod.BLOCK_BYTES

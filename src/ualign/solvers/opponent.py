@@ -65,6 +65,10 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
     Returns:
       ``WorstOpponent``; ``value`` re-evaluated by ``ualign.set_win_rate``.
 
+    Memory: the multisets are priced in blocks of ``(U, block, k+1)`` arrays of at most
+    ``core.sets.BLOCK_BYTES`` (32 MiB) each, whatever U, k and the number of multisets; the
+    binomial terms are formed in log space for k > 1000, so large k stays finite.
+
     References: shared/spec/THEORY.md §6.
     """
     profile = check_profile(profile)
