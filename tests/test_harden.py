@@ -82,3 +82,54 @@ def test_item2_set_shares_memory_is_chunked(monkeypatch):
     sets_mod.set_shares(P.levels, P.weights, sets, np.full(6, 1 / 6), 64)
     U = P.n_users
     assert max(seen) * U * 65 * 8 <= sets_mod.BLOCK_BYTES
+
+
+# ---------------------------------------------------------------- item 3: NLHF, small tau
+ISSUE3_ROWS = [[0, 2, 1], [2, 0, 1], [1, 0, 2], [2, 1, 0], [0, 2, 1], [1, 0, 2], [0, 2, 1],
+               [0, 2, 1]]
+
+
+@pytest.mark.parametrize("tau", [1e-2, 1e-3, 1e-4])
+def test_item3_nlhf_small_tau_converges_and_bound_holds(tau):
+    P = Profile.from_rankings(ISSUE3_ROWS)
+    M = P.margins()
+    assert M[0, 1] > 0 and M[0, 2] > 0  # response 0 beats both others head to head
+    r = ualign.solve_nlhf(P, tau=tau)
+    d = r.diagnostics
+    assert r.converged and d.residual <= 1e-9
+    assert r.policy[0] > 0.99
+    assert d.kl_bound is not None and r.exploitability <= d.kl_bound
+    # the fixed point, checked independently: π = softmax(log μ + P(· ≻ π)/τ)
+    L = 0.5 + 0.5 * M @ r.policy
+    z = L / tau
+    target = np.exp(z - z.max())
+    np.testing.assert_allclose(r.policy, target / target.sum(), atol=1e-9)
+
+
+def test_item3_nlhf_unconverged_reports_no_bound():
+    P = Profile.from_rankings(ISSUE3_ROWS)
+    r = ualign.solve_nlhf(P, tau=1e-3, tol=1e-300)  # a tolerance no float residual meets
+    assert not r.converged
+    assert r.diagnostics.kl_bound is None or r.exploitability <= r.diagnostics.kl_bound
+
+
+def _small_preflib_files(max_users=400):
+    import glob
+    import os
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "preflib")
+    out = []
+    for f in sorted(glob.glob(os.path.join(root, "*", "*.*"))):
+        if f.rsplit(".", 1)[-1] in ("soc", "soi", "toc", "toi") and os.path.getsize(f) < 20000:
+            out.append(f)
+    return out
+
+
+def test_item3_nlhf_small_tau_on_preflib():
+    files = _small_preflib_files()
+    if not files:
+        pytest.skip("no PrefLib files in ../shared/data/preflib")
+    for f in files:
+        P = ualign.read_preflib(f)
+        r = ualign.solve_nlhf(P, tau=1e-3)
+        assert r.converged, f
+        assert r.exploitability <= r.diagnostics.kl_bound, f
