@@ -133,3 +133,41 @@ def test_item3_nlhf_small_tau_on_preflib():
         r = ualign.solve_nlhf(P, tau=1e-3)
         assert r.converged, f
         assert r.exploitability <= r.diagnostics.kl_bound, f
+
+
+# ---------------------------------------------------------------- item 4: bounded k, ell, levels
+def test_item4_k_and_ell_are_bounded():
+    from ualign.core._checks import MAX_SAMPLES
+    P = Profile.from_rankings([[0, 1, 2], [2, 1, 0], [1, 0, 2]])
+    pi = np.array([0.2, 0.3, 0.5])
+    for k in (2**63 - 1, 2**62, MAX_SAMPLES + 1):
+        with pytest.raises(ValueError, match="k must be an integer in"):
+            ualign.deviation_payoffs(P, pi, k)
+        with pytest.raises(ValueError, match="k must be"):
+            ualign.solve_ualign(P, k)
+        with pytest.raises(ValueError, match="ell must be"):
+            ualign.win_rate(P, pi, 1, pi, ell=k)
+        with pytest.raises(ValueError, match="ell must be"):
+            ualign.set_win_rate(P, [[0]], [1.0], pi, ell=k)
+    L = ualign.deviation_payoffs(P, pi, MAX_SAMPLES)
+    assert np.all((L >= 0) & (L <= 1))
+    # iteration counts are not sample counts: no such bound
+    r = ualign.solve_ualign(P, 2, method="hedge", max_iter=MAX_SAMPLES + 1, tol=1.0)
+    assert r.converged
+
+
+@pytest.mark.parametrize("levels", [
+    np.array([[0, 2**63]], dtype=np.uint64),
+    np.array([[0, 2**62]], dtype=np.int64),
+    np.array([[0, -2**62]], dtype=np.int64),
+    np.array([[0.0, 1e300]]),
+    np.array([[0.0, -1e300]]),
+])
+def test_item4_huge_levels_rejected_before_cast(levels):
+    with pytest.raises(ValueError, match="levels must be integers in"):
+        Profile.from_levels(levels)
+
+
+def test_item4_large_levels_keep_order():
+    P = Profile.from_levels(np.array([[2**62 - 1, 0], [0, -(2**62 - 1)]]))
+    np.testing.assert_array_equal(P.levels, [[1, 0], [1, 0]][:P.n_users])

@@ -32,13 +32,32 @@ def _short(x) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
-def check_k(k, name: str = "k") -> int:
-    """Return ``k`` as a Python int, or raise if it is not an integer >= 1."""
+# The most samples k (model) or ℓ (opponent) a win rate takes. The payoff kernels are exact far
+# beyond (their integer arithmetic breaks at k ≈ 2^62), but win rates against ℓ > 1 samples and
+# the solvers' Jacobians integrate polynomials of degree ~k + ℓ by Gauss-Legendre quadrature,
+# whose nodes cost O((k + ℓ)²) to compute (about 1 s at k + ℓ = 10^4, 20 s at 4·10^4), and
+# worst_opponent, set_win_rate and the k-set pricers do O(k) or O(ℓ) work per set. 2^14 keeps
+# every one of them within seconds on small profiles.
+MAX_SAMPLES = 2**14
+
+
+def check_k(k, name: str = "k", maximum: int | None = MAX_SAMPLES) -> int:
+    """Return ``k`` as a Python int, or raise if it is not an integer in ``[1, maximum]``
+    (``MAX_SAMPLES`` = 2^14 for sample counts k and ℓ; None: no upper bound)."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise ValueError(f"{name} must be an integer >= 1, got {k!r} of type {type(k).__name__}")
     if k < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {k}")
+    if maximum is not None and k > maximum:
+        raise ValueError(f"{name} must be an integer in [1, {maximum}] (ualign's bound on "
+                         f"samples per query, MAX_SAMPLES), got {k}")
     return int(k)
+
+
+def check_iterations(x, name: str) -> int:
+    """An iteration or round count (``max_iter``, ``max_rounds``, ...): an integer >= 1, with
+    no upper bound (a long run is the caller's choice, and it allocates nothing per step)."""
+    return check_k(x, name, maximum=None)
 
 
 def check_count(x, name: str, what: str = "") -> int:
@@ -176,7 +195,7 @@ def check_positive(x, name: str) -> float:
 def check_max_iter(max_iter, default: int) -> int:
     if max_iter is None:
         return default
-    return check_k(max_iter, "max_iter")
+    return check_iterations(max_iter, "max_iter")
 
 
 def check_reference(reference, n: int, *, positive: bool) -> np.ndarray:

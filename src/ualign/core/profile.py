@@ -35,6 +35,9 @@ def _level_dtype(n: int):
     return np.int16 if n < 2**15 else np.int32
 
 
+LEVEL_LIMIT = 2**62  # |level| must stay below this (int64 with room for differences)
+
+
 def _check_levels(levels) -> np.ndarray:
     """``(U, n)`` integer levels with U, n >= 1, as int64."""
     lv = np.asarray(levels)
@@ -52,8 +55,18 @@ def _check_levels(levels) -> np.ndarray:
             r, c = bad[0]
             raise ValueError(f"levels must be integers, got {lv[r, c]} at row {r}, "
                              f"column {c}")
-    elif lv.dtype.kind not in "iub":
+    elif lv.dtype.kind == "b":
+        pass
+    elif lv.dtype.kind not in "iu":
         raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
+    if lv.dtype.kind in "iuf":
+        # checked before the cast to int64, which would wrap (uint64 >= 2^63) or saturate
+        big = np.argwhere(np.abs(lv) >= LEVEL_LIMIT) if lv.dtype.kind != "u" \
+            else np.argwhere(lv >= LEVEL_LIMIT)
+        if big.size:
+            r, c = big[0]
+            raise ValueError(f"levels must be integers in (-2^62, 2^62), got {lv[r, c]!r} at "
+                             f"row {r}, column {c}")
     return lv.astype(np.int64)
 
 

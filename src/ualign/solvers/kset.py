@@ -30,7 +30,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from ualign.core._checks import check_k
+from ualign.core._checks import check_iterations, check_k
 from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import robust_set_win_rate
 from ualign.core.sets import set_win_matrix
@@ -215,7 +215,7 @@ class KSetOptions(Options):
     def __post_init__(self):
         check_field(self, "max_enumerate", lambda v, name: int(check_nonneg(v, name)))
         check_field(self, "tol", check_positive)
-        check_field(self, "max_rounds", check_k)
+        check_field(self, "max_rounds", check_iterations)
 
 
 def kset_method(profile, k, opts: KSetOptions) -> KSetResult:

@@ -22,7 +22,7 @@ import time
 import numpy as np
 from scipy.optimize import linprog
 
-from ualign.core._checks import check_k
+from ualign.core._checks import check_iterations, check_k
 from ualign.solvers import dynamics as dyn
 from ualign.solvers.diagnostics import NLHFDiagnostics
 from ualign.solvers.registry import Options, check_field
@@ -296,7 +296,7 @@ class NLHFOptions(Options):
     def __post_init__(self):
         check_field(self, "tau", check_nonneg)
         check_field(self, "tol", check_positive)
-        check_field(self, "max_iter", check_k)
+        check_field(self, "max_iter", check_iterations)
         check_field(self, "eta", check_positive)
 
 
