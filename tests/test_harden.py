@@ -171,3 +171,58 @@ def test_item4_huge_levels_rejected_before_cast(levels):
 def test_item4_large_levels_keep_order():
     P = Profile.from_levels(np.array([[2**62 - 1, 0], [0, -(2**62 - 1)]]))
     np.testing.assert_array_equal(P.levels, [[1, 0], [1, 0]][:P.n_users])
+
+
+# ---------------------------------------------------------------- item 5: silent acceptances
+P3 = Profile.from_rankings([[0, 1, 2], [2, 1, 0], [1, 0, 2]])
+
+
+@pytest.mark.parametrize("policy", ["abc", np.array([1, 0, 0], dtype=complex),
+                                    [True, False, False], np.array(["1", "0", "0"])])
+def test_item5_non_real_policies_rejected(policy):
+    with pytest.raises(ValueError, match="policy"):
+        ualign.deviation_payoffs(P3, policy, 1)
+    with pytest.raises(ValueError, match="policy"):
+        ualign.robust_win_rate(P3, policy, 2)
+    with pytest.raises(ValueError, match="opponent"):
+        ualign.win_rate(P3, [1, 0, 0], 1, policy)
+
+
+def test_item5_profile_fields():
+    R = [[0, 1], [1, 0]]
+    with pytest.raises(ValueError, match="labels"):
+        Profile.from_rankings(R, labels="ab")
+    with pytest.raises(ValueError, match="n_ranked"):
+        Profile.from_rankings(R, n_ranked=[1.5, 2])
+    for bad in (np.nan, -3, np.inf, 0, "x"):
+        with pytest.raises(ValueError, match="n_voters"):
+            Profile.from_rankings(R, n_voters=bad)
+    assert Profile.from_rankings(R, labels=("a", "b"), n_ranked=[2.0, 2],
+                                 n_voters=7).n_voters == 7.0
+    for bad in ([-1], [3], [0.5], [], "0"):
+        with pytest.raises(ValueError, match="responses"):
+            P3.restrict(bad)
+    assert P3.restrict([2, 0]).n_responses == 2
+    for bad in (99, -1, 1.5, "0"):
+        with pytest.raises(ValueError, match="y"):
+            P3.label(bad)
+    assert P3.label(1) == "1"
+
+
+def test_item5_kset_tolerance():
+    for bad in (np.inf, np.nan, -1.0, 1.0):
+        with pytest.raises(ValueError, match="tol"):
+            ualign.solve_kset(P3, 2, tol=bad)
+    r = ualign.solve_kset(P3, 2, tol=0.5)
+    assert r.value >= 2 / 3 - 0.5
+
+
+def test_item5_nan_tolerances_and_time_limits():
+    for kwargs in ({"tol": np.nan}, {"tol": -1.0}, {"tol": "x"}):
+        with pytest.raises(ValueError, match="tol"):
+            ualign.solve_nlhf(P3, 0.1, **kwargs)
+        with pytest.raises(ValueError, match="tol"):
+            ualign.solve_ualign(P3, 2, **kwargs)
+    for bad in (np.nan, -1.0, np.inf):
+        with pytest.raises(ValueError, match="time_limit"):
+            ualign.solve_ualign(P3, 2, method="hedge", time_limit=bad)

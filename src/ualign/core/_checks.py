@@ -11,7 +11,7 @@ import numpy as np
 SIMPLEX_ATOL = 1e-9
 
 
-def _as_float_array(x, name: str) -> np.ndarray:
+def as_real_array(x, name: str) -> np.ndarray:
     """``x`` as a float array; only real numbers are accepted (no strings, complex numbers or
     booleans, which NumPy would otherwise convert silently)."""
     try:
@@ -86,7 +86,7 @@ def normalise_weights(w: np.ndarray, name: str = "weights") -> np.ndarray:
 def check_weights(weights, n_rows: int, name: str = "weights") -> np.ndarray:
     """Validate non-negative finite weights of shape ``(n_rows,)`` and normalise them to sum 1
     (``normalise_weights``: safe for weights near the float limits)."""
-    w = _as_float_array(weights, name)
+    w = as_real_array(weights, name)
     if w.shape != (n_rows,):
         raise ValueError(f"{name} must have shape ({n_rows},), got {w.shape}")
     bad = np.flatnonzero(~np.isfinite(w))
@@ -104,7 +104,7 @@ def check_policy(policy, n: int, name: str = "policy") -> np.ndarray:
     Entries may be off the simplex by at most ``SIMPLEX_ATOL`` (1e-9); such rounding is
     clipped and renormalised. Anything further off raises.
     """
-    p = np.asarray(policy, dtype=float)
+    p = as_real_array(policy, name)
     if p.ndim == 0 or p.shape[-1] != n:
         raise ValueError(f"{name} must have shape (..., {n}) (one probability per response), "
                          f"got shape {p.shape}")
@@ -158,7 +158,7 @@ def check_user_weights(weights, n_users: int, name: str = "weights") -> np.ndarr
         raise ValueError("a population needs at least one user, got 0")
     if weights is None:
         return np.full(n_users, 1.0 / n_users)
-    w = _as_float_array(weights, name)
+    w = as_real_array(weights, name)
     if w.shape != (n_users,):
         raise ValueError(f"{name} must have shape ({n_users},) (one weight per user), got "
                          f"{w.shape}")

@@ -146,15 +146,22 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
       k: outputs per query (>= 1).
       max_enumerate: enumerate all C(n+k-1, k) multisets (exact pricing) when at most this
         many; otherwise use the greedy/local-search pricer (``exact = False``).
-      tol: a column enters when its price exceeds the master value by more than tol.
+      tol: a column enters when its price exceeds the master value by more than tol; a finite
+        number in [0, 1).
 
     Returns:
-      ``KSetResult``; ``value >= k/(k+1)`` always (the NE product policy is feasible).
+      ``KSetResult``. The LP optimum is >= k/(k+1) (the NE product policy is feasible), and
+      when exact pricing converges the optimum is <= value + tol, so ``value >= k/(k+1) - tol``
+      (``value >= k/(k+1)`` up to the default tol of 1e-10).
 
     References: shared/spec/THEORY.md §7.
     """
     profile = check_profile(profile)
     k = check_k(k)
+    tol = check_nonneg(tol, "tol")
+    if tol >= 1.0:
+        raise ValueError(f"tol must be a finite number in [0, 1) (win rates lie in [0, 1]), "
+                         f"got {tol}")
     t0 = time.perf_counter()
     lv = profile.levels.astype(np.int64)
     w = profile.weights

@@ -217,6 +217,7 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     """
     profile = check_profile(profile)
     tau = check_nonneg(tau, "tau")
+    tol = check_positive(tol, "tol")
     n = profile.n_responses
     t0 = time.perf_counter()
     M = profile.margins()
