@@ -226,3 +226,49 @@ def test_item5_nan_tolerances_and_time_limits():
     for bad in (np.nan, -1.0, np.inf):
         with pytest.raises(ValueError, match="time_limit"):
             ualign.solve_ualign(P3, 2, method="hedge", time_limit=bad)
+
+
+# ---------------------------------------------------------------- items 6-7: crashes and hangs
+@pytest.mark.parametrize("max_rounds", [1, 2, 3])
+def test_item6_kset_stops_at_max_rounds_consistently(max_rounds):
+    rng = np.random.default_rng(1)
+    P = Profile.from_rankings(np.argsort(rng.random((30, 6)), axis=1))
+    full = ualign.solve_kset(P, 3)
+    r = ualign.solve_kset(P, 3, max_rounds=max_rounds)
+    assert r.iterations <= max_rounds
+    assert r.sets.shape[0] == r.probs.shape[0]
+    assert np.isclose(r.probs.sum(), 1.0)
+    assert r.value <= full.value + 1e-9 <= r.upper_bound + 2e-9
+    if not r.converged:
+        assert r.iterations == max_rounds
+
+
+def test_item6_zero_rounds_and_iterations_rejected():
+    from ualign.solvers.rlhf import bradley_terry
+    for bad in (0, -1, 1.5, np.nan, None, "3"):
+        with pytest.raises(ValueError, match="max_rounds"):
+            ualign.solve_kset(P3, 2, max_rounds=bad)
+        with pytest.raises(ValueError, match="max_iter"):
+            bradley_terry(np.ones((3, 3)), max_iter=bad)
+    for bad in (-1, 1.5, np.nan, "3"):
+        with pytest.raises(ValueError, match="max_enumerate"):
+            ualign.solve_kset(P3, 2, max_enumerate=bad)
+        with pytest.raises(ValueError, match="max_enumerate"):
+            ualign.worst_opponent(P3, [0.2, 0.3, 0.5], 2, 2, max_enumerate=bad)
+    for bad in (np.nan, -1.0, np.inf):
+        with pytest.raises(ValueError, match="ridge"):
+            bradley_terry(np.ones((3, 3)), ridge=bad)
+        with pytest.raises(ValueError, match="tol"):
+            bradley_terry(np.ones((3, 3)), tol=bad)
+    for bad in (np.ones(3), np.ones((2, 3)), [[1, np.nan], [0, 1]], [[1, -1], [0, 1]]):
+        with pytest.raises(ValueError, match="wins"):
+            bradley_terry(bad)
+
+
+def test_item7_nlhf_eta_validated():
+    for bad in (-1.0, 0.0, np.nan, np.inf, "x"):
+        with pytest.raises(ValueError, match="eta"):
+            ualign.solve_nlhf(P3, tau=0.1, eta=bad)
+    # a huge (finite) step does not poison the answer: the result is still a fixed point
+    r = ualign.solve_nlhf(P3, tau=0.1, eta=1e300)
+    assert r.converged and np.all(np.isfinite(r.policy))

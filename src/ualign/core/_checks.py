@@ -83,6 +83,15 @@ def normalise_weights(w: np.ndarray, name: str = "weights") -> np.ndarray:
     return w / total
 
 
+def check_whole(x, name: str, minimum: int = 0) -> int:
+    """``x`` as a Python int when it is a whole number >= ``minimum`` (``5`` or ``5.0``), else
+    raise naming ``name``."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) \
+            or int(x) != x or int(x) < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {x!r}")
+    return int(x)
+
+
 def check_weights(weights, n_rows: int, name: str = "weights") -> np.ndarray:
     """Validate non-negative finite weights of shape ``(n_rows,)`` and normalise them to sum 1
     (``normalise_weights``: safe for weights near the float limits)."""

@@ -30,7 +30,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from ualign.core._checks import check_iterations, check_k
+from ualign.core._checks import check_iterations, check_k, check_whole
 from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import robust_set_win_rate
 from ualign.core.sets import set_win_matrix
@@ -162,6 +162,8 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
     if tol >= 1.0:
         raise ValueError(f"tol must be a finite number in [0, 1) (win rates lie in [0, 1]), "
                          f"got {tol}")
+    max_enumerate = check_whole(max_enumerate, "max_enumerate")
+    max_rounds = check_iterations(max_rounds, "max_rounds")
     t0 = time.perf_counter()
     lv = profile.levels.astype(np.int64)
     w = profile.weights
@@ -175,11 +177,13 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
     cols = [tuple([y] * k) for y in range(n)]
     A = multiset_win_matrix(lv, w, np.array(cols))
     values = []
-    rounds = 0
+    # Each round solves the master on every column so far, then prices; the loop stops when no
+    # column prices above v + tol (converged) or after max_rounds masters, so x, q and the
+    # price always refer to the same columns.
+    rounds = 1
+    x, v, q = _master(A)
     converged = False
-    while rounds < max_rounds:
-        rounds += 1
-        x, v, q = _master(A)
+    while True:
         values.append(v)
         if exact:
             prices = A_all @ q
@@ -191,8 +195,12 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
         if price <= v + tol or new in set(cols):
             converged = True
             break
+        if rounds >= max_rounds:
+            break
         cols.append(new)
         A = np.vstack([A, multiset_win_matrix(lv, w, np.array([new]))])
+        rounds += 1
+        x, v, q = _master(A)
     keep = x > 1e-13
     sets = np.array(cols, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
@@ -220,7 +228,7 @@ class KSetOptions(Options):
     max_rounds: int = 500
 
     def __post_init__(self):
-        check_field(self, "max_enumerate", lambda v, name: int(check_nonneg(v, name)))
+        check_field(self, "max_enumerate", check_whole)
         check_field(self, "tol", check_positive)
         check_field(self, "max_rounds", check_iterations)
 

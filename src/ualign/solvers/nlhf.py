@@ -231,7 +231,7 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     mu = check_reference(reference, n, positive=True)
     log_mu = np.log(mu)
     max_iter = check_max_iter(max_iter, 200)
-    eta = 1.0 / (1.0 + tau) if eta is None else float(eta)
+    eta = 1.0 / (1.0 + tau) if eta is None else check_positive(eta, "eta")
 
     def oracle(pi):
         return 0.5 + 0.5 * (M @ pi)
@@ -245,16 +245,18 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     state, trace = out.state, out.trace
 
     def residual_of(p):
-        p = np.clip(p, 0.0, None)
+        if not (np.all(np.isfinite(p)) and np.all(p >= 0) and p.sum() > 0):
+            return np.inf, mu  # a diverged iterate (e.g. a huge eta): never kept
         p = p / p.sum()
         return dyn.mmd_residual(p, oracle(p), tau, log_mu), p
 
     # Candidates, best residual kept: the MMD iterate, its Newton polish, and (when neither
     # meets tol) the answer of a continuation in τ.
     best_res, best_pi = residual_of(state.pi)
-    newton_pi, newton_it, _ = _regularised_newton(M, log_mu, tau, state.pi)
-    if np.all(np.isfinite(newton_pi)) and np.all(newton_pi >= 0) and newton_pi.sum() > 0:
-        r_newton, p_newton = residual_of(newton_pi)
+    newton_it = 0
+    if np.isfinite(best_res):
+        newton_pi, newton_it, _ = _regularised_newton(M, log_mu, tau, state.pi)
+        r_newton, p_newton = residual_of(np.clip(newton_pi, 0.0, None))
         if r_newton <= best_res:
             best_res, best_pi = r_newton, p_newton
     stages = 0

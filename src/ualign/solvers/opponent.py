@@ -27,7 +27,7 @@ from math import comb
 
 import numpy as np
 
-from ualign.core._checks import check_distribution, check_k
+from ualign.core._checks import check_distribution, check_k, check_whole
 from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import deviation_payoffs, set_win_rate
 from ualign.core.sets import set_shares
@@ -76,6 +76,7 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
     ell = check_k(ell, "ell")
     n = profile.n_responses
     pi = check_distribution(policy, n)
+    max_enumerate = check_whole(max_enumerate, "max_enumerate")
     lv, w = profile.levels, profile.weights
     exact = comb(n + ell - 1, ell) <= max_enumerate
     if exact:
