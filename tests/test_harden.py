@@ -272,3 +272,61 @@ def test_item7_nlhf_eta_validated():
     # a huge (finite) step does not poison the answer: the result is still a fixed point
     r = ualign.solve_nlhf(P3, tau=0.1, eta=1e300)
     assert r.converged and np.all(np.isfinite(r.policy))
+
+
+# ---------------------------------------------------------------- item 8: sizes checked first
+@pytest.fixture
+def small_memory(monkeypatch):
+    """A 1 GiB allowance, so the checks fire the same way on any machine."""
+    from ualign.core import _checks
+    monkeypatch.setattr(_checks, "MAX_BYTES", 2**30)
+
+
+def test_item8_check_size():
+    from ualign.core._checks import check_size, memory_limit
+    assert memory_limit() > 0
+    check_size(1024, "a kilobyte")
+    with pytest.raises(ValueError, match="a petabyte would need"):
+        check_size(2**50, "a petabyte")
+
+
+def test_item8_api_sizes(small_memory):
+    P = P3
+    u = [0.2, 0.3, 0.5]
+    with pytest.raises(ValueError, match="ell"):
+        ualign.worst_opponent(P, u, 2, 10**9)
+    with pytest.raises(ValueError, match="ell"):
+        ualign.win_rate(P, u, 2, u, ell=100000)
+    with pytest.raises(ValueError, match="k must be"):
+        ualign.solve_kset(P, 10**6)
+    with pytest.raises(ValueError, match="k must be"):
+        ualign.solve_ualign(P, 10**9)
+    big = Profile.from_rankings(np.tile(np.arange(40), (1, 1)))
+    with pytest.raises(ValueError, match="max_enumerate"):  # C(40+99, 100) sets is too many
+        ualign.worst_opponent(big, np.full(40, 1 / 40), 2, 12, max_enumerate=10**18)
+    with pytest.raises(ValueError, match="max_enumerate"):
+        ualign.solve_kset(big, 12, max_enumerate=10**18)
+    wide = Profile.from_rankings(np.argsort(np.random.default_rng(0).random((500, 50)), axis=1))
+    with pytest.raises(ValueError, match="copy counts"):
+        ualign.win_rate(wide, np.full(50, 0.02), 2, np.full(50, 0.02), ell=10000,
+                        display="distinct")
+
+
+def test_item8_preflib_header_size(tmp_path, small_memory):
+    f = tmp_path / "huge.soi"
+    f.write_text("# ALTERNATIVE NAME 1000000000: x\n1: 1\n")
+    with pytest.raises(ValueError, match="alternatives"):
+        ualign.read_preflib(f)
+    g = tmp_path / "huge2.soi"
+    g.write_text("# NUMBER ALTERNATIVES: 1000000000\n1: 1\n")
+    with pytest.raises(ValueError, match="alternatives"):
+        ualign.read_preflib(g)
+
+
+@pytest.mark.parametrize("spec", ["mallows:n=1000000000,phi=0.5", "condorcet:n=100000000",
+                                  "ideal:n=1000,users=1000,dim=100000000",
+                                  "impartial:n=100000,users=100000", "pl:n=1000000000",
+                                  "mallows:n=100000,phi=0.5,groups=3,users=100000"])
+def test_item8_generator_sizes(spec, small_memory):
+    with pytest.raises(ValueError, match="would need"):
+        ualign.load_profile(spec)

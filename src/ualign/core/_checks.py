@@ -5,6 +5,7 @@ rule 5). The one home of ualign's argument checks; other modules import them fro
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -81,6 +82,32 @@ def normalise_weights(w: np.ndarray, name: str = "weights") -> np.ndarray:
     if not (np.isfinite(total) and total > 0):
         raise ValueError(f"{name} must have a finite positive sum, got {total}")
     return w / total
+
+
+# The most bytes one ualign call may plan to allocate: None means half of this machine's
+# physical memory (``os.sysconf``; 4 GiB where that is unknown). Set it to an int to cap it.
+MAX_BYTES: int | None = None
+
+
+def memory_limit() -> int:
+    """Bytes ``check_size`` allows: ``MAX_BYTES`` if set, else half the physical memory."""
+    if MAX_BYTES is not None:
+        return int(MAX_BYTES)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+def check_size(n_bytes, what: str) -> None:
+    """Raise ``ValueError`` before allocating when ``n_bytes`` (an estimate of what ``what``
+    needs) exceeds ``memory_limit()``, instead of a ``MemoryError`` or a machine that swaps
+    for minutes."""
+    limit = memory_limit()
+    if n_bytes > limit:
+        raise ValueError(f"{what} would need about {n_bytes / 2**30:.3g} GiB of memory, more "
+                         f"than ualign allows here ({limit / 2**30:.3g} GiB: half this machine's "
+                         f"memory, or ualign.core._checks.MAX_BYTES)")
 
 
 def check_whole(x, name: str, minimum: int = 0) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ualign.core._checks import check_size
 from ualign.core.profile import Profile
 
 __all__ = ["read_preflib", "write_preflib"]
@@ -131,6 +132,9 @@ def read_preflib(path: str | os.PathLike) -> Profile:
     if n is None:
         raise ValueError(f"{path}: no data lines (the profile is empty)")
     U = len(rows)
+    # levels (int64) and the Profile's copies of them, plus one label string per alternative
+    check_size(8 * U * n * 4 + (80 * n if names else 0),
+               f"{path}: a profile of {U} orders x {n} alternatives")
     levels = np.empty((U, n), dtype=np.int64)
     for u, (_, _, classes) in enumerate(rows):
         levels[u, :] = len(classes)  # unranked: one class below every ranked one

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.special import gammaln, xlogy
 
 from ualign.core import _kernels
+from ualign.core._checks import check_size
 
 __all__ = ["best_copies", "check_sets", "class_masses", "copy_counts", "policy_win_rates",
            "set_shares", "set_win_matrix"]
@@ -94,6 +95,9 @@ def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> n
     For ℓ = 1 both are ``(worse, t)``. ``order`` is the profile's encoded order
     (``Profile._sorted_orders``), computed here if not given.
     """
+    U, n = np.shape(levels)
+    check_size(8 * U * n * (ell + 1) * 2, f"the copy counts of {U} users x {n} responses x "
+               f"{ell + 1} draw counts")
     if display == "distinct" and ell > 1:
         lv = np.asarray(levels)
         if order is None:
@@ -135,8 +139,7 @@ def set_shares(levels, weights, sets, opponent, ell: int = 1, display: str = "mu
     S = np.asarray(sets, dtype=np.int64)
     m = S.shape[0]
     U = np.shape(levels)[0]
-    chunk = m if chunk is None else chunk
-    chunk = max(1, min(chunk, BLOCK_BYTES // (8 * U * (ell + 1 + S.shape[1]))))
+    chunk = _block(m if chunk is None else chunk, U, ell + 1 + S.shape[1])
     j = np.arange(ell + 1)
     merged = display == "distinct" and ell > 1
     if merged:
@@ -166,8 +169,9 @@ def set_win_matrix(levels, weights, sets, display: str = "multiset",
     The k-set solvers price with it; a k-set policy ``x`` wins ``min_y' (x @ A)[y']``.
     """
     lv = np.asarray(levels, dtype=np.int64)
-    _U, n = lv.shape
+    U, n = lv.shape
     S = np.asarray(sets, dtype=np.int64)
+    chunk = _block(chunk, U, n + S.shape[1])
     out = np.empty((S.shape[0], n))
     for s in range(0, S.shape[0], chunk):
         blk = S[s:s + chunk]
@@ -188,12 +192,21 @@ def policy_win_rates(levels, weights, sets, probs, display: str = "multiset") ->
     """
     lv = np.asarray(levels, dtype=np.int64)
     q = np.asarray(probs, dtype=float)
-    best, i = best_copies(lv, sets, display)  # (U, m)
-    tie = i / (i + 1.0)
-    n = lv.shape[1]
-    wr = np.empty(n)
-    for y in range(n):
-        ly = lv[:, y][:, None]
-        win = np.where(ly > best, 1.0, np.where(ly == best, tie, 0.0))
-        wr[y] = float(weights @ win @ q)
+    S = np.asarray(sets, dtype=np.int64)
+    U, n = lv.shape
+    chunk = _block(S.shape[0], U, S.shape[1] + 4)
+    wr = np.zeros(n)
+    for s in range(0, S.shape[0], chunk):
+        best, i = best_copies(lv, S[s:s + chunk], display)  # (U, block)
+        tie = i / (i + 1.0)
+        for y in range(n):
+            ly = lv[:, y][:, None]
+            win = np.where(ly > best, 1.0, np.where(ly == best, tie, 0.0))
+            wr[y] += float(weights @ win @ q[s:s + chunk])
     return wr
+
+
+def _block(chunk: int, U: int, per_set: int) -> int:
+    """At most ``chunk`` sets per block, and few enough that a ``(U, block, per_set)`` array of
+    8-byte entries stays under ``BLOCK_BYTES``; at least one."""
+    return max(1, min(int(chunk), BLOCK_BYTES // (8 * max(U, 1) * max(per_set, 1))))

@@ -30,7 +30,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from ualign.core._checks import check_iterations, check_k, check_whole
+from ualign.core._checks import check_iterations, check_k, check_size, check_whole
 from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import robust_set_win_rate
 from ualign.core.sets import set_win_matrix
@@ -171,6 +171,8 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
     total = comb(n + k - 1, k)
     exact = total <= max_enumerate
     if exact:
+        check_size(8 * total * (k + n) + 8 * profile.n_users * min(total, 256) * (k + n),
+                   f"enumerating all {total} {k}-multisets of {n} responses (max_enumerate)")
         all_sets = np.array(list(itertools.combinations_with_replacement(range(n), k)),
                             dtype=np.int64)
         A_all = multiset_win_matrix(lv, w, all_sets)

@@ -27,7 +27,7 @@ from math import comb
 
 import numpy as np
 
-from ualign.core._checks import check_distribution, check_k, check_whole
+from ualign.core._checks import check_distribution, check_k, check_size, check_whole
 from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import deviation_payoffs, set_win_rate
 from ualign.core.sets import set_shares
@@ -78,8 +78,12 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
     pi = check_distribution(policy, n)
     max_enumerate = check_whole(max_enumerate, "max_enumerate")
     lv, w = profile.levels, profile.weights
-    exact = comb(n + ell - 1, ell) <= max_enumerate
+    total = comb(n + ell - 1, ell)
+    exact = total <= max_enumerate
     if exact:
+        # a Python tuple per multiset while listing them, then the (total, ℓ) array
+        check_size(total * (64 + 16 * ell), f"enumerating all {total} {ell}-multisets of {n} "
+                   f"responses (max_enumerate)")
         sets = np.array(list(itertools.combinations_with_replacement(range(n), ell)),
                         dtype=np.int64)
         share = _opponent_shares(lv, w, pi, k, sets)
