@@ -330,3 +330,90 @@ def test_item8_preflib_header_size(tmp_path, small_memory):
 def test_item8_generator_sizes(spec, small_memory):
     with pytest.raises(ValueError, match="would need"):
         ualign.load_profile(spec)
+
+
+# ---------------------------------------------------------------- item 9: wrong-type arguments
+BAD_VALUES = [None, "x", 1 + 2j, True, [], {}, np.nan, -1, 2**70]
+DATA = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _fuzz_calls():
+    """``name -> (function, positional args, keyword args)``: a valid call of every public
+    function in ``ualign.__all__`` and of every registered solver method."""
+    import dataclasses
+
+    from ualign.solvers import registry
+    P = Profile.from_rankings([[0, 1, 2], [2, 1, 0], [1, 0, 2]], labels=["a", "b", "c"],
+                              n_voters=3)
+    pi = np.array([0.2, 0.3, 0.5])
+    calls = {
+        "Profile": (Profile, [np.array([[0, 1], [1, 0]]), [0.5, 0.5]],
+                    {"labels": None, "groups": None, "group_names": None, "n_ranked": None,
+                     "n_voters": None, "meta": {}}),
+        "Profile.from_rankings": (Profile.from_rankings, [[[0, 1, 2], [2, 1, 0]], [1, 1]], {}),
+        "Profile.from_levels": (Profile.from_levels, [[[0, 1, 1], [2, 1, 0]], [1, 1]], {}),
+        "Profile.from_scores": (Profile.from_scores, [[[0.1, 1, 2], [2, 1, 0]], [1, 1]], {}),
+        "Profile.restrict": (P.restrict, [[0, 1]], {}),
+        "Profile.label": (P.label, [1], {}),
+        "deviation_payoffs": (ualign.deviation_payoffs, [P, pi, 2], {"display": "multiset"}),
+        "exploitability": (ualign.exploitability, [P, pi, 2], {"display": "multiset"}),
+        "robust_win_rate": (ualign.robust_win_rate, [P, pi, 2], {"display": "multiset"}),
+        "set_win_rate": (ualign.set_win_rate, [P, [[0, 1]], [1.0], pi],
+                         {"ell": 2, "display": "multiset"}),
+        "win_rate": (ualign.win_rate, [P, pi, 2, pi], {"ell": 2, "display": "multiset"}),
+        "write_preflib": (ualign.write_preflib, [P, "out.soc"],
+                          {"data_type": None, "n_voters": None}),
+        "load_profile": (ualign.load_profile, ["mallows:n=4,phi=0.5,users=20"], {}),
+        "solve_kset": (ualign.solve_kset, [P, 2],
+                       {"max_enumerate": 50000, "tol": 1e-10, "max_rounds": 500}),
+        "solve_nlhf": (ualign.solve_nlhf, [P, 0.1, None],
+                       {"tol": 1e-9, "max_iter": None, "eta": None, "progress": False}),
+        "solve_rlhf": (ualign.solve_rlhf, [P, None, None], {"ridge": 1e-8}),
+        "solve_ualign": (ualign.solve_ualign, [P, 2, "auto", 1e-9, None, None],
+                         {"progress": False}),
+        "worst_opponent": (ualign.worst_opponent, [P, pi, 2, 2], {"max_enumerate": 50000}),
+    }
+    pref = DATA / "preflib" / "00024-dots" / "00024-00000001.soc"
+    if pref.is_file():
+        calls["read_preflib"] = (ualign.read_preflib, [str(pref)], {})
+    polis = DATA / "polis" / "15-per-hour-seattle"
+    if polis.is_dir():
+        calls["read_polis"] = (ualign.read_polis, [str(polis)],
+                               {"min_votes": 7, "unseen": "pass", "min_statement_votes": 0,
+                                "max_statements": None})
+    for m in registry.methods():
+        opts = {f.name: f.default for f in dataclasses.fields(m.options)}
+        for cap in ("max_iter", "max_rounds"):
+            if cap in opts:
+                opts[cap] = 50
+        calls[f"registry:{m.name}"] = (m.solve, [P, 2], opts)
+    return calls
+
+
+def test_item9_fuzz_only_value_errors(tmp_path, monkeypatch):
+    """Every public function and registered method, each argument replaced in turn by each
+    value of BAD_VALUES: the call succeeds or raises ValueError (a str path that names no file
+    may raise FileNotFoundError / NotADirectoryError, as open() does)."""
+    import contextlib
+    import io
+    monkeypatch.chdir(tmp_path)
+    calls = _fuzz_calls()
+    assert {"deviation_payoffs", "solve_ualign", "registry:kset"} <= set(calls)
+    escaped = []
+    for name, (fn, args, kwargs) in calls.items():
+        fn(*args, **kwargs)  # the valid call works
+        trials = [(f"arg{i}", b, [*args[:i], b, *args[i + 1:]], kwargs)
+                  for i in range(len(args)) for b in BAD_VALUES]
+        trials += [(kw, b, args, {**kwargs, kw: b}) for kw in kwargs for b in BAD_VALUES]
+        for where, bad, a, kw in trials:
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    fn(*a, **kw)
+            except ValueError:
+                pass
+            except (FileNotFoundError, NotADirectoryError):
+                if not isinstance(bad, str):
+                    escaped.append((name, where, bad, "OSError"))
+            except Exception as e:  # the point of the test: nothing else escapes
+                escaped.append((name, where, bad, f"{type(e).__name__}: {e}"))
+    assert not escaped, escaped

@@ -55,16 +55,36 @@ def check_k(k, name: str = "k", maximum: int | None = MAX_SAMPLES) -> int:
     return int(k)
 
 
+MAX_ITERATIONS = 2**31 - 1
+
+
 def check_iterations(x, name: str) -> int:
-    """An iteration or round count (``max_iter``, ``max_rounds``, ...): an integer >= 1, with
-    no upper bound (a long run is the caller's choice, and it allocates nothing per step)."""
-    return check_k(x, name, maximum=None)
+    """An iteration or round count (``max_iter``, ``max_rounds``, ...): an integer in
+    ``[1, MAX_ITERATIONS]`` (2^31 - 1; a long run allocates nothing per step, and
+    ``time_limit`` stops one early)."""
+    return check_k(x, name, maximum=MAX_ITERATIONS)
+
+
+def _finite(x) -> bool:
+    """``x`` (a real number, possibly a huge Python int) is finite."""
+    try:
+        return bool(np.isfinite(float(x)))
+    except OverflowError:
+        return False
+
+
+def check_path(path, name: str = "path"):
+    """``path`` itself when it is a ``str`` or ``os.PathLike`` (a file path), else raise."""
+    if isinstance(path, (str, os.PathLike)) and not isinstance(path, bool):
+        return path
+    raise ValueError(f"{name} must be a file path (str or os.PathLike), got "
+                     f"{type(path).__name__} {_short(path)}")
 
 
 def check_count(x, name: str, what: str = "") -> int:
     """``x`` as a Python int when it is a whole number >= 1 (``2`` or ``2.0``), else raise
     ``"{name} must be a positive integer{what}"``."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) \
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite(x) \
             or int(x) != x or int(x) < 1:
         raise ValueError(f"{name} must be a positive integer{what}, got {x!r}")
     return int(x)
@@ -113,7 +133,7 @@ def check_size(n_bytes, what: str) -> None:
 def check_whole(x, name: str, minimum: int = 0) -> int:
     """``x`` as a Python int when it is a whole number >= ``minimum`` (``5`` or ``5.0``), else
     raise naming ``name``."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) \
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite(x) \
             or int(x) != x or int(x) < minimum:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {x!r}")
     return int(x)
@@ -214,7 +234,7 @@ def check_profile(profile):
 
 
 def check_nonneg(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(float(x)):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite(x):
         raise ValueError(f"{name} must be a finite real number >= 0, got {x!r}")
     if x < 0:
         raise ValueError(f"{name} must be >= 0, got {x}")

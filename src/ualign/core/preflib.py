@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ualign.core._checks import check_size
+from ualign.core._checks import check_nonneg, check_path, check_profile, check_size
 from ualign.core.profile import Profile
 
 __all__ = ["read_preflib", "write_preflib"]
@@ -85,7 +85,7 @@ def read_preflib(path: str | os.PathLike) -> Profile:
     Weights are the line counts normalised to sum 1 (``n_voters`` keeps the total); labels are the
     ``ALTERNATIVE NAME`` entries; the other header fields are kept in ``meta``.
     """
-    path = Path(path)
+    path = Path(check_path(path))
     if not path.is_file():
         raise FileNotFoundError(f"PrefLib file not found: {path}")
     meta: dict[str, str] = {}
@@ -231,7 +231,10 @@ def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str |
     the file's suffix, then to the narrowest type that holds the profile. The file is written
     atomically.
     """
-    path = Path(path)
+    profile = check_profile(profile)
+    path = Path(check_path(path))
+    if n_voters is not None:
+        n_voters = check_nonneg(n_voters, "n_voters")
     rounded = _voter_counts(profile, n_voters)
     if data_type is None:
         suffix = path.suffix.lstrip(".").lower()

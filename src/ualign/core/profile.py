@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ualign.core._checks import as_real_array, check_response, check_weights
+from ualign.core._checks import _finite, as_real_array, check_response, check_weights
 
 
 def _dense_levels(levels: np.ndarray) -> np.ndarray:
@@ -84,11 +84,20 @@ def _check_labels(labels, n: int) -> tuple[str, ...] | None:
     return labels
 
 
+def _check_names(names, name: str) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of names, got {type(names).__name__} "
+                         f"{names!r:.60}")
+    return tuple(str(s) for s in names)
+
+
 def _check_n_voters(n_voters) -> float | None:
     if n_voters is None:
         return None
     if isinstance(n_voters, bool) or not isinstance(n_voters, numbers.Real) \
-            or not np.isfinite(n_voters) or n_voters <= 0:
+            or not _finite(n_voters) or n_voters <= 0:
         raise ValueError(f"n_voters must be a finite number > 0 (the voters behind the "
                          f"weights), got {n_voters!r}")
     return float(n_voters)
@@ -165,7 +174,7 @@ class Profile:
         U, n = lv.shape
         w = check_weights(self.weights, U)
         labels = _check_labels(self.labels, n)
-        groups = _check_groups(self.groups, self.group_names, U)
+        groups = _check_groups(self.groups, _check_names(self.group_names, "group_names"), U)
         n_ranked = _check_n_ranked(self.n_ranked, U, n)
         lv = _dense_levels(lv)
         lv, w, groups, n_ranked = _merge(lv, w, groups, n_ranked)
@@ -178,9 +187,12 @@ class Profile:
         set_("weights", w)
         set_("labels", labels)
         set_("groups", groups)
-        set_("group_names", None if self.group_names is None else tuple(self.group_names))
+        set_("group_names", _check_names(self.group_names, "group_names"))
         set_("n_ranked", n_ranked)
         set_("n_voters", _check_n_voters(self.n_voters))
+        if not isinstance(self.meta, Mapping):
+            raise ValueError(f"meta must be a mapping (e.g. a dict of header fields), got "
+                             f"{type(self.meta).__name__}")
         set_("meta", dict(self.meta))
 
     # ------------------------------------------------------------------ constructors
@@ -226,7 +238,7 @@ class Profile:
     def from_scores(cls, scores, weights=None, **kwargs) -> Profile:
         """Profile from utilities ``(U, n)``: higher is better, equal scores tie, NaN means
         unranked (tied together below every scored response)."""
-        s = np.asarray(scores, dtype=float)
+        s = as_real_array(scores, "scores")
         if s.ndim != 2:
             raise ValueError(f"scores must be a 2-d array (U users, n responses), got shape "
                              f"{s.shape}")

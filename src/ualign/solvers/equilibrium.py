@@ -39,7 +39,7 @@ from ualign.solvers.diagnostics import (
     LastIterateDiagnostics,
     MMDDiagnostics,
 )
-from ualign.solvers.registry import Options, check_field
+from ualign.solvers.registry import Options, check_field, check_flag
 from ualign.solvers.result import (
     SolverError,
     SolverResult,
@@ -141,9 +141,9 @@ class UalignOptions(Options):
     progress: bool = False
 
     def __post_init__(self):
-        check_field(self, "tol", check_positive)
+        check_field(self, "tol", check_positive, optional=False)
         check_field(self, "max_iter", check_iterations)
-        object.__setattr__(self, "progress", bool(self.progress))
+        check_field(self, "progress", check_flag, optional=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -230,9 +230,9 @@ class KSetOptions(Options):
     max_rounds: int = 500
 
     def __post_init__(self):
-        check_field(self, "max_enumerate", check_whole)
-        check_field(self, "tol", check_positive)
-        check_field(self, "max_rounds", check_iterations)
+        check_field(self, "max_enumerate", check_whole, optional=False)
+        check_field(self, "tol", check_positive, optional=False)
+        check_field(self, "max_rounds", check_iterations, optional=False)
 
 
 def kset_method(profile, k, opts: KSetOptions) -> KSetResult:

@@ -25,7 +25,7 @@ from scipy.optimize import linprog
 from ualign.core._checks import check_iterations, check_k
 from ualign.solvers import dynamics as dyn
 from ualign.solvers.diagnostics import NLHFDiagnostics
-from ualign.solvers.registry import Options, check_field
+from ualign.solvers.registry import Options, check_field, check_flag
 from ualign.solvers.result import (
     SolverError,
     SolverResult,
@@ -218,6 +218,7 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     profile = check_profile(profile)
     tau = check_nonneg(tau, "tau")
     tol = check_positive(tol, "tol")
+    progress = check_flag(progress, "progress")
     n = profile.n_responses
     t0 = time.perf_counter()
     M = profile.margins()
@@ -297,8 +298,9 @@ class NLHFOptions(Options):
     progress: bool = False
 
     def __post_init__(self):
-        check_field(self, "tau", check_nonneg)
-        check_field(self, "tol", check_positive)
+        check_field(self, "tau", check_nonneg, optional=False)
+        check_field(self, "tol", check_positive, optional=False)
+        check_field(self, "progress", check_flag, optional=False)
         check_field(self, "max_iter", check_iterations)
         check_field(self, "eta", check_positive)
 

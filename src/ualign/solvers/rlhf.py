@@ -144,7 +144,7 @@ class RLHFOptions(Options):
 
     def __post_init__(self):
         check_field(self, "beta", check_positive)
-        check_field(self, "ridge", check_nonneg)
+        check_field(self, "ridge", check_nonneg, optional=False)
 
 
 def rlhf_method(profile, k, opts: RLHFOptions) -> SolverResult:
