@@ -5,33 +5,144 @@ rule 5). The one home of ualign's argument checks; other modules import them fro
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
 SIMPLEX_ATOL = 1e-9
 
 
-def check_k(k, name: str = "k") -> int:
-    """Return ``k`` as a Python int, or raise if it is not an integer >= 1."""
+def as_real_array(x, name: str) -> np.ndarray:
+    """``x`` as a float array; only real numbers are accepted (no strings, complex numbers or
+    booleans, which NumPy would otherwise convert silently)."""
+    try:
+        a = np.asarray(x)
+    except ValueError as e:  # ragged nested sequences
+        raise ValueError(f"{name} must be an array of real numbers, got {_short(x)}") from e
+    if a.dtype.kind == "O" and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                   for v in a.ravel()):
+        return a.astype(float)  # e.g. Fractions or Decimals
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype} "
+                         f"({_short(x)})")
+    return a.astype(float)
+
+
+def _short(x) -> str:
+    r = repr(x)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+# The most samples k (model) or ℓ (opponent) a win rate takes. The payoff kernels are exact far
+# beyond (their integer arithmetic breaks at k ≈ 2^62), but win rates against ℓ > 1 samples and
+# the solvers' Jacobians integrate polynomials of degree ~k + ℓ by Gauss-Legendre quadrature,
+# whose nodes cost O((k + ℓ)²) to compute (about 1 s at k + ℓ = 10^4, 20 s at 4·10^4), and
+# worst_opponent, set_win_rate and the k-set pricers do O(k) or O(ℓ) work per set. 2^14 keeps
+# every one of them within seconds on small profiles.
+MAX_SAMPLES = 2**14
+
+
+def check_k(k, name: str = "k", maximum: int | None = MAX_SAMPLES) -> int:
+    """Return ``k`` as a Python int, or raise if it is not an integer in ``[1, maximum]``
+    (``MAX_SAMPLES`` = 2^14 for sample counts k and ℓ; None: no upper bound)."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise ValueError(f"{name} must be an integer >= 1, got {k!r} of type {type(k).__name__}")
     if k < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {k}")
+    if maximum is not None and k > maximum:
+        raise ValueError(f"{name} must be an integer in [1, {maximum}] (ualign's bound on "
+                         f"samples per query, MAX_SAMPLES), got {k}")
     return int(k)
+
+
+MAX_ITERATIONS = 2**31 - 1
+
+
+def check_iterations(x, name: str) -> int:
+    """An iteration or round count (``max_iter``, ``max_rounds``, ...): an integer in
+    ``[1, MAX_ITERATIONS]`` (2^31 - 1; a long run allocates nothing per step, and
+    ``time_limit`` stops one early)."""
+    return check_k(x, name, maximum=MAX_ITERATIONS)
+
+
+def _finite(x) -> bool:
+    """``x`` (a real number, possibly a huge Python int) is finite."""
+    try:
+        return bool(np.isfinite(float(x)))
+    except OverflowError:
+        return False
+
+
+def check_path(path, name: str = "path"):
+    """``path`` itself when it is a ``str`` or ``os.PathLike`` (a file path), else raise."""
+    if isinstance(path, (str, os.PathLike)) and not isinstance(path, bool):
+        return path
+    raise ValueError(f"{name} must be a file path (str or os.PathLike), got "
+                     f"{type(path).__name__} {_short(path)}")
 
 
 def check_count(x, name: str, what: str = "") -> int:
     """``x`` as a Python int when it is a whole number >= 1 (``2`` or ``2.0``), else raise
     ``"{name} must be a positive integer{what}"``."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) \
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite(x) \
             or int(x) != x or int(x) < 1:
         raise ValueError(f"{name} must be a positive integer{what}, got {x!r}")
     return int(x)
 
 
+def normalise_weights(w: np.ndarray, name: str = "weights") -> np.ndarray:
+    """Finite, non-negative weights ``w`` scaled to sum 1 without overflow or underflow: they
+    are divided by their maximum first (so ``[1e308, 1e308]`` gives ``[0.5, 0.5]`` and
+    ``[5e-324, 5e-324]`` too), then by their sum. All zero raises."""
+    top = w.max() if w.size else 0.0
+    if not top > 0:
+        raise ValueError(f"{name} must not be all zero (they are normalised to sum 1)")
+    w = w / top
+    total = w.sum()
+    if not (np.isfinite(total) and total > 0):
+        raise ValueError(f"{name} must have a finite positive sum, got {total}")
+    return w / total
+
+
+# The most bytes one ualign call may plan to allocate: None means half of this machine's
+# physical memory (``os.sysconf``; 4 GiB where that is unknown). Set it to an int to cap it.
+MAX_BYTES: int | None = None
+
+
+def memory_limit() -> int:
+    """Bytes ``check_size`` allows: ``MAX_BYTES`` if set, else half the physical memory."""
+    if MAX_BYTES is not None:
+        return int(MAX_BYTES)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+def check_size(n_bytes, what: str) -> None:
+    """Raise ``ValueError`` before allocating when ``n_bytes`` (an estimate of what ``what``
+    needs) exceeds ``memory_limit()``, instead of a ``MemoryError`` or a machine that swaps
+    for minutes."""
+    limit = memory_limit()
+    if n_bytes > limit:
+        raise ValueError(f"{what} would need about {n_bytes / 2**30:.3g} GiB of memory, more "
+                         f"than ualign allows here ({limit / 2**30:.3g} GiB: half this machine's "
+                         f"memory, or ualign.core._checks.MAX_BYTES)")
+
+
+def check_whole(x, name: str, minimum: int = 0) -> int:
+    """``x`` as a Python int when it is a whole number >= ``minimum`` (``5`` or ``5.0``), else
+    raise naming ``name``."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite(x) \
+            or int(x) != x or int(x) < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {x!r}")
+    return int(x)
+
+
 def check_weights(weights, n_rows: int, name: str = "weights") -> np.ndarray:
-    """Validate non-negative finite weights of shape ``(n_rows,)`` and normalise them to sum 1."""
-    w = np.asarray(weights, dtype=float)
+    """Validate non-negative finite weights of shape ``(n_rows,)`` and normalise them to sum 1
+    (``normalise_weights``: safe for weights near the float limits)."""
+    w = as_real_array(weights, name)
     if w.shape != (n_rows,):
         raise ValueError(f"{name} must have shape ({n_rows},), got {w.shape}")
     bad = np.flatnonzero(~np.isfinite(w))
@@ -40,10 +151,7 @@ def check_weights(weights, n_rows: int, name: str = "weights") -> np.ndarray:
     bad = np.flatnonzero(w < 0)
     if bad.size:
         raise ValueError(f"{name} must be >= 0, got {w[bad[0]]} at position {bad[0]}")
-    total = w.sum()
-    if not total > 0:
-        raise ValueError(f"{name} must not be all zero (they are normalised to sum 1)")
-    return w / total
+    return normalise_weights(w, name)
 
 
 def check_policy(policy, n: int, name: str = "policy") -> np.ndarray:
@@ -52,7 +160,7 @@ def check_policy(policy, n: int, name: str = "policy") -> np.ndarray:
     Entries may be off the simplex by at most ``SIMPLEX_ATOL`` (1e-9); such rounding is
     clipped and renormalised. Anything further off raises.
     """
-    p = np.asarray(policy, dtype=float)
+    p = as_real_array(policy, name)
     if p.ndim == 0 or p.shape[-1] != n:
         raise ValueError(f"{name} must have shape (..., {n}) (one probability per response), "
                          f"got shape {p.shape}")
@@ -106,7 +214,7 @@ def check_user_weights(weights, n_users: int, name: str = "weights") -> np.ndarr
         raise ValueError("a population needs at least one user, got 0")
     if weights is None:
         return np.full(n_users, 1.0 / n_users)
-    w = np.asarray(weights, dtype=float)
+    w = as_real_array(weights, name)
     if w.shape != (n_users,):
         raise ValueError(f"{name} must have shape ({n_users},) (one weight per user), got "
                          f"{w.shape}")
@@ -114,9 +222,7 @@ def check_user_weights(weights, n_users: int, name: str = "weights") -> np.ndarr
     if bad.size:
         raise ValueError(f"{name} must be finite and >= 0, got {w[bad[0]]} at position "
                          f"{bad[0]}")
-    if w.sum() <= 0:
-        raise ValueError(f"{name} must have a positive sum")
-    return w / w.sum()
+    return normalise_weights(w, name)
 
 
 def check_profile(profile):
@@ -128,7 +234,7 @@ def check_profile(profile):
 
 
 def check_nonneg(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(float(x)):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite(x):
         raise ValueError(f"{name} must be a finite real number >= 0, got {x!r}")
     if x < 0:
         raise ValueError(f"{name} must be >= 0, got {x}")
@@ -145,7 +251,7 @@ def check_positive(x, name: str) -> float:
 def check_max_iter(max_iter, default: int) -> int:
     if max_iter is None:
         return default
-    return check_k(max_iter, "max_iter")
+    return check_iterations(max_iter, "max_iter")
 
 
 def check_reference(reference, n: int, *, positive: bool) -> np.ndarray:

@@ -24,6 +24,7 @@ from ualign.core import _kernels
 from ualign.core import sets as sets_mod
 from ualign.core._checks import (
     as_distribution,
+    as_real_array,
     check_display,
     check_distribution,
     check_k,
@@ -216,7 +217,7 @@ def set_win_rate(profile: Profile, sets, probs, opponent, ell: int = 1,
     display = check_display(display)
     S = check_sets(sets, n)
     m = S.shape[0]
-    q = np.asarray(probs, dtype=float)
+    q = as_real_array(probs, "probs")
     if q.shape != (m,):
         raise ValueError(f"probs must have shape ({m},) (one probability per set), got {q.shape}")
     q = check_policy(q, m, "probs")
@@ -237,7 +238,7 @@ def robust_set_win_rate(profile: Profile, sets, probs, display: str = "multiset"
     display = check_display(display)
     S = check_sets(sets, n)
     m = S.shape[0]
-    q = np.asarray(probs, dtype=float)
+    q = as_real_array(probs, "probs")
     if q.shape != (m,):
         raise ValueError(f"probs must have shape ({m},) (one probability per set), got {q.shape}")
     q = check_policy(q, m, "probs")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ualign.core._checks import check_nonneg, check_path, check_profile, check_size
 from ualign.core.profile import Profile
 
 __all__ = ["read_preflib", "write_preflib"]
@@ -84,7 +85,7 @@ def read_preflib(path: str | os.PathLike) -> Profile:
     Weights are the line counts normalised to sum 1 (``n_voters`` keeps the total); labels are the
     ``ALTERNATIVE NAME`` entries; the other header fields are kept in ``meta``.
     """
-    path = Path(path)
+    path = Path(check_path(path))
     if not path.is_file():
         raise FileNotFoundError(f"PrefLib file not found: {path}")
     meta: dict[str, str] = {}
@@ -131,6 +132,9 @@ def read_preflib(path: str | os.PathLike) -> Profile:
     if n is None:
         raise ValueError(f"{path}: no data lines (the profile is empty)")
     U = len(rows)
+    # levels (int64) and the Profile's copies of them, plus one label string per alternative
+    check_size(8 * U * n * 4 + (80 * n if names else 0),
+               f"{path}: a profile of {U} orders x {n} alternatives")
     levels = np.empty((U, n), dtype=np.int64)
     for u, (_, _, classes) in enumerate(rows):
         levels[u, :] = len(classes)  # unranked: one class below every ranked one
@@ -227,7 +231,10 @@ def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str |
     the file's suffix, then to the narrowest type that holds the profile. The file is written
     atomically.
     """
-    path = Path(path)
+    profile = check_profile(profile)
+    path = Path(check_path(path))
+    if n_voters is not None:
+        n_voters = check_nonneg(n_voters, "n_voters")
     rounded = _voter_counts(profile, n_voters)
     if data_type is None:
         suffix = path.suffix.lstrip(".").lower()

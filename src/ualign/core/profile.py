@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ualign.core._checks import check_weights
+from ualign.core._checks import _finite, as_real_array, check_response, check_weights
 
 
 def _dense_levels(levels: np.ndarray) -> np.ndarray:
@@ -33,6 +34,9 @@ def _dense_levels(levels: np.ndarray) -> np.ndarray:
 
 def _level_dtype(n: int):
     return np.int16 if n < 2**15 else np.int32
+
+
+LEVEL_LIMIT = 2**62  # |level| must stay below this (int64 with room for differences)
 
 
 def _check_levels(levels) -> np.ndarray:
@@ -52,19 +56,51 @@ def _check_levels(levels) -> np.ndarray:
             r, c = bad[0]
             raise ValueError(f"levels must be integers, got {lv[r, c]} at row {r}, "
                              f"column {c}")
-    elif lv.dtype.kind not in "iub":
+    elif lv.dtype.kind == "b":
+        pass
+    elif lv.dtype.kind not in "iu":
         raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
+    if lv.dtype.kind in "iuf":
+        # checked before the cast to int64, which would wrap (uint64 >= 2^63) or saturate
+        big = np.argwhere(np.abs(lv) >= LEVEL_LIMIT) if lv.dtype.kind != "u" \
+            else np.argwhere(lv >= LEVEL_LIMIT)
+        if big.size:
+            r, c = big[0]
+            raise ValueError(f"levels must be integers in (-2^62, 2^62), got {lv[r, c]!r} at "
+                             f"row {r}, column {c}")
     return lv.astype(np.int64)
 
 
 def _check_labels(labels, n: int) -> tuple[str, ...] | None:
     if labels is None:
         return None
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        raise ValueError(f"labels must be a sequence of {n} names (one per response), got "
+                         f"{type(labels).__name__} {labels!r:.60}")
     labels = tuple(str(s) for s in labels)
     if len(labels) != n:
         raise ValueError(f"labels must name each of the {n} responses, got "
                          f"{len(labels)} labels")
     return labels
+
+
+def _check_names(names, name: str) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of names, got {type(names).__name__} "
+                         f"{names!r:.60}")
+    return tuple(str(s) for s in names)
+
+
+def _check_n_voters(n_voters) -> float | None:
+    if n_voters is None:
+        return None
+    if isinstance(n_voters, bool) or not isinstance(n_voters, numbers.Real) \
+            or not _finite(n_voters) or n_voters <= 0:
+        raise ValueError(f"n_voters must be a finite number > 0 (the voters behind the "
+                         f"weights), got {n_voters!r}")
+    return float(n_voters)
 
 
 def _check_groups(groups, group_names, U: int) -> np.ndarray | None:
@@ -86,9 +122,17 @@ def _check_groups(groups, group_names, U: int) -> np.ndarray | None:
 def _check_n_ranked(n_ranked, U: int, n: int) -> np.ndarray | None:
     if n_ranked is None:
         return None
-    n_ranked = np.asarray(n_ranked, dtype=np.int64)
+    n_ranked = as_real_array(n_ranked, "n_ranked")
     if n_ranked.shape != (U,):
         raise ValueError(f"n_ranked must have shape ({U},), got {n_ranked.shape}")
+    bad = np.flatnonzero(~np.isfinite(n_ranked) | (n_ranked != np.round(n_ranked)))
+    if bad.size:
+        raise ValueError(f"n_ranked must hold whole numbers, got {n_ranked[bad[0]]} at row "
+                         f"{bad[0]}")
+    if np.any((n_ranked < 0) | (n_ranked > n)):
+        r = int(np.flatnonzero((n_ranked < 0) | (n_ranked > n))[0])
+        raise ValueError(f"n_ranked must lie in [0, {n}], got {n_ranked[r]} at row {r}")
+    n_ranked = n_ranked.astype(np.int64)
     if np.any((n_ranked < 0) | (n_ranked > n)):
         r = int(np.flatnonzero((n_ranked < 0) | (n_ranked > n))[0])
         raise ValueError(f"n_ranked must lie in [0, {n}], got {n_ranked[r]} at row {r}")
@@ -130,7 +174,7 @@ class Profile:
         U, n = lv.shape
         w = check_weights(self.weights, U)
         labels = _check_labels(self.labels, n)
-        groups = _check_groups(self.groups, self.group_names, U)
+        groups = _check_groups(self.groups, _check_names(self.group_names, "group_names"), U)
         n_ranked = _check_n_ranked(self.n_ranked, U, n)
         lv = _dense_levels(lv)
         lv, w, groups, n_ranked = _merge(lv, w, groups, n_ranked)
@@ -143,9 +187,12 @@ class Profile:
         set_("weights", w)
         set_("labels", labels)
         set_("groups", groups)
-        set_("group_names", None if self.group_names is None else tuple(self.group_names))
+        set_("group_names", _check_names(self.group_names, "group_names"))
         set_("n_ranked", n_ranked)
-        set_("n_voters", None if self.n_voters is None else float(self.n_voters))
+        set_("n_voters", _check_n_voters(self.n_voters))
+        if not isinstance(self.meta, Mapping):
+            raise ValueError(f"meta must be a mapping (e.g. a dict of header fields), got "
+                             f"{type(self.meta).__name__}")
         set_("meta", dict(self.meta))
 
     # ------------------------------------------------------------------ constructors
@@ -191,7 +238,7 @@ class Profile:
     def from_scores(cls, scores, weights=None, **kwargs) -> Profile:
         """Profile from utilities ``(U, n)``: higher is better, equal scores tie, NaN means
         unranked (tied together below every scored response)."""
-        s = np.asarray(scores, dtype=float)
+        s = as_real_array(scores, "scores")
         if s.ndim != 2:
             raise ValueError(f"scores must be a 2-d array (U users, n responses), got shape "
                              f"{s.shape}")
@@ -223,6 +270,8 @@ class Profile:
         return bool(np.any(self.levels.max(axis=1) < self.n_responses - 1))
 
     def label(self, y: int) -> str:
+        """The name of response ``y`` (its index as a string when there are no labels)."""
+        y = check_response(y, self.n_responses, "y")
         return self.labels[y] if self.labels is not None else str(y)
 
     @functools.cached_property
@@ -264,8 +313,18 @@ class Profile:
         return int(idx[0]) if idx.size else None
 
     def restrict(self, responses: Sequence[int]) -> Profile:
-        """The profile over a subset of responses (in the given order)."""
-        idx = np.asarray(responses, dtype=np.int64)
+        """The profile over a subset of responses (in the given order): ``responses`` is a
+        non-empty sequence of response indices in ``[0, n)`` (no negative wrap-around)."""
+        idx = np.asarray(responses) if not isinstance(responses, (str, bytes)) \
+            else np.asarray([responses])
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+            raise ValueError(f"responses must be a non-empty sequence of response indices, got "
+                             f"{responses!r:.60}")
+        bad = np.flatnonzero((idx < 0) | (idx >= self.n_responses))
+        if bad.size:
+            raise ValueError(f"responses must be indices in [0, {self.n_responses}), got "
+                             f"{idx[bad[0]]} at position {bad[0]}")
+        idx = idx.astype(np.int64)
         labels = None if self.labels is None else [self.labels[i] for i in idx]
         return Profile(self.levels[:, idx], self.weights, labels=labels, groups=self.groups,
                        group_names=self.group_names, n_voters=self.n_voters)

@@ -21,16 +21,41 @@ Functions take plain arrays: ``levels (U, n)`` dense int levels, ``weights (U,)`
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import gammaln, xlogy
 
 from ualign.core import _kernels
+from ualign.core._checks import check_size
 
 __all__ = ["best_copies", "check_sets", "class_masses", "copy_counts", "policy_win_rates",
            "set_shares", "set_win_matrix"]
 
 
+# Bytes one block of ``set_shares`` may hold per (user, set, draw-count) array: the sets are
+# handled in blocks of at most BLOCK_BYTES // (8 U (ℓ+1)) (at least one set).
+BLOCK_BYTES = 1 << 25
+# Up to this ℓ the binomial terms are formed as C(ℓ,j) r^j B^(ℓ-j) (C(ℓ,j) is finite below
+# ℓ = 1030); beyond, in log space.
+_DIRECT_ELL = 1000
+
+
 def _log_binom(n, m):
     return gammaln(n + 1) - gammaln(m + 1) - gammaln(n - m + 1)
+
+
+def binomial_terms(r, B, ell: int) -> np.ndarray:
+    """``C(ℓ,j) r^j B^(ℓ-j)`` for ``j = 0..ℓ``: ``(..., ℓ+1)`` for ``r, B`` of shape ``(...)``.
+
+    For ℓ <= 1000 the product form (C(ℓ, j) overflows from ℓ = 1030 on); beyond, each term is
+    ``exp(log C(ℓ,j) + j log r + (ℓ-j) log B)`` (``0 log 0 = 0``), which neither overflows nor
+    loses terms to an underflowing factor.
+    """
+    j = np.arange(ell + 1)
+    r = np.asarray(r, dtype=float)[..., None]
+    B = np.asarray(B, dtype=float)[..., None]
+    if ell <= _DIRECT_ELL:
+        return np.exp(_log_binom(ell, j)) * r ** j * B ** (ell - j)
+    with np.errstate(divide="ignore"):
+        return np.exp(_log_binom(ell, j) + xlogy(j, r) + xlogy(ell - j, B))
 
 
 def check_sets(sets, n: int, name: str = "sets") -> np.ndarray:
@@ -70,6 +95,9 @@ def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> n
     For ℓ = 1 both are ``(worse, t)``. ``order`` is the profile's encoded order
     (``Profile._sorted_orders``), computed here if not given.
     """
+    U, n = np.shape(levels)
+    check_size(8 * U * n * (ell + 1) * 2, f"the copy counts of {U} users x {n} responses x "
+               f"{ell + 1} draw counts")
     if display == "distinct" and ell > 1:
         lv = np.asarray(levels)
         if order is None:
@@ -81,9 +109,7 @@ def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> n
         return _kernels.distinct_counts(np.ascontiguousarray(order), np.ascontiguousarray(lv),
                                         np.ascontiguousarray(p, dtype=float), ell)
     t, worse = class_masses(levels, p)
-    j = np.arange(ell + 1)
-    coef = np.exp(_log_binom(ell, j))
-    return coef * t[..., None] ** j * worse[..., None] ** (ell - j)
+    return binomial_terms(t, worse, ell)
 
 
 def best_copies(levels, sets, display: str = "multiset"):
@@ -105,26 +131,29 @@ def best_copies(levels, sets, display: str = "multiset"):
 def set_shares(levels, weights, sets, opponent, ell: int = 1, display: str = "multiset",
                chunk: int | None = None, order=None) -> np.ndarray:
     """``P(pick from S)`` for each row S of ``sets`` against ℓ i.i.d. draws of the distribution
-    ``opponent``, averaged over users: ``(m,)``. ``chunk`` bounds the sets handled at once."""
+    ``opponent``, averaged over users: ``(m,)``.
+
+    The sets are handled in blocks of at most ``chunk`` (default all) and at most
+    ``BLOCK_BYTES // (8 U (ℓ+1))`` sets, so the ``(U, block, ℓ+1)`` work arrays stay under
+    ``BLOCK_BYTES`` (32 MiB) each, whatever m."""
     S = np.asarray(sets, dtype=np.int64)
     m = S.shape[0]
-    chunk = m if chunk is None else chunk
+    U = np.shape(levels)[0]
+    chunk = _block(m if chunk is None else chunk, U, ell + 1 + S.shape[1])
     j = np.arange(ell + 1)
     merged = display == "distinct" and ell > 1
     if merged:
         D = copy_counts(levels, opponent, ell, display, order)  # (U, n, ℓ+1)
     else:  # gathered per block: (U, n) masses instead of (U, n, ℓ+1) counts
         r, B = class_masses(levels, opponent)
-        coef = np.exp(_log_binom(ell, j))
     out = np.empty(m)
-    for s in range(0, m, max(chunk, 1)):
+    for s in range(0, m, chunk):
         best, i = best_copies(levels, S[s:s + chunk], display)
         if merged:
             Db = np.take_along_axis(D, best[..., None], axis=1)  # (U, b, ℓ+1)
         else:
-            rb = np.take_along_axis(r, best, axis=1)[..., None]
-            Bb = np.take_along_axis(B, best, axis=1)[..., None]
-            Db = coef * rb ** j * Bb ** (ell - j)
+            Db = binomial_terms(np.take_along_axis(r, best, axis=1),
+                                np.take_along_axis(B, best, axis=1), ell)
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = Db * i[..., None] / (i[..., None] + j)
         out[s:s + chunk] = weights @ terms.sum(axis=-1)
@@ -140,8 +169,9 @@ def set_win_matrix(levels, weights, sets, display: str = "multiset",
     The k-set solvers price with it; a k-set policy ``x`` wins ``min_y' (x @ A)[y']``.
     """
     lv = np.asarray(levels, dtype=np.int64)
-    _U, n = lv.shape
+    U, n = lv.shape
     S = np.asarray(sets, dtype=np.int64)
+    chunk = _block(chunk, U, n + S.shape[1])
     out = np.empty((S.shape[0], n))
     for s in range(0, S.shape[0], chunk):
         blk = S[s:s + chunk]
@@ -162,12 +192,21 @@ def policy_win_rates(levels, weights, sets, probs, display: str = "multiset") ->
     """
     lv = np.asarray(levels, dtype=np.int64)
     q = np.asarray(probs, dtype=float)
-    best, i = best_copies(lv, sets, display)  # (U, m)
-    tie = i / (i + 1.0)
-    n = lv.shape[1]
-    wr = np.empty(n)
-    for y in range(n):
-        ly = lv[:, y][:, None]
-        win = np.where(ly > best, 1.0, np.where(ly == best, tie, 0.0))
-        wr[y] = float(weights @ win @ q)
+    S = np.asarray(sets, dtype=np.int64)
+    U, n = lv.shape
+    chunk = _block(S.shape[0], U, S.shape[1] + 4)
+    wr = np.zeros(n)
+    for s in range(0, S.shape[0], chunk):
+        best, i = best_copies(lv, S[s:s + chunk], display)  # (U, block)
+        tie = i / (i + 1.0)
+        for y in range(n):
+            ly = lv[:, y][:, None]
+            win = np.where(ly > best, 1.0, np.where(ly == best, tie, 0.0))
+            wr[y] += float(weights @ win @ q[s:s + chunk])
     return wr
+
+
+def _block(chunk: int, U: int, per_set: int) -> int:
+    """At most ``chunk`` sets per block, and few enough that a ``(U, block, per_set)`` array of
+    8-byte entries stays under ``BLOCK_BYTES``; at least one."""
+    return max(1, min(int(chunk), BLOCK_BYTES // (8 * max(U, 1) * max(per_set, 1))))

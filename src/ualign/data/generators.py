@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ualign.core._checks import check_size
 from ualign.core.profile import Profile
 
 __all__ = [
@@ -58,6 +59,12 @@ def _int(value, name: str, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
+
+
+def _check_size(U: int, n: int, who: str, extra: int = 0) -> None:
+    """Before sampling U users over n responses: about 64 bytes per (user, response) entry
+    (the sampled orders, their positions and the Profile's working copies) plus ``extra``."""
+    check_size(64 * U * n + extra, f"{who} with {U} users x {n} responses")
 
 
 def _float(value, name: str, lo: float, hi: float) -> float:
@@ -105,6 +112,7 @@ def impartial_culture(n: int, n_users: int | None = None, seed=None) -> Profile:
         rankings = _all_orders(n, "impartial_culture")
         return Profile.from_rankings(rankings, meta={"generator": f"impartial_culture(n={n})"})
     U = _int(n_users, "n_users", 1)
+    _check_size(U, n, "impartial_culture")
     rng = _rng(seed)
     rankings = rng.permuted(np.tile(np.arange(n), (U, 1)), axis=1)
     return Profile.from_rankings(rankings, n_voters=U,
@@ -149,6 +157,7 @@ def mallows(n: int, n_users: int | None, phi: float, center=None, seed=None) -> 
     """
     n = _int(n, "n", 1)
     phi = _float(phi, "phi", 0.0, 1.0)
+    _check_size(1 if n_users is None else _int(n_users, "n_users", 1), n, "mallows")
     centre = np.arange(n) if center is None else _permutation(center, n, "center")
     gen = f"mallows(n={n}, n_users={n_users}, phi={phi:g})"
     if n_users is None:
@@ -188,6 +197,7 @@ def plackett_luce(n: int, n_users: int, strengths=None, seed=None) -> Profile:
     """
     n = _int(n, "n", 1)
     U = _int(n_users, "n_users", 1)
+    _check_size(U, n, "plackett_luce")
     rng = _rng(seed)
     if strengths is None:
         w = rng.dirichlet(np.ones(n))
@@ -298,6 +308,7 @@ def mallows_mixture(n: int, n_users: int, phi, groups: int, group_weights=None, 
     n = _int(n, "n", 1)
     U = _int(n_users, "n_users", 1)
     G = _int(groups, "groups", 1)
+    _check_size(U, n, "mallows_mixture", extra=8 * G * n)
     rng = _rng(seed)
     phis = [phi] * G if np.ndim(phi) == 0 else list(phi)
     if len(phis) != G:
@@ -336,6 +347,7 @@ def condorcet_cycle(n: int = 3) -> Profile:
     References: shared/spec/THEORY.md §6.
     """
     n = _int(n, "n", 2)
+    _check_size(n, n, "condorcet_cycle")
     rankings = (np.arange(n)[:, None] + np.arange(n)[None, :]) % n
     return Profile.from_rankings(rankings, meta={"generator": f"condorcet_cycle(n={n})"})
 
@@ -377,6 +389,8 @@ def ideal_points(n: int, n_users: int, dim: int = 2, seed=None, noise: float = 0
     n = _int(n, "n", 1)
     U = _int(n_users, "n_users", 1)
     dim = _int(dim, "dim", 1)
+    # coordinates (U + n) x dim, and the (U, n, dim) differences behind the distances
+    _check_size(U, n, "ideal_points", extra=8 * (U + n) * dim + 16 * U * n * dim)
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not (
             np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
@@ -426,6 +440,7 @@ def random_profile(seed, n: int, n_users: int, n_levels: int | None = None) -> P
     """
     n = _int(n, "n", 1)
     U = _int(n_users, "n_users", 1)
+    _check_size(U, n, "random_profile")
     rng = _rng(seed)
     if n_levels is None:
         levels = np.argsort(rng.random((U, n)), axis=1)

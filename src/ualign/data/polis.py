@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ualign.core._checks import check_path
 from ualign.core.profile import Profile
 
 __all__ = [
@@ -219,7 +220,7 @@ def _read_summary(spath: Path) -> dict[str, str]:
 def _read_export(folder: str | os.PathLike) -> _Export:
     """Parse ``comments.csv``, ``participants-votes.csv`` and ``summary.csv`` (the only place
     ualign reads Polis CSVs). Keeps the statements that have both a row and a vote column."""
-    folder = Path(folder)
+    folder = Path(check_path(folder, "folder"))
     if not folder.exists():
         raise FileNotFoundError(f"no such Polis folder: {folder}")
     if not folder.is_dir():

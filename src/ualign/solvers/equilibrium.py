@@ -29,7 +29,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ualign.core import _kernels as core_kernels
-from ualign.core._checks import check_k
+from ualign.core._checks import check_iterations, check_k
 from ualign.core.payoffs import deviation_payoffs
 from ualign.solvers import _kernels, registry
 from ualign.solvers import dynamics as dyn
@@ -39,7 +39,7 @@ from ualign.solvers.diagnostics import (
     LastIterateDiagnostics,
     MMDDiagnostics,
 )
-from ualign.solvers.registry import Options, check_field
+from ualign.solvers.registry import Options, check_field, check_flag
 from ualign.solvers.result import (
     SolverError,
     SolverResult,
@@ -141,9 +141,9 @@ class UalignOptions(Options):
     progress: bool = False
 
     def __post_init__(self):
-        check_field(self, "tol", check_positive)
-        check_field(self, "max_iter", check_k)
-        object.__setattr__(self, "progress", bool(self.progress))
+        check_field(self, "tol", check_positive, optional=False)
+        check_field(self, "max_iter", check_iterations)
+        check_field(self, "progress", check_flag, optional=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +154,7 @@ class AutoOptions(UalignOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        check_field(self, "m0", check_k)
+        check_field(self, "m0", check_iterations)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,7 +180,7 @@ class HedgeOptions(_DynamicsOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        check_field(self, "check_every", check_k)
+        check_field(self, "check_every", check_iterations)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,18 +234,24 @@ def hedge(profile, k, opts: HedgeOptions) -> SolverResult:
                   time_limit=opts.time_limit)
     state = out.state
     T_run = state.iterates
-    r_bar = state.r_sum / T_run
+    if T_run == 0:  # π0 met tol before any round: it is the one iterate, played once
+        pi_bar, r_bar, T_eff = state.inner.w, oracle(state.inner.w), 1
+        r_last = r_bar
+    else:
+        pi_bar, r_bar, T_eff = state.pi_sum / T_run, state.r_sum / T_run, T_run
+        r_last = state.inner.r
     diagnostics = HedgeDiagnostics(
         eta=float(eta), averaged_iterates=T_run,
         sampled_iterate_robust_win_rate=float(1.0 - r_bar.max()),
         sampled_iterate_exploitability=float(r_bar.max() - target),
-        sampled_iterate_bound=float(k / (k + 1) - np.sqrt(np.log(n) / (2.0 * T_run))),
+        sampled_iterate_bound=float(k / (k + 1) - np.sqrt(np.log(n) / (2.0 * T_eff))),
         # the regret bound is a theorem only for η = sqrt(8 log n / T) run for the full T
         bound_applies=bool(default_eta and T_run == T),
-        last_iterate_exploitability=float(state.inner.r.max() - target),
+        last_iterate_exploitability=float(r_last.max() - target),
         trace_seconds=tuple(out.trace_seconds))
-    return certify(profile, state.pi_sum / T_run, k, method="hedge", iterations=state.t,
-                   payoff_evals=state.evals + out.certificate_evals, converged=opts.tol,
+    return certify(profile, pi_bar, k, method="hedge", iterations=state.t,
+                   payoff_evals=state.evals + out.certificate_evals + (T_run == 0),
+                   converged=opts.tol,
                    trace=out.trace, seconds=out.seconds, diagnostics=diagnostics)
 
 

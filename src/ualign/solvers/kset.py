@@ -30,7 +30,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from ualign.core._checks import check_k
+from ualign.core._checks import check_iterations, check_k, check_size, check_whole
 from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import robust_set_win_rate
 from ualign.core.sets import set_win_matrix
@@ -149,13 +149,16 @@ def solve_kset(profile, k: int, *, display: str = "multiset", randomised: bool =
       k: outputs per query (>= 1).
       max_enumerate: enumerate all C(n+k-1, k) multisets (exact pricing) when at most this
         many; otherwise use the greedy/local-search pricer (``exact = False``).
-      tol: a column enters when its price exceeds the master value by more than tol.
+      tol: a column enters when its price exceeds the master value by more than tol; a finite
+        number in [0, 1).
       display: ``"multiset"`` (default, the paper's) or ``"distinct"``: k-subsets, solved by
         ``ualign.solvers.kset_distinct.solve_kset_distinct`` (with ``randomised`` and its
         ``options``: gap_tol, time_limit, n_seeds, max_mip_nonzeros).
 
     Returns:
-      ``KSetResult``; ``value >= k/(k+1)`` always (the NE product policy is feasible).
+      ``KSetResult``. The LP optimum is >= k/(k+1) (the NE product policy is feasible), and
+      when exact pricing converges the optimum is <= value + tol, so ``value >= k/(k+1) - tol``
+      (``value >= k/(k+1)`` up to the default tol of 1e-10).
 
     References: shared/spec/THEORY.md §7.
     """
@@ -172,6 +175,12 @@ def solve_kset(profile, k: int, *, display: str = "multiset", randomised: bool =
     max_rounds = 500 if max_rounds is None else max_rounds
     profile = check_profile(profile)
     k = check_k(k)
+    tol = check_nonneg(tol, "tol")
+    if tol >= 1.0:
+        raise ValueError(f"tol must be a finite number in [0, 1) (win rates lie in [0, 1]), "
+                         f"got {tol}")
+    max_enumerate = check_whole(max_enumerate, "max_enumerate")
+    max_rounds = check_iterations(max_rounds, "max_rounds")
     t0 = time.perf_counter()
     lv = profile.levels.astype(np.int64)
     w = profile.weights
@@ -179,17 +188,21 @@ def solve_kset(profile, k: int, *, display: str = "multiset", randomised: bool =
     total = comb(n + k - 1, k)
     exact = total <= max_enumerate
     if exact:
+        check_size(8 * total * (k + n) + 8 * profile.n_users * min(total, 256) * (k + n),
+                   f"enumerating all {total} {k}-multisets of {n} responses (max_enumerate)")
         all_sets = np.array(list(itertools.combinations_with_replacement(range(n), k)),
                             dtype=np.int64)
         A_all = multiset_win_matrix(lv, w, all_sets)
     cols = [tuple([y] * k) for y in range(n)]
     A = multiset_win_matrix(lv, w, np.array(cols))
     values = []
-    rounds = 0
+    # Each round solves the master on every column so far, then prices; the loop stops when no
+    # column prices above v + tol (converged) or after max_rounds masters, so x, q and the
+    # price always refer to the same columns.
+    rounds = 1
+    x, v, q = _master(A)
     converged = False
-    while rounds < max_rounds:
-        rounds += 1
-        x, v, q = _master(A)
+    while True:
         values.append(v)
         if exact:
             prices = A_all @ q
@@ -201,8 +214,12 @@ def solve_kset(profile, k: int, *, display: str = "multiset", randomised: bool =
         if price <= v + tol or new in set(cols):
             converged = True
             break
+        if rounds >= max_rounds:
+            break
         cols.append(new)
         A = np.vstack([A, multiset_win_matrix(lv, w, np.array([new]))])
+        rounds += 1
+        x, v, q = _master(A)
     keep = x > 1e-13
     sets = np.array(cols, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
@@ -230,9 +247,9 @@ class KSetOptions(Options):
     max_rounds: int = 500
 
     def __post_init__(self):
-        check_field(self, "max_enumerate", lambda v, name: int(check_nonneg(v, name)))
-        check_field(self, "tol", check_positive)
-        check_field(self, "max_rounds", check_k)
+        check_field(self, "max_enumerate", check_whole, optional=False)
+        check_field(self, "tol", check_positive, optional=False)
+        check_field(self, "max_rounds", check_iterations, optional=False)
 
 
 def kset_method(profile, k, opts: KSetOptions) -> KSetResult:

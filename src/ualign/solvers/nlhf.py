@@ -22,10 +22,10 @@ import time
 import numpy as np
 from scipy.optimize import linprog
 
-from ualign.core._checks import check_k
+from ualign.core._checks import check_iterations, check_k
 from ualign.solvers import dynamics as dyn
 from ualign.solvers.diagnostics import NLHFDiagnostics
-from ualign.solvers.registry import Options, check_field
+from ualign.solvers.registry import Options, check_field, check_flag
 from ualign.solvers.result import (
     SolverError,
     SolverResult,
@@ -93,6 +93,94 @@ def _regularised_newton(M, log_mu, tau, pi, *, iters=50, tol=1e-13):
     return pi, iters, np.abs(np.log(pi) - log_mu - L / tau - c).max()
 
 
+def _log_newton(M, log_mu, tau, x, *, iters=60, rtol=1e-13):
+    """Newton on the fixed point in log space: unknowns ``x = log π`` and ``c``,
+
+        F(x, c) = (x - log μ - L(π)/τ - c,  log Σ_y exp(x_y)),   π = exp(x),
+
+    Jacobian ``[[I - M diag(π)/(2τ), -1], [softmax(x)ᵀ, 0]]`` (nonsingular: ``diag(π)^{1/2} M
+    diag(π)^{1/2}`` is skew, so the block is the identity plus a skew matrix up to similarity),
+    with backtracking on ``‖F‖_2``. Tiny masses stay representable (their logs are the
+    unknowns). Returns ``(x, converged, iterations)``; converged when ``‖F‖_∞ <= tol`` with
+    ``tol = rtol (1 + 1/τ + max|log μ|)``, the scale of F's terms (rounding alone leaves
+    about ``ε/τ``)."""
+    n = x.size
+    tol = rtol * (1.0 + 1.0 / tau + float(np.abs(log_mu).max()))
+    x = x - _logsumexp(x)
+    pi = np.exp(x)
+    c = float(np.mean(x - log_mu - (0.5 + 0.5 * (M @ pi)) / tau))
+
+    def F_of(x, c):
+        with np.errstate(over="ignore", invalid="ignore"):  # a trial step may overshoot
+            pi = np.exp(x)
+            return np.concatenate([x - log_mu - (0.5 + 0.5 * (M @ pi)) / tau - c,
+                                   [_logsumexp(x)]]), pi
+
+    F, pi = F_of(x, c)
+    norm = float(np.linalg.norm(F))
+    for it in range(iters):
+        if np.abs(F).max() <= tol:
+            return x, True, it
+        J = np.zeros((n + 1, n + 1))
+        J[:n, :n] = np.eye(n) - M * (pi / (2.0 * tau))[None, :]
+        J[:n, n] = -1.0
+        J[n, :n] = pi / pi.sum()
+        try:
+            d = np.linalg.solve(J, -F)
+        except np.linalg.LinAlgError:
+            return x, False, it
+        if not np.all(np.isfinite(d)):
+            return x, False, it
+        step = 1.0
+        while step >= 1e-10:
+            x_new, c_new = x + step * d[:n], c + step * d[n]
+            F_new, pi_new = F_of(x_new, c_new)
+            with np.errstate(over="ignore", invalid="ignore"):
+                norm_new = float(np.linalg.norm(F_new))
+            if np.isfinite(norm_new) and norm_new <= (1.0 - 1e-4 * step) * norm:
+                break
+            step *= 0.5
+        else:
+            return x, bool(np.abs(F).max() <= tol), it
+        x, c, F, pi, norm = x_new, c_new, F_new, pi_new, norm_new
+    return x, bool(np.abs(F).max() <= tol), iters
+
+
+def _logsumexp(x):
+    m = x.max()
+    return float(m + np.log(np.exp(x - m).sum()))
+
+
+def _continuation(M, log_mu, tau, *, tau0=1.0, shrink=0.25, max_stages=400):
+    """π_τ by continuation in τ: from ``π_{τ0}`` (Newton from μ, where ``τ0 = max(τ, 1)``
+    keeps the fixed point near μ) down to τ, each stage's Newton (``_log_newton``) warm-started
+    at the previous stage's answer; a stage that fails is retried with a smaller decrease
+    (``shrink`` → its square root). Returns ``(π or None, Newton iterations)``; π is None when
+    a stage could not be solved."""
+    cur = max(tau, tau0)
+    x, ok, total = _log_newton(M, log_mu, cur, log_mu.copy())
+    stages = 1
+    if not ok:
+        return None, total
+    f = shrink
+    while cur > tau and stages < max_stages:
+        nxt = max(tau, cur * f)
+        x_new, ok, its = _log_newton(M, log_mu, nxt, x)
+        stages += 1
+        total += its
+        if ok:
+            x, cur = x_new, nxt
+            f = min(shrink, f * f)
+        else:
+            f = np.sqrt(f)
+            if f > 1.0 - 1e-6:
+                break
+    if cur > tau:
+        return None, total
+    pi = np.exp(x - _logsumexp(x))
+    return pi / pi.sum(), total
+
+
 def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
                max_iter: int | None = None, eta: float | None = None,
                progress: bool = False) -> SolverResult:
@@ -108,9 +196,19 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
       max_iter: MMD updates before the Newton polish (τ > 0; default 200).
       eta: MMD step size (default ``1/(1+τ)``).
 
+    τ > 0 runs MMD, then Newton on the fixed point from the MMD iterate, and keeps whichever has
+    the smaller residual (a Newton step from far away can land on a worse point). When neither
+    meets ``tol`` (small τ: MMD contracts by about ``1/(1+ητ)`` per step), π_τ is found by
+    continuation in τ (``_continuation``: Newton in log space from τ = 1 down to τ, warm-started
+    stage by stage) and kept if its residual is smaller still.
+
     Returns:
-      ``SolverResult`` with k = 1 and ``NLHFDiagnostics``: for τ > 0 ``residual``,
-      ``kl_bound`` (``τ max_y log(π/μ)``, THEORY §5) and ``newton_iterations``.
+      ``SolverResult`` with k = 1 and ``NLHFDiagnostics``: for τ > 0 ``residual`` (of the
+      returned π), ``newton_iterations`` (polish and continuation) and ``kl_bound``
+      (``τ max_y log(π/μ)``, THEORY §5, from the returned π). The bound holds at the exact π_τ
+      only, so it is reported (raised to the certified exploitability when rounding puts it
+      below) only when the residual is <= tol and it bounds the certified exploitability;
+      otherwise ``kl_bound`` is None and ``converged`` is False.
 
     Raises:
       ValueError on bad input; ``SolverError`` (with the HiGHS status) if the LP fails.
@@ -119,6 +217,8 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     """
     profile = check_profile(profile)
     tau = check_nonneg(tau, "tau")
+    tol = check_positive(tol, "tol")
+    progress = check_flag(progress, "progress")
     n = profile.n_responses
     t0 = time.perf_counter()
     M = profile.margins()
@@ -132,7 +232,7 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     mu = check_reference(reference, n, positive=True)
     log_mu = np.log(mu)
     max_iter = check_max_iter(max_iter, 200)
-    eta = 1.0 / (1.0 + tau) if eta is None else float(eta)
+    eta = 1.0 / (1.0 + tau) if eta is None else check_positive(eta, "eta")
 
     def oracle(pi):
         return 0.5 + 0.5 * (M @ pi)
@@ -144,19 +244,46 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     out = dyn.run(dyn.mmd(oracle, eta, tau, mu), certificate, pi0=mu, max_iter=max_iter,
                   desc="nlhf-mmd", progress=progress)
     state, trace = out.state, out.trace
-    pi, newton_it, _ = _regularised_newton(M, log_mu, tau, state.pi)
-    pi = np.clip(pi, 0.0, None)
-    pi /= pi.sum()
-    residual = dyn.mmd_residual(pi, oracle(pi), tau, log_mu)
+
+    def residual_of(p):
+        if not (np.all(np.isfinite(p)) and np.all(p >= 0) and p.sum() > 0):
+            return np.inf, mu  # a diverged iterate (e.g. a huge eta): never kept
+        p = p / p.sum()
+        return dyn.mmd_residual(p, oracle(p), tau, log_mu), p
+
+    # Candidates, best residual kept: the MMD iterate, its Newton polish, and (when neither
+    # meets tol) the answer of a continuation in τ.
+    best_res, best_pi = residual_of(state.pi)
+    newton_it = 0
+    if np.isfinite(best_res):
+        newton_pi, newton_it, _ = _regularised_newton(M, log_mu, tau, state.pi)
+        r_newton, p_newton = residual_of(np.clip(newton_pi, 0.0, None))
+        if r_newton <= best_res:
+            best_res, best_pi = r_newton, p_newton
+    stages = 0
+    if not best_res <= tol:
+        cont_pi, stages = _continuation(M, log_mu, tau)
+        if cont_pi is not None:
+            r_cont, p_cont = residual_of(cont_pi)
+            if r_cont <= best_res:
+                best_res, best_pi = r_cont, p_cont
+    pi, residual = best_pi, best_res
+    newton_it += stages
     trace.append((state.t + newton_it, residual))
+    # THEORY §5: at the exact π_τ, exploitability <= τ max_y log(π_τ/μ). Off the fixed point that
+    # need not hold, so the bound is reported only when the residual meets tol and the bound,
+    # recomputed from the returned π, is >= its certified exploitability (up to rounding).
     res = certify(profile, pi, 1, method="nlhf-mmd", iterations=state.t + newton_it,
-                  payoff_evals=state.evals + newton_it + 1, converged=residual <= tol, trace=[],
-                  seconds=time.perf_counter() - t0,
-                  diagnostics=NLHFDiagnostics(
-                      tau=tau, residual=residual, residual_trace=tuple(trace),
-                      newton_iterations=newton_it,
-                      kl_bound=float(tau * np.max(np.log(pi / mu)))))
-    return res
+                  payoff_evals=state.evals + newton_it + 1, converged=False, trace=[],
+                  seconds=time.perf_counter() - t0)
+    with np.errstate(divide="ignore"):
+        bound = float(tau * np.max(np.log(res.policy / mu)))
+    holds = bool(residual <= tol and bound >= res.exploitability - 1e-12)
+    fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(res)}
+    fields.update(converged=holds, diagnostics=NLHFDiagnostics(
+        tau=tau, residual=residual, residual_trace=tuple(trace), newton_iterations=newton_it,
+        kl_bound=max(bound, res.exploitability) if holds else None))
+    return SolverResult(**fields)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -171,9 +298,10 @@ class NLHFOptions(Options):
     progress: bool = False
 
     def __post_init__(self):
-        check_field(self, "tau", check_nonneg)
-        check_field(self, "tol", check_positive)
-        check_field(self, "max_iter", check_k)
+        check_field(self, "tau", check_nonneg, optional=False)
+        check_field(self, "tol", check_positive, optional=False)
+        check_field(self, "progress", check_flag, optional=False)
+        check_field(self, "max_iter", check_iterations)
         check_field(self, "eta", check_positive)
 
 

@@ -27,7 +27,7 @@ from math import comb
 
 import numpy as np
 
-from ualign.core._checks import check_distribution, check_k
+from ualign.core._checks import check_distribution, check_k, check_size, check_whole
 from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import deviation_payoffs, set_win_rate
 from ualign.core.sets import set_shares
@@ -65,6 +65,10 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
     Returns:
       ``WorstOpponent``; ``value`` re-evaluated by ``ualign.set_win_rate``.
 
+    Memory: the multisets are priced in blocks of ``(U, block, k+1)`` arrays of at most
+    ``core.sets.BLOCK_BYTES`` (32 MiB) each, whatever U, k and the number of multisets; the
+    binomial terms are formed in log space for k > 1000, so large k stays finite.
+
     References: shared/spec/THEORY.md §6.
     """
     profile = check_profile(profile)
@@ -72,9 +76,14 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
     ell = check_k(ell, "ell")
     n = profile.n_responses
     pi = check_distribution(policy, n)
+    max_enumerate = check_whole(max_enumerate, "max_enumerate")
     lv, w = profile.levels, profile.weights
-    exact = comb(n + ell - 1, ell) <= max_enumerate
+    total = comb(n + ell - 1, ell)
+    exact = total <= max_enumerate
     if exact:
+        # a Python tuple per multiset while listing them, then the (total, ℓ) array
+        check_size(total * (64 + 16 * ell), f"enumerating all {total} {ell}-multisets of {n} "
+                   f"responses (max_enumerate)")
         sets = np.array(list(itertools.combinations_with_replacement(range(n), ell)),
                         dtype=np.int64)
         share = _opponent_shares(lv, w, pi, k, sets)

@@ -30,7 +30,10 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Method", "Options", "check_field", "get", "labelled", "methods", "names", "register"]
+import numpy as np
+
+__all__ = ["Method", "Options", "check_field", "check_flag", "get", "labelled", "methods", "names",
+           "register"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,9 +128,21 @@ def labelled(consumer: str) -> dict[str, Method]:
     return {m.labels[consumer]: m for m in _REGISTRY.values() if consumer in m.labels}
 
 
-def check_field(options, name: str, check: Callable[[Any, str], Any]) -> None:
-    """Run ``check(value, name)`` on a field unless it is None and store what it returns (in
-    ``__post_init__`` of a frozen options dataclass)."""
+def check_field(options, name: str, check: Callable[[Any, str], Any], *,
+                optional: bool = True) -> None:
+    """Run ``check(value, name)`` on a field and store what it returns (in ``__post_init__`` of
+    a frozen options dataclass). None is left alone when ``optional``, else it raises."""
     value = getattr(options, name)
-    if value is not None:
-        object.__setattr__(options, name, check(value, name))
+    if value is None:
+        if not optional:
+            raise ValueError(f"{name} must be given (it has no None form), got None")
+        return
+    object.__setattr__(options, name, check(value, name))
+
+
+def check_flag(value, name: str) -> bool:
+    """A boolean option (``progress``): True, False or a NumPy bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {type(value).__name__} "
+                         f"{value!r:.40}")
+    return bool(value)

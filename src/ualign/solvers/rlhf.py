@@ -25,7 +25,7 @@ import time
 import numpy as np
 from scipy.special import expit
 
-from ualign.core._checks import check_k
+from ualign.core._checks import as_real_array, check_iterations, check_k
 from ualign.solvers.diagnostics import RLHFDiagnostics
 from ualign.solvers.registry import Options, check_field
 from ualign.solvers.result import (
@@ -48,7 +48,17 @@ def bradley_terry(wins: np.ndarray, *, ridge: float = 1e-8, tol: float = 1e-12,
     ``W[y, z]`` >= 0 is the weight of comparisons y won against z. Newton's method with
     backtracking; raises ``SolverError`` if it has not converged after ``max_iter`` steps.
     """
-    W = np.asarray(wins, dtype=float)
+    W = as_real_array(wins, "wins")
+    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
+        raise ValueError(f"wins must be a square (n, n) matrix, got shape {W.shape}")
+    bad = np.argwhere(~np.isfinite(W) | (W < 0))
+    if bad.size:
+        r_, c_ = bad[0]
+        raise ValueError(f"wins must be finite and >= 0, got {W[r_, c_]} at row {r_}, "
+                         f"column {c_}")
+    ridge = check_nonneg(ridge, "ridge")
+    tol = check_nonneg(tol, "tol")
+    max_iter = check_iterations(max_iter, "max_iter")
     n = W.shape[0]
     W = W.copy()
     np.fill_diagonal(W, 0.0)
@@ -134,7 +144,7 @@ class RLHFOptions(Options):
 
     def __post_init__(self):
         check_field(self, "beta", check_positive)
-        check_field(self, "ridge", check_nonneg)
+        check_field(self, "ridge", check_nonneg, optional=False)
 
 
 def rlhf_method(profile, k, opts: RLHFOptions) -> SolverResult:
