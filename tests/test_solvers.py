@@ -130,10 +130,17 @@ def test_contract(name, options, ties):
 def test_registry_is_the_method_table():
     assert ualign.solvers.METHODS == registry.names("ualign")
     assert registry.names("ualign") == ("auto", "hedge", "optimistic", "extragradient", "mmd")
+    import importlib.util
+
     from ualign.llm.select import METHODS as SELECT
     from ualign.report.compare import METHODS as COMPARE
 
-    assert COMPARE == tuple(registry.labelled("compare")) == ("rlhf", "nlhf", "ualign", "kset")
+    distinct = (("kset-distinct",) if importlib.util.find_spec("ualign.solvers.kset_distinct")
+                else ())
+    committees = (("top-k-utility", "top-k-borda", "cc", "pav")
+                  if importlib.util.find_spec("ualign.solvers.committees") else ())
+    assert COMPARE == tuple(registry.labelled("compare")) == ("rlhf", "nlhf", "ualign", "kset",
+                                                              *distinct, *committees)
     assert set(registry.labelled("select")) <= set(SELECT)
     with pytest.raises(ValueError, match="already registered"):
         registry.register(registry.get("auto"))
