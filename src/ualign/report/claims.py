@@ -1223,6 +1223,10 @@ class ClosedFormRow(NamedTuple):
     err_ties: float  # weak orders: max |engine - enumeration|
     passed: bool
 
+    @property
+    def max_error(self) -> float:
+        return max(self.err_closed_form, self.err_strict, self.err_ties)
+
 
 def measure_distinct_closed_form(c: ClosedFormConfig,
                                  tick: Tick = None) -> tuple[ClosedFormRow, ...]:
@@ -1283,7 +1287,7 @@ DISTINCT_CLOSED_FORM = ClaimSpec(
              ("err_ties", "max |engine − enumeration| (ties)"), ("passed", "verdict")),
     measure=measure_distinct_closed_form,
     verdict=_every_case_passes,
-    summary=lambda rows: (f"max error {max(max(r[2:5]) for r in rows):.2g}"
+    summary=lambda rows: (f"max error {max(r.max_error for r in rows):.2g}"
                           f" over k = {rows[0].k}..{rows[-1].k} ({sum(r.cases for r in rows)} "
                           f"cases)"),
     plots=lambda rows, c: (),

@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ualign.core import Profile, robust_win_rate, set_win_rate
+from ualign.core._checks import DISPLAYS
 from ualign.report.results import CompareEntry, CompareResult
 from ualign.solvers import registry
 
@@ -51,7 +52,6 @@ __all__ = ["DISPLAYS", "METHODS", "SUPPORT_EPS", "compare_methods", "distinct_sh
 
 #: the solvers offered for comparison: the registry's methods labelled for ``"compare"``
 METHODS = tuple(registry.labelled("compare"))
-DISPLAYS = ("multiset", "distinct")
 SUPPORT_EPS = 1e-6
 MAX_K = 1024
 

@@ -100,9 +100,11 @@ def register(method: Method) -> Method:
         raise ValueError(f"method {method.name!r} is already registered")
     if method.output not in ("policy", "kset"):
         raise ValueError(f"output must be 'policy' or 'kset', got {method.output!r}")
-    if not method.displays or not set(method.displays) <= {"multiset", "distinct"}:
-        raise ValueError(f"displays must be a non-empty subset of ('multiset', 'distinct'), "
-                         f"got {method.displays!r}")
+    from ualign.core._checks import DISPLAYS
+
+    if not method.displays or not set(method.displays) <= set(DISPLAYS):
+        raise ValueError(f"displays must be a non-empty subset of {DISPLAYS}, got "
+                         f"{method.displays!r}")
     if not (isinstance(method.options, type) and issubclass(method.options, Options)):
         raise ValueError(f"options of {method.name!r} must be an Options dataclass")
     _REGISTRY[method.name] = method
