@@ -120,11 +120,17 @@ def test_compare_generator_spec(tmp_path):
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "compare-diversity.png").read_bytes().startswith(b"\x89PNG")
     assert data["ks"] == [1, 2, 4] and data["methods"] == ["nlhf", "ualign", "kset"]
-    by = {(e["method"], e["k"]): e for e in data["entries"]}
+    by = {(e["method"], e["k"]): e for e in data["entries"] if e["display"] == "multiset"}
     for k in (1, 2, 4):
         assert by[("ualign", k)]["robust_win_rate"] == pytest.approx(k / (k + 1), abs=1e-6)
         assert by[("kset", k)]["robust_win_rate"] >= k / (k + 1) - 1e-6
         assert by[("nlhf", k)]["robust_win_rate"] <= k / (k + 1) + 1e-9
+    # default --display both: every method and k under distinct display too (merged samples
+    # never beat the multiset count)
+    dist = {(e["method"], e["k"]): e for e in data["entries"] if e["display"] == "distinct"}
+    assert set(dist) == set(by)
+    for key, e in dist.items():
+        assert e["robust_win_rate"] <= by[key]["robust_win_rate"] + 1e-12
     assert "f(k) on" in proc.stdout and "entropy" in proc.stdout
 
 
