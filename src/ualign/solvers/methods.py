@@ -57,9 +57,17 @@ class KSetDistinctOptions(Options):
 
 
 def kset_distinct_method(profile, k, opts: KSetDistinctOptions) -> KSetResult:
-    """The registered ``"kset-distinct"``: ``solve_kset(profile, k, display="distinct")``."""
-    return solve_kset(profile, k, display="distinct", randomised=opts.randomised,
-                      time_limit=opts.time_limit, gap_tol=opts.gap_tol)
+    """The registered ``"kset-distinct"``: ``solve_kset(profile, k, display="distinct")``;
+    fields the solver leaves unset are filled: ``converged`` (whether the certified gap closed)
+    and ``worst_response`` (the engine's minimiser under distinct display)."""
+    res = solve_kset(profile, k, display="distinct", randomised=opts.randomised,
+                     time_limit=opts.time_limit, gap_tol=opts.gap_tol)
+    if res.converged is None:
+        res = dataclasses.replace(res, converged=bool(res.exact))
+    if res.worst_response is None:
+        worst = robust_set_win_rate(profile, res.sets, res.probs, display="distinct").worst
+        res = dataclasses.replace(res, worst_response=worst)
+    return res
 
 
 @dataclasses.dataclass(frozen=True)
