@@ -1063,7 +1063,7 @@ SHARED_FAVOURITE = ClaimSpec(
                           f"{max(abs(r.best_lp - 0.5) for r in rows):.2g}"
                           + ("" if rows[0].solver_upper is None else
                              f"; max solver upper_bound - ½ = "
-                             f"{max(r.solver_upper - 0.5 for r in rows):.2g}")
+                             f"{max((r.solver_upper or 0.5) - 0.5 for r in rows):.2g}")
                           + f"; multiset display: {rows[-1].multiset_best:.4f} at k = "
                             f"{rows[-1].k}"),
     plots=lambda rows, c: (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+from collections.abc import Sequence
 
 __all__ = ["Plot", "Series", "render_png"]
 
@@ -20,8 +21,8 @@ class Series:
     distinct display); ``color`` a matplotlib colour (``None``: the next of the cycle)."""
 
     name: str
-    x: tuple[float, ...]
-    y: tuple[float, ...]
+    x: Sequence[float]  # stored as a tuple of floats
+    y: Sequence[float]
     style: str = "line"
     color: str | None = None
 
