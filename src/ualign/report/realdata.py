@@ -116,16 +116,22 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
             p = np.asarray(pol[k_show])
             idx = [int(y) for y in np.argsort(-p)[:top] if p[y] > 1e-6]
             shows[f"ualign (π*_{k_show}, sampled {k_show} times)"] = [line(y, p[y]) for y in idx]
-        elif m == "kset" and cmp.extras.get("kset"):
-            k_set = k_show if k_show in cmp.extras["kset"] else max(cmp.extras["kset"])
-            ex = cmp.extras["kset"][k_set]
-            probs = np.asarray(ex["probs"])
-            lines = []
-            for j in np.argsort(-probs)[:3]:
-                items = "; ".join(_short(profile.label(int(y)), 60) for y in ex["sets"][j])
-                lines.append(f"{probs[j]:6.1%}: {{{items}}}")
-            shows[f"kset (best {k_set}-set policy)"] = lines
+        elif m in ("kset", "kset-distinct") and cmp.extras.get(m):
+            k_set = k_show if k_show in cmp.extras[m] else max(cmp.extras[m])
+            what = "distinct " if m == "kset-distinct" else ""
+            shows[f"{m} (best {what}{k_set}-set policy)"] = _set_lines(profile,
+                                                                      cmp.extras[m][k_set])
     return shows
+
+
+def _set_lines(profile: Profile, ex: dict, top: int = 3) -> list[str]:
+    """The ``top`` most likely sets of a k-set policy, with their probability and texts."""
+    probs = np.asarray(ex["probs"])
+    lines = []
+    for j in np.argsort(-probs)[:top]:
+        items = "; ".join(_short(profile.label(int(y)), 60) for y in ex["sets"][j])
+        lines.append(f"{probs[j]:6.1%}: {{{items}}}")
+    return lines
 
 
 def group_table(profile: Profile, cmp: CompareResult) -> dict:
@@ -215,6 +221,10 @@ def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
                      f"budget (–).")
     display = (display_compare(profile, display_ks, d.name, seed, display_time_limit, tick)
                if display_ks else None)
+    if display is not None and display.extras.get("kset-distinct"):
+        shows.update(describe_shows(profile, dataclasses.replace(display,
+                                                                 methods=("kset-distinct",)),
+                                    max(display_ks)))
     return DatasetSection(name=d.name, source=d.path, kind=d.kind, description=desc,
                           compare=cmp, shows=shows, attribution=attribution,
                           groups=group_table(profile, cmp), seconds=time.perf_counter() - t0,
