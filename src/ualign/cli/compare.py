@@ -15,8 +15,9 @@ from ualign.report.render import render_json, write_files
 
 HELP = ("Compare RLHF, NLHF, U-alignment, the best k-set policies and committee baselines: f(k) "
         "beside k/(k+1) under multiset and distinct display, with diversity.")
-KSET_MAX_SETS = 20000  # the default cap of the k-multiset LP (exact pricing by enumeration)
-TIME_LIMIT = 3.0  # default seconds per k for kset-distinct and the cc / pav programs
+KSET_MAX_SETS = 20000  # the default caps of the k-multiset LP (exact pricing by enumeration):
+KSET_MAX_WORK = 1e8  # multisets, and entries U·C(n+k-1, k)·n of its win matrix (~10 s)
+TIME_LIMIT = 2.0  # default seconds per k for kset-distinct and the cc / pav programs
 
 
 def add_arguments(p):
@@ -39,6 +40,10 @@ def add_arguments(p):
                    help="run kset only at k with at most M candidate k-multisets "
                         f"(C(n+k-1, k)); default {KSET_MAX_SETS} (its LP is exact there; "
                         "beyond, the greedy pricer takes minutes per k on a Polis conversation)")
+    p.add_argument("--kset-max-work", type=float, default=KSET_MAX_WORK, metavar="W",
+                   help="run kset only at k where its win matrix U·C(n+k-1, k)·n has at most W "
+                        f"entries (default {KSET_MAX_WORK:g}, about 10 s; vTaiwan uberx at k = 2 "
+                        "has 1.0e9 and takes 40-100 s)")
     p.add_argument("--time-limit", type=float, default=TIME_LIMIT, metavar="S",
                    help="seconds per k for kset-distinct and the cc / pav programs (default "
                         f"{TIME_LIMIT:g}; a run it stops keeps its certified bound and is noted)")
@@ -117,6 +122,8 @@ def run(args) -> int:
     displays = parse_display(args.display)
     if args.kset_max_sets is not None and args.kset_max_sets < 1:
         raise ValueError(f"--kset-max-sets must be an integer >= 1, got {args.kset_max_sets}")
+    if not args.kset_max_work > 0:
+        raise ValueError(f"--kset-max-work must be a number > 0, got {args.kset_max_work}")
     if not args.time_limit > 0:
         raise ValueError(f"--time-limit must be a number of seconds > 0, got {args.time_limit}")
     out = Path(args.out)
@@ -131,6 +138,7 @@ def run(args) -> int:
         task = bar.add_task("compare", total=total)
         cmp = compare_methods(profile, ks, methods, name=str(args.profile), seed=args.seed,
                               kset_max_sets=args.kset_max_sets,
+                              kset_max_work=args.kset_max_work,
                               display="both" if len(displays) > 1 else displays[0],
                               time_limit=args.time_limit,
                               tick=lambda msg: bar.update(task, advance=1, description=msg))
