@@ -222,3 +222,19 @@ def test_cli_compare_display_distinct(tmp_path):
     assert {e["display"] for e in data["entries"]} == {"distinct"}
     assert all(not math.isnan(e["distinct_shown"]) for e in data["entries"])
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_cli_compare_both_prints_two_columns_and_cap_notes(tmp_path, capsys):
+    from ualign.cli import main
+
+    out = tmp_path / "cmp"
+    assert main(["compare", "mallows:n=4,phi=0.6,users=30,seed=2", "--k", "1,3",
+                 "--methods", "nlhf,kset", "--kset-max-sets", "5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "nlhf ms" in text and "nlhf dist" in text and "distinct responses" in text
+    assert "note: kset: the k-multiset LP was skipped at k = 3" in text
+    data = json.loads((out / "compare.json").read_text())
+    assert data["displays"] == ["multiset", "distinct"]
+    assert any("skipped at k = 3" in note for note in data["notes"])
+    assert {(e["method"], e["k"]) for e in data["entries"]} == {("nlhf", 1), ("nlhf", 3),
+                                                                 ("kset", 1)}
