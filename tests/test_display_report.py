@@ -22,11 +22,8 @@ from ualign.report.render import fk_table, render_json
 pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 HAS_KSET_DISTINCT = importlib.util.find_spec("ualign.solvers.kset_distinct") is not None
-HAS_COMMITTEES = importlib.util.find_spec("ualign.solvers.committees") is not None
 needs_kset_distinct = pytest.mark.skipif(not HAS_KSET_DISTINCT,
                                          reason="solve_kset(display='distinct') not merged yet")
-needs_committees = pytest.mark.skipif(not HAS_COMMITTEES,
-                                      reason="ualign.solvers.committees not merged yet")
 
 
 # ------------------------------------------------------------------------- the oracles
@@ -198,7 +195,6 @@ def test_compare_kset_distinct(profile):
         assert cmp.value("kset-distinct", e.k, "multiset") is None
 
 
-@needs_committees
 def test_compare_committees(profile):
     methods = ("top-k-utility", "top-k-borda", "cc", "pav")
     cmp = compare_methods(profile, (1, 2, 3), methods, display="both", time_limit=5.0)

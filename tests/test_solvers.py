@@ -137,10 +137,8 @@ def test_registry_is_the_method_table():
 
     distinct = (("kset-distinct",) if importlib.util.find_spec("ualign.solvers.kset_distinct")
                 else ())
-    committees = (("top-k-utility", "top-k-borda", "cc", "pav")
-                  if importlib.util.find_spec("ualign.solvers.committees") else ())
-    assert COMPARE == tuple(registry.labelled("compare")) == ("rlhf", "nlhf", "ualign", "kset",
-                                                              *distinct, *committees)
+    assert COMPARE == tuple(registry.labelled("compare")) == (
+        "rlhf", "nlhf", "ualign", "kset", *distinct, "top-k-utility", "top-k-borda", "cc", "pav")
     assert set(registry.labelled("select")) <= set(SELECT)
     with pytest.raises(ValueError, match="already registered"):
         registry.register(registry.get("auto"))

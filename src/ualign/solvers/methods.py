@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from ualign.core.payoffs import robust_set_win_rate
+from ualign.solvers import committees as _committees
 from ualign.solvers import dynamics as dyn
 from ualign.solvers import equilibrium as eq
 from ualign.solvers.diagnostics import Diagnostics
@@ -33,10 +34,6 @@ try:  # lands with the branch distinct-kset
     from ualign.solvers import kset_distinct as _kset_distinct
 except ImportError:  # pragma: no cover - until merged
     _kset_distinct = None
-try:  # lands with the branch committees
-    from ualign.solvers import committees as _committees
-except ImportError:  # pragma: no cover - until merged
-    _committees = None
 
 __all__ = ["CommitteeDiagnostics", "CommitteeOptions", "KSetDistinctOptions"]
 
@@ -144,14 +141,13 @@ if _kset_distinct is not None:
     register(Method("kset-distinct", KSetDistinctOptions, kset_distinct_method, family="kset",
                     output="kset", labels={"compare": "kset-distinct"}, displays=("distinct",),
                     summary="best distribution over k-subsets of distinct responses, certified"))
-if _committees is not None:
-    for _name, _fn, _timed, _summary in (
-            ("top-k-utility", _committees.top_k_utility, False, "k largest mean utilities"),
-            ("top-k-borda", _committees.top_k_borda, False, "k largest mean Borda scores"),
-            ("cc", _committees.chamberlin_courant, True,
-             "Chamberlin-Courant committee on the favourite (Polis: agree) approvals"),
-            ("pav", _committees.pav, True,
-             "proportional approval voting committee on the favourite (Polis: agree) approvals")):
-        register(Method(_name, CommitteeOptions, committee_method(_fn, _timed),
-                        family="committee", output="kset", labels={"compare": _name},
-                        displays=("distinct",), summary=_summary))
+for _name, _fn, _timed, _summary in (
+        ("top-k-utility", _committees.top_k_utility, False, "k largest mean utilities"),
+        ("top-k-borda", _committees.top_k_borda, False, "k largest mean Borda scores"),
+        ("cc", _committees.chamberlin_courant, True,
+         "Chamberlin-Courant committee on the favourite (Polis: agree) approvals"),
+        ("pav", _committees.pav, True,
+         "proportional approval voting committee on the favourite (Polis: agree) approvals")):
+    register(Method(_name, CommitteeOptions, committee_method(_fn, _timed), family="committee",
+                    output="kset", labels={"compare": _name}, displays=("distinct",),
+                    summary=_summary))
