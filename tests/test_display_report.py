@@ -6,7 +6,6 @@ References: shared/spec/THEORY.md §9.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 
@@ -21,9 +20,6 @@ from ualign.report.render import fk_table, render_json
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
-HAS_KSET_DISTINCT = importlib.util.find_spec("ualign.solvers.kset_distinct") is not None
-needs_kset_distinct = pytest.mark.skipif(not HAS_KSET_DISTINCT,
-                                         reason="solve_kset(display='distinct') not merged yet")
 
 
 # ------------------------------------------------------------------------- the oracles
@@ -56,8 +52,8 @@ def test_shared_favourite_passes_and_fails_without_a_shared_favourite():
     for r in row.rows:
         assert r.best_lp == pytest.approx(0.5, abs=1e-12)
         assert r.multiset_best >= r.k / (r.k + 1) - 1e-9  # copies: k copies of the favourite
-        if HAS_KSET_DISTINCT:
-            assert r.solver_upper <= 0.5 + 1e-9
+        assert r.solver_value == pytest.approx(0.5, abs=1e-9)
+        assert r.solver_upper <= 0.5 + 1e-9
     # perturbed: favourites differ, so showing two of them beats ½
     bad = C.run_claim(C.SHARED_FAVOURITE,
                       C.FavouriteConfig(random_profile(2, 5, 20), "random", (1, 2)))
@@ -74,8 +70,7 @@ def test_nlhf_distinct_collapse_passes_and_fails_on_a_wrong_eps():
     assert all(r.wr_b == pytest.approx(0.6, abs=1e-12) for r in row.rows)
     assert by[2].best == pytest.approx(0.7, abs=1e-12) and by[2].target == pytest.approx(0.7)
     assert by[3].best is None  # no 3 distinct responses among 2
-    if HAS_KSET_DISTINCT:
-        assert by[2].solver_value == pytest.approx(0.7, abs=1e-9)
+    assert by[2].solver_value == pytest.approx(0.7, abs=1e-9)
     # perturbed: the instance has ε = 0.1, the claim is told ε = 0.2
     bad = C.run_claim(C.NLHF_DISTINCT_COLLAPSE,
                       C.DistinctCollapseConfig(nlhf_collapse(0.1), 0.2, (1, 2)))
@@ -175,7 +170,6 @@ def test_compare_kset_cap_is_noted(profile):
     assert any("skipped at k = 3" in note for note in cmp.notes)
 
 
-@needs_kset_distinct
 def test_compare_kset_distinct(profile):
     ks = (1, 2, 3, 6)
     cmp = compare_methods(profile, ks, ("kset-distinct", "ualign"), display="both")

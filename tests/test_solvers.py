@@ -130,15 +130,12 @@ def test_contract(name, options, ties):
 def test_registry_is_the_method_table():
     assert ualign.solvers.METHODS == registry.names("ualign")
     assert registry.names("ualign") == ("auto", "hedge", "optimistic", "extragradient", "mmd")
-    import importlib.util
-
     from ualign.llm.select import METHODS as SELECT
     from ualign.report.compare import METHODS as COMPARE
 
-    distinct = (("kset-distinct",) if importlib.util.find_spec("ualign.solvers.kset_distinct")
-                else ())
     assert COMPARE == tuple(registry.labelled("compare")) == (
-        "rlhf", "nlhf", "ualign", "kset", *distinct, "top-k-utility", "top-k-borda", "cc", "pav")
+        "rlhf", "nlhf", "ualign", "kset", "kset-distinct", "top-k-utility", "top-k-borda", "cc",
+        "pav")
     assert set(registry.labelled("select")) <= set(SELECT)
     with pytest.raises(ValueError, match="already registered"):
         registry.register(registry.get("auto"))

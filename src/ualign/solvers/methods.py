@@ -30,11 +30,6 @@ from ualign.solvers.registry import Method, Options, check_field, register
 from ualign.solvers.result import check_nonneg, check_positive
 from ualign.solvers.rlhf import RLHFOptions, rlhf_method
 
-try:  # lands with the branch distinct-kset
-    from ualign.solvers import kset_distinct as _kset_distinct
-except ImportError:  # pragma: no cover - until merged
-    _kset_distinct = None
-
 __all__ = ["CommitteeDiagnostics", "CommitteeOptions", "KSetDistinctOptions"]
 
 
@@ -54,17 +49,9 @@ class KSetDistinctOptions(Options):
 
 
 def kset_distinct_method(profile, k, opts: KSetDistinctOptions) -> KSetResult:
-    """The registered ``"kset-distinct"``: ``solve_kset(profile, k, display="distinct")``;
-    fields the solver leaves unset are filled: ``converged`` (whether the certified gap closed)
-    and ``worst_response`` (the engine's minimiser under distinct display)."""
-    res = solve_kset(profile, k, display="distinct", randomised=opts.randomised,
-                     time_limit=opts.time_limit, gap_tol=opts.gap_tol)
-    if res.converged is None:
-        res = dataclasses.replace(res, converged=bool(res.exact))
-    if res.worst_response is None:
-        worst = robust_set_win_rate(profile, res.sets, res.probs, display="distinct").worst
-        res = dataclasses.replace(res, worst_response=worst)
-    return res
+    """The registered ``"kset-distinct"``: ``solve_kset(profile, k, display="distinct")``."""
+    return solve_kset(profile, k, display="distinct", randomised=opts.randomised,
+                      time_limit=opts.time_limit, gap_tol=opts.gap_tol)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +88,6 @@ def committee_method(rule_fn, timed: bool):
         rw = robust_set_win_rate(profile, sets, probs, display="distinct")
         opponent = np.zeros(profile.n_responses)
         opponent[rw.worst] = 1.0
-        kw = ({"display": "distinct"}
-              if "display" in {f.name for f in dataclasses.fields(KSetResult)} else {})
         return KSetResult(sets=sets, probs=probs, value=rw.value, opponent=opponent,
                           upper_bound=1.0, exact=False, pricer=c.rule, iterations=1, columns=1,
                           worst_response=rw.worst, converged=bool(c.optimal),
@@ -110,7 +95,7 @@ def committee_method(rule_fn, timed: bool):
                           diagnostics=CommitteeDiagnostics(c.rule, float(c.score),
                                                            float(c.upper_bound),
                                                            bool(c.optimal), str(c.status)),
-                          **kw)
+                          display="distinct")
 
     fn.__doc__ = f"The committee rule {rule_fn.__name__} as a deterministic k-set policy."
     return fn
@@ -137,10 +122,9 @@ register(Method("mmd", eq.MMDOptions, eq.ualign_method(eq.mmd), family="ualign",
 register(Method("kset", KSetOptions, kset_method, family="kset", output="kset",
                 labels={"compare": "kset", "select": "ualign-kset"},
                 summary="best k-output policy (distribution over k-multisets), LP"))
-if _kset_distinct is not None:
-    register(Method("kset-distinct", KSetDistinctOptions, kset_distinct_method, family="kset",
-                    output="kset", labels={"compare": "kset-distinct"}, displays=("distinct",),
-                    summary="best distribution over k-subsets of distinct responses, certified"))
+register(Method("kset-distinct", KSetDistinctOptions, kset_distinct_method, family="kset",
+                output="kset", labels={"compare": "kset-distinct"}, displays=("distinct",),
+                summary="best distribution over k-subsets of distinct responses, certified"))
 for _name, _fn, _timed, _summary in (
         ("top-k-utility", _committees.top_k_utility, False, "k largest mean utilities"),
         ("top-k-borda", _committees.top_k_borda, False, "k largest mean Borda scores"),
