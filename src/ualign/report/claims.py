@@ -974,15 +974,8 @@ def best_distinct_kset_lp(profile: Profile, k: int) -> tuple[float, np.ndarray, 
 
 
 def _distinct_solver(profile: Profile, k: int, time_limit: float | None = None):
-    """``solve_kset(display="distinct")`` through the registry (``"kset-distinct"``), or None
-    when that method is not registered."""
-    from ualign.solvers import registry
-
-    try:
-        method = registry.get("kset-distinct")
-    except ValueError:
-        return None
-    return method.solve(profile, k, **({} if time_limit is None else {"time_limit": time_limit}))
+    """``solve_kset(profile, k, display="distinct")``: the certified best distinct k-set."""
+    return solve_kset(profile, k, display="distinct", time_limit=time_limit)
 
 
 def shared_favourite_instance(n: int = 6, n_users: int = 40, seed: int = 3) -> Profile:
@@ -1010,8 +1003,8 @@ class FavouriteConfig:
 class FavouriteRow(NamedTuple):
     k: int
     best_lp: float  # best distinct k-subset policy, LP over every k-subset
-    solver_value: float | None  # solve_kset(display="distinct").value (None: not available)
-    solver_upper: float | None  # its certified upper bound
+    solver_value: float  # solve_kset(display="distinct").value
+    solver_upper: float  # its certified upper bound
     multiset_best: float  # the best k-multiset policy under multiset display (copies count)
     cap: float  # 1/2
     passed: bool
@@ -1024,7 +1017,7 @@ def measure_shared_favourite(c: FavouriteConfig, tick: Tick = None) -> tuple[Fav
 
     Measured per k: the best distribution over k-subsets by the exact LP over every k-subset
     (:func:`best_distinct_kset_lp`), ``solve_kset(display="distinct")`` (value and certified
-    upper bound) when registered, and, for contrast, the best k-multiset policy under multiset
+    upper bound), and, for contrast, the best k-multiset policy under multiset
     display (k copies of the favourite win k/(k+1) there). PASS when ``|best - ½| <= tol`` and
     the solver's ``upper_bound <= ½ + tol``.
 
@@ -1035,12 +1028,10 @@ def measure_shared_favourite(c: FavouriteConfig, tick: Tick = None) -> tuple[Fav
         _tick(tick, f"(viii) k={k}")
         best, _, _ = best_distinct_kset_lp(c.profile, k)
         res = _distinct_solver(c.profile, k)
-        sv = None if res is None else float(res.value)
-        su = None if res is None else float(res.upper_bound)
+        sv, su = float(res.value), float(res.upper_bound)
         ms = solve_kset(c.profile, k)
         ms_value = kset_robust_win_rate(c.profile, np.asarray(ms.sets), np.asarray(ms.probs))[0]
-        ok = abs(best - 0.5) <= c.tol and (res is None or (su <= 0.5 + c.tol
-                                                            and abs(sv - 0.5) <= c.tol))
+        ok = abs(best - 0.5) <= c.tol and su <= 0.5 + c.tol and abs(sv - 0.5) <= c.tol
         rows.append(FavouriteRow(k, best, sv, su, ms_value, 0.5, bool(ok)))
     return tuple(rows)
 
@@ -1061,9 +1052,8 @@ SHARED_FAVOURITE = ClaimSpec(
     verdict=_every_case_passes,
     summary=lambda rows: (f"max |best distinct - ½| = "
                           f"{max(abs(r.best_lp - 0.5) for r in rows):.2g}"
-                          + ("" if rows[0].solver_upper is None else
-                             f"; max solver upper_bound - ½ = "
-                             f"{max((r.solver_upper or 0.5) - 0.5 for r in rows):.2g}")
+                          + f"; max solver upper_bound - ½ = "
+                            f"{max(r.solver_upper - 0.5 for r in rows):.2g}"
                           + f"; multiset display: {rows[-1].multiset_best:.4f} at k = "
                             f"{rows[-1].k}"),
     plots=lambda rows, c: (
@@ -1081,8 +1071,8 @@ SHARED_FAVOURITE = ClaimSpec(
         f"unique favourite, seed {cfg.seed + 3}", cfg.distinct_ks),
     notes="The LP enumerates every k-subset (core.sets.set_win_matrix, distinct display) and "
           "its value is re-evaluated by robust_set_win_rate(display='distinct'); the solver "
-          "columns are solve_kset(display='distinct') through the registry (empty when it is "
-          "not installed). Under multiset display the same instance gives k/(k+1) and more: "
+          "columns are solve_kset(display='distinct'), value and certified upper bound. Under "
+          "multiset display the same instance gives k/(k+1) and more: "
           "the difference is copies.")
 
 
@@ -1105,7 +1095,7 @@ class DistinctCollapseRow(NamedTuple):
     f_nlhf: float  # min_y' WR(π_NLHF^⊗k, y'), distinct display
     f_ualign: float  # π*_k^⊗k merged (shown, not judged)
     best: float | None  # best distinct k-subset policy (k <= n), LP over every k-subset
-    solver_value: float | None  # solve_kset(display="distinct") when registered
+    solver_value: float | None  # solve_kset(display="distinct") (k <= n)
     target: float | None  # ¾ - ε/2 for k = 2
     passed: bool
 
@@ -1118,7 +1108,7 @@ def measure_distinct_collapse(c: DistinctCollapseConfig,
     wins ``¾ - ε/2`` (against a: the ½+ε who rank a first split ½; the others take b).
 
     PASS when, for every k, ``|f_NLHF(k) - ½| <= tol`` and, at k = 2, the best distribution
-    over 2-subsets (exact LP; and ``solve_kset(display="distinct")`` when registered) is within
+    over 2-subsets (exact LP, and ``solve_kset(display="distinct")``) is within
     tol of ``¾ - ε/2``. The equilibrium π*_k, merged, is shown for contrast.
 
     References: THEORY.md §9 (NLHF collapse), §6.
@@ -1137,7 +1127,7 @@ def measure_distinct_collapse(c: DistinctCollapseConfig,
         if k <= n:
             best = best_distinct_kset_lp(c.profile, k)[0]
             res = _distinct_solver(c.profile, k)
-            sv = None if res is None else float(res.value)
+            sv = float(res.value)
         if k == 2:
             target = c.target
             ok = ok and abs(best - target) <= c.tol and (sv is None
@@ -1178,8 +1168,8 @@ NLHF_DISTINCT_COLLAPSE = ClaimSpec(
     configure=lambda cfg: DistinctCollapseConfig(nlhf_collapse(cfg.eps), cfg.eps,
                                                  cfg.ks_equilibrium, seed=cfg.seed),
     notes="NLHF from solve_nlhf; WR and f(k) by the engine under display='distinct'; the best "
-          "distinct policy by the LP over every k-subset (and solve_kset(display='distinct') "
-          "when installed). With two responses, a set of k distinct responses exists for "
+          "distinct policy by the LP over every k-subset (and solve_kset(display='distinct')). "
+          "With two responses, a set of k distinct responses exists for "
           "k <= 2 only; a k-output policy for larger k still shows at most {a, b}.")
 
 

@@ -56,7 +56,7 @@ DATASETS = (
 
 QUICK_DATASETS = (DATASETS[4], DATASETS[0])
 #: the methods of the distinct-display table (THEORY.md §9): the equilibrium, NLHF and the
-#: certified best distinct k-set (the latter when its solver is installed)
+#: certified best distinct k-set
 DISPLAY_METHODS = ("ualign", "nlhf", "kset-distinct")
 KSET_MAX_SETS = 20000
 KSET_MAX_WORK = 1e8
@@ -176,12 +176,9 @@ def display_compare(profile: Profile, ks: Sequence[int], name: str, seed: int = 
                     time_limit: float | None = 5.0,
                     tick: Callable[[str], None] | None = None) -> CompareResult:
     """f(k) under both displays and the distinct responses shown (THEORY.md §9) of
-    :data:`DISPLAY_METHODS` (those registered) at ``ks``; ``time_limit`` seconds per k for the
+    :data:`DISPLAY_METHODS` at ``ks``; ``time_limit`` seconds per k for the
     best distinct k-set (a run it stops keeps its certified ``upper_bound``, noted)."""
-    from ualign.report.compare import METHODS
-
-    methods = tuple(m for m in DISPLAY_METHODS if m in METHODS)
-    return compare_methods(profile, ks, methods, name=name, seed=seed, display="both",
+    return compare_methods(profile, ks, DISPLAY_METHODS, name=name, seed=seed, display="both",
                            time_limit=time_limit, tick=tick)
 
 
