@@ -38,6 +38,9 @@ def one_line_error(proc, *fragments):
     (["compare", "mallows:n=5,phi=0.5", "--k", "3..1"], ["--k", "lo <= hi"]),
     (["compare", "no/such/file.soc"], ["no/such/file.soc"]),
     (["reproduce", "--data", "no/such/folder"], ["--data", "no/such/folder"]),
+    (["compare", "mallows:n=5,phi=0.5", "--display", "merged"],
+     ["--display", "multiset, distinct, both", "'merged'"]),
+    (["compare", "mallows:n=5,phi=0.5", "--time-limit", "0"], ["--time-limit", "> 0"]),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, args, fragments):
     """In-process through ``ualign.cli.main`` (the same code path as the script; the
@@ -83,7 +86,8 @@ def test_reproduce_quick_writes_report(tmp_path):
     md = (out / "report.md").read_text()
     data = json.loads((out / "report.json").read_text())
     assert data["passed"] is True and data["quick"] is True
-    assert [c["key"] for c in data["claims"]] == ["i", "ii", "iii", "iv", "v", "vi", "vii"]
+    assert [c["key"] for c in data["claims"]] == ["i", "ii", "iii", "iv", "v", "vi", "vii",
+                                                  "viii", "ix", "x"]
     assert all(c["verdict"] == "PASS" for c in data["claims"])
     assert html.count("data:image/png;base64,") >= 7
     assert "PASS" in md and "(vii)" in md
@@ -99,6 +103,12 @@ def test_reproduce_quick_writes_report(tmp_path):
             entries = d["compare"]["entries"]
             ua = [e for e in entries if e["method"] == "ualign"]
             assert all(e["robust_win_rate"] >= e["bound"] - 1e-6 for e in ua)
+            shown = d["display"]["entries"]  # both displays of the equilibrium and NLHF
+            assert {(e["method"], e["display"]) for e in shown} >= {
+                ("ualign", "multiset"), ("ualign", "distinct"), ("nlhf", "multiset"),
+                ("nlhf", "distinct")}
+            assert all(e["robust_win_rate"] <= 0.5 + 1e-12 for e in shown if e["k"] == 1)
+        assert "What a person sees" in md
 
 
 def test_compare_generator_spec(tmp_path):
@@ -110,11 +120,17 @@ def test_compare_generator_spec(tmp_path):
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "compare-diversity.png").read_bytes().startswith(b"\x89PNG")
     assert data["ks"] == [1, 2, 4] and data["methods"] == ["nlhf", "ualign", "kset"]
-    by = {(e["method"], e["k"]): e for e in data["entries"]}
+    by = {(e["method"], e["k"]): e for e in data["entries"] if e["display"] == "multiset"}
     for k in (1, 2, 4):
         assert by[("ualign", k)]["robust_win_rate"] == pytest.approx(k / (k + 1), abs=1e-6)
         assert by[("kset", k)]["robust_win_rate"] >= k / (k + 1) - 1e-6
         assert by[("nlhf", k)]["robust_win_rate"] <= k / (k + 1) + 1e-9
+    # default --display both: every method and k under distinct display too (merged samples
+    # never beat the multiset count)
+    dist = {(e["method"], e["k"]): e for e in data["entries"] if e["display"] == "distinct"}
+    assert set(dist) == set(by)
+    for key, e in dist.items():
+        assert e["robust_win_rate"] <= by[key]["robust_win_rate"] + 1e-12
     assert "f(k) on" in proc.stdout and "entropy" in proc.stdout
 
 
@@ -122,7 +138,8 @@ def test_compare_generator_spec(tmp_path):
 def test_compare_preflib_file(tmp_path):
     out = tmp_path / "cmp"
     f = DATA / "preflib" / "00024-dots" / "00024-00000001.soc"
-    proc = ualign("compare", f, "--k", "1..3", "--out", out)
+    proc = ualign("compare", f, "--k", "1..3", "--out", out, "--methods",
+                  "rlhf,nlhf,ualign,kset", "--display", "multiset")
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "compare.json").read_text())
     assert data["n_responses"] == 4

@@ -133,7 +133,9 @@ def test_registry_is_the_method_table():
     from ualign.llm.select import METHODS as SELECT
     from ualign.report.compare import METHODS as COMPARE
 
-    assert COMPARE == tuple(registry.labelled("compare")) == ("rlhf", "nlhf", "ualign", "kset")
+    assert COMPARE == tuple(registry.labelled("compare")) == (
+        "rlhf", "nlhf", "ualign", "kset", "kset-distinct", "top-k-utility", "top-k-borda", "cc",
+        "pav")
     assert set(registry.labelled("select")) <= set(SELECT)
     with pytest.raises(ValueError, match="already registered"):
         registry.register(registry.get("auto"))

@@ -1,18 +1,23 @@
-"""``ualign compare PROFILE --k 1..16 --methods rlhf,nlhf,ualign,kset --out DIR``: the test-time
-scaling curve f(k) of each method beside k/(k+1), with each policy's diversity; a rich table,
-a PNG plot and a JSON file with every number."""
+"""``ualign compare PROFILE --k 1..16 --methods rlhf,nlhf,ualign,kset --display both --out DIR``:
+the test-time scaling curve f(k) of each method beside k/(k+1), under multiset display (copies
+count, the paper's rule) and distinct display (what a person sees: outputs merged; THEORY.md
+§9), with each policy's diversity and distinct responses shown; rich tables, PNG plots and a
+JSON file with every number."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ualign.data import load_profile
-from ualign.report.compare import compare_methods, parse_ks, parse_methods
+from ualign.report.compare import METHODS, compare_methods, parse_display, parse_ks, parse_methods
 from ualign.report.plots import render_png
 from ualign.report.render import render_json, write_files
 
-HELP = ("Compare RLHF, NLHF, U-alignment and the best k-set policy: f(k) beside k/(k+1), "
-        "with diversity (entropy, support).")
+HELP = ("Compare RLHF, NLHF, U-alignment, the best k-set policies and committee baselines: f(k) "
+        "beside k/(k+1) under multiset and distinct display, with diversity.")
+KSET_MAX_SETS = 20000  # the default caps of the k-multiset LP (exact pricing by enumeration):
+KSET_MAX_WORK = 1e8  # multisets, and entries U·C(n+k-1, k)·n of its win matrix (~10 s)
+TIME_LIMIT = 2.0  # default seconds per k for kset-distinct and the cc / pav programs
 
 
 def add_arguments(p):
@@ -22,51 +27,89 @@ def add_arguments(p):
     p.add_argument("--k", default="1..8", metavar="KS",
                    help="numbers of responses shown: a range 1..16, a list 1,2,4,8, or a mix "
                         "(default 1..8)")
-    p.add_argument("--methods", default="rlhf,nlhf,ualign,kset", metavar="LIST",
-                   help="comma-separated subset of rlhf,nlhf,ualign,kset (default: all)")
+    p.add_argument("--methods", default=",".join(METHODS), metavar="LIST",
+                   help=f"comma-separated subset of {','.join(METHODS)} (default: all)")
+    p.add_argument("--display", default="both", metavar="D",
+                   help="multiset (copies count, the paper's rule), distinct (outputs merged, "
+                        "what a person sees) or both (default: two columns per method)")
     p.add_argument("--out", default="ualign-compare", metavar="DIR",
                    help="folder for compare.json, compare.png (f(k)) and compare-diversity.png "
                         "(default ./ualign-compare)")
     p.add_argument("--seed", type=int, default=0, help="seed of the randomised solvers")
-    p.add_argument("--kset-max-sets", type=int, default=None, metavar="M",
+    p.add_argument("--kset-max-sets", type=int, default=KSET_MAX_SETS, metavar="M",
                    help="run kset only at k with at most M candidate k-multisets "
-                        "(C(n+k-1, k)); default: every k (slow beyond ~20000)")
+                        f"(C(n+k-1, k)); default {KSET_MAX_SETS} (its LP is exact there; "
+                        "beyond, the greedy pricer takes minutes per k on a Polis conversation)")
+    p.add_argument("--kset-max-work", type=float, default=KSET_MAX_WORK, metavar="W",
+                   help="run kset only at k where its win matrix U·C(n+k-1, k)·n has at most W "
+                        f"entries (default {KSET_MAX_WORK:g}, about 10 s; vTaiwan uberx at k = 2 "
+                        "has 1.0e9 and takes 40-100 s)")
+    p.add_argument("--time-limit", type=float, default=TIME_LIMIT, metavar="S",
+                   help="seconds per k for kset-distinct and the cc / pav programs (default "
+                        f"{TIME_LIMIT:g}; a run it stops keeps its certified bound and is noted)")
 
 
-def _tables(cmp):
-    """Two rich tables: f(k) per method (red when below k/(k+1)), then diversity."""
+def _chunks(methods, per: int):
+    return [methods[i:i + per] for i in range(0, len(methods), per)] or [()]
+
+
+def _tables(cmp, width: int = 100):
+    """Rich tables: f(k) per method and display (red when below k/(k+1)), then diversity
+    (entropy / support / expected distinct responses shown); methods are split over several
+    tables so that each fits ``width`` columns."""
     from rich.table import Table
 
-    by = {(e.method, e.k): e for e in cmp.entries}
-    f = Table(title=f"f(k) on {cmp.profile} ({cmp.n_users} orders, {cmp.n_responses} "
-                    "responses)",
-              caption="worst-case win rate of the k responses shown; red: below k/(k+1); "
-                      "*: greedy pricing, the k-set LP optimum may be higher (see JSON "
-                      "upper_bound)")
-    f.add_column("k", justify="right")
-    f.add_column("k/(k+1)", justify="right", style="dim")
-    for m in cmp.methods:
-        f.add_column(m, justify="right")
-    d = Table(title="diversity of a shown response: entropy (bits) / support size")
-    d.add_column("k", justify="right")
-    for m in cmp.methods:
-        d.add_column(m, justify="right")
-    for k in cmp.ks:
-        cells, div = [], []
-        for m in cmp.methods:
-            e = by.get((m, k))
-            if e is None:
-                cells.append("–")
-                div.append("–")
-                continue
-            v = f"{e.robust_win_rate:.4f}"
-            if m == "kset" and e.converged is False:
-                v += "*"
-            cells.append(v if e.robust_win_rate >= k / (k + 1) - 1e-6 else f"[red]{v}[/]")
-            div.append(f"{e.entropy_bits:.2f} / {e.support}")
-        f.add_row(str(k), f"{k / (k + 1):.4f}", *cells)
-        d.add_row(str(k), *div)
-    return f, d
+    by = {(e.method, e.k, e.display): e for e in cmp.entries}
+    two = len(cmp.displays) > 1
+    short = {"multiset": "ms", "distinct": "dist"}
+    caption = ("worst-case win rate of the k responses shown; "
+               + ("ms: multiset display (copies count), dist: distinct display (merged); "
+                  if two else f"{cmp.displays[0]} display; ")
+               + "red: below k/(k+1); –: not defined there or capped (see notes); "
+                 "*: k-set LP not certified optimal (see JSON upper_bound)")
+    tables = []
+    per = max(1, (width - 18) // (9 * len(cmp.displays) + 2))
+    for part in _chunks(cmp.methods, per):
+        f = Table(title=f"f(k) on {cmp.profile} ({cmp.n_users} orders, {cmp.n_responses} "
+                        "responses)", caption=caption)
+        f.add_column("k", justify="right")
+        f.add_column("k/(k+1)", justify="right", style="dim")
+        for m in part:
+            for d in cmp.displays:
+                f.add_column(f"{m} {short[d]}" if two else m, justify="right", min_width=7,
+                             overflow="fold")
+        for k in cmp.ks:
+            cells = []
+            for m in part:
+                for d in cmp.displays:
+                    e = by.get((m, k, d))
+                    if e is None:
+                        cells.append("–")
+                        continue
+                    v = f"{e.robust_win_rate:.4f}"
+                    ex = cmp.extras.get(m, {}).get(k, {})
+                    if ex and "rule_score" not in ex and e.converged is False:
+                        v += "*"
+                    cells.append(v if e.robust_win_rate >= k / (k + 1) - 1e-6
+                                 else f"[red]{v}[/]")
+            f.add_row(str(k), f"{k / (k + 1):.4f}", *cells)
+        tables.append(f)
+    per = max(1, (width - 6) // 19)
+    for part in _chunks(cmp.methods, per):
+        d_tab = Table(title="what is shown: entropy of a shown response (bits) / support size / "
+                            "expected distinct responses among the k")
+        d_tab.add_column("k", justify="right")
+        for m in part:
+            d_tab.add_column(m, justify="right", min_width=15, overflow="fold")
+        for k in cmp.ks:
+            div = []
+            for m in part:
+                e = next((by[(m, k, d)] for d in cmp.displays if (m, k, d) in by), None)
+                div.append("–" if e is None else
+                           f"{e.entropy_bits:.2f} / {e.support} / {e.distinct_shown:.2f}")
+            d_tab.add_row(str(k), *div)
+        tables.append(d_tab)
+    return tables
 
 
 def run(args) -> int:
@@ -76,8 +119,13 @@ def run(args) -> int:
 
     ks = parse_ks(args.k)
     methods = parse_methods(args.methods)
+    displays = parse_display(args.display)
     if args.kset_max_sets is not None and args.kset_max_sets < 1:
         raise ValueError(f"--kset-max-sets must be an integer >= 1, got {args.kset_max_sets}")
+    if not args.kset_max_work > 0:
+        raise ValueError(f"--kset-max-work must be a number > 0, got {args.kset_max_work}")
+    if not args.time_limit > 0:
+        raise ValueError(f"--time-limit must be a number of seconds > 0, got {args.time_limit}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out must be a folder, got the file {out}")
@@ -90,14 +138,19 @@ def run(args) -> int:
         task = bar.add_task("compare", total=total)
         cmp = compare_methods(profile, ks, methods, name=str(args.profile), seed=args.seed,
                               kset_max_sets=args.kset_max_sets,
+                              kset_max_work=args.kset_max_work,
+                              display="both" if len(displays) > 1 else displays[0],
+                              time_limit=args.time_limit,
                               tick=lambda msg: bar.update(task, advance=1, description=msg))
     files = {"compare.json": render_json(cmp).encode(),
              "compare.png": render_png(cmp.fk_plot()),
              "compare-diversity.png": render_png(cmp.diversity_plot())}
     write_files(files, out)
     console = Console()
-    for table in _tables(cmp):
+    for table in _tables(cmp, console.width):
         console.print(table)
+    for note in cmp.notes:
+        print(f"note: {note}")
     print(f"wrote {out / 'compare.json'}, {out / 'compare.png'} and "
           f"{out / 'compare-diversity.png'}")
     return 0

@@ -2,26 +2,39 @@
 
 For a method and a number k of responses shown, ``f(k) = min_y' WR(Π_k, y')`` is the worst-case
 win rate of the k-output policy the method deploys (THEORY.md §2), always evaluated afresh by the
-core engine, never taken from a solver's own report:
+core engine, never taken from a solver's own report, under a **display** (THEORY.md §9):
+``"multiset"`` (the paper's rule: copies count) or ``"distinct"`` (what a person sees: the k
+outputs are merged, a response shown by both sides is one copy per side). Every method is one
+registration of the solver registry (label ``"compare"``):
 
 - ``rlhf``: the Bradley-Terry (RLHF) policy π, deployed as k i.i.d. samples ``π^{⊗k}``;
 - ``nlhf``: the maximal lottery (NLHF equilibrium, k = 1), deployed as ``π^{⊗k}``;
 - ``ualign``: the symmetric Nash equilibrium π*_k of the (k+1)-player game, deployed as
-  ``π*_k^{⊗k}`` (f(k) >= k/(k+1), THEORY.md §4);
-- ``kset``: the best k-output policy (a distribution over k-multisets, THEORY.md §7) from
-  ``solve_kset``; when its pricing is not exact (too many multisets to enumerate) the value is
-  what the policy found achieves, a lower bound on the optimum (``converged`` is ``False`` and
-  ``extras["kset"][k]["upper_bound"]`` holds the solver's certified upper bound).
+  ``π*_k^{⊗k}`` (f(k) >= k/(k+1) under multiset display, THEORY.md §4); under distinct display
+  its k samples are merged: ``robust_win_rate(..., display="distinct")``;
+- ``kset``: the best k-output policy over k-multisets (THEORY.md §7) from ``solve_kset``; under
+  distinct display the same multisets, merged (``robust_set_win_rate(..., display=...)``).
+  When its pricing is not exact the value is what the policy found achieves, a lower bound on
+  the optimum (``converged`` is ``False``; ``extras["kset"][k]["upper_bound"]`` holds the
+  solver's certified upper bound);
+- distinct display only (sets of k distinct responses, "–" under multiset display and at
+  k > n): ``kset-distinct``, the certified best distribution over k-subsets
+  (``solve_kset(display="distinct")``; ``upper_bound`` in the extras), and the committee rules
+  ``top-k-utility``, ``top-k-borda``, ``cc`` (Chamberlin-Courant) and ``pav`` (on the
+  favourite approvals: for Polis, the agrees), each one deterministic k-set.
 
 Diversity of a policy: the entropy (bits) and the support size (responses with probability
-> ``SUPPORT_EPS``) of the distribution of a shown response; for a k-set policy that is its
-marginal ``Σ_S x_S · (#copies of y in S) / k``.
+> ``SUPPORT_EPS``) of the distribution of a shown response (for a k-set policy its marginal
+``Σ_S x_S · (#copies of y in S) / k``), and the expected number of distinct responses shown:
+``Σ_y 1 - (1 - π(y))^k`` for k samples of π, ``Σ_S x_S |set(S)|`` for a k-set policy (k for
+sets of distinct responses).
 
-References: shared/spec/THEORY.md §2, §4, §7.
+References: shared/spec/THEORY.md §2, §4, §7, §9.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -29,16 +42,28 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ualign.core import Profile, robust_win_rate, set_win_rate
+from ualign.core._checks import DISPLAYS
 from ualign.report.results import CompareEntry, CompareResult
 from ualign.solvers import registry
 
-__all__ = ["METHODS", "SUPPORT_EPS", "compare_methods", "diversity", "kset_marginal",
-           "kset_robust_win_rate", "parse_ks", "parse_methods"]
+__all__ = ["DISPLAYS", "METHODS", "SUPPORT_EPS", "compare_methods", "distinct_shown",
+           "diversity", "kset_marginal", "kset_robust_win_rate", "parse_display", "parse_ks",
+           "parse_methods"]
 
 #: the solvers offered for comparison: the registry's methods labelled for ``"compare"``
 METHODS = tuple(registry.labelled("compare"))
 SUPPORT_EPS = 1e-6
 MAX_K = 1024
+
+
+def parse_display(spec: str, name: str = "--display") -> tuple[str, ...]:
+    """``"multiset"``, ``"distinct"`` or ``"both"`` -> the displays, in :data:`DISPLAYS` order."""
+    d = spec.strip().lower() if isinstance(spec, str) else spec
+    if d == "both":
+        return DISPLAYS
+    if d in DISPLAYS:
+        return (d,)
+    raise ValueError(f"{name} must be one of multiset, distinct, both, got {spec!r}")
 
 
 def parse_ks(spec: str, name: str = "--k") -> tuple[int, ...]:
@@ -99,17 +124,31 @@ def kset_marginal(sets: np.ndarray, probs: np.ndarray, n: int) -> np.ndarray:
     return q
 
 
-def kset_robust_win_rate(profile: Profile, sets, probs) -> tuple[float, int]:
+def kset_robust_win_rate(profile: Profile, sets, probs,
+                         display: str = "multiset") -> tuple[float, int]:
     """``min_y' Σ_S x_S WR(S, y')`` and the minimising ``y'``, evaluated by the core engine
-    (``set_win_rate``) against every single response."""
-    wr = np.array([set_win_rate(profile, sets, probs, y) for y in range(profile.n_responses)])
+    (``set_win_rate``) against every single response, under ``display``."""
+    wr = np.array([set_win_rate(profile, sets, probs, y, display=display)
+                   for y in range(profile.n_responses)])
     y = int(np.argmin(wr))
     return float(wr[y]), y
 
 
+def distinct_shown(policy=None, k: int | None = None, sets=None, probs=None) -> float:
+    """The expected number of distinct responses shown: ``Σ_y 1 - (1 - π(y))^k`` for k i.i.d.
+    samples of ``policy``, or ``Σ_S x_S |set(S)|`` for a distribution ``probs`` over ``sets``."""
+    if sets is not None:
+        S = np.sort(np.asarray(sets), axis=1)
+        sizes = 1 + (S[:, 1:] != S[:, :-1]).sum(axis=1)
+        return float(np.asarray(probs, dtype=float) @ sizes)
+    p = np.clip(np.asarray(policy, dtype=float), 0.0, 1.0)
+    return float(np.sum(-np.expm1(k * np.log1p(-p[p < 1.0]))) + np.sum(p >= 1.0))
+
+
 def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] = METHODS, *,
                     name: str = "profile", seed: int = 0, kset_max_sets: int | None = None,
-                    kset_max_work: float | None = None,
+                    kset_max_work: float | None = None, display: str = "multiset",
+                    time_limit: float | None = None,
                     tick: Callable[[str], None] | None = None) -> CompareResult:
     """f(k) and diversity of every method at every k (see the module docstring).
 
@@ -120,20 +159,26 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
       name: how the profile is named in the result.
       seed: seed passed to the randomised solvers.
       kset_max_sets: run ``kset`` only at the k where the C(n+k-1, k) multisets number at most
-        this (``None``: every k); skipped k get no entry (shown as "–"). With the solver's
-        default enumeration limit (20000) this keeps the k-set LP exact.
+        this (``None``: every k); skipped k get no entry (shown as "–") and a note. With the
+        solver's default enumeration limit (20000) this keeps the k-set LP exact.
       kset_max_work: likewise skip ``kset`` at k where ``U · C(n+k-1, k) · n`` (the size of the
         win matrix the exact pricer builds) exceeds this; 1e8 is about 10 s on one core.
+      display: ``"multiset"`` (the default), ``"distinct"`` or ``"both"``: the displays f(k)
+        is evaluated under (one entry per method, k and display; a method that does not exist
+        under a display has no entry there).
+      time_limit: seconds per k for ``kset-distinct`` and the ``cc`` / ``pav`` programs
+        (``None``: none); a run stopped by it keeps its certified bound and gets a note.
       tick: called with a short message after each (method, k) is done (progress bars).
 
     Returns:
       A :class:`~ualign.report.results.CompareResult`; ``policies[m][k]`` is the shown-response
-      distribution (k = 0 for the k-independent RLHF / NLHF policies), ``extras["kset"][k]`` the
-      k-set policy's sets and probabilities.
+      distribution (k = 0 for the k-independent RLHF / NLHF policies), ``extras[m][k]`` a k-set
+      policy's sets and probabilities, ``notes`` every cap that applied.
     """
     ks = tuple(int(k) for k in ks)
     if not ks or min(ks) < 1:
         raise ValueError(f"ks must be a non-empty list of integers >= 1, got {ks}")
+    displays = parse_display(display, "display")
     methods = tuple(methods)
     by_label = registry.labelled("compare")
     for pos, m in enumerate(methods):
@@ -144,6 +189,7 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
     entries: list[CompareEntry] = []
     policies: dict = {}
     extras: dict = {}
+    notes: list[str] = []
 
     def done(msg):
         if tick is not None:
@@ -152,73 +198,125 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
     for m in methods:
         method = by_label[m]
         policies[m] = {}
+        shown = tuple(d for d in displays if d in method.displays)
         if method.output == "kset":
             extras[m] = {}
             _compare_kset(profile, method, m, ks, entries, policies[m], extras[m], done,
-                          kset_max_sets, kset_max_work)
+                          kset_max_sets, kset_max_work, shown, time_limit, notes)
         elif method.k_free:
-            _compare_k_free(profile, method, m, ks, entries, policies[m], done)
+            _compare_k_free(profile, method, m, ks, entries, policies[m], done, shown)
         else:
-            _compare_per_k(profile, method, m, ks, entries, policies[m], done, seed)
+            _compare_per_k(profile, method, m, ks, entries, policies[m], done, seed, shown)
     return CompareResult(profile=name, n_users=profile.n_users, n_responses=n, ks=ks,
                          methods=methods, entries=tuple(entries), policies=policies,
-                         extras=extras)
+                         extras=extras, displays=displays, notes=tuple(notes))
 
 
-def _compare_k_free(profile, method, m, ks, entries, policies, done):
+def _product_entries(profile, m, k, pi, shown, seconds, converged):
+    """One entry per display for ``π^{⊗k}``."""
+    ent, sup = diversity(pi)
+    dist = distinct_shown(pi, k)
+    out = []
+    for d in shown:
+        rw = robust_win_rate(profile, pi, k, display=d)
+        out.append(CompareEntry(m, k, rw.value, k / (k + 1), ent, sup, rw.worst, seconds,
+                                converged, d, dist))
+    return out
+
+
+def _compare_k_free(profile, method, m, ks, entries, policies, done, shown):
     """A policy that does not depend on k (RLHF, NLHF): solved once, deployed as ``π^{⊗k}``."""
     t0 = time.perf_counter()
     res = method.solve(profile, 1)
     pi = np.asarray(res.policy, dtype=float)
     setup = time.perf_counter() - t0
     policies[0] = pi.tolist()
-    ent, sup = diversity(pi)
     for k in ks:
         t1 = time.perf_counter()
-        rw = robust_win_rate(profile, pi, k)
-        entries.append(CompareEntry(m, k, rw.value, k / (k + 1), ent, sup, rw.worst,
-                                    time.perf_counter() - t1 + (setup if k == ks[0] else 0.0),
-                                    getattr(res, "converged", None)))
+        new = _product_entries(profile, m, k, pi, shown, 0.0, getattr(res, "converged", None))
+        secs = time.perf_counter() - t1 + (setup if k == ks[0] else 0.0)
+        entries.extend(dataclasses.replace(e, seconds=secs) for e in new)
         done(f"{m} k={k}")
 
 
-def _compare_per_k(profile, method, m, ks, entries, policies, done, seed):
+def _compare_per_k(profile, method, m, ks, entries, policies, done, seed, shown):
     """A single-output policy solved for each k (the equilibrium π*_k), deployed as
     ``π*_k^{⊗k}``."""
     for k in ks:
         t1 = time.perf_counter()
         res = method.solve(profile, k, seed=seed)
         pi = np.asarray(res.policy, dtype=float)
-        rw = robust_win_rate(profile, pi, k)
-        ent, sup = diversity(pi)
         policies[k] = pi.tolist()
-        entries.append(CompareEntry(m, k, rw.value, k / (k + 1), ent, sup, rw.worst,
-                                    time.perf_counter() - t1, res.converged))
+        new = _product_entries(profile, m, k, pi, shown, 0.0, res.converged)
+        secs = time.perf_counter() - t1
+        entries.extend(dataclasses.replace(e, seconds=secs) for e in new)
         done(f"{m} k={k}")
 
 
 def _compare_kset(profile, method, m, ks, entries, policies, extras, done, kset_max_sets,
-                  kset_max_work):
-    """A distribution over k-multisets for each k (skipped at k beyond the size limits)."""
+                  kset_max_work, shown, time_limit, notes):
+    """A distribution over k-sets for each k: k-multisets (``kset``, skipped at k beyond the
+    size limits) or sets of k distinct responses (skipped at k > n)."""
     n = profile.n_responses
+    distinct_sets = method.displays == ("distinct",)
+    skipped, capped = [], []
     for k in ks:
+        if distinct_sets and k > n:
+            skipped.append(k)
+            done(f"{m} k={k} (k > n)")
+            continue
         n_sets = math.comb(n + k - 1, k)
-        if ((kset_max_sets is not None and n_sets > kset_max_sets)
-                or (kset_max_work is not None
-                    and profile.n_users * n_sets * n > kset_max_work)):
+        if not distinct_sets and ((kset_max_sets is not None and n_sets > kset_max_sets)
+                                  or (kset_max_work is not None
+                                      and profile.n_users * n_sets * n > kset_max_work)):
+            skipped.append(k)
             done(f"{m} k={k} (skipped)")
             continue
+        if not shown:
+            done(f"{m} k={k}")
+            continue
         t1 = time.perf_counter()
-        res = method.solve(profile, k)
+        options = ({"time_limit": time_limit}
+                   if time_limit is not None and "time_limit" in method.options.__dataclass_fields__
+                   else {})
+        res = method.solve(profile, k, **options)
         sets = np.asarray(res.sets, dtype=np.int64)
         probs = np.asarray(res.probs, dtype=float)
-        value, worst = kset_robust_win_rate(profile, sets, probs)
         q = kset_marginal(sets, probs, n)
         ent, sup = diversity(q)
+        dist = distinct_shown(sets=sets, probs=probs)
         policies[k] = q.tolist()
         extras[k] = {"sets": sets.tolist(), "probs": probs.tolist(),
                      "solver_value": float(res.value), "exact": bool(res.exact),
                      "upper_bound": float(res.upper_bound), "pricer": res.pricer}
-        entries.append(CompareEntry(m, k, value, k / (k + 1), ent, sup, worst,
-                                    time.perf_counter() - t1, bool(res.exact)))
+        diag = res.diagnostics
+        if hasattr(diag, "rule_score"):
+            extras[k].update(rule_score=diag.rule_score, rule_optimal=diag.rule_optimal)
+            if diag.rule_optimal is False:
+                capped.append(f"k={k}")
+        elif distinct_sets and not res.exact:
+            capped.append(f"k={k} (gap {res.upper_bound - res.value:.2g})")
+        # kset / kset-distinct: certified optimal (gap closed); a committee: optimal for its
+        # own rule (its win rate is never certified optimal, see ``upper_bound``)
+        converged = bool(diag.rule_optimal) if hasattr(diag, "rule_score") else bool(res.exact)
+        secs = time.perf_counter() - t1
+        for d in shown:
+            value, worst = kset_robust_win_rate(profile, sets, probs, d)
+            entries.append(CompareEntry(m, k, value, k / (k + 1), ent, sup, worst, secs,
+                                        converged, d, dist))
         done(f"{m} k={k}")
+    if skipped and distinct_sets:
+        notes.append(f"{m}: no set of k distinct responses at k = "
+                     f"{', '.join(map(str, skipped))} (k > n = {n}): –.")
+    elif skipped:
+        notes.append(f"{m}: the k-multiset LP was skipped at k = {', '.join(map(str, skipped))} "
+                     f"(over the cap: C(n+k-1, k) > {kset_max_sets} multisets"
+                     + ("" if kset_max_work is None
+                        else f" or U·C(n+k-1, k)·n > {kset_max_work:g}") + "): –.")
+    if capped:
+        what = ("the time limit stopped it before the certified gap closed"
+                if method.family == "kset" else
+                "its program stopped at the time limit (committee not proven optimal for its "
+                "rule)")
+        notes.append(f"{m}: {what} at {', '.join(capped)}"
+                     + (f"; time limit {time_limit:g} s per k." if time_limit else "."))

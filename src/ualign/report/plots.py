@@ -9,27 +9,30 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+from collections.abc import Sequence
 
 __all__ = ["Plot", "Series", "render_png"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Series:
-    """One line: ``y[i]`` at ``x[i]``; ``style`` is ``"line"``, ``"dashed"`` (a bound) or
-    ``"points"``."""
+    """One line: ``y[i]`` at ``x[i]``; ``style`` is ``"line"``, ``"dashed"`` (a bound),
+    ``"points"`` or ``"marked"`` (dashed with markers: a second reading of a line, e.g. its
+    distinct display); ``color`` a matplotlib colour (``None``: the next of the cycle)."""
 
     name: str
-    x: tuple[float, ...]
-    y: tuple[float, ...]
+    x: Sequence[float]  # stored as a tuple of floats
+    y: Sequence[float]
     style: str = "line"
+    color: str | None = None
 
     def __post_init__(self):
         if len(self.x) != len(self.y):
             raise ValueError(f"series {self.name!r}: x and y must have the same length, got "
                              f"{len(self.x)} and {len(self.y)}")
-        if self.style not in ("line", "dashed", "points"):
-            raise ValueError(f"series {self.name!r}: style must be 'line', 'dashed' or 'points', "
-                             f"got {self.style!r}")
+        if self.style not in ("line", "dashed", "points", "marked"):
+            raise ValueError(f"series {self.name!r}: style must be 'line', 'dashed', 'points' "
+                             f"or 'marked', got {self.style!r}")
         object.__setattr__(self, "x", tuple(float(v) for v in self.x))
         object.__setattr__(self, "y", tuple(float(v) for v in self.y))
 
@@ -67,9 +70,14 @@ def render_png(plot: Plot, *, width: float = 6.4, height: float = 4.0, dpi: int 
         if s.style == "dashed":
             ax.plot(x, y, linestyle="--", color="0.2", linewidth=1.2, label=s.name, zorder=3)
         elif s.style == "points":
-            ax.plot(x, y, linestyle="none", marker="o", markersize=4, label=s.name)
+            ax.plot(x, y, linestyle="none", marker="o", markersize=4, label=s.name,
+                    color=s.color)
+        elif s.style == "marked":
+            ax.plot(x, y, linestyle="--", marker="x", markersize=5, linewidth=1.2,
+                    label=s.name, color=s.color)
         else:
-            ax.plot(x, y, marker="." if len(x) <= 40 else None, linewidth=1.4, label=s.name)
+            ax.plot(x, y, marker="." if len(x) <= 40 else None, linewidth=1.4, label=s.name,
+                    color=s.color)
     if plot.logx:
         ax.set_xscale("log")
     if plot.logy:

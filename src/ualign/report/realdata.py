@@ -20,9 +20,9 @@ from ualign.core import Profile
 from ualign.report.compare import compare_methods
 from ualign.report.results import CompareResult, DatasetSection
 
-__all__ = ["DATASETS", "KSET_MAX_SETS", "KSET_MAX_WORK", "QUICK_DATASETS", "Dataset",
-           "available_datasets", "dataset_section",
-           "describe_shows", "group_table"]
+__all__ = ["DATASETS", "DISPLAY_METHODS", "KSET_MAX_SETS", "KSET_MAX_WORK", "QUICK_DATASETS",
+           "Dataset", "available_datasets", "dataset_section", "describe_shows", "display_compare",
+           "group_table"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +55,9 @@ DATASETS = (
 )
 
 QUICK_DATASETS = (DATASETS[4], DATASETS[0])
+#: the methods of the distinct-display table (THEORY.md §9): the equilibrium, NLHF and the
+#: certified best distinct k-set
+DISPLAY_METHODS = ("ualign", "nlhf", "kset-distinct")
 KSET_MAX_SETS = 20000
 KSET_MAX_WORK = 1e8
 
@@ -113,16 +116,22 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
             p = np.asarray(pol[k_show])
             idx = [int(y) for y in np.argsort(-p)[:top] if p[y] > 1e-6]
             shows[f"ualign (π*_{k_show}, sampled {k_show} times)"] = [line(y, p[y]) for y in idx]
-        elif m == "kset" and cmp.extras.get("kset"):
-            k_set = k_show if k_show in cmp.extras["kset"] else max(cmp.extras["kset"])
-            ex = cmp.extras["kset"][k_set]
-            probs = np.asarray(ex["probs"])
-            lines = []
-            for j in np.argsort(-probs)[:3]:
-                items = "; ".join(_short(profile.label(int(y)), 60) for y in ex["sets"][j])
-                lines.append(f"{probs[j]:6.1%}: {{{items}}}")
-            shows[f"kset (best {k_set}-set policy)"] = lines
+        elif m in ("kset", "kset-distinct") and cmp.extras.get(m):
+            k_set = k_show if k_show in cmp.extras[m] else max(cmp.extras[m])
+            what = "distinct " if m == "kset-distinct" else ""
+            shows[f"{m} (best {what}{k_set}-set policy)"] = _set_lines(profile,
+                                                                      cmp.extras[m][k_set])
     return shows
+
+
+def _set_lines(profile: Profile, ex: dict, top: int = 3) -> list[str]:
+    """The ``top`` most likely sets of a k-set policy, with their probability and texts."""
+    probs = np.asarray(ex["probs"])
+    lines = []
+    for j in np.argsort(-probs)[:top]:
+        items = "; ".join(_short(profile.label(int(y)), 60) for y in ex["sets"][j])
+        lines.append(f"{probs[j]:6.1%}: {{{items}}}")
+    return lines
 
 
 def group_table(profile: Profile, cmp: CompareResult) -> dict:
@@ -163,18 +172,33 @@ def group_table(profile: Profile, cmp: CompareResult) -> dict:
     return {"k": k, "columns": columns, "rows": rows}
 
 
+def display_compare(profile: Profile, ks: Sequence[int], name: str, seed: int = 0,
+                    time_limit: float | None = 5.0,
+                    tick: Callable[[str], None] | None = None) -> CompareResult:
+    """f(k) under both displays and the distinct responses shown (THEORY.md §9) of
+    :data:`DISPLAY_METHODS` at ``ks``; ``time_limit`` seconds per k for the
+    best distinct k-set (a run it stops keeps its certified ``upper_bound``, noted)."""
+    return compare_methods(profile, ks, DISPLAY_METHODS, name=name, seed=seed, display="both",
+                           time_limit=time_limit, tick=tick)
+
+
 def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
                     methods: Sequence[str] = ("rlhf", "nlhf", "ualign", "kset"), seed: int = 0,
                     kset_max_sets: int | None = KSET_MAX_SETS,
                     kset_max_work: float | None = KSET_MAX_WORK,
-                    tick: Callable[[str], None] | None = None) -> DatasetSection:
+                    tick: Callable[[str], None] | None = None,
+                    display_ks: Sequence[int] = (),
+                    display_time_limit: float | None = 5.0) -> DatasetSection:
     """Compare the methods on one real dataset and describe what each shows at the largest k.
 
     The best k-set LP runs only where its C(n+k-1, k) multisets number at most
     ``kset_max_sets`` (exact pricing by enumeration; beyond it the greedy pricer takes minutes
     per k on a Polis conversation, measured 14-116 s per k on brexit-consensus) and its win
     matrix ``U · C(n+k-1, k) · n`` at most ``kset_max_work`` (vTaiwan uberx at k = 2,
-    1.0e9 entries, took 98 s)."""
+    1.0e9 entries, took 98 s).
+
+    With ``display_ks``, the section also holds :func:`display_compare` at those k (f(k) under
+    multiset and distinct display, distinct responses shown)."""
     t0 = time.perf_counter()
     profile, attribution = load_dataset(data_dir, d)
     cmp = compare_methods(profile, ks, methods, name=d.name, seed=seed,
@@ -192,6 +216,13 @@ def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
                      f"run for k = {', '.join(map(str, done))} only; at k = "
                      f"{', '.join(map(str, skipped))} it is too large for this report's time "
                      f"budget (–).")
+    display = (display_compare(profile, display_ks, d.name, seed, display_time_limit, tick)
+               if display_ks else None)
+    if display is not None and display.extras.get("kset-distinct"):
+        shows.update(describe_shows(profile, dataclasses.replace(display,
+                                                                 methods=("kset-distinct",)),
+                                    max(display_ks)))
     return DatasetSection(name=d.name, source=d.path, kind=d.kind, description=desc,
                           compare=cmp, shows=shows, attribution=attribution,
-                          groups=group_table(profile, cmp), seconds=time.perf_counter() - t0)
+                          groups=group_table(profile, cmp), seconds=time.perf_counter() - t0,
+                          display=display)

@@ -68,6 +68,12 @@ def _plot_names(report: Report) -> dict[int, str]:
 
 _GROUPS_TEXT = ("Within each user group (Polis opinion groups): the worst-case win rate of each "
                 "method's k responses when only that group chooses.")
+_DISPLAY_TEXT = ("What a person sees (THEORY.md §9): f(k) under multiset display (the paper's "
+                 "rule: copies count) and distinct display (the k responses merged, a response "
+                 "shown by both sides one copy per side), and the expected number of distinct "
+                 "responses among the k shown, for the U-alignment equilibrium π*_k (k samples), "
+                 "NLHF (k samples) and the certified best distribution over k-subsets of "
+                 "distinct responses (kset-distinct, distinct display only).")
 
 
 # ---------------------------------------------------------------------------------- JSON
@@ -90,9 +96,22 @@ def _md_table(columns, rows) -> str:
 
 
 def fk_table(cmp: CompareResult) -> tuple[list[str], list[list]]:
-    """The f(k) table: one row per method (plus the k/(k+1) row), one column per k."""
+    """The f(k) table: one row per method (plus the k/(k+1) row), one column per k; when the
+    result holds both displays, one row per method and display (``"nlhf (distinct)"``) and,
+    per method, the expected number of distinct responses shown."""
     columns = ["method", *(f"k={k}" for k in cmp.ks)]
-    rows = [[m, *(cmp.value(m, k) for k in cmp.ks)] for m in cmp.methods]
+    if cmp.displays == ("multiset",):
+        rows = [[m, *(cmp.value(m, k) for k in cmp.ks)] for m in cmp.methods]
+    else:
+        rows = []
+        for m in cmp.methods:
+            for d in cmp.displays:
+                if any(e.method == m and e.display == d for e in cmp.entries):
+                    rows.append([f"{m} ({d})", *(cmp.value(m, k, d) for k in cmp.ks)])
+            shown = {e.k: e.distinct_shown for e in cmp.entries if e.method == m}
+            if shown:
+                rows.append([f"{m}: distinct responses shown",
+                             *(shown.get(k) for k in cmp.ks)])
     rows.append(["k/(k+1)", *(k / (k + 1) for k in cmp.ks)])
     return columns, rows
 
@@ -138,6 +157,12 @@ def _md_dataset(d: DatasetSection, plot_names) -> list[str]:
     name = plot_names.get(id(cmp))
     if name:
         out += [f"![f(k) on {d.name}]({name})", ""]
+    if d.display is not None:
+        out += [_DISPLAY_TEXT, "", _md_table(*fk_table(d.display)), ""]
+        name = plot_names.get(id(d.display))
+        if name:
+            out += [f"![f(k) under both displays on {d.name}]({name})", ""]
+        out += [f"- {note}" for note in d.display.notes] + ([""] if d.display.notes else [])
     if d.groups:
         out += [_GROUPS_TEXT, "", _md_table(d.groups["columns"], d.groups["rows"]), ""]
     for m, lines in d.shows.items():
@@ -235,6 +260,13 @@ def render_html(report: Report, pngs: Mapping[int, bytes]) -> str:
             parts.append(_html_table(cols, rows))
             if id(cmp) in pngs:
                 parts.append(_img(pngs[id(cmp)], f"f(k) on {d.name}"))
+            if d.display is not None:
+                parts.append(f"<p>{_h(_DISPLAY_TEXT)}</p>")
+                parts.append(_html_table(*fk_table(d.display)))
+                if id(d.display) in pngs:
+                    parts.append(_img(pngs[id(d.display)], f"f(k), both displays, {d.name}"))
+                for note in d.display.notes:
+                    parts.append(f"<p class='note'>{_h(note)}</p>")
             if d.groups:
                 parts.append(f"<p>{_h(_GROUPS_TEXT)}</p>")
                 parts.append(_html_table(d.groups["columns"], d.groups["rows"]))
@@ -267,6 +299,12 @@ def report_files(report: Report, stem: str = "report") -> dict[str, bytes]:
         pngs[id(d.compare)] = png
         names[id(d.compare)] = name
         files[name] = png
+        if d.display is not None:
+            png = render_png(d.display.fk_plot(f"f(k), multiset and distinct display: {d.name}"))
+            name = f"plots/data-{_slug(d.name)}-display.png"
+            pngs[id(d.display)] = png
+            names[id(d.display)] = name
+            files[name] = png
     files[f"{stem}.html"] = render_html(report, pngs).encode()
     files[f"{stem}.md"] = render_markdown(report, names).encode()
     files[f"{stem}.json"] = render_json(report).encode()

@@ -47,6 +47,10 @@ class ReproduceConfig:
     dyn_ks: tuple[int, ...] = (2, 8)  # (vii)
     dyn_iters: int = 2000
     data_ks: tuple[int, ...] = tuple(range(1, 9))
+    distinct_ks: tuple[int, ...] = (1, 2, 3, 4)  # (viii), (x)
+    distinct_instances: int = 12  # (x)
+    display_ks: tuple[int, ...] = (1, 2, 4, 8)  # real data under both displays
+    display_time_limit: float = 5.0  # seconds per k for the best distinct k-set on real data
     n_heterogeneous: int = 12
     instance_seed: int = 1  # the heterogeneous instance (no Condorcet winner)
     eps: float = 0.1
@@ -58,7 +62,8 @@ class ReproduceConfig:
         return cls(ks_equilibrium=(1, 2, 3, 4, 8, 16, 32), copy_instances=6, copy_policies=32,
                    ic_Ns=(3, 4), ic_ks=(1, 2, 3), ell_ks=(1, 2), ells=(1, 2),
                    hedge_ks=(1, 4), hedge_Ts=(10, 100, 1000), dyn_ks=(2,), dyn_iters=1000,
-                   data_ks=(1, 2, 3), quick=True, seed=seed)
+                   data_ks=(1, 2, 3), distinct_ks=(1, 2, 3), distinct_instances=6,
+                   display_ks=(1, 2), display_time_limit=2.0, quick=True, seed=seed)
 
 
 def default_data_dir() -> Path | None:
@@ -111,8 +116,9 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
                          f"is under {data_dir}: the real-data section is left out.")
         for d in found:
             try:
-                datasets.append(realdata.dataset_section(data_dir, d, config.data_ks,
-                                                         seed=config.seed, tick=tick))
+                datasets.append(realdata.dataset_section(
+                    data_dir, d, config.data_ks, seed=config.seed, tick=tick,
+                    display_ks=config.display_ks, display_time_limit=config.display_time_limit))
             except Exception as exc:
                 last = traceback.format_exception_only(type(exc), exc)[-1].strip()
                 notes.append(f"Real data {d.name} ({d.path}) was not measured: {last}")

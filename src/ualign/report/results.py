@@ -89,8 +89,11 @@ class ClaimRow:
 
 @dataclasses.dataclass(frozen=True)
 class CompareEntry:
-    """One method at one k: the robust win rate ``f(k) = min_y' WR(Π_k, y')`` and the diversity
-    of the responses the policy shows (for a k-set policy: of its marginal ``E[#copies of y]/k``).
+    """One method at one k under one display: the robust win rate ``f(k) = min_y' WR(Π_k, y')``
+    (``display``: ``"multiset"``, copies count, or ``"distinct"``, outputs merged; THEORY.md
+    §9) and the diversity of the responses the policy shows (for a k-set policy: of its
+    marginal ``E[#copies of y]/k``), with ``distinct_shown`` the expected number of distinct
+    responses among the k shown.
     """
 
     method: str
@@ -102,6 +105,8 @@ class CompareEntry:
     worst_response: int | None
     seconds: float
     converged: bool | None = None
+    display: str = "multiset"
+    distinct_shown: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,36 +122,48 @@ class CompareResult:
     policies: dict  # method -> {k: policy marginal as a list} (k = 0 for k-independent policies)
     # method -> {k: {"sets": ..., "probs": ...}} (the k-set policies)
     extras: dict = dataclasses.field(default_factory=dict)
+    displays: tuple[str, ...] = ("multiset",)  # the displays f(k) was evaluated under
+    notes: tuple[str, ...] = ()  # caps that applied (skipped k, time limits)
 
-    def value(self, method: str, k: int) -> float | None:
+    def entry(self, method: str, k: int, display: str = "multiset") -> CompareEntry | None:
         for e in self.entries:
-            if e.method == method and e.k == k:
-                return e.robust_win_rate
+            if e.method == method and e.k == k and e.display == display:
+                return e
         return None
 
+    def value(self, method: str, k: int, display: str = "multiset") -> float | None:
+        e = self.entry(method, k, display)
+        return None if e is None else e.robust_win_rate
+
     def fk_plot(self, title: str | None = None) -> Plot:
+        """f(k) per method and display (distinct display dashed with markers, in the colour
+        of the method's multiset curve)."""
         from ualign.report.plots import Series
 
         series = []
-        for m in self.methods:
-            es = [e for e in self.entries if e.method == m]
-            if es:
-                series.append(Series(m, [e.k for e in es], [e.robust_win_rate for e in es]))
+        for i, m in enumerate(self.methods):
+            for d in self.displays:
+                es = [e for e in self.entries if e.method == m and e.display == d]
+                if not es:
+                    continue
+                name = m if self.displays == ("multiset",) else f"{m} ({d})"
+                series.append(Series(name, [e.k for e in es], [e.robust_win_rate for e in es],
+                                     "marked" if d == "distinct" else "line", f"C{i % 10}"))
         ks = list(self.ks)
         series.append(Series("k/(k+1)", ks, [k / (k + 1) for k in ks], style="dashed"))
         return Plot(title or f"f(k) on {self.profile}", "k (responses shown)",
                     "robust win rate f(k)", tuple(series))
-
 
     def diversity_plot(self, title: str | None = None) -> Plot:
         """Entropy (bits) of a shown response against k, per method."""
         from ualign.report.plots import Series
 
         series = []
-        for m in self.methods:
-            es = [e for e in self.entries if e.method == m]
+        for i, m in enumerate(self.methods):
+            es = {e.k: e for e in self.entries if e.method == m}
             if es:
-                series.append(Series(m, [e.k for e in es], [e.entropy_bits for e in es]))
+                series.append(Series(m, list(es), [e.entropy_bits for e in es.values()],
+                                     color=f"C{i % 10}"))
         return Plot(title or f"diversity on {self.profile}", "k (responses shown)",
                     "entropy of a shown response (bits)", tuple(series))
 
@@ -165,6 +182,9 @@ class DatasetSection:
     # per user group (Polis opinion groups): {"k": K, "columns": [...], "rows": [[...], ...]}
     groups: dict = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
+    # f(k) under both displays (THEORY.md §9) of the equilibrium, NLHF and the best distinct
+    # k-set, with the distinct responses shown; None when not measured
+    display: CompareResult | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -68,6 +68,10 @@ class Method:
       labels: the name the method goes by in other tables, by consumer (``"compare"``,
         ``"select"``); absent when it is not offered there.
       summary: one line for help texts.
+      displays: the displays (THEORY.md §9) under which tables report the method's win rate:
+        ``("multiset", "distinct")`` for policies that may repeat a response (their samples or
+        multisets are merged under distinct display), ``("distinct",)`` for methods that choose
+        sets of distinct responses.
     """
 
     name: str
@@ -78,6 +82,7 @@ class Method:
     k_free: bool = False
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     summary: str = ""
+    displays: tuple[str, ...] = ("multiset", "distinct")
 
     def solve(self, profile, k: int, *, seed=None, **options):
         """``fn(profile, k, options)`` with the options built (and checked) from keywords;
@@ -98,6 +103,11 @@ def register(method: Method) -> Method:
         raise ValueError(f"method {method.name!r} is already registered")
     if method.output not in ("policy", "kset"):
         raise ValueError(f"output must be 'policy' or 'kset', got {method.output!r}")
+    from ualign.core._checks import DISPLAYS
+
+    if not method.displays or not set(method.displays) <= set(DISPLAYS):
+        raise ValueError(f"displays must be a non-empty subset of {DISPLAYS}, got "
+                         f"{method.displays!r}")
     if not (isinstance(method.options, type) and issubclass(method.options, Options)):
         raise ValueError(f"options of {method.name!r} must be an Options dataclass")
     _REGISTRY[method.name] = method
