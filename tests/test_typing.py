@@ -19,7 +19,8 @@ MYPY_CEILING = 98
 def test_mypy_error_count_does_not_exceed_ceiling():
     pytest.importorskip("mypy")
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "src/ualign", "--no-incremental", "--cache-dir", "/dev/null"],
+        [sys.executable, "-m", "mypy", "src/ualign", "--no-incremental",
+         "--cache-dir", "/dev/null"],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     out = proc.stdout + proc.stderr
     if "Success: no issues found" in out:
