@@ -246,10 +246,12 @@ def test_item6_kset_stops_at_max_rounds_consistently(max_rounds):
 def test_item6_zero_rounds_and_iterations_rejected():
     from ualign.solvers.rlhf import bradley_terry
     for bad in (0, -1, 1.5, np.nan, None, "3"):
-        with pytest.raises(ValueError, match="max_rounds"):
-            ualign.solve_kset(P3, 2, max_rounds=bad)
         with pytest.raises(ValueError, match="max_iter"):
             bradley_terry(np.ones((3, 3)), max_iter=bad)
+    # max_rounds=None is solve_kset's documented default (500 rounds for multiset display)
+    for bad in (0, -1, 1.5, np.nan, "3"):
+        with pytest.raises(ValueError, match="max_rounds"):
+            ualign.solve_kset(P3, 2, max_rounds=bad)
     for bad in (-1, 1.5, np.nan, "3"):
         with pytest.raises(ValueError, match="max_enumerate"):
             ualign.solve_kset(P3, 2, max_enumerate=bad)

@@ -19,6 +19,7 @@ import numpy as np
 from ualign.core import Profile
 from ualign.report.compare import compare_methods
 from ualign.report.results import CompareResult, DatasetSection
+from ualign.solvers import registry
 
 __all__ = ["DATASETS", "DISPLAY_METHODS", "KSET_MAX_SETS", "KSET_MAX_WORK", "QUICK_DATASETS",
            "Dataset", "available_datasets", "dataset_section", "describe_shows", "display_compare",
@@ -60,6 +61,10 @@ QUICK_DATASETS = (DATASETS[4], DATASETS[0])
 DISPLAY_METHODS = ("ualign", "nlhf", "kset-distinct")
 KSET_MAX_SETS = 20000
 KSET_MAX_WORK = 1e8
+
+
+#: compare's methods by label (registry properties decide how each policy is stored)
+_METHODS = registry.labelled("compare")
 
 
 def available_datasets(data_dir: str | Path | None,
@@ -107,18 +112,16 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
 
     shows: dict[str, list[str]] = {}
     for m in cmp.methods:
-        pol = cmp.policies.get(m, {})
-        if m in ("rlhf", "nlhf") and 0 in pol:
-            p = np.asarray(pol[0])
+        meth, pol = _METHODS[m], cmp.policies.get(m, {})
+        key = 0 if meth.k_free else k_show  # RLHF / NLHF policies are stored at k = 0
+        if meth.output == "policy" and key in pol:
+            p = np.asarray(pol[key])
             idx = [int(y) for y in np.argsort(-p)[:top] if p[y] > 1e-6]
-            shows[m] = [line(y, p[y]) for y in idx]
-        elif m == "ualign" and k_show in pol:
-            p = np.asarray(pol[k_show])
-            idx = [int(y) for y in np.argsort(-p)[:top] if p[y] > 1e-6]
-            shows[f"ualign (π*_{k_show}, sampled {k_show} times)"] = [line(y, p[y]) for y in idx]
-        elif m in ("kset", "kset-distinct") and cmp.extras.get(m):
+            title = m if meth.k_free else f"{m} (π*_{k_show}, sampled {k_show} times)"
+            shows[title] = [line(y, p[y]) for y in idx]
+        elif meth.output == "kset" and meth.family == "kset" and cmp.extras.get(m):
             k_set = k_show if k_show in cmp.extras[m] else max(cmp.extras[m])
-            what = "distinct " if m == "kset-distinct" else ""
+            what = "distinct " if "multiset" not in meth.displays else ""
             shows[f"{m} (best {what}{k_set}-set policy)"] = _set_lines(profile,
                                                                       cmp.extras[m][k_set])
     return shows
@@ -147,18 +150,18 @@ def group_table(profile: Profile, cmp: CompareResult) -> dict:
     k = max(cmp.ks)
     columns = ["group", "share of users"]
     policies = []  # (product policy π, k) or (sets, probs) of a k-set policy
-    for m in cmp.methods:
-        pol = cmp.policies.get(m, {})
-        if m in ("rlhf", "nlhf") and 0 in pol:
+    for m in cmp.methods:  # multiset display: the methods that have it
+        meth, pol = _METHODS[m], cmp.policies.get(m, {})
+        key = 0 if meth.k_free else k
+        if "multiset" not in meth.displays:
+            continue
+        if meth.output == "policy" and key in pol:
             columns.append(f"{m} (k={k})")
-            policies.append(("product", np.asarray(pol[0]), k))
-        elif m == "ualign" and k in pol:
-            columns.append(f"ualign (k={k})")
-            policies.append(("product", np.asarray(pol[k]), k))
-        elif m == "kset" and cmp.extras.get("kset"):
-            kk = max(cmp.extras["kset"])
-            ex = cmp.extras["kset"][kk]
-            columns.append(f"kset (k={kk})")
+            policies.append(("product", np.asarray(pol[key]), k))
+        elif meth.output == "kset" and cmp.extras.get(m):
+            kk = max(cmp.extras[m])
+            ex = cmp.extras[m][kk]
+            columns.append(f"{m} (k={kk})")
             policies.append(("sets", np.asarray(ex["sets"]), np.asarray(ex["probs"])))
     rows = []
     for g in np.unique(profile.groups):
