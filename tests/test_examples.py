@@ -5,7 +5,8 @@ them, e.g. ``../shared/data/...``, are relative to the current directory). Which
 which file:
 
 - ``train_exactness_apa.yaml``, ``train_freetext_polis.yaml``: ``ualign train --config FILE`` with
-  only ``max_steps=1`` (and a temporary ``output_dir``) overridden (``test_train_config_runs``);
+  only the budget (``max_steps=1``; ``max_new_tokens=8`` for free text), a temporary
+  ``output_dir`` and no progress bar overridden (``test_train_config_runs``);
 - ``train_freetext_polis.py``: the script with 1 step, 1 prompt and few samples
   (``test_freetext_script_runs``);
 - ``accelerate_cpu_2proc.yaml``: loaded by accelerate's config parser and launched as its header
@@ -84,9 +85,10 @@ def test_train_config_runs(name, tmp_path):
     pytest.importorskip("accelerate")
     _need(TRAIN_CONFIGS[name])
     out = tmp_path / "run"
+    budget = ["--set", "max_new_tokens=8"] if "freetext" in name else []
     r = _run([sys.executable, "-m", "ualign.cli", "train", "--config", f"examples/{name}",
               "--set", "max_steps=1", "--set", f"output_dir={out}",
-              "--set", "progress_bar=false"])
+              "--set", "progress_bar=false", *budget])
     res = _last_json(r.stdout)
     assert res["steps"] == 1 and res["output_dir"] == str(out)
     assert any(out.iterdir())
@@ -149,3 +151,21 @@ def test_accelerate_cpu_2proc_launches(tmp_path):
               "--set", "progress_bar=false"], timeout=600)
     res = _last_json(r.stdout)
     assert res["steps"] == 1
+
+
+def test_tiny_model_spec():
+    pytest.importorskip("transformers")
+    from ualign.train.config import SelfPlayConfig
+    from ualign.train.trainer import load_model
+
+    m, tok = load_model(SelfPlayConfig(model="tiny", seed=3))
+    m2, _ = load_model(SelfPlayConfig(model="tiny", seed=3))
+    assert m.config.hidden_size == 32 and m.config.num_hidden_layers == 2
+    assert all((a == b).all() for a, b in zip(m.parameters(), m2.parameters(), strict=True))
+    assert len(tok) == m.config.vocab_size
+    g, _ = load_model(SelfPlayConfig(model="tiny:hidden_size=16,num_layers=1,arch=gpt2"))
+    assert (g.config.n_embd, g.config.n_layer) == (16, 1)
+    with pytest.raises(ValueError, match=r"item 1 .*'width=3'.* key one of"):
+        load_model(SelfPlayConfig(model="tiny:width=3"))
+    with pytest.raises(ValueError, match=r"hidden_size must be an integer, got 'x' \(item 2\)"):
+        load_model(SelfPlayConfig(model="tiny:num_layers=1,hidden_size=x"))
