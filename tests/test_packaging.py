@@ -49,7 +49,7 @@ def wheel(tmp_path_factory) -> Path:
     src = tmp / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
         ".git", "runs", "build", "dist", "*.egg-info", "__pycache__", ".venv", "ualign-report",
-        ".pytest_cache", ".ruff_cache", ".hypothesis", "shared"), symlinks=True)
+        ".pytest_cache", ".ruff_cache", ".hypothesis", "shared", "exactness-out"), symlinks=True)
     out = tmp / "dist"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
           "--no-index", "-w", out, src], cwd=tmp)
