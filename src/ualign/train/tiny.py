@@ -6,6 +6,7 @@ Used by the tests, the exactness experiment and the benchmark: nothing is downlo
 from __future__ import annotations
 
 import string
+from typing import Any
 
 __all__ = ["char_tokenizer", "is_tiny_spec", "tiny_causal_lm", "tiny_from_spec"]
 
@@ -69,7 +70,7 @@ def tiny_from_spec(spec: str, seed: int = 0):
     seed=1,arch=gpt2"`` (any of those keys). Built in memory; nothing is read or downloaded."""
     if not is_tiny_spec(spec):
         raise ValueError(f"model must be 'tiny' or 'tiny:key=value,...', got {spec!r}")
-    kw = {"seed": seed}
+    kw: dict[str, Any] = {"seed": seed}
     rest = spec[len("tiny:"):] if spec.startswith("tiny:") else ""
     for i, item in enumerate(x for x in rest.split(",") if x.strip()):
         key, eq, val = item.partition("=")
