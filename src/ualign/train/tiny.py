@@ -6,8 +6,9 @@ Used by the tests, the exactness experiment and the benchmark: nothing is downlo
 from __future__ import annotations
 
 import string
+from typing import Any
 
-__all__ = ["char_tokenizer", "tiny_causal_lm"]
+__all__ = ["char_tokenizer", "is_tiny_spec", "tiny_causal_lm", "tiny_from_spec"]
 
 DEFAULT_ALPHABET = string.ascii_letters + string.digits + " .,!?'-:;\n"
 
@@ -53,3 +54,34 @@ def tiny_causal_lm(tokenizer, *, hidden_size: int = 32, num_layers: int = 2, num
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model
+
+
+_SPEC_KEYS = {"hidden_size": int, "num_layers": int, "num_heads": int, "seed": int, "arch": str}
+
+
+def is_tiny_spec(model) -> bool:
+    """Whether a model argument is a tiny-model spec (``"tiny"`` or ``"tiny:key=value,..."``)."""
+    return isinstance(model, str) and (model == "tiny" or model.startswith("tiny:"))
+
+
+def tiny_from_spec(spec: str, seed: int = 0):
+    """``(model, tokenizer)`` for ``spec``: ``"tiny"`` (a 2-layer Llama, hidden size 32, over the
+    character tokenizer, seeded by ``seed``) or ``"tiny:hidden_size=64,num_layers=2,num_heads=2,
+    seed=1,arch=gpt2"`` (any of those keys). Built in memory; nothing is read or downloaded."""
+    if not is_tiny_spec(spec):
+        raise ValueError(f"model must be 'tiny' or 'tiny:key=value,...', got {spec!r}")
+    kw: dict[str, Any] = {"seed": seed}
+    rest = spec[len("tiny:"):] if spec.startswith("tiny:") else ""
+    for i, item in enumerate(x for x in rest.split(",") if x.strip()):
+        key, eq, val = item.partition("=")
+        key = key.strip()
+        if not eq or key not in _SPEC_KEYS:
+            raise ValueError(f"model spec {spec!r}: item {i + 1} ({item!r}) must be key=value "
+                             f"with key one of {sorted(_SPEC_KEYS)}")
+        try:
+            kw[key] = _SPEC_KEYS[key](val.strip())
+        except ValueError as e:
+            raise ValueError(f"model spec {spec!r}: {key} must be an integer, got "
+                             f"{val.strip()!r} (item {i + 1})") from e
+    tok = char_tokenizer()
+    return tiny_causal_lm(tok, **kw), tok
