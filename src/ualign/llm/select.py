@@ -53,7 +53,7 @@ import numpy as np
 
 from ualign.core import Profile, deviation_payoffs, set_win_rate
 from ualign.core import sets as sets_mod
-from ualign.core._checks import check_count, check_display, check_profile
+from ualign.core._checks import DISPLAYS, check_count, check_display, check_profile
 from ualign.solvers import registry
 
 __all__ = [
@@ -68,9 +68,6 @@ __all__ = [
     "select",
     "unmerge_selection",
 ]
-
-#: the two displays (THEORY §2 multiset, §9 distinct)
-DISPLAYS = ("multiset", "distinct")
 
 WITHOUT_REPLACEMENT = ("best-of-n", "sampling")  # the two baselines, which are not solvers
 _REPORT_ORDER = ("ualign", "ualign-kset", "best-of-n", "nlhf", "sampling")
