@@ -13,9 +13,9 @@ from ualign.llm.store import read_results
 
 HELP = "Summarise ualign select results: held-out win rates per method and k, and a plot"
 
-COLUMNS = [("robust", "robust WR"), ("robust_shown", "robust WR (shown)"),
-           ("mean", "mean WR"), ("robust_humans", "robust vs humans"),
-           ("mean_humans", "mean vs humans"),
+COLUMNS = [("robust", "robust WR multiset"), ("robust_shown", "robust WR (shown) multiset"),
+           ("mean", "mean WR multiset"), ("robust_humans", "robust vs humans multiset"),
+           ("mean_humans", "mean vs humans multiset"),
            ("robust_distinct", "robust WR distinct"),
            ("robust_shown_distinct", "robust WR (shown) distinct"),
            ("robust_humans_distinct", "robust vs humans distinct"),
