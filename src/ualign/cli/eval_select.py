@@ -46,11 +46,16 @@ def run(args) -> int:
     rows = summarise(records)
     merged = merge_summary(records)
     present = [(m, h) for m, h in COLUMNS if any(m in r for r in rows)]
+    displays = list(dict.fromkeys(r["display"] for r in rows))
+    # the selection display as a last column when the file mixes both
+    sel = [r["display"] for r in rows] if len(displays) > 1 else None
     if args.markdown:
-        print("| method | k | " + " | ".join(h for _, h in present) + " |")
-        print("|---|---:|" + "---:|" * len(present))
-        for r in rows:
-            cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present]
+        print("| method | k | " + " | ".join(h for _, h in present)
+              + (" | selected for |" if sel else " |"))
+        print("|---|---:|" + "---:|" * len(present) + ("---|" if sel else ""))
+        for i, r in enumerate(rows):
+            cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present] + (
+                [sel[i]] if sel else [])
             print(f"| {r['method']} | {r['k']} | " + " | ".join(cells) + " |")
     else:
         t = Table(title=f"{path.name}: {len(records)} prompt(s), held-out users")
@@ -59,15 +64,17 @@ def run(args) -> int:
         t.add_column("k/(k+1)", justify="right")
         for _, h in present:
             t.add_column(h, justify="right")
-        for r in rows:
+        if sel:
+            t.add_column("selected for")
+        for i, r in enumerate(rows):
             t.add_row(r["method"], str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
-                      *[f"{r[m]:.3f}" if m in r else "" for m, _ in present])
+                      *[f"{r[m]:.3f}" if m in r else "" for m, _ in present],
+                      *([sel[i]] if sel else []))
         Console(width=None if sys.stdout.isatty() else 160).print(t)
     ts = timing_summary(records)
     sel = ", ".join(f"{m} {s * 1e3:.1f} ms" for m, s in ts["select_s_per_prompt"].items())
     print(f"generation: {ts['candidates']} candidates, {ts['candidates_per_s']:.2f} "
           f"candidates/s; selection per prompt (all k): {sel}")
-    displays = sorted({r.get("config", {}).get("display", "multiset") for r in records})
     print(f"selected for display {'/'.join(displays)}; 'distinct' columns: both sides' "
           f"responses merged (THEORY §9)")
     if merged["prompts"]:

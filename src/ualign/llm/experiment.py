@@ -263,21 +263,26 @@ METRICS = ("robust", "robust_shown", "mean", "robust_humans", "mean_humans",
 
 
 def summarise(records: Sequence[dict]) -> list[dict]:
-    """Mean over prompts of each metric, per (method, k): rows with ``method``, ``k``,
-    ``prompts`` and the metrics present in the records."""
-    acc: dict[tuple[str, int], dict[str, list]] = {}
+    """Mean over prompts of each metric, per (selection display, method, k): rows with
+    ``display`` (what the methods selected for: the record's ``config["display"]``, multiset
+    when absent), ``method``, ``k``, ``prompts`` and the metrics present in the records (metrics
+    without the ``_distinct`` suffix are multiset display)."""
+    acc: dict[tuple[str, str, int], dict[str, list]] = {}
     for rec in records:
+        display = (rec.get("config") or {}).get("display", "multiset")
         for method, by_k in rec.get("results", {}).items():
             for k, r in by_k.items():
-                slot = acc.setdefault((method, int(k)), {})
+                slot = acc.setdefault((display, method, int(k)), {})
                 for m in METRICS:
                     if m in r and r[m] is not None:
                         slot.setdefault(m, []).append(float(r[m]))
     order = {m: i for i, m in enumerate((*METHODS, "personalised"))}
     rows = []
-    for (method, k), vals in sorted(acc.items(), key=lambda t: (t[0][1], order.get(t[0][0], 99),
-                                                                 t[0][0])):
-        row = dict(method=method, k=k, prompts=max(len(v) for v in vals.values()))
+    for (display, method, k), vals in sorted(
+            acc.items(), key=lambda t: (t[0][0] != "multiset", t[0][0], t[0][2],
+                                        order.get(t[0][1], 99), t[0][1])):
+        row = dict(display=display, method=method, k=k,
+                   prompts=max(len(v) for v in vals.values()))
         row.update({m: float(np.mean(v)) for m, v in vals.items()})
         rows.append(row)
     return rows

@@ -11,7 +11,8 @@ def plot_win_rates(rows, path) -> None:
     (``robust_distinct``, THEORY §9).
 
     ``rows``: the dicts of :func:`ualign.llm.experiment.summarise` (``method``, ``k``,
-    ``robust``, optional ``robust_distinct``); ``path``: the PNG written.
+    ``robust``, optional ``robust_distinct`` and ``display``, the display the method selected
+    for: one line per method and selection display); ``path``: the PNG written.
     """
     import matplotlib  # lazy: a heavy import ``ualign --help`` should not pay for
     matplotlib.use("Agg")
@@ -25,10 +26,19 @@ def plot_win_rates(rows, path) -> None:
         if ks:
             grid = range(1, max(ks) + 1)
             ax.plot(list(grid), [k / (k + 1) for k in grid], "k--", lw=1, label="k/(k+1)")
-        for method in dict.fromkeys(r["method"] for r in rows):
-            pts = sorted((r["k"], r[key]) for r in rows if r["method"] == method and key in r)
-            style = "s" if len(pts) == 1 else "o-"
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=method)
+        series = list(dict.fromkeys((r["method"], r.get("display", "multiset")) for r in rows))
+        mixed = len({d for _, d in series}) > 1
+        colour = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(m for m, _ in series))}
+        for method, display in series:
+            pts = sorted((r["k"], r[key]) for r in rows if r["method"] == method
+                         and r.get("display", "multiset") == display and key in r)
+            if mixed and method == "personalised" and display != series[0][1]:
+                continue  # one response: the same point for both selections
+            style = "s" if len(pts) == 1 else ("o--" if display == "distinct" and mixed
+                                               else "o-")
+            label = f"{method} (selected for {display})" if mixed else method
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colour[method],
+                    label=label)
         ax.set_xlabel("k (responses shown)")
         ax.set_ylabel("held-out robust win rate vs every candidate")
         ax.set_title(title)
