@@ -346,3 +346,13 @@ def test_run_prompt_distinct_embedding_merge():
     rec = run_prompt("p", ListGenerator(cands), pop, cfg, embed=HashingEmbedder())
     assert rec["merge"]["groups"] == [list(map(int, g)) for g in want.groups]
     assert rec["merge"]["threshold"] == 0.5 and rec["merge"]["n_merged"] == want.n_merged
+
+
+def test_summarise_keeps_selection_displays_apart():
+    rec_m, _, _ = _run_distinct(("best-of-n",), (2,), display="multiset")
+    rec_d, _, _ = _run_distinct(("best-of-n",), (2,))
+    rows = summarise([rec_m, rec_d, rec_d])
+    assert [(r["display"], r["method"], r["k"], r["prompts"]) for r in rows] == [
+        ("multiset", "best-of-n", 2, 1), ("distinct", "best-of-n", 2, 2)]
+    legacy = {k: v for k, v in rec_m.items() if k != "config"}  # records before displays
+    assert summarise([legacy])[0]["display"] == "multiset"
