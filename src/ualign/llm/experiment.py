@@ -144,7 +144,8 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     (and ``robust_humans``, ``mean_humans``, ``robust_shown_humans`` with human statements)
     under multiset display, over all N candidates as opponents; the same names with the suffix
     ``_distinct`` under distinct display, over the merged candidates (each group shown as its
-    representative; a policy's mass summed per group); ``distinct``: the number of distinct
+    representative, ``worst_distinct`` a representative's candidate index; a policy's mass
+    summed per group); ``distinct``: the number of distinct
     responses shown (after merging); ``cosine_distance``: diversity of the shown candidates.
     """
     timing = {}
@@ -228,6 +229,7 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
                 s_g = merge_selection(s, labels, G)
             r = evaluate(P_eval, s, opponents=opp, groups=groups)
             rd = evaluate(P_eval_g, s_g, opponents=opp_g, groups=groups_g, display="distinct")
+            rd["worst"] = int(reps[rd["worst"]])  # a group, named by its representative
             r.update({f"{key}_distinct": v for key, v in rd.items()})
             r["distinct"] = int(np.unique(s_g.shown).size)
             if E is not None:
