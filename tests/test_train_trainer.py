@@ -1,6 +1,7 @@
 """SelfPlayTrainer: configuration checks, named stages, checkpoint + resume."""
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -194,7 +195,11 @@ def test_report_to_wandb_offline_logs_the_run(tmp_path, monkeypatch):
     runs = list(tmp_path.rglob("offline-run-*"))
     assert len(runs) == 1 and res.step == 2
     (log,) = runs[0].glob("*.wandb")              # the run's records (protobuf)
-    data = log.read_bytes()
+    # wandb's service process writes the records asynchronously: on a loaded machine the file
+    # may still hold only its header when finish() returns. Wait for it, bounded (60 s).
+    deadline = time.monotonic() + 60
+    while b"train/payoff_max" not in (data := log.read_bytes()) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert b"train/loss" in data and b"train/payoff_max" in data
     assert repr(res.history[-1]["loss"]).encode() in data     # values are stored as JSON text
 
