@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "AutoDiagnostics",
     "Diagnostics",
+    "DistinctKSetDiagnostics",
     "HedgeDiagnostics",
     "KSetDiagnostics",
     "LastIterateDiagnostics",
@@ -170,3 +171,20 @@ class KSetDiagnostics(Diagnostics):
     """``solve_kset``: the master LP value in each column-generation round."""
 
     master_values: tuple[float, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class DistinctKSetDiagnostics(Diagnostics):
+    """``solve_kset(display="distinct")``: why column generation (or, for ``randomised=False``,
+    constraint generation) stopped (``"gap"``, ``"time_limit"``, ``"max_rounds"``, ...), which
+    bound gave ``upper_bound``, the exact pricing MIPs solved and their time, the last master
+    value, the ``(seconds, master value, upper bound)`` trace, and (deterministic sets) the
+    opponents whose constraints were generated."""
+
+    status: str
+    upper_bound_from: str | None = None
+    mip_calls: int = 0
+    mip_seconds: float = 0.0
+    master_value: float | None = None
+    trace: tuple[tuple[float, float, float], ...] = ()
+    active_opponents: tuple[int, ...] | None = None
