@@ -27,10 +27,6 @@ profile of *distinct* responses (the caller merges equivalent candidates first, 
 - ``"best-of-n"``: the k distinct responses of highest mean utility; ``"sampling"``: the first
   k distinct responses.
 
-When ``solve_kset`` has no ``display`` argument (a checkout before the distinct k-set solver),
-both U-aligned methods fall back to a greedy k-set (:func:`greedy_distinct_kset`: add the
-response that most raises the set's distinct robust win rate), recorded in ``extras``.
-
 Evaluation (:func:`evaluate`) uses a Profile of *held-out* users over the candidates (plus any
 extra opponents such as human-written statements): the robust win rate
 ``min_{y'} WR(shown, y')``, exactly in expectation for the product policies
@@ -46,7 +42,6 @@ its k/(k+1) guarantee), §7 (best k-output policy), §8 (from games to language 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
 
 import numpy as np
@@ -54,6 +49,7 @@ import numpy as np
 from ualign.core import Profile, deviation_payoffs, set_win_rate
 from ualign.core import sets as sets_mod
 from ualign.core._checks import DISPLAYS, check_count, check_display, check_profile
+from ualign.solvers import kset as kset_mod
 from ualign.solvers import registry
 
 __all__ = [
@@ -62,7 +58,6 @@ __all__ = [
     "Selection",
     "diversity",
     "evaluate",
-    "greedy_distinct_kset",
     "merge_selection",
     "personalised_win_rates",
     "select",
@@ -196,33 +191,6 @@ def _best_of_n(profile: Profile, k: int, scores, weights) -> dict:
                 extras=dict(mean_utility=[float(mean[i]) for i in top]))
 
 
-def _distinct_kset_solver():
-    """``solve_kset`` when it takes ``display`` (the distinct k-set solver), else None."""
-    from ualign.solvers import kset
-
-    fn = kset.solve_kset
-    return fn if "display" in inspect.signature(fn).parameters else None
-
-
-def greedy_distinct_kset(profile: Profile, k: int) -> tuple[np.ndarray, float]:
-    """A k-set of distinct responses built greedily: starting empty, add the response that
-    maximises the set's robust win rate ``min_{y'} WR(S, y')`` under distinct display (ties: the
-    smallest index). Returns the sorted set and its robust win rate. A heuristic (no bound): the
-    fallback of ``select(display="distinct")`` when the distinct k-set solver is absent."""
-    lv = profile.levels.astype(np.int64)
-    n = profile.n_responses
-    chosen: list[int] = []
-    value = 0.0
-    for _ in range(min(k, n)):
-        rest = [j for j in range(n) if j not in chosen]
-        cand = np.array([sorted([*chosen, j]) for j in rest], dtype=np.int64)
-        worst = sets_mod.set_win_matrix(lv, profile.weights, cand, "distinct").min(axis=1)
-        i = int(np.argmax(worst))
-        chosen = list(cand[i])
-        value = float(worst[i])
-    return np.array(sorted(chosen), dtype=np.int64), value
-
-
 def _select_distinct(profile: Profile, k, method: str, *, scores, weights, seed,
                      tol: float) -> Selection:
     """``select(display="distinct")``: min(k, n) distinct responses (see the module docstring)."""
@@ -243,21 +211,14 @@ def _select_distinct(profile: Profile, k, method: str, *, scores, weights, seed,
         extras.update(solver=res.method, exploitability=float(res.exploitability))
     elif solver is not None:  # U-aligned: the distinct k-set solver
         randomised = solver.output != "kset"
-        fn = _distinct_kset_solver()
-        if fn is None:
-            best, value = greedy_distinct_kset(profile, kk)
-            sel = dict(shown=best, sets=best[None, :], probs=np.ones(1))
-            extras.update(solver="greedy_distinct_kset (fallback: solve_kset has no display)",
-                          value=value)
-        else:
-            res = fn(profile, kk, display="distinct", randomised=randomised)
-            sets = np.asarray(res.sets, dtype=np.int64)
-            probs = np.clip(np.asarray(res.probs, float), 0, None)
-            probs = probs / probs.sum()
-            pick = int(rng.choice(len(probs), p=probs))
-            sel = dict(sets=sets, probs=probs, shown=np.sort(sets[pick]))
-            extras.update(solver=f"solve_kset(display='distinct', randomised={randomised})",
-                          value=float(res.value), upper_bound=float(res.upper_bound))
+        res = kset_mod.solve_kset(profile, kk, display="distinct", randomised=randomised)
+        sets = np.asarray(res.sets, dtype=np.int64)
+        probs = np.clip(np.asarray(res.probs, float), 0, None)
+        probs = probs / probs.sum()
+        pick = int(rng.choice(len(probs), p=probs))
+        sel = dict(sets=sets, probs=probs, shown=np.sort(sets[pick]))
+        extras.update(solver=f"solve_kset(display='distinct', randomised={randomised})",
+                      value=float(res.value), upper_bound=float(res.upper_bound))
     elif method == "best-of-n":
         sel = _best_of_n(profile, kk, scores, weights)
         extras.update(sel.pop("extras"))
