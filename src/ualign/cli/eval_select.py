@@ -48,14 +48,14 @@ def run(args) -> int:
     present = [(m, h) for m, h in COLUMNS if any(m in r for r in rows)]
     displays = list(dict.fromkeys(r["display"] for r in rows))
     # the selection display as a last column when the file mixes both
-    sel = [r["display"] for r in rows] if len(displays) > 1 else None
+    sel_col = [r["display"] for r in rows] if len(displays) > 1 else None
     if args.markdown:
         print("| method | k | " + " | ".join(h for _, h in present)
-              + (" | selected for |" if sel else " |"))
-        print("|---|---:|" + "---:|" * len(present) + ("---|" if sel else ""))
+              + (" | selected for |" if sel_col else " |"))
+        print("|---|---:|" + "---:|" * len(present) + ("---|" if sel_col else ""))
         for i, r in enumerate(rows):
             cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present] + (
-                [sel[i]] if sel else [])
+                [sel_col[i]] if sel_col else [])
             print(f"| {r['method']} | {r['k']} | " + " | ".join(cells) + " |")
     else:
         t = Table(title=f"{path.name}: {len(records)} prompt(s), held-out users")
@@ -64,12 +64,12 @@ def run(args) -> int:
         t.add_column("k/(k+1)", justify="right")
         for _, h in present:
             t.add_column(h, justify="right")
-        if sel:
+        if sel_col:
             t.add_column("selected for")
         for i, r in enumerate(rows):
             t.add_row(r["method"], str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
                       *[f"{r[m]:.3f}" if m in r else "" for m, _ in present],
-                      *([sel[i]] if sel else []))
+                      *([sel_col[i]] if sel_col else []))
         Console(width=None if sys.stdout.isatty() else 160).print(t)
     ts = timing_summary(records)
     sel = ", ".join(f"{m} {s * 1e3:.1f} ms" for m, s in ts["select_s_per_prompt"].items())
