@@ -8,10 +8,17 @@ selection half and an evaluation half, show k = 1..8 responses chosen by U-align
 best-of-N (mean utility), NLHF (maximal lottery) and plain sampling, and the personalised
 reference (one response written for the evaluated user's opinion group). Every method is scored
 on the held-out half: robust win rate against every single candidate and against the
-human-written statements of the conversation.
+human-written statements of the conversation, under both displays (THEORY §2 multiset: copies
+count; §9 distinct: equivalent candidates merged, both sides' responses shown once).
+
+Every split is selected twice (``--displays multiset,distinct``): once for multiset display
+(the paper's methods over all N candidates) and once for distinct display (equivalent
+candidates merged by ``--merge``, k distinct responses chosen by the distinct solvers); each
+selection is evaluated under both displays.
 
 Usage:
     python benchmarks/llm_end_to_end.py [--n 16] [--splits 10] [--out /tmp/ualign_llm_e2e]
+        [--displays multiset,distinct] [--merge exact|embedding] [--merge-threshold 0.98]
 
 Outputs (under --out): results.jsonl (one record per conversation and split), gen-cache.jsonl
 (generations; reruns reuse them), vote_models.json, summary.md.
@@ -55,6 +62,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="/tmp/ualign_llm_e2e")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1 is fastest on a busy 2-core machine)")
+    ap.add_argument("--displays", default="multiset,distinct",
+                    help="displays to select for (each selection is evaluated under both)")
+    ap.add_argument("--merge", default="exact", help="exact or embedding (distinct display)")
+    ap.add_argument("--merge-threshold", type=float, default=None,
+                    help="cosine threshold of --merge embedding (default: "
+                         "ualign.llm.dedupe.DEFAULT_THRESHOLD)")
     args = ap.parse_args(argv)
 
     import torch
@@ -62,12 +75,21 @@ def main(argv=None) -> int:
 
     from ualign.cli.select import _ks
     from ualign.llm import Embedder, VotePopulation, evaluate_vote_model, read_polis_votes
-    from ualign.llm.experiment import SelectConfig, run_prompt, summarise, timing_summary
+    from ualign.llm.dedupe import DEFAULT_THRESHOLD
+    from ualign.llm.experiment import (
+        SelectConfig,
+        merge_summary,
+        run_prompt,
+        summarise,
+        timing_summary,
+    )
     from ualign.llm.generate import CachedGenerator, HFGenerator
     from ualign.llm.plots import plot_win_rates
     from ualign.llm.select import METHODS
 
     torch.set_num_threads(args.threads)
+    displays = [d.strip() for d in args.displays.split(",") if d.strip()]
+    threshold = DEFAULT_THRESHOLD if args.merge_threshold is None else args.merge_threshold
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ks = _ks(args.k)
@@ -117,42 +139,68 @@ def main(argv=None) -> int:
         for c in candidates[:4]:
             print("   -", c[:160].replace("\n", " "))
         for split in tqdm(range(args.splits), desc=conv, unit="split"):
-            cfg_s = SelectConfig(**{**cfg.__dict__, "seed": split})
-            rec = run_prompt(prompt, gen, pop, cfg_s, candidates=candidates,
-                             human_texts=list(pv.texts), embed=embed)
-            rec["conversation"] = conv
-            rec["split"] = split
-            rec["timing"]["generate_s"] = gen_s if split == 0 else 0.0
-            records.append(rec)
+            for display in displays:
+                cfg_s = SelectConfig(**{**cfg.__dict__, "seed": split, "display": display,
+                                        "merge": args.merge, "merge_threshold": threshold})
+                rec = run_prompt(prompt, gen, pop, cfg_s, candidates=candidates,
+                                 human_texts=list(pv.texts), embed=embed)
+                rec["conversation"] = conv
+                rec["split"] = split
+                rec["display"] = display
+                rec["timing"]["generate_s"] = (gen_s if split == 0 and display == displays[0]
+                                               else 0.0)
+                records.append(rec)
+        m = merge_summary([r for r in records if r["conversation"] == conv][:1])
+        print(f"{conv}: {m['merged']} of {m['candidates']} candidates merged "
+              f"({args.merge}), {m['distinct']} distinct")
     with open(out / "results.jsonl", "w", encoding="utf-8") as fh:
         for r in records:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     (out / "vote_models.json").write_text(json.dumps(vote_models, indent=1))
 
-    rows = summarise(records)
-    plot_win_rates(rows, out / "win_rates.png")
+    by_display = {d: [r for r in records if r["display"] == d] for d in displays}
+    for d, recs in by_display.items():
+        plot_win_rates(summarise(recs), out / ("win_rates.png" if d == "multiset"
+                                               else f"win_rates_{d}.png"))
     lines = [f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
              f"python {sys.version.split()[0]}; torch {torch.__version__}",
              f"model {gen.name}; N = {args.n}; max_new_tokens {args.max_new_tokens}; "
-             f"{args.splits} splits per conversation; load {load_s:.1f} s", ""]
-    lines.append("| method | k | k/(k+1) | robust WR vs candidates | robust WR (shown) | "
-                 "mean WR | robust vs humans | mean vs humans | distinct | diversity |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        f = lambda m, r=r: f"{r[m]:.3f}" if m in r else ""  # noqa: E731
-        lines.append(f"| {r['method']} | {r['k']} | {r['k'] / (r['k'] + 1):.3f} | "
-                     f"{f('robust')} | {f('robust_shown')} | {f('mean')} | "
-                     f"{f('robust_humans')} | {f('mean_humans')} | {f('distinct')} | "
-                     f"{f('cosine_distance')} |")
+             f"{args.splits} splits per conversation; load {load_s:.1f} s; merge rule "
+             f"{args.merge}" + (f" (threshold {threshold})" if args.merge == "embedding"
+                                else ""), ""]
+    lines.append("Candidates merged (distinct display): " + "; ".join(
+        f"{conv} {m['merged']} of {m['candidates']}" for conv, m in
+        ((c, merge_summary([r for r in records if r["conversation"] == c][:1]))
+         for c in dict.fromkeys(r["conversation"] for r in records))))
     lines.append("")
-    lines.append("Per conversation (robust WR vs candidates, mean over splits):")
+    lines.append("WR = robust win rate of the method's k-output policy (in expectation) vs every "
+                 "candidate; M = multiset display (copies count), D = distinct display "
+                 "(both sides merged); shown = the one realised set")
+    lines.append("")
+    lines.append("| selected for | method | k | k/(k+1) | WR M | WR D | shown M | shown D | "
+                 "mean WR M | vs humans M | vs humans D | distinct shown | diversity |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for d, recs in by_display.items():
+        for r in summarise(recs):
+            if d != displays[0] and r["method"] == "personalised":
+                continue  # the same response for both displays
+            f = lambda m, r=r: f"{r[m]:.3f}" if m in r else ""  # noqa: E731
+            lines.append(f"| {d} | {r['method']} | {r['k']} | {r['k'] / (r['k'] + 1):.3f} | "
+                         f"{f('robust')} | {f('robust_distinct')} | {f('robust_shown')} | "
+                         f"{f('robust_shown_distinct')} | {f('mean')} | "
+                         f"{f('robust_humans')} | {f('robust_humans_distinct')} | "
+                         f"{f('distinct')} | {f('cosine_distance')} |")
+    lines.append("")
+    lines.append("Per conversation (robust WR vs candidates, mean over splits; multiset "
+                 "selection under multiset display, distinct selection under distinct display):")
     lines.append("")
     for conv in dict.fromkeys(r["conversation"] for r in records):
-        sub = summarise([r for r in records if r["conversation"] == conv])
-        cells = ", ".join(f"{r['method']}@{r['k']}={r['robust']:.3f}" for r in sub
-                          if r["k"] in (1, 4, 8))
-        lines.append(f"- {conv}: {cells}")
-    ts = timing_summary(records)
+        for d, recs in by_display.items():
+            key = "robust" if d == "multiset" else "robust_distinct"
+            sub = summarise([r for r in recs if r["conversation"] == conv])
+            cells = ", ".join(f"{r['method']}@{r['k']}={r[key]:.3f}" for r in sub
+                              if r["k"] in (1, 4, 8) and key in r)
+            lines.append(f"- {conv} ({d}): {cells}")
     lines += ["", "Vote models (held-out):", ""]
     for conv, vm in vote_models.items():
         v, s = vm["votes"], vm["statements"]
@@ -172,8 +220,11 @@ def main(argv=None) -> int:
                      f"{g['seconds']:.1f} s = {rate:.2f} candidates/s, "
                      f"{g['new_tokens'] / max(g['seconds'], 1e-9):.1f} tokens/s"
                      + (" (from cache)" if g["cached"] else ""))
-    sel = ", ".join(f"{m} {s * 1e3:.1f} ms" for m, s in ts["select_s_per_prompt"].items())
-    lines.append(f"- selection time per prompt (all k = {ks[0]}..{ks[-1]} together): {sel}")
+    for d, recs in by_display.items():
+        ts = timing_summary(recs)
+        sel = ", ".join(f"{m} {s * 1e3:.1f} ms" for m, s in ts["select_s_per_prompt"].items())
+        lines.append(f"- selection time per prompt for {d} display (all k = "
+                     f"{ks[0]}..{ks[-1]} together): {sel}")
     text = "\n".join(lines)
     (out / "summary.md").write_text(text + "\n")
     print("\n" + text)

@@ -110,3 +110,55 @@ def test_cli_subprocess_help():
                         "sys.exit(main(['select', '--help']))"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "--population" in r.stdout and "--endpoint" in r.stdout
+
+
+def test_select_distinct_display_and_eval_json(server, files, capsys):
+    tmp, personas, prompts = files
+    out = tmp / "dist.jsonl"
+    # 8 candidates from a pool of 6 texts: 2 exact repeats merge, 6 distinct responses
+    rc = main(["select", "--endpoint", server, "--model", "stub", "--prompts", str(prompts),
+               "--population", f"personas:{personas},noise=gumbel,noise_scale=0.05",
+               "--embed", "hashing", "--n", "8", "--k", "2,7", "--out", str(out),
+               "--methods", "ualign,best-of-n,nlhf,sampling", "--display", "distinct"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "2 of 8 candidates merged (exact), 6 distinct; display distinct" in text
+    assert "k = 7 > 6 distinct: all 6 shown" in text
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    for r in recs:
+        assert r["merge"]["n_merged"] == 2 and r["config"]["display"] == "distinct"
+        for method in ("ualign", "best-of-n", "sampling"):
+            shown = r["selections"][method]["7"]["shown"]
+            texts = [r["candidates"][i] for i in shown]
+            assert len(shown) == 6 and len(set(texts)) == 6
+            assert len(r["selections"][method]["2"]["shown"]) == 2
+    js = tmp / "rows.json"
+    assert main(["eval-select", str(out), "--json", str(js), "--plot", str(tmp / "d.png")]) == 0
+    text = capsys.readouterr().out
+    assert "merged: 4 of 16 candidates over 2 prompt(s) (exact); 12 distinct" in text
+    doc = json.loads(js.read_text())
+    assert doc["merge"]["merged"] == 4 and doc["displays"] == ["distinct"]
+    for row in doc["rows"]:
+        for key in ("robust", "robust_distinct", "robust_shown", "robust_shown_distinct",
+                    "distinct"):
+            assert key in row
+    ual = {row["k"]: row for row in doc["rows"] if row["method"] == "ualign"}
+    assert ual[7]["distinct"] == 6 and ual[2]["distinct"] == 2
+    assert (tmp / "d.png").stat().st_size > 1000
+
+
+def test_select_distinct_errors_are_one_line(server, files, capsys):
+    tmp, personas, prompts = files
+    base = ["select", "--endpoint", server, "--model", "stub", "--prompts", str(prompts),
+            "--population", f"personas:{personas}", "--embed", "hashing", "--n", "8",
+            "--out", str(tmp / "e.jsonl")]
+    for extra, msg in ((["--display", "foo"], "display must be one of"),
+                       (["--merge", "fuzzy"], "merge must be one of"),
+                       (["--merge-threshold", "1.5"], "merge_threshold must be a number in"),
+                       (["--display", "distinct", "--k", "7", "--strict"],
+                        "k=7 is larger than the 6 distinct candidates")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err  # (a progress bar may precede the error)
+        lines = [x for x in err.splitlines() if "error:" in x]
+        assert len(lines) == 1 and msg in lines[0] and lines[0].startswith(
+            "ualign select: error:"), err

@@ -191,3 +191,168 @@ def test_ualign_kset_reaches_k_over_k_plus_1_on_its_own_users():
         s = select(P, k, "ualign-kset", seed=0)
         assert len(s.shown) == k and s.sets.shape[1] == k
         assert evaluate(P, s)["robust"] >= k / (k + 1) - 1e-6
+
+
+# --- distinct display (THEORY §9): merged candidates, k distinct responses shown -------------
+
+from ualign.core import robust_set_win_rate, robust_win_rate  # noqa: E402
+from ualign.llm.dedupe import merge_equivalent  # noqa: E402
+from ualign.llm.select import (  # noqa: E402
+    METHODS,
+    merge_selection,
+    unmerge_selection,
+)
+
+
+def test_select_distinct_shows_min_k_n_distinct_and_evaluates_exactly():
+    P = random_profile(4, 5, 7, n_levels=3)
+    for method in METHODS:
+        for k in (1, 2, 3, 5, 7):
+            s = select(P, k, method, display="distinct", seed=1)
+            assert s.display == "distinct" and s.k == k
+            if method == "nlhf":  # its k samples, merged: may show fewer than k
+                assert 1 <= len(s.shown) <= min(k, 5)
+                want = robust_win_rate(P, s.policy, k, display="distinct").value
+            else:
+                assert len(s.shown) == min(k, 5)
+                want = robust_set_win_rate(P, s.sets, s.probs, display="distinct").value
+                assert ("fewer_than_k" in s.extras) == (k > 5)
+            assert len(np.unique(s.shown)) == len(s.shown)  # distinct responses
+            r = evaluate(P, s, display="distinct")
+            assert r["robust"] == pytest.approx(want, abs=1e-12)
+            one = robust_set_win_rate(P, s.shown[None, :], np.ones(1), display="distinct")
+            assert r["robust_shown"] == pytest.approx(one.value, abs=1e-12)
+    with pytest.raises(ValueError, match="display must be one of"):
+        select(P, 2, "ualign", display="copies")
+    with pytest.raises(ValueError, match="display must be one of"):
+        evaluate(P, select(P, 2, "sampling"), display="foo")
+
+
+def test_select_distinct_u_aligned_is_the_best_k_subset_policy():
+    """ualign-kset shows the best single k-set of distinct responses (against an enumeration of
+    all k-subsets, distinct display); ualign's distribution does at least as well."""
+    for seed in range(3):
+        P = random_profile(seed, 6, 8, n_levels=3)
+        for k in (2, 3):
+            subsets = np.array(list(itertools.combinations(range(6), k)))
+            best = max(robust_set_win_rate(P, S[None, :], np.ones(1), display="distinct").value
+                       for S in subsets)
+            s = select(P, k, "ualign-kset", display="distinct", seed=0)
+            assert len(set(s.shown.tolist())) == k and s.sets.shape == (1, k)
+            r = evaluate(P, s, display="distinct")["robust"]
+            assert r == pytest.approx(best, abs=1e-9)
+            assert s.extras["value"] == pytest.approx(r, abs=1e-9)
+            assert s.extras["upper_bound"] >= s.extras["value"] - 1e-9
+            sr = select(P, k, "ualign", display="distinct", seed=0)
+            rr = evaluate(P, sr, display="distinct")["robust"]
+            assert rr >= best - 1e-9  # the best distribution beats the best single set
+            assert rr == pytest.approx(sr.extras["value"], abs=1e-9)
+
+
+def test_merge_and_unmerge_selection():
+    labels = np.array([0, 1, 0, 2, 1])
+    s = Selection("x", 3, shown=np.array([0, 2, 4]), policy=np.array([.1, .2, .3, .4, 0.]),
+                  sets=np.array([[0, 2, 4], [1, 3, 4]]), probs=np.array([.5, .5]))
+    g = merge_selection(s, labels, 3)
+    assert g.shown.tolist() == [0, 0, 1] and g.sets.tolist() == [[0, 0, 1], [1, 2, 1]]
+    np.testing.assert_allclose(g.policy, [0.4, 0.2, 0.4])
+    u = unmerge_selection(Selection("x", 2, shown=np.array([2, 1]), policy=np.array([.5, 0, .5]),
+                                    sets=np.array([[1, 2]]), probs=np.ones(1)),
+                          np.array([0, 1, 3]), 5)
+    assert u.shown.tolist() == [1, 3] and u.sets.tolist() == [[1, 3]]
+    np.testing.assert_allclose(u.policy, [0.5, 0, 0, 0.5, 0])
+
+
+DUP_CANDS = ["Cats are lovely.", "dogs are loyal", "cats are  LOVELY", "lower taxes now",
+             "Dogs are loyal!", "football is great", "the economy grows"]
+
+
+def _run_distinct(methods, ks, display="distinct", strict=False, cands=DUP_CANDS):
+    pop = EmbeddingPopulation(PERSONAS, embed=HashingEmbedder(), noise="gumbel",
+                              noise_scale=0.05, seed=1)
+    cfg = SelectConfig(n=len(cands), ks=ks, methods=methods, seed=2, display=display,
+                       strict=strict)
+    rec = run_prompt("write about your interests", ListGenerator(cands), pop, cfg,
+                     human_texts=["taxes and budgets are good"], embed=HashingEmbedder())
+    return rec, pop, cfg
+
+
+def test_run_prompt_distinct_merges_and_shows_distinct():
+    methods = ("ualign", "ualign-kset", "best-of-n", "nlhf", "sampling")
+    rec, pop, cfg = _run_distinct(methods, (1, 2, 4, 6))
+    m = rec["merge"]
+    assert m["rule"] == "exact" and m["n_merged"] == 2  # two exact repeats after normalise
+    assert m["groups"] == [[0, 2], [1, 4], [3], [5], [6]] and rec["sizes"]["distinct"] == 5
+    labels = np.empty(7, np.int64)
+    for g, members in enumerate(m["groups"]):
+        labels[members] = g
+    reps = np.array([g[0] for g in m["groups"]])
+    # the evaluation users of run_prompt (same seed, same split)
+    _, ev = pop.split(cfg.split, seed=np.random.default_rng(cfg.seed))
+    P_c = Profile.from_scores(ev.scores([DUP_CANDS[i] for i in reps]), ev.weights)
+    for method in methods:
+        for k in ("1", "2", "4", "6"):
+            sel, r = rec["selections"][method][k], rec["results"][method][k]
+            shown = np.array(sel["shown"])
+            assert sel["display"] == "distinct" and set(shown) <= set(reps.tolist())
+            assert len(set(labels[shown])) == len(shown) == r["distinct"]  # distinct groups
+            if method != "nlhf":
+                assert len(shown) == min(int(k), 5)
+                assert ("fewer_than_k" in sel["extras"]) == (int(k) > 5)
+                want = robust_set_win_rate(P_c, labels[np.array(sel["sets"])],
+                                           np.array(sel["probs"]), display="distinct").value
+                assert r["robust_distinct"] == pytest.approx(want, abs=1e-9)
+            assert 0 <= r["robust_distinct"] <= 1 and 0 <= r["robust"] <= 1
+            assert "robust_humans_distinct" in r and "robust_shown_distinct" in r
+    rows = summarise([rec])
+    assert all("robust_distinct" in row for row in rows)
+
+
+def test_run_prompt_multiset_reports_distinct_display_of_same_selection():
+    rec, pop, cfg = _run_distinct(("best-of-n", "sampling"), (1, 3), display="multiset")
+    assert rec["merge"]["n_merged"] == 2 and rec["config"]["display"] == "multiset"
+    s = rec["selections"]["sampling"]["3"]
+    assert s["shown"] == [0, 1, 2] and s["display"] == "multiset"
+    r = rec["results"]["sampling"]["3"]
+    assert r["distinct"] == 2  # candidates 0 and 2 are one response
+    # merged, the first three candidates are two responses: the set shown is {0, 1} of 5
+    _, ev = pop.split(cfg.split, seed=np.random.default_rng(cfg.seed))
+    P_c = Profile.from_scores(ev.scores([DUP_CANDS[i] for i in (0, 1, 3, 5, 6)]), ev.weights)
+    want = robust_set_win_rate(P_c, np.array([[0, 1, 0]]), np.ones(1), display="distinct")
+    assert r["robust_distinct"] == pytest.approx(want.value, abs=1e-9)
+
+
+def test_run_prompt_distinct_strict_and_config_errors():
+    with pytest.raises(ValueError, match="larger than the 5 distinct candidates"):
+        _run_distinct(("sampling",), (6,), strict=True)
+    rec, _, _ = _run_distinct(("sampling",), (5,), strict=True)
+    assert len(rec["selections"]["sampling"]["5"]["shown"]) == 5
+    with pytest.raises(ValueError, match="display must be one of"):
+        SelectConfig(display="foo")
+    with pytest.raises(ValueError, match="merge must be one of"):
+        SelectConfig(merge="fuzzy")
+    with pytest.raises(ValueError, match="merge_threshold must be a number in"):
+        SelectConfig(merge_threshold=1.5)
+    # k > n is fine for the baselines under distinct display (all distinct ones are shown)
+    SelectConfig(n=3, ks=(4,), methods=("best-of-n",), display="distinct")
+
+
+def test_run_prompt_distinct_embedding_merge():
+    cands = ["cats are lovely pets", "cats are lovely pets indeed", "lower taxes now"]
+    pop = EmbeddingPopulation(PERSONAS, embed=HashingEmbedder(), seed=1)
+    want = merge_equivalent(cands, rule="embedding", embed=HashingEmbedder(), threshold=0.5)
+    cfg = SelectConfig(n=3, ks=(2,), methods=("best-of-n",), display="distinct",
+                       merge="embedding", merge_threshold=0.5)
+    rec = run_prompt("p", ListGenerator(cands), pop, cfg, embed=HashingEmbedder())
+    assert rec["merge"]["groups"] == [list(map(int, g)) for g in want.groups]
+    assert rec["merge"]["threshold"] == 0.5 and rec["merge"]["n_merged"] == want.n_merged
+
+
+def test_summarise_keeps_selection_displays_apart():
+    rec_m, _, _ = _run_distinct(("best-of-n",), (2,), display="multiset")
+    rec_d, _, _ = _run_distinct(("best-of-n",), (2,))
+    rows = summarise([rec_m, rec_d, rec_d])
+    assert [(r["display"], r["method"], r["k"], r["prompts"]) for r in rows] == [
+        ("multiset", "best-of-n", 2, 1), ("distinct", "best-of-n", 2, 2)]
+    legacy = {k: v for k, v in rec_m.items() if k != "config"}  # records before displays
+    assert summarise([legacy])[0]["display"] == "multiset"

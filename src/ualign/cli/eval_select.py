@@ -3,19 +3,23 @@ written by ``ualign select``."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-from ualign.llm.experiment import summarise, timing_summary
+from ualign.llm.experiment import merge_summary, summarise, timing_summary
 from ualign.llm.plots import plot_win_rates
 from ualign.llm.store import read_results
 
 HELP = "Summarise ualign select results: held-out win rates per method and k, and a plot"
 
-COLUMNS = [("robust", "robust WR"), ("robust_shown", "robust WR (shown)"),
-           ("mean", "mean WR"), ("robust_humans", "robust vs humans"),
-           ("mean_humans", "mean vs humans"), ("distinct", "distinct"),
-           ("cosine_distance", "diversity")]
+COLUMNS = [("robust", "robust WR multiset"), ("robust_shown", "robust WR (shown) multiset"),
+           ("mean", "mean WR multiset"), ("robust_humans", "robust vs humans multiset"),
+           ("mean_humans", "mean vs humans multiset"),
+           ("robust_distinct", "robust WR distinct"),
+           ("robust_shown_distinct", "robust WR (shown) distinct"),
+           ("robust_humans_distinct", "robust vs humans distinct"),
+           ("distinct", "distinct shown"), ("cosine_distance", "diversity")]
 
 
 def add_arguments(p) -> None:
@@ -24,6 +28,9 @@ def add_arguments(p) -> None:
                    help="PNG path for the plot (default: RESULTS with suffix .png); 'none' "
                         "skips it")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table instead")
+    p.add_argument("--json", default=None,
+                   help="also write the rows (both displays), the merge counts and the timing "
+                        "as JSON to this path ('-' for stdout)")
 
 
 def run(args) -> int:
@@ -37,12 +44,18 @@ def run(args) -> int:
     if not records:
         raise ValueError(f"{path} holds no results")
     rows = summarise(records)
+    merged = merge_summary(records)
     present = [(m, h) for m, h in COLUMNS if any(m in r for r in rows)]
+    displays = list(dict.fromkeys(r["display"] for r in rows))
+    # the selection display as a last column when the file mixes both
+    sel_col = [r["display"] for r in rows] if len(displays) > 1 else None
     if args.markdown:
-        print("| method | k | " + " | ".join(h for _, h in present) + " |")
-        print("|---|---:|" + "---:|" * len(present))
-        for r in rows:
-            cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present]
+        print("| method | k | " + " | ".join(h for _, h in present)
+              + (" | selected for |" if sel_col else " |"))
+        print("|---|---:|" + "---:|" * len(present) + ("---|" if sel_col else ""))
+        for i, r in enumerate(rows):
+            cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present] + (
+                [sel_col[i]] if sel_col else [])
             print(f"| {r['method']} | {r['k']} | " + " | ".join(cells) + " |")
     else:
         t = Table(title=f"{path.name}: {len(records)} prompt(s), held-out users")
@@ -51,14 +64,33 @@ def run(args) -> int:
         t.add_column("k/(k+1)", justify="right")
         for _, h in present:
             t.add_column(h, justify="right")
-        for r in rows:
+        if sel_col:
+            t.add_column("selected for")
+        for i, r in enumerate(rows):
             t.add_row(r["method"], str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
-                      *[f"{r[m]:.3f}" if m in r else "" for m, _ in present])
+                      *[f"{r[m]:.3f}" if m in r else "" for m, _ in present],
+                      *([sel_col[i]] if sel_col else []))
         Console(width=None if sys.stdout.isatty() else 160).print(t)
     ts = timing_summary(records)
     sel = ", ".join(f"{m} {s * 1e3:.1f} ms" for m, s in ts["select_s_per_prompt"].items())
     print(f"generation: {ts['candidates']} candidates, {ts['candidates_per_s']:.2f} "
           f"candidates/s; selection per prompt (all k): {sel}")
+    print(f"selected for display {'/'.join(displays)}; 'distinct' columns: both sides' "
+          f"responses merged (THEORY §9)")
+    if merged["prompts"]:
+        rules = ", ".join(r["rule"] + (f" >= {r['threshold']}" if r["threshold"] is not None
+                                       else "") for r in merged["rules"])
+        print(f"merged: {merged['merged']} of {merged['candidates']} candidates over "
+              f"{merged['prompts']} prompt(s) ({rules}); {merged['distinct']} distinct")
+    if args.json:
+        doc = dict(results=str(path), prompts=len(records), displays=displays, rows=rows,
+                   merge=merged, timing=ts)
+        text = json.dumps(doc, indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+            print(f"json: {args.json}")
     if (args.plot or "").lower() != "none":
         png = Path(args.plot) if args.plot else path.with_suffix(".png")
         plot_win_rates(rows, png)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ualign.cli import CLIError
+from ualign.llm.dedupe import DEFAULT_THRESHOLD
 from ualign.llm.embed import as_embedder
 from ualign.llm.experiment import SelectConfig, run_prompt
 from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
@@ -31,6 +32,19 @@ def _ks(text: str) -> tuple[int, ...]:
     if not out or min(out) < 1:
         raise ValueError(f"--k values must be >= 1, got {text!r}")
     return tuple(sorted(set(out)))
+
+
+def _merge_line(rec: dict, cfg: SelectConfig) -> str:
+    """One line per prompt: candidates merged, distinct responses, and k beyond them."""
+    m, n = rec["merge"], len(rec["candidates"])
+    g = n - m["n_merged"]
+    rule = m["rule"] + (f" >= {m['threshold']}" if m["threshold"] is not None else "")
+    line = (f"{rec['prompt'][:50]!r}: {m['n_merged']} of {n} candidates merged ({rule}), "
+            f"{g} distinct; display {cfg.display}")
+    over = [k for k in cfg.ks if k > g]
+    if cfg.display == "distinct" and over:
+        line += f"; k = {','.join(map(str, over))} > {g} distinct: all {g} shown"
+    return line
 
 
 def add_arguments(p) -> None:
@@ -72,6 +86,19 @@ def add_arguments(p) -> None:
                         "model-free lexical embedding)")
     p.add_argument("--cache", default=None,
                    help="generation cache JSONL (default: OUT with suffix .gen-cache.jsonl)")
+    p.add_argument("--display", default="multiset",
+                   help="multiset (default: the paper's rule, copies count) or distinct "
+                        "(equivalent candidates merged first, k distinct responses shown); "
+                        "results report both displays either way")
+    p.add_argument("--merge", default="exact",
+                   help="which candidates are the same response: exact (equal after "
+                        "normalisation, default) or embedding (also cosine >= "
+                        "--merge-threshold, complete linkage)")
+    p.add_argument("--merge-threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help=f"cosine threshold of --merge embedding (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--strict", action="store_true",
+                   help="with --display distinct: fail when a prompt has fewer distinct "
+                        "candidates than k (default: show all of them and say so)")
 
 
 def run(args) -> int:
@@ -80,7 +107,9 @@ def run(args) -> int:
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     cfg = SelectConfig(n=args.n, ks=args.k, methods=methods, temperature=args.temperature,
                        top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed,
-                       split=args.split, personalised=args.personalised, system=args.system)
+                       split=args.split, personalised=args.personalised, system=args.system,
+                       display=args.display, merge=args.merge,
+                       merge_threshold=args.merge_threshold, strict=args.strict)
     prompts = read_prompts(args.prompts)
     out = Path(args.out)
     done = {r.get("prompt") for r in read_results(out)}
@@ -116,5 +145,6 @@ def run(args) -> int:
         rec["population"] = args.population
         rec["wall_s"] = time.perf_counter() - t0
         append_record(out, rec)
+        tqdm.write(_merge_line(rec, cfg))
     print(f"wrote {len(todo)} prompt(s) to {out}; summarise with: ualign eval-select {out}")
     return 0

@@ -16,10 +16,21 @@ from collections.abc import Sequence
 import numpy as np
 
 from ualign.core import Profile
+from ualign.core._checks import check_display
+from ualign.llm.dedupe import DEFAULT_THRESHOLD, RULES, merge_equivalent
 from ualign.llm.populations import EmbeddingPopulation, Population, VotePopulation
-from ualign.llm.select import METHODS, diversity, evaluate, personalised_win_rates, select
+from ualign.llm.select import (
+    METHODS,
+    diversity,
+    evaluate,
+    merge_selection,
+    personalised_win_rates,
+    select,
+    unmerge_selection,
+)
 
-__all__ = ["SelectConfig", "personas_for", "run_prompt", "summarise", "timing_summary"]
+__all__ = ["SelectConfig", "merge_summary", "personas_for", "run_prompt", "summarise",
+           "timing_summary"]
 
 PERSONAL_SYSTEM = ("Write for this reader. {persona} Answer in one or two sentences, in "
                    "your own words.")
@@ -39,6 +50,17 @@ class SelectConfig:
       prompt, generation seed 1000 + persona index, so it is cached across user splits) and
       evaluate it as the in-context personalised reference.
     system: optional system prompt for candidate generation.
+    display: ``"multiset"`` (THEORY §2, the default) or ``"distinct"`` (§9): what the methods
+      select for. Under ``"distinct"`` equivalent candidates are merged first and every method
+      shows distinct responses (``ualign.llm.select``). Every record is evaluated under both
+      displays either way.
+    merge: ``"exact"`` or ``"embedding"``: the rule of ``ualign.llm.dedupe.merge_equivalent``
+      that says which candidates are the same response (used by distinct display, both for
+      selecting and for evaluating).
+    merge_threshold: the embedding rule's cosine threshold (default
+      ``ualign.llm.dedupe.DEFAULT_THRESHOLD``).
+    strict: under ``"distinct"``, raise ``ValueError`` when a prompt has fewer distinct
+      candidates than some k (default: show all of them and say so in the selection's extras).
     """
 
     n: int = 32
@@ -51,8 +73,19 @@ class SelectConfig:
     split: float = 0.5
     personalised: bool = False
     system: str | None = None
+    display: str = "multiset"
+    merge: str = "exact"
+    merge_threshold: float = DEFAULT_THRESHOLD
+    strict: bool = False
 
     def __post_init__(self):
+        check_display(self.display)
+        if self.merge not in RULES:
+            raise ValueError(f"merge must be one of {RULES}, got {self.merge!r}")
+        t = self.merge_threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 < t <= 1.0:
+            raise ValueError(f"merge_threshold must be a number in (0, 1] (a cosine "
+                             f"similarity), got {t!r}")
         if int(self.n) < 1:
             raise ValueError(f"n must be >= 1 candidates, got {self.n}")
         if not self.ks:
@@ -63,7 +96,7 @@ class SelectConfig:
         for k in self.ks:
             if int(k) < 1:
                 raise ValueError(f"k must be >= 1, got {k}")
-            if int(k) > int(self.n):
+            if int(k) > int(self.n) and self.display == "multiset":
                 bad = [m for m in self.methods if m in ("best-of-n", "sampling")]
                 if bad:
                     raise ValueError(f"k={k} is larger than n={self.n} candidates; methods "
@@ -102,9 +135,18 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     """Generate (unless ``candidates`` are given), select and evaluate for one prompt.
 
     Returns a dict: ``prompt``, ``candidates``, ``humans``, ``config``, ``scores`` (mean
-    utility of each candidate for the selection users), ``selections``
-    (``{method: {k: Selection.to_json()}}``), ``results`` (``{method: {k: metrics}}``,
-    including ``"personalised"`` when asked), ``timing`` and ``sizes``.
+    utility of each candidate for the selection users), ``merge`` (the candidates merged by
+    ``cfg.merge``: ``Merge.to_json()``), ``selections`` (``{method: {k: Selection.to_json()}}``,
+    shown indices are candidate indices), ``results`` (``{method: {k: metrics}}``, including
+    ``"personalised"`` when asked), ``timing`` and ``sizes``.
+
+    Metrics per method and k: ``robust``, ``mean``, ``robust_shown``, ``mean_shown``, ``worst``
+    (and ``robust_humans``, ``mean_humans``, ``robust_shown_humans`` with human statements)
+    under multiset display, over all N candidates as opponents; the same names with the suffix
+    ``_distinct`` under distinct display, over the merged candidates (each group shown as its
+    representative, ``worst_distinct`` a representative's candidate index; a policy's mass
+    summed per group); ``distinct``: the number of distinct
+    responses shown (after merging); ``cosine_distance``: diversity of the shown candidates.
     """
     timing = {}
     t0 = time.perf_counter()
@@ -152,16 +194,44 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     elif hasattr(population, "embed"):
         E = np.asarray(population.embed(candidates), dtype=float)
 
+    # distinct display: which candidates are the same response
+    t1 = time.perf_counter()
+    merge_embed = embed if embed is not None else getattr(population, "embed", None)
+    merge = merge_equivalent(candidates, rule=cfg.merge, threshold=cfg.merge_threshold,
+                             embed=merge_embed if cfg.merge == "embedding" else None)
+    timing["merge_s"] = time.perf_counter() - t1
+    G, reps, labels = merge.n_groups, merge.representative, merge.labels
+    if cfg.display == "distinct" and cfg.strict and G < max(cfg.ks):
+        raise ValueError(f"k={max(cfg.ks)} is larger than the {G} distinct candidates of "
+                         f"prompt {prompt[:60]!r} ({merge.n_merged} of {N} merged by "
+                         f"rule {cfg.merge!r}); strict needs k <= distinct candidates")
+    S_sel_g = S_sel[:, reps]
+    P_sel_g = sel_pop.profile_from_scores(S_sel_g, [candidates[i] for i in reps])
+    # the evaluation profile over the merged candidates, then humans and personal texts
+    cols_g = np.concatenate([reps, np.arange(N, len(all_texts))])
+    P_eval_g = Profile.from_scores(S_eval[:, cols_g], eval_pop.weights)
+
     opp = np.arange(N)
     groups = {"humans": np.arange(N, N + len(humans))} if humans else {}
+    opp_g = np.arange(G)
+    groups_g = {"humans": np.arange(G, G + len(humans))} if humans else {}
     selections, results, sel_time = {}, {}, {}
     for method in cfg.methods:
         selections[method], results[method], sel_time[method] = {}, {}, {}
         for k in cfg.ks:
-            s = select(P_sel, int(k), method, scores=S_sel, weights=sel_pop.weights,
-                       seed=rng)
+            if cfg.display == "distinct":
+                s_g = select(P_sel_g, int(k), method, display="distinct", scores=S_sel_g,
+                             weights=sel_pop.weights, seed=rng)
+                s = unmerge_selection(s_g, reps, N)
+            else:
+                s = select(P_sel, int(k), method, scores=S_sel, weights=sel_pop.weights,
+                           seed=rng)
+                s_g = merge_selection(s, labels, G)
             r = evaluate(P_eval, s, opponents=opp, groups=groups)
-            r["distinct"] = int(np.unique(s.shown).size)
+            rd = evaluate(P_eval_g, s_g, opponents=opp_g, groups=groups_g, display="distinct")
+            rd["worst"] = int(reps[rd["worst"]])  # a group, named by its representative
+            r.update({f"{key}_distinct": v for key, v in rd.items()})
+            r["distinct"] = int(np.unique(s_g.shown).size)
             if E is not None:
                 r["cosine_distance"] = diversity(E[s.shown])["cosine_distance"]
             selections[method][str(k)] = s.to_json()
@@ -170,6 +240,9 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     if personal:
         cols = N + len(humans) + assign
         r = personalised_win_rates(S_eval, eval_pop.weights, cols, opp)
+        # one response shown: distinct display differs only in the merged opponents
+        r["robust_distinct"] = personalised_win_rates(S_eval, eval_pop.weights, cols,
+                                                      reps)["robust"]
         if humans:
             rh = personalised_win_rates(S_eval, eval_pop.weights, cols, groups["humans"])
             r.update(robust_humans=rh["robust"], mean_humans=rh["mean"])
@@ -179,32 +252,39 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     sel_scores = sel_pop.weights @ np.where(np.isnan(S_sel), np.nanmin(S_sel), S_sel)
     return dict(prompt=prompt, candidates=candidates, humans=humans, personal=personal,
                 config=dataclasses.asdict(cfg), scores=[round(float(x), 6) for x in sel_scores],
+                merge=merge.to_json(),
                 selections=selections, results=results, timing=timing,
-                sizes=dict(n=N, selection_users=sel_pop.n_users,
+                sizes=dict(n=N, distinct=G, selection_users=sel_pop.n_users,
                            eval_users=eval_pop.n_users, humans=len(humans)),
                 model=getattr(generator, "name", None))
 
 
-METRICS = ("robust", "robust_shown", "mean", "robust_humans", "mean_humans", "distinct",
-           "cosine_distance")
+METRICS = ("robust", "robust_shown", "mean", "robust_humans", "mean_humans",
+           "robust_distinct", "robust_shown_distinct", "mean_distinct",
+           "robust_humans_distinct", "mean_humans_distinct", "distinct", "cosine_distance")
 
 
 def summarise(records: Sequence[dict]) -> list[dict]:
-    """Mean over prompts of each metric, per (method, k): rows with ``method``, ``k``,
-    ``prompts`` and the metrics present in the records."""
-    acc: dict[tuple[str, int], dict[str, list]] = {}
+    """Mean over prompts of each metric, per (selection display, method, k): rows with
+    ``display`` (what the methods selected for: the record's ``config["display"]``, multiset
+    when absent), ``method``, ``k``, ``prompts`` and the metrics present in the records (metrics
+    without the ``_distinct`` suffix are multiset display)."""
+    acc: dict[tuple[str, str, int], dict[str, list]] = {}
     for rec in records:
+        display = (rec.get("config") or {}).get("display", "multiset")
         for method, by_k in rec.get("results", {}).items():
             for k, r in by_k.items():
-                slot = acc.setdefault((method, int(k)), {})
+                slot = acc.setdefault((display, method, int(k)), {})
                 for m in METRICS:
                     if m in r and r[m] is not None:
                         slot.setdefault(m, []).append(float(r[m]))
     order = {m: i for i, m in enumerate((*METHODS, "personalised"))}
     rows = []
-    for (method, k), vals in sorted(acc.items(), key=lambda t: (t[0][1], order.get(t[0][0], 99),
-                                                                 t[0][0])):
-        row = dict(method=method, k=k, prompts=max(len(v) for v in vals.values()))
+    for (display, method, k), vals in sorted(
+            acc.items(), key=lambda t: (t[0][0] != "multiset", t[0][0], t[0][2],
+                                        order.get(t[0][1], 99), t[0][1])):
+        row = dict(display=display, method=method, k=k,
+                   prompts=max(len(v) for v in vals.values()))
         row.update({m: float(np.mean(v)) for m, v in vals.items()})
         rows.append(row)
     return rows
@@ -221,3 +301,16 @@ def timing_summary(records) -> dict:
     return dict(candidates=n_c, generate_s=gen_s,
                 candidates_per_s=(n_c / gen_s) if gen_s > 0 else float("nan"),
                 select_s_per_prompt={m: float(np.mean(v)) for m, v in sel.items()})
+
+
+def merge_summary(records) -> dict:
+    """How many candidates distinct display merged: ``prompts``, ``candidates`` (in all),
+    ``merged`` (in all), ``distinct`` (in all), ``rules`` (the rules and thresholds used), from
+    the records' ``merge`` entries (records without one are skipped)."""
+    recs = [r for r in records if r.get("merge")]
+    n = sum(len(r["candidates"]) for r in recs)
+    merged = sum(int(r["merge"]["n_merged"]) for r in recs)
+    rules = sorted({(r["merge"]["rule"], r["merge"]["threshold"]) for r in recs},
+                   key=lambda t: (t[0], t[1] or 0.0))
+    return dict(prompts=len(recs), candidates=n, merged=merged, distinct=n - merged,
+                rules=[dict(rule=a, threshold=b) for a, b in rules])

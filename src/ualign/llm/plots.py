@@ -6,28 +6,45 @@ __all__ = ["plot_win_rates"]
 
 
 def plot_win_rates(rows, path) -> None:
-    """Held-out robust win rate against k, one line per method, beside ``k/(k+1)``.
+    """Held-out robust win rate against k, one line per method, beside ``k/(k+1)``: one panel
+    for multiset display (``robust``) and, when the rows have it, one for distinct display
+    (``robust_distinct``, THEORY §9).
 
     ``rows``: the dicts of :func:`ualign.llm.experiment.summarise` (``method``, ``k``,
-    ``robust``); ``path``: the PNG written.
+    ``robust``, optional ``robust_distinct`` and ``display``, the display the method selected
+    for: one line per method and selection display); ``path``: the PNG written.
     """
     import matplotlib  # lazy: a heavy import ``ualign --help`` should not pay for
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    panels = [("robust", "multiset display")]
+    if any("robust_distinct" in r for r in rows):
+        panels.append(("robust_distinct", "distinct display"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.2), squeeze=False)
     ks = sorted({r["k"] for r in rows})
-    if ks:
-        grid = range(1, max(ks) + 1)
-        ax.plot(list(grid), [k / (k + 1) for k in grid], "k--", lw=1, label="k/(k+1)")
-    for method in dict.fromkeys(r["method"] for r in rows):
-        pts = sorted((r["k"], r["robust"]) for r in rows if r["method"] == method)
-        style = "s" if len(pts) == 1 else "o-"
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=method)
-    ax.set_xlabel("k (responses shown)")
-    ax.set_ylabel("held-out robust win rate vs every candidate")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    for ax, (key, title) in zip(axes[0], panels, strict=True):
+        if ks:
+            grid = range(1, max(ks) + 1)
+            ax.plot(list(grid), [k / (k + 1) for k in grid], "k--", lw=1, label="k/(k+1)")
+        series = list(dict.fromkeys((r["method"], r.get("display", "multiset")) for r in rows))
+        mixed = len({d for _, d in series}) > 1
+        colour = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(m for m, _ in series))}
+        for method, display in series:
+            pts = sorted((r["k"], r[key]) for r in rows if r["method"] == method
+                         and r.get("display", "multiset") == display and key in r)
+            if mixed and method == "personalised" and display != series[0][1]:
+                continue  # one response: the same point for both selections
+            style = "s" if len(pts) == 1 else ("o--" if display == "distinct" and mixed
+                                               else "o-")
+            label = f"{method} (selected for {display})" if mixed else method
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colour[method],
+                    label=label)
+        ax.set_xlabel("k (responses shown)")
+        ax.set_ylabel("held-out robust win rate vs every candidate")
+        ax.set_title(title)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -13,14 +13,30 @@ For a prompt with candidates ``y_1..y_N`` and a population's Profile over them:
 - ``"nlhf"``: k samples of the maximal lottery (the k = 1 equilibrium, ``solve_nlhf``);
 - ``"sampling"``: the first k candidates, i.e. k plain samples of the language model.
 
+``display="distinct"`` (THEORY §9: a response shown twice is one response) selects over a
+profile of *distinct* responses (the caller merges equivalent candidates first, e.g. with
+``ualign.llm.dedupe``) and shows ``min(k, n)`` distinct ones:
+
+- ``"ualign"``: one k-set drawn (with ``seed``) from the best distribution over k-subsets,
+  ``solve_kset(profile, k, display="distinct", randomised=True)``;
+- ``"ualign-kset"``: the best single k-set, ``solve_kset(..., display="distinct",
+  randomised=False)`` (deterministic: the set wins against every single response with
+  probability ``value``);
+- ``"nlhf"``: the maximal lottery's k samples, merged (it may show fewer than k: the collapse of
+  THEORY §9);
+- ``"best-of-n"``: the k distinct responses of highest mean utility; ``"sampling"``: the first
+  k distinct responses.
+
 Evaluation (:func:`evaluate`) uses a Profile of *held-out* users over the candidates (plus any
 extra opponents such as human-written statements): the robust win rate
-``min_{y'} WR(shown, y')`` with the multiset-uniform choice rule, exactly in expectation for the
-product policies (``1 - max_{y'} L(π, y')``) and for the realised k responses
-(``set_win_rate``).
+``min_{y'} WR(shown, y')``, exactly in expectation for the product policies
+(``1 - max_{y'} L(π, y')``) and for the realised k responses (``set_win_rate``), with the
+multiset-uniform choice rule of THEORY §2 (``display="multiset"``) or with both sides' responses
+merged (``display="distinct"``, §9).
 
 References: shared/spec/THEORY.md §2 (choice rule, win rate), §3 (closed form), §4 (the game and
-its k/(k+1) guarantee), §7 (best k-output policy), §8 (from games to language models).
+its k/(k+1) guarantee), §7 (best k-output policy), §8 (from games to language models), §9
+(distinct display).
 """
 
 from __future__ import annotations
@@ -31,16 +47,21 @@ import time
 import numpy as np
 
 from ualign.core import Profile, deviation_payoffs, set_win_rate
-from ualign.core._checks import check_count, check_profile
+from ualign.core import sets as sets_mod
+from ualign.core._checks import DISPLAYS, check_count, check_display, check_profile
+from ualign.solvers import kset as kset_mod
 from ualign.solvers import registry
 
 __all__ = [
+    "DISPLAYS",
     "METHODS",
     "Selection",
     "diversity",
     "evaluate",
+    "merge_selection",
     "personalised_win_rates",
     "select",
+    "unmerge_selection",
 ]
 
 WITHOUT_REPLACEMENT = ("best-of-n", "sampling")  # the two baselines, which are not solvers
@@ -67,6 +88,7 @@ class Selection:
         (None for product policies, whose distribution is ``policy^{⊗k}``).
       seconds: wall time of the selection (solver included).
       extras: solver diagnostics (exploitability on the selection users, method, ...).
+      display: ``"multiset"`` or ``"distinct"``: the display the method selected for.
     """
 
     method: str
@@ -77,10 +99,11 @@ class Selection:
     probs: np.ndarray | None = None
     seconds: float = 0.0
     extras: dict = dataclasses.field(default_factory=dict)
+    display: str = "multiset"
 
     def to_json(self) -> dict:
         out = dict(method=self.method, k=self.k, shown=self.shown.tolist(),
-                   seconds=round(self.seconds, 6), extras=self.extras)
+                   seconds=round(self.seconds, 6), extras=self.extras, display=self.display)
         if self.policy is not None:
             out["policy"] = [round(float(p), 10) for p in self.policy]
         if self.sets is not None:
@@ -102,14 +125,18 @@ def _sample(policy: np.ndarray, k: int, rng) -> np.ndarray:
     return np.sort(rng.choice(p.size, size=k, replace=True, p=p / p.sum()))
 
 
-def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, weights=None,
-           seed=None, tol: float = 1e-9) -> Selection:
+def select(profile: Profile, k: int, method: str = "ualign", *, display: str = "multiset",
+           scores=None, weights=None, seed=None, tol: float = 1e-9) -> Selection:
     """Choose k of the profile's N candidates by ``method`` (see the module docstring).
 
     Args:
-      profile: the selection users' Profile over the N candidates.
-      k: number of responses shown (k > N is allowed only for sampled policies).
+      profile: the selection users' Profile over the N candidates (under ``display="distinct"``
+        the N *distinct* responses: merge equivalent candidates first).
+      k: number of responses shown (under ``"multiset"``, k > N is allowed only for sampled
+        policies; under ``"distinct"``, ``min(k, N)`` distinct responses are shown and
+        ``extras["fewer_than_k"]`` says when N < k).
       method: one of :data:`METHODS`.
+      display: ``"multiset"`` (THEORY §2, the default) or ``"distinct"`` (§9).
       scores: ``(U, N)`` raw utilities of the same users (``best-of-n``; when omitted it uses
         the mean normalised rank ``1 - level/(N-1)``, a Borda score).
       weights: ``(U,)`` weights of the rows of ``scores`` (default: the profile's weights when
@@ -120,7 +147,11 @@ def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, wei
     check_profile(profile)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    display = check_display(display)
     n = profile.n_responses
+    if display == "distinct":
+        return _select_distinct(profile, k, method, scores=scores, weights=weights, seed=seed,
+                                tol=tol)
     k = _check_k(k, n, method)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
@@ -128,30 +159,98 @@ def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, wei
     if solver is not None:
         sel = _solve(solver, profile, k, tol, rng)
     elif method == "best-of-n":
-        if scores is None:
-            util = 1.0 - profile.levels / max(n - 1, 1)
-        else:
-            util = np.asarray(scores, dtype=float)
-            if util.ndim != 2 or util.shape[1] != n:
-                raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
-            util = np.where(np.isnan(util), np.nanmin(util), util)
-        if weights is not None:
-            w = np.asarray(weights, dtype=float)
-            if w.shape != (util.shape[0],):
-                raise ValueError(f"weights must have shape ({util.shape[0]},) (one per row of "
-                                 f"scores), got {w.shape}")
-            w = w / w.sum()
-        elif util.shape[0] == profile.n_users:
-            w = profile.weights
-        else:
-            w = np.full(util.shape[0], 1.0 / util.shape[0])
-        mean = w @ util
-        top = np.argsort(-mean, kind="stable")[:k]
-        sel = dict(shown=np.sort(top), sets=np.sort(top)[None, :], probs=np.ones(1),
-                   extras=dict(mean_utility=[float(mean[i]) for i in top]))
+        sel = _best_of_n(profile, k, scores, weights)
     else:  # sampling
         sel = dict(shown=np.arange(k), sets=np.arange(k)[None, :], probs=np.ones(1))
     return Selection(method=method, k=k, seconds=time.perf_counter() - t0, **sel)
+
+
+def _best_of_n(profile: Profile, k: int, scores, weights) -> dict:
+    """The k responses of highest mean utility (or mean normalised rank without scores)."""
+    n = profile.n_responses
+    if scores is None:
+        util = 1.0 - profile.levels / max(n - 1, 1)
+    else:
+        util = np.asarray(scores, dtype=float)
+        if util.ndim != 2 or util.shape[1] != n:
+            raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
+        util = np.where(np.isnan(util), np.nanmin(util), util)
+    if weights is not None:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (util.shape[0],):
+            raise ValueError(f"weights must have shape ({util.shape[0]},) (one per row of "
+                             f"scores), got {w.shape}")
+        w = w / w.sum()
+    elif util.shape[0] == profile.n_users:
+        w = profile.weights
+    else:
+        w = np.full(util.shape[0], 1.0 / util.shape[0])
+    mean = w @ util
+    top = np.argsort(-mean, kind="stable")[:k]
+    return dict(shown=np.sort(top), sets=np.sort(top)[None, :], probs=np.ones(1),
+                extras=dict(mean_utility=[float(mean[i]) for i in top]))
+
+
+def _select_distinct(profile: Profile, k, method: str, *, scores, weights, seed,
+                     tol: float) -> Selection:
+    """``select(display="distinct")``: min(k, n) distinct responses (see the module docstring)."""
+    n = profile.n_responses
+    k = check_count(k, "k", " (responses shown)")
+    kk = min(k, n)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    extras: dict = {}
+    solver = registry.labelled("select").get(method)
+    if kk < k and not (solver is not None and solver.k_free):
+        extras["fewer_than_k"] = (f"only {n} distinct candidate(s) for k={k}: all {n} are "
+                                  f"shown")
+    if solver is not None and solver.k_free:  # NLHF: its k samples, merged
+        res = solver.solve(profile, k, tol=tol)
+        policy = np.asarray(res.policy, float)
+        sel = dict(policy=policy, shown=np.unique(_sample(policy, k, rng)))
+        extras.update(solver=res.method, exploitability=float(res.exploitability))
+    elif solver is not None:  # U-aligned: the distinct k-set solver
+        randomised = solver.output != "kset"
+        res = kset_mod.solve_kset(profile, kk, display="distinct", randomised=randomised)
+        sets = np.asarray(res.sets, dtype=np.int64)
+        probs = np.clip(np.asarray(res.probs, float), 0, None)
+        probs = probs / probs.sum()
+        pick = int(rng.choice(len(probs), p=probs))
+        sel = dict(sets=sets, probs=probs, shown=np.sort(sets[pick]))
+        extras.update(solver=f"solve_kset(display='distinct', randomised={randomised})",
+                      value=float(res.value), upper_bound=float(res.upper_bound))
+    elif method == "best-of-n":
+        sel = _best_of_n(profile, kk, scores, weights)
+        extras.update(sel.pop("extras"))
+    else:  # sampling: the first k distinct responses
+        sel = dict(shown=np.arange(kk), sets=np.arange(kk)[None, :], probs=np.ones(1))
+    return Selection(method=method, k=k, seconds=time.perf_counter() - t0, extras=extras,
+                     display="distinct", **sel)
+
+
+def merge_selection(selection: Selection, labels, n_groups: int) -> Selection:
+    """The same selection over merged responses: candidate ``i`` becomes group ``labels[i]``
+    (``ualign.llm.dedupe.Merge.labels``); a policy's mass is summed per group, sets and shown
+    responses are relabelled (repeats stay; distinct display merges them)."""
+    lab = np.asarray(labels, dtype=np.int64)
+    policy = None if selection.policy is None else np.bincount(
+        lab[:selection.policy.size], weights=selection.policy, minlength=n_groups)
+    sets = None if selection.sets is None else lab[selection.sets]
+    return dataclasses.replace(selection, shown=np.sort(lab[selection.shown]), policy=policy,
+                               sets=sets)
+
+
+def unmerge_selection(selection: Selection, representative, n: int) -> Selection:
+    """A selection over merged responses expressed over the N candidates: group ``g`` is shown
+    as its representative candidate ``representative[g]`` (a policy's mass moves there)."""
+    rep = np.asarray(representative, dtype=np.int64)
+    policy = None
+    if selection.policy is not None:
+        policy = np.zeros(n)
+        policy[rep] = selection.policy
+    sets = None if selection.sets is None else rep[selection.sets]
+    return dataclasses.replace(selection, shown=np.sort(rep[selection.shown]), policy=policy,
+                               sets=sets)
 
 
 def _solve(solver: registry.Method, profile: Profile, k: int, tol: float, rng) -> dict:
@@ -181,8 +280,9 @@ def _pad(policy: np.ndarray, n: int) -> np.ndarray:
 
 
 def evaluate(profile: Profile, selection: Selection, opponents=None,
-             groups: dict[str, np.ndarray] | None = None) -> dict:
-    """Win rates of a selection on (held-out) users.
+             groups: dict[str, np.ndarray] | None = None, display: str = "multiset") -> dict:
+    """Win rates of a selection on (held-out) users, under ``display`` (THEORY §2 multiset,
+    §9 distinct: the shown responses are merged, and so is an opponent shown by both sides).
 
     Args:
       profile: Profile of the evaluation users over ``N + H`` responses, whose first N are the
@@ -191,6 +291,8 @@ def evaluate(profile: Profile, selection: Selection, opponents=None,
         response of the profile).
       groups: optional named subsets of opponents, e.g. ``{"humans": idx}``; for each, the
         robust and mean win rates against that subset are reported too.
+      display: ``"multiset"`` or ``"distinct"``; for ``"distinct"`` the profile's responses are
+        taken as distinct (merge equivalent candidates first, :func:`merge_selection`).
 
     Returns a dict with
       ``robust``: ``min_{y'} WR(Π, y')`` in expectation over the method's k-output policy Π,
@@ -202,16 +304,25 @@ def evaluate(profile: Profile, selection: Selection, opponents=None,
     opp = np.arange(n_all) if opponents is None else np.asarray(opponents, dtype=np.int64)
     if opp.size == 0:
         raise ValueError("opponents must hold at least one response index")
+    display = check_display(display)
     k = selection.k
     if selection.policy is not None:
-        L = deviation_payoffs(profile, _pad(selection.policy, n_all), k)
+        L = deviation_payoffs(profile, _pad(selection.policy, n_all), k, display)
         wr = 1.0 - L  # WR(π^{⊗k}, y') for every y'
-    else:
+    elif display == "multiset":
         wr = np.array([set_win_rate(profile, selection.sets, selection.probs, int(y))
                        for y in range(n_all)])
+    else:
+        wr = sets_mod.policy_win_rates(profile.levels, profile.weights,
+                                       np.asarray(selection.sets, dtype=np.int64),
+                                       np.asarray(selection.probs, float), display)
     shown = selection.shown[None, :]
-    wr_shown = np.array([set_win_rate(profile, shown, np.ones(1), int(y))
-                         for y in range(n_all)])
+    if display == "multiset":
+        wr_shown = np.array([set_win_rate(profile, shown, np.ones(1), int(y))
+                             for y in range(n_all)])
+    else:
+        wr_shown = sets_mod.policy_win_rates(profile.levels, profile.weights, shown,
+                                             np.ones(1), display)
     i = int(np.argmin(wr[opp]))
     out = dict(robust=float(wr[opp][i]), mean=float(wr[opp].mean()), worst=int(opp[i]),
                robust_shown=float(wr_shown[opp].min()), mean_shown=float(wr_shown[opp].mean()))
