@@ -44,6 +44,7 @@ import dataclasses
 import itertools
 import time
 from math import comb
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -51,6 +52,7 @@ from scipy.sparse import csr_matrix
 
 from ualign.core._checks import check_k
 from ualign.core.payoffs import robust_set_win_rate
+from ualign.core.profile import Profile
 from ualign.core.sets import policy_win_rates, set_win_matrix
 from ualign.solvers.diagnostics import DistinctKSetDiagnostics
 from ualign.solvers.kset import KSetResult, _master
@@ -532,105 +534,183 @@ def _left(deadline):
     return None if deadline is None else deadline - time.perf_counter()
 
 
+class _CGContext(NamedTuple):
+    """The column-generation run's fixed inputs: the population, the tolerances and limits,
+    and ``A_all`` (every k-subset with its stored states, or ``(sets, None, None)`` when
+    streamed; None for the heuristic + MIP pricer)."""
+
+    profile: Profile
+    lv: np.ndarray
+    w: np.ndarray
+    k: int
+    L: int
+    t0: float
+    deadline: float | None
+    gap_tol: float
+    tol: float
+    rel_gap: float
+    n_seeds: int
+    max_nonzeros: int
+    A_all: Any
+    max_rounds: int
+
+
+class _CGState(NamedTuple):
+    """The column-generation loop's state between pricing steps: the columns and their win
+    rows ``A``, the smallest certified upper bound and the bound that gave it, the
+    ``(seconds, master value, upper bound)`` trace, the counters and the stopping status."""
+
+    cols: tuple
+    A: np.ndarray
+    upper: float = np.inf
+    upper_from: str | None = None
+    trace: tuple[tuple[float, float, float], ...] = ()
+    rounds: int = 0
+    mip_calls: int = 0
+    mip_seconds: float = 0.0
+    status: str = "max_rounds"
+
+
 def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap, n_seeds,
                        max_nonzeros, A_all, max_rounds):
-    n = lv.shape[1]
-    T = _tables(lv, w, np.full(n, 1.0 / n), L)
-    cols = list(_heuristic(T, lv, k, L, n_seeds, deadline)[0])
-    A = _win_matrix(lv, w, np.array(cols))
-    upper, upper_from = np.inf, None
-    trace, rounds, mip_calls, mip_seconds = [], 0, 0, 0.0
-    status = "max_rounds"
-    while rounds < max_rounds:
-        rounds += 1
-        x, v, q = _master(A)
-        T = _tables(lv, w, q, L)
-        pu = _per_user_bound(T, lv, k, L)
-        if pu < upper:
-            upper, upper_from = pu, "per-user"
-        trace.append((time.perf_counter() - t0, v, upper))
-        if A_all is not None and (A_all[1] is not None or (k == 2 and L <= 16)):
-            # exact pricing of every k-subset (stored states, or pairs by matrix products)
-            prices = _enumeration_prices(T, lv, k, A_all, None)
-            j = int(np.argmax(prices))
-            if prices[j] + T.dropped < upper:
-                upper, upper_from = float(prices[j]) + T.dropped, "enumeration"
-            S = tuple(int(z) for z in A_all[0][j])
-            if prices[j] > v + tol and S not in set(cols):
-                cols.append(S)
-                A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
-                continue
-            status = "gap" if upper - v <= gap_tol else "enumeration stopped"
-            break
-        found, sub = _heuristic(T, lv, k, L, n_seeds, deadline)
-        if sub < upper:
-            upper, upper_from = sub, "submodular"
-        new = [S for S, p in found.items() if p > v + tol and S not in set(cols)]
-        if new:
-            cols.extend(new)
-            A = np.vstack([A, _win_matrix(lv, w, np.array(new))])
-            status = "running"
-            if deadline is not None and _left(deadline) <= 0:
-                status = "time_limit"
-                break
-            continue
-        if upper - v <= gap_tol:
-            status = "gap"
-            break
-        left = _left(deadline)
-        if left is not None and left <= 0:
-            status = "time_limit"
-            break
-        tm = time.perf_counter()
-        if A_all is not None:  # streamed enumeration: exact, no MIP
-            prices = _enumeration_prices(T, lv, k, A_all, deadline)
-            mip_seconds += time.perf_counter() - tm
-            if prices is None:
-                status = "time_limit"
-                break
-            j = int(np.argmax(prices))
-            if prices[j] + T.dropped < upper:
-                upper, upper_from = float(prices[j]) + T.dropped, "enumeration"
-            S = tuple(int(z) for z in A_all[0][j])
-            if prices[j] > v + tol and S not in set(cols):
-                cols.append(S)
-                A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
-                continue
-            status = "gap" if upper - v <= gap_tol else "enumeration stopped"
-            break
-        S, price, bound, mip_status, relax_bound = _mip_price(T, lv, k, left, rel_gap,
-                                                              max_nonzeros)
-        mip_calls += 1
-        mip_seconds += time.perf_counter() - tm
-        if bound < upper:
-            upper, upper_from = bound, "mip" if bound < relax_bound else "mip LP relaxation"
-        trace[-1] = (time.perf_counter() - t0, v, upper)
-        if S is not None and price > v + tol and S not in set(cols):
-            cols.append(S)
-            A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
-            continue
-        status = "gap" if upper - v <= gap_tol else (
-            "mip too large" if mip_status == "too large" else "mip stopped")
-        break
-    if len(x) != len(cols):
-        x, v, q = _master(A)
+    ctx = _CGContext(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap, n_seeds,
+                     max_nonzeros, A_all, max_rounds)
+    st = _initial_state(ctx)
+    done = False
+    while st.rounds < max_rounds and not done:
+        x, v, q = _master(st.A)
+        st, done = _cg_round(ctx, st._replace(rounds=st.rounds + 1), v, q)
+    if len(x) != len(st.cols):
+        x, v, q = _master(st.A)
+    return _cg_result(ctx, st, x, v, q)
+
+
+def _initial_state(ctx: _CGContext) -> _CGState:
+    """The heuristic's local optima under the uniform opponent as the first columns."""
+    n = ctx.lv.shape[1]
+    T = _tables(ctx.lv, ctx.w, np.full(n, 1.0 / n), ctx.L)
+    cols = tuple(_heuristic(T, ctx.lv, ctx.k, ctx.L, ctx.n_seeds, ctx.deadline)[0])
+    return _CGState(cols=cols, A=_win_matrix(ctx.lv, ctx.w, np.array(cols)))
+
+
+def _lower_upper(st: _CGState, bound, source) -> _CGState:
+    """``st`` with ``bound`` as its upper bound (from ``source``) when it is smaller."""
+    if bound < st.upper:
+        return st._replace(upper=bound, upper_from=source)
+    return st
+
+
+def _add_columns(ctx: _CGContext, st: _CGState, new) -> _CGState:
+    return st._replace(cols=st.cols + tuple(new),
+                       A=np.vstack([st.A, _win_matrix(ctx.lv, ctx.w, np.array(new))]))
+
+
+def _gap_or(ctx: _CGContext, st: _CGState, v, otherwise) -> str:
+    """The stopping status once pricing found no column: ``"gap"`` if the certified gap is
+    closed to gap_tol, else ``otherwise``."""
+    return "gap" if st.upper - v <= ctx.gap_tol else otherwise
+
+
+def _out_of_time(deadline) -> bool:
+    left = _left(deadline)
+    return left is not None and left <= 0
+
+
+def _cg_round(ctx: _CGContext, st: _CGState, v, q):
+    """One pricing round against the master's dual ``q``; returns ``(state, stop)``."""
+    T = _tables(ctx.lv, ctx.w, q, ctx.L)
+    st = _lower_upper(st, _per_user_bound(T, ctx.lv, ctx.k, ctx.L), "per-user")
+    st = st._replace(trace=(*st.trace, (time.perf_counter() - ctx.t0, v, st.upper)))
+    A_all = ctx.A_all
+    if A_all is not None and (A_all[1] is not None or (ctx.k == 2 and ctx.L <= 16)):
+        # exact pricing of every k-subset (stored states, or pairs by matrix products)
+        prices = _enumeration_prices(T, ctx.lv, ctx.k, A_all, None)
+        return _enumeration_step(ctx, st, T, v, prices)
+    return _heuristic_then_exact(ctx, st, T, v)
+
+
+def _enumeration_step(ctx: _CGContext, st: _CGState, T: _Tables, v, prices):
+    """The best enumerated subset bounds the optimum and enters if it improves."""
+    j = int(np.argmax(prices))
+    if prices[j] + T.dropped < st.upper:
+        st = st._replace(upper=float(prices[j]) + T.dropped, upper_from="enumeration")
+    S = tuple(int(z) for z in ctx.A_all[0][j])
+    if prices[j] > v + ctx.tol and S not in set(st.cols):
+        return _add_columns(ctx, st, [S]), False
+    return st._replace(status=_gap_or(ctx, st, v, "enumeration stopped")), True
+
+
+def _heuristic_then_exact(ctx: _CGContext, st: _CGState, T: _Tables, v):
+    """Heuristic pricing; when it finds no improving column, the exact pricer decides
+    (streamed enumeration or the MIP)."""
+    found, sub = _heuristic(T, ctx.lv, ctx.k, ctx.L, ctx.n_seeds, ctx.deadline)
+    st = _lower_upper(st, sub, "submodular")
+    known = set(st.cols)
+    new = [S for S, p in found.items() if p > v + ctx.tol and S not in known]
+    if new:
+        st = _add_columns(ctx, st, new)._replace(status="running")
+        if _out_of_time(ctx.deadline):
+            return st._replace(status="time_limit"), True
+        return st, False
+    if st.upper - v <= ctx.gap_tol:
+        return st._replace(status="gap"), True
+    left = _left(ctx.deadline)
+    if left is not None and left <= 0:
+        return st._replace(status="time_limit"), True
+    if ctx.A_all is not None:
+        return _streamed_step(ctx, st, T, v)
+    return _mip_step(ctx, st, T, v, left)
+
+
+def _streamed_step(ctx: _CGContext, st: _CGState, T: _Tables, v):
+    """Exact pricing by streamed enumeration (no MIP); stops at the deadline."""
+    tm = time.perf_counter()
+    prices = _enumeration_prices(T, ctx.lv, ctx.k, ctx.A_all, ctx.deadline)
+    st = st._replace(mip_seconds=st.mip_seconds + (time.perf_counter() - tm))
+    if prices is None:
+        return st._replace(status="time_limit"), True
+    return _enumeration_step(ctx, st, T, v, prices)
+
+
+def _mip_step(ctx: _CGContext, st: _CGState, T: _Tables, v, left):
+    """Exact pricing by the MIP, its bound (or its LP relaxation's) certifying."""
+    tm = time.perf_counter()
+    S, price, bound, mip_status, relax_bound = _mip_price(T, ctx.lv, ctx.k, left, ctx.rel_gap,
+                                                          ctx.max_nonzeros)
+    st = st._replace(mip_calls=st.mip_calls + 1,
+                     mip_seconds=st.mip_seconds + (time.perf_counter() - tm))
+    st = _lower_upper(st, bound, "mip" if bound < relax_bound else "mip LP relaxation")
+    st = st._replace(trace=(*st.trace[:-1], (time.perf_counter() - ctx.t0, v, st.upper)))
+    if S is not None and price > v + ctx.tol and S not in set(st.cols):
+        return _add_columns(ctx, st, [S]), False
+    otherwise = "mip too large" if mip_status == "too large" else "mip stopped"
+    return st._replace(status=_gap_or(ctx, st, v, otherwise)), True
+
+
+def _pricer_name(A_all) -> str:
+    if A_all is None:
+        return "heuristic+mip"
+    return "enumeration" if A_all[1] is not None else "heuristic+streamed enumeration"
+
+
+def _cg_result(ctx: _CGContext, st: _CGState, x, v, q) -> KSetResult:
+    """The final policy (its support renormalised), re-evaluated independently."""
     keep = x > 1e-13
-    sets = np.array(cols, dtype=np.int64)[keep]
+    sets = np.array(st.cols, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
-    robust = robust_set_win_rate(profile, sets, probs, display="distinct")
+    robust = robust_set_win_rate(ctx.profile, sets, probs, display="distinct")
     value = robust.value
-    upper = max(float(upper), value)
+    upper = max(float(st.upper), value)
     return KSetResult(sets=sets, probs=probs, value=value, opponent=q, upper_bound=upper,
-                      exact=upper - value <= gap_tol,
-                      pricer=("heuristic+mip" if A_all is None else "enumeration"
-                              if A_all[1] is not None else "heuristic+streamed enumeration"),
-                      iterations=rounds, columns=len(cols), display="distinct",
-                      worst_response=robust.worst, converged=upper - value <= gap_tol,
-                      seconds=time.perf_counter() - t0,
+                      exact=upper - value <= ctx.gap_tol, pricer=_pricer_name(ctx.A_all),
+                      iterations=st.rounds, columns=len(st.cols), display="distinct",
+                      worst_response=robust.worst, converged=upper - value <= ctx.gap_tol,
+                      seconds=time.perf_counter() - ctx.t0,
                       diagnostics=DistinctKSetDiagnostics(
-                          status=status, upper_bound_from=upper_from, mip_calls=mip_calls,
-                          mip_seconds=mip_seconds, master_value=float(v),
-                          trace=tuple(tuple(map(float, t)) for t in trace)))
+                          status=st.status, upper_bound_from=st.upper_from,
+                          mip_calls=st.mip_calls, mip_seconds=st.mip_seconds,
+                          master_value=float(v),
+                          trace=tuple((float(t), float(m), float(u)) for t, m, u in st.trace)))
 
 
 def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_seeds):
