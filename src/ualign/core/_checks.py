@@ -87,3 +87,13 @@ def as_distribution(opponent, n: int, name: str = "opponent") -> np.ndarray:
         e[y] = 1.0
         return e
     return check_distribution(opponent, n, name)
+
+
+DISPLAYS = ("multiset", "distinct")
+
+
+def check_display(display, name: str = "display") -> str:
+    """``"multiset"`` (THEORY.md §2, copies count) or ``"distinct"`` (§9, duplicates merged)."""
+    if not isinstance(display, str) or display not in DISPLAYS:
+        raise ValueError(f"{name} must be one of {DISPLAYS}, got {display!r}")
+    return display

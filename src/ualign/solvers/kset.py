@@ -30,7 +30,8 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ualign.core._checks import check_k
-from ualign.core.payoffs import set_win_rate
+from ualign.core.payoffs import robust_set_win_rate
+from ualign.core.sets import set_win_matrix
 from ualign.solvers.nlhf import SolverError
 from ualign.solvers.result import check_profile
 
@@ -68,20 +69,7 @@ class KSetResult:
 
 def multiset_win_matrix(levels, weights, sets, chunk: int = 256) -> np.ndarray:
     """``A[j, y'] = WR(sets[j], y')`` for single opponents: ``(m, n)``. O(U m n)."""
-    lv = np.asarray(levels, dtype=np.int64)
-    _U, n = lv.shape
-    S = np.asarray(sets, dtype=np.int64)
-    out = np.empty((S.shape[0], n))
-    for s in range(0, S.shape[0], chunk):
-        blk = S[s:s + chunk]
-        sl = lv[:, blk]  # (U, b, k)
-        best = sl.min(axis=2)  # (U, b)
-        i = (sl == best[:, :, None]).sum(axis=2)
-        cmp = lv[:, None, :]  # (U, 1, n)
-        win = np.where(cmp > best[:, :, None], 1.0,
-                       np.where(cmp == best[:, :, None], (i / (i + 1.0))[:, :, None], 0.0))
-        out[s:s + chunk] = np.einsum("u,ubn->bn", weights, win)
-    return out
+    return set_win_matrix(levels, weights, sets, "multiset", chunk)
 
 
 def _master(A):
@@ -186,7 +174,7 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
     keep = x > 1e-13
     sets = np.array(cols, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
-    value = min(set_win_rate(profile, sets, probs, y) for y in range(n))
+    value = robust_set_win_rate(profile, sets, probs).value
     if exact:
         upper = float((A_all @ q).max())
     else:
