@@ -53,6 +53,7 @@ class KSetResult:
       pricer: ``"enumeration"`` or ``"greedy"``.
       iterations: column-generation rounds; columns: columns generated in total.
       extras: seconds, master values per round.
+      display: ``"multiset"`` (k-multisets, THEORY §2) or ``"distinct"`` (k-subsets, §9).
     """
 
     sets: np.ndarray
@@ -65,6 +66,7 @@ class KSetResult:
     iterations: int
     columns: int
     extras: dict = dataclasses.field(default_factory=dict)
+    display: str = "multiset"
 
 
 def multiset_win_matrix(levels, weights, sets, chunk: int = 256) -> np.ndarray:
@@ -124,8 +126,9 @@ def _greedy_price(levels, weights, q, k, n, n_seeds=8):
     return np.array(best_set), best_val
 
 
-def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-10,
-               max_rounds: int = 500) -> KSetResult:
+def solve_kset(profile, k: int, *, display: str = "multiset", randomised: bool = True,
+               max_enumerate: int = 50000, tol: float = 1e-10, max_rounds: int | None = None,
+               **options) -> KSetResult:
     """The best k-output policy (any distribution over k-multisets) by LP column generation.
 
     Args:
@@ -134,12 +137,26 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
       max_enumerate: enumerate all C(n+k-1, k) multisets (exact pricing) when at most this
         many; otherwise use the greedy/local-search pricer (``exact = False``).
       tol: a column enters when its price exceeds the master value by more than tol.
+      display: ``"multiset"`` (default, the paper's) or ``"distinct"``: k-subsets, solved by
+        ``ualign.solvers.kset_distinct.solve_kset_distinct`` (with ``randomised`` and its
+        ``options``: gap_tol, time_limit, n_seeds, max_mip_nonzeros).
 
     Returns:
       ``KSetResult``; ``value >= k/(k+1)`` always (the NE product policy is feasible).
 
     References: shared/spec/THEORY.md §7.
     """
+    if display == "distinct":
+        from ualign.solvers.kset_distinct import solve_kset_distinct
+
+        return solve_kset_distinct(profile, k, randomised=randomised, tol=tol,
+                                   max_rounds=max_rounds, **options)
+    if display != "multiset":
+        raise ValueError(f"display must be 'multiset' or 'distinct', got {display!r}")
+    if options or randomised is not True:
+        bad = next(iter(options)) if options else "randomised"
+        raise ValueError(f"option {bad!r} is for display='distinct' only")
+    max_rounds = 500 if max_rounds is None else max_rounds
     profile = check_profile(profile)
     k = check_k(k)
     t0 = time.perf_counter()

@@ -1,0 +1,614 @@
+"""Certified best k-sets of *distinct* responses (THEORY §7 over k-subsets, §9).
+
+Distinct display: the model shows a set S of k distinct responses; against one competitor y' a
+user picks uniformly among the copies at the best level of S ∪ {y'}, y' counting once per side:
+
+    WR_u(S, y') = 1          if some z ∈ S is strictly better than y' for u,
+                  c/(c+1)    otherwise, c = #{z ∈ S tied with y'} (y' itself included if in S).
+
+(For a repeat-free S and a single competitor this is the multiset rule of §2, so the columns'
+rows are ``multiset_win_matrix``.) The best randomised policy is the LP
+
+    maximise v  s.t.  Σ_S x_S WR(S, y') >= v  for every y',   x ∈ Δ(k-subsets),
+
+solved by column generation. The master's duals ``q`` (a worst opponent mixture) price a subset
+by ``price_q(S) = Σ_y' q(y') WR(S, y') = Σ_u Σ_ℓ W[u, ℓ] val_u(S, ℓ)``, with ``W[u, ℓ] = w_u
+q{y' : level_u(y') = ℓ}`` one weight per (user, opponent level) pair: a weighted maximum
+coverage with a concave tie term. Pricing is first a greedy + swap local search; when that finds
+no improving column, the exact pricer decides: the MIP (SciPy ``milp``, HiGHS)
+
+    max Σ_p W_p v_p   s.t.  Σ_z x_z = k,  x binary,  0 <= v_p <= 1,
+                            v_p <= Σ_{z ∈ B_p} x_z + g_p,   c_p = Σ_{z ∈ T_p} x_z,
+                            g_p <= f(j) + (f(j+1) − f(j)) (c_p − j),  j = 0..min(k, |T_p|) − 1,
+
+with ``B_p`` / ``T_p`` the responses strictly better than / tied with the pair's level and
+``f(c) = c/(c+1)`` (its chords at consecutive integers are its concave envelope). Sums over a
+mask holding more than half the responses are written through the complement (``Σ_B x = k −
+Σ_{not B} x``); identical (B, T) pairs of different users are merged; pairs that every k-set
+covers are constants.
+
+Certificate (LP duality): for every dual ``q ∈ Δ``, the optimum is at most ``max_S price_q(S)``,
+hence at most any upper bound on it: the MIP's dual bound, its LP relaxation, or the per-user
+bound ``Σ_u max_S price_{q,u}(S)``. ``upper_bound`` is the smallest such bound met during the
+run; ``value`` is the final policy's worst-case win rate re-evaluated independently.
+
+``randomised=False``: the best single k-set, ``max θ s.t. WR(S, y') >= θ ∀ y'``, the same
+coverage model with one row per opponent, by constraint generation over y'.
+
+References: shared/spec/THEORY.md §7, §9.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from math import comb
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csr_matrix
+
+from ualign.core._checks import check_k
+from ualign.solvers.kset import KSetResult, _master, multiset_win_matrix
+from ualign.solvers.nlhf import SolverError
+from ualign.solvers.result import check_profile
+
+__all__ = ["solve_kset_distinct"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tables:
+    """Pricing tables for one dual ``q``: ``W (U, L+1)`` pair weights (last column 0),
+    ``suf (U, L+2)`` with ``suf[u, l] = Σ_{l' >= l} W[u, l']``, ``single (U, n)`` the value of
+    each singleton per user, ``dropped`` the q-mass left out (below 1e-13, added to bounds)."""
+
+    W: np.ndarray
+    suf: np.ndarray
+    single: np.ndarray
+    dropped: float
+
+
+def _f(c):
+    return c / (c + 1.0)
+
+
+# TEMPORARY evaluator, until `ualign.core.sets` (branch distinct-engine) provides
+# `set_win_rate(..., display="distinct")`: the literal rule, duplicates merged.
+def _distinct_win_rates(levels, weights, sets, probs) -> np.ndarray:
+    """``(n,)``: ``Σ_j probs[j] WR(sets[j], y')`` for every single competitor y', each set's
+    repeats merged. O(m U n)."""
+    lv = np.asarray(levels, dtype=np.int64)
+    out = np.zeros(lv.shape[1])
+    for S, p in zip(sets, probs, strict=True):
+        S = np.unique(np.asarray(S, dtype=np.int64))
+        sl = lv[:, S]  # (U, |S|)
+        b = sl.min(axis=1)[:, None]  # (U, 1)
+        c = (sl == b).sum(axis=1)[:, None]
+        # a copy of y' at a level better than b wins; tied: S holds c of the c + 1 copies
+        wr = np.where(lv > b, 1.0, np.where(lv == b, c / (c + 1.0), 0.0))
+        out += p * (weights @ wr)
+    return out
+
+
+def _tables(lv, w, q, L) -> _Tables:
+    U, _n = lv.shape
+    keep = q > 1e-13
+    idx = np.nonzero(keep)[0]
+    flat = (np.arange(U)[:, None] * (L + 1) + lv[:, idx]).ravel()
+    W = np.bincount(flat, weights=(w[:, None] * q[idx][None, :]).ravel(),
+                    minlength=U * (L + 1)).reshape(U, L + 1)
+    suf = np.zeros((U, L + 2))
+    suf[:, :L + 1] = np.cumsum(W[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(U)[:, None]
+    single = suf[rows, lv + 1] + 0.5 * W[rows, lv]
+    return _Tables(W, suf, single, float(q[~keep].sum()))
+
+
+def _state(lv, S):
+    sl = lv[:, S]
+    b = sl.min(axis=1)
+    return b, (sl == b[:, None]).sum(axis=1)
+
+
+def _user_values(T: _Tables, b, c):
+    r = np.arange(T.W.shape[0])
+    return T.suf[r, b + 1] + _f(c) * T.W[r, b]
+
+
+def _price(T: _Tables, lv, S) -> float:
+    b, c = _state(lv, np.asarray(S, dtype=np.int64))
+    return float(_user_values(T, b, c).sum())
+
+
+def _add_values(T: _Tables, lv, b, c, members):
+    """Price of S ∪ {z} for every z, from S's per-user state ``(b, c)``; members get -inf."""
+    cur = _user_values(T, b, c)  # (U,)
+    r = np.arange(T.W.shape[0])
+    plus = T.suf[r, b + 1] + _f(c + 1) * T.W[r, b] - cur
+    gain = np.where(lv < b[:, None], T.single - cur[:, None],
+                    np.where(lv == b[:, None], plus[:, None], 0.0))
+    vals = cur.sum() + gain.sum(axis=0)
+    vals[list(members)] = -np.inf
+    return vals
+
+
+def _enumerated_states(lv, sets, chunk=512):
+    """Per set and user: flat indices ``(b + 1)·U + u`` and ``b·U + u`` into ``(L+2, U)``
+    tables, ``b (m, U)`` the best level in the set, and ``f(c) (m, U)``, c its copies there."""
+    U, m = lv.shape[0], sets.shape[0]
+    lvT = np.ascontiguousarray(lv.T.astype(np.int32))  # (n, U)
+    u = np.arange(U, dtype=np.int64)
+    at = np.empty((m, U), dtype=np.int64)
+    fc = np.empty((m, U))
+    for s in range(0, m, chunk):
+        sl = lvT[sets[s:s + chunk]]  # (chunk, k, U)
+        b = sl.min(axis=1)
+        at[s:s + chunk] = b.astype(np.int64) * U + u
+        fc[s:s + chunk] = _f((sl == b[:, None, :]).sum(axis=1))
+    return at, fc
+
+
+def _local_search(T: _Tables, lv, k, S, L, deadline=None):
+    """Best-improvement single swaps until none improves (or the deadline passes); returns
+    (sorted S, price)."""
+    S = list(S)
+    val = _price(T, lv, S)
+    for _ in range(100):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        best = (val + 1e-13, None, None)
+        for pos in range(k):
+            rest = S[:pos] + S[pos + 1:]
+            if rest:
+                b, c = _state(lv, np.array(rest))
+            else:
+                b = np.full(lv.shape[0], L)
+                c = np.zeros(lv.shape[0], dtype=np.int64)
+            vals = _add_values(T, lv, b, c, [*rest, S[pos]])
+            z = int(np.argmax(vals))
+            if vals[z] > best[0]:
+                best = (float(vals[z]), pos, z)
+        if best[1] is None:
+            break
+        S[best[1]] = best[2]
+        val = _price(T, lv, S)
+    return tuple(sorted(int(s) for s in S)), val
+
+
+def _heuristic(T: _Tables, lv, k, L, n_seeds, deadline=None):
+    """Greedy construction from the ``n_seeds`` best singletons, then swap local search
+    (later seeds skipped once the deadline passes). Returns ``{set: price}`` for the local
+    optima found."""
+    found = {}
+    for seed in np.argsort(-T.single.sum(axis=0), kind="stable")[:n_seeds]:
+        if found and deadline is not None and time.perf_counter() > deadline:
+            break
+        S = [int(seed)]
+        while len(S) < k:
+            b, c = _state(lv, np.array(S))
+            S.append(int(np.argmax(_add_values(T, lv, b, c, S))))
+        S, val = _local_search(T, lv, k, S, L, deadline)
+        found[S] = val
+    return found
+
+
+def _per_user_bound(T: _Tables, lv, k, L) -> float:
+    """``Σ_u max_{b} [suf(b+1) + f(min(k, size_u(b))) W(b)] + dropped``: each user's best
+    set on its own (a relaxation, so an upper bound on ``max_S price(S)``)."""
+    U = lv.shape[0]
+    size = np.bincount((np.arange(U)[:, None] * (L + 1) + lv).ravel(),
+                       minlength=U * (L + 1)).reshape(U, L + 1)
+    val = T.suf[:, 1:L + 1] + _f(np.minimum(k, size[:, :L])) * T.W[:, :L]
+    val = np.where(size[:, :L] > 0, val, 0.0)
+    return float(val.max(axis=1).sum()) + T.dropped
+
+
+def _dominated(cls, k, max_work=2e9):
+    """``(n,)`` bool: responses with at least k dominators, where z' dominates z when
+    ``cls[p, z'] <= cls[p, z]`` for every pair p (0 better than the pair's level, 1 tied,
+    2 worse; identical columns: the smaller index dominates). Swapping z for a dominator never
+    lowers a pair's value, and a k-set holding z misses one of its k dominators, so some
+    optimal set avoids every such z. Skipped (nothing fixed) when ``P n²`` exceeds max_work."""
+    P, n = cls.shape
+    out = np.zeros(n, dtype=bool)
+    if P == 0 or P * n * n > max_work:
+        return out
+    idx = np.arange(n)
+    for z in range(n):
+        le = (cls <= cls[:, z:z + 1]).all(axis=0)
+        eq = (cls == cls[:, z:z + 1]).all(axis=0)
+        out[z] = le.sum() - 1 - (eq & (idx > z)).sum() >= k
+    return out
+
+
+class _Coverage:
+    """The coverage part of the pricing / deterministic MIP for a list of (user, level) pairs:
+    variables ``x (n)`` then per merged pair ``v`` (and ``g``, ``c`` where needed); rows as
+    COO triplets. ``pair_var[i]`` is the v index of input pair i, or -1 if every k-set covers
+    it (value 1)."""
+
+    def __init__(self, lv, k, users, levels):
+        _U, n = lv.shape
+        self.n, self.k = n, k
+        self.rows, self.cols, self.vals, self.lb, self.ub = [], [], [], [], []
+        self.var_lb, self.var_ub = [0.0] * n, [1.0] * n
+        self.nnz = 0
+        merged = {}
+        classes = []
+        self.pair_var = np.full(len(users), -1, dtype=np.int64)
+        for i, (u, lev) in enumerate(zip(users, levels, strict=True)):
+            B = lv[u] < lev
+            T = lv[u] == lev
+            nB = int(B.sum())
+            if nB > n - k:  # every k-set holds a response better than the pair's level
+                continue
+            key = (np.packbits(B).tobytes(), np.packbits(T).tobytes())
+            if key not in merged:
+                merged[key] = self._add_pair(B, T, nB, int(T.sum()))
+                classes.append((~B).view(np.int8) + (~B & ~T).view(np.int8))
+            self.pair_var[i] = merged[key]
+        self.n_merged = len(merged)
+        self.fixed_out = _dominated(np.array(classes, dtype=np.int8).reshape(-1, n), k)
+        for z in np.nonzero(self.fixed_out)[0]:
+            self.var_ub[z] = 0.0
+
+    def _var(self, lo, hi):
+        self.var_lb.append(lo)
+        self.var_ub.append(hi)
+        return len(self.var_lb) - 1
+
+    def _row(self, terms, const, lo, hi):
+        """``lo <= Σ coef·var + const <= hi`` with terms [(index array, coef array)]."""
+        r = len(self.lb)
+        for idx, coef in terms:
+            idx = np.atleast_1d(idx)
+            self.rows.append(np.full(idx.size, r))
+            self.cols.append(idx)
+            self.vals.append(np.broadcast_to(np.asarray(coef, dtype=float), idx.shape))
+            self.nnz += idx.size
+        self.lb.append(lo - const)
+        self.ub.append(hi - const)
+
+    def _mask_sum(self, mask, size, coef):
+        """``coef·Σ_{mask} x`` as (terms, constant), through the complement when shorter."""
+        if size <= self.n - size:
+            return [(np.nonzero(mask)[0], coef)], 0.0
+        return [(np.nonzero(~mask)[0], -coef)], coef * self.k
+
+    def _add_pair(self, B, T, nB, nT):
+        k = self.k
+        cmax = min(k, nT)
+        v = self._var(0.0, 1.0)
+        tB, kB = self._mask_sum(B, nB, -1.0) if nB else ([], 0.0)
+        if cmax == 1:  # f is linear on {0, 1}: v <= Σ_B x + ½ Σ_T x
+            tT, kT = self._mask_sum(T, nT, -0.5)
+            self._row([(v, 1.0), *tB, *tT], kB + kT, -np.inf, 0.0)
+            return v
+        c = self._var(0.0, float(cmax))
+        tT, kT = self._mask_sum(T, nT, -1.0)
+        self._row([(c, 1.0), *tT], kT, 0.0, 0.0)
+        g = v if nB == 0 else self._var(0.0, _f(cmax))
+        if nB:
+            self._row([(v, 1.0), (g, -1.0), *tB], kB, -np.inf, 0.0)
+        for j in range(cmax):
+            d = _f(j + 1) - _f(j)
+            self._row([(g, 1.0), (c, -d)], 0.0, -np.inf, _f(j) - d * j)
+        return v
+
+    def solve(self, objective, extra_rows, time_limit, rel_gap, relax=False):
+        """Minimise ``objective · vars`` (padded with zeros) under the pair rows, Σx = k and
+        ``extra_rows`` [(terms, lo, hi)]; returns scipy's result."""
+        for terms, lo, hi in extra_rows:
+            self._row(terms, 0.0, lo, hi)
+        nv = len(self.var_lb)
+        self._row([(np.arange(self.n), 1.0)], 0.0, self.k, self.k)
+        A = csr_matrix((np.concatenate(self.vals), (np.concatenate(self.rows),
+                                                      np.concatenate(self.cols))),
+                       shape=(len(self.lb), nv))
+        cvec = np.zeros(nv)
+        cvec[:len(objective)] = objective
+        integrality = np.zeros(nv)
+        if not relax:
+            integrality[:self.n] = 1
+        options = {"disp": False, "mip_rel_gap": rel_gap}
+        if time_limit is not None:
+            options["time_limit"] = max(float(time_limit), 0.5)
+        return milp(cvec, integrality=integrality,
+                    bounds=Bounds(np.array(self.var_lb), np.array(self.var_ub)),
+                    constraints=LinearConstraint(A, np.array(self.lb), np.array(self.ub)),
+                    options=options)
+
+
+def _mip_price(T: _Tables, lv, k, time_limit, rel_gap, max_nonzeros):
+    """Exact pricing by MIP. Returns (set or None, its price, certified upper bound on
+    ``max_S price(S)``, status); (None, -inf, inf, reason) when the model is too large."""
+    _U, n = lv.shape
+    L = T.W.shape[1] - 1
+    users, levels = np.nonzero(T.W[:, :L] > 0)
+    est = 0
+    for u, lev in zip(users, levels, strict=True):
+        m = int((lv[u] < lev).sum())
+        t = int((lv[u] == lev).sum())
+        est += min(m, n - m) + min(t, n - t)
+        if est > max_nonzeros:
+            return None, -np.inf, np.inf, "too large"
+    model = _Coverage(lv, k, users, levels)
+    weights = T.W[users, levels]
+    const = float(weights[model.pair_var < 0].sum())
+    obj = np.zeros(len(model.var_lb))
+    np.add.at(obj, model.pair_var[model.pair_var >= 0], -weights[model.pair_var >= 0])
+    res = model.solve(obj, [], time_limit, rel_gap)
+    dual = getattr(res, "mip_dual_bound", None)
+    if res.x is None and res.status != 1 and (dual is None or not np.isfinite(dual)):
+        raise SolverError(f"distinct pricing MIP failed: {res.message}", res.status)
+    if res.status == 0 and res.x is not None:
+        bound = const - float(res.fun) + abs(float(res.fun)) * rel_gap + 1e-12
+        if dual is not None and np.isfinite(dual):
+            bound = min(bound, const - float(dual) + 1e-12)
+    elif dual is not None and np.isfinite(dual):
+        bound = const - float(dual) + 1e-12
+    else:
+        bound = np.inf
+    S = None
+    price = -np.inf
+    if res.x is not None:
+        S = tuple(int(z) for z in np.argsort(-res.x[:n], kind="stable")[:k])
+        S = tuple(sorted(S))
+        price = _price(T, lv, S)
+    return S, price, bound + T.dropped, res.status
+
+
+_OPTIONS = {"gap_tol", "time_limit", "n_seeds", "max_mip_nonzeros", "tol", "max_rounds",
+            "pricer"}
+_PRICERS = ("auto", "enumeration", "mip")
+_ENUMERATE_CELLS = 1e7  # "auto" enumerates all k-subsets when C(n, k)·U is at most this
+
+
+def _check_options(options):
+    for key in options:
+        if key not in _OPTIONS:
+            raise ValueError(f"unknown option {key!r} for display='distinct'; expected one of "
+                             f"{sorted(_OPTIONS)}")
+    if options.get("pricer", "auto") not in _PRICERS:
+        raise ValueError(f"pricer must be one of {_PRICERS}, got {options['pricer']!r}")
+    tl = options.get("time_limit")
+    if tl is not None and (isinstance(tl, bool) or not isinstance(tl, (int, float))
+                           or not tl > 0):
+        raise ValueError(f"time_limit must be a positive number of seconds or None, got {tl!r}")
+    for key in ("gap_tol", "tol"):
+        val = options.get(key, 0.0)
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not val >= 0:
+            raise ValueError(f"{key} must be a non-negative number, got {val!r}")
+    for key in ("n_seeds", "max_mip_nonzeros", "max_rounds"):
+        val = options.get(key, 1)
+        if val is None and key == "max_rounds":
+            continue
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
+            raise ValueError(f"{key} must be a positive integer, got {val!r}")
+
+
+def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: float = 1e-9,
+                        tol: float = 1e-10, time_limit: float | None = None, n_seeds: int = 4,
+                        max_mip_nonzeros: int = 4_000_000,
+                        max_rounds: int | None = None, pricer: str = "auto",
+                        **unknown) -> KSetResult:
+    """Best distribution over k-subsets of distinct responses (``randomised``), or the best
+    single k-set, with a certified ``upper_bound``.
+
+    Args:
+      profile: the population.
+      k: responses shown (1 <= k <= n).
+      randomised: a distribution over k-sets (column generation) or one k-set (MIP with
+        constraint generation over the opponents).
+      gap_tol: stop once ``upper_bound − value <= gap_tol``.
+      tol: a column enters when its price exceeds the master value by more than tol.
+      time_limit: seconds; the run stops with its best certified bounds (``exact = False``).
+      n_seeds: greedy starts of the heuristic pricer.
+      max_mip_nonzeros: skip the exact MIP when its model would be larger (the per-user bound
+        then certifies).
+      pricer: ``"enumeration"`` (all C(n, k) subsets priced exactly), ``"mip"`` (heuristic,
+        then the MIP) or ``"auto"``: enumeration when ``C(n, k)·U <= 1e7``, else mip.
+
+    Returns:
+      ``KSetResult`` with ``display = "distinct"``; ``exact`` says the gap closed to gap_tol.
+
+    References: shared/spec/THEORY.md §7, §9.
+    """
+    _check_options(unknown)
+    profile = check_profile(profile)
+    k = check_k(k)
+    _check_options({"gap_tol": gap_tol, "tol": tol, "time_limit": time_limit,
+                    "n_seeds": n_seeds, "max_mip_nonzeros": max_mip_nonzeros,
+                    "max_rounds": max_rounds, "pricer": pricer})
+    if not isinstance(randomised, (bool, np.bool_)):
+        raise ValueError(f"randomised must be True or False, got {randomised!r}")
+    n = profile.n_responses
+    if k > n:
+        raise ValueError(f"k must be at most the number of responses n = {n} for sets of "
+                         f"distinct responses (display='distinct'), got k = {k}")
+    t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    lv = profile.levels.astype(np.int64)
+    w = np.asarray(profile.weights, dtype=float)
+    L = int(lv.max()) + 1
+    # a repeat-free set's mip gap is absolute up to |objective| <= 1
+    rel_gap = max(gap_tol / 4.0, 1e-12)
+    if pricer == "auto":
+        pricer = "enumeration" if comb(n, k) * lv.shape[0] <= _ENUMERATE_CELLS else "mip"
+    A_all = None
+    if pricer == "enumeration":
+        all_sets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
+        if not randomised:
+            j = int(np.argmax(multiset_win_matrix(lv, w, all_sets).min(axis=1)))
+            return _single_set_result(lv, w, tuple(all_sets[j]), np.inf, 1, 0, t0,
+                                      "enumeration", "gap", [])
+        A_all = (all_sets, *_enumerated_states(lv, all_sets))
+    if randomised:
+        return _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap,
+                                  n_seeds, max_mip_nonzeros, A_all,
+                                  10_000 if max_rounds is None else max_rounds)
+    return _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_seeds)
+
+
+def _left(deadline):
+    return None if deadline is None else deadline - time.perf_counter()
+
+
+def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap, n_seeds,
+                       max_nonzeros, A_all, max_rounds):
+    n = lv.shape[1]
+    T = _tables(lv, w, np.full(n, 1.0 / n), L)
+    cols = list(_heuristic(T, lv, k, L, n_seeds, deadline))
+    A = multiset_win_matrix(lv, w, np.array(cols))
+    upper, upper_from = np.inf, None
+    trace, rounds, mip_calls, mip_seconds = [], 0, 0, 0.0
+    status = "max_rounds"
+    while rounds < max_rounds:
+        rounds += 1
+        x, v, q = _master(A)
+        T = _tables(lv, w, q, L)
+        pu = _per_user_bound(T, lv, k, L)
+        if pu < upper:
+            upper, upper_from = pu, "per-user"
+        trace.append((time.perf_counter() - t0, v, upper))
+        if A_all is not None:  # exact pricing: every k-subset
+            at, fc = A_all[1], A_all[2]
+            U = lv.shape[0]
+            prices = (np.ascontiguousarray(T.suf.T).ravel()[at + U]
+                      + fc * np.ascontiguousarray(T.W.T).ravel()[at]).sum(axis=1)
+            j = int(np.argmax(prices))
+            if prices[j] + T.dropped < upper:
+                upper, upper_from = float(prices[j]) + T.dropped, "enumeration"
+            S = tuple(int(z) for z in A_all[0][j])
+            if prices[j] > v + tol and S not in set(cols):
+                cols.append(S)
+                A = np.vstack([A, multiset_win_matrix(lv, w, np.array([S]))])
+                continue
+            status = "gap" if upper - v <= gap_tol else "enumeration stopped"
+            break
+        found = _heuristic(T, lv, k, L, n_seeds, deadline)
+        new = [S for S, p in found.items() if p > v + tol and S not in set(cols)]
+        if new:
+            cols.extend(new)
+            A = np.vstack([A, multiset_win_matrix(lv, w, np.array(new))])
+            status = "running"
+            if deadline is not None and _left(deadline) <= 0:
+                status = "time_limit"
+                break
+            continue
+        if upper - v <= gap_tol:
+            status = "gap"
+            break
+        left = _left(deadline)
+        if left is not None and left <= 0:
+            status = "time_limit"
+            break
+        tm = time.perf_counter()
+        S, price, bound, _st = _mip_price(T, lv, k, left, rel_gap, max_nonzeros)
+        mip_calls += 1
+        mip_seconds += time.perf_counter() - tm
+        if bound < upper:
+            upper, upper_from = bound, "mip"
+        trace[-1] = (time.perf_counter() - t0, v, upper)
+        if S is not None and price > v + tol and S not in set(cols):
+            cols.append(S)
+            A = np.vstack([A, multiset_win_matrix(lv, w, np.array([S]))])
+            continue
+        status = "gap" if upper - v <= gap_tol else (
+            "mip too large" if S is None and not np.isfinite(bound) else "mip stopped")
+        break
+    if len(x) != len(cols):
+        x, v, q = _master(A)
+    keep = x > 1e-13
+    sets = np.array(cols, dtype=np.int64)[keep]
+    probs = x[keep] / x[keep].sum()
+    value = float(_distinct_win_rates(lv, w, sets, probs).min())
+    upper = max(float(upper), value)
+    return KSetResult(sets=sets, probs=probs, value=value, opponent=q, upper_bound=upper,
+                      exact=upper - value <= gap_tol,
+                      pricer="enumeration" if A_all is not None else "heuristic+mip",
+                      iterations=rounds, columns=len(cols), display="distinct",
+                      extras={"seconds": time.perf_counter() - t0, "status": status,
+                              "upper_bound_from": upper_from, "mip_calls": mip_calls,
+                              "mip_seconds": mip_seconds, "master_value": v,
+                              "trace": trace})
+
+
+def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_seeds):
+    """max θ s.t. θ <= WR(S, y') for y' in an active set Y, grown by the worst opponent of
+    each MIP solution; the MIP's bound over Y bounds the optimum over all y'."""
+    U, n = lv.shape
+    T = _tables(lv, w, np.full(n, 1.0 / n), L)
+    found = _heuristic(T, lv, k, L, n_seeds, deadline)
+    best_set, best = None, -np.inf
+    for S in found:
+        wr = _distinct_win_rates(lv, w, [S], [1.0])
+        if wr.min() > best:
+            best_set, best = S, float(wr.min())
+    wr = _distinct_win_rates(lv, w, [best_set], [1.0])
+    Y = [int(np.argmin(wr))]
+    upper = np.inf
+    rounds = 0
+    status = "gap"
+    while upper - best > gap_tol:
+        rounds += 1
+        left = _left(deadline)
+        if left is not None and left <= 0:
+            status = "time_limit"
+            break
+        users = np.repeat(np.arange(U), len(Y))
+        levels = lv[:, Y].ravel()
+        model = _Coverage(lv, k, users, levels)
+        theta = len(model.var_lb)
+        model.var_lb.append(0.0)
+        model.var_ub.append(1.0)
+        pv = model.pair_var.reshape(U, len(Y))
+        wts = np.broadcast_to(w[:, None], (U, len(Y)))
+        rows = []
+        for j in range(len(Y)):
+            sel = pv[:, j] >= 0
+            const = float(wts[~sel, j].sum())
+            # θ − Σ_u w_u v_(u, level_u(y')) <= const
+            rows.append(([(theta, 1.0), (pv[sel, j], -wts[sel, j])], -np.inf, const))
+        obj = np.zeros(theta + 1)
+        obj[theta] = -1.0
+        res = model.solve(obj, rows, left, rel_gap)
+        dual = getattr(res, "mip_dual_bound", None)
+        if res.x is None and (dual is None or not np.isfinite(dual)):
+            raise SolverError(f"best k-set MIP failed: {res.message}", res.status)
+        if dual is not None and np.isfinite(dual):
+            upper = min(upper, -float(dual) + 1e-12)
+        elif res.status == 0:
+            upper = min(upper, -float(res.fun) + abs(float(res.fun)) * rel_gap + 1e-12)
+        if res.x is None:
+            status = "time_limit"
+            break
+        S = tuple(sorted(int(z) for z in np.argsort(-res.x[:n], kind="stable")[:k]))
+        wr = _distinct_win_rates(lv, w, [S], [1.0])
+        if wr.min() > best:
+            best_set, best = S, float(wr.min())
+        worst = int(np.argmin(wr))
+        if worst in Y:
+            # S is optimal over Y (up to the MIP gap) and its worst opponent is in Y, so its
+            # value is the MIP's optimum: the gap is closed up to the MIP's own tolerance
+            status = "gap" if res.status == 0 else "time_limit"
+            break
+        Y.append(worst)
+    return _single_set_result(lv, w, best_set, upper, rounds, len(Y), t0, "mip", status,
+                              sorted(Y), gap_tol)
+
+
+def _single_set_result(lv, w, S, upper, rounds, columns, t0, pricer, status, active,
+                       gap_tol=0.0):
+    wr = _distinct_win_rates(lv, w, [S], [1.0])
+    value = float(wr.min())
+    opponent = np.zeros(lv.shape[1])
+    opponent[int(np.argmin(wr))] = 1.0
+    upper = value if pricer == "enumeration" else max(float(upper), value)
+    return KSetResult(sets=np.array([S], dtype=np.int64), probs=np.ones(1),
+                      value=value, opponent=opponent, upper_bound=upper,
+                      exact=upper - value <= gap_tol, pricer=pricer,
+                      iterations=rounds, columns=columns, display="distinct",
+                      extras={"seconds": time.perf_counter() - t0, "status": status,
+                              "active_opponents": active})
