@@ -47,8 +47,10 @@ from ualign.core.profile import Profile
 __all__ = ["NOISE_GRID", "NoiseFit", "comparison_counts", "fit_noise", "log_likelihoods",
            "posterior", "posterior_weights"]
 
-NOISE_GRID = np.round(np.arange(0.005, 0.4951, 0.005), 3)
-"""The default grid of δ for :func:`fit_noise`: 0.005, 0.010, ..., 0.495."""
+NOISE_GRID = np.concatenate([[1e-4, 2e-4, 5e-4, 1e-3, 2e-3],
+                             np.round(np.arange(0.005, 0.4951, 0.005), 3)])
+"""The default grid of δ for :func:`fit_noise`: 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, then 0.005,
+0.010, ..., 0.495."""
 
 _LOG_HALF = np.log(0.5)
 

@@ -48,6 +48,7 @@ References: shared/spec/THEORY.md §2, §4, §9, §10.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,11 +58,10 @@ import numpy as np
 
 from ualign.core import Profile, deviation_payoffs
 from ualign.core.posterior import fit_noise, posterior, posterior_weights
-from ualign.core.sets import policy_win_rates
-from ualign.report.plots import Plot, Series
+from ualign.core.sets import set_win_matrix
 
 __all__ = ["DISPLAYS", "METHODS", "DatasetSummary", "People", "PersonaliseRow",
-           "curve_plot", "distinct_topk", "load_people", "measure_personalisation",
+           "curve_png", "distinct_topk", "load_people", "measure_personalisation",
            "people_from_polis", "people_from_profile", "pooled_rows"]
 
 METHODS = ("ualign", "greedy", "argmax", "universal")
@@ -69,6 +69,7 @@ DISPLAYS = ("multiset", "distinct")
 DEFAULT_MS = (0, 1, 2, 4, 8, 16)
 DEFAULT_KS = (1, 2, 4, 8)
 FIT_REVEAL = 16        # ratings revealed per validation person when fitting δ
+PRUNE = 1e-12          # posterior types below this weight are dropped before choosing
 
 
 class People(NamedTuple):
@@ -105,7 +106,8 @@ class PersonaliseRow(NamedTuple):
 
 
 class DatasetSummary(NamedTuple):
-    """What one dataset's run used: sizes, the fitted δ, cache statistics, wall time."""
+    """What one dataset's run used: sizes, the fitted δ, cache statistics, the largest
+    posterior mass pruned before choosing (``max_dropped``), wall time."""
 
     dataset: str
     n_responses: int
@@ -118,6 +120,7 @@ class DatasetSummary(NamedTuple):
     delta_fit_rows: int
     distinct_evidence: int
     solves: int
+    max_dropped: float
     seconds: float
 
 
@@ -194,24 +197,27 @@ def distinct_topk(profile: Profile, k: int) -> np.ndarray:
     lv = profile.levels.astype(np.int64)
     w = profile.weights
     U, n = lv.shape
-    L = n                                                   # levels are dense: < n
-    cnt = np.zeros((U, L + 1))
+    cnt = np.zeros((U, n + 1))                              # responses per level (dense: < n)
     np.add.at(cnt, (np.repeat(np.arange(U), n), lv.ravel()), 1.0)
-    worse = np.cumsum(cnt[:, ::-1], axis=1)[:, ::-1] - cnt  # responses strictly below level
-    best = np.full(U, L)                                    # empty set: nothing shown
-    c = np.zeros(U)
-    chosen: list[int] = []
+    worse = np.cumsum(cnt[:, ::-1], axis=1)[:, ::-1] - cnt  # responses strictly below a level
     rows = np.arange(U)[:, None]
+    alone = worse[rows, lv] + 0.5 * cnt[rows, lv]           # (U, n) value of z as the new best
+    best = np.full(U, n)                                    # empty set: nothing shown
+    c = np.zeros(U)
+    cur = np.zeros(U)                                       # n · mean WR_u(S, ·) so far
+    chosen: list[int] = []
     for _ in range(min(k, n)):
-        b2 = np.minimum(best[:, None], lv)                  # (U, n) best level with z added
-        c2 = np.where(lv < best[:, None], 1.0, np.where(lv == best[:, None], c[:, None] + 1,
-                                                        c[:, None]))
-        val = worse[rows, b2] + cnt[rows, b2] * c2 / (c2 + 1.0)
+        tie_val = worse[rows[:, 0], best] + cnt[rows[:, 0], best] * (c + 1.0) / (c + 2.0)
+        val = np.where(lv < best[:, None], alone,
+                       np.where(lv == best[:, None], tie_val[:, None], cur[:, None]))
         F = w @ val
         F[chosen] = -np.inf
         z = int(np.argmax(F))
         chosen.append(z)
-        best, c = b2[:, z], c2[:, z]
+        lz = lv[:, z]
+        cur = val[:, z]
+        c = np.where(lz < best, 1.0, np.where(lz == best, c + 1.0, c))
+        best = np.minimum(best, lz)
     return np.array(chosen, dtype=np.int64)
 
 
@@ -250,12 +256,10 @@ def _choose(post: Profile, ks, solve) -> _Choice:
         policies[k] = pi
         for d in DISPLAYS:
             predicted["ualign", d, k] = 1.0 - deviation_payoffs(post, pi, k, d)
-            S = greedy[:k][None, :]
-            predicted["greedy", d, k] = policy_win_rates(post.levels, post.weights, S,
-                                                         np.ones(1), d)
-    predicted["argmax", "multiset", 1] = policy_win_rates(post.levels, post.weights,
-                                                          greedy[:1][None, :], np.ones(1),
-                                                          "multiset")
+            predicted["greedy", d, k] = set_win_matrix(post.levels, post.weights,
+                                                       greedy[:k][None, :], d)[0]
+    predicted["argmax", "multiset", 1] = set_win_matrix(post.levels, post.weights,
+                                                        greedy[:1][None, :])[0]
     return _Choice(policies, greedy, predicted)
 
 
@@ -266,12 +270,21 @@ def _real_win_rates(person: Profile, choice: _Choice, universal: _Choice, ks):
         for d in DISPLAYS:
             out["ualign", d, k] = 1.0 - deviation_payoffs(person, choice.policies[k], k, d)
             out["universal", d, k] = 1.0 - deviation_payoffs(person, universal.policies[k], k, d)
-            out["greedy", d, k] = policy_win_rates(person.levels, person.weights,
-                                                   choice.greedy[:k][None, :], np.ones(1), d)
-    a = policy_win_rates(person.levels, person.weights, choice.greedy[:1][None, :], np.ones(1),
-                         "multiset")
+            out["greedy", d, k] = set_win_matrix(person.levels, person.weights,
+                                                 choice.greedy[:k][None, :], d)[0]
+    a = set_win_matrix(person.levels, person.weights, choice.greedy[:1][None, :])[0]
     out["argmax", "multiset", 1] = out["argmax", "distinct", 1] = a
     return out
+
+
+def _prune(post: Profile) -> tuple[Profile, float]:
+    """Drop types whose posterior weight is below ``PRUNE`` (1e-12) before choosing; returns
+    the renormalised profile and the dropped mass (every win rate moves by at most that)."""
+    keep = post.weights >= PRUNE
+    if keep.all():
+        return post, 0.0
+    return (Profile(post.levels[keep], post.weights[keep]),
+            float(post.weights[~keep].sum()))
 
 
 def _solve_ualign(profile, k):
@@ -350,6 +363,7 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
     universal = _choose(population, ks, _solve_ualign)
     cache: dict = {(): universal}
     solves = len(ks)
+    dropped = 0.0
     vals: dict = {}
     revealed_counts = {m: [] for m in ms}
     rated_counts = []
@@ -371,7 +385,9 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
             key = (tuple(R.tolist()), tuple(x[R].tolist())) if r >= 2 else ()
             choice = cache.get(key)
             if choice is None:
-                choice = _choose(posterior(population, e, noise=delta), ks, _solve_ualign)
+                post, mass = _prune(posterior(population, e, noise=delta))
+                dropped = max(dropped, mass)
+                choice = _choose(post, ks, _solve_ualign)
                 cache[key] = choice
                 solves += len(ks)
             real = _real_win_rates(person, choice, universal, ks)
@@ -388,17 +404,20 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
     # ---- rows with bootstrap intervals over people
     rows = []
     boot_rng = np.random.default_rng([seed, 1])
+    resamples: dict = {}
     for (method, d, m, k), v in sorted(vals.items(), key=lambda kv: (
             METHODS.index(kv[0][0]), DISPLAYS.index(kv[0][1]), kv[0][2], kv[0][3])):
         a = np.asarray(v)
-        idx = boot_rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))
+        if a.shape[0] not in resamples:        # the same resamples for every row (paired)
+            resamples[a.shape[0]] = boot_rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))
+        idx = resamples[a.shape[0]]
         stats = [_bootstrap(a[:, j], idx) for j in range(3)]
         rows.append(PersonaliseRow(people.name, method, d, m, k, a.shape[0],
                                    float(np.mean(revealed_counts[m])), *stats[0], *stats[1],
                                    *stats[2]))
     summary = DatasetSummary(people.name, n, N, len(pop), n_hold, n_eval,
                              float(np.mean(rated_counts)) if rated_counts else 0.0, delta,
-                             fit_rows, len(cache), solves, time.perf_counter() - t0)
+                             fit_rows, len(cache), solves, dropped, time.perf_counter() - t0)
     return rows, summary
 
 
@@ -422,38 +441,57 @@ def pooled_rows(rows: Sequence[PersonaliseRow], name: str = "all datasets"
     return out
 
 
-def curve_plot(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str = "ualign",
-               display: str = "multiset", title: str | None = None) -> Plot:
-    """Win rate against m, one line per k for ``method`` (solid) beside the universal choice at
-    the same k (dashed) and the personalised argmax; ``metric`` is ``robust``, ``mean`` or
-    ``vs_worst``. Rows of one dataset (or :func:`pooled_rows`)."""
-    if metric not in ("robust", "mean", "vs_worst"):
-        raise ValueError(f"metric must be 'robust', 'mean' or 'vs_worst', got {metric!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if display not in DISPLAYS:
-        raise ValueError(f"display must be one of {', '.join(DISPLAYS)}, got {display!r}")
-    sel = [r for r in rows if r.display == display]
-    ks = sorted({r.k for r in sel if r.method == method})
-    series = []
-    for k in ks:
-        pts = sorted((r.m, getattr(r, metric)) for r in sel if r.method == method and r.k == k)
-        if pts:
-            series.append(Series(f"{method}, k = {k}", *zip(*pts, strict=True)))
-        if method != "universal":
-            uni = sorted((r.m, getattr(r, metric)) for r in sel
-                         if r.method == "universal" and r.k == k)
-            if uni:
-                series.append(Series(f"universal (m = 0 choice), k = {k}", *zip(*uni,
-                                                                                 strict=True),
-                                     style="dashed"))
-    arg = sorted((r.m, getattr(r, metric)) for r in sel if r.method == "argmax")
-    if arg and method != "argmax":
-        series.append(Series("personalised argmax (k = 1)", *zip(*arg, strict=True),
-                             style="points"))
-    names = {"robust": "robust win rate (worst hidden response)",
-             "mean": "mean win rate over hidden responses",
-             "vs_worst": "win rate vs the posterior's worst response"}
+METRIC_NAMES = {"robust": "robust win rate (worst hidden-rated response)",
+                "mean": "mean win rate over hidden-rated responses",
+                "vs_worst": "win rate vs the posterior's worst response"}
+
+
+def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str = "ualign",
+              title: str | None = None, *, dpi: int = 100) -> bytes:
+    """PNG of win rate against m, one line per k (solid: ``method`` chosen from the posterior;
+    dashed, same colour: the universal m = 0 choice on the same hidden ratings; black dots: the
+    personalised argmax; dotted grey: k/(k+1) for ``metric="vs_worst"``), one panel per display.
+    ``rows``: one dataset's rows or :func:`pooled_rows`. Agg canvas, no pyplot global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if metric not in METRIC_NAMES:
+        raise ValueError(f"metric must be one of {', '.join(METRIC_NAMES)}, got {metric!r}")
+    if method not in METHODS or method == "universal":
+        raise ValueError(f"method must be one of ualign, greedy, argmax, got {method!r}")
+    fig = Figure(figsize=(10.5, 4.2), dpi=dpi)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2, sharey=True)
+    ks = sorted({r.k for r in rows if r.method == method})
+    colours = [f"C{i}" for i in range(len(ks))]
+
+    def line(sel, key):
+        pts = sorted((r.m, getattr(r, key)) for r in sel)
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    for ax, display in zip(axes, DISPLAYS, strict=True):
+        sel = [r for r in rows if r.display == display]
+        for k, col in zip(ks, colours, strict=True):
+            x, y = line([r for r in sel if r.method == method and r.k == k], metric)
+            ax.plot(x, y, marker="o", markersize=3, color=col, label=f"{method}, k = {k}")
+            if method != "argmax":
+                x, y = line([r for r in sel if r.method == "universal" and r.k == k], metric)
+                ax.plot(x, y, linestyle="--", color=col, linewidth=1.0,
+                        label=f"universal (m = 0), k = {k}")
+            if metric == "vs_worst":
+                ax.axhline(k / (k + 1), color="0.6", linestyle=":", linewidth=1.0)
+        if method != "argmax":
+            x, y = line([r for r in sel if r.method == "argmax"], metric)
+            ax.plot(x, y, linestyle="none", marker="s", markersize=4, color="black",
+                    label="personalised argmax (k = 1)")
+        ax.set_title(f"{display} display", fontsize=9)
+        ax.set_xlabel("m = ratings revealed (nominal)")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel(METRIC_NAMES[metric])
+    axes[1].legend(fontsize=7, loc="best")
     dataset = rows[0].dataset if rows else ""
-    return Plot(title or f"{dataset}: {names[metric]}, {display} display",
-                "m = revealed ratings", names[metric], tuple(series))
+    fig.suptitle(title or f"{dataset}: {METRIC_NAMES[metric]}", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
