@@ -142,7 +142,9 @@ def people_from_polis(folder, min_votes: int = 7) -> People:
     """The participants of a Polis conversation kept by :func:`ualign.read_polis` (defaults:
     ``min_votes=7``, unseen tied with pass), with their real votes (agree 0, pass 1, disagree 2,
     NaN never voted) over its statements. Checked against ``read_polis``: filling NaN with pass
-    gives the same profile, else ``ValueError``."""
+    gives the same population (orders and weights, groups aside), else ``ValueError``. Groups
+    are left out (``read_polis_votes`` reads them from the second column, which is ``xid`` in
+    some exports)."""
     from ualign.data import read_polis
     from ualign.data.polis import statement_ids
     from ualign.llm import read_polis_votes
@@ -158,15 +160,14 @@ def people_from_polis(folder, min_votes: int = 7) -> People:
     v = raw.votes[:, [col[c] for c in ids]]                # +1 agree, 0 pass, -1 disagree
     keep = np.count_nonzero(~np.isnan(v), axis=1) >= min_votes
     levels = 1.0 - v[keep]                                 # agree 0, pass 1, disagree 2
-    gid = raw.groups[keep].copy()
-    if np.any(gid == -1):
-        gid[gid == -1] = gid.max() + 1
-    check = Profile.from_levels(np.where(np.isnan(levels), 1.0, levels), groups=gid)
-    if not (check.shape == P.shape and np.array_equal(check.levels, P.levels)
-            and np.allclose(check.weights, P.weights, rtol=0, atol=1e-12)):
+    # Groups are not used here (no group evidence), so the check merges without them.
+    check = Profile.from_levels(np.where(np.isnan(levels), 1.0, levels))
+    want = Profile(P.levels, P.weights)
+    if not (check.shape == want.shape and np.array_equal(check.levels, want.levels)
+            and np.allclose(check.weights, want.weights, rtol=0, atol=1e-12)):
         raise ValueError(f"{folder}: the raw votes do not rebuild read_polis's profile")
     name = P.meta.get("conversation", Path(folder).name)
-    return People(name, levels, 1.0, gid, P.labels)
+    return People(name, levels, 1.0, None, P.labels)
 
 
 def load_people(spec: str) -> People:
