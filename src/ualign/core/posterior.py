@@ -205,8 +205,9 @@ def fit_noise(profile: Profile, evidences, grid=None) -> NoiseFit:
 
     ``δ̂ = argmax_{δ ∈ grid} Σ_e log Σ_u w_u P(e | u; δ)``: ``evidences`` are rows from users
     who are *not* in ``profile`` (held out), each an ``(n,)`` level array with NaN = unknown.
-    The comparison counts are computed once, so each grid point costs O(E · U). Rows without a
-    strict comparison add 0 and are counted out. Ties in the likelihood go to the smaller δ.
+    The comparison counts are computed once. Rows without a strict comparison add 0 and are
+    counted out. Ties in the likelihood go to the smaller δ. Types are grouped per row by their (agree, disagree) counts first, so a grid point costs
+    O(distinct counts), not O(E · U).
 
     Args:
       profile: the population the posterior will use.
@@ -233,14 +234,26 @@ def fit_noise(profile: Profile, evidences, grid=None) -> NoiseFit:
     if not np.any(use):
         raise ValueError("evidences must hold at least one row with a strict comparison (two "
                          "revealed responses at different levels); none does")
-    A, D, T = A[use], D[use], T[use]
-    with np.errstate(divide="ignore"):
-        logw = np.log(P.weights)[None, :]
+    A, D = A[use], D[use]
+    C = n_cmp[use]
+    # The likelihood depends on a type only through (A, D) (T = C - A - D): sum the weights of
+    # the types sharing a row's (A, D) once, then each δ costs O(distinct (row, A, D) triples).
+    base = int(C.max()) + 1
+    key = (np.arange(A.shape[0])[:, None] * base + A) * base + D
+    uniq, inv = np.unique(key.ravel(), return_inverse=True)
+    wsum = np.bincount(inv.ravel(), weights=np.broadcast_to(P.weights, key.shape).ravel(),
+                       minlength=uniq.size)
+    keep = wsum > 0
+    uniq, wsum = uniq[keep], wsum[keep]
+    row, a, d = uniq // (base * base), (uniq // base) % base, uniq % base
+    t = C[row] - a - d
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    logw = np.log(wsum)
     ll = np.empty(g.size)
-    for i, d in enumerate(g):
-        x = logw + _log_lik(A, D, T, float(d))
-        top = x.max(axis=1)
-        ll[i] = float(np.sum(top + np.log(np.exp(x - top[:, None]).sum(axis=1))))
+    for i, dlt in enumerate(g):
+        x = logw + _log_lik(a, d, t, float(dlt))
+        top = np.maximum.reduceat(x, starts)
+        ll[i] = float(np.sum(top + np.log(np.add.reduceat(np.exp(x - top[row]), starts))))
     best = int(np.argmax(ll))
     return NoiseFit(float(g[best]), g.copy(), ll, int(use.sum()), int(n_cmp.sum()))
 

@@ -12,7 +12,8 @@ Protocol (:func:`measure_personalisation`), per dataset, all randomness from one
    are held out; the other 80 % are the population (unrated cells at ``People.fill``, for Polis
    the pass level: :func:`ualign.read_polis`'s rule).
 2. δ (``noise="fit"``): the population is split 75/25 once more; :func:`ualign.fit_noise` picks δ
-   by the likelihood of the 25 %'s evidence (up to 16 revealed ratings each) under the 75 %.
+   by the likelihood of the 25 %'s evidence (at most 500 people, up to 16 revealed ratings each)
+   under the 75 %.
    No held-out person's data is used to fit δ.
 3. At most ``max_users`` held-out people are evaluated. For each, a seeded random order of their
    rated responses is drawn once; at nominal m the first ``min(m, r - 1)`` are *revealed* (r =
@@ -69,6 +70,7 @@ DISPLAYS = ("multiset", "distinct")
 DEFAULT_MS = (0, 1, 2, 4, 8, 16)
 DEFAULT_KS = (1, 2, 4, 8)
 FIT_REVEAL = 16        # ratings revealed per validation person when fitting δ
+FIT_PEOPLE = 500       # at most this many validation people when fitting δ
 PRUNE = 1e-12          # posterior types below this weight are dropped before choosing
 
 
@@ -343,7 +345,8 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
             raise ValueError(f"noise must be a float δ in (0, 0.5) or 'fit', got {noise!r}")
         sub = rng.permutation(pop)
         n_val = max(1, len(sub) // 4)
-        val, fit_pop = sub[:n_val], sub[n_val:]
+        val, fit_pop = sub[:min(n_val, FIT_PEOPLE)], sub[n_val:]
+        n_val = len(val)
         ev = np.full((n_val, n), np.nan)
         for r, i in enumerate(val):
             rated = np.flatnonzero(~np.isnan(X[i]))
