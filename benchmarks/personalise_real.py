@@ -162,7 +162,13 @@ def main(argv=None) -> int:
     if args.only:
         keys = args.only.split(",")
         specs = [s for s in specs if any(k in s for k in keys)]
-    jobs = [(s, DEFAULT_MS, DEFAULT_KS, args.max_users, args.seed) for s in specs]
+    def size(spec):                    # a cost proxy: the biggest datasets start first
+        path = Path(spec)
+        return (path / "participants-votes.csv").stat().st_size if path.is_dir() else \
+            path.stat().st_size
+
+    order = sorted(range(len(specs)), key=lambda i: -size(specs[i]))
+    jobs = [(specs[i], DEFAULT_MS, DEFAULT_KS, args.max_users, args.seed) for i in order]
     t0 = time.perf_counter()
     print(f"{len(jobs)} datasets, {args.jobs} processes", file=sys.stderr, flush=True)
     if args.jobs > 1:
@@ -174,6 +180,7 @@ def main(argv=None) -> int:
             results = list(tqdm(pool.imap(one, jobs), total=len(jobs), file=sys.stderr))
     else:
         results = [one(j) for j in jobs]
+    results = [results[order.index(i)] for i in range(len(specs))]     # back to name order
     rows = [r for rs, _ in results for r in rs]
     summaries = [s for _, s in results]
     out = Path(args.out)

@@ -108,7 +108,8 @@ class PersonaliseRow(NamedTuple):
 
 
 class DatasetSummary(NamedTuple):
-    """What one dataset's run used: sizes, the fitted δ, cache statistics, the largest
+    """What one dataset's run used: sizes, the fitted δ, cache statistics, equilibrium solves
+    retried with every candidate (``solver_retries``, see ``_solve_ualign``), the largest
     posterior mass pruned before choosing (``max_dropped``), wall time."""
 
     dataset: str
@@ -122,6 +123,7 @@ class DatasetSummary(NamedTuple):
     delta_fit_rows: int
     distinct_evidence: int
     solves: int
+    solver_retries: int
     max_dropped: float
     seconds: float
 
@@ -290,10 +292,20 @@ def _prune(post: Profile) -> tuple[Profile, float]:
             float(post.weights[~keep].sum()))
 
 
-def _solve_ualign(profile, k):
-    from ualign.solvers import solve_ualign
+RETRIES: list = []     # (n_users, n, k, message) of solves retried with every candidate
 
-    return solve_ualign(profile, k).policy
+
+def _solve_ualign(profile, k):
+    """``solve_ualign(profile, k)``; if its trust-region LP fails (HiGHS status 15 was seen on
+    a Polis posterior), one retry with the whole response set as the first candidate set
+    (``m0 = n``), recorded in ``RETRIES``; a second failure raises."""
+    from ualign.solvers import SolverError, solve_ualign
+
+    try:
+        return solve_ualign(profile, k).policy
+    except SolverError as e:
+        RETRIES.append((profile.n_users, profile.n_responses, k, str(e)))
+        return solve_ualign(profile, k, m0=profile.n_responses).policy
 
 
 def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
@@ -321,6 +333,7 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
       at k = 1 only) and a :class:`DatasetSummary`.
     """
     t0 = time.perf_counter()
+    retries0 = len(RETRIES)
     ms = _check_list(ms, "ms", 0)
     ks = _check_list(ks, "ks", 1)
     if not 0.0 < float(holdout) < 1.0:
@@ -421,7 +434,8 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
                                    *stats[2]))
     summary = DatasetSummary(people.name, n, N, len(pop), n_hold, n_eval,
                              float(np.mean(rated_counts)) if rated_counts else 0.0, delta,
-                             fit_rows, len(cache), solves, dropped, time.perf_counter() - t0)
+                             fit_rows, len(cache), solves, len(RETRIES) - retries0, dropped,
+                             time.perf_counter() - t0)
     return rows, summary
 
 
