@@ -47,7 +47,7 @@ def test_cli_writes_table_plots_and_json(tmp_path):
         assert title in out_text, proc.stdout
     assert "universal" in proc.stdout and "argmax" in proc.stdout
     for f in ("personalise.json", "personalise-mean.png", "personalise-robust.png",
-              "personalise-vs_worst.png"):
+              "personalise-vs_worst.png", "personalise-vs_worst_all.png"):
         assert (out / f).is_file(), f
     assert (out / "personalise-mean.png").read_bytes()[:4] == b"\x89PNG"
     data = json.loads((out / "personalise.json").read_text())
@@ -131,6 +131,8 @@ def test_measure_m0_and_m1_equal_universal_exactly():
                 assert a._replace(method="universal") == b
     assert summary.n_evaluated == 10 and summary.delta == 0.1
     assert summary.n_population + summary.n_held_out == summary.n_people == 1000
+    # everyone rates everything here, so the two guarantee checks coincide
+    assert all(r.vs_worst_all == r.vs_worst for r in rows)
     # greedy and argmax repeat nothing: both displays give the same numbers
     for (method, d, m, k), r in by.items():
         if method in ("greedy", "argmax") and d == "distinct":

@@ -11,7 +11,7 @@ from pathlib import Path
 HELP = ("Universal vs personalised: hold out people, reveal m of their ratings, show k "
         "responses aligned to the posterior, score them on the hidden ratings.")
 
-METRICS = ("mean", "robust", "vs_worst")
+METRICS = ("mean", "robust", "vs_worst", "vs_worst_all")
 
 
 def add_arguments(p):
@@ -34,7 +34,8 @@ def add_arguments(p):
                    help="δ of the noise model in (0, 0.5), or 'fit' (default: fitted by held-out "
                         "likelihood inside the population)")
     p.add_argument("--out", default="ualign-personalise", metavar="DIR",
-                   help="folder for personalise.json and personalise-{mean,robust,vs_worst}.png "
+                   help="folder for personalise.json and personalise-METRIC.png (mean, robust, "
+                        "vs_worst, vs_worst_all) "
                         "(default ./ualign-personalise)")
 
 
@@ -84,7 +85,9 @@ def _table(rows, metric: str, summary):
     names = {"mean": "mean win rate over the hidden-rated responses",
              "robust": "robust win rate (the person's worst hidden-rated response)",
              "vs_worst": "win rate against the posterior's worst hidden-rated response "
-                         "(guarantee check: k/(k+1) if the model were true)"}
+                         "(guarantee check: k/(k+1) if the model were true)",
+             "vs_worst_all": "win rate against the posterior's worst unrevealed response, "
+                             "unrated at the fill level (guarantee check, model-consistent)"}
     sel = [r for r in rows if r.display == "multiset"]
     ks = sorted({r.k for r in sel})
     t = Table(title=f"{summary.dataset}: {names[metric]}, multiset display",
@@ -109,8 +112,8 @@ def _table(rows, metric: str, summary):
                 rev = f"{r.revealed:.1f}"
                 v = getattr(r, metric)
                 cell = f"{v:.3f}"
-                if metric == "vs_worst" and method in ("ualign", "universal") \
-                        and r.vs_worst_hi < k / (k + 1):
+                if metric.startswith("vs_worst") and method in ("ualign", "universal") \
+                        and getattr(r, metric + "_hi") < k / (k + 1):
                     cell = f"[red]{cell}[/]"
                 cells.append(cell)
             t.add_row(method, str(m), rev, *cells)

@@ -41,7 +41,12 @@ Protocol (:func:`measure_personalisation`), per dataset, all randomness from one
    - ``vs_worst``: ``WR(shown, y'_e)`` with ``y'_e = argmin_{y' ∈ H}`` of the win rate the
      *posterior predicts* — a competitor who knows the evidence but not the hidden votes. If the
      population and noise model were the truth, its average would be >= k/(k+1) for ``ualign``
-     (multiset), the posterior's guarantee (§4 applied to the posterior profile).
+     (multiset), the posterior's guarantee (§4 applied to the posterior profile);
+   - ``vs_worst_all``: the same with y'_e chosen among *all* unrevealed responses, a response
+     the person never rated scored at ``fill`` (Polis: pass), the convention the population
+     itself uses. For PrefLib (everything rated) it equals ``vs_worst``. On Polis the two differ
+     because whether a person rated a statement is informative (the population's unseen-as-pass
+     cells are not missing at random); ``vs_worst_all`` is the check consistent with the model.
    Averages are over evaluated people, with 95 % percentile bootstrap intervals over people.
 
 References: shared/spec/THEORY.md §2, §4, §9, §10.
@@ -105,6 +110,9 @@ class PersonaliseRow(NamedTuple):
     vs_worst: float
     vs_worst_lo: float
     vs_worst_hi: float
+    vs_worst_all: float
+    vs_worst_all_lo: float
+    vs_worst_all_hi: float
 
 
 class DatasetSummary(NamedTuple):
@@ -394,6 +402,7 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
             r = min(m, max(rated.size - 1, 0))
             R = np.sort(order[:r])
             H = np.setdiff1d(rated, R)
+            unrevealed = np.setdiff1d(np.arange(n), R)
             if H.size == 0:
                 continue
             revealed_counts[m].append(r)
@@ -413,8 +422,9 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
                     "ualign" if method == "universal" else method,
                     "multiset" if method == "argmax" else d, k]
                 y_worst = H[np.argmin(pred[H])]
+                y_any = unrevealed[np.argmin(pred[unrevealed])]
                 vals.setdefault((method, d, m, k), []).append(
-                    (wr[H].min(), wr[H].mean(), wr[y_worst]))
+                    (wr[H].min(), wr[H].mean(), wr[y_worst], wr[y_any]))
         if tick is not None:
             tick(f"{people.name}: person {count + 1}/{n_eval}")
 
@@ -428,10 +438,9 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
         if a.shape[0] not in resamples:        # the same resamples for every row (paired)
             resamples[a.shape[0]] = boot_rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))
         idx = resamples[a.shape[0]]
-        stats = [_bootstrap(a[:, j], idx) for j in range(3)]
+        stats = [x for j in range(a.shape[1]) for x in _bootstrap(a[:, j], idx)]
         rows.append(PersonaliseRow(people.name, method, d, m, k, a.shape[0],
-                                   float(np.mean(revealed_counts[m])), *stats[0], *stats[1],
-                                   *stats[2]))
+                                   float(np.mean(revealed_counts[m])), *stats))
     summary = DatasetSummary(people.name, n, N, len(pop), n_hold, n_eval,
                              float(np.mean(rated_counts)) if rated_counts else 0.0, delta,
                              fit_rows, len(cache), solves, len(RETRIES) - retries0, dropped,
@@ -455,20 +464,23 @@ def pooled_rows(rows: Sequence[PersonaliseRow], name: str = "all datasets"
             name, method, d, m, k, int(sum(col("n_users"))), float(np.mean(col("revealed"))),
             float(np.mean(col("robust"))), min(col("robust")), max(col("robust")),
             float(np.mean(col("mean"))), min(col("mean")), max(col("mean")),
-            float(np.mean(col("vs_worst"))), min(col("vs_worst")), max(col("vs_worst"))))
+            float(np.mean(col("vs_worst"))), min(col("vs_worst")), max(col("vs_worst")),
+            float(np.mean(col("vs_worst_all"))), min(col("vs_worst_all")),
+            max(col("vs_worst_all"))))
     return out
 
 
 METRIC_NAMES = {"robust": "robust win rate (worst hidden-rated response)",
                 "mean": "mean win rate over hidden-rated responses",
-                "vs_worst": "win rate vs the posterior's worst response"}
+                "vs_worst": "win rate vs the posterior's worst hidden-rated response",
+                "vs_worst_all": "win rate vs the posterior's worst unrevealed response"}
 
 
 def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str = "ualign",
               title: str | None = None, *, dpi: int = 100) -> bytes:
     """PNG of win rate against m, one line per k (solid: ``method`` chosen from the posterior;
     dashed, same colour: the universal m = 0 choice on the same hidden ratings; black dots: the
-    personalised argmax; dotted grey: k/(k+1) for ``metric="vs_worst"``), one panel per display.
+    personalised argmax; dotted grey: k/(k+1) for the ``vs_worst`` metrics), one panel per display.
     ``rows``: one dataset's rows or :func:`pooled_rows`. Agg canvas, no pyplot global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -496,7 +508,7 @@ def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str 
                 x, y = line([r for r in sel if r.method == "universal" and r.k == k], metric)
                 ax.plot(x, y, linestyle="--", color=col, linewidth=1.0,
                         label=f"universal (m = 0), k = {k}")
-            if metric == "vs_worst":
+            if metric.startswith("vs_worst"):
                 ax.axhline(k / (k + 1), color="0.6", linestyle=":", linewidth=1.0)
         if method != "argmax":
             x, y = line([r for r in sel if r.method == "argmax"], metric)
