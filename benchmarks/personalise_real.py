@@ -196,7 +196,10 @@ def main(argv=None) -> int:
     for metric in ("mean", "robust", "vs_worst", "vs_worst_all"):
         (out / f"personalise-{metric}.png").write_bytes(curve_png(
             pooled, metric, title=f"{len(summaries)} real datasets (macro average): "
-                                  f"{metric.replace('_', ' ')}"))
+                                  f"{metric.replace('_', ' ')}, ualign"))
+    (out / "personalise-greedy-mean.png").write_bytes(curve_png(
+        pooled, "mean", "greedy", title=f"{len(summaries)} real datasets (macro average): "
+                                        "mean, greedy distinct k-set"))
     print(f"done in {time.perf_counter() - t0:.0f} s; wrote {out / 'personalise.json'}",
           file=sys.stderr)
     print(markdown(json.loads((out / "personalise.json").read_text())))
