@@ -206,8 +206,8 @@ def fit_noise(profile: Profile, evidences, grid=None) -> NoiseFit:
     ``δ̂ = argmax_{δ ∈ grid} Σ_e log Σ_u w_u P(e | u; δ)``: ``evidences`` are rows from users
     who are *not* in ``profile`` (held out), each an ``(n,)`` level array with NaN = unknown.
     The comparison counts are computed once. Rows without a strict comparison add 0 and are
-    counted out. Ties in the likelihood go to the smaller δ. Types are grouped per row by their (agree, disagree) counts first, so a grid point costs
-    O(distinct counts), not O(E · U).
+    counted out. Ties in the likelihood go to the smaller δ. Types are grouped per row by their
+    (agree, disagree) counts first, so a grid point costs O(distinct counts), not O(E · U).
 
     Args:
       profile: the population the posterior will use.
