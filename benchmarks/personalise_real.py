@@ -51,6 +51,17 @@ def one(job):
     return rows, summary
 
 
+def _rounded(x):
+    """Floats to 6 significant digits (the JSON stays ~1 MB)."""
+    if isinstance(x, float):
+        return float(f"{x:.6g}")
+    if isinstance(x, list | tuple):
+        return [_rounded(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    return x
+
+
 # ------------------------------------------------------------------ Markdown from the JSON
 def _by(rows):
     return {(r["dataset"], r["method"], r["display"], r["m"], r["k"]): r for r in rows}
@@ -192,7 +203,8 @@ def main(argv=None) -> int:
             "seconds": time.perf_counter() - t0,
             "summaries": [s._asdict() for s in summaries],
             "rows": [r._asdict() for r in rows], "pooled": [r._asdict() for r in pooled]}
-    (out / "personalise.json").write_text(json.dumps(data, indent=1) + "\n")
+    (out / "personalise.json").write_text(json.dumps(_rounded(data), separators=(",", ":"))
+                                          + "\n")
     for metric in ("mean", "robust", "vs_worst", "vs_worst_all"):
         (out / f"personalise-{metric}.png").write_bytes(curve_png(
             pooled, metric, title=f"{len(summaries)} real datasets (macro average): "
