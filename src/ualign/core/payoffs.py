@@ -59,8 +59,10 @@ def deviation_payoffs(profile: Profile, policy, k: int, display: str = "multiset
     ``display="distinct"`` (THEORY.md §9): the k samples are merged, and y, shown once, is picked
     with probability ``E[1{no sample strictly better than y} / (1 + c)]``, c the number of
     distinct responses tied with y among the samples (y itself counts if sampled). Strict orders:
-    ``L^dist_u(π, y) = a^k + ½((a+p)^k - a^k)``, ``p = π(y)``, O(1) per entry; a tie class T
-    costs O(|T| k² min(|T|, k)) per user by a DP (``_kernels.class_distinct_counts``). The
+    ``L^dist_u(π, y) = a^k + ½((a+p)^k - a^k)``, ``p = π(y)``, O(log k) per entry. A tie class
+    whose positive-mass responses T are few (|T| <= 10 at k = 16) costs O(2^|T| log k) per user
+    by the subset form ``Σ_{C⊆T} (a + p(C))^k / ((|T|+1) C(|T|,|C|))``, a larger one
+    O(|T| k² min(|T|, k)) by the DP over draws used x distinct count (``_kernels``). The
     identity ``Σ_y π(y) L = 1/(k+1)`` does not hold under distinct display.
 
     Args:
