@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -62,9 +63,9 @@ def cases(shard):
         yield GENERATED, GENERATED
 
 
-def run_case(name, source, cap):
+def run_case(name, source, cap, ks=KS):
     P = ualign.load_profile(str(source))
-    for k in KS:
+    for k in ks:
         if k > P.n_responses:
             yield Row(name, P.n_responses, P.n_users, k, None, None, None, None, None,
                       "k > n: no k-set of distinct responses")
@@ -80,41 +81,57 @@ def run_case(name, source, cap):
                   bool(gap <= GAP and sec <= cap), note)
 
 
+def _row_line(d, commit):
+    if d["value"] is None:
+        return (f"| {d['dataset']} | {d['n']} | {d['U']} | {d['k']} | – | – | – | – | n/a | "
+                f"{commit} | {d['note']} |")
+    met = "met" if d["met"] else "**missed**"
+    return (f"| {d['dataset']} | {d['n']} | {d['U']} | {d['k']} | {d['value']:.6f} | "
+            f"{d['upper_bound']:.6f} | {d['gap']:.1e} | {d['seconds']:.1f} | {met} | {commit} | "
+            f"{d['note']} |")
+
+
 def assemble(paths):
-    rows, meta = [], []
+    """Later files override earlier ones for the same (dataset, k); overridden rows are listed
+    after the main table."""
+    final, superseded, meta = {}, [], []
     for p in paths:
+        commit = "?"
         for line in Path(p).read_text().splitlines():
             d = json.loads(line)
-            (meta if "machine" in d else rows).append(d)
+            if "machine" in d:
+                commit = d.get("commit", "?")
+                meta.append(d)
+                continue
+            key = (d["dataset"], d["k"])
+            if key in final:
+                superseded.append(final[key])
+            final[key] = (d, commit)
+    head = ["| dataset | n | U | k | value | upper_bound | gap | seconds | met | commit | notes |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     out = ["# Certified best k-sets of distinct responses", "",
            "`python benchmarks/bench_kset_distinct.py` (shards run side by side, see its "
            "docstring): `solve_kset(P, k, display=\"distinct\", gap_tol=1e-4, time_limit=60)`; "
            "met = certified gap `upper_bound − value <= 1e-4` within 60 s. U = distinct user "
-           "rows of the profile. Polis data: "
+           "rows of the profile; n/a: k > n. Polis data: "
            "Data was gathered using the Polis software (compdemocracy.org/polis) and is "
            "sub-licensed under CC BY 4.0 with Attribution to The Computational Democracy "
            "Project.", ""]
     for m in meta:
-        out.append(f"- shard `{m['shard']}`: {m['machine']}; started {m['date']}, load "
-                   f"average at start {m['load']}")
-    out += ["", "| dataset | n | U | k | value | upper_bound | gap | seconds | met | notes |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
-    missed = []
-    for d in rows:
-        if d["value"] is None:
-            out.append(f"| {d['dataset']} | {d['n']} | {d['U']} | {d['k']} | – | – | – | – | "
-                       f"n/a | {d['note']} |")
-            continue
-        met = "met" if d["met"] else "**missed**"
-        if not d["met"]:
-            missed.append(d)
-        out.append(f"| {d['dataset']} | {d['n']} | {d['U']} | {d['k']} | {d['value']:.6f} | "
-                   f"{d['upper_bound']:.6f} | {d['gap']:.1e} | {d['seconds']:.1f} | {met} | "
-                   f"{d['note']} |")
-    done = [d for d in rows if d["value"] is not None]
-    out += ["", f"{len(done) - len(missed)} of {len(done)} cases met; missed:"]
+        out.append(f"- shard `{m['shard']}` at commit {m.get('commit', '?')}: {m['machine']}; "
+                   f"started {m['date']}, load average at start {m['load']}")
+    out += ["", *head]
+    rows = [final[key] for key in final]
+    out += [_row_line(d, c) for d, c in rows]
+    done = [d for d, _ in rows if d["value"] is not None]
+    missed = [d for d in done if not d["met"]]
+    out += ["", f"{len(done) - len(missed)} of {len(done)} cases met "
+            f"({len(rows) - len(done)} not applicable); missed:"]
     out += [f"- {d['dataset']} k = {d['k']}: gap {d['gap']:.1e} after {d['seconds']:.1f} s"
             for d in missed] or ["- none"]
+    if superseded:
+        out += ["", "## Earlier runs of the same cases (superseded by the rows above)", "",
+                *head, *[_row_line(d, c) for d, c in superseded]]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(out) + "\n")
     print(f"wrote {RESULTS}")
@@ -125,6 +142,8 @@ def main():
     ap.add_argument("--shard", choices=["polis", "preflib", "generated", "all"], default="all")
     ap.add_argument("--out", default="kset_distinct.jsonl", help="JSON lines, appended")
     ap.add_argument("--cap", type=float, default=60.0, help="seconds per case")
+    ap.add_argument("--ks", default="2,4,8", help="comma-separated k values")
+    ap.add_argument("--only", default="", help="run only datasets whose name contains this")
     ap.add_argument("--assemble", nargs="+", help="JSON-lines files to turn into the table")
     args = ap.parse_args()
     if args.assemble:
@@ -135,9 +154,15 @@ def main():
                              f"{os.cpu_count()} cores, {platform.python_version()}",
                              "date": datetime.datetime.now(datetime.UTC).strftime(
                                  "%Y-%m-%d %H:%M UTC"),
-                             "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}) + "\n")
+                             "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+                             "commit": subprocess.run(
+                                 ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                 capture_output=True, text=True).stdout.strip()}) + "\n")
         for name, source in cases(args.shard):
-            for row in run_case(name, source, args.cap):
+            if args.only not in name:
+                continue
+            for row in run_case(name, source, args.cap,
+                                tuple(int(x) for x in args.ks.split(","))):
                 fh.write(json.dumps(row._asdict()) + "\n")
                 fh.flush()
                 print(row, flush=True)

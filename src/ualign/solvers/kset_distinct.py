@@ -6,8 +6,8 @@ user picks uniformly among the copies at the best level of S ∪ {y'}, y' counti
     WR_u(S, y') = 1          if some z ∈ S is strictly better than y' for u,
                   c/(c+1)    otherwise, c = #{z ∈ S tied with y'} (y' itself included if in S).
 
-(For a repeat-free S and a single competitor this is the multiset rule of §2, so the columns'
-rows are ``multiset_win_matrix``.) The best randomised policy is the LP
+The columns' rows are ``ualign.core.sets.set_win_matrix(..., "distinct")``. The best randomised
+policy is the LP
 
     maximise v  s.t.  Σ_S x_S WR(S, y') >= v  for every y',   x ∈ Δ(k-subsets),
 
@@ -50,7 +50,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
 from ualign.core._checks import check_k
-from ualign.solvers.kset import KSetResult, _master, multiset_win_matrix
+from ualign.core.payoffs import robust_set_win_rate
+from ualign.core.sets import policy_win_rates, set_win_matrix
+from ualign.solvers.kset import KSetResult, _master
 from ualign.solvers.nlhf import SolverError
 from ualign.solvers.result import check_profile
 
@@ -73,22 +75,14 @@ def _f(c):
     return c / (c + 1.0)
 
 
-# TEMPORARY evaluator, until `ualign.core.sets` (branch distinct-engine) provides
-# `set_win_rate(..., display="distinct")`: the literal rule, duplicates merged.
-def _distinct_win_rates(levels, weights, sets, probs) -> np.ndarray:
-    """``(n,)``: ``Σ_j probs[j] WR(sets[j], y')`` for every single competitor y', each set's
-    repeats merged. O(m U n)."""
-    lv = np.asarray(levels, dtype=np.int64)
-    out = np.zeros(lv.shape[1])
-    for S, p in zip(sets, probs, strict=True):
-        S = np.unique(np.asarray(S, dtype=np.int64))
-        sl = lv[:, S]  # (U, |S|)
-        b = sl.min(axis=1)[:, None]  # (U, 1)
-        c = (sl == b).sum(axis=1)[:, None]
-        # a copy of y' at a level better than b wins; tied: S holds c of the c + 1 copies
-        wr = np.where(lv > b, 1.0, np.where(lv == b, c / (c + 1.0), 0.0))
-        out += p * (weights @ wr)
-    return out
+def _win_matrix(lv, w, sets):
+    """``(m, n)``: WR(sets[j], y') under distinct display (the engine's evaluator)."""
+    return set_win_matrix(lv, w, np.asarray(sets, dtype=np.int64), "distinct")
+
+
+def _set_win_rates(lv, w, S):
+    """``(n,)``: WR(S, y') for one k-set S under distinct display."""
+    return policy_win_rates(lv, w, np.array([S], dtype=np.int64), np.ones(1), "distinct")
 
 
 def _tables(lv, w, q, L) -> _Tables:
@@ -134,19 +128,62 @@ def _add_values(T: _Tables, lv, b, c, members):
 
 
 def _enumerated_states(lv, sets, chunk=512):
-    """Per set and user: flat indices ``(b + 1)·U + u`` and ``b·U + u`` into ``(L+2, U)``
-    tables, ``b (m, U)`` the best level in the set, and ``f(c) (m, U)``, c its copies there."""
+    """Per set and user: ``at (m, U)`` the flat index ``b·U + u`` into ``(L+2, U)`` tables,
+    b the set's best level for u, and ``c (m, U) int8`` its responses there (5 bytes a cell)."""
     U, m = lv.shape[0], sets.shape[0]
+    L = int(lv.max()) + 1
+    itype = np.int32 if (L + 2) * U < 2**31 else np.int64
     lvT = np.ascontiguousarray(lv.T.astype(np.int32))  # (n, U)
-    u = np.arange(U, dtype=np.int64)
-    at = np.empty((m, U), dtype=np.int64)
-    fc = np.empty((m, U))
+    u = np.arange(U, dtype=itype)
+    at = np.empty((m, U), dtype=itype)
+    c = np.empty((m, U), dtype=np.int8 if sets.shape[1] < 128 else np.int64)
     for s in range(0, m, chunk):
         sl = lvT[sets[s:s + chunk]]  # (chunk, k, U)
         b = sl.min(axis=1)
-        at[s:s + chunk] = b.astype(np.int64) * U + u
-        fc[s:s + chunk] = _f((sl == b[:, None, :]).sum(axis=1))
-    return at, fc
+        at[s:s + chunk] = b.astype(itype) * U + u
+        c[s:s + chunk] = (sl == b[:, None, :]).sum(axis=1)
+    return at, c
+
+
+def _pair_prices(T: _Tables, lv, L):
+    """``(n, n)``: ``price({a, b})`` for every pair, by 2L matrix products. With ``M_m`` the
+    users' indicator of level m, ``N_m`` of levels worse than m, ``g1_m = suf(m+1) + ½W(m)`` (one
+    response at the best level m) and ``g2_m = suf(m+1) + ⅔W(m)`` (two there):
+    ``P = Σ_m M_mᵀ D(g2_m) M_m + X_m + X_mᵀ``, ``X_m = M_mᵀ D(g1_m) N_m``."""
+    n = lv.shape[1]
+    P = np.zeros((n, n))
+    for m in range(L):
+        M = (lv == m).astype(float)  # (U, n)
+        if not M.any():
+            continue
+        N = (lv > m).astype(float)
+        g1 = T.suf[:, m + 1] + 0.5 * T.W[:, m]
+        g2 = T.suf[:, m + 1] + (2.0 / 3.0) * T.W[:, m]
+        X = M.T @ (g1[:, None] * N)
+        P += M.T @ (g2[:, None] * M) + X + X.T
+    return P
+
+
+def _enumeration_prices(T: _Tables, lv, k, A_all, deadline, chunk=256):
+    """``price(S)`` for every k-subset: from the stored states, or recomputed chunk by chunk
+    (``A_all[1] is None``); None if the deadline passes first."""
+    sets, at, c = A_all
+    L = T.W.shape[1] - 1
+    if at is None and k == 2 and L <= 16:
+        return _pair_prices(T, lv, L)[sets[:, 0], sets[:, 1]]
+    fk = _f(np.arange(k + 1, dtype=float))
+    sufT = np.ascontiguousarray(T.suf.T).ravel()[lv.shape[0]:]  # row b+1 at b·U + u
+    WT = np.ascontiguousarray(T.W.T).ravel()
+    prices = np.empty(len(sets))
+    for s0 in range(0, len(sets), chunk):
+        if at is None:
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
+            a_, c_ = _enumerated_states(lv, sets[s0:s0 + chunk])
+        else:
+            a_, c_ = at[s0:s0 + chunk], c[s0:s0 + chunk]
+        prices[s0:s0 + chunk] = (sufT[a_] + fk[c_] * WT[a_]).sum(axis=1)
+    return prices
 
 
 def _local_search(T: _Tables, lv, k, S, L, deadline=None):
@@ -176,21 +213,37 @@ def _local_search(T: _Tables, lv, k, S, L, deadline=None):
     return tuple(sorted(int(s) for s in S)), val
 
 
+def _submodular_bound(vals, price, k):
+    """``price(S) + Σ of the k largest gains price(S ∪ {z}) − price(S)``: an upper bound on
+    ``max_{|S*| = k} price(S*)`` for any S, since the price is monotone submodular (THEORY
+    §9: a pair's value is 1 once S hits its better set, else the concave f(c)), so
+    ``price(S*) <= price(S ∪ S*) <= price(S) + Σ_{z ∈ S*} gain(z)`` (Nemhauser et al. 1978)."""
+    gains = np.clip(vals[np.isfinite(vals)] - price, 0.0, None)
+    top = np.partition(gains, gains.size - k)[gains.size - k:] if gains.size > k else gains
+    return price + float(top.sum())
+
+
 def _heuristic(T: _Tables, lv, k, L, n_seeds, deadline=None):
     """Greedy construction from the ``n_seeds`` best singletons, then swap local search
-    (later seeds skipped once the deadline passes). Returns ``{set: price}`` for the local
-    optima found."""
+    (later seeds skipped once the deadline passes). Returns ``({set: price}, bound)``: the local
+    optima found and the smallest submodular upper bound on ``max_S price(S)`` met on the
+    way (from the empty set, every greedy prefix and every local optimum)."""
     found = {}
+    bound = _submodular_bound(T.single.sum(axis=0), 0.0, k)
     for seed in np.argsort(-T.single.sum(axis=0), kind="stable")[:n_seeds]:
         if found and deadline is not None and time.perf_counter() > deadline:
             break
         S = [int(seed)]
         while len(S) < k:
             b, c = _state(lv, np.array(S))
-            S.append(int(np.argmax(_add_values(T, lv, b, c, S))))
+            vals = _add_values(T, lv, b, c, S)
+            bound = min(bound, _submodular_bound(vals, float(_user_values(T, b, c).sum()), k))
+            S.append(int(np.argmax(vals)))
         S, val = _local_search(T, lv, k, S, L, deadline)
+        b, c = _state(lv, np.array(S))
+        bound = min(bound, _submodular_bound(_add_values(T, lv, b, c, S), val, k))
         found[S] = val
-    return found
+    return found, bound + T.dropped
 
 
 def _per_user_bound(T: _Tables, lv, k, L) -> float:
@@ -204,7 +257,7 @@ def _per_user_bound(T: _Tables, lv, k, L) -> float:
     return float(val.max(axis=1).sum()) + T.dropped
 
 
-def _dominated(cls, k, max_work=2e9):
+def _dominated(cls, k, max_work=2e8):
     """``(n,)`` bool: responses with at least k dominators, where z' dominates z when
     ``cls[p, z'] <= cls[p, z]`` for every pair p (0 better than the pair's level, 1 tied,
     2 worse; identical columns: the smaller index dominates). Swapping z for a dominator never
@@ -298,14 +351,17 @@ class _Coverage:
 
     def solve(self, objective, extra_rows, time_limit, rel_gap, relax=False):
         """Minimise ``objective · vars`` (padded with zeros) under the pair rows, Σx = k and
-        ``extra_rows`` [(terms, lo, hi)]; returns scipy's result."""
-        for terms, lo, hi in extra_rows:
-            self._row(terms, 0.0, lo, hi)
-        nv = len(self.var_lb)
-        self._row([(np.arange(self.n), 1.0)], 0.0, self.k, self.k)
-        A = csr_matrix((np.concatenate(self.vals), (np.concatenate(self.rows),
-                                                      np.concatenate(self.cols))),
-                       shape=(len(self.lb), nv))
+        ``extra_rows`` [(terms, lo, hi)] (taken at the first call; later calls reuse the
+        model); ``relax``: the LP relaxation. Returns scipy's result."""
+        if not hasattr(self, "_A"):
+            for terms, lo, hi in extra_rows:
+                self._row(terms, 0.0, lo, hi)
+            self._row([(np.arange(self.n), 1.0)], 0.0, self.k, self.k)
+            self._A = csr_matrix((np.concatenate(self.vals), (np.concatenate(self.rows),
+                                                                np.concatenate(self.cols))),
+                                 shape=(len(self.lb), len(self.var_lb)))
+        A = self._A
+        nv = A.shape[1]
         cvec = np.zeros(nv)
         cvec[:len(objective)] = objective
         integrality = np.zeros(nv)
@@ -326,19 +382,30 @@ def _mip_price(T: _Tables, lv, k, time_limit, rel_gap, max_nonzeros):
     _U, n = lv.shape
     L = T.W.shape[1] - 1
     users, levels = np.nonzero(T.W[:, :L] > 0)
-    est = 0
-    for u, lev in zip(users, levels, strict=True):
-        m = int((lv[u] < lev).sum())
-        t = int((lv[u] == lev).sum())
-        est += min(m, n - m) + min(t, n - t)
-        if est > max_nonzeros:
-            return None, -np.inf, np.inf, "too large"
+    U = lv.shape[0]
+    size = np.bincount((np.arange(U)[:, None] * L + lv).ravel(),
+                       minlength=U * L).reshape(U, L)
+    nT = size[users, levels]
+    nB = (np.cumsum(size, axis=1) - size)[users, levels]
+    est = int((np.minimum(nB, n - nB) + np.minimum(nT, n - nT)).sum())
+    if est > max_nonzeros:
+        return None, -np.inf, np.inf, "too large", np.inf
+    t0 = time.perf_counter()
     model = _Coverage(lv, k, users, levels)
     weights = T.W[users, levels]
     const = float(weights[model.pair_var < 0].sum())
     obj = np.zeros(len(model.var_lb))
     np.add.at(obj, model.pair_var[model.pair_var >= 0], -weights[model.pair_var >= 0])
-    res = model.solve(obj, [], time_limit, rel_gap)
+    # the LP relaxation first: a certified bound even if the MIP stops without one
+    relax_bound = np.inf
+    left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    if left is not None and left <= 0:  # building the model used the time left
+        return None, -np.inf, np.inf, "time_limit", np.inf
+    lp = model.solve(obj, [], None if left is None else max(left / 4, 0.5), rel_gap, relax=True)
+    if lp.status == 0:
+        relax_bound = const - float(lp.fun) + 1e-9 + T.dropped
+    left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    res = model.solve(obj, [], left, rel_gap)
     dual = getattr(res, "mip_dual_bound", None)
     if res.x is None and res.status != 1 and (dual is None or not np.isfinite(dual)):
         raise SolverError(f"distinct pricing MIP failed: {res.message}", res.status)
@@ -356,13 +423,15 @@ def _mip_price(T: _Tables, lv, k, time_limit, rel_gap, max_nonzeros):
         S = tuple(int(z) for z in np.argsort(-res.x[:n], kind="stable")[:k])
         S = tuple(sorted(S))
         price = _price(T, lv, S)
-    return S, price, bound + T.dropped, res.status
+    return S, price, min(bound + T.dropped, relax_bound), res.status, relax_bound
 
 
 _OPTIONS = {"gap_tol", "time_limit", "n_seeds", "max_mip_nonzeros", "tol", "max_rounds",
             "pricer"}
-_PRICERS = ("auto", "enumeration", "mip")
-_ENUMERATE_CELLS = 1e7  # "auto" enumerates all k-subsets when C(n, k)·U is at most this
+_PRICERS = ("auto", "enumeration", "streamed enumeration", "mip")
+_ENUMERATE_CELLS = 3e7  # "auto" enumerates all k-subsets when C(n, k)·U is at most this
+_STREAM_CELLS = 1e9  # ... and streams them (states recomputed per pricing) up to this
+_STREAM_SETS = 3e6  # ... for at most this many subsets (k = 2 with few levels: any n <= 5000)
 
 
 def _check_options(options):
@@ -408,7 +477,10 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
       max_mip_nonzeros: skip the exact MIP when its model would be larger (the per-user bound
         then certifies).
       pricer: ``"enumeration"`` (all C(n, k) subsets priced exactly), ``"mip"`` (heuristic,
-        then the MIP) or ``"auto"``: enumeration when ``C(n, k)·U <= 1e7``, else mip.
+        then the MIP), ``"streamed enumeration"`` (heuristic first, then every subset priced
+        chunk by chunk instead of the MIP) or ``"auto"``: enumeration when
+        ``C(n, k)·U <= 3e7``, streamed when <= 1e9 with C(n, k) <= 3e6, or k = 2 with at
+        most 16 levels and n <= 5000 (randomised only), else mip.
 
     Returns:
       ``KSetResult`` with ``display = "distinct"``; ``exact`` says the gap closed to gap_tol.
@@ -435,15 +507,20 @@ def solve_kset_distinct(profile, k: int, *, randomised: bool = True, gap_tol: fl
     # a repeat-free set's mip gap is absolute up to |objective| <= 1
     rel_gap = max(gap_tol / 4.0, 1e-12)
     if pricer == "auto":
-        pricer = "enumeration" if comb(n, k) * lv.shape[0] <= _ENUMERATE_CELLS else "mip"
+        cells = comb(n, k) * lv.shape[0]
+        stream = ((k == 2 and L <= 16 and n <= 5000)
+                  or (comb(n, k) <= _STREAM_SETS and cells <= _STREAM_CELLS))
+        pricer = ("enumeration" if cells <= _ENUMERATE_CELLS else
+                  "streamed enumeration" if stream and randomised else "mip")
     A_all = None
-    if pricer == "enumeration":
+    if pricer in ("enumeration", "streamed enumeration"):
         all_sets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
         if not randomised:
-            j = int(np.argmax(multiset_win_matrix(lv, w, all_sets).min(axis=1)))
+            j = int(np.argmax(_win_matrix(lv, w, all_sets).min(axis=1)))
             return _single_set_result(lv, w, tuple(all_sets[j]), np.inf, 1, 0, t0,
                                       "enumeration", "gap", [])
-        A_all = (all_sets, *_enumerated_states(lv, all_sets))
+        A_all = ((all_sets, *_enumerated_states(lv, all_sets)) if pricer == "enumeration"
+                 else (all_sets, None, None))
     if randomised:
         return _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap,
                                   n_seeds, max_mip_nonzeros, A_all,
@@ -459,8 +536,8 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
                        max_nonzeros, A_all, max_rounds):
     n = lv.shape[1]
     T = _tables(lv, w, np.full(n, 1.0 / n), L)
-    cols = list(_heuristic(T, lv, k, L, n_seeds, deadline))
-    A = multiset_win_matrix(lv, w, np.array(cols))
+    cols = list(_heuristic(T, lv, k, L, n_seeds, deadline)[0])
+    A = _win_matrix(lv, w, np.array(cols))
     upper, upper_from = np.inf, None
     trace, rounds, mip_calls, mip_seconds = [], 0, 0, 0.0
     status = "max_rounds"
@@ -472,26 +549,26 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
         if pu < upper:
             upper, upper_from = pu, "per-user"
         trace.append((time.perf_counter() - t0, v, upper))
-        if A_all is not None:  # exact pricing: every k-subset
-            at, fc = A_all[1], A_all[2]
-            U = lv.shape[0]
-            prices = (np.ascontiguousarray(T.suf.T).ravel()[at + U]
-                      + fc * np.ascontiguousarray(T.W.T).ravel()[at]).sum(axis=1)
+        if A_all is not None and (A_all[1] is not None or (k == 2 and L <= 16)):
+            # exact pricing of every k-subset (stored states, or pairs by matrix products)
+            prices = _enumeration_prices(T, lv, k, A_all, None)
             j = int(np.argmax(prices))
             if prices[j] + T.dropped < upper:
                 upper, upper_from = float(prices[j]) + T.dropped, "enumeration"
             S = tuple(int(z) for z in A_all[0][j])
             if prices[j] > v + tol and S not in set(cols):
                 cols.append(S)
-                A = np.vstack([A, multiset_win_matrix(lv, w, np.array([S]))])
+                A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
                 continue
             status = "gap" if upper - v <= gap_tol else "enumeration stopped"
             break
-        found = _heuristic(T, lv, k, L, n_seeds, deadline)
+        found, sub = _heuristic(T, lv, k, L, n_seeds, deadline)
+        if sub < upper:
+            upper, upper_from = sub, "submodular"
         new = [S for S, p in found.items() if p > v + tol and S not in set(cols)]
         if new:
             cols.extend(new)
-            A = np.vstack([A, multiset_win_matrix(lv, w, np.array(new))])
+            A = np.vstack([A, _win_matrix(lv, w, np.array(new))])
             status = "running"
             if deadline is not None and _left(deadline) <= 0:
                 status = "time_limit"
@@ -505,29 +582,47 @@ def _column_generation(profile, lv, w, k, L, t0, deadline, gap_tol, tol, rel_gap
             status = "time_limit"
             break
         tm = time.perf_counter()
-        S, price, bound, _st = _mip_price(T, lv, k, left, rel_gap, max_nonzeros)
+        if A_all is not None:  # streamed enumeration: exact, no MIP
+            prices = _enumeration_prices(T, lv, k, A_all, deadline)
+            mip_seconds += time.perf_counter() - tm
+            if prices is None:
+                status = "time_limit"
+                break
+            j = int(np.argmax(prices))
+            if prices[j] + T.dropped < upper:
+                upper, upper_from = float(prices[j]) + T.dropped, "enumeration"
+            S = tuple(int(z) for z in A_all[0][j])
+            if prices[j] > v + tol and S not in set(cols):
+                cols.append(S)
+                A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
+                continue
+            status = "gap" if upper - v <= gap_tol else "enumeration stopped"
+            break
+        S, price, bound, mip_status, relax_bound = _mip_price(T, lv, k, left, rel_gap,
+                                                              max_nonzeros)
         mip_calls += 1
         mip_seconds += time.perf_counter() - tm
         if bound < upper:
-            upper, upper_from = bound, "mip"
+            upper, upper_from = bound, "mip" if bound < relax_bound else "mip LP relaxation"
         trace[-1] = (time.perf_counter() - t0, v, upper)
         if S is not None and price > v + tol and S not in set(cols):
             cols.append(S)
-            A = np.vstack([A, multiset_win_matrix(lv, w, np.array([S]))])
+            A = np.vstack([A, _win_matrix(lv, w, np.array([S]))])
             continue
         status = "gap" if upper - v <= gap_tol else (
-            "mip too large" if S is None and not np.isfinite(bound) else "mip stopped")
+            "mip too large" if mip_status == "too large" else "mip stopped")
         break
     if len(x) != len(cols):
         x, v, q = _master(A)
     keep = x > 1e-13
     sets = np.array(cols, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
-    value = float(_distinct_win_rates(lv, w, sets, probs).min())
+    value = robust_set_win_rate(profile, sets, probs, display="distinct").value
     upper = max(float(upper), value)
     return KSetResult(sets=sets, probs=probs, value=value, opponent=q, upper_bound=upper,
                       exact=upper - value <= gap_tol,
-                      pricer="enumeration" if A_all is not None else "heuristic+mip",
+                      pricer=("heuristic+mip" if A_all is None else "enumeration"
+                              if A_all[1] is not None else "heuristic+streamed enumeration"),
                       iterations=rounds, columns=len(cols), display="distinct",
                       extras={"seconds": time.perf_counter() - t0, "status": status,
                               "upper_bound_from": upper_from, "mip_calls": mip_calls,
@@ -540,13 +635,13 @@ def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_see
     each MIP solution; the MIP's bound over Y bounds the optimum over all y'."""
     U, n = lv.shape
     T = _tables(lv, w, np.full(n, 1.0 / n), L)
-    found = _heuristic(T, lv, k, L, n_seeds, deadline)
+    found = _heuristic(T, lv, k, L, n_seeds, deadline)[0]
     best_set, best = None, -np.inf
     for S in found:
-        wr = _distinct_win_rates(lv, w, [S], [1.0])
+        wr = _set_win_rates(lv, w, S)
         if wr.min() > best:
             best_set, best = S, float(wr.min())
-    wr = _distinct_win_rates(lv, w, [best_set], [1.0])
+    wr = _set_win_rates(lv, w, best_set)
     Y = [int(np.argmin(wr))]
     upper = np.inf
     rounds = 0
@@ -585,7 +680,7 @@ def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_see
             status = "time_limit"
             break
         S = tuple(sorted(int(z) for z in np.argsort(-res.x[:n], kind="stable")[:k]))
-        wr = _distinct_win_rates(lv, w, [S], [1.0])
+        wr = _set_win_rates(lv, w, S)
         if wr.min() > best:
             best_set, best = S, float(wr.min())
         worst = int(np.argmin(wr))
@@ -601,7 +696,7 @@ def _best_single_set(profile, lv, w, k, L, t0, deadline, gap_tol, rel_gap, n_see
 
 def _single_set_result(lv, w, S, upper, rounds, columns, t0, pricer, status, active,
                        gap_tol=0.0):
-    wr = _distinct_win_rates(lv, w, [S], [1.0])
+    wr = _set_win_rates(lv, w, S)
     value = float(wr.min())
     opponent = np.zeros(lv.shape[1])
     opponent[int(np.argmin(wr))] = 1.0
