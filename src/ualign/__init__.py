@@ -22,6 +22,7 @@ from ualign.core import (
     win_rate,
     write_preflib,
 )
+from ualign.core.posterior import fit_noise, posterior, posterior_weights
 from ualign.data import load_profile, read_polis
 from ualign.solvers import (
     KSetResult,
@@ -43,7 +44,10 @@ __all__ = [
     "__version__",
     "deviation_payoffs",
     "exploitability",
+    "fit_noise",
     "load_profile",
+    "posterior",
+    "posterior_weights",
     "read_polis",
     "read_preflib",
     "robust_win_rate",

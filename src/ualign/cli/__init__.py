@@ -14,6 +14,7 @@ from ualign._version import __version__
 COMMANDS = {
     "reproduce": "ualign.cli.reproduce",
     "compare": "ualign.cli.compare",
+    "personalise": "ualign.cli.personalise",
     "info": "ualign.cli.info",
     "fetch": "ualign.cli.fetch",
     "select": "ualign.cli.select",
