@@ -123,7 +123,6 @@ def _payoffs(order, weights, policies, k, nchunks):
 # (a few thousand entries) starting them costs more than the work, above all on a busy machine.
 payoffs_kernel = numba.njit(cache=True, parallel=True)(_payoffs)
 payoffs_kernel_serial = numba.njit(cache=True)(_payoffs)
-SERIAL_BELOW = 1 << 18  # (users x responses x policies) entries
 
 
 def payoffs_numpy(levels: np.ndarray, weights: np.ndarray, policy: np.ndarray, k: int):

@@ -29,7 +29,9 @@ from ualign.core._checks import (
     check_distribution,
     check_k,
     check_policy,
+    check_profile,
 )
+from ualign.core._threads import is_small
 from ualign.core.profile import Profile
 from ualign.core.sets import check_sets
 
@@ -44,10 +46,7 @@ __all__ = [
 ]
 
 
-def _check_profile(profile) -> Profile:
-    if not isinstance(profile, Profile):
-        raise ValueError(f"profile must be a ualign.Profile, got {type(profile).__name__}")
-    return profile
+_check_profile = check_profile
 
 
 def deviation_payoffs(profile: Profile, policy, k: int, display: str = "multiset") -> np.ndarray:
@@ -84,7 +83,7 @@ def deviation_payoffs(profile: Profile, policy, k: int, display: str = "multiset
     pi = check_policy(policy, profile.n_responses)
     batch = pi.shape[:-1]
     flat = np.ascontiguousarray(pi.reshape(-1, profile.n_responses))
-    serial = profile.n_users * profile.n_responses * flat.shape[0] < _kernels.SERIAL_BELOW
+    serial = is_small(profile.n_users * profile.n_responses * flat.shape[0])
     if display == "multiset":
         kernel = _kernels.payoffs_kernel_serial if serial else _kernels.payoffs_kernel
     else:

@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ualign.core._checks import check_profile
 from ualign.core.profile import Profile
 
 __all__ = ["NOISE_GRID", "NoiseFit", "comparison_counts", "fit_noise", "log_likelihoods",
@@ -65,10 +66,7 @@ class NoiseFit(NamedTuple):
     n_comparisons: int          # strict comparisons in all of them
 
 
-def _check_profile(profile) -> Profile:
-    if not isinstance(profile, Profile):
-        raise ValueError(f"profile must be a ualign.Profile, got {type(profile).__name__}")
-    return profile
+_check_profile = check_profile
 
 
 def _check_evidence(evidence, n: int, name: str = "evidence") -> np.ndarray:

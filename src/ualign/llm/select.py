@@ -46,7 +46,7 @@ import time
 
 import numpy as np
 
-from ualign.core import Profile, deviation_payoffs, set_win_rate
+from ualign.core import Profile, deviation_payoffs
 from ualign.core import sets as sets_mod
 from ualign.core._checks import DISPLAYS, check_count, check_display, check_profile
 from ualign.solvers import kset as kset_mod
@@ -309,20 +309,13 @@ def evaluate(profile: Profile, selection: Selection, opponents=None,
     if selection.policy is not None:
         L = deviation_payoffs(profile, _pad(selection.policy, n_all), k, display)
         wr = 1.0 - L  # WR(π^{⊗k}, y') for every y'
-    elif display == "multiset":
-        wr = np.array([set_win_rate(profile, selection.sets, selection.probs, int(y))
-                       for y in range(n_all)])
-    else:
+    else:  # the core's win rate of a k-set policy against every single response
         wr = sets_mod.policy_win_rates(profile.levels, profile.weights,
                                        np.asarray(selection.sets, dtype=np.int64),
                                        np.asarray(selection.probs, float), display)
-    shown = selection.shown[None, :]
-    if display == "multiset":
-        wr_shown = np.array([set_win_rate(profile, shown, np.ones(1), int(y))
-                             for y in range(n_all)])
-    else:
-        wr_shown = sets_mod.policy_win_rates(profile.levels, profile.weights, shown,
-                                             np.ones(1), display)
+    wr_shown = sets_mod.policy_win_rates(profile.levels, profile.weights,
+                                         np.asarray(selection.shown, dtype=np.int64)[None, :],
+                                         np.ones(1), display)
     i = int(np.argmin(wr[opp]))
     out = dict(robust=float(wr[opp][i]), mean=float(wr[opp].mean()), worst=int(opp[i]),
                robust_shown=float(wr_shown[opp].min()), mean_shown=float(wr_shown[opp].mean()))

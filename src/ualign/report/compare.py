@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ualign.core import Profile, robust_win_rate, set_win_rate
+from ualign.core import Profile, robust_set_win_rate, robust_win_rate
 from ualign.core._checks import DISPLAYS
 from ualign.report.results import CompareEntry, CompareResult
 from ualign.solvers import registry
@@ -127,11 +127,9 @@ def kset_marginal(sets: np.ndarray, probs: np.ndarray, n: int) -> np.ndarray:
 def kset_robust_win_rate(profile: Profile, sets, probs,
                          display: str = "multiset") -> tuple[float, int]:
     """``min_y' Σ_S x_S WR(S, y')`` and the minimising ``y'``, evaluated by the core engine
-    (``set_win_rate``) against every single response, under ``display``."""
-    wr = np.array([set_win_rate(profile, sets, probs, y, display=display)
-                   for y in range(profile.n_responses)])
-    y = int(np.argmin(wr))
-    return float(wr[y]), y
+    (``robust_set_win_rate``) against every single response, under ``display``."""
+    r = robust_set_win_rate(profile, sets, probs, display)
+    return r.value, r.worst
 
 
 def distinct_shown(policy=None, k: int | None = None, sets=None, probs=None) -> float:

@@ -19,7 +19,6 @@ References: shared/spec/THEORY.md §3-5.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import time
@@ -30,6 +29,7 @@ from scipy.optimize import linprog
 
 from ualign.core import _kernels as core_kernels
 from ualign.core._checks import check_iterations, check_k
+from ualign.core._threads import serial_if_small
 from ualign.core.payoffs import deviation_payoffs
 from ualign.solvers import _kernels, registry
 from ualign.solvers import dynamics as dyn
@@ -104,24 +104,6 @@ def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
                    **options)
 
 
-SERIAL_BELOW = 200_000  # U·n below which compiled kernels run on one thread
-
-
-@contextlib.contextmanager
-def _serial_if_small(profile):
-    """Small instances run the compiled kernels on one thread: a parallel launch costs more than
-    the work (0.1-0.3 s per launch was measured on a loaded 2-core machine, against < 1 ms
-    serial). The caller's numba thread count is restored afterwards."""
-    U, n = profile.shape
-    if U * n >= SERIAL_BELOW:
-        yield
-        return
-    old = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
 
 
 def _full_oracle(profile, k):
@@ -208,7 +190,7 @@ def ualign_method(fn):
     def solve(profile, k, opts):
         profile = check_profile(profile)
         k = check_k(k)
-        with _serial_if_small(profile):
+        with serial_if_small(profile.n_users * profile.n_responses):
             return fn(profile, k, opts)
     return solve
 
