@@ -33,7 +33,7 @@ def run(args) -> int:
     path = Path(args.results)
     if not path.is_file():
         raise FileNotFoundError(f"no such results file: {path}")
-    records = read_results(path)
+    records = read_results(path, require=("candidates", "results", "timing"))
     if not records:
         raise ValueError(f"{path} holds no results")
     rows = summarise(records)
