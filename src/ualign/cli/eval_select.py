@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ualign.cli._text import markup, plain
 from ualign.llm.experiment import summarise, timing_summary
 from ualign.llm.plots import plot_win_rates
 from ualign.llm.store import read_results
@@ -43,16 +44,16 @@ def run(args) -> int:
         print("|---|---:|" + "---:|" * len(present))
         for r in rows:
             cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present]
-            print(f"| {r['method']} | {r['k']} | " + " | ".join(cells) + " |")
+            print(f"| {plain(r['method'])} | {r['k']} | " + " | ".join(cells) + " |")
     else:
-        t = Table(title=f"{path.name}: {len(records)} prompt(s), held-out users")
+        t = Table(title=f"{markup(path.name)}: {len(records)} prompt(s), held-out users")
         t.add_column("method")
         t.add_column("k", justify="right")
         t.add_column("k/(k+1)", justify="right")
         for _, h in present:
             t.add_column(h, justify="right")
         for r in rows:
-            t.add_row(r["method"], str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
+            t.add_row(markup(r["method"]), str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
                       *[f"{r[m]:.3f}" if m in r else "" for m, _ in present])
         Console(width=None if sys.stdout.isatty() else 160).print(t)
     ts = timing_summary(records)
@@ -62,5 +63,5 @@ def run(args) -> int:
     if (args.plot or "").lower() != "none":
         png = Path(args.plot) if args.plot else path.with_suffix(".png")
         plot_win_rates(rows, png)
-        print(f"plot: {png}")
+        print(f"plot: {plain(png)}")
     return 0

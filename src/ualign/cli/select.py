@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ualign.cli import CLIError
+from ualign.cli._text import plain
 from ualign.llm.embed import as_embedder
 from ualign.llm.experiment import SelectConfig, run_prompt
 from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
@@ -88,7 +89,7 @@ def run(args) -> int:
                    population=args.population, embed=args.embed, humans=not args.no_humans)
     done = done_prompts(read_results(out, repair=True), run_key, out)
     todo = [p for p in prompts if p["prompt"] not in done]
-    print(f"{len(prompts)} prompts, {len(prompts) - len(todo)} already in {out}, "
+    print(f"{len(prompts)} prompts, {len(prompts) - len(todo)} already in {plain(out)}, "
           f"{len(todo)} to run")
     if not todo:
         return 0
@@ -120,5 +121,6 @@ def run(args) -> int:
         rec["run"] = run_key
         rec["wall_s"] = time.perf_counter() - t0
         append_record(out, rec)
-    print(f"wrote {len(todo)} prompt(s) to {out}; summarise with: ualign eval-select {out}")
+    print(f"wrote {len(todo)} prompt(s) to {plain(out)}; summarise with: ualign eval-select "
+          f"{plain(out)}")
     return 0
