@@ -63,3 +63,22 @@ def test_missing_torch_names_the_extra(tmp_path):
     assert r.returncode == 2, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     assert "pip install 'ualign[train]'" in r.stderr and "torch" in r.stderr
+
+
+def test_save_model_writes_a_completion_marker_last(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import json
+
+    from test_train_trainer import _cfg, _trainer
+    from ualign.train.trainer import COMPLETE_MARKER
+
+    tr = _trainer(_cfg(tmp_path, max_steps=1))
+    path = tr.save_model()
+    marker = json.loads((path / COMPLETE_MARKER).read_text())
+    assert marker["step"] == 0 and "config.json" in marker["files"]
+    # a save that fails part way leaves no marker (the stale one is removed first)
+    monkeypatch.setattr(tr.tokenizer, "save_pretrained",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        tr.save_model()
+    assert not (path / COMPLETE_MARKER).exists()
