@@ -57,3 +57,18 @@ def test_select_refuses_to_mix_runs(tmp_path, capsys):
     rc = main(["select", "--endpoint", "http://127.0.0.1:9", "--prompts", str(prompts),
                "--population", "personas:nofile.txt", "--n", "8", "--out", str(out)])
     assert rc == 2 and "another --out" in capsys.readouterr().err
+
+
+def test_prompts_file_errors_name_file_and_line(tmp_path):
+    from ualign.llm.store import read_prompts
+
+    p = tmp_path / "p.jsonl"
+    p.write_bytes(b'{"prompt": "a"}\n{"prompt": "b\xff"}\n')
+    with pytest.raises(ValueError, match=r"p\.jsonl:2: not UTF-8"):
+        read_prompts(p)
+    p.write_text('{"prompt": "a\u2028b"}\n{"prompt": 3}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"p\.jsonl: line 2 must be an object"):
+        read_prompts(p)
+    t = tmp_path / "p.txt"
+    t.write_text("\ufefffirst\r\nsecond\u2028half\n", encoding="utf-8")
+    assert [d["prompt"] for d in read_prompts(t)] == ["first", "second\u2028half"]
