@@ -206,3 +206,21 @@ def test_fetch_polis_without_summary(server, tmp_path):
     (root / "conv" / "comments.csv").unlink()
     with pytest.raises(FetchError, match="HTTP 404"):          # a required file still fails
         fetch_polis("conv", cache=tmp_path / "d", base_url=base)
+
+
+def test_stale_partial_files_of_killed_downloads_are_swept(server, tmp_path):
+    base, root = server
+    _put(root, "agh/00009-00000001.soc", SOC)
+    folder = tmp_path / "c" / "preflib" / "agh"
+    folder.mkdir(parents=True)
+    stale = folder / ".00009-00000001.soc.kill1.part"      # left by a SIGKILLed download
+    fresh = folder / ".00009-00000001.soc.live2.part"      # a download still running
+    other = folder / ".other.soc.kill3.part"
+    for p in (stale, fresh, other):
+        p.write_text("#")
+    old = time.time() - 2 * 900
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    fetch_preflib("00009-00000001.soc", cache=tmp_path / "c", base_url=base)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["00009-00000001.soc", fresh.name, other.name])

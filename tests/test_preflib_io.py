@@ -108,3 +108,17 @@ def test_bom_and_spaces_before_braces_are_accepted(tmp_path):
                  "1: { 1 , 2 },3\n", encoding="utf-8")
     P = ualign.read_preflib(f)
     assert P.levels.tolist() == [[1, 1, 0], [0, 0, 1]] and P.n_voters == 3
+
+
+def test_stale_tmp_of_a_killed_write_is_swept(tmp_path):
+    import time
+
+    P = _profile(["a", "b", "c"])
+    stale = tmp_path / ".a.soc.kill1.tmp"
+    fresh = tmp_path / ".a.soc.live2.tmp"
+    for p in (stale, fresh):
+        p.write_text("#")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    ualign.write_preflib(P, tmp_path / "a.soc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "a.soc"]

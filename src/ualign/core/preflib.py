@@ -29,14 +29,13 @@ References: https://www.preflib.org/format
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ualign.core._atomic import atomic_write_text
 from ualign.core.profile import Profile
 
 __all__ = ["read_preflib", "write_preflib"]
@@ -340,7 +339,7 @@ def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str |
     the file's suffix, then to the narrowest type that holds the profile. Labels and metadata
     are escaped (see the module docstring) and :func:`read_preflib` reverses it. The file is
     written atomically: to a hidden temporary file in the same folder, renamed into place,
-    and removed if anything fails.
+    and removed if anything fails (one left by a killed write is swept after an hour).
     """
     path = Path(path)
     rounded = _voter_counts(profile, n_voters)
@@ -352,16 +351,7 @@ def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str |
     body = [f"{int(rounded[u])}: {_order_line(profile, u, data_type)}"
             for u in range(profile.n_users)]
     text = "\n".join(_header(profile, data_type, int(rounded.sum())) + body) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def _narrowest_type(profile: Profile) -> str:

@@ -36,6 +36,8 @@ import urllib.request
 import warnings
 from pathlib import Path
 
+from ualign.core._atomic import sweep_stale
+
 __all__ = [
     "POLIS_BASE_URL",
     "POLIS_FILES",
@@ -130,6 +132,8 @@ def download(url: str, dest: str | os.PathLike, *, force: bool = False, timeout:
         return dest
     deadline = time.monotonic() + time_limit
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # partial files of killed downloads: no live download is older than its time limit
+    sweep_stale(dest, ".part", time_limit + timeout + 60)
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
