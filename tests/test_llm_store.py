@@ -72,3 +72,20 @@ def test_prompts_file_errors_name_file_and_line(tmp_path):
     t = tmp_path / "p.txt"
     t.write_text("\ufefffirst\r\nsecond\u2028half\n", encoding="utf-8")
     assert [d["prompt"] for d in read_prompts(t)] == ["first", "second\u2028half"]
+
+
+@pytest.mark.parametrize("name, data, msg", [
+    ("p.jsonl", b'{"persona": "a"}\n\n{"persona": \n', r"p\.jsonl:3: not JSON"),
+    ("p.json", b'[\n"a",\n', r"p\.json:3: not JSON"),
+    ("p.txt", b"# w\ta\n1\tok\nx\tbad weight\n", r"p\.txt:3: the weight before the tab"),
+    ("p.txt", b"ok\n\xff\n", r"p\.txt:2: not UTF-8"),
+    ("p.jsonl", b'{"persona": "a"}\n{"persona": 3}\n', r"p\.jsonl:2: persona entry"),
+    ("p.txt", b"1\ta\n-1\tb\n", r"p\.txt:2: the weight"),
+])
+def test_personas_file_errors_name_file_and_line(name, data, msg, tmp_path):
+    from ualign.llm.populations.spec import read_personas
+
+    p = tmp_path / name
+    p.write_bytes(data)
+    with pytest.raises(ValueError, match=msg):
+        read_personas(p)
