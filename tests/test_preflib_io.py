@@ -122,3 +122,11 @@ def test_stale_tmp_of_a_killed_write_is_swept(tmp_path):
     os.utime(stale, (old, old))
     ualign.write_preflib(P, tmp_path / "a.soc")
     assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "a.soc"]
+
+
+def test_sixty_byte_file_naming_alternative_one_billion(tmp_path):
+    f = tmp_path / "a.soi"
+    f.write_text("# ALTERNATIVE NAME 1000000000: x\n1: 1000000000\n")
+    with pytest.raises(ValueError, match=r"a\.soi:2: without NUMBER ALTERNATIVES, the "
+                                         r"ALTERNATIVE NAME lines must number 1\.\.n"):
+        ualign.read_preflib(f)
