@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,23 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        if self.path.endswith("/drip.soc"):          # one byte every 50 ms, for at most 10 s
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(200):
+                try:
+                    self.wfile.write(b"#")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.05)
+            return
+        if self.path.endswith("/big.soc"):           # 5000 bytes, without Content-Length
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"#" * 5000)
+            self.close_connection = True
+            return
         if self.path.endswith("/truncated.soc"):     # promises 1000 bytes, sends 10, hangs up
             self.send_response(200)
             self.send_header("Content-Length", "1000")
@@ -150,3 +168,59 @@ def test_cli_fetch_error_in_a_subprocess(tmp_path, closed_port):
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2
     assert r.stderr.startswith("ualign fetch: error: download failed: cannot reach")
+
+
+# ---- issue 12, item 18: bounded size and time; summary.csv is optional
+def test_downloads_are_bounded_in_size_and_time(server, tmp_path):
+    base, root = server
+    cache = tmp_path / "cache"
+    _put(root, "x/sized.soc", "#" * 5000)                    # with Content-Length
+    for name in ("sized.soc", "big.soc"):
+        with pytest.raises(FetchError, match=rf"more than max_bytes=1000 .*x/{name}"):
+            download(f"{base}/x/{name}", cache / name, max_bytes=1000)
+    assert download(f"{base}/x/big.soc", cache / "big.soc", max_bytes=5000).stat().st_size \
+        == 5000
+    t0 = time.perf_counter()
+    with pytest.raises(FetchError, match=r"took more than time_limit=1.0 s .*x/drip.soc"):
+        download(f"{base}/x/drip.soc", cache / "drip.soc", timeout=5, time_limit=1.0)
+    assert time.perf_counter() - t0 < 4
+    assert sorted(p.name for p in cache.iterdir()) == ["big.soc"]
+
+
+@pytest.mark.parametrize("bad", [dict(max_bytes=0), dict(time_limit=0.0),
+                                 dict(time_limit=float("nan")), dict(timeout=-1.0)])
+def test_download_options_checked(bad, tmp_path):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        download("http://127.0.0.1:9/x", tmp_path / "x", **bad)
+
+
+def test_fetch_polis_without_summary(server, tmp_path):
+    base, root = server
+    _put(root, "conv/comments.csv", "comment-id,moderated,comment-body\n1,1,Hello\n2,1,Bye\n")
+    _put(root, "conv/participants-votes.csv", "participant,1,2\n0,1,-1\n1,-1,1\n")
+    with pytest.warns(UserWarning, match="summary.csv.*HTTP 404"):
+        folder = fetch_polis("conv", cache=tmp_path / "c", base_url=base)
+    assert sorted(p.name for p in folder.iterdir()) == ["comments.csv",
+                                                        "participants-votes.csv"]
+    assert read_polis(folder, min_votes=1).n_responses == 2
+    (root / "conv" / "comments.csv").unlink()
+    with pytest.raises(FetchError, match="HTTP 404"):          # a required file still fails
+        fetch_polis("conv", cache=tmp_path / "d", base_url=base)
+
+
+def test_stale_partial_files_of_killed_downloads_are_swept(server, tmp_path):
+    base, root = server
+    _put(root, "agh/00009-00000001.soc", SOC)
+    folder = tmp_path / "c" / "preflib" / "agh"
+    folder.mkdir(parents=True)
+    stale = folder / ".00009-00000001.soc.kill1.part"      # left by a SIGKILLed download
+    fresh = folder / ".00009-00000001.soc.live2.part"      # a download still running
+    other = folder / ".other.soc.kill3.part"
+    for p in (stale, fresh, other):
+        p.write_text("#")
+    old = time.time() - 2 * 900
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    fetch_preflib("00009-00000001.soc", cache=tmp_path / "c", base_url=base)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["00009-00000001.soc", fresh.name, other.name])

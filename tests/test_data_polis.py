@@ -2,6 +2,7 @@
 conversation in ../shared/data/polis checked against independent counts from the CSVs."""
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +219,54 @@ def test_real_conversation_matches_the_csvs(folder):
     np.testing.assert_array_equal(pv.votes, np.where(raw0 == 3, np.nan, 1.0 - raw0))
     assert len([g for g in A.group_names if g != "no group"]) == int(summary["groups"])
 
+
+
+# ---- issue 12, items 11 and 13: long fields, optional summary.csv, encodings, huge ids
+def test_long_comment_over_the_csv_field_limit(tmp_path, small):
+    long = "word " * 60_000                                   # 300 KB, above csv's 128 KB
+    folder = _write(tmp_path / "long", [(0, 1, long), (1, 1, "short")],
+                    [("0", {0: "1", 1: "-1"}), ("1", {0: "-1", 1: "1"})])
+    P = read_polis(folder, min_votes=1)
+    assert P.labels[0] == long.strip() and P.n_responses == 2
+    import csv as _csv
+    assert _csv.field_size_limit() == 131072                  # the global limit is restored
+
+
+@pytest.mark.parametrize("summary, warns", [
+    (None, False), (b"topic,\xff\xfe bad bytes\n", True),
+    (b'topic,"' + b"x" * 300_000 + b'"\n', False),           # a long field is read
+    (b'topic,"' + b"x" * (2 << 20) + b'"\n', True),          # over 1 MiB: ignored
+    (b'topic,"unclosed\n', False), (b"\x00\x00", False)])
+def test_optional_summary_never_makes_the_conversation_unreadable(summary, warns, small):
+    (small / "summary.csv").unlink()
+    if summary is not None:
+        (small / "summary.csv").write_bytes(summary)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        P = read_polis(small, min_votes=1)
+    assert [str(w.message).split(":")[0].endswith("summary.csv") for w in seen] == \
+        ([True] if warns else [])
+    assert P.n_responses == 3
+    if warns:
+        assert "topic" not in P.meta
+
+
+def test_non_utf8_votes_name_the_file_and_line(small):
+    path = small / "participants-votes.csv"
+    path.write_bytes(path.read_bytes().replace(b"\n0,", b"\n0\xff,", 1))
+    with pytest.raises(ValueError, match=r"participants-votes\.csv:2: not UTF-8"):
+        read_polis(small, min_votes=1)
+
+
+@pytest.mark.parametrize("col, value, msg", [
+    ("group-id", "9" * 309, "group-id"), ("group-id", "1000000000", "group-id"),
+    ("participant", "9" * 30, "participant"),
+])
+def test_huge_ids_raise_value_error(small, col, value, msg):
+    path = small / "participants-votes.csv"
+    rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
+    rows[1][rows[0].index(col)] = value
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    with pytest.raises(ValueError, match=rf"participants-votes\.csv: line 2, column '{msg}'"):
+        read_polis(small, min_votes=1)

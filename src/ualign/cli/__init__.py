@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except (CLIError, ValueError, FileNotFoundError, NotADirectoryError) as e:
-        print(f"ualign {args.command}: error: {e}", file=sys.stderr)
+        from ualign.cli._text import plain
+
+        print(f"ualign {args.command}: error: {plain(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ualign: interrupted", file=sys.stderr)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ualign.cli._text import markup, plain
 from ualign.llm.experiment import merge_summary, summarise, timing_summary
 from ualign.llm.plots import plot_win_rates
 from ualign.llm.store import read_results
@@ -40,7 +41,7 @@ def run(args) -> int:
     path = Path(args.results)
     if not path.is_file():
         raise FileNotFoundError(f"no such results file: {path}")
-    records = read_results(path)
+    records = read_results(path, require=("candidates", "results", "timing"))
     if not records:
         raise ValueError(f"{path} holds no results")
     rows = summarise(records)
@@ -56,9 +57,9 @@ def run(args) -> int:
         for i, r in enumerate(rows):
             cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present] + (
                 [sel_col[i]] if sel_col else [])
-            print(f"| {r['method']} | {r['k']} | " + " | ".join(cells) + " |")
+            print(f"| {plain(r['method'])} | {r['k']} | " + " | ".join(cells) + " |")
     else:
-        t = Table(title=f"{path.name}: {len(records)} prompt(s), held-out users")
+        t = Table(title=f"{markup(path.name)}: {len(records)} prompt(s), held-out users")
         t.add_column("method")
         t.add_column("k", justify="right")
         t.add_column("k/(k+1)", justify="right")
@@ -67,7 +68,7 @@ def run(args) -> int:
         if sel_col:
             t.add_column("selected for")
         for i, r in enumerate(rows):
-            t.add_row(r["method"], str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
+            t.add_row(markup(r["method"]), str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
                       *[f"{r[m]:.3f}" if m in r else "" for m, _ in present],
                       *([sel_col[i]] if sel_col else []))
         Console(width=None if sys.stdout.isatty() else 160).print(t)
@@ -94,5 +95,5 @@ def run(args) -> int:
     if (args.plot or "").lower() != "none":
         png = Path(args.plot) if args.plot else path.with_suffix(".png")
         plot_win_rates(rows, png)
-        print(f"plot: {png}")
+        print(f"plot: {plain(png)}")
     return 0

@@ -5,6 +5,7 @@ where each file went."""
 from __future__ import annotations
 
 from ualign.cli import CLIError
+from ualign.cli._text import plain
 from ualign.data.fetch import FetchError, fetch_polis, fetch_preflib
 from ualign.data.polis import POLIS_ATTRIBUTION
 
@@ -34,11 +35,11 @@ def run(args) -> int:
             if args.source == "preflib":
                 path = fetch_preflib(name, cache=args.cache, base_url=args.base_url,
                                      force=args.force, timeout=args.timeout, progress=True)
-                print(path)
+                print(plain(path))
             else:
                 folder = fetch_polis(name, cache=args.cache, base_url=args.base_url,
                                      force=args.force, timeout=args.timeout, progress=True)
-                print(folder)
+                print(plain(folder))
     except FetchError as e:
         raise CLIError(str(e)) from None
     if args.source == "polis":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ualign.cli._text import markup
 from ualign.data import load_profile
 
 HELP = "Describe a preference profile: users, responses, ties, the Condorcet winner."
@@ -22,7 +23,7 @@ def run(args) -> int:
     U, n = prof.shape
     tied_rows = prof.levels.max(axis=1) < n - 1
     cw = prof.condorcet_winner()
-    table = Table(title=f"ualign info: {args.profile}", show_header=False)
+    table = Table(title=f"ualign info: {markup(args.profile)}", show_header=False)
     table.add_row("responses", str(n))
     table.add_row("distinct orders (user types)", str(U))
     if prof.n_voters is not None:
@@ -32,6 +33,6 @@ def run(args) -> int:
     if prof.groups is not None:
         table.add_row("user groups", str(len(np.unique(prof.groups))))
     table.add_row("Condorcet winner",
-                  "none" if cw is None else f"{cw} ({prof.label(cw)})")
+                  "none" if cw is None else f"{cw} ({markup(prof.label(cw))})")
     Console().print(table)
     return 0

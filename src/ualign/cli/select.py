@@ -3,17 +3,19 @@ baselines, evaluate on held-out users, append one JSON line per prompt (resumabl
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 from ualign.cli import CLIError
+from ualign.cli._text import plain
 from ualign.llm.dedupe import DEFAULT_THRESHOLD
 from ualign.llm.embed import as_embedder
 from ualign.llm.experiment import SelectConfig, run_prompt
 from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
 from ualign.llm.populations import VotePopulation, load_population
 from ualign.llm.select import METHODS
-from ualign.llm.store import append_record, read_prompts, read_results
+from ualign.llm.store import append_record, done_prompts, read_prompts, read_results
 
 HELP = ("Generate N candidates per prompt with a language model and show k of them by "
         "U-aligned selection and baselines (JSONL out, resumable)")
@@ -112,9 +114,11 @@ def run(args) -> int:
                        merge_threshold=args.merge_threshold, strict=args.strict)
     prompts = read_prompts(args.prompts)
     out = Path(args.out)
-    done = {r.get("prompt") for r in read_results(out)}
+    run_key = dict(dataclasses.asdict(cfg), model=args.model, endpoint=args.endpoint,
+                   population=args.population, embed=args.embed, humans=not args.no_humans)
+    done = done_prompts(read_results(out, repair=True), run_key, out)
     todo = [p for p in prompts if p["prompt"] not in done]
-    print(f"{len(prompts)} prompts, {len(prompts) - len(todo)} already in {out}, "
+    print(f"{len(prompts)} prompts, {len(prompts) - len(todo)} already in {plain(out)}, "
           f"{len(todo)} to run")
     if not todo:
         return 0
@@ -143,8 +147,10 @@ def run(args) -> int:
         except EndpointError as e:
             raise CLIError(str(e)) from None
         rec["population"] = args.population
+        rec["run"] = run_key
         rec["wall_s"] = time.perf_counter() - t0
         append_record(out, rec)
         tqdm.write(_merge_line(rec, cfg))
-    print(f"wrote {len(todo)} prompt(s) to {out}; summarise with: ualign eval-select {out}")
+    print(f"wrote {len(todo)} prompt(s) to {plain(out)}; summarise with: ualign eval-select "
+          f"{plain(out)}")
     return 0

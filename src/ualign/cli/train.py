@@ -25,18 +25,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _overrides(items: list[str]) -> dict:
-    import yaml
+    from ualign.train.config import load_yaml
 
     out = {}
     for i, item in enumerate(items):
         key, eq, val = item.partition("=")
         if not eq or not key:
             raise ValueError(f"--set must be FIELD=VALUE, got {item!r} (occurrence {i + 1})")
-        out[key.strip()] = yaml.safe_load(val)
+        out[key.strip()] = load_yaml(val, f"--set {item}")
     return out
 
 
+_TRAIN_MODULES = ("torch", "transformers", "accelerate", "peft", "yaml", "tensorboard")
+
+
 def run(args) -> int:
+    try:
+        return _run(args)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in _TRAIN_MODULES:
+            raise
+        from ualign.cli import CLIError
+
+        raise CLIError(f"ualign train needs the training extra, which is not installed "
+                       f"(missing module {e.name!r}): pip install 'ualign[train]'") from None
+
+
+def _run(args) -> int:
     from ualign.train.config import SelfPlayConfig
 
     if args.show_fields:

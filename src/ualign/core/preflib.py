@@ -8,6 +8,22 @@ one tied class below every ranked alternative (PrefLib's own ``soi -> toc`` rule
 how many were ranked (``Profile.n_ranked``), so that writing a profile that was read reproduces
 the file byte for byte.
 
+**Escaping.** Header keys and values (labels, metadata) are written with backslash escapes so
+that no text can add a line to the file or change its meaning: a line feed is written ``\\n``, a
+carriage return ``\\r``, any other control character (C0, DEL, C1 such as U+0085) ``\\xHH``,
+the line and paragraph separators U+2028/U+2029 ``\\uHHHH``, a ``:`` in a key ``\\x3a``, and a
+backslash that would otherwise be read as the start of one of these escapes ``\\\\``.
+:func:`read_preflib` reverses exactly these escapes (``\\\\``, ``\\n``, ``\\r``, ``\\xHH``,
+``\\uHHHH``); any other backslash is literal, so files without such sequences (all of PrefLib's)
+read as before and round-trip byte for byte. Only ``\\n`` separates lines (a trailing
+``\\r`` is dropped); a UTF-8 byte-order mark is skipped.
+
+**Checks.** Counts are positive integers at most 2**53 (exact as floats); when the header gives
+``NUMBER VOTERS`` or ``NUMBER UNIQUE ORDERS``, the data lines must agree (a file cut at a line
+boundary is caught); ``ALTERNATIVE NAME`` numbers lie in ``1..n``, each given once, names
+distinct. Every error is a ``ValueError`` naming the file (``file:line:`` where a line is at
+fault).
+
 References: https://www.preflib.org/format
 """
 
@@ -19,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ualign.core._atomic import atomic_write_text
 from ualign.core._checks import check_nonneg, check_path, check_profile, check_size
 from ualign.core.profile import Profile
 
@@ -28,6 +45,55 @@ DATA_TYPES = ("soc", "soi", "toc", "toi")
 _HEADER = re.compile(r"^#\s*([^:]+?)\s*:\s?(.*)$")
 _ALT = re.compile(r"^ALTERNATIVE NAME (\d+)$")
 _COMPUTED = ("NUMBER ALTERNATIVES", "NUMBER VOTERS", "NUMBER UNIQUE ORDERS")
+MAX_COUNT = 2 ** 53
+"""The largest count a data line may hold (integers up to 2**53 are exact in float64)."""
+_UNESCAPE = re.compile(r"\\(\\|n|r|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})")
+_ESCAPE_AHEAD = re.compile(r"\\|n|r|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}")
+
+
+def _special(c: str) -> bool:
+    """Characters written as escapes: control characters but tab, and U+2028/U+2029."""
+    o = ord(c)
+    return (o < 0x20 and c != "\t") or 0x7F <= o <= 0x9F or c in "\u2028\u2029"
+
+
+def _escape(text: str, extra: str = "") -> str:
+    """``text`` with every line-breaking or control character (and ``extra``) escaped; a
+    backslash is doubled only where it would otherwise start an escape."""
+    out = []
+    for i, c in enumerate(text):
+        if c == "\\":
+            nxt = text[i + 1:i + 2]
+            ahead = nxt and (_special(nxt) or nxt in extra or _ESCAPE_AHEAD.match(text, i + 1))
+            out.append("\\\\" if ahead else "\\")
+        elif _special(c) or c in extra:
+            out.append({"\n": "\\n", "\r": "\\r"}.get(c) or
+                       (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _unescape(text: str) -> str:
+    """Reverse :func:`_escape` (``\\\\``, ``\\n``, ``\\r``, ``\\xHH``, ``\\uHHHH``)."""
+    if "\\" not in text:
+        return text
+
+    def one(m: re.Match) -> str:
+        e = m.group(1)
+        return {"\\": "\\", "n": "\n", "r": "\r"}.get(e) or chr(int(e[1:], 16))
+
+    return _UNESCAPE.sub(one, text)
+
+
+def _decode(data: bytes, path) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x} at column "
+                         f"{col}); PrefLib files are UTF-8 text") from None
 
 
 def _parse_order(text: str, n: int, path, lineno: int) -> list[list[int]]:
@@ -51,6 +117,8 @@ def _parse_order(text: str, n: int, path, lineno: int) -> list[list[int]]:
         return a - 1
 
     while i < len(s):
+        while s[i] == " ":
+            i += 1
         if s[i] == "{":
             j = s.find("}", i)
             if j < 0:
@@ -89,38 +157,47 @@ def read_preflib(path: str | os.PathLike) -> Profile:
     if not path.is_file():
         raise FileNotFoundError(f"PrefLib file not found: {path}")
     meta: dict[str, str] = {}
+    meta_line: dict[str, int] = {}
     names: dict[int, str] = {}
+    name_line: dict[int, int] = {}
     rows: list[tuple[int, int, list[list[int]]]] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _decode(path.read_bytes(), path).split("\n")
     n = None
     data_type = path.suffix.lstrip(".").lower()
     for lineno, line in enumerate(lines, start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         if line.startswith("#"):
             m = _HEADER.match(line)
             if not m:
                 raise ValueError(f"{path}:{lineno}: malformed header line {line!r}")
-            key, value = m.group(1).strip(), m.group(2)
+            key, value = _unescape(m.group(1).strip()), _unescape(m.group(2))
             am = _ALT.match(key)
             if am:
-                names[int(am.group(1))] = value
+                a = int(am.group(1))
+                if a in names:
+                    raise ValueError(f"{path}:{lineno}: ALTERNATIVE NAME {a} is given twice "
+                                     f"(first at line {name_line[a]})")
+                names[a], name_line[a] = value, lineno
             else:
-                meta[key] = value
+                meta[key], meta_line[key] = value, lineno
             continue
         if n is None:
-            n = _number_of_alternatives(meta, names, path, lineno)
+            n = _number_of_alternatives(meta, meta_line, names, name_line, path, lineno)
             data_type = meta.get("DATA TYPE", data_type).strip().lower()
             if data_type not in DATA_TYPES:
-                raise ValueError(f"{path}: unknown PrefLib data type {data_type!r}; expected one "
-                                 f"of {', '.join(DATA_TYPES)}")
+                raise ValueError(f"{path}:{meta_line.get('DATA TYPE', lineno)}: unknown PrefLib "
+                                 f"data type {data_type!r}; expected one of "
+                                 f"{', '.join(DATA_TYPES)}")
         count_text, sep, order_text = line.partition(":")
         if not sep:
             raise ValueError(f"{path}:{lineno}: expected 'count: order', got {line!r}")
         count_text = count_text.strip()
-        if not count_text.isdigit() or int(count_text) <= 0:
-            raise ValueError(f"{path}:{lineno}: count must be a positive integer, got "
-                             f"{count_text!r}")
+        if not count_text.isdigit() or len(count_text) > 16 or not \
+                0 < int(count_text) <= MAX_COUNT:
+            raise ValueError(f"{path}:{lineno}: count must be a positive integer at most 2**53 "
+                             f"({MAX_COUNT}), got {count_text[:40]!r}")
         classes = _parse_order(order_text, n, path, lineno)
         n_ranked = sum(len(c) for c in classes)
         if data_type in ("soc", "soi") and any(len(c) > 1 for c in classes):
@@ -131,6 +208,10 @@ def read_preflib(path: str | os.PathLike) -> Profile:
         rows.append((int(count_text), n_ranked, classes))
     if n is None:
         raise ValueError(f"{path}: no data lines (the profile is empty)")
+    total = sum(r[0] for r in rows)
+    if total > MAX_COUNT:
+        raise ValueError(f"{path}: the counts sum to {total}, more than 2**53 ({MAX_COUNT})")
+    _check_header_counts(meta, meta_line, total, len(rows), path)
     U = len(rows)
     # levels (int64) and the Profile's copies of them, plus one label string per alternative
     check_size(8 * U * n * 4 + (80 * n if names else 0),
@@ -148,16 +229,45 @@ def read_preflib(path: str | os.PathLike) -> Profile:
                    n_ranked=np.array([r[1] for r in rows]), n_voters=counts.sum(), meta=meta)
 
 
-def _number_of_alternatives(meta, names, path, lineno) -> int:
+def _check_header_counts(meta, meta_line, total: int, n_lines: int, path) -> None:
+    """``NUMBER VOTERS`` / ``NUMBER UNIQUE ORDERS``, when given, must match the data lines."""
+    for key, actual, what in (("NUMBER VOTERS", total, "the data lines count"),
+                              ("NUMBER UNIQUE ORDERS", n_lines, "the file has")):
+        v = meta.get(key, "").strip()
+        if key in meta and not v.isdigit():
+            raise ValueError(f"{path}:{meta_line[key]}: {key} must be a non-negative integer, "
+                             f"got {v[:40]!r}")
+        if v and int(v) != actual:
+            unit = "voters" if key == "NUMBER VOTERS" else "data lines"
+            raise ValueError(f"{path}: {key} says {int(v)}, {what} {actual} {unit} (is the "
+                             f"file truncated?)")
+
+
+def _number_of_alternatives(meta, meta_line, names, name_line, path, lineno) -> int:
     if "NUMBER ALTERNATIVES" in meta:
         v = meta["NUMBER ALTERNATIVES"].strip()
         if not v.isdigit() or int(v) < 1:
-            raise ValueError(f"{path}: NUMBER ALTERNATIVES must be a positive integer, got {v!r}")
-        return int(v)
-    if names:
-        return max(names)
-    raise ValueError(f"{path}:{lineno}: data before the header says how many alternatives "
-                     f"there are (NUMBER ALTERNATIVES or ALTERNATIVE NAME lines)")
+            raise ValueError(f"{path}:{meta_line['NUMBER ALTERNATIVES']}: NUMBER ALTERNATIVES "
+                             f"must be a positive integer, got {v[:40]!r}")
+        n = int(v)
+    elif names:
+        n = max(names)
+        if len(names) != n:
+            raise ValueError(f"{path}:{lineno}: without NUMBER ALTERNATIVES, the ALTERNATIVE "
+                             f"NAME lines must number 1..n; they name {len(names)} alternatives "
+                             f"up to {n}")
+    else:
+        raise ValueError(f"{path}:{lineno}: data before the header says how many alternatives "
+                         f"there are (NUMBER ALTERNATIVES or ALTERNATIVE NAME lines)")
+    first: dict[str, int] = {}
+    for a in sorted(names):
+        if not 1 <= a <= n:
+            raise ValueError(f"{path}:{name_line[a]}: ALTERNATIVE NAME {a} is outside 1..{n}")
+        if names[a] in first:
+            raise ValueError(f"{path}:{name_line[a]}: alternatives {first[names[a]]} and {a} "
+                             f"have the same name {names[a]!r}")
+        first[names[a]] = a
+    return n
 
 
 def _format_class(members) -> str:
@@ -217,9 +327,11 @@ def _header(profile: Profile, data_type: str, n_total: int) -> list[str]:
                 "NUMBER UNIQUE ORDERS": str(profile.n_users)}
     if not any(k in meta for k in _COMPUTED):
         meta.update(computed)
-    header = [f"# {k}: {computed.get(k, v)}" for k, v in meta.items()]
+    header = [f"# {_escape(str(k), ':')}: {_escape(str(computed.get(k, v)))}"
+              for k, v in meta.items()]
     labels = profile.labels or tuple(str(i + 1) for i in range(n))
-    return header + [f"# ALTERNATIVE NAME {i + 1}: {name}" for i, name in enumerate(labels)]
+    return header + [f"# ALTERNATIVE NAME {i + 1}: {_escape(str(name))}"
+                     for i, name in enumerate(labels)]
 
 
 def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str | None = None,
@@ -228,8 +340,10 @@ def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str |
 
     Counts are ``weights * n_voters`` (``n_voters`` defaults to the profile's own, e.g. from
     :func:`read_preflib`) and must come out as positive integers. ``data_type`` defaults to
-    the file's suffix, then to the narrowest type that holds the profile. The file is written
-    atomically.
+    the file's suffix, then to the narrowest type that holds the profile. Labels and metadata
+    are escaped (see the module docstring) and :func:`read_preflib` reverses it. The file is
+    written atomically: to a hidden temporary file in the same folder, renamed into place,
+    and removed if anything fails (one left by a killed write is swept after an hour).
     """
     profile = check_profile(profile)
     path = Path(check_path(path))
@@ -244,10 +358,7 @@ def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str |
     body = [f"{int(rounded[u])}: {_order_line(profile, u, data_type)}"
             for u in range(profile.n_users)]
     text = "\n".join(_header(profile, data_type, int(rounded.sum())) + body) + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, text)
 
 
 def _narrowest_type(profile: Profile) -> str:

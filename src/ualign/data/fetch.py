@@ -15,17 +15,28 @@ interrupted download never leaves a partial file under the final name. The base 
 overridden (``base_url=`` or ``$UALIGN_PREFLIB_URL`` / ``$UALIGN_POLIS_URL``), e.g. to point at a
 mirror or a local test server. HTTP and network failures raise :class:`FetchError` (one line,
 with the URL).
+
+Every download is bounded: at most ``max_bytes`` (default 1 GiB; the largest public file is
+far smaller) and ``time_limit`` seconds in all (default 900 s; a server that sends one byte at
+a time cannot keep ``fetch`` running), besides ``timeout`` seconds of silence per read. Polis's
+``summary.csv`` is optional: when the server does not have it (HTTP 404) the conversation is
+fetched without it, with a warning.
 """
 
 from __future__ import annotations
 
 import http.client
+import math
 import os
 import re
 import tempfile
+import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
+
+from ualign.core._atomic import sweep_stale
 
 __all__ = [
     "POLIS_BASE_URL",
@@ -68,8 +79,27 @@ folders ``NNNNN - abbrev`` of the PrefLib/PrefLib-Data repository."""
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+MAX_BYTES = 1 << 30
+TIME_LIMIT = 900.0
+OPTIONAL_POLIS_FILES = ("summary.csv",)
+
+
 class FetchError(RuntimeError):
-    """A download failed (HTTP status, unreachable host, bad name); the message names the URL."""
+    """A download failed (HTTP status, unreachable host, bad name, too large or too slow); the
+    message names the URL. ``status`` is the HTTP status when the server answered one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def _check_limits(timeout, max_bytes, time_limit):
+    for name, v in (("timeout", timeout), ("time_limit", time_limit)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                0 < v < math.inf):
+            raise ValueError(f"{name} must be a positive finite number of seconds, got {v!r}")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
 
 
 def cache_dir(cache: str | os.PathLike | None = None) -> Path:
@@ -90,13 +120,20 @@ def _safe(name: str, what: str) -> str:
 
 
 def download(url: str, dest: str | os.PathLike, *, force: bool = False, timeout: float = 30.0,
-             progress: bool = False) -> Path:
+             progress: bool = False, max_bytes: int = MAX_BYTES,
+             time_limit: float = TIME_LIMIT) -> Path:
     """Download ``url`` to ``dest`` atomically (temporary file + rename); skip when ``dest``
-    exists unless ``force``. Returns ``dest``. Raises :class:`FetchError` on failure."""
+    exists unless ``force``. Returns ``dest``. Raises :class:`FetchError` on failure, and when
+    the file is larger than ``max_bytes`` or the download takes more than ``time_limit``
+    seconds (checked after each read; one read waits at most ``timeout`` seconds)."""
+    _check_limits(timeout, max_bytes, time_limit)
     dest = Path(dest)
     if dest.is_file() and not force:
         return dest
+    deadline = time.monotonic() + time_limit
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # partial files of killed downloads: no live download is older than its time limit
+    sweep_stale(dest, ".part", time_limit + timeout + 60)
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
@@ -104,12 +141,16 @@ def download(url: str, dest: str | os.PathLike, *, force: bool = False, timeout:
             try:
                 resp = urllib.request.urlopen(req, timeout=timeout)
             except urllib.error.HTTPError as e:
-                raise FetchError(f"download failed: HTTP {e.code} {e.reason} for {url}") from None
+                raise FetchError(f"download failed: HTTP {e.code} {e.reason} for {url}",
+                                 status=e.code) from None
             except (urllib.error.URLError, OSError) as e:
                 reason = getattr(e, "reason", e)
                 raise FetchError(f"download failed: cannot reach {url} ({reason})") from None
             with resp:
                 total = resp.headers.get("Content-Length")
+                if total and total.isdigit() and int(total) > max_bytes:
+                    raise FetchError(f"download failed: the file is {total} bytes, more than "
+                                     f"max_bytes={max_bytes} ({url})")
                 bar = None
                 if progress:
                     from tqdm import tqdm
@@ -119,14 +160,21 @@ def download(url: str, dest: str | os.PathLike, *, force: bool = False, timeout:
                 try:
                     while True:
                         try:
-                            chunk = resp.read(1 << 16)
+                            chunk = resp.read1(1 << 16)
                         except (OSError, http.client.HTTPException) as e:
                             raise FetchError(f"download failed: connection lost reading "
                                              f"{url} ({e!r})") from None
                         if not chunk:
                             break
-                        out.write(chunk)
                         received += len(chunk)
+                        if received > max_bytes:
+                            raise FetchError(f"download failed: more than max_bytes={max_bytes}"
+                                             f" bytes ({url})")
+                        if time.monotonic() > deadline:
+                            raise FetchError(f"download failed: took more than time_limit="
+                                             f"{float(time_limit)} s ({received} bytes so far; "
+                                             f"{url})")
+                        out.write(chunk)
                         if bar is not None:
                             bar.update(len(chunk))
                 finally:
@@ -163,27 +211,37 @@ def _split_preflib(name: str, abbrev: str | None) -> tuple[str, str]:
 
 def fetch_preflib(file: str, abbrev: str | None = None, *, cache=None,
                   base_url: str | None = None, force: bool = False, timeout: float = 30.0,
-                  progress: bool = False) -> Path:
+                  progress: bool = False, max_bytes: int = MAX_BYTES,
+                  time_limit: float = TIME_LIMIT) -> Path:
     """Download one PrefLib file (e.g. ``"00009-00000001.soc"`` or ``"agh/00009-00000001.soc"``)
     into ``<cache>/preflib/<abbrev>/<file>`` and return its path."""
     abbrev, name = _split_preflib(file, abbrev)
     base = (base_url or os.environ.get("UALIGN_PREFLIB_URL") or PREFLIB_BASE_URL).rstrip("/")
     dest = cache_dir(cache) / "preflib" / abbrev / name
     return download(f"{base}/{abbrev}/{name}", dest, force=force, timeout=timeout,
-                    progress=progress)
+                    progress=progress, max_bytes=max_bytes, time_limit=time_limit)
 
 
 def fetch_polis(conversation: str, *, cache=None, base_url: str | None = None,
                 force: bool = False, timeout: float = 30.0, files=POLIS_FILES,
-                progress: bool = False) -> Path:
+                progress: bool = False, max_bytes: int = MAX_BYTES,
+                time_limit: float = TIME_LIMIT) -> Path:
     """Download a Polis conversation (``comments.csv``, ``participants-votes.csv``,
     ``summary.csv``) into ``<cache>/polis/<conversation>/`` and return the folder, ready for
-    :func:`ualign.data.read_polis`. The data is CC BY 4.0 (keep ``POLIS_ATTRIBUTION``)."""
+    :func:`ualign.data.read_polis`. ``summary.csv`` is optional: an HTTP 404 for it is a
+    warning, not an error. ``max_bytes`` and ``time_limit`` bound each file. The data is
+    CC BY 4.0 (keep ``POLIS_ATTRIBUTION``)."""
     conversation = _safe(conversation, "Polis conversation")
     base = (base_url or os.environ.get("UALIGN_POLIS_URL") or POLIS_BASE_URL).rstrip("/")
     folder = cache_dir(cache) / "polis" / conversation
     for f in files:
         f = _safe(f, "Polis file")
-        download(f"{base}/{conversation}/{f}", folder / f, force=force, timeout=timeout,
-                 progress=progress)
+        try:
+            download(f"{base}/{conversation}/{f}", folder / f, force=force, timeout=timeout,
+                     progress=progress, max_bytes=max_bytes, time_limit=time_limit)
+        except FetchError as e:
+            if e.status != 404 or f not in OPTIONAL_POLIS_FILES:
+                raise
+            warnings.warn(f"{f} is optional and was not found ({e}); the conversation is "
+                          f"fetched without it", UserWarning, stacklevel=2)
     return folder

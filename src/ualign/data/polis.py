@@ -38,10 +38,14 @@ References: shared/spec/THEORY.md §1; shared/data/README.md; compdemocracy/open
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import io
 import operator
 import os
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -78,16 +82,43 @@ def _as_tuple(x) -> tuple:
     return x if isinstance(x, tuple) else (x,)
 
 
+@contextlib.contextmanager
+def _field_limit(size: int):
+    """Let one CSV field be as long as the whole file (csv's default stops at 128 KB, and one
+    long comment is enough); the process-wide limit is restored afterwards."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, min(size + 1, sys.maxsize)))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _decode(data: bytes, path: Path) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); Polis "
+                         f"exports are UTF-8 CSV") from None
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     if not path.is_file():
         raise FileNotFoundError(f"no such Polis file: {path}")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    data = path.read_bytes()
+    with _field_limit(len(data)):
+        reader = csv.reader(io.StringIO(_decode(data, path), newline=""))
         try:
             header = next(reader)
         except StopIteration:
             raise ValueError(f"{path}: empty file (expected a CSV header line)") from None
-        rows = [r for r in reader if r]
+        except csv.Error as e:
+            raise ValueError(f"{path}: line 1: malformed CSV ({e})") from None
+        try:
+            rows = [r for r in reader if r]
+        except csv.Error as e:
+            raise ValueError(f"{path}: line {reader.line_num}: malformed CSV ({e})") from None
     for i, r in enumerate(rows):
         if len(r) != len(header):
             raise ValueError(f"{path}: line {i + 2} has {len(r)} fields, the header has "
@@ -103,12 +134,21 @@ def _column(header: list[str], name: str, path: Path) -> int:
                          f"{','.join(header[:8])}...)") from None
 
 
-def _int_cell(text: str, path: Path, line: int, column: str) -> int:
+_MAX_ID = 2 ** 62
+_MAX_GROUP = 10_000   # Polis finds a handful of opinion groups; ids are 0, 1, 2, ...
+
+
+def _int_cell(text: str, path: Path, line: int, column: str, top: int = _MAX_ID) -> int:
+    """An integer cell in ``-1..top`` (ids fit in int64); else ValueError naming the cell."""
     try:
-        return int(text)
+        v = int(text) if len(text.strip()) <= 20 else None
     except ValueError:
-        raise ValueError(f"{path}: line {line}, column {column!r}: expected an integer, got "
-                         f"{text!r}") from None
+        v = None
+    if v is None or not -_MAX_ID <= v <= top:
+        raise ValueError(f"{path}: line {line}, column {column!r}: expected an integer "
+                         f"{'at most ' + str(top) if top < _MAX_ID else 'below 2**62'}, got "
+                         f"{text[:40]!r}") from None
+    return v
 
 
 def _check_count(value, name: str) -> int:
@@ -199,7 +239,8 @@ def _group_ids(vpath: Path, vheader: list[str], vrows: list[list[str]]) -> np.nd
     if "group-id" not in vheader:
         return None
     gi = vheader.index("group-id")
-    gid = np.array([_int_cell(r[gi].strip(), vpath, line, "group-id") if r[gi].strip() else -1
+    gid = np.array([_int_cell(r[gi].strip(), vpath, line, "group-id", _MAX_GROUP)
+                    if r[gi].strip() else -1
                     for line, r in enumerate(vrows, start=2)], dtype=np.int64)
     if np.any(gid < -1):
         raise ValueError(f"{vpath}: group-id must be >= 0 or empty, got {gid.min()} at line "
@@ -207,13 +248,28 @@ def _group_ids(vpath: Path, vheader: list[str], vrows: list[list[str]]) -> np.nd
     return gid
 
 
+_MAX_SUMMARY = 1 << 20
+
+
 def _read_summary(spath: Path) -> dict[str, str]:
+    """``summary.csv`` rows (first column -> second). The file is optional: when it is
+    missing, larger than 1 MiB, not UTF-8 or not CSV, the conversation is read without it
+    (with a warning for the last three)."""
     out: dict[str, str] = {}
-    if spath.is_file():
-        with open(spath, newline="", encoding="utf-8-sig") as f:
-            for r in csv.reader(f):
+    if not spath.is_file():
+        return out
+    try:
+        if spath.stat().st_size > _MAX_SUMMARY:
+            raise ValueError(f"larger than {_MAX_SUMMARY} bytes")
+        data = spath.read_bytes()
+        with _field_limit(len(data)):
+            for r in csv.reader(io.StringIO(_decode(data, spath), newline="")):
                 if len(r) >= 2:
                     out[r[0]] = r[1]
+    except (ValueError, OSError, csv.Error) as e:
+        warnings.warn(f"{spath}: ignored ({e}); reading the conversation without its "
+                      f"summary.csv", UserWarning, stacklevel=4)
+        return {}
     return out
 
 

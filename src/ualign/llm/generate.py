@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,9 +71,34 @@ class SamplingParams:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of a URL, the default port filled in."""
+    u = urllib.parse.urlsplit(url)
+    scheme = u.scheme.lower()
+    return scheme, (u.hostname or "").lower(), u.port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _SameOriginAuthRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, carrying the ``Authorization`` header only to the same origin (scheme,
+    host and port): a redirect to another host, port or to plain http never receives the key."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        auth = req.unredirected_hdrs.get("Authorization")
+        if new is not None and auth and _origin(new.full_url) == _origin(req.full_url):
+            new.add_unredirected_header("Authorization", auth)
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameOriginAuthRedirect)
+
+
 def http_request(url: str, body: dict | None = None, *, api_key: str | None = None,
                  timeout: float = 120.0) -> bytes:
     """POST ``body`` as JSON to ``url`` (GET when ``body`` is None); the raw answer.
+
+    ``api_key`` is sent as a bearer token to ``url`` and, on a redirect, only to the same
+    origin (scheme, host, port); never to another host.
 
     Raises :class:`EndpointError` naming the URL for an unreachable server or an HTTP error
     (with the first 300 characters of the server's explanation)."""
@@ -80,9 +106,9 @@ def http_request(url: str, body: dict | None = None, *, api_key: str | None = No
     req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
                                  headers={"Content-Type": "application/json"})
     if api_key:
-        req.add_header("Authorization", f"Bearer {api_key}")
+        req.add_unredirected_header("Authorization", f"Bearer {api_key}")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with _OPENER.open(req, timeout=timeout) as resp:
             return resp.read()
     except urllib.error.HTTPError as e:
         detail = e.read()[:300].decode("utf-8", "replace")
@@ -99,6 +125,20 @@ def api_base(url, name: str = "base_url") -> str:
         raise ValueError(f"{name} must start with http:// or https://, got {url!r}")
     base = url.rstrip("/")
     return base if base.endswith("/v1") else base + "/v1"
+
+
+def environment_api_key(base_url: str) -> str | None:
+    """``$OPENAI_API_KEY`` when ``base_url`` is the server the user named for it, else None.
+
+    That server is ``$OPENAI_BASE_URL`` when set, else https://api.openai.com (the OpenAI
+    clients' convention); origins (scheme, host, port) are compared. So a key set for one
+    service is never sent to an arbitrary ``--endpoint``, nor over plain http unless the user
+    set ``$OPENAI_BASE_URL`` to that http server; pass ``api_key=`` to send a key elsewhere."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if not key:
+        return None
+    named = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com"
+    return key if _origin(base_url) == _origin(named) else None
 
 
 def http_json(url: str, body: dict | None = None, **kw) -> dict:
@@ -282,7 +322,10 @@ class OpenAIGenerator:
       base_url: e.g. ``http://127.0.0.1:8000`` (``/v1`` is appended unless present).
       model: the model name sent in requests.
       chat: ``True`` -> ``/v1/chat/completions``, ``False`` -> ``/v1/completions``.
-      api_key: optional bearer token (default: ``$OPENAI_API_KEY`` if set).
+      api_key: optional bearer token, sent to this server only (never across a redirect to
+        another origin). Default: ``$OPENAI_API_KEY``, but only when ``base_url`` is the
+        server named for it, ``$OPENAI_BASE_URL`` (else https://api.openai.com); see
+        :func:`environment_api_key`.
       timeout: seconds per request.
       max_requests: bound on requests per ``generate`` call (servers that ignore ``n`` answer
         one choice per request).
@@ -295,7 +338,7 @@ class OpenAIGenerator:
         self.base_url = api_base(base_url)
         self.model = model
         self.chat = bool(chat)
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.api_key = api_key if api_key is not None else environment_api_key(self.base_url)
         self.timeout = float(timeout)
         self.max_requests = int(max_requests)
         self.name = f"openai:{self.base_url}#{model}"

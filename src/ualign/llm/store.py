@@ -1,6 +1,6 @@
 """Files of a selection run: the prompts file, and the results JSONL that ``ualign select``
-appends to (one record per prompt, resumable: an interrupted last line is cut off and that
-prompt runs again).
+appends to (one record per prompt, resumable: the writer cuts off an interrupted last line and
+that prompt runs again; readers never modify the file).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["append_record", "read_prompts", "read_results"]
+__all__ = ["append_record", "done_prompts", "read_prompts", "read_results"]
 
 
 def read_prompts(path) -> list[dict]:
@@ -17,8 +17,15 @@ def read_prompts(path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such prompts file: {path}")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x})") from None
     out = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(text.split("\n")):     # only \n ends a line (not U+2028)
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         if path.suffix == ".jsonl":
@@ -37,10 +44,18 @@ def read_prompts(path) -> list[dict]:
     return out
 
 
-def read_results(path) -> list[dict]:
-    """Records of a results JSONL. A last line cut short by an interrupted write is removed
-    from the file (that prompt runs again; its generations come from the cache); a complete
-    last line missing only its newline gets one, so the next append starts clean."""
+def read_results(path, *, repair: bool = False, require: tuple[str, ...] = ()) -> list[dict]:
+    """Records (JSON objects, one per line) of a results JSONL.
+
+    A last line cut short by an interrupted write is skipped. Only the writer repairs the file
+    (``repair=True``, what ``ualign select`` does before appending): the torn last line is cut
+    off (that prompt runs again; its generations come from the cache) and a complete last line
+    missing only its newline gets one, so the next append starts clean. Readers
+    (``ualign eval-select``) never modify the file.
+
+    Every record must be an object with a ``prompt`` string and the keys in ``require``; else
+    ``ValueError`` naming the file, the line and the missing key.
+    """
     path = Path(path)
     if not path.exists():
         return []
@@ -51,18 +66,55 @@ def read_results(path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             if i < len(lines) - 1:
                 raise ValueError(f"{path}: line {i + 1} is not JSON and is not the last line; "
                                  f"refusing to append to this file") from None
-            with open(path, "r+b") as fh:  # the interrupted last line
-                fh.truncate(len(data) - len(line))
+            if repair:
+                with open(path, "r+b") as fh:  # the interrupted last line
+                    fh.truncate(len(data) - len(line))
             return records
-    if data and not data.endswith(b"\n"):
+        _check_record(rec, path, i + 1, require)
+        records.append(rec)
+    if repair and data and not data.endswith(b"\n"):
         with open(path, "ab") as fh:
             fh.write(b"\n")
     return records
+
+
+def _check_record(rec, path: Path, line: int, require: tuple[str, ...]) -> None:
+    if not isinstance(rec, dict) or not isinstance(rec.get("prompt"), str):
+        raise ValueError(f"{path}: line {line} must be a JSON object with a 'prompt' string "
+                         f"(a record written by ualign select)")
+    for key in require:
+        if key not in rec:
+            raise ValueError(f"{path}: line {line} (prompt {rec['prompt'][:40]!r}) has no "
+                             f"{key!r}: an incomplete record")
+
+
+def done_prompts(records: list[dict], run: dict, path) -> set[str]:
+    """The prompts already answered by this run. ``run`` is the JSON-ready configuration that
+    resuming is keyed on (model, endpoint, population, n, ks, methods, sampling, seed, ...;
+    each record keeps it under ``"run"``). A record of the same file made with another
+    configuration raises ``ValueError``: mixing runs in one file would make its table
+    meaningless."""
+    run = json.loads(json.dumps(run))           # tuples -> lists, as stored
+    for rec in records:
+        old = rec.get("run")
+        if old == run:
+            continue
+        if old is None:
+            raise ValueError(f"{path} holds records written without their run configuration "
+                             f"(an older ualign): write this run to another --out")
+        diff = ", ".join(f"{k}={old.get(k)!r}" for k in sorted(set(old) | set(run))
+                         if old.get(k) != run.get(k))
+        mine = ", ".join(f"{k}={run.get(k)!r}" for k in sorted(set(old) | set(run))
+                         if old.get(k) != run.get(k))
+        raise ValueError(f"{path} holds prompt {rec['prompt'][:40]!r} run with {diff}; this run "
+                         f"asks for {mine}: write it to another --out (or rerun with the same "
+                         f"options)")
+    return {rec["prompt"] for rec in records}
 
 
 def append_record(path, record: dict) -> None:

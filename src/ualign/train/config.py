@@ -27,6 +27,51 @@ BACKENDS = ("transformers", "vllm")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
+_MAX_YAML = 1 << 20
+_TYPES = {"str": (str, "a string"), "int": (int, "an integer"),
+          "float": ((int, float), "a number"), "bool": (bool, "true or false"),
+          "None": (type(None), "null"), "list[str]": (list, "a list of strings")}
+
+
+def _check_type(name: str, annotation: str, value) -> None:
+    """``value`` must match the field's annotation (``int``, ``float | None``,
+    ``list[str] | str``, ...); bool is not a number. ValueError naming the field otherwise."""
+    parts = [a.strip() for a in str(annotation).split("|")]
+    if any(a not in _TYPES for a in parts):
+        return
+    for a in parts:
+        types = _TYPES[a][0]
+        if isinstance(value, bool) and a != "bool":
+            continue
+        if isinstance(value, types) and (a != "list[str]"
+                                         or all(isinstance(v, str) for v in value)):
+            return
+    words = " or ".join(_TYPES[a][1] for a in parts if a != "None")
+    null = " (or null)" if "None" in parts else ""
+    raise ValueError(f"{name} must be {words}{null}, got {value!r} "
+                     f"({type(value).__name__})")
+
+
+def load_yaml(text: str, where: str):
+    """``yaml.safe_load`` for configuration: anchors and aliases are refused (a 1 KB alias tree
+    expands to gigabytes), and a syntax error is a ``ValueError`` naming ``where`` and the
+    line."""
+    import yaml
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                line = event.start_mark.line + 1
+                raise ValueError(f"{where}:{line}: YAML anchors and aliases (&name, *name) are "
+                                 f"not accepted in a configuration; write the values out")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{where}{line}: not valid YAML ({problem})") from None
+
+
 @dataclass
 class SelfPlayConfig:
     """Everything a self-play run needs. Load from YAML with :meth:`from_yaml`; override fields
@@ -210,18 +255,22 @@ class SelfPlayConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"unknown config field(s) {unknown}; valid fields: {sorted(names)}")
+        for f in dataclasses.fields(cls):
+            if f.name in d:
+                _check_type(f.name, f.type, d[f.name])
         return cls(**d)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None
                   ) -> SelfPlayConfig:
-        """Read a YAML mapping of field -> value, then apply ``overrides``."""
-        import yaml
-
+        """Read a YAML mapping of field -> value, then apply ``overrides`` (see
+        :func:`load_yaml`: no anchors or aliases; errors name the file and line)."""
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"config file {str(p)!r} does not exist")
-        d = yaml.safe_load(p.read_text()) or {}
+        if p.stat().st_size > _MAX_YAML:
+            raise ValueError(f"config file {str(p)!r} is larger than {_MAX_YAML} bytes")
+        d = load_yaml(p.read_text(encoding="utf-8"), str(p)) or {}
         if not isinstance(d, dict):
             raise ValueError(f"config file {str(p)!r} must hold a YAML mapping of field: value")
         d.update(overrides or {})

@@ -36,6 +36,8 @@ References: THEORY.md §4, §5, §8.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +57,10 @@ from ualign.train.populations import as_population, rank_texts
 from ualign.train.vllm_server import generate_on_server
 
 __all__ = ["SelfPlayTrainer", "StepBatch", "TrainResult", "load_model", "read_prompts"]
+
+COMPLETE_MARKER = "ualign-complete.json"
+"""Written last by :meth:`SelfPlayTrainer.save_model`: a saved model folder without it is
+incomplete."""
 
 STAGES = ("generate", "score", "estimate_payoffs", "log_probs", "loss", "log")
 
@@ -418,11 +424,20 @@ class SelfPlayTrainer:
                            time.perf_counter() - t0, start_step)
 
     def save_model(self, path: str | Path | None = None) -> Path:
-        """``save_pretrained`` of the (unwrapped) model and tokenizer (adapters only for LoRA)."""
+        """``save_pretrained`` of the (unwrapped) model and tokenizer (adapters only for LoRA),
+        then the completion marker :data:`COMPLETE_MARKER` (``{"step", "files"}``), written
+        last and atomically; a stale marker is removed first, so a folder without it is an
+        interrupted save."""
         path = Path(path or Path(self.config.output_dir) / "final")
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
+            (path / COMPLETE_MARKER).unlink(missing_ok=True)
             self.unwrapped.save_pretrained(path)
             self.tokenizer.save_pretrained(path)
+            files = sorted(str(f.relative_to(path)) for f in path.rglob("*") if f.is_file())
+            tmp = path / (COMPLETE_MARKER + ".tmp")
+            tmp.write_text(json.dumps({"step": self.step_count, "files": files}))
+            os.replace(tmp, path / COMPLETE_MARKER)
+        self.accelerator.wait_for_everyone()
         return path
 

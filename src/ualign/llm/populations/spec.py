@@ -37,31 +37,55 @@ def read_personas(path) -> tuple[list[str], np.ndarray | None]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such personas file: {path}")
-    raw = path.read_text(encoding="utf-8")
-    items: list = []
-    if path.suffix in (".json", ".jsonl"):
-        if path.suffix == ".json":
-            items = json.loads(raw)
-        else:
-            items = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    data = path.read_bytes()
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x})") from None
+    items: list[tuple[int, object]] = []          # (line, entry)
+
+    def _json(text: str, line0: int):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{line0 + e.lineno - 1}: not JSON ({e.msg})") from None
+
+    lines = [ln.removesuffix("\r") for ln in raw.split("\n")]
+    if path.suffix == ".json":
+        loaded = _json(raw, 1)
+        items = [(1, it) for it in loaded] if isinstance(loaded, list) else [(1, loaded)]
+    elif path.suffix == ".jsonl":
+        items = [(i, _json(ln, i)) for i, ln in enumerate(lines, start=1) if ln.strip()]
     else:
-        for line in raw.splitlines():
+        for i, line in enumerate(lines, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             w, tab, text = line.partition("\t")
-            items.append({"persona": text.strip(), "weight": float(w)} if tab
-                         else line.strip())
+            if tab:
+                try:
+                    weight = float(w)
+                except ValueError:
+                    weight = -1.0
+                items.append((i, {"persona": text.strip(), "weight": weight, "_w": w}))
+            else:
+                items.append((i, line.strip()))
     texts, weights = [], []
-    for i, it in enumerate(items):
+    for i, (line, it) in enumerate(items):
+        where = f"{path}:{line}" if path.suffix != ".json" else f"{path}"
         if isinstance(it, str):
             texts.append(it)
             weights.append(1.0)
         elif isinstance(it, dict) and isinstance(it.get("persona"), str):
+            w = it.get("weight", 1.0)
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w < float("inf"):
+                raise ValueError(f"{where}: the weight before the tab (or 'weight') must be a "
+                                 f"positive number, got {it.get('_w', w)!r}")
             texts.append(it["persona"])
-            weights.append(float(it.get("weight", 1.0)))
+            weights.append(float(w))
         else:
-            raise ValueError(f"{path}: persona entry {i} must be a string or an object with a "
-                             f"'persona' string, got {it!r}")
+            raise ValueError(f"{where}: persona entry {i + 1} must be a string or an object "
+                             f"with a 'persona' string, got {it!r}")
     if not texts:
         raise ValueError(f"{path}: the personas file holds no personas; a population needs at "
                          f"least one user")

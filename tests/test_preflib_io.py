@@ -1,0 +1,132 @@
+"""PrefLib files written and read safely (issue 12, items 15 and 13): labels and metadata are
+escaped so that no text can add lines to the file, the escaping is reversed on reading, a failed
+write leaves nothing behind, and malformed or truncated files raise a ValueError that names the
+file and the line."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import ualign
+from ualign import Profile
+
+NASTY = ["a\n999: 1,2,3", "b\r\nc", "line\u2028sep", "nel\x85x", "para\u2029x", "ff\x0cvt\x0b",
+         "back\\slash", "\\n is not a newline", "tail\\", "\\\\n", "\\\n", "x\\u2028y",
+         "[/bold]", "\x1b]8;;http://evil\x07ESC", "  padded  ", "fs\x1cgs\x1drs\x1e"]
+
+
+def _profile(labels):
+    n = len(labels)
+    rng = np.random.default_rng(0)
+    levels = np.array([rng.permutation(n) for _ in range(4)])
+    return Profile.from_levels(levels, weights=[1, 1, 1, 1], labels=labels, n_voters=4)
+
+
+@pytest.mark.parametrize("label", NASTY, ids=repr)
+def test_labels_round_trip(label, tmp_path):
+    P = _profile([label, "plain", "x"])
+    path = ualign.write_preflib(P, tmp_path / "a.soc")
+    text = path.read_bytes().decode("utf-8")
+    assert len(text.split("\n")) == len(text.splitlines()) + 1   # no extra line breaks
+    Q = ualign.read_preflib(path)
+    assert Q.labels == P.labels and Q.n_voters == 4
+    np.testing.assert_array_equal(Q.levels, P.levels)
+    np.testing.assert_array_equal(Q.weights, P.weights)
+
+
+def test_meta_round_trips_and_all_labels_at_once(tmp_path):
+    P = _profile(NASTY)
+    P = Profile.from_levels(P.levels, weights=P.weights, labels=P.labels, n_voters=4,
+                            meta={"TITLE": "t\n1: 1", "a:b\nc": "v\u2028w", "PUBLICATION DATE":
+                                  "2026"})
+    path = ualign.write_preflib(P, tmp_path / "a.soc")
+    Q = ualign.read_preflib(path)
+    assert Q.labels == P.labels
+    assert {k: v for k, v in Q.meta.items() if k in P.meta} == P.meta
+    assert ualign.write_preflib(Q, tmp_path / "b.soc").read_bytes() == path.read_bytes()
+
+
+def test_failed_write_leaves_no_tmp(tmp_path, monkeypatch):
+    P = _profile(["a", "b", "c"])
+    target = tmp_path / "a.soc"
+    target.write_text("old")
+
+    def boom(src, dst):
+        raise OSError("replace failed")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="replace failed"):
+        ualign.write_preflib(P, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.soc"]
+    assert target.read_text() == "old"
+
+
+HEAD = "# DATA TYPE: soc\n# NUMBER ALTERNATIVES: 3\n"
+
+
+@pytest.mark.parametrize("text, msg", [
+    (HEAD + "# NUMBER VOTERS: 5\n# NUMBER UNIQUE ORDERS: 2\n2: 1,2,3\n1: 3,2,1\n",
+     r"a\.soc: NUMBER VOTERS says 5, the data lines count 3"),
+    (HEAD + "# NUMBER VOTERS: 3\n# NUMBER UNIQUE ORDERS: 3\n2: 1,2,3\n1: 3,2,1\n",
+     r"a\.soc: NUMBER UNIQUE ORDERS says 3, the file has 2 data lines"),
+    (HEAD + "1" * 309 + ": 1,2,3\n", r"a\.soc:3: count must be a positive integer at most"),
+    (HEAD + "# ALTERNATIVE NAME 1: x\n# ALTERNATIVE NAME 1: y\n1: 1,2,3\n",
+     r"a\.soc:4: ALTERNATIVE NAME 1 is given twice"),
+    (HEAD + "# ALTERNATIVE NAME 1: x\n# ALTERNATIVE NAME 2: x\n1: 1,2,3\n",
+     r"a\.soc:4: alternatives 1 and 2 have the same name 'x'"),
+    (HEAD + "# ALTERNATIVE NAME 4: x\n1: 1,2,3\n",
+     r"a\.soc:3: ALTERNATIVE NAME 4 is outside 1\.\.3"),
+    (HEAD + "1: 1,2,3\nx: 1,2,3\n", r"a\.soc:4: count must be"),
+    ("# DATA TYPE: soc\n# NUMBER ALTERNATIVES: x\n1: 1,2,3\n",
+     r"a\.soc:2: NUMBER ALTERNATIVES must be a positive integer"),
+])
+def test_malformed_files_name_file_and_line(text, msg, tmp_path):
+    f = tmp_path / "a.soc"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=msg):
+        ualign.read_preflib(f)
+
+
+def test_utf8_error_names_file_and_line(tmp_path):
+    f = tmp_path / "a.soc"
+    f.write_bytes((HEAD + "# ALTERNATIVE NAME 1: ok\n# ALTERNATIVE NAME 2: \xff\n").encode(
+        "latin-1") + b"1: 1,2,3\n")
+    with pytest.raises(ValueError, match=r"a\.soc:4: not UTF-8"):
+        ualign.read_preflib(f)
+
+
+def test_bom_and_spaces_before_braces_are_accepted(tmp_path):
+    f = tmp_path / "a.toc"
+    f.write_text("\ufeff# DATA TYPE: toc\n# NUMBER ALTERNATIVES: 3\n3, {1, 2}\n",
+                 encoding="utf-8")
+    with pytest.raises(ValueError, match="count: order"):
+        ualign.read_preflib(f)
+    f.write_text("\ufeff# DATA TYPE: toc\n# NUMBER ALTERNATIVES: 3\n2: 3, {1, 2}\n"
+                 "1: { 1 , 2 },3\n", encoding="utf-8")
+    P = ualign.read_preflib(f)
+    assert P.levels.tolist() == [[1, 1, 0], [0, 0, 1]] and P.n_voters == 3
+
+
+def test_stale_tmp_of_a_killed_write_is_swept(tmp_path):
+    import time
+
+    P = _profile(["a", "b", "c"])
+    stale = tmp_path / ".a.soc.kill1.tmp"
+    fresh = tmp_path / ".a.soc.live2.tmp"
+    for p in (stale, fresh):
+        p.write_text("#")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    ualign.write_preflib(P, tmp_path / "a.soc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "a.soc"]
+
+
+def test_sixty_byte_file_naming_alternative_one_billion(tmp_path):
+    f = tmp_path / "a.soi"
+    f.write_text("# ALTERNATIVE NAME 1000000000: x\n1: 1000000000\n")
+    with pytest.raises(ValueError, match=r"a\.soi:2: without NUMBER ALTERNATIVES, the "
+                                         r"ALTERNATIVE NAME lines must number 1\.\.n"):
+        ualign.read_preflib(f)
