@@ -25,8 +25,8 @@ def add_arguments(p):
                    help="a PrefLib file (.soc .soi .toc .toi), a Polis conversation folder, or a "
                         "generator spec such as mallows:n=20,phi=0.7,groups=3")
     p.add_argument("--k", default="1..8", metavar="KS",
-                   help="numbers of responses shown: a range 1..16, a list 1,2,4,8, or a mix "
-                        "(default 1..8)")
+                   help="numbers of responses shown: a range 1..16 (or 1-16), a list 1,2,4,8, or a "
+                        "mix; each k in [1, 1024] (default 1..8)")
     p.add_argument("--methods", default=",".join(METHODS), metavar="LIST",
                    help=f"comma-separated subset of {','.join(METHODS)} (default: all)")
     p.add_argument("--display", default="both", metavar="D",

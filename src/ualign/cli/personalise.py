@@ -22,7 +22,8 @@ def add_arguments(p):
                    help="numbers of revealed ratings, a list like 0,1,2,4,8,16 (fewer for "
                         "people who rated fewer; default 0,1,2,4,8,16)")
     p.add_argument("--k", default="1,2,4,8", metavar="KS",
-                   help="numbers of responses shown: 1,2,4,8 or a range 1..8 (default 1,2,4,8)")
+                   help="numbers of responses shown: 1,2,4,8, a range 1..8 (or 1-8) or a mix; each k "
+                        "in [1, 1024] (default 1,2,4,8)")
     p.add_argument("--holdout", type=float, default=0.2, metavar="SHARE",
                    help="share of people held out, in (0, 1) (default 0.2)")
     p.add_argument("--seed", type=int, default=0,

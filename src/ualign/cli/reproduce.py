@@ -67,7 +67,8 @@ def run(args) -> int:
         task = bar.add_task("reproduce", total=n_steps(config, data_dir))
         report = build_report(config, data_dir,
                               tick=lambda msg: bar.update(task, description=msg),
-                              advance=lambda: bar.advance(task))
+                              advance=lambda: bar.advance(task),
+                              data_left_out=args.no_data and args.data is None)
     files = report_files(report)
     write_files(files, out)
     Console().print(_summary(report))

@@ -16,24 +16,10 @@ from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
 from ualign.llm.populations import VotePopulation, load_population
 from ualign.llm.select import METHODS
 from ualign.llm.store import append_record, done_prompts, read_prompts, read_results
+from ualign.report.compare import parse_ks
 
 HELP = ("Generate N candidates per prompt with a language model and show k of them by "
         "U-aligned selection and baselines (JSONL out, resumable)")
-
-
-def _ks(text: str) -> tuple[int, ...]:
-    """``4``, ``1,2,4`` or ``1-8``."""
-    out = []
-    for part in text.split(","):
-        a, dash, b = part.partition("-")
-        try:
-            out.extend(range(int(a), int(b) + 1) if dash else [int(a)])
-        except ValueError:
-            raise ValueError(f"--k must be an integer, a list 1,2,4 or a range 1-8, got "
-                             f"{text!r}") from None
-    if not out or min(out) < 1:
-        raise ValueError(f"--k values must be >= 1, got {text!r}")
-    return tuple(sorted(set(out)))
 
 
 def _merge_line(rec: dict, cfg: SelectConfig) -> str:
@@ -64,8 +50,9 @@ def add_arguments(p) -> None:
     p.add_argument("--population", required=True,
                    help="polis:FOLDER[,mode=participant|group|lowrank], "
                         "personas:FILE[,noise=gumbel,noise_scale=0.1] or reward:FILE,model=M")
-    p.add_argument("--k", default="4", type=_ks,
-                   help="responses shown: 4, a list 1,2,4 or a range 1-8 (default 4)")
+    p.add_argument("--k", default="4",
+                   help="responses shown: 4, a list 1,2,4, a range 1..8 (or 1-8) or a mix; each "
+                        "k in [1, 1024] (default 4)")
     p.add_argument("--n", type=int, default=32, help="candidates generated per prompt (N)")
     p.add_argument("--methods", default="ualign,best-of-n,nlhf,sampling",
                    help=f"comma-separated among {','.join(METHODS)}")
@@ -107,7 +94,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    cfg = SelectConfig(n=args.n, ks=args.k, methods=methods, temperature=args.temperature,
+    cfg = SelectConfig(n=args.n, ks=parse_ks(args.k), methods=methods, temperature=args.temperature,
                        top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed,
                        split=args.split, personalised=args.personalised, system=args.system,
                        display=args.display, merge=args.merge,

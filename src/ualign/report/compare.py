@@ -53,7 +53,7 @@ __all__ = ["DISPLAYS", "METHODS", "SUPPORT_EPS", "compare_methods", "distinct_sh
 #: the solvers offered for comparison: the registry's methods labelled for ``"compare"``
 METHODS = tuple(registry.labelled("compare"))
 SUPPORT_EPS = 1e-6
-MAX_K = 1024
+MAX_K = 1024  # the largest k any --k accepts (parse_ks): a huge range is a one-line error
 
 
 def parse_display(spec: str, name: str = "--display") -> tuple[str, ...]:
@@ -66,31 +66,40 @@ def parse_display(spec: str, name: str = "--display") -> tuple[str, ...]:
     raise ValueError(f"{name} must be one of multiset, distinct, both, got {spec!r}")
 
 
+def _range(item: str) -> tuple[int, int]:
+    """``"4"`` -> (4, 4); ``"1..8"`` or ``"1-8"`` -> (1, 8); ``ValueError`` otherwise."""
+    if ".." in item:
+        lo, _, hi = item.partition("..")
+    elif "-" in item[1:]:  # a leading "-" is a sign: "-1" is the (out of bounds) k = -1
+        cut = item.index("-", 1)
+        lo, hi = item[:cut], item[cut + 1:]
+    else:
+        lo = hi = item
+    a, b = int(lo), int(hi)
+    if a > b:
+        raise ValueError
+    return a, b
+
+
 def parse_ks(spec: str, name: str = "--k") -> tuple[int, ...]:
-    """``"1..16"``, ``"1,2,4,8"`` or a mix (``"1..4,8,16"``) -> sorted distinct ks >= 1."""
+    """The one ``--k`` syntax of every command: ``"1..16"`` or ``"1-16"`` (ranges), ``"1,2,4,8"``
+    or a mix (``"1..4,8,16-20"``) -> sorted distinct ks in [1, :data:`MAX_K`]."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"{name} must be a list like 1..16 or 1,2,4,8, got {spec!r}")
     ks: set[int] = set()
     for pos, item in enumerate(spec.split(",")):
         item = item.strip()
         try:
-            if ".." in item:
-                lo_s, hi_s = item.split("..")
-                lo, hi = int(lo_s), int(hi_s)
-                if lo > hi:
-                    raise ValueError
-                vals = range(lo, hi + 1)
-            else:
-                vals = [int(item)]
+            lo, hi = _range(item)
         except ValueError:
-            raise ValueError(f"{name} must be a list like 1..16 or 1,2,4,8 (ranges lo..hi with "
-                             f"lo <= hi), got {spec!r}: cannot read item {item!r} at position "
-                             f"{pos}") from None
-        for k in vals:
+            raise ValueError(f"{name} must be a list like 1..16, 1-16 or 1,2,4,8 (ranges lo..hi "
+                             f"or lo-hi with lo <= hi), got {spec!r}: cannot read item {item!r} "
+                             f"at position {pos}") from None
+        for k in (lo, hi):
             if not 1 <= k <= MAX_K:
                 raise ValueError(f"{name} values must be integers in [1, {MAX_K}], got {k} in "
                                  f"item {item!r} at position {pos}")
-            ks.add(k)
+        ks.update(range(lo, hi + 1))
     return tuple(sorted(ks))
 
 

@@ -86,13 +86,16 @@ def _error_row(key: str, title: str, exc: BaseException, seconds: float) -> Clai
 
 def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = None,
                  tick: Callable[[str], None] | None = None,
-                 advance: Callable[[], None] | None = None) -> Report:
+                 advance: Callable[[], None] | None = None, *,
+                 data_left_out: bool = False) -> Report:
     """Measure every claim of the registry :data:`ualign.report.claims.CLAIMS` (each spec's
     ``configure(config)`` gives its inputs) and the real-data section when ``data_dir`` is given.
 
     A claim whose check raises is kept as a FAIL row carrying the error, so the report still
     shows everything else; nothing is written here (see :mod:`ualign.report.render`).
     ``tick(msg)`` is called as work progresses, ``advance()`` after each claim / dataset.
+    ``data_left_out``: ``data_dir`` is ``None`` because the user asked for it (``--no-data``),
+    not because no data folder was found; the report's note says which.
     """
     from ualign.report import realdata
 
@@ -124,6 +127,8 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
                 notes.append(f"Real data {d.name} ({d.path}) was not measured: {last}")
             if advance is not None:
                 advance()
+    elif data_left_out:
+        notes.append("The real-data section is left out on request (--no-data).")
     else:
         notes.append("No data folder found (../shared/data or --data): the real-data section "
                      "is left out.")
