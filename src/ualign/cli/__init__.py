@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args._run(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, NotADirectoryError) as e:
+    except (CLIError, ValueError, OSError) as e:  # OSError: a write failing after the checks
         from ualign.cli._text import plain
 
         print(f"ualign {args.command}: error: {plain(e)}", file=sys.stderr)

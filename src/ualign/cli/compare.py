@@ -6,8 +6,7 @@ JSON file with every number."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ualign.cli._paths import out_dir
 from ualign.data import load_profile
 from ualign.report.compare import METHODS, compare_methods, parse_display, parse_ks, parse_methods
 from ualign.report.plots import render_png
@@ -18,6 +17,7 @@ HELP = ("Compare RLHF, NLHF, U-alignment, the best k-set policies and committee 
 KSET_MAX_SETS = 20000  # the default caps of the k-multiset LP (exact pricing by enumeration):
 KSET_MAX_WORK = 1e8  # multisets, and entries U·C(n+k-1, k)·n of its win matrix (~10 s)
 TIME_LIMIT = 2.0  # default seconds per k for kset-distinct and the cc / pav programs
+FILES = ("compare.json", "compare.png", "compare-diversity.png")  # written under --out
 
 
 def add_arguments(p):
@@ -126,9 +126,7 @@ def run(args) -> int:
         raise ValueError(f"--kset-max-work must be a number > 0, got {args.kset_max_work}")
     if not args.time_limit > 0:
         raise ValueError(f"--time-limit must be a number of seconds > 0, got {args.time_limit}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out must be a folder, got the file {out}")
+    out = out_dir(args.out, files=FILES)
     profile = load_profile(args.profile)
     console = Console(stderr=True)
     total = len(methods) * len(ks)

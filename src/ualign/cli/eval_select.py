@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ualign.cli._paths import out_file
 from ualign.cli._text import markup, plain
 from ualign.llm.experiment import merge_summary, summarise, timing_summary
 from ualign.llm.plots import plot_win_rates
@@ -39,6 +40,11 @@ def run(args) -> int:
     from rich.table import Table
 
     path = Path(args.results)
+    if args.json and args.json != "-":
+        out_file(args.json, "--json")
+    png = None
+    if (args.plot or "").lower() != "none":
+        png = out_file(args.plot if args.plot else path.with_suffix(".png"), "--plot")
     if not path.is_file():
         raise FileNotFoundError(f"no such results file: {path}")
     records = read_results(path, require=("candidates", "results", "timing"))
@@ -92,8 +98,7 @@ def run(args) -> int:
         else:
             Path(args.json).write_text(text + "\n")
             print(f"json: {args.json}")
-    if (args.plot or "").lower() != "none":
-        png = Path(args.plot) if args.plot else path.with_suffix(".png")
+    if png is not None:
         plot_win_rates(rows, png)
         print(f"plot: {plain(png)}")
     return 0

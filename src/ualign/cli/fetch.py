@@ -5,8 +5,9 @@ where each file went."""
 from __future__ import annotations
 
 from ualign.cli import CLIError
+from ualign.cli._paths import out_dir
 from ualign.cli._text import plain
-from ualign.data.fetch import FetchError, fetch_polis, fetch_preflib
+from ualign.data.fetch import FetchError, cache_dir, fetch_polis, fetch_preflib
 from ualign.data.polis import POLIS_ATTRIBUTION
 
 HELP = ("Download PrefLib files or Polis conversations into the local cache and print their "
@@ -30,6 +31,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    out_dir(cache_dir(args.cache), "--cache")
     try:
         for name in args.names:
             if args.source == "preflib":

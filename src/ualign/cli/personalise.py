@@ -6,7 +6,6 @@ and a JSON file with every number."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 HELP = ("Universal vs personalised: hold out people, reveal m of their ratings, show k "
         "responses aligned to the posterior, score them on the hidden ratings.")
@@ -22,8 +21,8 @@ def add_arguments(p):
                    help="numbers of revealed ratings, a list like 0,1,2,4,8,16 (fewer for "
                         "people who rated fewer; default 0,1,2,4,8,16)")
     p.add_argument("--k", default="1,2,4,8", metavar="KS",
-                   help="numbers of responses shown: 1,2,4,8, a range 1..8 (or 1-8) or a mix; each k "
-                        "in [1, 1024] (default 1,2,4,8)")
+                   help="numbers of responses shown: 1,2,4,8, a range 1..8 (or 1-8) or a mix; "
+                        "each k in [1, 1024] (default 1,2,4,8)")
     p.add_argument("--holdout", type=float, default=0.2, metavar="SHARE",
                    help="share of people held out, in (0, 1) (default 0.2)")
     p.add_argument("--seed", type=int, default=0,
@@ -125,6 +124,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ualign.cli._paths import out_dir
     from ualign.report.compare import parse_ks
     from ualign.report.personalise import curve_png, load_people, measure_personalisation
     from ualign.report.render import write_files
@@ -137,9 +137,8 @@ def run(args) -> int:
         raise ValueError(f"--holdout must be a share in (0, 1), got {args.holdout}")
     if args.max_users < 1:
         raise ValueError(f"--max-users must be an integer >= 1, got {args.max_users}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out must be a folder, got the file {out}")
+    out = out_dir(args.out, files=("personalise.json",
+                                   *(f"personalise-{metric}.png" for metric in METRICS)))
     people = load_people(args.profile)
     console = Console(stderr=True)
     n_eval = min(args.max_users, max(1, round(args.holdout * people.levels.shape[0])))

@@ -41,6 +41,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ualign.cli._paths import out_dir
     from ualign.report.render import report_files, write_files
     from ualign.report.reproduce import (
         ReproduceConfig,
@@ -49,9 +50,8 @@ def run(args) -> int:
         n_steps,
     )
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out must be a folder, got the file {out}")
+    out = out_dir(args.out, files=("report.html", "report.md", "report.json"),
+                  folders=("plots",))
     if args.data is not None:
         data_dir = Path(args.data)
         if not data_dir.is_dir():

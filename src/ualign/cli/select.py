@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 from ualign.cli import CLIError
+from ualign.cli._paths import out_file
 from ualign.cli._text import plain
 from ualign.llm.dedupe import DEFAULT_THRESHOLD
 from ualign.llm.embed import as_embedder
@@ -99,8 +99,9 @@ def run(args) -> int:
                        split=args.split, personalised=args.personalised, system=args.system,
                        display=args.display, merge=args.merge,
                        merge_threshold=args.merge_threshold, strict=args.strict)
+    out = out_file(args.out, "--out")
+    cache = out_file(args.cache or str(out.with_suffix("")) + ".gen-cache.jsonl", "--cache")
     prompts = read_prompts(args.prompts)
-    out = Path(args.out)
     run_key = dict(dataclasses.asdict(cfg), model=args.model, endpoint=args.endpoint,
                    population=args.population, embed=args.embed, humans=not args.no_humans)
     done = done_prompts(read_results(out, repair=True), run_key, out)
@@ -123,8 +124,7 @@ def run(args) -> int:
     else:
         opts["batch_size"] = args.batch_size
     generator = load_generator(args.model, args.endpoint, **opts)
-    cache = args.cache or str(out.with_suffix("")) + ".gen-cache.jsonl"
-    generator = CachedGenerator(generator, cache)
+    generator = CachedGenerator(generator, str(cache))
     out.parent.mkdir(parents=True, exist_ok=True)
     for item in tqdm(todo, desc="prompts", unit="prompt"):
         t0 = time.perf_counter()

@@ -63,6 +63,10 @@ def _run(args) -> int:
     config = SelfPlayConfig.from_yaml(args.config, _overrides(args.set))
     if args.population:
         config = config.replace(population=args.population)
+    if config.output_dir:  # checked before the model and the population are built
+        from ualign.cli._paths import out_dir
+
+        out_dir(config.output_dir, "output_dir")
     from ualign.train.populations import build_population
     from ualign.train.trainer import SelfPlayTrainer
 
