@@ -90,9 +90,24 @@ def add_arguments(p) -> None:
                         "candidates than k (default: show all of them and say so)")
 
 
+def _check_numbers(args) -> None:
+    """The numeric options, before anything is read, loaded or generated."""
+    checks = (("--n", args.n, args.n >= 1, "an integer >= 1"),
+              ("--split", args.split, 0.0 < args.split < 1.0, "a share in (0, 1)"),
+              ("--temperature", args.temperature, args.temperature >= 0.0, "a number >= 0"),
+              ("--top-p", args.top_p, 0.0 < args.top_p <= 1.0, "a number in (0, 1]"),
+              ("--max-new-tokens", args.max_new_tokens, args.max_new_tokens >= 1,
+               "an integer >= 1"),
+              ("--batch-size", args.batch_size, args.batch_size >= 1, "an integer >= 1"))
+    for flag, value, ok, form in checks:
+        if not ok:  # NaN fails every comparison, so it lands here too
+            raise ValueError(f"{flag} must be {form}, got {value}")
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
+    _check_numbers(args)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     cfg = SelectConfig(n=args.n, ks=parse_ks(args.k), methods=methods, temperature=args.temperature,
                        top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed,

@@ -185,7 +185,7 @@ def people_from_polis(folder, min_votes: int = 7) -> People:
 def load_people(spec: str) -> People:
     """A Polis folder (real votes, NaN where never voted) or anything ``load_profile`` reads
     (a PrefLib file, a generator spec): one person per voter."""
-    from ualign.cli._load import load_profile
+    from ualign.data import load_profile
 
     path = Path(spec)
     if path.is_dir() and (path / "participants-votes.csv").is_file():
@@ -485,6 +485,8 @@ def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from ualign.report.plots import literal
+
     if metric not in METRIC_NAMES:
         raise ValueError(f"metric must be one of {', '.join(METRIC_NAMES)}, got {metric!r}")
     if method not in METHODS or method == "universal":
@@ -520,7 +522,7 @@ def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str 
     axes[0].set_ylabel(METRIC_NAMES[metric])
     axes[1].legend(fontsize=7, loc="best")
     dataset = rows[0].dataset if rows else ""
-    fig.suptitle(title or f"{dataset}: {METRIC_NAMES[metric]}", fontsize=10)
+    fig.suptitle(literal(title or f"{dataset}: {METRIC_NAMES[metric]}"), fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

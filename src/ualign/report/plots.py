@@ -11,7 +11,7 @@ import io
 import math
 from collections.abc import Sequence
 
-__all__ = ["Plot", "Series", "render_png"]
+__all__ = ["Plot", "Series", "literal", "render_png"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,13 @@ class Plot:
         return dataclasses.asdict(self)
 
 
+def literal(text: str) -> str:
+    """``text`` as matplotlib prints it literally: every ``$`` escaped, so a profile path or a
+    label such as ``a$^^$b`` is not parsed as mathtext (which raises on invalid TeX, after the
+    computation, and would lose the whole report)."""
+    return str(text).replace("$", r"\$")
+
+
 def render_png(plot: Plot, *, width: float = 6.4, height: float = 4.0, dpi: int = 100) -> bytes:
     """Draw ``plot`` and return the PNG file's bytes (Agg canvas, no pyplot global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -67,24 +74,25 @@ def render_png(plot: Plot, *, width: float = 6.4, height: float = 4.0, dpi: int 
             x, y = [x[i] for i in keep], [y[i] for i in keep]
         if not x:
             continue
+        name = literal(s.name)
         if s.style == "dashed":
-            ax.plot(x, y, linestyle="--", color="0.2", linewidth=1.2, label=s.name, zorder=3)
+            ax.plot(x, y, linestyle="--", color="0.2", linewidth=1.2, label=name, zorder=3)
         elif s.style == "points":
-            ax.plot(x, y, linestyle="none", marker="o", markersize=4, label=s.name,
+            ax.plot(x, y, linestyle="none", marker="o", markersize=4, label=name,
                     color=s.color)
         elif s.style == "marked":
             ax.plot(x, y, linestyle="--", marker="x", markersize=5, linewidth=1.2,
-                    label=s.name, color=s.color)
+                    label=name, color=s.color)
         else:
-            ax.plot(x, y, marker="." if len(x) <= 40 else None, linewidth=1.4, label=s.name,
+            ax.plot(x, y, marker="." if len(x) <= 40 else None, linewidth=1.4, label=name,
                     color=s.color)
     if plot.logx:
         ax.set_xscale("log")
     if plot.logy:
         ax.set_yscale("log")
-    ax.set_title(plot.title, fontsize=10)
-    ax.set_xlabel(plot.xlabel)
-    ax.set_ylabel(plot.ylabel)
+    ax.set_title(literal(plot.title), fontsize=10)
+    ax.set_xlabel(literal(plot.xlabel))
+    ax.set_ylabel(literal(plot.ylabel))
     ax.grid(True, alpha=0.3)
     if plot.series:
         ax.legend(fontsize=8)
