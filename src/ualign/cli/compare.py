@@ -7,6 +7,7 @@ JSON file with every number."""
 from __future__ import annotations
 
 from ualign.cli._paths import out_dir
+from ualign.cli._text import markup, plain
 from ualign.data import load_profile
 from ualign.report.compare import METHODS, compare_methods, parse_display, parse_ks, parse_methods
 from ualign.report.plots import render_png
@@ -70,7 +71,7 @@ def _tables(cmp, width: int = 100):
     tables = []
     per = max(1, (width - 18) // (9 * len(cmp.displays) + 2))
     for part in _chunks(cmp.methods, per):
-        f = Table(title=f"f(k) on {cmp.profile} ({cmp.n_users} orders, {cmp.n_responses} "
+        f = Table(title=f"f(k) on {markup(cmp.profile)} ({cmp.n_users} orders, {cmp.n_responses} "
                         "responses)", caption=caption)
         f.add_column("k", justify="right")
         f.add_column("k/(k+1)", justify="right", style="dim")
@@ -139,7 +140,8 @@ def run(args) -> int:
                               kset_max_work=args.kset_max_work,
                               display="both" if len(displays) > 1 else displays[0],
                               time_limit=args.time_limit,
-                              tick=lambda msg: bar.update(task, advance=1, description=msg))
+                              tick=lambda msg: bar.update(task, advance=1,
+                                                          description=markup(msg)))
     files = {"compare.json": render_json(cmp).encode(),
              "compare.png": render_png(cmp.fk_plot()),
              "compare-diversity.png": render_png(cmp.diversity_plot())}
@@ -148,7 +150,7 @@ def run(args) -> int:
     for table in _tables(cmp, console.width):
         console.print(table)
     for note in cmp.notes:
-        print(f"note: {note}")
-    print(f"wrote {out / 'compare.json'}, {out / 'compare.png'} and "
-          f"{out / 'compare-diversity.png'}")
+        print(f"note: {plain(note)}")
+    print(f"wrote {plain(out / 'compare.json')}, {plain(out / 'compare.png')} and "
+          f"{plain(out / 'compare-diversity.png')}")
     return 0

@@ -82,6 +82,8 @@ def _table(rows, metric: str, summary):
     """One rich table: rows (method, m), columns k; multiset display (distinct in JSON)."""
     from rich.table import Table
 
+    from ualign.cli._text import markup
+
     names = {"mean": "mean win rate over the hidden-rated responses",
              "robust": "robust win rate (the person's worst hidden-rated response)",
              "vs_worst": "win rate against the posterior's worst hidden-rated response "
@@ -90,7 +92,7 @@ def _table(rows, metric: str, summary):
                              "unrated at the fill level (guarantee check, model-consistent)"}
     sel = [r for r in rows if r.display == "multiset"]
     ks = sorted({r.k for r in sel})
-    t = Table(title=f"{summary.dataset}: {names[metric]}, multiset display",
+    t = Table(title=f"{markup(summary.dataset)}: {names[metric]}, multiset display",
               caption=f"{summary.n_evaluated} held-out people, δ = {summary.delta:g}; "
                       "ualign = posterior equilibrium (k samples), greedy = distinct k-set, "
                       "argmax = personalised top-1, universal = m = 0 choice")
@@ -125,6 +127,7 @@ def run(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ualign.cli._paths import out_dir
+    from ualign.cli._text import markup, plain
     from ualign.report.compare import parse_ks
     from ualign.report.personalise import curve_png, load_people, measure_personalisation
     from ualign.report.render import write_files
@@ -148,7 +151,8 @@ def run(args) -> int:
         task = bar.add_task("personalise", total=n_eval)
         rows, summary = measure_personalisation(
             people, ms, ks, holdout=args.holdout, seed=args.seed, max_users=args.max_users,
-            noise=noise, tick=lambda msg: bar.update(task, advance=1, description=msg))
+            noise=noise,
+            tick=lambda msg: bar.update(task, advance=1, description=markup(msg)))
     data = {"profile": str(args.profile), "ms": ms, "ks": ks, "holdout": args.holdout,
             "seed": args.seed, "noise": args.noise, "summary": summary._asdict(),
             "rows": [r._asdict() for r in rows]}
@@ -160,5 +164,5 @@ def run(args) -> int:
     console = Console()
     for metric in METRICS:
         console.print(_table(rows, metric, summary))
-    print(f"wrote {', '.join(str(out / f) for f in files)}")
+    print(f"wrote {', '.join(plain(out / f) for f in files)}")
     return 0

@@ -26,6 +26,8 @@ def add_arguments(p):
 def _summary(report):
     from rich.table import Table
 
+    from ualign.cli._text import markup
+
     t = Table(title=f"ualign reproduce ({'quick' if report.quick else 'full'}, "
                     f"{report.seconds:.0f} s)")
     for col, just in (("claim", "left"), ("what", "left"), ("measured", "left"),
@@ -33,7 +35,8 @@ def _summary(report):
         t.add_column(col, justify=just, overflow="fold")
     for c in report.claims:
         style = "bold green" if c.passed else "bold red"
-        t.add_row(f"({c.key})", c.title, c.measured, f"[{style}]{c.verdict}[/]")
+        t.add_row(f"({markup(c.key)})", markup(c.title), markup(c.measured),
+                  f"[{style}]{markup(c.verdict)}[/]")
     return t
 
 
@@ -42,6 +45,7 @@ def run(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ualign.cli._paths import out_dir
+    from ualign.cli._text import markup, plain
     from ualign.report.render import report_files, write_files
     from ualign.report.reproduce import (
         ReproduceConfig,
@@ -66,15 +70,16 @@ def run(args) -> int:
                   console=err, transient=True) as bar:
         task = bar.add_task("reproduce", total=n_steps(config, data_dir))
         report = build_report(config, data_dir,
-                              tick=lambda msg: bar.update(task, description=msg),
+                              tick=lambda msg: bar.update(task, description=markup(msg)),
                               advance=lambda: bar.advance(task),
                               data_left_out=args.no_data and args.data is None)
     files = report_files(report)
     write_files(files, out)
     Console().print(_summary(report))
     for note in report.notes:
-        print(note)
+        print(plain(note))
     verdict = "all claims PASS" if report.passed else (
         f"{sum(not c.passed for c in report.claims)} claim(s) FAIL")
-    print(f"{verdict}; report: {(out / 'report.html').resolve()} (also report.md, report.json)")
+    print(f"{verdict}; report: {plain((out / 'report.html').resolve())} (also report.md, "
+          "report.json)")
     return 0 if report.passed else 1
