@@ -7,7 +7,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from ualign import Profile, exploitability
-from ualign.train.exactness import candidate_strings, equilibrium, run_exactness
+from ualign.train.exactness import _parser, candidate_strings, equilibrium, run_exactness
 
 
 def _collapse(eps=0.05):
@@ -39,3 +39,21 @@ def test_short_selfplay_moves_towards_equilibrium():
     assert r.trace[0]["step"] == 0 and r.trace[-1]["step"] == 25
     assert r.tv < r.trace[0]["tv"]
     assert np.isclose(sum(r.policy), 1)
+
+
+def test_default_output_is_not_the_committed_docs():
+    assert _parser().parse_args([]).out == "exactness-out"
+
+
+def test_solver_failure_raises(monkeypatch):
+    """No silent fallback: an unconverged engine solve is an error."""
+    import ualign.solvers as solvers
+
+    real = solvers.solve_ualign
+
+    def unconverged(profile, k, tol=1e-9):
+        return real(profile, k, tol=tol, method="hedge", max_iter=3)
+
+    monkeypatch.setattr(solvers, "solve_ualign", unconverged)
+    with pytest.raises(RuntimeError, match="did not reach exploitability"):
+        equilibrium(_collapse(), 2)

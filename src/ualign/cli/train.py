@@ -36,25 +36,6 @@ def _overrides(items: list[str]) -> dict:
     return out
 
 
-def build_population(config, spec: str | None):
-    spec = spec or config.population
-    if not spec:
-        raise ValueError("a population is required: --population SPEC or `population:` in "
-                         "the config")
-    if config.candidates is not None:
-        from ualign.cli._load import load_profile
-        from ualign.train.populations import CandidatePopulation
-
-        P = load_profile(spec)
-        if P.n_responses != len(config.candidates):
-            raise ValueError(f"population {spec!r} ranks {P.n_responses} responses but "
-                             f"candidates lists {len(config.candidates)}")
-        return CandidatePopulation(P, config.candidates)
-    from ualign.llm import load_population
-
-    return load_population(spec)
-
-
 def run(args) -> int:
     from ualign.train.config import SelfPlayConfig
 
@@ -67,8 +48,10 @@ def run(args) -> int:
     config = SelfPlayConfig.from_yaml(args.config, _overrides(args.set))
     if args.population:
         config = config.replace(population=args.population)
-    population = build_population(config, None)
+    from ualign.train.populations import build_population
     from ualign.train.trainer import SelfPlayTrainer
+
+    population = build_population(config, None)
 
     trainer = SelfPlayTrainer(config, population=population)
     if args.dry_run:

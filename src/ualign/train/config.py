@@ -24,6 +24,7 @@ def _f(default, help: str, **kw):
 LOSSES = ("sppo", "pg")
 REPORT_TO = ("none", "tensorboard", "wandb")
 BACKENDS = ("transformers", "vllm")
+DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
 @dataclass
@@ -124,6 +125,13 @@ class SelfPlayConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field for any inconsistent setting."""
+        self._check_game()
+        self._check_names()
+        self._check_vllm()
+        self._check_numbers()
+        self._check_candidates()
+
+    def _check_game(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"k must be an integer >= 1 (the number of samples shown), got "
                              f"{self.k!r}")
@@ -132,16 +140,14 @@ class SelfPlayConfig:
             raise ValueError(f"group_size must be an integer >= k+1 = {self.k + 1} (each sample "
                              f"needs k others for the leave-one-out payoff), got "
                              f"{self.group_size!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.report_to not in REPORT_TO:
-            raise ValueError(f"report_to must be one of {REPORT_TO}, got {self.report_to!r}")
-        if self.dtype not in ("float32", "bfloat16", "float16", "auto"):
-            raise ValueError(f"dtype must be 'float32', 'bfloat16', 'float16' or 'auto', got "
-                             f"{self.dtype!r}")
-        if self.generation_backend not in BACKENDS:
-            raise ValueError(f"generation_backend must be one of {BACKENDS}, got "
-                             f"{self.generation_backend!r}")
+
+    def _check_names(self) -> None:
+        for name, allowed in (("loss", LOSSES), ("report_to", REPORT_TO),
+                              ("dtype", DTYPES), ("generation_backend", BACKENDS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+    def _check_vllm(self) -> None:
         if self.generation_backend == "vllm":
             if not (isinstance(self.vllm_url, str)
                     and self.vllm_url.startswith(("http://", "https://"))):
@@ -155,6 +161,8 @@ class SelfPlayConfig:
                                  "mode (candidates) samples the n strings exactly")
         if not self.vllm_timeout > 0:
             raise ValueError(f"vllm_timeout must be > 0, got {self.vllm_timeout!r}")
+
+    def _check_numbers(self) -> None:
         for name in ("prompts_per_step", "max_steps", "updates_per_step", "max_new_tokens",
                      "eval_samples", "logging_steps", "vllm_sync_steps"):
             v = getattr(self, name)
@@ -171,19 +179,22 @@ class SelfPlayConfig:
             raise ValueError(f"top_p must lie in (0, 1], got {self.top_p!r}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef!r}")
-        if self.candidates is not None:
-            if len(self.candidates) < 2:
-                raise ValueError(f"candidates must list at least 2 response strings, got "
-                                 f"{len(self.candidates)}")
-            seen = {}
-            for i, c in enumerate(self.candidates):
-                if not isinstance(c, str) or not c:
-                    raise ValueError(f"candidates must be non-empty strings, got {c!r} at "
-                                     f"position {i}")
-                if c in seen:
-                    raise ValueError(f"candidates must be distinct, {c!r} appears at positions "
-                                     f"{seen[c]} and {i}")
-                seen[c] = i
+
+    def _check_candidates(self) -> None:
+        if self.candidates is None:
+            return
+        if len(self.candidates) < 2:
+            raise ValueError(f"candidates must list at least 2 response strings, got "
+                             f"{len(self.candidates)}")
+        seen = {}
+        for i, c in enumerate(self.candidates):
+            if not isinstance(c, str) or not c:
+                raise ValueError(f"candidates must be non-empty strings, got {c!r} at "
+                                 f"position {i}")
+            if c in seen:
+                raise ValueError(f"candidates must be distinct, {c!r} appears at positions "
+                                 f"{seen[c]} and {i}")
+            seen[c] = i
 
     @classmethod
     def fields_help(cls) -> dict[str, str]:

@@ -1,34 +1,24 @@
-"""Leave-one-out estimates of the (k+1)-player payoffs from a group of G samples.
+"""The leave-one-out payoff estimates of THEORY §8 for the trainer: the torch glue around the
+pure NumPy estimators of :mod:`ualign.core.estimators` (re-exported here by name).
 
-For a prompt, the trainer draws ``G >= k+1`` i.i.d. responses ``y_1..y_G`` from the current policy
-``π`` and a population ranks them. For one user ``u`` let, for sample ``i``,
-
-- ``A_i(u)`` = number of the other ``G-1`` samples the user ranks strictly *below* ``y_i``,
-- ``T_i(u)`` = number of the other samples tied with ``y_i``.
-
-Drawing ``k`` of the other samples without replacement, ``y_i`` is picked (multiset-uniform
-tie-breaking, THEORY §2) with probability ``1/(m+1)`` when ``m`` of them tie with it and the rest
-are worse, so
-
-    P̂_i(u) = Σ_{m=0}^{k} C(T_i, m)·C(A_i, k-m) / ((m+1)·C(G-1, k)),     P̂_i = Σ_u w_u P̂_i(u).
-
-It is a U-statistic: ``E[P̂_i | y_i] = L(π, y_i)`` (the deviation payoff of THEORY §3), and
-``mean_i P̂_i = 1/(k+1)`` exactly for every draw (each (k+1)-subset of the group picks exactly one
-winner).
-
-References: THEORY.md §3, §4, §8.
+References: THEORY.md §8.
 """
 
 from __future__ import annotations
 
-import functools
-import math
+from collections.abc import Sequence
 
 import numpy as np
 
-from ualign.core._checks import check_k, check_weights
+from ualign.core.estimators import (
+    leave_one_out_payoffs,
+    levels_from_scores,
+    loo_coefficients,
+    payoff_against_group,
+)
 
 __all__ = [
+    "group_advantages",
     "leave_one_out_payoffs",
     "levels_from_scores",
     "loo_coefficients",
@@ -36,158 +26,14 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=64)
-def _coefficients(G: int, k: int) -> np.ndarray:
-    h = np.zeros((G, G))
-    denom = math.comb(G - 1, k)
-    for T in range(G):
-        for A in range(G - T):
-            h[T, A] = sum(math.comb(T, m) * math.comb(A, k - m) / (m + 1)
-                          for m in range(k + 1)) / denom
-    h.setflags(write=False)
-    return h
+def group_advantages(levels: Sequence, weights: Sequence, k: int, device=None):
+    """``(P̂ (P, G) array, A (P*G,) float32 tensor on device)`` for P groups of G samples:
+    ``P̂`` from :func:`leave_one_out_payoffs` per group (``levels[p]`` of shape ``(U_p, G)``,
+    ``weights[p]`` of shape ``(U_p,)``) and the advantages ``A_i = P̂_i - 1/(k+1)``, flattened
+    group by group (exactly mean 0 within each group)."""
+    import torch
 
-
-def loo_coefficients(G: int, k: int) -> np.ndarray:
-    """Table ``h[T, A] = Σ_m C(T,m)·C(A,k-m) / ((m+1)·C(G-1,k))`` for ``T + A <= G-1``.
-
-    ``(G, G)`` float array (entries with ``T + A > G-1`` are 0 and never used).
-
-    References: THEORY.md §8.
-    """
-    k = check_k(k)
-    G = _check_group(G, k)
-    return _coefficients(G, k)
-
-
-def _check_group(G, k: int, name: str = "G") -> int:
-    if isinstance(G, bool) or not isinstance(G, int | np.integer):
-        raise ValueError(f"{name} (group size) must be an integer, got {G!r}")
-    if G < k + 1:
-        raise ValueError(f"{name} (group size) must be >= k+1 = {k + 1} so that k other samples "
-                         f"can be drawn for every sample, got {name}={G}")
-    return int(G)
-
-
-def levels_from_scores(scores) -> np.ndarray:
-    """Dense levels ``(..., U, G)`` from utilities: higher score is better (level 0), equal scores
-    tie, NaN is unranked (tied below every scored sample)."""
-    s = np.asarray(scores, dtype=float)
-    if s.ndim < 2:
-        raise ValueError(f"scores must have shape (..., U, G) (users x samples), got {s.shape}")
-    if np.any(np.isinf(s)):
-        pos = tuple(np.argwhere(np.isinf(s))[0])
-        raise ValueError(f"scores must be finite or NaN, got {s[pos]} at index {pos}")
-    key = np.where(np.isnan(s), np.inf, -s)
-    # dense rank of key along the last axis
-    order = np.argsort(key, axis=-1, kind="stable")
-    srt = np.take_along_axis(key, order, axis=-1)
-    new = np.zeros(srt.shape, dtype=np.int64)
-    new[..., 1:] = srt[..., 1:] != srt[..., :-1]
-    dense = np.cumsum(new, axis=-1)
-    out = np.empty_like(dense)
-    np.put_along_axis(out, order, dense, axis=-1)
-    return out
-
-
-def leave_one_out_payoffs(levels, k: int, weights=None, *, per_user: bool = False) -> np.ndarray:
-    """Unbiased leave-one-out payoff estimates ``P̂`` for a group of G samples.
-
-    Args:
-      levels: ``(..., U, G)`` integer levels (0 = best, equal = tie) of the G samples for each of
-        U users; leading axes (e.g. prompts) are batched.
-      k: number of other players (an integer >= 1); requires ``G >= k+1``.
-      weights: ``(U,)`` or ``(..., U)`` user weights (normalised to sum 1); default uniform.
-      per_user: return the per-user estimates ``P̂_i(u)`` of shape ``(..., U, G)`` instead of the
-        weighted average ``(..., G)``.
-
-    Returns:
-      ``P̂`` of shape ``(..., G)``: ``P̂_i = Σ_u w_u Σ_m C(T_i,m)·C(A_i,k-m)/((m+1)·C(G-1,k))``.
-      Its mean over the G samples is exactly ``1/(k+1)``.
-
-    References: THEORY.md §8.
-    """
-    k = check_k(k)
-    lv = np.asarray(levels)
-    if lv.ndim < 2:
-        raise ValueError(f"levels must have shape (..., U, G) (users x samples), got {lv.shape}")
-    if lv.dtype.kind == "f":
-        bad = np.argwhere(~np.isfinite(lv) | (lv != np.round(lv)))
-        if bad.size:
-            raise ValueError(f"levels must be integers, got {lv[tuple(bad[0])]} at index "
-                             f"{tuple(bad[0])}")
-    elif lv.dtype.kind not in "iub":
-        raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
-    U, G = lv.shape[-2:]
-    if U == 0:
-        raise ValueError("levels must hold at least one user (axis -2 is empty)")
-    G = _check_group(G, k, "G (levels.shape[-1])")
-    h = _coefficients(G, k)
-    lv = lv.astype(np.int64)
-    # (..., U, G, G): other j (last axis) against sample i (axis -2)
-    worse = (lv[..., None, :] > lv[..., :, None]).sum(axis=-1)      # A_i
-    tied = (lv[..., None, :] == lv[..., :, None]).sum(axis=-1) - 1   # T_i (excluding i)
-    p_user = h[tied, worse]                                           # (..., U, G)
-    if per_user:
-        return p_user
-    if weights is None:
-        return p_user.mean(axis=-2)
-    w = np.asarray(weights, dtype=float)
-    if w.ndim == 1:
-        w = check_weights(w, U)
-        return np.einsum("u,...ug->...g", w, p_user)
-    if w.shape != lv.shape[:-1]:
-        raise ValueError(f"weights must have shape ({U},) or {lv.shape[:-1]}, got {w.shape}")
-    if np.any(~np.isfinite(w)) or np.any(w < 0):
-        pos = tuple(np.argwhere(~np.isfinite(w) | (w < 0))[0])
-        raise ValueError(f"weights must be finite and >= 0, got {w[pos]} at index {pos}")
-    s = w.sum(axis=-1, keepdims=True)
-    if np.any(s <= 0):
-        raise ValueError("weights must not be all zero along the user axis")
-    return np.einsum("...u,...ug->...g", w / s, p_user)
-
-
-def payoff_against_group(levels, group, k: int, weights=None) -> np.ndarray:
-    """Leave-one-out payoff of every column against k draws from a group of columns.
-
-    For column ``c`` let ``M_c`` be the number of group columns other than ``c``; ``A_c`` and
-    ``T_c`` count those the user ranks strictly below / tied with ``c``. Then
-
-        L̂_c = Σ_u w_u Σ_m C(T_c,m)·C(A_c,k-m) / ((m+1)·C(M_c,k)),
-
-    an unbiased estimate of ``L(π, y_c)`` when the group columns are i.i.d. samples of ``π``
-    (used to evaluate baseline samples and a candidate pool against k policy samples).
-
-    Args:
-      levels: ``(U, N)`` integer levels of N texts.
-      group: ``(N,)`` bool mask of the columns that are samples of the policy.
-      k: integer >= 1 with ``M_c >= k`` for every column.
-      weights: ``(U,)`` user weights; default uniform.
-
-    Returns: ``(N,)``.
-
-    References: THEORY.md §8.
-    """
-    k = check_k(k)
-    lv = np.asarray(levels, dtype=np.int64)
-    g = np.asarray(group, dtype=bool)
-    if lv.ndim != 2 or g.shape != (lv.shape[1],):
-        raise ValueError(f"levels must be (U, N) and group (N,), got {lv.shape} and {g.shape}")
-    U, N = lv.shape
-    M = g.sum() - g.astype(np.int64)                                     # (N,)
-    if M.min() < k:
-        raise ValueError(f"group must hold at least k+1 = {k + 1} columns (k others for each "
-                         f"group member), got {int(g.sum())}")
-    w = np.full(U, 1.0 / U) if weights is None else check_weights(weights, U)
-    gi = np.flatnonzero(g)
-    other = lv[:, None, gi]                                             # (U, 1, |g|)
-    me = lv[:, :, None]                                                 # (U, N, 1)
-    not_self = gi[None, :] != np.arange(N)[:, None]                     # (N, |g|)
-    A = ((other > me) & not_self).sum(-1)                               # (U, N)
-    T = ((other == me) & not_self).sum(-1)
-    out = np.zeros((U, N))
-    for Mc in np.unique(M):
-        cols = M == Mc
-        h = _coefficients(int(Mc) + 1, k)
-        out[:, cols] = h[T[:, cols], A[:, cols]]
-    return w @ out
+    payoffs = np.stack([leave_one_out_payoffs(lv, k, w)
+                        for lv, w in zip(levels, weights, strict=True)])
+    adv = payoffs - 1.0 / (k + 1)
+    return payoffs, torch.tensor(adv.reshape(-1), dtype=torch.float32, device=device)

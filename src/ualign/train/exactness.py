@@ -13,7 +13,8 @@ computes exactly. We then measure, with the engine (no sampling):
 On the NLHF-collapse instance (share ½+ε rank a ≻ b) k = 1 training collapses onto a, whose k
 samples win only ½+ε against b, while (k+1)-player training reaches k/(k+1).
 
-Run: ``python -m ualign.train.exactness --out docs/`` (a table on stdout, JSON and a plot).
+Run: ``python -m ualign.train.exactness --out FOLDER`` (a table on stdout, JSON and a plot in
+FOLDER, default ``exactness-out``; the committed results are in ``docs/``).
 
 References: THEORY.md §4, §5, §6 (NLHF collapse), §8.
 """
@@ -29,55 +30,26 @@ from pathlib import Path
 
 import numpy as np
 
-from ualign.core.payoffs import deviation_payoffs, exploitability, robust_win_rate
+from ualign.core.payoffs import exploitability, robust_win_rate
 from ualign.core.profile import Profile
 
 __all__ = ["ExactnessRun", "candidate_strings", "equilibrium", "run_exactness"]
 
 
 def equilibrium(profile: Profile, k: int, tol: float = 1e-9) -> tuple[np.ndarray, float, str]:
-    """The symmetric equilibrium ``π*_k`` and its exploitability certificate.
+    """The symmetric equilibrium ``π*_k`` of the (k+1)-player game and its exploitability
+    certificate, from the engine (``ualign.solvers.solve_ualign``).
 
-    Uses ``ualign.solvers.solve_ualign`` when available; otherwise (or if it is missing) entropic
-    extragradient on ``L(π, ·)`` from the engine, returning the iterate of smallest
-    exploitability ``max_y L(π, y) - 1/(k+1)`` (THEORY §5). For 2 responses the equilibrium is
-    found by bisection on ``L(π, a) - L(π, b)`` (monotone in ``π(a)``).
+    Raises whatever the solver raises, and ``RuntimeError`` when its certified exploitability
+    is above ``tol`` (there is no fallback: the experiment compares against a certified π*).
     """
-    try:
-        from ualign.solvers import solve_ualign
-    except ImportError:
-        solve_ualign = None
-    if solve_ualign is not None:
-        r = solve_ualign(profile, k, tol=tol)
-        return np.asarray(r.policy, float), float(r.exploitability), f"solve_ualign:{r.method}"
-    n = profile.n_responses
-    if n == 2:
-        lo, hi = 0.0, 1.0
-        for _ in range(100):
-            mid = 0.5 * (lo + hi)
-            L = deviation_payoffs(profile, np.array([mid, 1 - mid]), k)
-            if L[0] > L[1]:
-                lo = mid
-            else:
-                hi = mid
-        pi = np.array([lo, 1 - lo])
-        return pi, float(exploitability(profile, pi, k)), "bisection"
-    x = np.zeros(n)
-    best = (np.inf, np.full(n, 1.0 / n))
-    eta = 1.0
-    for _ in range(20000):
-        pi = np.exp(x - x.max())
-        pi /= pi.sum()
-        e = float(exploitability(profile, pi, k))
-        if e < best[0]:
-            best = (e, pi)
-        if e <= tol:
-            break
-        half = x + eta * deviation_payoffs(profile, pi, k)
-        p2 = np.exp(half - half.max())
-        p2 /= p2.sum()
-        x = x + eta * deviation_payoffs(profile, p2, k)
-    return best[1], best[0], "extragradient"
+    from ualign.solvers import solve_ualign
+
+    r = solve_ualign(profile, k, tol=tol)
+    if not r.converged:
+        raise RuntimeError(f"solve_ualign ({r.method}) did not reach exploitability <= {tol:g} "
+                           f"for k={k}: certified {r.exploitability:.3g}")
+    return np.asarray(r.policy, float), float(r.exploitability), f"solve_ualign:{r.method}"
 
 
 def candidate_strings(profile: Profile) -> list[str]:
@@ -187,10 +159,12 @@ def _instances(data_dir: Path, n_max: int) -> list[tuple[str, Profile]]:
     return out
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="Exactness experiment: self-play training of a "
                                  "tiny LM over n fixed responses vs the engine's equilibrium.")
-    ap.add_argument("--out", default="docs", help="folder for train_exactness.json/.png")
+    ap.add_argument("--out", default="exactness-out",
+                    help="folder for train_exactness.json/.png (default exactness-out; "
+                         "--out docs overwrites the committed results)")
     ap.add_argument("--data", default="../shared/data", help="shared data folder")
     ap.add_argument("--k", type=int, nargs="+", default=[2], help="deployment k values")
     ap.add_argument("--steps", type=int, default=120, help="self-play steps per run")
@@ -199,7 +173,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-max", type=int, default=20, help="restrict real profiles to n <= this")
     ap.add_argument("--only", default="", help="run only instances whose name contains this")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     rows = []
     for name, P in _instances(Path(args.data), args.n_max):
         if args.only not in name:

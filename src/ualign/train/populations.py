@@ -18,10 +18,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ualign.core.estimators import levels_from_scores
 from ualign.core.profile import Profile
-from ualign.train.estimators import levels_from_scores
 
-__all__ = ["CandidatePopulation", "check_population", "rank_texts"]
+__all__ = ["CandidatePopulation", "as_population", "build_population", "check_population",
+           "rank_texts"]
 
 
 def check_population(population) -> None:
@@ -104,3 +105,43 @@ class CandidatePopulation:
 
     def rank(self, texts: Sequence[str]) -> Profile:
         return self.profile.restrict(self.indices(texts))
+
+
+def as_population(population, candidates: Sequence[str] | None = None):
+    """``population`` checked for the trainer; a :class:`Profile` over fixed ``candidates`` is
+    wrapped in :class:`CandidatePopulation`. Raises ``ValueError`` when it cannot rank, or
+    when a candidate population's strings differ from ``candidates``."""
+    if isinstance(population, Profile):
+        if candidates is None:
+            raise ValueError("population is a Profile, which only ranks fixed candidates: "
+                             "set config.candidates (fixed-response mode)")
+        population = CandidatePopulation(population, candidates)
+    check_population(population)
+    if isinstance(population, CandidatePopulation) and candidates is not None:
+        if list(population.candidates) != list(candidates):
+            raise ValueError("population.candidates must equal config.candidates (same "
+                             "strings, same order)")
+    return population
+
+
+def build_population(config, spec: str | None = None):
+    """The population of a :class:`~ualign.train.SelfPlayConfig` from a spec string
+    (``spec``, else ``config.population``): with ``config.candidates``, a profile over them
+    (anything :func:`ualign.data.load_profile` reads: a PrefLib file, a Polis folder, a
+    generator spec) as a :class:`CandidatePopulation`; otherwise a ``ualign.llm`` population
+    spec (:func:`ualign.llm.load_population`)."""
+    spec = spec or config.population
+    if not spec:
+        raise ValueError("a population is required: --population SPEC or `population:` in "
+                         "the config")
+    if config.candidates is not None:
+        from ualign.data import load_profile
+
+        P = load_profile(spec)
+        if P.n_responses != len(config.candidates):
+            raise ValueError(f"population {spec!r} ranks {P.n_responses} responses but "
+                             f"candidates lists {len(config.candidates)}")
+        return CandidatePopulation(P, config.candidates)
+    from ualign.llm import load_population
+
+    return load_population(spec)

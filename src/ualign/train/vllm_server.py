@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ualign.llm.generate import EndpointError, api_base, http_json, http_request
 
-__all__ = ["VLLMServerClient", "adapter_name"]
+__all__ = ["VLLMServerClient", "adapter_name", "generate_on_server"]
 
 _LORA_HINT = ("start the server with --enable-lora (and --max-lora-rank >= lora_r) and the "
               "environment variable VLLM_ALLOW_RUNTIME_LORA_UPDATING=True")
@@ -169,3 +169,31 @@ class VLLMServerClient:
             elif choice.get("finish_reason") == "stop" and choice.get("stop_reason") is None:
                 ids.append(eos)        # stopped on EOS but the server dropped it
         return ids
+
+
+def generate_on_server(trainer, batch) -> None:
+    """The trainer's free-text ``generate`` stage on its vLLM server (``trainer.vllm``): syncs
+    the adapters every ``vllm_sync_steps`` steps, then samples G responses per prompt with the
+    same ``(seed, step, prompt position)`` seeds as ``model.generate``; fills ``batch.texts`` and
+    ``batch.rows``."""
+    from ualign.train.policies import seed_for
+
+    c, acc, tok = trainer.config, trainer.accelerator, trainer.tokenizer
+    if trainer._vllm_step is None or batch.step % c.vllm_sync_steps == 0:
+        state = acc.get_state_dict(trainer.model)       # collective under FSDP / ZeRO-3
+        if acc.is_main_process:
+            trainer.vllm.sync_adapter(trainer.unwrapped, trainer._vllm_dir, batch.step, state)
+        acc.wait_for_everyone()
+        trainer._vllm_step = batch.step
+    name = adapter_name(trainer._vllm_dir, trainer._vllm_step)
+    prompts = [trainer.policy.encode_prompt(pr) for pr in batch.prompts]
+    reqs = [(p, seed_for(c.seed, 2, batch.step, pos))
+            for p, pos in zip(prompts, batch.prompt_positions, strict=True)]
+    responses = trainer.vllm.sample_many(
+        name, reqs, c.group_size, temperature=c.temperature, top_p=c.top_p,
+        max_new_tokens=c.max_new_tokens, eos_token_id=tok.eos_token_id, tokenizer=tok)
+    seqs = []
+    for p, group in zip(prompts, responses, strict=True):
+        seqs.extend((p, r) for r in group)
+        batch.texts.append([tok.decode(r, skip_special_tokens=True) for r in group])
+    batch.rows = trainer.policy.rows(seqs)
