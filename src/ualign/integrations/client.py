@@ -14,7 +14,6 @@ Failures are bounded and loud: a refused or dropped connection, a timeout, 503 (
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -87,8 +86,7 @@ class PopulationClient:
                                      f"(HTTP {e.code}): {msg}") from None
                 raise PopulationServiceError(f"population service {self.url}{path} failed "
                                              f"(HTTP {e.code}): {msg}") from None
-            except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout,
-                    json.JSONDecodeError, OSError) as e:
+            except (urllib.error.URLError, OSError, json.JSONDecodeError) as e:
                 reason = getattr(e, "reason", e)
                 last = f"{type(reason).__name__}: {reason}"
         raise PopulationServiceError(f"population service {self.url}{path} unreachable after "
