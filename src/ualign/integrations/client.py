@@ -13,6 +13,7 @@ Failures are bounded and loud: a refused or dropped connection, a timeout, 503 (
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -86,7 +87,7 @@ class PopulationClient:
                                      f"(HTTP {e.code}): {msg}") from None
                 raise PopulationServiceError(f"population service {self.url}{path} failed "
                                              f"(HTTP {e.code}): {msg}") from None
-            except (urllib.error.URLError, OSError, json.JSONDecodeError) as e:
+            except (OSError, http.client.HTTPException, json.JSONDecodeError) as e:
                 reason = getattr(e, "reason", e)
                 last = f"{type(reason).__name__}: {reason}"
         raise PopulationServiceError(f"population service {self.url}{path} unreachable after "
