@@ -266,10 +266,15 @@ class PopulationService:
         self.limits = limits
         self.queue: queue.Queue[_Job] = queue.Queue(maxsize=max_queue)
         self.stats = {"requests": 0, "batches": 0, "errors": 0}
+        self._stats_lock = threading.Lock()
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._socket_timeout = float(socket_timeout)
+
+    def _count(self, key: str) -> None:
+        with self._stats_lock:
+            self.stats[key] += 1
 
     # -------------------------------------------------------------- worker
     def _work(self) -> None:
@@ -287,7 +292,7 @@ class PopulationService:
             jobs = [j for j in jobs if not j.cancelled]
             if jobs:
                 self._run(jobs)
-                self.stats["batches"] += 1
+                self._count("batches")
 
     def _run(self, jobs: list[_Job]) -> None:
         groups = [g for j in jobs for g in j.groups]
@@ -306,7 +311,7 @@ class PopulationService:
             except Exception as e:
                 job.error = (500, f"population failed: {type(e).__name__}: {e}")
             if job.error:
-                self.stats["errors"] += 1
+                self._count("errors")
             job.done.set()
 
     def _answer(self, job: _Job, ranked) -> dict:
@@ -337,7 +342,7 @@ class PopulationService:
         except queue.Full:
             return 503, {"error": f"queue full ({self.queue.maxsize} requests waiting); retry "
                                   f"later"}
-        self.stats["requests"] += 1
+        self._count("requests")
         if not job.done.wait(self.timeout):
             job.cancelled = True
             return 504, {"error": f"no answer within the service timeout of {self.timeout:g} s"}
