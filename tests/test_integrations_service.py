@@ -20,9 +20,10 @@ from ualign.integrations.client import PopulationClient, PopulationServiceError
 from ualign.integrations.service import Limits, PopulationService, score_groups
 from ualign.train.populations import as_population, build_population, rank_texts
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).parent))
 from _serve_helpers import SlowPopulation, char_population
+
+HERE = Path(__file__).parent
 
 GROUPS = [("p1", ["aab", "b", "ab", "bb", "a"]), ("p2", ["x", "aaa", "bab", "", "b"])]
 
@@ -201,7 +202,7 @@ def test_full_queue_and_timeout():
         # one is being scored (504 after 0.8 s), one waits in the queue (504), the rest: 503
         assert sorted(codes) == [503, 503, 504, 504]
         c = PopulationClient(s.url, timeout=5, retries=1, backoff=0.01)
-        with pytest.raises(PopulationServiceError, match="HTTP 50[34]"):
+        with pytest.raises(PopulationServiceError, match=r"HTTP 50[34]"):
             c.rank_groups([("p", ["a", "b"])])
 
 
