@@ -282,3 +282,22 @@ def test_service_arguments():
         PopulationService(char_population(), max_queue=0)
     with pytest.raises(ValueError, match="population must have rank"):
         PopulationService(object())
+
+
+def test_score_samples_any_order(service):
+    """A flat batch in any order (OpenRLHF / verl hooks): grouped by key, answered in order."""
+    client = PopulationClient(service.url)
+    prompts = [p for p, g in GROUPS for _ in g]
+    texts = [t for _, g in GROUPS for t in g]
+    want = np.concatenate([r["advantages"] for r in client.payoffs(GROUPS, 2, "distinct")])
+    perm = np.random.default_rng(0).permutation(len(texts))
+    got = client.score_samples([prompts[i] for i in perm], [texts[i] for i in perm], 2,
+                               "distinct")
+    np.testing.assert_allclose(got, want[perm], atol=1e-12)
+    # explicit keys: one prompt text, two groups
+    got = client.score_samples(["same"] * 10, texts, 2, keys=[0] * 5 + [1] * 5)
+    want = np.concatenate([r["advantages"] for r in client.payoffs(
+        [("same", GROUPS[0][1]), ("same", GROUPS[1][1])], 2)])
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    with pytest.raises(ValueError, match="the group of key 'q' has 2 samples"):
+        client.score_samples(["p"] * 3 + ["q"] * 2, ["a"] * 5, 2)

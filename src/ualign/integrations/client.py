@@ -133,3 +133,33 @@ class PopulationClient:
         res = self._request("POST", "/payoffs", body)["results"]
         return [{"payoffs": np.asarray(r["payoffs"], float),
                  "advantages": np.asarray(r["advantages"], float)} for r in res]
+
+    def score_samples(self, prompts: Sequence[str], completions: Sequence[str], k: int,
+                      display: str = "multiset", baseline: str = "constant",
+                      keys: Sequence | None = None, same: str = "exact") -> np.ndarray:
+        """Rewards ``(N,)`` for N samples in any order (engines whose reward hook sees a flat
+        batch: OpenRLHF's ``reward_func``, verl's batch reward manager): samples with equal
+        ``keys`` (default: equal prompts) form one group, every group is scored in one request,
+        and the advantages come back in the samples' order. Every group needs >= k+1 samples.
+        """
+        if len(prompts) != len(completions):
+            raise ValueError(f"prompts and completions must have the same length, got "
+                             f"{len(prompts)} and {len(completions)}")
+        keys = list(prompts) if keys is None else list(keys)
+        if len(keys) != len(prompts):
+            raise ValueError(f"keys must have one entry per sample ({len(prompts)}), got "
+                             f"{len(keys)}")
+        members: dict = {}
+        for i, key in enumerate(keys):
+            members.setdefault(key, []).append(i)
+        groups = [(prompts[idx[0]], [completions[i] for i in idx]) for idx in members.values()]
+        for (key, idx) in members.items():
+            if len(idx) < k + 1:
+                raise ValueError(f"the group of key {key!r} has {len(idx)} samples, fewer than "
+                                 f"k+1 = {k + 1} (positions {idx[:5]})")
+        out = np.empty(len(keys))
+        for idx, res in zip(members.values(), self.payoffs(groups, k, display, baseline, same),
+                            strict=True):
+            out[idx] = res["advantages"]
+        return out
+
