@@ -159,3 +159,86 @@ def test_grpo_advantages_equal_selfplay(tmp_path, display, remote):
     finally:
         if service is not None:
             service.stop()
+
+
+@pytest.mark.parametrize("loss_type,level", [("dr_grpo", "token"), ("luspo", "sequence"),
+                                             ("dapo", "token"), ("grpo", "token")])
+def test_grpo_gradient_is_selfplay_policy_gradient(tmp_path, loss_type, level):
+    """On GRPO's own first batch (on-policy, β = 0, scale_rewards="none"), GRPO's loss gradient
+    against SelfPlayTrainer's PG loss gradient ``-mean_i A_i ∇ log π(y_i)`` on the same tokens:
+    ``dr_grpo`` = 1/max_completion_length times it, ``luspo`` with sequence-level ratios = it,
+    ``dapo`` = (samples / completion tokens) times it, ``grpo`` (per-sequence length
+    normalisation) is not proportional to it (docs/integrations.md)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("trl")
+    import copy
+
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from ualign.train import SelfPlayConfig, SelfPlayTrainer
+    from ualign.train.losses import pg_loss
+    from ualign.train.tiny import char_tokenizer, tiny_causal_lm
+    from ualign.train.trainer import StepBatch
+
+    torch.set_num_threads(1)
+    tok = char_tokenizer("abcxyz ")
+    k, G, L = 2, 4, 6
+    model = tiny_causal_lm(tok, seed=1)
+    init = copy.deepcopy(model).state_dict()
+    reward = SelfPlayReward(char_population(), k=k, num_generations=G)
+    cfg = GRPOConfig(output_dir=str(tmp_path / "grpo"), per_device_train_batch_size=2 * G,
+                     num_generations=G, max_completion_length=L, max_steps=1,
+                     learning_rate=1e-2, report_to="none", use_cpu=True, bf16=False, beta=0.0,
+                     scale_rewards="none", loss_type=loss_type, importance_sampling_level=level,
+                     save_strategy="no", disable_tqdm=True, seed=0)
+    grpo = GRPOTrainer(model=model, reward_funcs=reward, args=cfg,
+                       train_dataset=Dataset.from_dict({"prompt": ["a", "b"] * 8}),
+                       processing_class=tok)
+    captured = []
+    generate_and_score = grpo._generate_and_score_completions
+
+    def capture(inputs):
+        out = generate_and_score(inputs)
+        captured.append((out, list(reward.last_groups)))
+        return out
+
+    grpo._generate_and_score_completions = capture
+    grpo.train()
+    out, groups = captured[0]
+    # GRPO's gradient at the initial weights on its first batch
+    grpo.model.load_state_dict(init)
+    grpo.model.zero_grad(set_to_none=True)
+    grpo.model.train()
+    grpo._compute_loss(grpo.model, out).backward()
+    g_trl = {n: p.grad.detach().clone() for n, p in grpo.model.named_parameters()}
+    # SelfPlayTrainer's PG loss on the same prompt and completion tokens
+    sp_model = tiny_causal_lm(tok, seed=1)
+    sp_model.load_state_dict(init)
+    sp = SelfPlayTrainer(
+        SelfPlayConfig(prompts=["a", "b"], k=k, group_size=G, max_new_tokens=L,
+                       output_dir=str(tmp_path / "sp"), progress_bar=False, device="cpu",
+                       torch_threads=1, loss="pg"),
+        population=char_population(), model=sp_model, tokenizer=tok)
+    batch = StepBatch(step=0, prompt_positions=[0, 1], prompts=[p for p, _ in groups],
+                      texts=[t for _, t in groups])
+    pm, cm = out["prompt_mask"].bool(), out["completion_mask"].bool()
+    batch.rows = sp.policy.rows([(out["prompt_ids"][i][pm[i]].tolist(),
+                                  out["completion_ids"][i][cm[i]].tolist())
+                                 for i in range(len(cm))])
+    sp.score(batch)
+    sp.estimate_payoffs(batch)
+    np.testing.assert_allclose(batch.advantages.numpy(), out["advantages"].numpy(), atol=1e-6)
+    logp, _ = sp.policy.log_probs(sp.model, batch)
+    pg_loss(logp, batch.advantages).backward()
+    g_sp = {n: p.grad.detach().clone() for n, p in sp.unwrapped.named_parameters()}
+    scale = {"dr_grpo": 1 / L, "luspo": 1.0, "dapo": len(cm) / float(cm.sum()),
+             "grpo": 1 / L}[loss_type]
+    rel = max(float((g_trl[n] - scale * g_sp[n]).abs().max() / g_sp[n].abs().max().clamp(
+        min=1e-12)) for n in g_sp)
+    if loss_type == "grpo":
+        ratios = [float(g_trl[n].flatten() @ g_sp[n].flatten() / (g_sp[n].norm() ** 2))
+                  for n in g_sp if g_sp[n].norm() > 1e-8]
+        assert max(ratios) - min(ratios) > 0.01     # no single scale: not the PG
+    else:
+        assert rel < 1e-5, rel        # float32 gradients
