@@ -242,3 +242,25 @@ def test_grpo_gradient_is_selfplay_policy_gradient(tmp_path, loss_type, level):
         assert max(ratios) - min(ratios) > 0.01     # no single scale: not the PG
     else:
         assert rel < 1e-5, rel        # float32 gradients
+
+
+def test_selfplay_trainer_with_service_url(tmp_path):
+    """``SelfPlayTrainer(population="http://...")`` trains exactly as with the local population."""
+    pytest.importorskip("torch")
+    from ualign.train import SelfPlayConfig, SelfPlayTrainer
+    from ualign.train.tiny import char_tokenizer, tiny_causal_lm
+
+    tok = char_tokenizer("abcxyz ")
+    params = []
+    with PopulationService(char_population()) as s:
+        for pop in (char_population(), s.url):
+            cfg = SelfPlayConfig(prompts=["a", "b"], k=2, group_size=4, prompts_per_step=2,
+                                 max_steps=2, max_new_tokens=6, learning_rate=3e-3,
+                                 output_dir=str(tmp_path / str(len(params))), seed=7,
+                                 progress_bar=False, device="cpu", torch_threads=1, loss="pg")
+            tr = SelfPlayTrainer(cfg, population=pop, model=tiny_causal_lm(tok, seed=1),
+                                 tokenizer=tok)
+            tr.train()
+            params.append({n: p.detach().clone() for n, p in tr.unwrapped.named_parameters()})
+    diff = max(float((params[0][n] - params[1][n]).abs().max()) for n in params[0])
+    assert diff < 1e-6
