@@ -35,11 +35,11 @@ GAMBIT_MAX_CELLS = 1000  # pygambit's logit_solve ran > 7 min on the 10^4-cell (
 def first_time(res, thr):
     """(payoff evals, seconds) when the trace first reaches ``thr`` (interpolating evals
     linearly in the iteration count), or None."""
-    times = res.extras.get("trace_seconds")
+    times = getattr(res.diagnostics, "trace_seconds", None)
     for idx, (it, e) in enumerate(res.trace):
         if e <= thr:
             if times is None or idx >= len(times):
-                return res.payoff_evals, res.extras["seconds"]
+                return res.payoff_evals, res.seconds
             frac = it / max(1, res.iterations)
             return round(frac * res.payoff_evals), times[idx]
     return None
@@ -73,16 +73,16 @@ def section_methods(lines, n, U, k, cap, quick):
         for thr in (1e-6, 1e-9):
             hit = first_time(res, thr)
             cells += ([str(hit[0]), f"{hit[1]:.1f} s"] if hit else
-                      ["–", f"not reached in {res.extras['seconds']:.0f} s"])
+                      ["–", f"not reached in {res.seconds:.0f} s"])
         lines.append(f"| {method} | " + " | ".join(cells) +
                      f" | {res.exploitability:.2e} | {res.payoff_evals} | "
-                     f"{res.extras['seconds']:.1f} |")
+                     f"{res.seconds:.1f} |")
         print(lines[-1], flush=True)
         if method == "auto":
-            ex = res.extras
-            note = (f"auto: {ex['rounds']} rounds, candidate sets {ex['candidate_sizes']}, "
-                    f"support {ex['support_size']}, {ex['restricted_jacobians']} restricted "
-                    f"Jacobians, {ex['newton_steps']} Newton + {ex['lp_steps']} LP steps, "
+            ex = res.diagnostics
+            note = (f"auto: {ex.rounds} rounds, candidate sets {list(ex.candidate_sizes)}, "
+                    f"support {ex.support_size}, {ex.restricted_jacobians} restricted "
+                    f"Jacobians, {ex.newton_steps} Newton + {ex.lp_steps} LP steps, "
                     f"certified exploitability {res.exploitability:.2e}")
     lines += ["", note, ""]
     try:
@@ -93,7 +93,7 @@ def section_methods(lines, n, U, k, cap, quick):
         res = solve_ualign(M, k)
         lines += [f"Mallows (phi = 0.9) n = {n}, U = {U}, k = {k}: auto reaches "
                   f"{res.exploitability:.2e} in {time.perf_counter() - t:.1f} s "
-                  f"({res.payoff_evals} full evaluations, support {res.extras['support_size']},"
+                  f"({res.payoff_evals} full evaluations, support {res.diagnostics.support_size},"
                   f" converged={res.converged}).", ""]
         print(lines[-2], flush=True)
     except ImportError:

@@ -60,11 +60,11 @@ def main(argv=None) -> int:
     import torch
     from tqdm import tqdm
 
-    from ualign.cli.eval_select import plot, timing_summary
     from ualign.cli.select import _ks
     from ualign.llm import Embedder, VotePopulation, evaluate_vote_model, read_polis_votes
-    from ualign.llm.experiment import SelectConfig, run_prompt, summarise
+    from ualign.llm.experiment import SelectConfig, run_prompt, summarise, timing_summary
     from ualign.llm.generate import CachedGenerator, HFGenerator
+    from ualign.llm.plots import plot_win_rates
     from ualign.llm.select import METHODS
 
     torch.set_num_threads(args.threads)
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     (out / "vote_models.json").write_text(json.dumps(vote_models, indent=1))
 
     rows = summarise(records)
-    plot(rows, out / "win_rates.png")
+    plot_win_rates(rows, out / "win_rates.png")
     lines = [f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
              f"python {sys.version.split()[0]}; torch {torch.__version__}",
              f"model {gen.name}; N = {args.n}; max_new_tokens {args.max_new_tokens}; "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ualign import Profile
-from ualign.data.polis import POLIS_ATTRIBUTION, read_polis, statement_ids
+from ualign.data.polis import POLIS_ATTRIBUTION, read_polis, read_polis_votes, statement_ids
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "polis"
 REAL = sorted(p for p in DATA.glob("*") if (p / "participants-votes.csv").is_file()) \
@@ -131,6 +131,37 @@ def test_bad_input(small, tmp_path):
         read_polis(tmp_path / "empty")
 
 
+def test_small_raw_votes(small):
+    """read_polis_votes: the same statements as read_polis, votes +1 / 0 / -1 / NaN, every
+    participant, Polis group ids (-1 = none)."""
+    pv = read_polis_votes(small)
+    np.testing.assert_array_equal(pv.statement_ids, [0, 1, 3])
+    assert pv.texts == ("Alpha statement with newline", "Beta, with comma", 'Delta "quoted"')
+    nan = np.nan
+    np.testing.assert_array_equal(pv.votes, [[1, -1, 0], [-1, 1, nan], [nan, nan, 1],
+                                             [1, -1, 0]])
+    np.testing.assert_array_equal(pv.groups, [0, 1, -1, 0])
+    np.testing.assert_array_equal(pv.participants, [0, 1, 2, 3])
+    assert pv.topic == "A test\nconversation"
+    every = read_polis_votes(small, include_moderated=True)
+    np.testing.assert_array_equal(every.statement_ids, [0, 1, 2, 3])
+    np.testing.assert_array_equal(every.votes[:, 2], [1, nan, nan, nan])
+
+
+def test_raw_votes_find_group_id_by_name(tmp_path):
+    """An ``xid`` column before ``group-id`` (as in the austria-climate exports) is not a
+    group."""
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "comments.csv").write_text("comment-id,moderated,comment-body\n0,1,a\n1,0,b\n")
+    (folder / "participants-votes.csv").write_text(
+        "participant,xid,group-id,n-votes,0,1\n4,,1,2,1,-1\n9,,,1,,0\n")
+    pv = read_polis_votes(folder)
+    np.testing.assert_array_equal(pv.groups, [1, -1])
+    np.testing.assert_array_equal(pv.participants, [4, 9])
+    np.testing.assert_array_equal(pv.votes, [[1, -1], [np.nan, 0]])
+
+
 # ------------------------------------------------------------------ the real conversations
 def _independent(folder: Path, min_votes: int):
     """Kept statement ids, kept participants' raw levels (agree 0, pass 1, disagree 2,
@@ -180,5 +211,10 @@ def test_real_conversation_matches_the_csvs(folder):
         summary = {r[0]: r[1] for r in csv.reader(f) if len(r) > 1}
     A = read_polis(folder, min_votes=0)
     assert A.n_voters == int(summary["voters"])
+    # the raw vote matrix of the same reader: every participant, the same statements
+    pv = read_polis_votes(folder)
+    assert tuple(pv.statement_ids) == statement_ids(A) and pv.texts == A.labels
+    _, raw0, _, _ = _independent(folder, 0)
+    np.testing.assert_array_equal(pv.votes, np.where(raw0 == 3, np.nan, 1.0 - raw0))
     assert len([g for g in A.group_names if g != "no group"]) == int(summary["groups"])
 

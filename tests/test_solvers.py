@@ -5,7 +5,9 @@ References: shared/spec/THEORY.md §4-6.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +16,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ualign
-from ualign import Profile, deviation_payoffs, exploitability, robust_win_rate, win_rate
+from ualign import (
+    Profile,
+    deviation_payoffs,
+    exploitability,
+    robust_win_rate,
+    set_win_rate,
+    win_rate,
+)
 from ualign.data.generators import random_profile
 from ualign.solvers import (
+    Certified,
+    KSetResult,
     SolverResult,
     _kernels,
+    registry,
     solve_nlhf,
     solve_rlhf,
     solve_ualign,
+    worst_opponent,
 )
+from ualign.solvers.diagnostics import Diagnostics
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
@@ -31,24 +45,34 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 # ---------------------------------------------------------------------------- contract
-SOLVERS = {
-    "nlhf-lp": lambda P: solve_nlhf(P),
-    "nlhf-kl": lambda P: solve_nlhf(P, tau=0.2),
-    "rlhf-argmax": lambda P: solve_rlhf(P),
-    "rlhf-kl": lambda P: solve_rlhf(P, beta=0.5),
-    "auto": lambda P: solve_ualign(P, 3),
-    "hedge": lambda P: solve_ualign(P, 3, method="hedge", max_iter=60),
-    "optimistic": lambda P: solve_ualign(P, 3, method="optimistic", max_iter=60),
-    "extragradient": lambda P: solve_ualign(P, 3, method="extragradient", max_iter=40),
-    "mmd": lambda P: solve_ualign(P, 3, method="mmd", tau=0.05, max_iter=60),
+# Options the contract runs a registered method with (one case each; a method without an entry
+# runs with its defaults, so a newly registered method is covered by its registration alone).
+VARIANTS = {
+    "nlhf": [{}, {"tau": 0.2}],
+    "rlhf": [{}, {"beta": 0.5}],
+    "hedge": [{"max_iter": 60}],
+    "optimistic": [{"max_iter": 60}],
+    "extragradient": [{"max_iter": 40}],
+    "mmd": [{"tau": 0.05, "max_iter": 60}],
 }
+CASES = [(m.name, opts) for m in registry.methods() for opts in VARIANTS.get(m.name, [{}])]
 
 
-@pytest.mark.parametrize("ties", [False, True])
-@pytest.mark.parametrize("name", sorted(SOLVERS))
-def test_contract(name, ties):
-    P = random_profile(7, 6, 25, n_levels=3 if ties else None)
-    r = SOLVERS[name](P)
+def _check_certified(P, r):
+    """The protocol every result shares (robust win rate, worst response, certificate,
+    converged, seconds, typed diagnostics, read-only extras view)."""
+    assert isinstance(r, Certified)
+    assert isinstance(r.converged, bool)
+    assert isinstance(r.seconds, float) and r.seconds >= 0.0
+    assert dataclasses.is_dataclass(r.diagnostics) and isinstance(r.diagnostics, Diagnostics)
+    assert isinstance(r.extras, Mapping) and r.extras["seconds"] == r.seconds
+    with pytest.raises(TypeError):
+        r.extras["seconds"] = 0.0  # read-only
+    assert 0 <= r.worst_response < P.n_responses
+    assert r.certificate >= -1e-8
+
+
+def _check_policy_result(P, r):
     assert isinstance(r, SolverResult)
     pi = r.policy
     assert pi.shape == (P.n_responses,)
@@ -56,6 +80,7 @@ def test_contract(name, ties):
     L = deviation_payoffs(P, pi, r.k)
     assert r.exploitability == pytest.approx(L.max() - 1 / (r.k + 1), abs=1e-13)
     assert r.exploitability == pytest.approx(exploitability(P, pi, r.k), abs=1e-13)
+    assert r.certificate == r.exploitability
     rw = robust_win_rate(P, pi, r.k)
     assert r.robust_win_rate == pytest.approx(rw.value, abs=1e-13)
     assert L[r.worst_response] == pytest.approx(L.max(), abs=1e-13)
@@ -64,13 +89,86 @@ def test_contract(name, ties):
     assert its and its == sorted(its) and its[-1] == r.iterations
     assert r.trace[-1][1] == pytest.approx(r.exploitability, abs=1e-12)
     assert r.payoff_evals >= 1 and r.iterations >= 1
-    assert isinstance(r.converged, bool)
+    # worst_opponent on the same policy: l = 1 is the worst single response; l = 2 re-evaluated
+    # and above its certified lower bound
+    one = worst_opponent(P, pi, r.k, 1)
+    assert one.exact and one.value == pytest.approx(r.robust_win_rate, abs=1e-12)
+    two = worst_opponent(P, pi, r.k, 2)
+    assert two.opponent.shape == (2,) and list(two.opponent) == sorted(two.opponent)
+    assert two.value == pytest.approx(
+        1 - set_win_rate(P, two.opponent[None, :], [1.0], pi, ell=r.k), abs=1e-12)
+    assert two.lower_bound <= two.value + 1e-12
+
+
+def _check_kset_result(P, r, k):
+    assert isinstance(r, KSetResult)
+    assert r.sets.shape[1] == k and np.all(r.probs >= 0) and abs(r.probs.sum() - 1) < 1e-12
+    wr = [set_win_rate(P, r.sets, r.probs, y) for y in range(P.n_responses)]
+    assert r.robust_win_rate == r.value == pytest.approx(min(wr), abs=1e-12)
+    assert wr[r.worst_response] == pytest.approx(min(wr), abs=1e-12)
+    assert r.certificate == pytest.approx(r.upper_bound - r.value, abs=0)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize(("name", "options"), CASES,
+                         ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}"
+                              for n, o in CASES])
+def test_contract(name, options, ties):
+    P = random_profile(7, 6, 25, n_levels=3 if ties else None)
+    method = registry.get(name)
+    r = method.solve(P, 3, **options)
+    _check_certified(P, r)
+    if method.output == "kset":
+        _check_kset_result(P, r, 3)
+    else:
+        _check_policy_result(P, r)
+    if method.family == "ualign":  # solve_ualign dispatches through the registry
+        np.testing.assert_array_equal(solve_ualign(P, 3, method=name, **options).policy,
+                                      r.policy)
+
+
+def test_registry_is_the_method_table():
+    assert ualign.solvers.METHODS == registry.names("ualign")
+    assert registry.names("ualign") == ("auto", "hedge", "optimistic", "extragradient", "mmd")
+    from ualign.llm.select import METHODS as SELECT
+    from ualign.report.compare import METHODS as COMPARE
+
+    assert COMPARE == tuple(registry.labelled("compare")) == ("rlhf", "nlhf", "ualign", "kset")
+    assert set(registry.labelled("select")) <= set(SELECT)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(registry.get("auto"))
+
+
+@pytest.mark.parametrize(("method", "options", "message"), [
+    ("hedge", {"tau": 0.1}, r"\['tau'\] are not understood by method 'hedge'"),
+    ("auto", {"eta": 1.0}, r"\['eta'\] are not understood"),
+    ("hedge", {"eta": "fast"}, "eta must be a finite real number"),
+    ("hedge", {"check_every": 0.5}, "check_every must be an integer"),
+    ("optimistic", {"time_limit": -1}, "time_limit must be >= 0"),
+    ("auto", {"m0": 0}, "m0 must be an integer"),
+    ("mmd", {"tau": 0.0}, "tau must be > 0"),
+    ("hedge", {"max_iter": 2.5}, "max_iter must be an integer"),
+])
+def test_options_checked_by_their_dataclass(method, options, message):
+    opts = registry.get(method).options
+    with pytest.raises(ValueError, match=message):
+        opts.parse(method, options)
+    with pytest.raises(ValueError, match=message):
+        solve_ualign(random_profile(0, 6, 25), 2, method=method, **options)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.parse(method, {}).tol = 1.0
+
+
+def test_seed_recorded():
+    P = random_profile(0, 6, 25)
+    assert solve_ualign(P, 2, seed=5).seed == 5
+    assert solve_ualign(P, 2).seed is None
 
 
 BAD_K = [0, -1, 1.5, True]
 
 
-@pytest.mark.parametrize("method", ["auto", "hedge", "optimistic", "extragradient", "mmd"])
+@pytest.mark.parametrize("method", registry.names("ualign"))
 @pytest.mark.parametrize("k", BAD_K)
 def test_bad_k(method, k):
     with pytest.raises(ValueError, match="k must be an integer"):
@@ -131,10 +229,10 @@ def test_condorcet_winner():
 def test_rlhf_ties_split_uniformly():
     P = Profile.from_rankings(list(itertools.permutations(range(3))))  # exact impartial culture
     r = solve_rlhf(P)
-    np.testing.assert_allclose(r.extras["rewards"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(r.diagnostics.rewards, 0.0, atol=1e-12)
     np.testing.assert_allclose(r.policy, [1 / 3] * 3, atol=1e-12)
     r2 = solve_rlhf(random_profile(4, 6, 25), beta=0.3)
-    rew = r2.extras["rewards"]
+    rew = r2.diagnostics.rewards
     np.testing.assert_allclose(r2.policy, np.exp(rew / 0.3) / np.exp(rew / 0.3).sum(), atol=1e-12)
 
 
@@ -235,14 +333,14 @@ def test_dynamics_reach_tolerance_and_hedge_bound():
         assert r.converged and r.exploitability <= 1e-6
         assert r.trace[-1][1] <= 1e-6 < r.trace[0][1]
     h = solve_ualign(P, k, method="hedge", max_iter=400)
-    ex = h.extras
-    assert ex["bound_applies"] and ex["averaged_iterates"] == 400
-    assert ex["sampled_iterate_robust_win_rate"] >= ex["sampled_iterate_bound"] - 1e-12
+    ex = h.diagnostics
+    assert ex.bound_applies and ex.averaged_iterates == 400
+    assert ex.sampled_iterate_robust_win_rate >= ex.sampled_iterate_bound - 1e-12
     # convexity: the average is at least as good as the sampled-iterate policy
-    assert h.robust_win_rate >= ex["sampled_iterate_robust_win_rate"] - 1e-12
+    assert h.robust_win_rate >= ex.sampled_iterate_robust_win_rate - 1e-12
     m = solve_ualign(P, k, method="mmd", tau=0.2, eta=1.0, tol=1e-10, max_iter=3000)
     assert m.converged
-    assert m.exploitability <= m.extras["kl_bound"] + 1e-9  # THEORY §5
+    assert m.exploitability <= m.diagnostics.kl_bound + 1e-9  # THEORY §5
 
 
 def test_nlhf_regularised_fixed_point():
@@ -254,7 +352,7 @@ def test_nlhf_regularised_fixed_point():
     L = deviation_payoffs(P, r.policy, 1)
     target = mu * np.exp(L / 0.1)
     np.testing.assert_allclose(r.policy, target / target.sum(), atol=1e-9)
-    assert r.exploitability <= r.extras["kl_bound"] + 1e-12
+    assert r.exploitability <= r.diagnostics.kl_bound + 1e-12
 
 
 # ---------------------------------------------------------------------------- kernels
@@ -307,3 +405,61 @@ def test_auto_with_duplicate_responses():
     for k in (1, 2, 5):
         r = solve_ualign(P, k)
         assert r.converged and r.exploitability <= 1e-9
+
+
+# ---------------------------------------------------------------------------- dynamics
+def test_averaged_hedge_equals_a_hand_loop():
+    """averaged(hedge) is T rounds of "play π_t, observe L(π_t), π_{t+1} ∝ π_t exp(η L(π_t))",
+    averaging π_1..π_T; the driver returns a RunResult."""
+    from ualign.solvers import dynamics as dyn
+
+    P = random_profile(3, 5, 20)
+    k, eta, T = 2, 0.7, 25
+
+    def oracle(p):
+        return deviation_payoffs(P, p, k)
+
+    out = dyn.run(dyn.averaged(dyn.hedge(oracle, eta)), lambda s, it: (0.0, 0, False),
+                  pi0=np.full(5, 0.2), max_iter=T)
+    assert isinstance(out, dyn.RunResult) and out.state.iterates == T == out.state.t
+    assert out.state.evals == T and [i for i, _ in out.trace] == list(range(T + 1))
+    pi, pis, rs = np.full(5, 0.2), [], []
+    for _ in range(T):
+        r = oracle(pi)
+        pis.append(pi)
+        rs.append(r)
+        pi = pi * np.exp(eta * r)
+        pi /= pi.sum()
+    np.testing.assert_allclose(out.state.pi_sum / T, np.mean(pis, axis=0), atol=1e-14)
+    np.testing.assert_allclose(out.state.r_sum / T, np.mean(rs, axis=0), atol=1e-14)
+    np.testing.assert_allclose(out.state.inner.pi, pis[-1], atol=1e-14)
+
+
+def test_one_state_type_for_mirror_steps():
+    from ualign.solvers import dynamics as dyn
+
+    P = random_profile(2, 6, 25)
+    mu = np.full(P.n_responses, 1 / P.n_responses)
+
+    def oracle(p):
+        return deviation_payoffs(P, p, 2)
+
+    for d in (dyn.extragradient(oracle, 0.5), dyn.mmd(oracle, 0.5, 0.1, mu)):
+        s = d.step(d.init(mu))
+        assert type(s) is dyn.MirrorState and s.t == 1
+
+
+def test_extras_is_a_deprecated_view_of_the_diagnostics():
+    P = random_profile(4, 6, 25)
+    h = solve_ualign(P, 2, method="hedge", max_iter=30)
+    assert h.iterations == 30 == h.diagnostics.averaged_iterates  # max_iter = updates taken
+    for f in dataclasses.fields(h.diagnostics):
+        assert h.extras[f.name] == getattr(h.diagnostics, f.name)
+    r = solve_rlhf(P)
+    with pytest.raises(ValueError):
+        r.diagnostics.rewards[0] = 1.0  # read-only array
+    # the old constructor form still works (kept while other code moves to diagnostics)
+    old = KSetResult(sets=np.zeros((1, 1), int), probs=np.ones(1), value=0.5,
+                     opponent=np.ones(1), upper_bound=0.5, exact=True, pricer="enumeration",
+                     iterations=1, columns=1, extras={"seconds": 2.0, "note": "x"})
+    assert old.seconds == 2.0 and old.extras == {"seconds": 2.0, "note": "x"}

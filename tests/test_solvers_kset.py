@@ -36,6 +36,7 @@ def test_kset_impartial_culture_closed_form(N, k):
     assert r.value == pytest.approx(expected, abs=1e-9)
     assert r.upper_bound == pytest.approx(expected, abs=1e-9)
     assert r.opponent.sum() == pytest.approx(1.0) and np.all(r.opponent >= 0)
+    assert r.converged and r.certificate == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(6))

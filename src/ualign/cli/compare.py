@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ualign.data import load_profile
+from ualign.report.compare import compare_methods, parse_ks, parse_methods
+from ualign.report.plots import render_png
+from ualign.report.render import render_json, write_files
+
 HELP = ("Compare RLHF, NLHF, U-alignment and the best k-set policy: f(k) beside k/(k+1), "
         "with diversity (entropy, support).")
 
@@ -68,10 +73,6 @@ def run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ualign.cli._load import load_profile
-    from ualign.report.compare import compare_methods, parse_ks, parse_methods
-    from ualign.report.plots import render_png
-    from ualign.report.render import render_json, write_files
 
     ks = parse_ks(args.k)
     methods = parse_methods(args.methods)

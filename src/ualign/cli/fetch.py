@@ -4,6 +4,10 @@ where each file went."""
 
 from __future__ import annotations
 
+from ualign.cli import CLIError
+from ualign.data.fetch import FetchError, fetch_polis, fetch_preflib
+from ualign.data.polis import POLIS_ATTRIBUTION
+
 HELP = ("Download PrefLib files or Polis conversations into the local cache and print their "
         "paths.")
 
@@ -25,10 +29,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ualign.cli import CLIError
-    from ualign.data.fetch import FetchError, fetch_polis, fetch_preflib
-    from ualign.data.polis import POLIS_ATTRIBUTION
-
     try:
         for name in args.names:
             if args.source == "preflib":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ualign.data import load_profile
+
 HELP = "Describe a preference profile: users, responses, ties, the Condorcet winner."
 
 
@@ -15,8 +17,6 @@ def add_arguments(p):
 def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
-
-    from ualign.cli._load import load_profile
 
     prof = load_profile(args.profile)
     U, n = prof.shape

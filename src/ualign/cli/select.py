@@ -3,12 +3,16 @@ baselines, evaluate on held-out users, append one JSON line per prompt (resumabl
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
 from ualign.cli import CLIError
+from ualign.llm.embed import as_embedder
+from ualign.llm.experiment import SelectConfig, run_prompt
+from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
+from ualign.llm.populations import VotePopulation, load_population
+from ualign.llm.select import METHODS
+from ualign.llm.store import append_record, read_prompts, read_results
 
 HELP = ("Generate N candidates per prompt with a language model and show k of them by "
         "U-aligned selection and baselines (JSONL out, resumable)")
@@ -30,7 +34,6 @@ def _ks(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(p) -> None:
-    from ualign.llm.select import METHODS
     p.add_argument("--model", default="smollm2",
                    help="causal LM: hub id, local folder, .gguf file or 'smollm2' (default); "
                         "with --endpoint, the served model name")
@@ -71,77 +74,8 @@ def add_arguments(p) -> None:
                    help="generation cache JSONL (default: OUT with suffix .gen-cache.jsonl)")
 
 
-def read_prompts(path) -> list[dict]:
-    """Prompts as dicts with 'prompt' (and optional 'humans', 'system')."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such prompts file: {path}")
-    out = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        if path.suffix == ".jsonl":
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: line {i + 1} is not JSON: {e}") from None
-            if not isinstance(d, dict) or not isinstance(d.get("prompt"), str):
-                raise ValueError(f"{path}: line {i + 1} must be an object with a 'prompt' "
-                                 f"string")
-            out.append(d)
-        else:
-            out.append({"prompt": line.strip()})
-    if not out:
-        raise ValueError(f"{path}: the prompts file holds no prompts")
-    return out
-
-
-def read_results(path) -> list[dict]:
-    """Records of a results JSONL. A last line cut short by an interrupted write is removed
-    from the file (that prompt runs again; its generations come from the cache); a complete
-    last line missing only its newline gets one, so the next append starts clean."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    records = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i < len(lines) - 1:
-                raise ValueError(f"{path}: line {i + 1} is not JSON and is not the last line; "
-                                 f"refusing to append to this file") from None
-            with open(path, "r+b") as fh:  # the interrupted last line
-                fh.truncate(len(data) - len(line))
-            return records
-    if data and not data.endswith(b"\n"):
-        with open(path, "ab") as fh:
-            fh.write(b"\n")
-    return records
-
-
-def append_record(path, record: dict) -> None:
-    """Append one JSON line with a single write on an O_APPEND descriptor, then fsync."""
-    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def run(args) -> int:
     from tqdm import tqdm
-
-    from ualign.llm.embed import as_embedder
-    from ualign.llm.experiment import SelectConfig, run_prompt
-    from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
-    from ualign.llm.populations import VotePopulation, load_population
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     cfg = SelectConfig(n=args.n, ks=args.k, methods=methods, temperature=args.temperature,

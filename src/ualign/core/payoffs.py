@@ -5,7 +5,11 @@ A user shown a multiset S picks one copy uniformly among the copies of minimal l
 ``π``; it is the payoff of a deviation to ``y`` in the (k+1)-player game at the symmetric profile
 ``π``, and ``WR(π^{⊗k}, y') = 1 - L(π, y')``.
 
-References: shared/spec/THEORY.md §2-4.
+Every function takes ``display="multiset"`` (the default, THEORY.md §2: copies count, the
+paper's rule) or ``display="distinct"`` (§9: each side's outputs are merged before they are
+shown; a response shown by both sides is one copy per side). For k = ℓ = 1 they coincide.
+
+References: shared/spec/THEORY.md §2-4, §9.
 """
 
 from __future__ import annotations
@@ -14,16 +18,25 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from scipy.special import gammaln, roots_legendre
+from scipy.special import roots_legendre
 
 from ualign.core import _kernels
-from ualign.core._checks import as_distribution, check_distribution, check_k, check_policy
+from ualign.core import sets as sets_mod
+from ualign.core._checks import (
+    as_distribution,
+    check_display,
+    check_distribution,
+    check_k,
+    check_policy,
+)
 from ualign.core.profile import Profile
+from ualign.core.sets import check_sets
 
 __all__ = [
     "RobustWinRate",
     "deviation_payoffs",
     "exploitability",
+    "robust_set_win_rate",
     "robust_win_rate",
     "set_win_rate",
     "win_rate",
@@ -36,103 +49,139 @@ def _check_profile(profile) -> Profile:
     return profile
 
 
-def deviation_payoffs(profile: Profile, policy, k: int) -> np.ndarray:
+def deviation_payoffs(profile: Profile, policy, k: int, display: str = "multiset") -> np.ndarray:
     """``L(π, y)`` for every response ``y``: the chance ``y`` is picked against k samples of π.
 
-    ``L_u(π, y) = ((a+t)^(k+1) - a^(k+1)) / ((k+1) t)`` with ``a`` the π-mass user ``u`` ranks
-    strictly below ``y`` and ``t`` the mass tied with ``y`` (``y`` included); averaged over users.
+    ``display="multiset"``: ``L_u(π, y) = ((a+t)^(k+1) - a^(k+1)) / ((k+1) t)`` with ``a`` the
+    π-mass user ``u`` ranks strictly below ``y`` and ``t`` the mass tied with ``y`` (``y``
+    included); averaged over users. ``Σ_y π(y) L(π, y) = 1/(k+1)`` exactly.
+
+    ``display="distinct"`` (THEORY.md §9): the k samples are merged, and y, shown once, is picked
+    with probability ``E[1{no sample strictly better than y} / (1 + c)]``, c the number of
+    distinct responses tied with y among the samples (y itself counts if sampled). Strict orders:
+    ``L^dist_u(π, y) = a^k + ½((a+p)^k - a^k)``, ``p = π(y)``, O(log k) per entry. A tie class
+    whose positive-mass responses T are few (|T| <= 10 at k = 16) costs O(2^|T| log k) per user
+    by the subset form ``Σ_{C⊆T} (a + p(C))^k / ((|T|+1) C(|T|,|C|))``, a larger one
+    O(|T| k² min(|T|, k)) by the DP over draws used x distinct count (``_kernels``). The
+    identity ``Σ_y π(y) L = 1/(k+1)`` does not hold under distinct display.
 
     Args:
       profile: the population.
       policy: ``(..., n)`` distribution(s) over responses; leading axes are batched.
       k: number of samples, an integer >= 1.
+      display: ``"multiset"`` or ``"distinct"``.
 
     Returns:
-      ``(..., n)`` payoffs. ``Σ_y π(y) L(π, y) = 1/(k+1)`` exactly.
+      ``(..., n)`` payoffs.
 
-    Cost: O(U n) per policy after a once-per-profile sort (compiled, parallel over users).
+    Cost: O(U n) per policy (strict orders) after a once-per-profile sort (compiled, parallel
+    over users).
     """
     profile = _check_profile(profile)
     k = check_k(k)
+    display = check_display(display)
     pi = check_policy(policy, profile.n_responses)
     batch = pi.shape[:-1]
     flat = np.ascontiguousarray(pi.reshape(-1, profile.n_responses))
     serial = profile.n_users * profile.n_responses * flat.shape[0] < _kernels.SERIAL_BELOW
-    kernel = _kernels.payoffs_kernel_serial if serial else _kernels.payoffs_kernel
+    if display == "multiset":
+        kernel = _kernels.payoffs_kernel_serial if serial else _kernels.payoffs_kernel
+    else:
+        kernel = (_kernels.distinct_payoffs_kernel_serial if serial
+                  else _kernels.distinct_payoffs_kernel)
     out = kernel(profile._sorted_orders, profile.weights, flat, k, 4 * numba.get_num_threads())
     return out.reshape(*batch, profile.n_responses)
 
 
 class RobustWinRate(NamedTuple):
-    """The worst-case win rate of ``π^{⊗k}`` over single responses, and the worst response."""
+    """The worst-case win rate over single responses, the worst response, and the display
+    (``"multiset"`` or ``"distinct"``) the win rate uses."""
 
     value: float
     worst: int
+    display: str = "multiset"
 
 
-def robust_win_rate(profile: Profile, policy, k: int) -> RobustWinRate:
-    """``min_y' WR(π^{⊗k}, y') = 1 - max_y L(π, y)``, with the minimising ``y'``.
+def robust_win_rate(profile: Profile, policy, k: int, display: str = "multiset"
+                    ) -> RobustWinRate:
+    """``min_y' WR(π^{⊗k}, y') = 1 - max_y L(π, y)``, with the minimising ``y'``, under
+    ``display`` (see ``deviation_payoffs``).
 
     By linearity in the opponent this is also the minimum over every single-output ``π'``.
     """
-    L = deviation_payoffs(profile, policy, k)
+    display = check_display(display)
+    L = deviation_payoffs(profile, policy, k, display)
     if L.ndim != 1:
         raise ValueError(f"policy must be one distribution of shape ({profile.n_responses},), "
                          f"got {np.shape(policy)}")
     y = int(np.argmax(L))
-    return RobustWinRate(float(1.0 - L[y]), y)
+    return RobustWinRate(float(1.0 - L[y]), y, display)
 
 
-def exploitability(profile: Profile, policy, k: int):
+def exploitability(profile: Profile, policy, k: int, display: str = "multiset"):
     """``max_y L(π, y) - 1/(k+1)`` >= 0, zero exactly at a symmetric Nash equilibrium of the
-    (k+1)-player alignment game. Batched over leading axes of ``policy``."""
+    (k+1)-player alignment game. Batched over leading axes of ``policy``.
+
+    Defined for ``display="multiset"`` only: the gap measures the distance to the game's value
+    1/(k+1), which rests on ``Σ_y π(y) L(π, y) = 1/(k+1)``. Under distinct display that identity
+    fails (the deviation payoffs of the merged game are not constant-sum against π), the best
+    value ``min_π max_y L^dist(π, y)`` is instance-dependent and not known in closed form, so
+    ``display="distinct"`` raises ``ValueError``; use ``robust_win_rate(..., display="distinct")``
+    for a policy's distinct-display guarantee.
+    """
     k = check_k(k)
+    display = check_display(display)
+    if display != "multiset":
+        raise ValueError("display must be 'multiset' for exploitability: the gap to 1/(k+1) is "
+                         "undefined under display='distinct' (use robust_win_rate)")
     L = deviation_payoffs(profile, policy, k)
     e = L.max(axis=-1) - 1.0 / (k + 1)
     return float(e) if np.ndim(e) == 0 else e
 
 
-def _log_binom(n, m):
-    return gammaln(n + 1) - gammaln(m + 1) - gammaln(n - m + 1)
-
-
-def _class_masses(profile: Profile, p: np.ndarray):
-    """Per user and level class: mass in the class and mass strictly worse. ``(U, n)`` each."""
-    U, n = profile.shape
-    lv = profile.levels.astype(np.int64)
-    flat = (np.arange(U)[:, None] * n + lv).ravel()
-    t = np.bincount(flat, weights=np.broadcast_to(p, (U, n)).ravel(),
-                    minlength=U * n).reshape(U, n)
-    worse = np.clip(np.cumsum(t[:, ::-1], axis=1)[:, ::-1] - t, 0.0, None)
-    return t, worse
-
-
-def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1) -> float:
+def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1,
+             display: str = "multiset") -> float:
     """``WR(π^{⊗k}, ρ^{⊗ℓ})``: the chance the pick from ``S ⊎ S'`` is one of π's k copies.
 
     Args:
       policy: ``(n,)`` distribution π (the model, k samples).
       opponent: a response index or a distribution ρ (ℓ samples).
       ell: opponent's number of samples ℓ >= 1.
+      display: ``"multiset"`` or ``"distinct"`` (both sides' samples merged, THEORY.md §9).
 
-    For ℓ = 1 this is ``1 - Σ_y ρ(y) L(π, y)``. For ℓ > 1, per user and level class ``c``
-    (model masses ``t, A`` in and strictly below ``c``; opponent's ``r, B``) the model wins with
+    For ℓ = 1 this is ``1 - Σ_y ρ(y) L(π, y)``. For ℓ > 1 (multiset), per user and level class
+    ``c`` (model masses ``t, A`` in and strictly below ``c``; opponent's ``r, B``) the model wins
+    with
 
         Σ_{i>=1, j} C(k,i) t^i A^(k-i) C(ℓ,j) r^j B^(ℓ-j) · i/(i+j)
           = ∫_0^1 k t (A + s t)^(k-1) (B + s r)^ℓ ds,
 
     a polynomial of degree k+ℓ-1 in s, integrated exactly by Gauss-Legendre quadrature.
+    Distinct, ℓ > 1: the same sum ``Σ_c Σ_{i>=1, j} D_π(c, i) D_ρ(c, j) · i/(i+j)`` with
+    ``D(c, i)`` the chance that no sample is strictly better than class c and i distinct
+    responses of c are drawn (``core.sets.copy_counts``).
     """
     profile = _check_profile(profile)
     k = check_k(k)
     ell = check_k(ell, "ell")
+    display = check_display(display)
     n = profile.n_responses
     pi = check_distribution(policy, n)
     rho = as_distribution(opponent, n)
     if ell == 1:
-        return float(1.0 - rho @ deviation_payoffs(profile, pi, k))
-    t, A = _class_masses(profile, pi)
-    r, B = _class_masses(profile, rho)
+        return float(1.0 - rho @ deviation_payoffs(profile, pi, k, display))
+    if display == "distinct":
+        order = profile._sorted_orders
+        Dm = sets_mod.copy_counts(profile.levels, pi, k, display, order)  # (U, n, k+1)
+        Do = sets_mod.copy_counts(profile.levels, rho, ell, display, order)  # (U, n, ℓ+1)
+        i = np.arange(k + 1)[:, None]
+        j = np.arange(ell + 1)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(i > 0, i / (i + j), 0.0)  # (k+1, ℓ+1)
+        total = np.einsum("uci,ij,ucj->u", Dm, frac, Do)
+        return float(profile.weights @ total)
+    t, A = sets_mod.class_masses(profile.levels, pi)
+    r, B = sets_mod.class_masses(profile.levels, rho)
     nodes, wq = roots_legendre((k + ell + 1) // 2 + 1)
     s = (nodes + 1.0) / 2.0
     wq = wq / 2.0
@@ -142,46 +191,56 @@ def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1) -> float:
     return float(profile.weights @ total)
 
 
-def set_win_rate(profile: Profile, sets, probs, opponent, ell: int = 1) -> float:
-    """Win rate of a general k-output policy: a distribution ``probs (m,)`` over k-multisets
-    ``sets (m, k)`` of response indices, against ℓ i.i.d. samples of ``opponent``.
+def set_win_rate(profile: Profile, sets, probs, opponent, ell: int = 1,
+                 display: str = "multiset") -> float:
+    """Win rate of a general k-output policy: a distribution ``probs (m,)`` over k-sets
+    ``sets (m, k)`` of response indices (repeats allowed), against ℓ i.i.d. samples of
+    ``opponent`` (a response index or a distribution).
 
     For a set S and a user, let ``b`` be the best level in S and ``i`` the number of copies of S
     at level ``b``; with the opponent's mass ``r`` at level ``b`` and ``B`` strictly below,
 
-        P(pick from S) = Σ_j C(ℓ,j) r^j B^(ℓ-j) · i/(i+j).
+        P(pick from S) = Σ_j C(ℓ,j) r^j B^(ℓ-j) · i/(i+j)          (display="multiset").
+
+    ``display="distinct"`` (THEORY.md §9): S is merged (``i`` counts distinct responses at b) and
+    so are the opponent's ℓ draws; a response shown by both sides is one copy per side, and
+
+        P(pick from S) = Σ_j D(b, j) · i/(i+j),
+
+    ``D(b, j)`` the chance that no draw is strictly better than b and j distinct responses of
+    level b are drawn (``core.sets.copy_counts``). For ℓ = 1 only ``i`` differs.
     """
     profile = _check_profile(profile)
     n = profile.n_responses
     ell = check_k(ell, "ell")
-    S = np.asarray(sets)
-    if S.ndim != 2 or S.shape[1] < 1:
-        raise ValueError(f"sets must be a 2-d integer array (m sets, k responses), got shape "
-                         f"{S.shape}")
-    if S.dtype.kind not in "iu":
-        raise ValueError(f"sets must hold integer response indices, got dtype {S.dtype}")
-    bad = np.argwhere((S < 0) | (S >= n))
-    if bad.size:
-        r_, c_ = bad[0]
-        raise ValueError(f"sets must hold response indices in [0, {n}), got {S[r_, c_]} at "
-                         f"row {r_}, column {c_}")
+    display = check_display(display)
+    S = check_sets(sets, n)
     m = S.shape[0]
     q = np.asarray(probs, dtype=float)
     if q.shape != (m,):
         raise ValueError(f"probs must have shape ({m},) (one probability per set), got {q.shape}")
     q = check_policy(q, m, "probs")
     rho = as_distribution(opponent, n)
-    r, B = _class_masses(profile, rho)  # (U, n) by level class
-    lv = profile.levels.astype(np.int64)  # (U, n)
-    set_levels = lv[:, S]  # (U, m, k)
-    best = set_levels.min(axis=2)  # (U, m)
-    i = (set_levels == best[:, :, None]).sum(axis=2)  # (U, m)
-    rb = np.take_along_axis(r, best, axis=1)
-    Bb = np.take_along_axis(B, best, axis=1)
-    j = np.arange(ell + 1)
-    coef = np.exp(_log_binom(ell, j))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = (coef * rb[..., None] ** j * Bb[..., None] ** (ell - j)
-                 * i[..., None] / (i[..., None] + j))
-    win = terms.sum(axis=-1)  # (U, m)
-    return float(profile.weights @ win @ q)
+    win = sets_mod.set_shares(profile.levels, profile.weights, S, rho, ell, display,
+                              order=profile._sorted_orders)
+    return float(win @ q)
+
+
+def robust_set_win_rate(profile: Profile, sets, probs, display: str = "multiset"
+                        ) -> RobustWinRate:
+    """``min_y' Σ_j probs[j] WR(sets[j], y')`` over single responses ``y'``, with the minimiser:
+    the robust win rate of a k-set policy (by linearity also the minimum over single-output
+    opponents). Each ``WR(sets, y')`` equals ``set_win_rate(profile, sets, probs, y',
+    display=...)`` (``core.sets.policy_win_rates``). Cost O(U m (k + n))."""
+    profile = _check_profile(profile)
+    n = profile.n_responses
+    display = check_display(display)
+    S = check_sets(sets, n)
+    m = S.shape[0]
+    q = np.asarray(probs, dtype=float)
+    if q.shape != (m,):
+        raise ValueError(f"probs must have shape ({m},) (one probability per set), got {q.shape}")
+    q = check_policy(q, m, "probs")
+    wr = sets_mod.policy_win_rates(profile.levels, profile.weights, S, q, display)
+    y = int(np.argmin(wr))
+    return RobustWinRate(float(wr[y]), y, display)

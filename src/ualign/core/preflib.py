@@ -161,17 +161,8 @@ def _format_class(members) -> str:
     return items if len(members) == 1 else "{" + items + "}"
 
 
-def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str | None = None,
-                  n_voters: float | None = None) -> Path:
-    """Write a profile in PrefLib's format; returns the path written.
-
-    Counts are ``weights * n_voters`` (``n_voters`` defaults to the profile's own, e.g. from
-    :func:`read_preflib`) and must come out as positive integers. ``data_type`` defaults to
-    the file's suffix, then to the narrowest type that holds the profile. The file is written
-    atomically.
-    """
-    path = Path(path)
-    n = profile.n_responses
+def _voter_counts(profile: Profile, n_voters: float | None) -> np.ndarray:
+    """``weights * n_voters`` as positive integers (``(U,)`` float), or raise."""
     total = n_voters if n_voters is not None else profile.n_voters
     if total is None:
         raise ValueError("write_preflib needs voter counts: pass n_voters= (the number of voters "
@@ -183,44 +174,69 @@ def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str |
     if bad.size:
         raise ValueError(f"n_voters={total} does not make row {bad[0]}'s count a positive "
                          f"integer (got {counts[bad[0]]})")
-    if data_type is None:
-        suffix = path.suffix.lstrip(".").lower()
-        data_type = suffix if suffix in DATA_TYPES else _narrowest_type(profile)
-    if data_type not in DATA_TYPES:
-        raise ValueError(f"data_type must be one of {', '.join(DATA_TYPES)}, got {data_type!r}")
-    body = []
-    for u in range(profile.n_users):
-        lv = profile.levels[u]
-        classes = [np.flatnonzero(lv == c) for c in range(int(lv.max()) + 1)]
-        if profile.n_ranked is not None:
-            keep = int(profile.n_ranked[u])
-        elif data_type in ("soi", "toi") and len(classes[-1]) > 1:
-            keep = n - len(classes[-1])
-        else:
-            keep = n
-        shown, m = [], 0
-        for c in classes:
-            if m >= keep:
-                break
-            shown.append(c)
-            m += len(c)
-        if m != keep:
-            raise ValueError(f"row {u}: n_ranked={keep} does not end at a level boundary")
-        if data_type in ("soc", "soi") and any(len(c) > 1 for c in shown):
-            raise ValueError(f"row {u} has ties; they cannot be written as .{data_type}")
-        if data_type in ("soc", "toc") and keep != n:
-            raise ValueError(f"row {u} ranks {keep} of {n} alternatives; .{data_type} needs all")
-        body.append(f"{int(rounded[u])}: " + ",".join(_format_class(c) for c in shown))
+    return rounded
+
+
+def _order_line(profile: Profile, u: int, data_type: str) -> str:
+    """Row ``u``'s ranked classes in PrefLib syntax (``1,{2,3},4``), checked against
+    ``data_type``."""
+    n = profile.n_responses
+    lv = profile.levels[u]
+    classes = [np.flatnonzero(lv == c) for c in range(int(lv.max()) + 1)]
+    if profile.n_ranked is not None:
+        keep = int(profile.n_ranked[u])
+    elif data_type in ("soi", "toi") and len(classes[-1]) > 1:
+        keep = n - len(classes[-1])
+    else:
+        keep = n
+    shown, m = [], 0
+    for c in classes:
+        if m >= keep:
+            break
+        shown.append(c)
+        m += len(c)
+    if m != keep:
+        raise ValueError(f"row {u}: n_ranked={keep} does not end at a level boundary")
+    if data_type in ("soc", "soi") and any(len(c) > 1 for c in shown):
+        raise ValueError(f"row {u} has ties; they cannot be written as .{data_type}")
+    if data_type in ("soc", "toc") and keep != n:
+        raise ValueError(f"row {u} ranks {keep} of {n} alternatives; .{data_type} needs all")
+    return ",".join(_format_class(c) for c in shown)
+
+
+def _header(profile: Profile, data_type: str, n_total: int) -> list[str]:
+    """The ``# KEY: value`` lines: the profile's metadata (counts recomputed) and names."""
+    n = profile.n_responses
     meta = {k: v for k, v in profile.meta.items() if k != "source"}
     meta["DATA TYPE"] = data_type
-    computed = {"NUMBER ALTERNATIVES": str(n), "NUMBER VOTERS": str(int(rounded.sum())),
+    computed = {"NUMBER ALTERNATIVES": str(n), "NUMBER VOTERS": str(n_total),
                 "NUMBER UNIQUE ORDERS": str(profile.n_users)}
     if not any(k in meta for k in _COMPUTED):
         meta.update(computed)
     header = [f"# {k}: {computed.get(k, v)}" for k, v in meta.items()]
     labels = profile.labels or tuple(str(i + 1) for i in range(n))
-    header += [f"# ALTERNATIVE NAME {i + 1}: {name}" for i, name in enumerate(labels)]
-    text = "\n".join(header + body) + "\n"
+    return header + [f"# ALTERNATIVE NAME {i + 1}: {name}" for i, name in enumerate(labels)]
+
+
+def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str | None = None,
+                  n_voters: float | None = None) -> Path:
+    """Write a profile in PrefLib's format; returns the path written.
+
+    Counts are ``weights * n_voters`` (``n_voters`` defaults to the profile's own, e.g. from
+    :func:`read_preflib`) and must come out as positive integers. ``data_type`` defaults to
+    the file's suffix, then to the narrowest type that holds the profile. The file is written
+    atomically.
+    """
+    path = Path(path)
+    rounded = _voter_counts(profile, n_voters)
+    if data_type is None:
+        suffix = path.suffix.lstrip(".").lower()
+        data_type = suffix if suffix in DATA_TYPES else _narrowest_type(profile)
+    if data_type not in DATA_TYPES:
+        raise ValueError(f"data_type must be one of {', '.join(DATA_TYPES)}, got {data_type!r}")
+    body = [f"{int(rounded[u])}: {_order_line(profile, u, data_type)}"
+            for u in range(profile.n_users)]
+    text = "\n".join(_header(profile, data_type, int(rounded.sum())) + body) + "\n"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

@@ -35,6 +35,66 @@ def _level_dtype(n: int):
     return np.int16 if n < 2**15 else np.int32
 
 
+def _check_levels(levels) -> np.ndarray:
+    """``(U, n)`` integer levels with U, n >= 1, as int64."""
+    lv = np.asarray(levels)
+    if lv.ndim != 2:
+        raise ValueError(f"levels must be a 2-d array (U users, n responses), got shape "
+                         f"{lv.shape}")
+    U, n = lv.shape
+    if U == 0:
+        raise ValueError("levels must hold at least one user (row); the profile is empty")
+    if n == 0:
+        raise ValueError("levels must hold at least one response (column)")
+    if lv.dtype.kind == "f":
+        bad = np.argwhere(~np.isfinite(lv) | (lv != np.round(lv)))
+        if bad.size:
+            r, c = bad[0]
+            raise ValueError(f"levels must be integers, got {lv[r, c]} at row {r}, "
+                             f"column {c}")
+    elif lv.dtype.kind not in "iub":
+        raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
+    return lv.astype(np.int64)
+
+
+def _check_labels(labels, n: int) -> tuple[str, ...] | None:
+    if labels is None:
+        return None
+    labels = tuple(str(s) for s in labels)
+    if len(labels) != n:
+        raise ValueError(f"labels must name each of the {n} responses, got "
+                         f"{len(labels)} labels")
+    return labels
+
+
+def _check_groups(groups, group_names, U: int) -> np.ndarray | None:
+    if groups is None:
+        return None
+    groups = np.asarray(groups)
+    if groups.shape != (U,) or groups.dtype.kind not in "iu":
+        raise ValueError(f"groups must be an integer array of shape ({U},), got "
+                         f"{groups.dtype} {groups.shape}")
+    groups = groups.astype(np.int64)
+    if groups.min() < 0:
+        raise ValueError("groups must be non-negative group ids")
+    if group_names is not None and len(group_names) <= groups.max():
+        raise ValueError(f"group_names must name groups 0..{groups.max()}, got "
+                         f"{len(group_names)} names")
+    return groups
+
+
+def _check_n_ranked(n_ranked, U: int, n: int) -> np.ndarray | None:
+    if n_ranked is None:
+        return None
+    n_ranked = np.asarray(n_ranked, dtype=np.int64)
+    if n_ranked.shape != (U,):
+        raise ValueError(f"n_ranked must have shape ({U},), got {n_ranked.shape}")
+    if np.any((n_ranked < 0) | (n_ranked > n)):
+        r = int(np.flatnonzero((n_ranked < 0) | (n_ranked > n))[0])
+        raise ValueError(f"n_ranked must lie in [0, {n}], got {n_ranked[r]} at row {r}")
+    return n_ranked
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Profile:
     """A weighted population of weak orders over ``n`` responses (immutable).
@@ -66,51 +126,12 @@ class Profile:
     meta: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        lv = np.asarray(self.levels)
-        if lv.ndim != 2:
-            raise ValueError(f"levels must be a 2-d array (U users, n responses), got shape "
-                             f"{lv.shape}")
+        lv = _check_levels(self.levels)
         U, n = lv.shape
-        if U == 0:
-            raise ValueError("levels must hold at least one user (row); the profile is empty")
-        if n == 0:
-            raise ValueError("levels must hold at least one response (column)")
-        if lv.dtype.kind == "f":
-            bad = np.argwhere(~np.isfinite(lv) | (lv != np.round(lv)))
-            if bad.size:
-                r, c = bad[0]
-                raise ValueError(f"levels must be integers, got {lv[r, c]} at row {r}, "
-                                 f"column {c}")
-        elif lv.dtype.kind not in "iub":
-            raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
-        lv = lv.astype(np.int64)
         w = check_weights(self.weights, U)
-        labels = self.labels
-        if labels is not None:
-            labels = tuple(str(s) for s in labels)
-            if len(labels) != n:
-                raise ValueError(f"labels must name each of the {n} responses, got "
-                                 f"{len(labels)} labels")
-        groups = self.groups
-        if groups is not None:
-            groups = np.asarray(groups)
-            if groups.shape != (U,) or groups.dtype.kind not in "iu":
-                raise ValueError(f"groups must be an integer array of shape ({U},), got "
-                                 f"{groups.dtype} {groups.shape}")
-            groups = groups.astype(np.int64)
-            if groups.min() < 0:
-                raise ValueError("groups must be non-negative group ids")
-            if self.group_names is not None and len(self.group_names) <= groups.max():
-                raise ValueError(f"group_names must name groups 0..{groups.max()}, got "
-                                 f"{len(self.group_names)} names")
-        n_ranked = self.n_ranked
-        if n_ranked is not None:
-            n_ranked = np.asarray(n_ranked, dtype=np.int64)
-            if n_ranked.shape != (U,):
-                raise ValueError(f"n_ranked must have shape ({U},), got {n_ranked.shape}")
-            if np.any((n_ranked < 0) | (n_ranked > n)):
-                r = int(np.flatnonzero((n_ranked < 0) | (n_ranked > n))[0])
-                raise ValueError(f"n_ranked must lie in [0, {n}], got {n_ranked[r]} at row {r}")
+        labels = _check_labels(self.labels, n)
+        groups = _check_groups(self.groups, self.group_names, U)
+        n_ranked = _check_n_ranked(self.n_ranked, U, n)
         lv = _dense_levels(lv)
         lv, w, groups, n_ranked = _merge(lv, w, groups, n_ranked)
         lv = lv.astype(_level_dtype(n))

@@ -16,12 +16,19 @@ from ualign.data.generators import (
     nlhf_collapse,
     plackett_luce,
 )
-from ualign.data.polis import POLIS_ATTRIBUTION, read_polis, statement_ids
+from ualign.data.polis import (
+    POLIS_ATTRIBUTION,
+    PolisVotes,
+    read_polis,
+    read_polis_votes,
+    statement_ids,
+)
 from ualign.data.spec import load_profile, parse_spec
 
 __all__ = [
     "POLIS_ATTRIBUTION",
     "FetchError",
+    "PolisVotes",
     "condorcet_cycle",
     "fetch_polis",
     "fetch_preflib",
@@ -36,5 +43,6 @@ __all__ = [
     "parse_spec",
     "plackett_luce",
     "read_polis",
+    "read_polis_votes",
     "statement_ids",
 ]

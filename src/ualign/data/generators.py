@@ -206,14 +206,8 @@ def plackett_luce(n: int, n_users: int, strengths=None, seed=None) -> Profile:
                                        "strengths": ",".join(f"{x:.6g}" for x in w)})
 
 
-def mixture(profiles: Sequence[Profile], group_weights=None, group_names=None) -> Profile:
-    """A heterogeneous population: group ``g`` is ``profiles[g]`` and holds share
-    ``group_weights[g]`` of the users (default: equal shares).
-
-    Row weights become ``group_weights[g] * profiles[g].weights`` and ``Profile.groups`` records
-    each row's group (groups already inside the parts are replaced by the part's index).
-    All parts must have the same number of responses; labels are kept when they agree.
-    """
+def _check_parts(profiles: Sequence[Profile]) -> list[Profile]:
+    """The parts of a mixture: at least one Profile, all with the same number of responses."""
     parts = list(profiles)
     if not parts:
         raise ValueError("profiles must hold at least one Profile")
@@ -225,28 +219,48 @@ def mixture(profiles: Sequence[Profile], group_weights=None, group_names=None) -
         if p.n_responses != n:
             raise ValueError(f"profiles must all have {n} responses (like profiles[0]), got "
                              f"{p.n_responses} at position {g}")
-    G = len(parts)
+    return parts
+
+
+def _group_shares(group_weights, G: int) -> np.ndarray:
+    """``(G,)`` group shares summing to 1 (equal when None)."""
     if group_weights is None:
-        gw = np.full(G, 1.0 / G)
-    else:
-        gw = np.asarray(group_weights, dtype=float)
-        if gw.shape != (G,):
-            raise ValueError(f"group_weights must have shape ({G},) (one per profile), got "
-                             f"{gw.shape}")
-        bad = np.flatnonzero(~np.isfinite(gw) | (gw < 0))
-        if bad.size:
-            raise ValueError(f"group_weights must be finite and >= 0, got {gw[bad[0]]} at "
-                             f"position {bad[0]}")
-        if not gw.sum() > 0:
-            raise ValueError("group_weights must not be all zero")
-        gw = gw / gw.sum()
-    if group_names is not None:
-        group_names = tuple(str(s) for s in group_names)
-        if len(group_names) != G:
-            raise ValueError(f"group_names must name each of the {G} groups, got "
-                             f"{len(group_names)}")
-    else:
-        group_names = tuple(f"group {g}" for g in range(G))
+        return np.full(G, 1.0 / G)
+    gw = np.asarray(group_weights, dtype=float)
+    if gw.shape != (G,):
+        raise ValueError(f"group_weights must have shape ({G},) (one per profile), got "
+                         f"{gw.shape}")
+    bad = np.flatnonzero(~np.isfinite(gw) | (gw < 0))
+    if bad.size:
+        raise ValueError(f"group_weights must be finite and >= 0, got {gw[bad[0]]} at "
+                         f"position {bad[0]}")
+    if not gw.sum() > 0:
+        raise ValueError("group_weights must not be all zero")
+    return gw / gw.sum()
+
+
+def _group_names(group_names, G: int) -> tuple[str, ...]:
+    """One name per group (``group 0``, ``group 1``, ... when None)."""
+    if group_names is None:
+        return tuple(f"group {g}" for g in range(G))
+    names = tuple(str(s) for s in group_names)
+    if len(names) != G:
+        raise ValueError(f"group_names must name each of the {G} groups, got {len(names)}")
+    return names
+
+
+def mixture(profiles: Sequence[Profile], group_weights=None, group_names=None) -> Profile:
+    """A heterogeneous population: group ``g`` is ``profiles[g]`` and holds share
+    ``group_weights[g]`` of the users (default: equal shares).
+
+    Row weights become ``group_weights[g] * profiles[g].weights`` and ``Profile.groups`` records
+    each row's group (groups already inside the parts are replaced by the part's index).
+    All parts must have the same number of responses; labels are kept when they agree.
+    """
+    parts = _check_parts(profiles)
+    G = len(parts)
+    gw = _group_shares(group_weights, G)
+    group_names = _group_names(group_names, G)
     keep = [g for g in range(G) if gw[g] > 0]
     levels = np.concatenate([parts[g].levels for g in keep])
     weights = np.concatenate([gw[g] * parts[g].weights for g in keep])
@@ -288,11 +302,7 @@ def mallows_mixture(n: int, n_users: int, phi, groups: int, group_weights=None, 
     phis = [phi] * G if np.ndim(phi) == 0 else list(phi)
     if len(phis) != G:
         raise ValueError(f"phi must be one number or one per group ({G}), got {len(phis)}")
-    gw = np.full(G, 1.0 / G) if group_weights is None else np.asarray(group_weights, float)
-    if gw.shape != (G,) or not np.all(np.isfinite(gw)) or np.any(gw < 0) or not gw.sum() > 0:
-        raise ValueError(f"group_weights must be {G} finite non-negative numbers, not all zero, "
-                         f"got {np.asarray(group_weights).tolist()}")
-    gw = gw / gw.sum()
+    gw = _group_shares(group_weights, G)
     positive = int(np.count_nonzero(gw))
     if U < positive:
         raise ValueError(f"n_users must be >= the number of groups with positive weight "

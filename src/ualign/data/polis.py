@@ -39,6 +39,7 @@ References: shared/spec/THEORY.md §1; shared/data/README.md; compdemocracy/open
 from __future__ import annotations
 
 import csv
+import dataclasses
 import operator
 import os
 from pathlib import Path
@@ -51,7 +52,9 @@ __all__ = [
     "POLIS_ATTRIBUTION",
     "POLIS_LICENSE",
     "UNSEEN_RULES",
+    "PolisVotes",
     "read_polis",
+    "read_polis_votes",
     "statement_ids",
 ]
 
@@ -122,6 +125,191 @@ def _group_name(g: int) -> str:
     return f"group {letters}"
 
 
+@dataclasses.dataclass(frozen=True)
+class PolisVotes:
+    """The raw votes of one Polis conversation (what :func:`read_polis_votes` returns).
+
+    Attributes:
+      texts: ``(S,)`` statement texts (whitespace runs collapsed to one space).
+      statement_ids: ``(S,)`` Polis comment ids, ascending.
+      participants: ``(P,)`` Polis participant ids (row numbers when the column is absent).
+      groups: ``(P,)`` opinion group id (Polis ``group-id``), -1 when Polis assigned none.
+      votes: ``(P, S)`` float, +1 agree, -1 disagree, 0 pass, NaN not voted.
+      topic: the conversation topic (``summary.csv``), description: its description.
+    """
+
+    texts: tuple[str, ...]
+    statement_ids: np.ndarray
+    participants: np.ndarray
+    groups: np.ndarray
+    votes: np.ndarray
+    topic: str = ""
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Export:
+    """A parsed Polis export folder: every statement with a text and a vote column."""
+
+    folder: Path
+    ids: list[int]               # (S,) comment ids, ascending, moderated ones included
+    texts: list[str]             # (S,) whitespace-collapsed texts
+    hidden: np.ndarray           # (S,) bool, moderated = -1
+    n_hidden: int                # statements moderated out in comments.csv
+    codes: np.ndarray            # (P, S) AGREE / PASS / DISAGREE or _UNSEEN
+    participants: np.ndarray     # (P,) int
+    groups: np.ndarray | None    # (P,) int, -1 = no group; None without a group-id column
+    summary: dict[str, str]      # summary.csv rows (first column -> second, raw)
+
+
+def _read_comments(cpath: Path) -> tuple[dict[int, str], set[int]]:
+    """comment id -> whitespace-collapsed text, and the ids moderated out (``moderated = -1``)."""
+    cheader, crows = _read_csv(cpath)
+    ci, mi, bi = (_column(cheader, c, cpath) for c in ("comment-id", "moderated",
+                                                        "comment-body"))
+    texts: dict[int, str] = {}
+    hidden: set[int] = set()
+    for line, r in enumerate(crows, start=2):
+        cid = _int_cell(r[ci], cpath, line, "comment-id")
+        if _int_cell(r[mi], cpath, line, "moderated") == -1:
+            hidden.add(cid)
+        texts[cid] = " ".join(r[bi].split())
+    return texts, hidden
+
+
+def _vote_codes(vpath: Path, vheader: list[str], vrows: list[list[str]],
+                columns: list[int]) -> np.ndarray:
+    """``(P, len(columns))`` vote codes of the given CSV columns (``_UNSEEN`` for empty)."""
+    pick = operator.itemgetter(*columns)
+    code = {"": _UNSEEN, **_VOTE_LEVEL}
+    codes = np.array([[code.get(v, _BAD) for v in _as_tuple(pick(r))] for r in vrows],
+                     dtype=np.int64).reshape(len(vrows), len(columns))
+    for r, c in np.argwhere(codes == _BAD):                # tolerate padding; else fail loudly
+        text = vrows[r][columns[c]].strip()
+        if text not in code:
+            raise ValueError(f"{vpath}: line {r + 2}, column {vheader[columns[c]].strip()}: "
+                             f"expected a vote 1, 0, -1 or empty, got {text!r}")
+        codes[r, c] = code[text]
+    return codes
+
+
+def _group_ids(vpath: Path, vheader: list[str], vrows: list[list[str]]) -> np.ndarray | None:
+    """``(P,)`` Polis ``group-id`` of each participant (-1 when empty); None without the column."""
+    if "group-id" not in vheader:
+        return None
+    gi = vheader.index("group-id")
+    gid = np.array([_int_cell(r[gi].strip(), vpath, line, "group-id") if r[gi].strip() else -1
+                    for line, r in enumerate(vrows, start=2)], dtype=np.int64)
+    if np.any(gid < -1):
+        raise ValueError(f"{vpath}: group-id must be >= 0 or empty, got {gid.min()} at line "
+                         f"{int(np.argmin(gid)) + 2}")
+    return gid
+
+
+def _read_summary(spath: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if spath.is_file():
+        with open(spath, newline="", encoding="utf-8-sig") as f:
+            for r in csv.reader(f):
+                if len(r) >= 2:
+                    out[r[0]] = r[1]
+    return out
+
+
+def _read_export(folder: str | os.PathLike) -> _Export:
+    """Parse ``comments.csv``, ``participants-votes.csv`` and ``summary.csv`` (the only place
+    ualign reads Polis CSVs). Keeps the statements that have both a row and a vote column."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"no such Polis folder: {folder}")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"a Polis conversation is a folder with comments.csv and "
+                                 f"participants-votes.csv, got the file {folder}")
+    texts, hidden = _read_comments(folder / "comments.csv")
+    vpath = folder / "participants-votes.csv"
+    vheader, vrows = _read_csv(vpath)
+    vote_cols = {int(h): j for j, h in enumerate(vheader) if h.strip().lstrip("-").isdigit()}
+    ids = sorted(c for c in vote_cols if c in texts)
+    codes = _vote_codes(vpath, vheader, vrows, [vote_cols[c] for c in ids]) if ids \
+        else np.zeros((len(vrows), 0), dtype=np.int64)
+    if "participant" in vheader:
+        pi = vheader.index("participant")
+        participants = np.array([_int_cell(r[pi], vpath, line, "participant")
+                                 for line, r in enumerate(vrows, start=2)], dtype=np.int64)
+    else:
+        participants = np.arange(len(vrows), dtype=np.int64)
+    return _Export(folder=folder, ids=ids, texts=[texts[c] for c in ids],
+                   hidden=np.array([c in hidden for c in ids], dtype=bool),
+                   n_hidden=len(hidden), codes=codes, participants=participants,
+                   groups=_group_ids(vpath, vheader, vrows),
+                   summary=_read_summary(folder / "summary.csv"))
+
+
+def read_polis_votes(folder: str | os.PathLike, include_moderated: bool = False) -> PolisVotes:
+    """The raw vote matrix of a Polis export folder, every participant kept.
+
+    Statements are those :func:`read_polis` reads (a row in ``comments.csv`` and a vote
+    column; ``moderated = -1`` dropped unless ``include_moderated``), texts whitespace-collapsed
+    as there; votes are +1 agree, -1 disagree, 0 pass and NaN unseen; ``groups`` holds Polis
+    ``group-id`` (-1 for none, and for everyone when the column is absent).
+
+    References: shared/data/README.md; compdemocracy/openData.
+    """
+    ex = _read_export(folder)
+    keep = np.ones(len(ex.ids), dtype=bool) if include_moderated else ~ex.hidden
+    codes = ex.codes[:, keep]
+    votes = np.select([codes == AGREE, codes == PASS, codes == DISAGREE], [1.0, 0.0, -1.0],
+                      default=np.nan)
+    groups = ex.groups if ex.groups is not None \
+        else np.full(len(ex.participants), -1, dtype=np.int64)
+    return PolisVotes(texts=tuple(t for t, k in zip(ex.texts, keep, strict=True) if k),
+                      statement_ids=np.array(ex.ids, dtype=np.int64)[keep],
+                      participants=ex.participants, groups=groups, votes=votes,
+                      topic=ex.summary.get("topic", "").strip(),
+                      description=ex.summary.get("conversation-description", "").strip())
+
+
+def _check_read_options(min_votes, unseen, min_statement_votes, max_statements):
+    min_votes = _check_count(min_votes, "min_votes")
+    min_statement_votes = _check_count(min_statement_votes, "min_statement_votes")
+    if max_statements is not None:
+        max_statements = _check_count(max_statements, "max_statements")
+        if max_statements < 1:
+            raise ValueError(f"max_statements must be an integer >= 1 or None, got "
+                             f"{max_statements}")
+    if unseen not in UNSEEN_RULES:
+        raise ValueError(f"unseen must be one of {', '.join(UNSEEN_RULES)}, got {unseen!r}")
+    return min_votes, min_statement_votes, max_statements
+
+
+def _keep_statements(seen: np.ndarray, ids: list[int], min_statement_votes: int,
+                     max_statements: int | None) -> np.ndarray:
+    """Statements with ``min_statement_votes`` votes, then the ``max_statements`` most voted
+    (ties: smaller id); ``seen`` is ``(P_kept, S)``."""
+    votes_per_statement = seen.sum(axis=0)
+    keep_s = votes_per_statement >= min_statement_votes
+    if max_statements is not None and keep_s.sum() > max_statements:
+        order = np.lexsort((np.asarray(ids), -votes_per_statement))   # most votes, then id
+        order = order[keep_s[order]][:max_statements]
+        keep_s = np.zeros_like(keep_s)
+        keep_s[order] = True
+    return keep_s
+
+
+def _opinion_groups(gid: np.ndarray | None) -> tuple[np.ndarray | None, tuple | None]:
+    """Polis group ids (-1 = none) -> ``(groups, group_names)``: ``group A`` is Polis group 0,
+    ...; participants without a group form a last group ``no group``."""
+    if gid is None:
+        return None, None
+    gid = gid.copy()
+    top = int(gid.max()) if gid.size else -1
+    names = [_group_name(g) for g in range(top + 1)]
+    if np.any(gid == -1):
+        gid[gid == -1] = top + 1
+        names.append("no group")
+    return gid, tuple(names)
+
+
 def read_polis(folder: str | os.PathLike, min_votes: int = 7, unseen: str = "pass",
                min_statement_votes: int = 0, max_statements: int | None = None) -> Profile:
     """Read a Polis export folder into a Profile over its statements.
@@ -147,56 +335,18 @@ def read_polis(folder: str | os.PathLike, min_votes: int = 7, unseen: str = "pas
 
     References: shared/spec/THEORY.md §1.
     """
-    folder = Path(folder)
-    if not folder.exists():
-        raise FileNotFoundError(f"no such Polis folder: {folder}")
-    if not folder.is_dir():
-        raise NotADirectoryError(f"a Polis conversation is a folder with comments.csv and "
-                                 f"participants-votes.csv, got the file {folder}")
-    min_votes = _check_count(min_votes, "min_votes")
-    min_statement_votes = _check_count(min_statement_votes, "min_statement_votes")
-    if max_statements is not None:
-        max_statements = _check_count(max_statements, "max_statements")
-        if max_statements < 1:
-            raise ValueError(f"max_statements must be an integer >= 1 or None, got "
-                             f"{max_statements}")
-    if unseen not in UNSEEN_RULES:
-        raise ValueError(f"unseen must be one of {', '.join(UNSEEN_RULES)}, got {unseen!r}")
-
-    # ---- statements: comment id -> (text, moderated)
-    cpath = folder / "comments.csv"
-    cheader, crows = _read_csv(cpath)
-    ci, mi, bi = (_column(cheader, c, cpath) for c in ("comment-id", "moderated",
-                                                        "comment-body"))
-    texts: dict[int, str] = {}
-    hidden: set[int] = set()
-    for line, r in enumerate(crows, start=2):
-        cid = _int_cell(r[ci], cpath, line, "comment-id")
-        if _int_cell(r[mi], cpath, line, "moderated") == -1:
-            hidden.add(cid)
-        texts[cid] = " ".join(r[bi].split())
-
-    # ---- votes
-    vpath = folder / "participants-votes.csv"
-    vheader, vrows = _read_csv(vpath)
-    if not vrows:
-        raise ValueError(f"{vpath}: no participants")
-    gi = vheader.index("group-id") if "group-id" in vheader else None
-    vote_cols = {int(h): j for j, h in enumerate(vheader) if h.strip().lstrip("-").isdigit()}
-    ids = sorted(c for c in vote_cols if c in texts and c not in hidden)
-    if not ids:
+    min_votes, min_statement_votes, max_statements = _check_read_options(
+        min_votes, unseen, min_statement_votes, max_statements)
+    ex = _read_export(folder)
+    folder = ex.folder
+    if not len(ex.participants):
+        raise ValueError(f"{folder / 'participants-votes.csv'}: no participants")
+    shown = ~ex.hidden
+    if not shown.any():
         raise ValueError(f"{folder}: no statement is both in comments.csv and voted on in "
                          "participants-votes.csv without being moderated out")
-    pick = operator.itemgetter(*[vote_cols[c] for c in ids])
-    code = {"": _UNSEEN, **_VOTE_LEVEL}
-    codes = np.array([[code.get(v, _BAD) for v in _as_tuple(pick(r))] for r in vrows],
-                     dtype=np.int64).reshape(len(vrows), len(ids))
-    for r, c in np.argwhere(codes == _BAD):                # tolerate padding; else fail loudly
-        text = vrows[r][vote_cols[ids[c]]].strip()
-        if text not in code:
-            raise ValueError(f"{vpath}: line {r + 2}, column {ids[c]!r}: expected a vote 1, 0, "
-                             f"-1 or empty, got {text!r}")
-        codes[r, c] = code[text]
+    ids = [c for c, s in zip(ex.ids, shown, strict=True) if s]
+    codes = ex.codes[:, shown]
     seen = codes != _UNSEEN
 
     # ---- filters: participants, then statements
@@ -204,34 +354,15 @@ def read_polis(folder: str | os.PathLike, min_votes: int = 7, unseen: str = "pas
     if not keep_p.any():
         raise ValueError(f"{folder}: no participant cast min_votes = {min_votes} votes "
                          f"(the most is {int(seen.sum(axis=1).max())})")
-    votes_per_statement = seen[keep_p].sum(axis=0)
-    keep_s = votes_per_statement >= min_statement_votes
-    if max_statements is not None and keep_s.sum() > max_statements:
-        order = np.lexsort((np.asarray(ids), -votes_per_statement))   # most votes, then id
-        order = order[keep_s[order]][:max_statements]
-        keep_s = np.zeros_like(keep_s)
-        keep_s[order] = True
+    keep_s = _keep_statements(seen[keep_p], ids, min_statement_votes, max_statements)
     if not keep_s.any():
         raise ValueError(f"{folder}: no statement has min_statement_votes = "
                          f"{min_statement_votes} votes from the kept participants")
     kept_ids = [c for c, k in zip(ids, keep_s, strict=True) if k]
+    texts = dict(zip(ex.ids, ex.texts, strict=True))
     levels = codes[np.ix_(keep_p, keep_s)]
     levels[levels == _UNSEEN] = PASS if unseen == "pass" else UNSEEN_BOTTOM
-
-    # ---- opinion groups
-    groups = group_names = None
-    if gi is not None:
-        raw = [r[gi].strip() for r, k in zip(vrows, keep_p, strict=True) if k]
-        gid = np.array([_int_cell(g, vpath, 0, "group-id") if g else -1 for g in raw],
-                       dtype=np.int64)
-        if np.any(gid < -1):
-            raise ValueError(f"{vpath}: group-id must be >= 0 or empty, got {gid.min()}")
-        top = int(gid.max()) if gid.size else -1
-        names = [_group_name(g) for g in range(top + 1)]
-        if np.any(gid == -1):
-            gid[gid == -1] = top + 1
-            names.append("no group")
-        groups, group_names = gid, tuple(names)
+    groups, group_names = _opinion_groups(None if ex.groups is None else ex.groups[keep_p])
 
     meta = {
         "source": str(folder),
@@ -240,16 +371,12 @@ def read_polis(folder: str | os.PathLike, min_votes: int = 7, unseen: str = "pas
         "participants": str(int(keep_p.sum())),
         "unseen": unseen,
         "min votes": str(min_votes),
-        "moderated out": str(len(hidden)),
+        "moderated out": str(ex.n_hidden),
         "attribution": POLIS_ATTRIBUTION,
         "license": POLIS_LICENSE,
     }
-    spath = folder / "summary.csv"
-    if spath.is_file():
-        with open(spath, newline="", encoding="utf-8-sig") as f:
-            for r in csv.reader(f):
-                if len(r) >= 2 and r[0] in ("topic", "url"):
-                    meta[r[0]] = " ".join(r[1].split())
+    meta.update({k: " ".join(ex.summary[k].split()) for k in ("topic", "url")
+                 if k in ex.summary})
     return Profile.from_levels(levels, labels=[texts[c] for c in kept_ids], groups=groups,
                                group_names=group_names, n_voters=int(keep_p.sum()), meta=meta)
 

@@ -19,7 +19,7 @@ from ualign.core import Profile
 from ualign.llm.populations import EmbeddingPopulation, Population, VotePopulation
 from ualign.llm.select import METHODS, diversity, evaluate, personalised_win_rates, select
 
-__all__ = ["SelectConfig", "personas_for", "run_prompt", "summarise"]
+__all__ = ["SelectConfig", "personas_for", "run_prompt", "summarise", "timing_summary"]
 
 PERSONAL_SYSTEM = ("Write for this reader. {persona} Answer in one or two sentences, in "
                    "your own words.")
@@ -208,3 +208,16 @@ def summarise(records: Sequence[dict]) -> list[dict]:
         row.update({m: float(np.mean(v)) for m, v in vals.items()})
         rows.append(row)
     return rows
+
+
+def timing_summary(records) -> dict:
+    """Candidates per second (generation) and mean selection seconds per prompt per method."""
+    gen_s = sum(r["timing"].get("generate_s", 0.0) for r in records)
+    n_c = sum(len(r["candidates"]) for r in records)
+    sel: dict[str, list[float]] = {}
+    for r in records:
+        for m, by_k in r["timing"].get("select_s", {}).items():
+            sel.setdefault(m, []).append(sum(by_k.values()))
+    return dict(candidates=n_c, generate_s=gen_s,
+                candidates_per_s=(n_c / gen_s) if gen_s > 0 else float("nan"),
+                select_s_per_prompt={m: float(np.mean(v)) for m, v in sel.items()})

@@ -26,6 +26,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from ualign.core._checks import check_count
+
 SMOLLM2_HUB = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 __all__ = [
@@ -109,9 +111,7 @@ def http_json(url: str, body: dict | None = None, **kw) -> dict:
 
 
 def _check_n(n) -> int:
-    if isinstance(n, bool) or int(n) != n or int(n) < 1:
-        raise ValueError(f"n must be a positive integer (responses per prompt), got {n!r}")
-    return int(n)
+    return check_count(n, "n", " (responses per prompt)")
 
 
 def resolve_model(model: str | None, gguf_file: str | None = None) -> tuple[str, str | None]:

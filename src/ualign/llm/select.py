@@ -31,6 +31,8 @@ import time
 import numpy as np
 
 from ualign.core import Profile, deviation_payoffs, set_win_rate
+from ualign.core._checks import check_count, check_profile
+from ualign.solvers import registry
 
 __all__ = [
     "METHODS",
@@ -41,8 +43,13 @@ __all__ = [
     "select",
 ]
 
-METHODS = ("ualign", "ualign-kset", "best-of-n", "nlhf", "sampling")
-WITHOUT_REPLACEMENT = ("best-of-n", "sampling")
+WITHOUT_REPLACEMENT = ("best-of-n", "sampling")  # the two baselines, which are not solvers
+_REPORT_ORDER = ("ualign", "ualign-kset", "best-of-n", "nlhf", "sampling")
+#: every selection method: the registry's solvers labelled for ``"select"`` and the two
+#: baselines, in the order results are reported
+METHODS = tuple(sorted((*registry.labelled("select"), *WITHOUT_REPLACEMENT),
+                       key=lambda m: (_REPORT_ORDER.index(m) if m in _REPORT_ORDER
+                                      else len(_REPORT_ORDER), m)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,19 +88,9 @@ class Selection:
             out["probs"] = [round(float(p), 10) for p in self.probs]
         return out
 
-    @classmethod
-    def from_json(cls, d: dict) -> Selection:
-        return cls(method=d["method"], k=int(d["k"]), shown=np.asarray(d["shown"], np.int64),
-                   policy=None if d.get("policy") is None else np.asarray(d["policy"], float),
-                   sets=None if d.get("sets") is None else np.asarray(d["sets"], np.int64),
-                   probs=None if d.get("probs") is None else np.asarray(d["probs"], float),
-                   seconds=float(d.get("seconds", 0.0)), extras=dict(d.get("extras", {})))
-
 
 def _check_k(k, n: int, method: str) -> int:
-    if isinstance(k, bool) or int(k) != k or int(k) < 1:
-        raise ValueError(f"k must be a positive integer (responses shown), got {k!r}")
-    k = int(k)
+    k = check_count(k, "k", " (responses shown)")
     if method in WITHOUT_REPLACEMENT and k > n:
         raise ValueError(f"k={k} is larger than the N={n} candidates; method {method!r} shows "
                          f"k distinct responses (without replacement), so it needs k <= N")
@@ -120,34 +117,16 @@ def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, wei
       seed: seed or ``numpy.random.Generator`` for sampling the shown responses.
       tol: exploitability tolerance passed to ``solve_ualign``.
     """
-    if not isinstance(profile, Profile):
-        raise ValueError(f"profile must be a ualign.Profile, got {type(profile).__name__}")
+    check_profile(profile)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     n = profile.n_responses
     k = _check_k(k, n, method)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    if method == "ualign":
-        from ualign.solvers import solve_ualign
-        res = solve_ualign(profile, k, method="auto", tol=tol, seed=rng)
-        sel = dict(policy=np.asarray(res.policy, float), shown=_sample(res.policy, k, rng),
-                   extras=dict(solver=res.method, exploitability=float(res.exploitability),
-                               converged=bool(res.converged)))
-    elif method == "nlhf":
-        from ualign.solvers import solve_nlhf
-        res = solve_nlhf(profile)
-        sel = dict(policy=np.asarray(res.policy, float), shown=_sample(res.policy, k, rng),
-                   extras=dict(solver=res.method, exploitability=float(res.exploitability)))
-    elif method == "ualign-kset":
-        from ualign.solvers import solve_kset
-        res = solve_kset(profile, k)
-        sets = np.asarray(res.sets, dtype=np.int64)
-        probs = np.clip(np.asarray(res.probs, float), 0, None)
-        probs = probs / probs.sum()
-        pick = int(rng.choice(len(probs), p=probs))
-        sel = dict(sets=sets, probs=probs, shown=np.sort(sets[pick]),
-                   extras=dict(value=float(res.value)))
+    solver = registry.labelled("select").get(method)
+    if solver is not None:
+        sel = _solve(solver, profile, k, tol, rng)
     elif method == "best-of-n":
         if scores is None:
             util = 1.0 - profile.levels / max(n - 1, 1)
@@ -173,6 +152,26 @@ def select(profile: Profile, k: int, method: str = "ualign", *, scores=None, wei
     else:  # sampling
         sel = dict(shown=np.arange(k), sets=np.arange(k)[None, :], probs=np.ones(1))
     return Selection(method=method, k=k, seconds=time.perf_counter() - t0, **sel)
+
+
+def _solve(solver: registry.Method, profile: Profile, k: int, tol: float, rng) -> dict:
+    """A registered solver's selection: k i.i.d. samples of its policy, or one set drawn from
+    its k-set policy."""
+    if solver.output == "kset":
+        res = solver.solve(profile, k)
+        sets = np.asarray(res.sets, dtype=np.int64)
+        probs = np.clip(np.asarray(res.probs, float), 0, None)
+        probs = probs / probs.sum()
+        pick = int(rng.choice(len(probs), p=probs))
+        return dict(sets=sets, probs=probs, shown=np.sort(sets[pick]),
+                    extras=dict(value=float(res.value)))
+    res = (solver.solve(profile, k, tol=tol) if solver.k_free
+           else solver.solve(profile, k, tol=tol, seed=rng))
+    extras = dict(solver=res.method, exploitability=float(res.exploitability))
+    if not solver.k_free:
+        extras["converged"] = bool(res.converged)
+    return dict(policy=np.asarray(res.policy, float), shown=_sample(res.policy, k, rng),
+                extras=extras)
 
 
 def _pad(policy: np.ndarray, n: int) -> np.ndarray:

@@ -30,11 +30,13 @@ import numpy as np
 
 from ualign.core import Profile, robust_win_rate, set_win_rate
 from ualign.report.results import CompareEntry, CompareResult
+from ualign.solvers import registry
 
 __all__ = ["METHODS", "SUPPORT_EPS", "compare_methods", "diversity", "kset_marginal",
            "kset_robust_win_rate", "parse_ks", "parse_methods"]
 
-METHODS = ("rlhf", "nlhf", "ualign", "kset")
+#: the solvers offered for comparison: the registry's methods labelled for ``"compare"``
+METHODS = tuple(registry.labelled("compare"))
 SUPPORT_EPS = 1e-6
 MAX_K = 1024
 
@@ -129,15 +131,15 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
       distribution (k = 0 for the k-independent RLHF / NLHF policies), ``extras["kset"][k]`` the
       k-set policy's sets and probabilities.
     """
-    from ualign import solvers
-
     ks = tuple(int(k) for k in ks)
     if not ks or min(ks) < 1:
         raise ValueError(f"ks must be a non-empty list of integers >= 1, got {ks}")
     methods = tuple(methods)
+    by_label = registry.labelled("compare")
     for pos, m in enumerate(methods):
-        if m not in METHODS:
-            raise ValueError(f"methods must be among {METHODS}, got {m!r} at position {pos}")
+        if m not in by_label:
+            raise ValueError(f"methods must be among {tuple(by_label)}, got {m!r} at position "
+                             f"{pos}")
     n = profile.n_responses
     entries: list[CompareEntry] = []
     policies: dict = {}
@@ -148,56 +150,75 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
             tick(msg)
 
     for m in methods:
+        method = by_label[m]
         policies[m] = {}
-        if m in ("rlhf", "nlhf"):
-            t0 = time.perf_counter()
-            res = solvers.solve_rlhf(profile) if m == "rlhf" else solvers.solve_nlhf(profile)
-            pi = np.asarray(res.policy, dtype=float)
-            setup = time.perf_counter() - t0
-            policies[m][0] = pi.tolist()
-            ent, sup = diversity(pi)
-            for k in ks:
-                t1 = time.perf_counter()
-                rw = robust_win_rate(profile, pi, k)
-                entries.append(CompareEntry(m, k, rw.value, k / (k + 1), ent, sup, rw.worst,
-                                            time.perf_counter() - t1 + (setup if k == ks[0]
-                                                                       else 0.0),
-                                            getattr(res, "converged", None)))
-                done(f"{m} k={k}")
-        elif m == "ualign":
-            for k in ks:
-                t1 = time.perf_counter()
-                res = solvers.solve_ualign(profile, k, seed=seed)
-                pi = np.asarray(res.policy, dtype=float)
-                rw = robust_win_rate(profile, pi, k)
-                ent, sup = diversity(pi)
-                policies[m][k] = pi.tolist()
-                entries.append(CompareEntry(m, k, rw.value, k / (k + 1), ent, sup, rw.worst,
-                                            time.perf_counter() - t1, res.converged))
-                done(f"{m} k={k}")
-        else:  # kset
+        if method.output == "kset":
             extras[m] = {}
-            for k in ks:
-                n_sets = math.comb(n + k - 1, k)
-                if ((kset_max_sets is not None and n_sets > kset_max_sets)
-                        or (kset_max_work is not None
-                            and profile.n_users * n_sets * n > kset_max_work)):
-                    done(f"{m} k={k} (skipped)")
-                    continue
-                t1 = time.perf_counter()
-                res = solvers.solve_kset(profile, k)
-                sets = np.asarray(res.sets, dtype=np.int64)
-                probs = np.asarray(res.probs, dtype=float)
-                value, worst = kset_robust_win_rate(profile, sets, probs)
-                q = kset_marginal(sets, probs, n)
-                ent, sup = diversity(q)
-                policies[m][k] = q.tolist()
-                extras[m][k] = {"sets": sets.tolist(), "probs": probs.tolist(),
-                                "solver_value": float(res.value), "exact": bool(res.exact),
-                                "upper_bound": float(res.upper_bound), "pricer": res.pricer}
-                entries.append(CompareEntry(m, k, value, k / (k + 1), ent, sup, worst,
-                                            time.perf_counter() - t1, bool(res.exact)))
-                done(f"{m} k={k}")
+            _compare_kset(profile, method, m, ks, entries, policies[m], extras[m], done,
+                          kset_max_sets, kset_max_work)
+        elif method.k_free:
+            _compare_k_free(profile, method, m, ks, entries, policies[m], done)
+        else:
+            _compare_per_k(profile, method, m, ks, entries, policies[m], done, seed)
     return CompareResult(profile=name, n_users=profile.n_users, n_responses=n, ks=ks,
                          methods=methods, entries=tuple(entries), policies=policies,
                          extras=extras)
+
+
+def _compare_k_free(profile, method, m, ks, entries, policies, done):
+    """A policy that does not depend on k (RLHF, NLHF): solved once, deployed as ``π^{⊗k}``."""
+    t0 = time.perf_counter()
+    res = method.solve(profile, 1)
+    pi = np.asarray(res.policy, dtype=float)
+    setup = time.perf_counter() - t0
+    policies[0] = pi.tolist()
+    ent, sup = diversity(pi)
+    for k in ks:
+        t1 = time.perf_counter()
+        rw = robust_win_rate(profile, pi, k)
+        entries.append(CompareEntry(m, k, rw.value, k / (k + 1), ent, sup, rw.worst,
+                                    time.perf_counter() - t1 + (setup if k == ks[0] else 0.0),
+                                    getattr(res, "converged", None)))
+        done(f"{m} k={k}")
+
+
+def _compare_per_k(profile, method, m, ks, entries, policies, done, seed):
+    """A single-output policy solved for each k (the equilibrium π*_k), deployed as
+    ``π*_k^{⊗k}``."""
+    for k in ks:
+        t1 = time.perf_counter()
+        res = method.solve(profile, k, seed=seed)
+        pi = np.asarray(res.policy, dtype=float)
+        rw = robust_win_rate(profile, pi, k)
+        ent, sup = diversity(pi)
+        policies[k] = pi.tolist()
+        entries.append(CompareEntry(m, k, rw.value, k / (k + 1), ent, sup, rw.worst,
+                                    time.perf_counter() - t1, res.converged))
+        done(f"{m} k={k}")
+
+
+def _compare_kset(profile, method, m, ks, entries, policies, extras, done, kset_max_sets,
+                  kset_max_work):
+    """A distribution over k-multisets for each k (skipped at k beyond the size limits)."""
+    n = profile.n_responses
+    for k in ks:
+        n_sets = math.comb(n + k - 1, k)
+        if ((kset_max_sets is not None and n_sets > kset_max_sets)
+                or (kset_max_work is not None
+                    and profile.n_users * n_sets * n > kset_max_work)):
+            done(f"{m} k={k} (skipped)")
+            continue
+        t1 = time.perf_counter()
+        res = method.solve(profile, k)
+        sets = np.asarray(res.sets, dtype=np.int64)
+        probs = np.asarray(res.probs, dtype=float)
+        value, worst = kset_robust_win_rate(profile, sets, probs)
+        q = kset_marginal(sets, probs, n)
+        ent, sup = diversity(q)
+        policies[k] = q.tolist()
+        extras[k] = {"sets": sets.tolist(), "probs": probs.tolist(),
+                     "solver_value": float(res.value), "exact": bool(res.exact),
+                     "upper_bound": float(res.upper_bound), "pricer": res.pricer}
+        entries.append(CompareEntry(m, k, value, k / (k + 1), ent, sup, worst,
+                                    time.perf_counter() - t1, bool(res.exact)))
+        done(f"{m} k={k}")

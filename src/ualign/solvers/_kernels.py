@@ -115,7 +115,9 @@ def class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, nchunks):
 
 @numba.njit(cache=True, parallel=True)
 def jacobian_from_terms(lev, FA, FT, block):
-    """Pass 2: ``J[y, z] = Σ_u FA[u,y] [lev[u,z] > lev[u,y]] + FT[u,y] [lev[u,z] = lev[u,y]]``.
+    """Pass 2: ``J[y, z] = Σ_u FA[u,y] [lev[u,z] < lev[u,y]] + FT[u,y] [lev[u,z] = lev[u,y]]``:
+    levels count up from the user's worst class 0, so ``lev[u,z] < lev[u,y]`` is "u ranks z
+    strictly below y" (``∂f/∂a``) and equality is "tied with y" (``∂f/∂t``).
 
     Rows are processed in blocks of ``block`` (parallel over blocks) so each user's level row is
     read once per block; the inner loop over z is a branch-free vector select. O(U m^2)."""

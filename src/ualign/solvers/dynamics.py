@@ -1,53 +1,79 @@
-"""Self-play dynamics for the (k+1)-player alignment game, each an ``init`` + ``step`` pair with
-explicit state and one thin driver (STYLE.md rule 3).
+"""Self-play dynamics for the (k+1)-player alignment game, written as optax writes its
+transformations (STYLE.md rule 3): a factory closes over the oracle and the step sizes and returns
+a :class:`Dynamics`, an ``(init, step)`` pair on an explicit NamedTuple state; variants compose
+(:func:`averaged` wraps any dynamic) and one thin driver, :func:`run`, loops, checks a
+certificate and returns a :class:`RunResult`.
 
 All work on a payoff oracle ``r(π) = L(π, ·)`` (THEORY.md §3), the payoff of a deviation to each
 response against k samples of π, in [0, 1]. Entropic (multiplicative) updates:
 
-- Hedge:        ``π_{t+1}(y) ∝ π_t(y) exp(η r_t(y))``, ``r_t = L(π_t, ·)``; outputs the average
-                ``π̄_T = (1/T) Σ_t π_t`` and the sampled-iterate policy "draw t uniformly, then k
-                samples of π_t", whose worst-case win rate ``1 - max_y (1/T) Σ_t L(π_t, y)`` is
-                known exactly from the payoffs seen and is ``>= k/(k+1) - sqrt(log n / (2T))`` for
-                ``η = sqrt(8 log n / T)``; by convexity of ``L(·, y)`` the average does as well.
-- Optimistic:   ``π̂_{t+1} ∝ π̂_t exp(η r_t)``, ``π_{t+1} ∝ π̂_{t+1} exp(η r_t)`` (one oracle call
-                per step; last iterate).
-- Extragradient (mirror prox): ``π_{t+½} ∝ π_t exp(η r(π_t))``, ``π_{t+1} ∝ π_t exp(η r(π_{t+½}))``
-                (two calls per step; last iterate converges for monotone games).
-- Magnetic mirror descent (MMD), reference μ, strength τ:
-                ``π_{t+1} ∝ (π_t μ^{ητ} exp(η r_t))^{1/(1+ητ)}``; fixed point
-                ``π_τ = softmax(log μ + L(π_τ)/τ)``, the unique KL-regularised equilibrium, reached
-                linearly; ``max_y L(π_τ, y) <= 1/(k+1) + τ max_y log(π_τ(y)/μ(y))``.
+- :func:`hedge`: ``π_{t+1}(y) ∝ π_t(y) exp(η r_t(y))``, ``r_t = L(π_t, ·)``; one step is one
+  round of play: play π_t, observe ``r_t``, update the weights. :func:`averaged` of it keeps
+  ``Σ_t π_t`` and ``Σ_t r_t``, giving the average ``π̄_T = (1/T) Σ_t π_t`` and the
+  sampled-iterate policy "draw t uniformly, then k samples of π_t", whose worst-case win rate
+  ``1 - max_y (1/T) Σ_t L(π_t, y)`` is known exactly from the payoffs seen and is
+  ``>= k/(k+1) - sqrt(log n / (2T))`` for ``η = sqrt(8 log n / T)``; by convexity of ``L(·, y)``
+  the average does as well.
+- :func:`optimistic`: ``π̂_{t+1} ∝ π̂_t exp(η r_t)``, ``π_{t+1} ∝ π̂_{t+1} exp(η r_t)`` (one oracle
+  call per step; last iterate).
+- :func:`extragradient` (mirror prox): ``π_{t+½} ∝ π_t exp(η r(π_t))``,
+  ``π_{t+1} ∝ π_t exp(η r(π_{t+½}))`` (two calls per step; last iterate converges for monotone
+  games).
+- :func:`mmd` (magnetic mirror descent), reference μ, strength τ:
+  ``π_{t+1} ∝ (π_t μ^{ητ} exp(η r_t))^{1/(1+ητ)}``; fixed point ``π_τ = softmax(log μ + L(π_τ)/τ)``,
+  the unique KL-regularised equilibrium, reached linearly;
+  ``max_y L(π_τ, y) <= 1/(k+1) + τ max_y log(π_τ(y)/μ(y))``.
+
+Every state carries ``t`` (steps taken), ``pi`` (the iterate the last step played, or π0 before
+any step), ``r`` (``L(pi, ·)``; None before the first round of :func:`hedge`) and ``evals``
+(oracle calls so far).
+
+Example::
+
+    dyn = averaged(hedge(oracle, eta))
+    out = run(dyn, certificate, pi0=np.full(n, 1 / n), max_iter=T)
+    pi_bar = out.state.pi_sum / out.state.iterates
 
 References: shared/spec/THEORY.md §5; Sokota et al. 2023 (MMD); Korpelevich 1976 / Nemirovski
-2004 (extragradient, mirror prox); Rakhlin & Sridharan 2013 (optimistic mirror descent).
+2004 (extragradient, mirror prox); Rakhlin & Sridharan 2013 (optimistic mirror descent);
+optax's ``GradientTransformation`` (the ``(init, step)`` shape).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
 __all__ = [
-    "ExtragradientState",
+    "AveragedState",
+    "Dynamics",
     "HedgeState",
-    "MMDState",
+    "MirrorState",
     "OptimisticState",
-    "extragradient_init",
-    "extragradient_step",
-    "hedge_init",
-    "hedge_step",
-    "mmd_init",
-    "mmd_step",
-    "optimistic_init",
-    "optimistic_step",
-    "run_dynamics",
+    "RunResult",
+    "averaged",
+    "extragradient",
+    "hedge",
+    "mmd",
+    "mmd_residual",
+    "optimistic",
+    "run",
 ]
 
 Oracle = Callable[[np.ndarray], np.ndarray]
+# certificate(state, it) -> (value, oracle calls it made, done)
+Certificate = Callable[[Any, int], tuple[float, int, bool]]
+
+
+class Dynamics(NamedTuple):
+    """An ``(init, step)`` pair: ``init(π0) -> state``, ``step(state) -> state``."""
+
+    init: Callable[[Any], Any]  # π0 -> state
+    step: Callable[[Any], Any]
 
 
 def _normalise_log(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,24 +86,29 @@ def _normalise_log(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------------------- Hedge
 class HedgeState(NamedTuple):
-    t: int  # steps taken
-    log_pi: np.ndarray  # log π_t (current iterate)
-    r: np.ndarray  # L(π_t, ·)
-    pi_sum: np.ndarray  # Σ_{s<=t} π_s (for the average)
-    r_sum: np.ndarray  # Σ_{s<=t} L(π_s, ·) (for the sampled-iterate policy)
+    t: int  # rounds played
+    log_w: np.ndarray  # log w, w the iterate the next round plays (normalised)
+    w: np.ndarray  # that iterate
+    pi: np.ndarray  # π_t, the iterate played last (π0 before any round)
+    r: np.ndarray | None  # L(π_t, ·); None before the first round
     evals: int
 
 
-def hedge_init(oracle: Oracle, pi0: np.ndarray) -> HedgeState:
-    pi, lp = _normalise_log(np.log(pi0))
-    r = oracle(pi)
-    return HedgeState(1, lp, r, pi.copy(), r.copy(), 1)
+def hedge(oracle: Oracle, eta: float) -> Dynamics:
+    """Hedge (multiplicative weights), step size η: a step plays ``π_t = w``, observes
+    ``r_t = L(π_t, ·)`` and updates ``w ∝ π_t exp(η r_t)`` (one oracle call). T steps play the T
+    iterates ``π_1 = π0, ..., π_T``."""
 
+    def init(pi0: np.ndarray) -> HedgeState:
+        w, lw = _normalise_log(np.log(pi0))
+        return HedgeState(0, lw, w, w, None, 0)
 
-def hedge_step(state: HedgeState, oracle: Oracle, eta: float) -> HedgeState:
-    pi, lp = _normalise_log(state.log_pi + eta * state.r)
-    r = oracle(pi)
-    return HedgeState(state.t + 1, lp, r, state.pi_sum + pi, state.r_sum + r, state.evals + 1)
+    def step(state: HedgeState) -> HedgeState:
+        r = oracle(state.w)
+        w, lw = _normalise_log(state.log_w + eta * r)
+        return HedgeState(state.t + 1, lw, w, state.w, r, state.evals + 1)
+
+    return Dynamics(init, step)
 
 
 # ---------------------------------------------------------------------------- optimistic
@@ -89,57 +120,63 @@ class OptimisticState(NamedTuple):
     evals: int
 
 
-def optimistic_init(oracle: Oracle, pi0: np.ndarray) -> OptimisticState:
-    pi, lp = _normalise_log(np.log(pi0))
-    return OptimisticState(0, lp, pi, oracle(pi), 1)
+def optimistic(oracle: Oracle, eta: float) -> Dynamics:
+    """Optimistic multiplicative weights: ``π̂_{t+1} ∝ π̂_t exp(η r_t)``,
+    ``π_{t+1} ∝ π̂_{t+1} exp(η r_t)`` (one oracle call per step)."""
+
+    def init(pi0: np.ndarray) -> OptimisticState:
+        pi, lp = _normalise_log(np.log(pi0))
+        return OptimisticState(0, lp, pi, oracle(pi), 1)
+
+    def step(state: OptimisticState) -> OptimisticState:
+        _, lh = _normalise_log(state.log_hat + eta * state.r)
+        pi, _ = _normalise_log(lh + eta * state.r)
+        return OptimisticState(state.t + 1, lh, pi, oracle(pi), state.evals + 1)
+
+    return Dynamics(init, step)
 
 
-def optimistic_step(state: OptimisticState, oracle: Oracle, eta: float) -> OptimisticState:
-    _, lh = _normalise_log(state.log_hat + eta * state.r)
-    pi, _ = _normalise_log(lh + eta * state.r)
-    return OptimisticState(state.t + 1, lh, pi, oracle(pi), state.evals + 1)
+# ---------------------------------------------------------------------------- mirror steps
+class MirrorState(NamedTuple):
+    """The state of the one-sequence mirror steps (:func:`extragradient`, :func:`mmd`)."""
 
-
-# ---------------------------------------------------------------------------- extragradient
-class ExtragradientState(NamedTuple):
     t: int
-    log_pi: np.ndarray
-    pi: np.ndarray
+    log_pi: np.ndarray  # log π_t
+    pi: np.ndarray  # π_t
     r: np.ndarray  # L(π_t, ·)
     evals: int
 
 
-def extragradient_init(oracle: Oracle, pi0: np.ndarray) -> ExtragradientState:
-    pi, lp = _normalise_log(np.log(pi0))
-    return ExtragradientState(0, lp, pi, oracle(pi), 1)
+def _mirror_init(oracle: Oracle):
+    def init(pi0: np.ndarray) -> MirrorState:
+        pi, lp = _normalise_log(np.log(pi0))
+        return MirrorState(0, lp, pi, oracle(pi), 1)
+    return init
 
 
-def extragradient_step(state: ExtragradientState, oracle: Oracle,
-                       eta: float) -> ExtragradientState:
-    half, _ = _normalise_log(state.log_pi + eta * state.r)
-    pi, lp = _normalise_log(state.log_pi + eta * oracle(half))
-    return ExtragradientState(state.t + 1, lp, pi, oracle(pi), state.evals + 2)
+def extragradient(oracle: Oracle, eta: float) -> Dynamics:
+    """Entropic mirror prox: ``π_{t+½} ∝ π_t exp(η r(π_t))``, ``π_{t+1} ∝ π_t exp(η r(π_{t+½}))``
+    (two oracle calls per step)."""
+
+    def step(state: MirrorState) -> MirrorState:
+        half, _ = _normalise_log(state.log_pi + eta * state.r)
+        pi, lp = _normalise_log(state.log_pi + eta * oracle(half))
+        return MirrorState(state.t + 1, lp, pi, oracle(pi), state.evals + 2)
+
+    return Dynamics(_mirror_init(oracle), step)
 
 
-# ---------------------------------------------------------------------------- MMD
-class MMDState(NamedTuple):
-    t: int
-    log_pi: np.ndarray
-    pi: np.ndarray
-    r: np.ndarray
-    evals: int
+def mmd(oracle: Oracle, eta: float, tau: float, mu: np.ndarray) -> Dynamics:
+    """Magnetic mirror descent to reference μ (strictly positive) with strength τ:
+    ``π_{t+1} ∝ (π_t μ^{ητ} exp(η r_t))^{1/(1+ητ)}`` (one oracle call per step)."""
+    log_mu = np.log(mu)
 
+    def step(state: MirrorState) -> MirrorState:
+        pi, lp = _normalise_log((state.log_pi + eta * tau * log_mu + eta * state.r)
+                                / (1.0 + eta * tau))
+        return MirrorState(state.t + 1, lp, pi, oracle(pi), state.evals + 1)
 
-def mmd_init(oracle: Oracle, pi0: np.ndarray) -> MMDState:
-    pi, lp = _normalise_log(np.log(pi0))
-    return MMDState(0, lp, pi, oracle(pi), 1)
-
-
-def mmd_step(state: MMDState, oracle: Oracle, eta: float, tau: float,
-             log_mu: np.ndarray) -> MMDState:
-    pi, lp = _normalise_log((state.log_pi + eta * tau * log_mu + eta * state.r)
-                            / (1.0 + eta * tau))
-    return MMDState(state.t + 1, lp, pi, oracle(pi), state.evals + 1)
+    return Dynamics(_mirror_init(oracle), step)
 
 
 def mmd_residual(pi: np.ndarray, r: np.ndarray, tau: float, log_mu: np.ndarray) -> float:
@@ -148,39 +185,98 @@ def mmd_residual(pi: np.ndarray, r: np.ndarray, tau: float, log_mu: np.ndarray) 
     return float(np.abs(pi - target).sum())
 
 
-# ---------------------------------------------------------------------------- driver
-def run_dynamics(init: Callable, step: Callable, gap: Callable, *, max_iter: int,
-                 check_every: int = 1, desc: str = "dynamics", progress: bool = False,
-                 time_limit: float | None = None):
-    """Thin driver: ``state = init()``; then ``state = step(state)`` until ``gap(state, it)``
-    returns ``(value, extra_evals, done)`` with ``done`` true, ``max_iter`` steps, or
-    ``time_limit`` seconds.
+# ---------------------------------------------------------------------------- averaging
+class AveragedState(NamedTuple):
+    inner: Any  # the wrapped dynamic's state
+    pi_sum: np.ndarray  # Σ_t π_t over the iterates the steps played
+    r_sum: np.ndarray  # Σ_t L(π_t, ·)
+    iterates: int  # iterates summed
 
-    ``gap`` is called every ``check_every`` steps (and at the last step); ``value`` goes into the
-    trace. Returns ``(state, trace, gap_evals, done, seconds, trace_seconds)``.
+    @property
+    def t(self) -> int:
+        return self.inner.t
+
+    @property
+    def evals(self) -> int:
+        return self.inner.evals
+
+
+def averaged(dynamics: Dynamics) -> Dynamics:
+    """Wrap a dynamic so that its state also keeps ``Σ_t π_t`` and ``Σ_t L(π_t, ·)`` over the
+    iterates its steps play (``inner.pi`` and ``inner.r`` after each step): the average policy
+    is ``pi_sum / iterates`` and the sampled-iterate payoffs ``r_sum / iterates``."""
+
+    def init(pi0: np.ndarray) -> AveragedState:
+        inner = dynamics.init(pi0)
+        return AveragedState(inner, np.zeros_like(inner.pi), np.zeros_like(inner.pi), 0)
+
+    def step(state: AveragedState) -> AveragedState:
+        inner = dynamics.step(state.inner)
+        return AveragedState(inner, state.pi_sum + inner.pi, state.r_sum + inner.r,
+                             state.iterates + 1)
+
+    return Dynamics(init, step)
+
+
+# ---------------------------------------------------------------------------- driver
+class RunResult(NamedTuple):
+    """What :func:`run` returns."""
+
+    state: Any  # the final state
+    trace: list  # (step, certificate value) pairs, steps increasing
+    certificate_evals: int  # oracle calls the certificate made
+    done: bool  # whether the certificate said done
+    seconds: float
+    trace_seconds: list  # seconds since the start at each trace point
+
+
+def run(dynamics: Dynamics, certificate: Certificate, *, pi0: np.ndarray | None, max_iter: int,
+        check_every: int = 1, desc: str = "dynamics", progress: bool = False,
+        time_limit: float | None = None) -> RunResult:
+    """Thin driver: ``state = init(π0)``; then ``state = step(state)`` until the certificate
+    says done, ``max_iter`` steps were taken, or ``time_limit`` seconds passed.
+
+    ``certificate(state, it) -> (value, oracle calls, done)`` is called at the start, every
+    ``check_every`` steps and at the last step; ``value`` goes into the trace.
     """
     t0 = time.perf_counter()
-    state = init()
-    trace = []
-    times = []
-    extra = 0
-    value, e, done = gap(state, 0)
-    extra += e
-    trace.append((0, value))
-    times.append(time.perf_counter() - t0)
+    state = dynamics.init(pi0)
+    value, extra, done = certificate(state, 0)
+    trace = [(0, value)]
+    times = [time.perf_counter() - t0]
     it = 0
     with tqdm(total=max_iter, desc=desc, disable=not progress, leave=False) as bar:
         while not done and it < max_iter:
-            state = step(state)
+            state = dynamics.step(state)
             it += 1
             bar.update(1)
             out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
             if it % check_every == 0 or it == max_iter or out_of_time:
-                value, e, done = gap(state, it)
+                value, e, done = certificate(state, it)
                 extra += e
                 trace.append((it, value))
                 times.append(time.perf_counter() - t0)
                 bar.set_postfix(gap=f"{value:.2e}")
             if out_of_time:
                 break
-    return state, trace, extra, done, time.perf_counter() - t0, times
+    return RunResult(state, trace, extra, done, time.perf_counter() - t0, times)
+
+
+# ---------------------------------------------------------------------------- deprecated
+def hedge_init(oracle: Oracle, pi0: np.ndarray) -> MirrorState:
+    """Deprecated (kept for ``report/claims.py`` until it moves to :func:`hedge` and :func:`run`):
+    the state after evaluating π0."""
+    return _mirror_init(oracle)(pi0)
+
+
+def hedge_step(state: MirrorState, oracle: Oracle, eta: float) -> MirrorState:
+    """Deprecated: ``π_{t+1} ∝ π_t exp(η L(π_t, ·))``, then evaluate it (update, then play)."""
+    pi, lp = _normalise_log(state.log_pi + eta * state.r)
+    return MirrorState(state.t + 1, lp, pi, oracle(pi), state.evals + 1)
+
+
+def run_dynamics(init: Callable, step: Callable, gap: Certificate, *, max_iter: int,
+                 **kwargs) -> RunResult:
+    """Deprecated form of :func:`run` taking a zero-argument ``init``; its result still unpacks
+    as the old ``(state, trace, gap_evals, done, seconds, trace_seconds)``."""
+    return run(Dynamics(lambda _pi0: init(), step), gap, pi0=None, max_iter=max_iter, **kwargs)

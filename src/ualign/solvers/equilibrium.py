@@ -1,7 +1,8 @@
 """``solve_ualign``: a symmetric Nash equilibrium of the (k+1)-player alignment game.
 
 An equilibrium is a π with ``max_y L(π, y) <= 1/(k+1)`` (THEORY §4), i.e. a minimiser of the
-convex function ``G(π) = max_y L(π, y)`` whose minimum is exactly ``1/(k+1)``. Methods:
+convex function ``G(π) = max_y L(π, y)`` whose minimum is exactly ``1/(k+1)``. Methods (each
+registered once in ``ualign.solvers.registry``, family ``"ualign"``, with its options dataclass):
 
 - ``"hedge"``, ``"optimistic"``, ``"extragradient"``, ``"mmd"``: self-play dynamics
   (``ualign.solvers.dynamics``) on full payoff evaluations.
@@ -10,6 +11,8 @@ convex function ``G(π) = max_y L(π, y)`` whose minimum is exactly ``1/(k+1)``.
   programming; certified by a fresh full evaluation (see ``_auto``).
 
 Every method ends with a fresh full evaluation of ``L(π, ·)`` (the certificate in the result).
+``max_iter`` is the number of updates a method takes: outer rounds for auto, rounds of play for
+Hedge, steps for the others.
 
 References: shared/spec/THEORY.md §3-5.
 """
@@ -17,6 +20,8 @@ References: shared/spec/THEORY.md §3-5.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import time
 
 import numba
@@ -26,10 +31,17 @@ from scipy.optimize import linprog
 from ualign.core import _kernels as core_kernels
 from ualign.core._checks import check_k
 from ualign.core.payoffs import deviation_payoffs
-from ualign.solvers import _kernels
+from ualign.solvers import _kernels, registry
 from ualign.solvers import dynamics as dyn
-from ualign.solvers.nlhf import SolverError
+from ualign.solvers.diagnostics import (
+    AutoDiagnostics,
+    HedgeDiagnostics,
+    LastIterateDiagnostics,
+    MMDDiagnostics,
+)
+from ualign.solvers.registry import Options, check_field
 from ualign.solvers.result import (
+    SolverError,
     SolverResult,
     certify,
     check_max_iter,
@@ -39,13 +51,8 @@ from ualign.solvers.result import (
     check_reference,
 )
 
-__all__ = ["METHODS", "solve_ualign"]
-
-METHODS = ("auto", "hedge", "optimistic", "extragradient", "mmd")
-
-
-def _check_tol(tol) -> float:
-    return check_positive(tol, "tol")
+__all__ = ["AutoOptions", "HedgeOptions", "LastIterateOptions", "MMDOptions", "UalignOptions",
+           "solve_ualign", "ualign_method"]
 
 
 def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
@@ -58,24 +65,28 @@ def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
       profile: the population (``ualign.Profile``).
       k: samples shown per query, an integer >= 1.
       method: ``"auto"`` (fast, certified; default), ``"hedge"``, ``"optimistic"``,
-        ``"extragradient"`` or ``"mmd"``.
+        ``"extragradient"`` or ``"mmd"`` (the registry's ``"ualign"`` family,
+        ``ualign.solvers.METHODS``).
       tol: target exploitability ``max_y L(π, y) - 1/(k+1)`` (for ``"mmd"``: target residual of
         the regularised fixed point).
-      max_iter: iteration cap (default per method: auto 60 outer rounds, hedge T = 1000 played
-        iterates (the first is uniform),
-        optimistic/extragradient 2000, mmd 2000).
+      max_iter: the number of updates to take at most (default per method: auto 60 outer
+        rounds; hedge T = 1000 rounds of play, i.e. T iterates averaged, the first uniform;
+        optimistic/extragradient 2000 steps, mmd 2000 steps).
       seed: int or ``numpy.random.Generator``; the methods are deterministic, it is accepted
-        for a uniform signature and recorded.
+        for a uniform signature and recorded in ``result.seed``.
       progress: show a progress bar.
-      options: per method. hedge: ``eta`` (default ``sqrt(8 log n / T)``, T = max_iter),
-        ``check_every``; optimistic/extragradient: ``eta`` (default ``1/k``); mmd: ``tau``
-        (default 0.01), ``reference`` μ (default uniform; strictly positive), ``eta``
-        (default ``1/k``); every dynamic: ``time_limit`` (seconds; stop early, unconverged);
-        auto: ``m0`` (first candidate set size, default max(32, n // 8)).
+      options: per method, checked by the method's options dataclass (:class:`AutoOptions`,
+        :class:`HedgeOptions`, :class:`LastIterateOptions`, :class:`MMDOptions`). hedge:
+        ``eta`` (default ``sqrt(8 log n / T)``, T = max_iter), ``check_every``;
+        optimistic/extragradient: ``eta`` (default ``1/k``); mmd: ``tau`` (default 0.01),
+        ``reference`` μ (default uniform; strictly positive), ``eta`` (default ``1/k``); every
+        dynamic: ``time_limit`` (seconds; stop early, unconverged); auto: ``m0`` (first
+        candidate set size, default max(32, n // 8)).
 
     Returns:
       ``SolverResult``: ``exploitability`` and ``robust_win_rate`` from a fresh full evaluation;
-      ``converged`` says whether the certified exploitability is <= tol (mmd: residual <= tol).
+      ``converged`` says whether the certified exploitability is <= tol (mmd: residual <= tol);
+      typed ``diagnostics`` per method.
 
     Raises:
       ValueError on bad input (k < 1, unknown method, τ < 0, reference off the simplex or with
@@ -85,24 +96,12 @@ def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
     """
     profile = check_profile(profile)
     k = check_k(k)
-    tol = _check_tol(tol)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_positive(tol, "tol")
+    m = registry.get(method, family="ualign")
     if seed is not None and not isinstance(seed, (int, np.integer, np.random.Generator)):
         raise ValueError(f"seed must be an int or a numpy Generator, got {type(seed).__name__}")
-    fn = {"auto": _auto, "hedge": _hedge, "optimistic": _last_iterate,
-          "extragradient": _last_iterate, "mmd": _mmd}[method]
-    allowed = {"auto": {"m0"}, "hedge": {"eta", "check_every"}, "optimistic": {"eta"},
-               "extragradient": {"eta"}, "mmd": {"tau", "reference", "eta"}}[method]
-    if method != "auto":
-        allowed = allowed | {"time_limit"}
-    unknown = set(options) - allowed
-    if unknown:
-        raise ValueError(f"options {sorted(unknown)} are not understood by method {method!r} "
-                         f"(it takes {sorted(allowed)})")
-    with _serial_if_small(profile):
-        return fn(profile, k, method=method, tol=tol, max_iter=max_iter, progress=progress,
-                  **options)
+    return m.solve(profile, k, seed=seed, tol=tol, max_iter=max_iter, progress=progress,
+                   **options)
 
 
 SERIAL_BELOW = 200_000  # U·n below which compiled kernels run on one thread
@@ -131,89 +130,174 @@ def _full_oracle(profile, k):
     return oracle
 
 
+# ---------------------------------------------------------------------------- options
+@dataclasses.dataclass(frozen=True)
+class UalignOptions(Options):
+    """Options every ``solve_ualign`` method takes: ``tol`` (> 0), ``max_iter`` (updates, an
+    integer >= 1, or None for the method's default) and ``progress``."""
+
+    tol: float = 1e-9
+    max_iter: int | None = None
+    progress: bool = False
+
+    def __post_init__(self):
+        check_field(self, "tol", check_positive)
+        check_field(self, "max_iter", check_k)
+        object.__setattr__(self, "progress", bool(self.progress))
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoOptions(UalignOptions):
+    """``"auto"``: ``m0``, the first candidate set size (default max(32, n // 8))."""
+
+    m0: int | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_field(self, "m0", check_k)
+
+
+@dataclasses.dataclass(frozen=True)
+class _DynamicsOptions(UalignOptions):
+    """Every dynamic: ``time_limit`` (seconds > 0; stop early, unconverged) and ``eta`` (the
+    step size > 0; None for the method's default)."""
+
+    eta: float | None = None
+    time_limit: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_field(self, "eta", check_positive)
+        check_field(self, "time_limit", check_positive)
+
+
+@dataclasses.dataclass(frozen=True)
+class HedgeOptions(_DynamicsOptions):
+    """``"hedge"``: ``eta`` (default ``sqrt(8 log n / T)``), ``check_every`` (steps between
+    evaluations of the average; default max(1, T // 50))."""
+
+    check_every: int | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_field(self, "check_every", check_k)
+
+
+@dataclasses.dataclass(frozen=True)
+class LastIterateOptions(_DynamicsOptions):
+    """``"optimistic"``, ``"extragradient"``: ``eta`` (default ``1/k``)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MMDOptions(_DynamicsOptions):
+    """``"mmd"``: ``tau`` (KL strength > 0, default 0.01), ``reference`` μ (default uniform;
+    strictly positive), ``eta`` (default ``1/k``)."""
+
+    tau: float = 0.01
+    reference: object = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "tau", check_positive(check_nonneg(self.tau, "tau"), "tau"))
+
+
+def ualign_method(fn):
+    """``fn(profile, k, options)`` as a registered method of ``solve_ualign``: profile and k
+    checked, compiled kernels serial on small instances."""
+    @functools.wraps(fn)
+    def solve(profile, k, opts):
+        profile = check_profile(profile)
+        k = check_k(k)
+        with _serial_if_small(profile):
+            return fn(profile, k, opts)
+    return solve
+
+
 # ---------------------------------------------------------------------------- dynamics
-def _hedge(profile, k, *, method, tol, max_iter, progress, eta=None, check_every=None,
-           time_limit=None):
+def hedge(profile, k, opts: HedgeOptions) -> SolverResult:
     n = profile.n_responses
-    T = check_max_iter(max_iter, 1000)
-    default_eta = eta is None
-    eta = np.sqrt(8.0 * np.log(max(n, 2)) / T) if eta is None else check_positive(eta, "eta")
-    check_every = max(1, T // 50) if check_every is None else check_k(check_every,
-                                                                        "check_every")
+    T = check_max_iter(opts.max_iter, 1000)
+    default_eta = opts.eta is None
+    eta = float(np.sqrt(8.0 * np.log(max(n, 2)) / T)) if opts.eta is None else opts.eta
+    check_every = max(1, T // 50) if opts.check_every is None else opts.check_every
     oracle = _full_oracle(profile, k)
     target = 1.0 / (k + 1)
 
-    def gap(state, it):
-        avg = state.pi_sum / state.t
+    def certificate(state, it):
+        # the average of the iterates played (before any round: the start π0)
+        avg = state.inner.w if state.iterates == 0 else state.pi_sum / state.iterates
         e = float(oracle(avg).max() - target)
-        return e, 1, e <= tol
+        return e, 1, e <= opts.tol
 
-    state, trace, extra, _done, secs, times = dyn.run_dynamics(
-        lambda: dyn.hedge_init(oracle, np.full(n, 1.0 / n)),
-        lambda s: dyn.hedge_step(s, oracle, eta), gap, max_iter=T - 1, check_every=check_every,
-        desc="hedge", progress=progress, time_limit=time_limit)
-    T_run = state.t
+    out = dyn.run(dyn.averaged(dyn.hedge(oracle, eta)), certificate, pi0=np.full(n, 1.0 / n),
+                  max_iter=T, check_every=check_every, desc="hedge", progress=opts.progress,
+                  time_limit=opts.time_limit)
+    state = out.state
+    T_run = state.iterates
     r_bar = state.r_sum / T_run
-    extras = {
-        "seconds": secs, "trace_seconds": times, "eta": eta, "averaged_iterates": T_run,
-        "sampled_iterate_robust_win_rate": float(1.0 - r_bar.max()),
-        "sampled_iterate_exploitability": float(r_bar.max() - target),
-        "sampled_iterate_bound": float(k / (k + 1) - np.sqrt(np.log(n) / (2.0 * T_run))),
+    diagnostics = HedgeDiagnostics(
+        eta=float(eta), averaged_iterates=T_run,
+        sampled_iterate_robust_win_rate=float(1.0 - r_bar.max()),
+        sampled_iterate_exploitability=float(r_bar.max() - target),
+        sampled_iterate_bound=float(k / (k + 1) - np.sqrt(np.log(n) / (2.0 * T_run))),
         # the regret bound is a theorem only for η = sqrt(8 log n / T) run for the full T
-        "bound_applies": bool(default_eta and T_run == T),
-        "last_iterate_exploitability": float(state.r.max() - target),
-    }
-    return certify(profile, state.pi_sum / T_run, k, method=method, iterations=T_run - 1,
-                   payoff_evals=state.evals + extra, converged=tol, trace=trace, extras=extras)
+        bound_applies=bool(default_eta and T_run == T),
+        last_iterate_exploitability=float(state.inner.r.max() - target),
+        trace_seconds=tuple(out.trace_seconds))
+    return certify(profile, state.pi_sum / T_run, k, method="hedge", iterations=state.t,
+                   payoff_evals=state.evals + out.certificate_evals, converged=opts.tol,
+                   trace=out.trace, seconds=out.seconds, diagnostics=diagnostics)
 
 
-def _last_iterate(profile, k, *, method, tol, max_iter, progress, eta=None, time_limit=None):
+def last_iterate(name: str, dynamics):
+    """Optimistic or extragradient: run ``dynamics(oracle, eta)`` and certify the last
+    iterate."""
+    def solve(profile, k, opts: LastIterateOptions) -> SolverResult:
+        n = profile.n_responses
+        T = check_max_iter(opts.max_iter, 2000)
+        eta = 1.0 / k if opts.eta is None else opts.eta
+        target = 1.0 / (k + 1)
+
+        def certificate(state, it):
+            e = float(state.r.max() - target)
+            return e, 0, e <= opts.tol
+
+        out = dyn.run(dynamics(_full_oracle(profile, k), eta), certificate,
+                      pi0=np.full(n, 1.0 / n), max_iter=T, desc=name, progress=opts.progress,
+                      time_limit=opts.time_limit)
+        return certify(profile, out.state.pi, k, method=name, iterations=out.state.t,
+                       payoff_evals=out.state.evals, converged=opts.tol, trace=out.trace,
+                       seconds=out.seconds,
+                       diagnostics=LastIterateDiagnostics(
+                           eta=float(eta), trace_seconds=tuple(out.trace_seconds)))
+    return solve
+
+
+def mmd(profile, k, opts: MMDOptions) -> SolverResult:
     n = profile.n_responses
-    T = check_max_iter(max_iter, 2000)
-    eta = 1.0 / k if eta is None else check_positive(eta, "eta")
-    oracle = _full_oracle(profile, k)
-    target = 1.0 / (k + 1)
-    init, step = ((dyn.optimistic_init, dyn.optimistic_step) if method == "optimistic"
-                  else (dyn.extragradient_init, dyn.extragradient_step))
-
-    def gap(state, it):
-        e = float(state.r.max() - target)
-        return e, 0, e <= tol
-
-    state, trace, _, _, secs, times = dyn.run_dynamics(
-        lambda: init(oracle, np.full(n, 1.0 / n)), lambda s: step(s, oracle, eta), gap,
-        max_iter=T, desc=method, progress=progress, time_limit=time_limit)
-    return certify(profile, state.pi, k, method=method, iterations=state.t,
-                   payoff_evals=state.evals, converged=tol, trace=trace,
-                   extras={"seconds": secs, "trace_seconds": times, "eta": eta})
-
-
-def _mmd(profile, k, *, method, tol, max_iter, progress, tau=0.01, reference=None, eta=None,
-         time_limit=None):
-    n = profile.n_responses
-    tau = check_positive(check_nonneg(tau, "tau"), "tau")
-    mu = check_reference(reference, n, positive=True)
+    tau = opts.tau
+    mu = check_reference(opts.reference, n, positive=True)
     log_mu = np.log(mu)
-    T = check_max_iter(max_iter, 2000)
-    eta = 1.0 / k if eta is None else check_positive(eta, "eta")
-    oracle = _full_oracle(profile, k)
+    T = check_max_iter(opts.max_iter, 2000)
+    eta = 1.0 / k if opts.eta is None else opts.eta
     target = 1.0 / (k + 1)
     residuals = []
 
-    def gap(state, it):
+    def certificate(state, it):
         res = dyn.mmd_residual(state.pi, state.r, tau, log_mu)
         residuals.append((it, res))
-        return float(state.r.max() - target), 0, res <= tol
+        return float(state.r.max() - target), 0, res <= opts.tol
 
-    state, trace, _, done, secs, times = dyn.run_dynamics(
-        lambda: dyn.mmd_init(oracle, mu), lambda s: dyn.mmd_step(s, oracle, eta, tau, log_mu),
-        gap, max_iter=T, desc="mmd", progress=progress, time_limit=time_limit)
-    return certify(profile, state.pi, k, method=method, iterations=state.t,
-                   payoff_evals=state.evals, converged=bool(done), trace=trace,
-                   extras={"seconds": secs, "trace_seconds": times, "eta": eta, "tau": tau,
-                           "residual_trace": residuals,
-                           "residual": residuals[-1][1],
-                           "kl_bound": float(tau * np.max(state.log_pi - log_mu))})
+    out = dyn.run(dyn.mmd(_full_oracle(profile, k), eta, tau, mu), certificate, pi0=mu,
+                  max_iter=T, desc="mmd", progress=opts.progress, time_limit=opts.time_limit)
+    state = out.state
+    diagnostics = MMDDiagnostics(
+        eta=float(eta), tau=tau, residual=residuals[-1][1], residual_trace=tuple(residuals),
+        kl_bound=float(tau * np.max(state.log_pi - log_mu)),
+        trace_seconds=tuple(out.trace_seconds))
+    return certify(profile, state.pi, k, method="mmd", iterations=state.t,
+                   payoff_evals=state.evals, converged=bool(out.done), trace=out.trace,
+                   seconds=out.seconds, diagnostics=diagnostics)
 
 
 # ---------------------------------------------------------------------------- auto
@@ -360,7 +444,7 @@ def _solve_restricted(game, p, target, inner_tol, max_steps=100):
     return p, L, steps
 
 
-def _auto(profile, k, *, method, tol, max_iter, progress, m0=None):
+def auto(profile, k, opts: AutoOptions) -> SolverResult:
     """Column generation over candidate supports, each restricted game solved by Josephy-Newton
     steps safeguarded by trust-region sequential linear programming on the convex ``G``.
 
@@ -385,8 +469,9 @@ def _auto(profile, k, *, method, tol, max_iter, progress, m0=None):
     The returned π is then certified by ``certify`` (one more fresh full evaluation).
     """
     n = profile.n_responses
-    m0 = max(32, n // 8) if m0 is None else check_k(m0, "m0")
-    max_outer = check_max_iter(max_iter, 60)
+    tol, progress = opts.tol, opts.progress
+    m0 = max(32, n // 8) if opts.m0 is None else opts.m0
+    max_outer = check_max_iter(opts.max_iter, 60)
     target = 1.0 / (k + 1)
     t0 = time.perf_counter()
     oracle = _full_oracle(profile, k)
@@ -436,10 +521,10 @@ def _auto(profile, k, *, method, tol, max_iter, progress, m0=None):
         C, p = C_new[order], p[order]
     pi = np.zeros(n)
     pi[C] = p
-    extras = {"seconds": time.perf_counter() - t0, "trace_seconds": times, "rounds": outer,
-              "candidate_sizes": sizes,
-              "support_size": int((pi > 0).sum()), "restricted_evals": sub_evals,
-              "restricted_jacobians": sub_jac, "steps": slp_steps,
-              "newton_steps": newton_steps, "lp_steps": lp_steps}
-    return certify(profile, pi, k, method=method, iterations=outer, payoff_evals=evals,
-                   converged=tol if converged else False, trace=trace, extras=extras)
+    diagnostics = AutoDiagnostics(
+        rounds=outer, candidate_sizes=tuple(sizes), support_size=int((pi > 0).sum()),
+        restricted_evals=sub_evals, restricted_jacobians=sub_jac, steps=slp_steps,
+        newton_steps=newton_steps, lp_steps=lp_steps, trace_seconds=tuple(times))
+    return certify(profile, pi, k, method="auto", iterations=outer, payoff_evals=evals,
+                   converged=tol if converged else False, trace=trace,
+                   seconds=time.perf_counter() - t0, diagnostics=diagnostics)

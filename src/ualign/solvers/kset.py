@@ -24,22 +24,34 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+from collections.abc import Mapping
 from math import comb
 
 import numpy as np
 from scipy.optimize import linprog
 
 from ualign.core._checks import check_k
-from ualign.core.payoffs import set_win_rate
-from ualign.solvers.nlhf import SolverError
-from ualign.solvers.result import check_profile
+from ualign.core._search import greedy_local_search
+from ualign.core.payoffs import robust_set_win_rate
+from ualign.core.sets import set_win_matrix
+from ualign.solvers.diagnostics import Diagnostics, KSetDiagnostics
+from ualign.solvers.registry import Options, check_field
+from ualign.solvers.result import (
+    SolverError,
+    adopt_extras,
+    check_nonneg,
+    check_positive,
+    check_profile,
+    with_extras_view,
+)
 
-__all__ = ["KSetResult", "multiset_win_matrix", "solve_kset"]
+__all__ = ["KSetOptions", "KSetResult", "multiset_win_matrix", "solve_kset"]
 
 
+@with_extras_view
 @dataclasses.dataclass(frozen=True)
 class KSetResult:
-    """Best k-output policy: ``probs[j]`` on the multiset ``sets[j]``.
+    """Best k-output policy: ``probs[j]`` on the multiset ``sets[j]`` (a ``Certified`` result).
 
     Attributes:
       sets: ``(m, k)`` int response indices (sorted within a row).
@@ -51,7 +63,13 @@ class KSetResult:
       exact: whether pricing was exact (enumeration), so ``value`` is the LP optimum.
       pricer: ``"enumeration"`` or ``"greedy"``.
       iterations: column-generation rounds; columns: columns generated in total.
-      extras: seconds, master values per round.
+      worst_response: the single response ``y'`` attaining ``value``.
+      converged: whether column generation stopped because no column prices above the master
+        value (False when it ran out of ``max_rounds``).
+      seconds: wall time; diagnostics: ``KSetDiagnostics`` (master values per round).
+      extras: deprecated read-only mapping view of ``seconds`` and the diagnostics.
+      robust_win_rate (= ``value``) and certificate (= ``upper_bound - value``, the certified
+      optimality gap) complete the ``Certified`` protocol.
     """
 
     sets: np.ndarray
@@ -63,25 +81,29 @@ class KSetResult:
     pricer: str
     iterations: int
     columns: int
-    extras: dict = dataclasses.field(default_factory=dict)
+    worst_response: int | None = None
+    converged: bool | None = None
+    seconds: float = 0.0
+    diagnostics: Diagnostics = dataclasses.field(default_factory=Diagnostics)
+    extras: dataclasses.InitVar[Mapping | None] = None
+
+    def __post_init__(self, extras):
+        adopt_extras(self, extras)
+
+    @property
+    def robust_win_rate(self) -> float:
+        """``value``: the worst case over single responses of the k-set policy's win rate."""
+        return self.value
+
+    @property
+    def certificate(self) -> float:
+        """``upper_bound - value``: how far ``value`` can be from the optimum, certified."""
+        return self.upper_bound - self.value
 
 
 def multiset_win_matrix(levels, weights, sets, chunk: int = 256) -> np.ndarray:
     """``A[j, y'] = WR(sets[j], y')`` for single opponents: ``(m, n)``. O(U m n)."""
-    lv = np.asarray(levels, dtype=np.int64)
-    _U, n = lv.shape
-    S = np.asarray(sets, dtype=np.int64)
-    out = np.empty((S.shape[0], n))
-    for s in range(0, S.shape[0], chunk):
-        blk = S[s:s + chunk]
-        sl = lv[:, blk]  # (U, b, k)
-        best = sl.min(axis=2)  # (U, b)
-        i = (sl == best[:, :, None]).sum(axis=2)
-        cmp = lv[:, None, :]  # (U, 1, n)
-        win = np.where(cmp > best[:, :, None], 1.0,
-                       np.where(cmp == best[:, :, None], (i / (i + 1.0))[:, :, None], 0.0))
-        out[s:s + chunk] = np.einsum("u,ubn->bn", weights, win)
-    return out
+    return set_win_matrix(levels, weights, sets, "multiset", chunk)
 
 
 def _master(A):
@@ -106,34 +128,13 @@ def _greedy_price(levels, weights, q, k, n, n_seeds=8):
     """Heuristic pricing: from each of the ``n_seeds`` responses whose k-copy set prices highest,
     add the response that raises the price most until k are chosen, then best-improvement
     single swaps until none improves."""
-    best_val, best_set = -np.inf, None
-
     def price(sets):
         return multiset_win_matrix(levels, weights, sets) @ q
 
-    cand = np.arange(n)
-    single = price(np.repeat(cand[:, None], k, axis=1))
-    for seed in np.argsort(-single, kind="stable")[:n_seeds]:
-        seed = int(seed)
-        S = [seed]
-        while len(S) < k:
-            trial = np.array([[*S, y] for y in cand])
-            S.append(int(cand[np.argmax(price(trial))]))
-        val = float(price(np.array([S]))[0])
-        improved = True
-        while improved:
-            improved = False
-            for pos in range(k):
-                trial = np.array([[*S[:pos], y, *S[pos + 1:]] for y in cand])
-                vals = price(trial)
-                j = int(np.argmax(vals))
-                if vals[j] > val + 1e-13:
-                    S = list(trial[j])
-                    val = float(vals[j])
-                    improved = True
-        if val > best_val:
-            best_val, best_set = val, sorted(S)
-    return np.array(best_set), best_val
+    single = price(np.repeat(np.arange(n)[:, None], k, axis=1))
+    seeds = np.argsort(-single, kind="stable")[:n_seeds]
+    S, val, _ = greedy_local_search(price, n, k, seeds)
+    return S, val
 
 
 def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-10,
@@ -168,6 +169,7 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
     A = multiset_win_matrix(lv, w, np.array(cols))
     values = []
     rounds = 0
+    converged = False
     while rounds < max_rounds:
         rounds += 1
         x, v, q = _master(A)
@@ -180,21 +182,43 @@ def solve_kset(profile, k: int, *, max_enumerate: int = 50000, tol: float = 1e-1
             S, price = _greedy_price(lv, w, q, k, n)
             new = tuple(int(s) for s in S)
         if price <= v + tol or new in set(cols):
+            converged = True
             break
         cols.append(new)
         A = np.vstack([A, multiset_win_matrix(lv, w, np.array([new]))])
     keep = x > 1e-13
     sets = np.array(cols, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
-    value = min(set_win_rate(profile, sets, probs, y) for y in range(n))
+    robust = robust_set_win_rate(profile, sets, probs)
     if exact:
         upper = float((A_all @ q).max())
     else:
         top = lv == lv.min(axis=1, keepdims=True)  # (U, n) users' favourite class
         per_user = (~top).astype(float) @ q + (k / (k + 1.0)) * (top.astype(float) @ q)
         upper = max(float(w @ per_user), float(price))
-    return KSetResult(sets=sets, probs=probs, value=float(value), opponent=q,
+    return KSetResult(sets=sets, probs=probs, value=robust.value, opponent=q,
                       upper_bound=upper, exact=exact,
                       pricer="enumeration" if exact else "greedy", iterations=rounds,
-                      columns=len(cols), extras={"seconds": time.perf_counter() - t0,
-                                                 "master_values": values})
+                      columns=len(cols), worst_response=robust.worst, converged=converged,
+                      seconds=time.perf_counter() - t0,
+                      diagnostics=KSetDiagnostics(master_values=tuple(values)))
+
+
+@dataclasses.dataclass(frozen=True)
+class KSetOptions(Options):
+    """Options of the registered method ``"kset"`` (the arguments of :func:`solve_kset`)."""
+
+    max_enumerate: int = 50000
+    tol: float = 1e-10
+    max_rounds: int = 500
+
+    def __post_init__(self):
+        check_field(self, "max_enumerate", lambda v, name: int(check_nonneg(v, name)))
+        check_field(self, "tol", check_positive)
+        check_field(self, "max_rounds", check_k)
+
+
+def kset_method(profile, k, opts: KSetOptions) -> KSetResult:
+    """The registered ``"kset"``: :func:`solve_kset`."""
+    return solve_kset(profile, k, max_enumerate=opts.max_enumerate, tol=opts.tol,
+                      max_rounds=opts.max_rounds)

@@ -16,30 +16,28 @@ Munos et al. 2024 (NLHF, Nash-MD).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 from scipy.optimize import linprog
 
+from ualign.core._checks import check_k
 from ualign.solvers import dynamics as dyn
+from ualign.solvers.diagnostics import NLHFDiagnostics
+from ualign.solvers.registry import Options, check_field
 from ualign.solvers.result import (
+    SolverError,
     SolverResult,
     certify,
     check_max_iter,
     check_nonneg,
+    check_positive,
     check_profile,
     check_reference,
 )
 
-__all__ = ["SolverError", "maximal_lottery", "solve_nlhf"]
-
-
-class SolverError(RuntimeError):
-    """An LP or iterative solve failed; ``status`` carries the solver's own status."""
-
-    def __init__(self, message: str, status=None):
-        super().__init__(message if status is None else f"{message} (status: {status})")
-        self.status = status
+__all__ = ["NLHFOptions", "maximal_lottery", "solve_nlhf"]
 
 
 def maximal_lottery(margins: np.ndarray, *, tol: float = 1e-10) -> np.ndarray:
@@ -107,11 +105,11 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
       reference: μ, a strictly positive distribution ``(n,)`` (default uniform); τ > 0 only.
       tol: τ = 0: ``converged`` means the certified exploitability is <= tol; τ > 0: the
         fixed-point residual ``‖π - softmax(log μ + L(π)/τ)‖_1`` is <= tol.
-      max_iter: MMD steps before the Newton polish (τ > 0).
+      max_iter: MMD updates before the Newton polish (τ > 0; default 200).
       eta: MMD step size (default ``1/(1+τ)``).
 
     Returns:
-      ``SolverResult`` with k = 1; ``extras``: ``seconds``, and for τ > 0 ``residual``,
+      ``SolverResult`` with k = 1 and ``NLHFDiagnostics``: for τ > 0 ``residual``,
       ``kl_bound`` (``τ max_y log(π/μ)``, THEORY §5) and ``newton_iterations``.
 
     Raises:
@@ -129,7 +127,8 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
             check_reference(reference, n, positive=False)
         p = maximal_lottery(M)
         return certify(profile, p, 1, method="nlhf-lp", iterations=1, payoff_evals=0,
-                       converged=tol, trace=[], extras={"seconds": time.perf_counter() - t0})
+                       converged=tol, trace=[], seconds=time.perf_counter() - t0,
+                       diagnostics=NLHFDiagnostics(tau=tau))
     mu = check_reference(reference, n, positive=True)
     log_mu = np.log(mu)
     max_iter = check_max_iter(max_iter, 200)
@@ -138,13 +137,13 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     def oracle(pi):
         return 0.5 + 0.5 * (M @ pi)
 
-    def gap(state, it):
+    def certificate(state, it):
         r = dyn.mmd_residual(state.pi, state.r, tau, log_mu)
         return r, 0, r <= 1e-6
 
-    state, trace, _, _, _, _ = dyn.run_dynamics(
-        lambda: dyn.mmd_init(oracle, mu), lambda s: dyn.mmd_step(s, oracle, eta, tau, log_mu),
-        gap, max_iter=max_iter, desc="nlhf-mmd", progress=progress)
+    out = dyn.run(dyn.mmd(oracle, eta, tau, mu), certificate, pi0=mu, max_iter=max_iter,
+                  desc="nlhf-mmd", progress=progress)
+    state, trace = out.state, out.trace
     pi, newton_it, _ = _regularised_newton(M, log_mu, tau, state.pi)
     pi = np.clip(pi, 0.0, None)
     pi /= pi.sum()
@@ -152,7 +151,35 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     trace.append((state.t + newton_it, residual))
     res = certify(profile, pi, 1, method="nlhf-mmd", iterations=state.t + newton_it,
                   payoff_evals=state.evals + newton_it + 1, converged=residual <= tol, trace=[],
-                  extras={"seconds": time.perf_counter() - t0, "residual": residual,
-                          "residual_trace": trace, "newton_iterations": newton_it,
-                          "kl_bound": float(tau * np.max(np.log(pi / mu))), "tau": tau})
+                  seconds=time.perf_counter() - t0,
+                  diagnostics=NLHFDiagnostics(
+                      tau=tau, residual=residual, residual_trace=tuple(trace),
+                      newton_iterations=newton_it,
+                      kl_bound=float(tau * np.max(np.log(pi / mu)))))
     return res
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NLHFOptions(Options):
+    """Options of the registered method ``"nlhf"`` (the arguments of :func:`solve_nlhf`)."""
+
+    tau: float = 0.0
+    reference: object = None
+    tol: float = 1e-9
+    max_iter: int | None = None
+    eta: float | None = None
+    progress: bool = False
+
+    def __post_init__(self):
+        check_field(self, "tau", check_nonneg)
+        check_field(self, "tol", check_positive)
+        check_field(self, "max_iter", check_k)
+        check_field(self, "eta", check_positive)
+
+
+def nlhf_method(profile, k, opts: NLHFOptions) -> SolverResult:
+    """The registered ``"nlhf"``: :func:`solve_nlhf` (k-free: the policy is deployed as
+    ``π^{⊗k}``; its certificate is at k = 1)."""
+    check_k(k)
+    return solve_nlhf(profile, opts.tau, opts.reference, tol=opts.tol, max_iter=opts.max_iter,
+                      eta=opts.eta, progress=opts.progress)

@@ -26,10 +26,11 @@ import itertools
 from math import comb
 
 import numpy as np
-from scipy.special import gammaln
 
 from ualign.core._checks import check_distribution, check_k
+from ualign.core._search import greedy_local_search
 from ualign.core.payoffs import deviation_payoffs, set_win_rate
+from ualign.core.sets import set_shares
 from ualign.solvers.result import check_profile
 
 __all__ = ["WorstOpponent", "worst_opponent"]
@@ -50,27 +51,7 @@ class WorstOpponent:
 
 def _opponent_shares(levels, weights, pi, k, sets, chunk=512):
     """``P(pick from T)`` against k samples of π for each multiset T (rows of ``sets``)."""
-    lv = np.asarray(levels, dtype=np.int64)
-    U, n = lv.shape
-    flat = (np.arange(U)[:, None] * n + lv).ravel()
-    r = np.bincount(flat, weights=np.broadcast_to(pi, (U, n)).ravel(),
-                    minlength=U * n).reshape(U, n)  # π mass per (user, level)
-    B = np.clip(np.cumsum(r[:, ::-1], axis=1)[:, ::-1] - r, 0.0, None)  # strictly below
-    j = np.arange(k + 1)
-    coef = np.exp(gammaln(k + 1) - gammaln(j + 1) - gammaln(k - j + 1))
-    out = np.empty(len(sets))
-    for s in range(0, len(sets), chunk):
-        blk = np.asarray(sets[s:s + chunk], dtype=np.int64)
-        sl = lv[:, blk]  # (U, b, ell)
-        best = sl.min(axis=2)
-        i = (sl == best[:, :, None]).sum(axis=2)
-        rb = np.take_along_axis(r, best, axis=1)
-        Bb = np.take_along_axis(B, best, axis=1)
-        with np.errstate(invalid="ignore"):
-            terms = coef * rb[..., None] ** j * Bb[..., None] ** (k - j) * (
-                i[..., None] / (i[..., None] + j))
-        out[s:s + chunk] = weights @ terms.sum(axis=-1)
-    return out
+    return set_shares(levels, weights, sets, pi, k, "multiset", chunk)
 
 
 def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50000
@@ -101,28 +82,10 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
         evaluated = len(sets)
         method = "enumeration"
     else:
-        evaluated = 0
-        best, T = -np.inf, None
-        cand = np.arange(n)
-        for seed in range(n):
-            S = [seed]
-            while len(S) < ell:
-                v = _opponent_shares(lv, w, pi, k, [[*S, y] for y in cand])
-                evaluated += n
-                S.append(int(np.argmax(v)))
-            val = float(_opponent_shares(lv, w, pi, k, [S])[0])
-            improved = True
-            while improved:
-                improved = False
-                for pos in range(ell):
-                    trial = [[*S[:pos], y, *S[pos + 1:]] for y in cand]
-                    v = _opponent_shares(lv, w, pi, k, trial)
-                    evaluated += n
-                    j = int(np.argmax(v))
-                    if v[j] > val + 1e-13:
-                        S, val, improved = trial[j], float(v[j]), True
-            if val > best:
-                best, T = val, np.array(sorted(S))
+        def share(sets):
+            return _opponent_shares(lv, w, pi, k, sets)
+
+        T, _, evaluated = greedy_local_search(share, n, ell, range(n))
         method = "greedy"
     value = 1.0 - set_win_rate(profile, T[None, :], np.ones(1), pi, ell=k)
     lower = max(0.0, 1.0 - ell * float(deviation_payoffs(profile, pi, k).max()))

@@ -1,4 +1,10 @@
-"""One typed result for every solver, and the certificate every solver ends with.
+"""One result contract for every solver, the typed diagnostics, and the certificate every
+equilibrium solver ends with.
+
+Every solver result (:class:`SolverResult`, :class:`~ualign.solvers.kset.KSetResult`) satisfies
+the :class:`Certified` protocol: a robust win rate, the worst response, a certificate,
+``converged``, ``seconds`` and typed ``diagnostics`` (a frozen dataclass per method, see
+``ualign.solvers.diagnostics``).
 
 References: shared/spec/THEORY.md §4 (exploitability, robust win rate).
 """
@@ -6,35 +12,117 @@ References: shared/spec/THEORY.md §4 (exploitability, robust win rate).
 from __future__ import annotations
 
 import dataclasses
-import numbers
+import types
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ualign.core._checks import check_distribution, check_k, check_policy
+from ualign.core._checks import (  # noqa: F401  (re-exported: the solvers import them here)
+    check_distribution,
+    check_k,
+    check_max_iter,
+    check_nonneg,
+    check_policy,
+    check_positive,
+    check_profile,
+    check_reference,
+)
 from ualign.core.payoffs import deviation_payoffs
 from ualign.core.profile import Profile
+from ualign.solvers.diagnostics import Diagnostics, LegacyDiagnostics
 
-__all__ = ["SolverResult"]
+__all__ = ["Certified", "SolverError", "SolverResult"]
 
 
+class SolverError(RuntimeError):
+    """An LP or iterative solve failed; ``status`` carries the solver's own status."""
+
+    def __init__(self, message: str, status=None):
+        super().__init__(message if status is None else f"{message} (status: {status})")
+        self.status = status
+
+
+@runtime_checkable
+class Certified(Protocol):
+    """What every solver result offers (the contract test checks it for every registered
+    method).
+
+    - ``robust_win_rate``: the worst-case win rate of the deployed k-output policy against a
+      single response, from a fresh evaluation.
+    - ``worst_response``: the single response attaining it.
+    - ``certificate``: a certified gap, ``>= 0`` up to the solver tolerance and 0 at an exact
+      answer: ``max_y L(π, y) - 1/(k+1)`` (exploitability) for equilibrium policies,
+      ``upper_bound - value`` for the best k-output policy.
+    - ``converged``: whether the method's own stopping criterion was met.
+    - ``seconds``: wall time of the solve.
+    - ``diagnostics``: the method's typed diagnostics (a frozen dataclass).
+    - ``extras``: deprecated read-only ``Mapping`` view of ``seconds`` and the diagnostics.
+    """
+
+    @property
+    def robust_win_rate(self) -> float: ...
+    @property
+    def worst_response(self) -> int: ...
+    @property
+    def certificate(self) -> float: ...
+    @property
+    def converged(self) -> bool: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def diagnostics(self) -> Diagnostics: ...
+    @property
+    def extras(self) -> Mapping[str, Any]: ...
+
+
+def _extras_view(self) -> Mapping[str, Any]:
+    """Deprecated read-only view ``{"seconds": ..., <diagnostic field>: value, ...}`` (fields
+    that are None are left out), kept for code that read the old ``extras`` dict; read
+    ``result.diagnostics.<field>`` and ``result.seconds`` instead."""
+    return types.MappingProxyType({"seconds": self.seconds, **self.diagnostics.as_dict()})
+
+
+def adopt_extras(self, extras) -> None:
+    """``extras=`` given to the constructor (the old form): keep it as the diagnostics."""
+    if extras is None:
+        return
+    extras = dict(extras)
+    if "seconds" in extras and self.seconds == 0.0:
+        object.__setattr__(self, "seconds", float(extras.pop("seconds")))
+    object.__setattr__(self, "diagnostics", LegacyDiagnostics(extras))
+
+
+def with_extras_view(cls):
+    """Give a result dataclass the deprecated ``extras`` view (and ``extras=`` in the
+    constructor, an ``InitVar`` turned into diagnostics)."""
+    cls.extras = property(_extras_view, doc=_extras_view.__doc__)
+    return cls
+
+
+@with_extras_view
 @dataclasses.dataclass(frozen=True)
 class SolverResult:
-    """The output of every ``ualign.solvers`` equilibrium solver.
+    """The output of every ``ualign.solvers`` equilibrium solver (a :class:`Certified`).
 
     Attributes:
       policy: ``(n,)`` the returned single-output policy π (on the simplex).
       k: samples per query the certificate refers to (1 for NLHF and RLHF).
       method: the solver that produced it (``"nlhf-lp"``, ``"hedge"``, ...).
-      exploitability: ``max_y L(π, y) - 1/(k+1)`` from a fresh full evaluation at the end.
+      exploitability: ``max_y L(π, y) - 1/(k+1)`` from a fresh full evaluation at the end (the
+        ``certificate``).
       robust_win_rate: ``1 - max_y L(π, y) = min_y' WR(π^{⊗k}, y')``.
       worst_response: the ``y'`` attaining the minimum.
-      iterations: iterations (or outer rounds) the method ran.
+      iterations: updates the method took (``max_iter`` caps this number for every method).
       payoff_evals: full evaluations of ``L(π, ·)`` over all n responses (the certificate
-        included; restricted/partial evaluations are reported in ``extras``).
+        included; restricted/partial evaluations are in the diagnostics).
       converged: whether the method's own stopping criterion was met (``exploitability <= tol``
         for equilibrium solvers; see each solver's docstring).
       trace: ``(iteration, exploitability)`` pairs, iterations increasing.
-      extras: method-specific diagnostics (seconds, rewards, bounds, ...).
+      seconds: wall time of the solve.
+      diagnostics: method-specific typed diagnostics (``ualign.solvers.diagnostics``).
+      seed: the ``seed`` the caller passed (the methods are deterministic; recorded only).
+      extras: deprecated read-only mapping view of ``seconds`` and the diagnostics.
     """
 
     policy: np.ndarray
@@ -47,7 +135,18 @@ class SolverResult:
     payoff_evals: int
     converged: bool
     trace: list = dataclasses.field(default_factory=list)
-    extras: dict = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    diagnostics: Diagnostics = dataclasses.field(default_factory=Diagnostics)
+    seed: Any = None
+    extras: dataclasses.InitVar[Mapping | None] = None
+
+    def __post_init__(self, extras):
+        adopt_extras(self, extras)
+
+    @property
+    def certificate(self) -> float:
+        """The certified exploitability ``max_y L(π, y) - 1/(k+1)``."""
+        return self.exploitability
 
     def __repr__(self) -> str:
         return (f"SolverResult(method={self.method!r}, k={self.k}, n={self.policy.size}, "
@@ -56,50 +155,9 @@ class SolverResult:
                 f"payoff_evals={self.payoff_evals}, converged={self.converged})")
 
 
-def check_profile(profile) -> Profile:
-    if not isinstance(profile, Profile):
-        raise ValueError(f"profile must be a ualign.Profile, got {type(profile).__name__}")
-    return profile
-
-
-def check_nonneg(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x):
-        raise ValueError(f"{name} must be a finite real number >= 0, got {x!r}")
-    if x < 0:
-        raise ValueError(f"{name} must be >= 0, got {x}")
-    return float(x)
-
-
-def check_positive(x, name: str) -> float:
-    x = check_nonneg(x, name)
-    if x <= 0:
-        raise ValueError(f"{name} must be > 0, got {x}")
-    return x
-
-
-def check_max_iter(max_iter, default: int) -> int:
-    if max_iter is None:
-        return default
-    return check_k(max_iter, "max_iter")
-
-
-def check_reference(reference, n: int, *, positive: bool) -> np.ndarray:
-    """Uniform when None; else a distribution over the n responses, strictly positive when
-    ``positive`` (a KL term to it needs full support)."""
-    if reference is None:
-        return np.full(n, 1.0 / n)
-    mu = check_distribution(reference, n, "reference")
-    if positive:
-        zero = np.flatnonzero(np.asarray(reference, dtype=float) <= 0)
-        if zero.size:
-            raise ValueError(f"reference must be strictly positive (the KL term needs full "
-                             f"support), got {np.asarray(reference)[zero[0]]} at position "
-                             f"{zero[0]}")
-    return mu
-
-
 def certify(profile: Profile, policy, k: int, *, method: str, iterations: int,
-            payoff_evals: int, converged, trace, extras=None) -> SolverResult:
+            payoff_evals: int, converged, trace, seconds: float = 0.0,
+            diagnostics: Diagnostics | None = None) -> SolverResult:
     """Evaluate ``L(π, ·)`` afresh over all responses and package the result (+1 evaluation).
 
     ``converged`` is a bool, or a float tolerance meaning "the certified exploitability is
@@ -118,4 +176,5 @@ def certify(profile: Profile, policy, k: int, *, method: str, iterations: int,
     return SolverResult(policy=pi, k=k, method=method, exploitability=expl,
                         robust_win_rate=float(1.0 - L[y]), worst_response=y,
                         iterations=int(iterations), payoff_evals=int(payoff_evals) + 1,
-                        converged=bool(converged), trace=trace, extras=dict(extras or {}))
+                        converged=bool(converged), trace=trace, seconds=float(seconds),
+                        diagnostics=Diagnostics() if diagnostics is None else diagnostics)

@@ -19,13 +19,17 @@ References: shared/spec/THEORY.md §4 (k = 1 certificate); Bradley & Terry 1952.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 from scipy.special import expit
 
-from ualign.solvers.nlhf import SolverError
+from ualign.core._checks import check_k
+from ualign.solvers.diagnostics import RLHFDiagnostics
+from ualign.solvers.registry import Options, check_field
 from ualign.solvers.result import (
+    SolverError,
     SolverResult,
     certify,
     check_nonneg,
@@ -34,7 +38,7 @@ from ualign.solvers.result import (
     check_reference,
 )
 
-__all__ = ["bradley_terry", "solve_rlhf"]
+__all__ = ["RLHFOptions", "bradley_terry", "solve_rlhf"]
 
 
 def bradley_terry(wins: np.ndarray, *, ridge: float = 1e-8, tol: float = 1e-12,
@@ -91,7 +95,7 @@ def solve_rlhf(profile, beta: float | None = None, reference=None, *,
     Returns:
       ``SolverResult`` with k = 1 (the certificate is the NLHF exploitability of the policy),
       ``converged`` = True (the Newton fit converged; it raises otherwise);
-      ``extras["rewards"]`` the centred rewards, ``extras["wins"]`` the matrix W.
+      ``RLHFDiagnostics``: ``rewards`` the centred rewards, ``wins`` the matrix W.
 
     References: shared/spec/THEORY.md §4.
     """
@@ -116,6 +120,25 @@ def solve_rlhf(profile, beta: float | None = None, reference=None, *,
         pi /= pi.sum()
         method = "rlhf-kl"
     return certify(profile, pi, 1, method=method, iterations=1, payoff_evals=0,
-                   converged=True, trace=[],
-                   extras={"rewards": r, "wins": W, "beta": beta,
-                           "seconds": time.perf_counter() - t0})
+                   converged=True, trace=[], seconds=time.perf_counter() - t0,
+                   diagnostics=RLHFDiagnostics(rewards=r, wins=W, beta=beta))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RLHFOptions(Options):
+    """Options of the registered method ``"rlhf"`` (the arguments of :func:`solve_rlhf`)."""
+
+    beta: float | None = None
+    reference: object = None
+    ridge: float = 1e-8
+
+    def __post_init__(self):
+        check_field(self, "beta", check_positive)
+        check_field(self, "ridge", check_nonneg)
+
+
+def rlhf_method(profile, k, opts: RLHFOptions) -> SolverResult:
+    """The registered ``"rlhf"``: :func:`solve_rlhf` (k-free: the policy is deployed as
+    ``π^{⊗k}``; its certificate is at k = 1)."""
+    check_k(k)
+    return solve_rlhf(profile, opts.beta, opts.reference, ridge=opts.ridge)

@@ -1,0 +1,173 @@
+"""Win rates of explicit k-sets: the one home of the set maths shared by the engine and solvers.
+
+A k-output policy that shows a set ``S`` (a row of response indices) faces an opponent who shows
+ℓ i.i.d. draws of ρ. Per user, let ``b`` be the best level in S and ``i`` the number of S's
+*copies* at level b: under ``display="multiset"`` (THEORY.md §2) every entry of S counts; under
+``display="distinct"`` (§9) S is merged first, so ``i`` counts distinct responses, and so are
+the opponent's ℓ draws. A response shown by both sides is one copy per side. S's copy is picked
+with probability
+
+    P(pick from S) = Σ_j D_ρ(b, j) · i / (i + j),
+
+``D_ρ(b, j)`` the chance that none of the opponent's draws is strictly better than b and j of
+its copies (multiset: draws; distinct: distinct responses) sit at level b. Multiset:
+``D_ρ(b, j) = C(ℓ,j) r^j B^(ℓ-j)`` with ρ's mass r at level b and B strictly below; distinct:
+a DP over the class's responses (``_kernels.distinct_counts``). For ℓ = 1 they coincide.
+
+Functions take plain arrays: ``levels (U, n)`` dense int levels, ``weights (U,)`` summing to 1,
+``sets (m, k)`` int. References: shared/spec/THEORY.md §2, §7, §9.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+from ualign.core import _kernels
+
+__all__ = ["best_copies", "check_sets", "class_masses", "copy_counts", "policy_win_rates",
+           "set_shares", "set_win_matrix"]
+
+
+def _log_binom(n, m):
+    return gammaln(n + 1) - gammaln(m + 1) - gammaln(n - m + 1)
+
+
+def check_sets(sets, n: int, name: str = "sets") -> np.ndarray:
+    """A 2-d integer array ``(m, k)`` of response indices in ``[0, n)``, returned as given."""
+    S = np.asarray(sets)
+    if S.ndim != 2 or S.shape[1] < 1:
+        raise ValueError(f"{name} must be a 2-d integer array (m sets, k responses), got shape "
+                         f"{S.shape}")
+    if S.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer response indices, got dtype {S.dtype}")
+    bad = np.argwhere((S < 0) | (S >= n))
+    if bad.size:
+        r_, c_ = bad[0]
+        raise ValueError(f"{name} must hold response indices in [0, {n}), got {S[r_, c_]} at "
+                         f"row {r_}, column {c_}")
+    return S
+
+
+def class_masses(levels, p):
+    """Per user and level class: ``t[u, l]`` the mass of ``p`` at level l and ``worse[u, l]`` the
+    mass strictly worse. ``(U, n)`` each (levels are dense, so ``l < n``)."""
+    lv = np.asarray(levels).astype(np.int64)
+    U, n = lv.shape
+    flat = (np.arange(U)[:, None] * n + lv).ravel()
+    t = np.bincount(flat, weights=np.broadcast_to(p, (U, n)).ravel(),
+                    minlength=U * n).reshape(U, n)
+    worse = np.clip(np.cumsum(t[:, ::-1], axis=1)[:, ::-1] - t, 0.0, None)
+    return t, worse
+
+
+def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> np.ndarray:
+    """``D[u, l, j]``: P(none of ℓ i.i.d. draws of ``p`` is strictly better than level l of user
+    u, and j copies sit at level l). ``(U, n, ℓ+1)``.
+
+    multiset: ``C(ℓ,j) t^j worse^(ℓ-j)`` (draws counted); distinct: distinct responses counted,
+    by the DP of ``_kernels.class_distinct_counts`` (O(|T| ℓ² min(|T|, ℓ)) per user and class).
+    For ℓ = 1 both are ``(worse, t)``. ``order`` is the profile's encoded order
+    (``Profile._sorted_orders``), computed here if not given.
+    """
+    if display == "distinct" and ell > 1:
+        lv = np.asarray(levels)
+        if order is None:
+            srt_order = np.argsort(lv, axis=1, kind="stable")
+            srt = np.take_along_axis(lv, srt_order, axis=1)
+            tied = np.zeros(srt.shape, dtype=bool)
+            tied[:, 1:] = srt[:, 1:] == srt[:, :-1]
+            order = np.where(tied, ~srt_order, srt_order)
+        return _kernels.distinct_counts(np.ascontiguousarray(order), np.ascontiguousarray(lv),
+                                        np.ascontiguousarray(p, dtype=float), ell)
+    t, worse = class_masses(levels, p)
+    j = np.arange(ell + 1)
+    coef = np.exp(_log_binom(ell, j))
+    return coef * t[..., None] ** j * worse[..., None] ** (ell - j)
+
+
+def best_copies(levels, sets, display: str = "multiset"):
+    """Per user and set: the best level ``b`` in the set and its copies ``i`` there (multiset:
+    entries; distinct: distinct responses). ``(U, m)`` each."""
+    lv = np.asarray(levels).astype(np.int64)
+    S = np.asarray(sets, dtype=np.int64)
+    sl = lv[:, S]  # (U, m, k)
+    best = sl.min(axis=2)  # (U, m)
+    at_best = sl == best[:, :, None]
+    if display == "distinct":
+        srt = np.sort(S, axis=1)
+        first = np.ones(S.shape, dtype=bool)
+        first[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        at_best = (lv[:, srt] == best[:, :, None]) & first
+    return best, at_best.sum(axis=2)
+
+
+def set_shares(levels, weights, sets, opponent, ell: int = 1, display: str = "multiset",
+               chunk: int | None = None, order=None) -> np.ndarray:
+    """``P(pick from S)`` for each row S of ``sets`` against ℓ i.i.d. draws of the distribution
+    ``opponent``, averaged over users: ``(m,)``. ``chunk`` bounds the sets handled at once."""
+    S = np.asarray(sets, dtype=np.int64)
+    m = S.shape[0]
+    chunk = m if chunk is None else chunk
+    j = np.arange(ell + 1)
+    merged = display == "distinct" and ell > 1
+    if merged:
+        D = copy_counts(levels, opponent, ell, display, order)  # (U, n, ℓ+1)
+    else:  # gathered per block: (U, n) masses instead of (U, n, ℓ+1) counts
+        r, B = class_masses(levels, opponent)
+        coef = np.exp(_log_binom(ell, j))
+    out = np.empty(m)
+    for s in range(0, m, max(chunk, 1)):
+        best, i = best_copies(levels, S[s:s + chunk], display)
+        if merged:
+            Db = np.take_along_axis(D, best[..., None], axis=1)  # (U, b, ℓ+1)
+        else:
+            rb = np.take_along_axis(r, best, axis=1)[..., None]
+            Bb = np.take_along_axis(B, best, axis=1)[..., None]
+            Db = coef * rb ** j * Bb ** (ell - j)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = Db * i[..., None] / (i[..., None] + j)
+        out[s:s + chunk] = weights @ terms.sum(axis=-1)
+    return out
+
+
+def set_win_matrix(levels, weights, sets, display: str = "multiset",
+                   chunk: int = 256) -> np.ndarray:
+    """``A[j, y'] = WR(sets[j], y')`` against every single response ``y'``: ``(m, n)``, O(U m n).
+
+    Per user: 1 if ``y'`` is strictly worse than the set's best level b, ``i/(i+1)`` if tied with
+    it (``i`` copies at b: entries for multiset, distinct responses for distinct), 0 if better.
+    The k-set solvers price with it; a k-set policy ``x`` wins ``min_y' (x @ A)[y']``.
+    """
+    lv = np.asarray(levels, dtype=np.int64)
+    _U, n = lv.shape
+    S = np.asarray(sets, dtype=np.int64)
+    out = np.empty((S.shape[0], n))
+    for s in range(0, S.shape[0], chunk):
+        blk = S[s:s + chunk]
+        best, i = best_copies(lv, blk, display)  # (U, b)
+        cmp = lv[:, None, :]  # (U, 1, n)
+        win = np.where(cmp > best[:, :, None], 1.0,
+                       np.where(cmp == best[:, :, None], (i / (i + 1.0))[:, :, None], 0.0))
+        out[s:s + chunk] = np.einsum("u,ubn->bn", weights, win)
+    return out
+
+
+def policy_win_rates(levels, weights, sets, probs, display: str = "multiset") -> np.ndarray:
+    """``wr[y'] = Σ_j probs[j] WR(sets[j], y')`` for every single response ``y'``: ``(n,)``.
+
+    The k-set policy's win rate against each response (its minimum is the policy's robust win
+    rate). Per ``y'`` the same numbers as ``set_shares(..., opponent=e_y', ell=1) @ probs``
+    (entries 1, ``i/(i+1)``, 0 per user and set), from one ``best_copies`` pass: O(U m (k + n)).
+    """
+    lv = np.asarray(levels, dtype=np.int64)
+    q = np.asarray(probs, dtype=float)
+    best, i = best_copies(lv, sets, display)  # (U, m)
+    tie = i / (i + 1.0)
+    n = lv.shape[1]
+    wr = np.empty(n)
+    for y in range(n):
+        ly = lv[:, y][:, None]
+        win = np.where(ly > best, 1.0, np.where(ly == best, tie, 0.0))
+        wr[y] = float(weights @ win @ q)
+    return wr

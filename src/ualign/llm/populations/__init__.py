@@ -1,0 +1,50 @@
+"""Populations of users that rank any list of texts.
+
+A population holds ``U`` users with weights ``w (U,)`` (summing to 1) and a utility
+``s_u(x)`` for every text ``x``. For candidate texts ``x_1..x_N``:
+
+    scores(texts) -> S (U, N),  S[u, i] = s_u(x_i)      (higher = better, NaN = unranked)
+    rank(texts)   -> Profile.from_scores(S, w)           (equal scores tie)
+
+Three kinds, one module each:
+
+- :class:`EmbeddingPopulation` (``embedding.py``): personas (text descriptions) as ideal
+  points in a sentence embedding space, ``s_u(x) = cos(e(persona_u), e(x)) + σ ε_{u,x}`` with
+  optional Gumbel or normal noise ``ε`` drawn from ``(seed, u, x)`` (the same text always gets
+  the same noise);
+- :class:`VotePopulation` (``votes.py``): real people. One linear utility per Polis participant
+  on statement embeddings, fitted to their agree (+1) / pass (0) / disagree (-1) votes (read by
+  :func:`ualign.data.polis.read_polis_votes`) by hierarchical ridge regression (global ->
+  opinion group -> participant), or one per opinion group, or a low-rank participant model; it
+  then scores new text;
+- :class:`RewardModelPopulation` (``reward.py``): any Hugging Face sequence-classification
+  reward model scoring ``template.format(persona=..., text=...)`` for each persona and
+  candidate.
+
+The interface is :class:`Population` (``base.py``); ``spec.py`` reads command-line specs and
+persona files. Every population splits into a selection half and an evaluation half
+(:meth:`Population.split`) so that methods are judged on users they did not see.
+
+References: shared/spec/THEORY.md §1 (profiles, weights), §8 (the oracle must rank all
+candidates per user: per-persona utilities or real votes).
+"""
+
+from ualign.data.polis import PolisVotes, read_polis_votes
+from ualign.llm.populations.base import Population
+from ualign.llm.populations.embedding import EmbeddingPopulation
+from ualign.llm.populations.reward import RewardModelPopulation
+from ualign.llm.populations.spec import load_population, read_personas
+from ualign.llm.populations.votes import MODES, VotePopulation, evaluate_vote_model
+
+__all__ = [
+    "MODES",
+    "EmbeddingPopulation",
+    "PolisVotes",
+    "Population",
+    "RewardModelPopulation",
+    "VotePopulation",
+    "evaluate_vote_model",
+    "load_population",
+    "read_personas",
+    "read_polis_votes",
+]

@@ -1,0 +1,133 @@
+"""The solver registry: every method registered once, with a name, a typed frozen options
+dataclass and the function (STYLE.md rule 12).
+
+``solve_ualign(method=...)``, the method comparison of ``ualign.report.compare``, the selection
+methods of ``ualign.llm.select`` and the contract test all read this one table. To add a
+solver, write ``fn(profile, k, options) -> result`` (a :class:`~ualign.solvers.result.Certified`
+result) and an options dataclass, then register them once::
+
+    @dataclasses.dataclass(frozen=True)
+    class MyOptions(UalignOptions):  # tol, max_iter, progress, plus:
+        eta: float = 0.1
+
+        def __post_init__(self):
+            super().__post_init__()
+            check_field(self, "eta", check_positive)
+
+    register(Method("mine", MyOptions, ualign_method(my_solver), family="ualign",
+                    labels={"compare": "mine"}))
+
+The built-in methods are registered in ``ualign.solvers.methods``. Options are checked where
+they are built: an unknown option, or one of the wrong type or range, raises ``ValueError``
+naming it.
+
+References: shared/spec/THEORY.md §4-7.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["Method", "Options", "check_field", "get", "labelled", "methods", "names", "register"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Base of every method's options (a frozen dataclass; subclasses add fields with defaults
+    and check them in ``__post_init__``)."""
+
+    @classmethod
+    def parse(cls, method: str, options: Mapping[str, Any]) -> Options:
+        """Build the options from keyword arguments; unknown names raise ``ValueError``."""
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(options) - allowed
+        if unknown:
+            raise ValueError(f"options {sorted(unknown)} are not understood by method "
+                             f"{method!r} (it takes {sorted(allowed)})")
+        return cls(**options)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One registered solver method.
+
+    Attributes:
+      name: the registry name (``"auto"``, ``"hedge"``, ``"nlhf"``, ``"kset"``, ...).
+      options: the method's options dataclass (a subclass of :class:`Options`).
+      fn: ``fn(profile, k, options) -> result``; the result satisfies ``Certified``.
+      family: ``"ualign"`` for the methods of ``solve_ualign``; else the name of the solver
+        function family (``"nlhf"``, ``"rlhf"``, ``"kset"``).
+      output: ``"policy"`` (a ``SolverResult``: a single-output policy π deployed as
+        ``π^{⊗k}``) or ``"kset"`` (a ``KSetResult``: a distribution over k-multisets).
+      k_free: the policy does not depend on k (RLHF, NLHF: their certificate is at k = 1).
+      labels: the name the method goes by in other tables, by consumer (``"compare"``,
+        ``"select"``); absent when it is not offered there.
+      summary: one line for help texts.
+    """
+
+    name: str
+    options: type[Options]
+    fn: Callable[..., Any]
+    family: str
+    output: str = "policy"
+    k_free: bool = False
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    summary: str = ""
+
+    def solve(self, profile, k: int, *, seed=None, **options):
+        """``fn(profile, k, options)`` with the options built (and checked) from keywords;
+        ``seed`` is recorded in results that have a ``seed`` field (the methods are
+        deterministic)."""
+        result = self.fn(profile, k, self.options.parse(self.name, options))
+        if seed is not None and any(f.name == "seed" for f in dataclasses.fields(result)):
+            result = dataclasses.replace(result, seed=seed)
+        return result
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add a method (once: a second registration of a name raises ``ValueError``)."""
+    if method.name in _REGISTRY:
+        raise ValueError(f"method {method.name!r} is already registered")
+    if method.output not in ("policy", "kset"):
+        raise ValueError(f"output must be 'policy' or 'kset', got {method.output!r}")
+    if not (isinstance(method.options, type) and issubclass(method.options, Options)):
+        raise ValueError(f"options of {method.name!r} must be an Options dataclass")
+    _REGISTRY[method.name] = method
+    return method
+
+
+def methods(family: str | None = None) -> tuple[Method, ...]:
+    """The registered methods (of one family), in registration order."""
+    return tuple(m for m in _REGISTRY.values() if family is None or m.family == family)
+
+
+def names(family: str | None = None) -> tuple[str, ...]:
+    """Names of the registered methods (of one family), in registration order."""
+    return tuple(m.name for m in methods(family))
+
+
+def get(name: str, family: str | None = None) -> Method:
+    """The method registered as ``name`` (in ``family`` if given); ``ValueError`` otherwise."""
+    m = _REGISTRY.get(name) if isinstance(name, str) else None
+    if m is None or (family is not None and m.family != family):
+        raise ValueError(f"method must be one of {names(family)}, got {name!r}")
+    return m
+
+
+def labelled(consumer: str) -> dict[str, Method]:
+    """``label -> method`` for the methods offered by ``consumer`` (``"compare"``,
+    ``"select"``), in registration order."""
+    return {m.labels[consumer]: m for m in _REGISTRY.values() if consumer in m.labels}
+
+
+def check_field(options, name: str, check: Callable[[Any, str], Any]) -> None:
+    """Run ``check(value, name)`` on a field unless it is None and store what it returns (in
+    ``__post_init__`` of a frozen options dataclass)."""
+    value = getattr(options, name)
+    if value is not None:
+        object.__setattr__(options, name, check(value, name))
