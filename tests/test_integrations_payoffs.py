@@ -6,6 +6,8 @@ import itertools
 import numpy as np
 import pytest
 
+from ualign import Profile
+from ualign.core.payoffs import deviation_payoffs
 from ualign.integrations.group_payoffs import (
     baseline_value,
     distinct_leave_one_out_payoffs,
@@ -120,3 +122,25 @@ def test_bad_classes():
         distinct_leave_one_out_payoffs(np.zeros((1, 3), int), 1, None, [0, 1])
     with pytest.raises(ValueError, match="display must be one of"):
         group_payoffs(np.zeros((1, 3), int), None, 1, "set")
+
+
+@pytest.mark.parametrize("display", ["multiset", "distinct"])
+def test_unbiased_for_the_engines_payoffs(display):
+    """E[P̂_i | y_i = y] over the G-1 other samples drawn i.i.d. from π (exact sum over all
+    n^(G-1) tuples) equals the engine's L(π, y) in the same display (THEORY §3, §9)."""
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        n, U = 3, 4
+        lv = rng.integers(0, 2, (U, n))
+        P = Profile.from_levels(np.array([np.unique(r, return_inverse=True)[1] for r in lv]),
+                                rng.random(U) + 0.1)
+        pi = rng.dirichlet(np.ones(n))
+        for k, G in [(1, 3), (2, 4), (3, 4)]:
+            exact = deviation_payoffs(P, pi, k, display=display)
+            est = np.zeros(n)
+            for y in range(n):
+                for others in itertools.product(range(n), repeat=G - 1):
+                    idx = np.array((y, *others))
+                    P_hat = group_payoffs(P.levels[:, idx], P.weights, k, display, idx)
+                    est[y] += np.prod(pi[list(others)]) * P_hat[0]
+            np.testing.assert_allclose(est, exact, rtol=0, atol=1e-12)
