@@ -160,6 +160,11 @@ def test_oversized_requests():
         assert code == 413 and "request.texts[1] has 51 characters" in out["error"]
         with pytest.raises(ValueError, match="HTTP 413"):
             PopulationClient(s.url).rank_groups([("p", ["a"] * 7)])
+        # a large body sent by the client: it reads the 413 (the body is drained), no retries
+        big = Limits(max_body_bytes=100_000)
+        with PopulationService(char_population(), limits=big) as s2:
+            with pytest.raises(ValueError, match=r"HTTP 413.*max_body_bytes=100000"):
+                PopulationClient(s2.url, retries=0).rank_groups([("p", ["ab" * 15000] * 20)])
         # the service still answers after the refusals
         assert PopulationClient(s.url).rank_groups([("p", ["a", "b"])])[0][0].shape == (2, 2)
 

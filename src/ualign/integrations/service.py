@@ -14,7 +14,8 @@ Endpoints (every answer is a JSON object; every error is ``{"error": MESSAGE}`` 
 
 A request may also name one group at the top level (``{"prompt": ..., "texts": [...]}``).
 
-Robustness: request bodies above ``max_body_bytes`` are refused (413) before they are read;
+Robustness: request bodies above ``max_body_bytes`` are refused (413) on their Content-Length
+(the body is drained, not parsed);
 malformed JSON or fields answer 400 with a message naming the field and position; the work goes
 through a **bounded queue** to one worker thread (populations are rarely thread-safe), which
 takes up to ``max_batch`` queued requests at once and, for ``ualign.llm`` populations and
@@ -381,6 +382,19 @@ class PopulationService:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _drain(self, n: int, cap: int = 64 * 1024 * 1024) -> None:
+                """Read and drop up to ``cap`` bytes of a refused body, so that the client
+                reads the 413 instead of a reset connection (a larger body is cut off)."""
+                left = min(n, cap)
+                try:
+                    while left > 0:
+                        chunk = self.rfile.read(min(left, 1 << 16))
+                        if not chunk:
+                            break
+                        left -= len(chunk)
+                except OSError:
+                    pass
+
             def do_GET(self):
                 if self.path.rstrip("/") in ("/health", ""):
                     self._send(200, service.health())
@@ -400,6 +414,7 @@ class PopulationService:
                                close=True)
                     return
                 if int(length) > service.limits.max_body_bytes:
+                    self._drain(int(length))
                     self._send(413, {"error": f"request body of {length} bytes is above the "
                                               f"limit max_body_bytes="
                                               f"{service.limits.max_body_bytes}"}, close=True)
