@@ -164,9 +164,9 @@ def parse_request(kind: str, body: dict, limits: Limits = Limits()
 
 # ---------------------------------------------------------------------- scoring
 def _batchable(population) -> bool:
-    """Whether ``scores`` over several groups' texts at once equals scoring each group: the
-    ``ualign.llm`` populations (``rank`` is built from ``scores``, one utility per text) and
-    objects that only have ``scores`` without a ``prompt`` argument."""
+    """Whether ``scores`` over several groups' texts at once equals scoring each group: objects
+    that only have ``scores`` without a ``prompt`` argument, and the ``ualign.llm`` populations
+    (their ``rank`` is ``Profile.from_scores`` of ``scores``, one utility per user and text)."""
     import inspect
 
     scores = getattr(population, "scores", None)
@@ -177,22 +177,25 @@ def _batchable(population) -> bool:
             return False
     except (TypeError, ValueError):
         return False
+    if not callable(getattr(population, "rank", None)):
+        return True
     try:
         from ualign.llm.populations import Population
     except ImportError:          # pragma: no cover - the llm extra is missing
-        Population = ()
-    return isinstance(population, Population) or not callable(getattr(population, "rank", None))
+        return False
+    return isinstance(population, Population)
 
 
 def rank_groups(population, groups: list[tuple[str | None, list[str]]]
                 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``[(levels (U, G), weights (U,))]`` of each group, in one ``scores`` call when the
-    population allows it (:func:`_batchable`), else group by group through
-    :func:`ualign.train.populations.rank_texts`."""
+    """``[(levels (U, G), weights (U,))]`` of each group: for a :func:`_batchable` population
+    one ``scores`` call over all the texts (one row per user, always), otherwise group by group
+    through :func:`ualign.train.populations.rank_texts` (the rows of its Profile: users with
+    identical orders merged)."""
     from ualign.train.estimators import levels_from_scores
     from ualign.train.populations import rank_texts
 
-    if len(groups) > 1 and _batchable(population):
+    if _batchable(population):
         texts = [t for _, g in groups for t in g]
         S = np.asarray(population.scores(texts), dtype=float)
         if S.ndim != 2 or S.shape[1] != len(texts):
@@ -200,6 +203,9 @@ def rank_groups(population, groups: list[tuple[str | None, list[str]]]
                              f"{S.shape}")
         w = getattr(population, "weights", None)
         w = np.full(S.shape[0], 1.0 / S.shape[0]) if w is None else np.asarray(w, float)
+        if w.shape != (S.shape[0],):
+            raise ValueError(f"population.weights must have shape ({S.shape[0]},), got "
+                             f"{w.shape}")
         w = w / w.sum()
         out, lo = [], 0
         for _, g in groups:
