@@ -58,7 +58,7 @@ def run(args) -> int:
     print(json.dumps({"url": url, "population": args.population,
                       "users": service.health()["users"]}), flush=True)
     try:
-        service._stop.wait()
+        service.wait()
     except KeyboardInterrupt:
         pass
     finally:

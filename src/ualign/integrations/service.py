@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -477,12 +476,15 @@ class PopulationService:
             job.done.set()
         self._server = None
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`stop` is called (or ``timeout`` seconds); True once stopped."""
+        return self._stop.wait(timeout)
+
     def serve_forever(self, host: str = "127.0.0.1", port: int = 8000) -> None:
-        """Start and block until interrupted."""
+        """Start and block until interrupted (or stopped from another thread)."""
         self.start(host, port)
         try:
-            while True:
-                time.sleep(3600)
+            self.wait()
         finally:
             self.stop()
 
