@@ -306,3 +306,29 @@ def test_score_samples_any_order(service):
     np.testing.assert_allclose(got, want, atol=1e-12)
     with pytest.raises(ValueError, match="the group of key 'q' has 2 samples"):
         client.score_samples(["p"] * 3 + ["q"] * 2, ["a"] * 5, 2)
+
+
+def test_openrlhf_endpoint(service):
+    """``POST /openrlhf?k=..`` takes OpenRLHF's remote reward-model request (query = prompt +
+    response, prompts, labels) and answers rewards / scores in the request's order."""
+    client = PopulationClient(service.url)
+    prompts = [p for p, g in GROUPS for _ in g]
+    texts = [t for _, g in GROUPS for t in g]
+    perm = np.random.default_rng(1).permutation(len(texts))
+    body = {"query": [prompts[i] + texts[i] for i in perm], "prompts": [prompts[i] for i in perm],
+            "labels": [""] * len(perm)}
+    code, out = _raw(service.url, "POST", "/openrlhf?k=2&display=distinct", json.dumps(body))
+    assert code == 200 and set(out) == {"rewards", "scores", "extra_logs"}
+    res = client.payoffs(GROUPS, 2, "distinct")
+    np.testing.assert_allclose(out["rewards"],
+                               np.concatenate([r["advantages"] for r in res])[perm], atol=1e-12)
+    np.testing.assert_allclose(out["scores"],
+                               np.concatenate([r["payoffs"] for r in res])[perm], atol=1e-12)
+    for path, b, msg in [
+        ("/openrlhf?k=2", {"query": ["a"], "prompts": ["a", "b"]}, "same length"),
+        ("/openrlhf?k=2", {"prompts": ["a"]}, "query is required"),
+        ("/openrlhf?k=x", body, "k is required: an integer >= 1, got 'x'"),
+        ("/openrlhf?k=9", body, "at least k\\+1 = 10 texts"),
+    ]:
+        code, out = _raw(service.url, "POST", path, json.dumps(b))
+        assert code == 400 and re.search(msg, out["error"]), out

@@ -12,6 +12,10 @@ Endpoints (every answer is a JSON object; every error is ``{"error": MESSAGE}`` 
   -> ``{"results": [{"payoffs": [P̂_i], "advantages": [P̂_i - b]}, ...], "k", "display",
   "baseline"}`` (:mod:`ualign.integrations.group_payoffs`; THEORY §8, §9).
 
+- ``POST /openrlhf?k=2&display=multiset`` ``{"query": [prompt + response], "prompts": [prompt],
+  ...}`` (OpenRLHF's ``--remote_rm_url`` request) -> ``{"rewards": [P̂_i - b], "scores": [P̂_i],
+  "extra_logs": {}}`` in the request's order, samples with equal prompts forming one group.
+
 A request may also name one group at the top level (``{"prompt": ..., "texts": [...]}``).
 
 Robustness: request bodies above ``max_body_bytes`` are refused (413) on their Content-Length
@@ -32,6 +36,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,8 +51,8 @@ from ualign.integrations.group_payoffs import (
     text_classes,
 )
 
-__all__ = ["Limits", "PopulationService", "RequestError", "group_result", "parse_request",
-           "rank_groups", "score_groups"]
+__all__ = ["Limits", "PopulationService", "RequestError", "group_result", "parse_openrlhf",
+           "parse_request", "rank_groups", "score_groups"]
 
 
 class RequestError(ValueError):
@@ -159,6 +164,40 @@ def parse_request(kind: str, body: dict, limits: Limits = Limits()
                                    f"(k other samples for each), got {len(texts)}")
         options = dict(k=k, display=display, baseline=baseline, same=same)
     return groups, options
+
+
+def parse_openrlhf(body, query: dict[str, list[str]], limits: Limits = Limits()
+                   ) -> tuple[list[tuple[str | None, list[str]]], dict, list[list[int]]]:
+    """The OpenRLHF remote reward-model request ``{"query": [prompt + response], "prompts":
+    [prompt], ...}`` (other fields such as ``labels`` are ignored) with the game's options in the
+    URL (``/openrlhf?k=2&display=distinct``): ``(groups, options, members)``, samples with equal
+    prompts forming one group, ``members[g]`` their positions, the response being the query
+    without its prompt prefix."""
+    if not isinstance(body, dict):
+        raise RequestError(f"request body must be a JSON object, got {type(body).__name__}")
+    queries, prompts = body.get("query"), body.get("prompts")
+    for name, v in (("query", queries), ("prompts", prompts)):
+        if not isinstance(v, list) or not v:
+            raise RequestError(f"{name} is required: a non-empty list of strings")
+        for j, t in enumerate(v):
+            if not isinstance(t, str):
+                raise RequestError(f"{name}[{j}] must be a string, got {type(t).__name__}")
+    if len(queries) != len(prompts):
+        raise RequestError(f"query and prompts must have the same length, got {len(queries)} "
+                           f"and {len(prompts)}")
+    members: dict[str, list[int]] = {}
+    for i, p in enumerate(prompts):
+        members.setdefault(p, []).append(i)
+    raw = {"groups": [{"prompt": p, "texts": [queries[i][len(p):] if queries[i].startswith(p)
+                                              else queries[i] for i in idx]}
+                      for p, idx in members.items()]}
+    for key in ("k", "display", "baseline", "same"):
+        if key in query:
+            v = query[key][-1]
+            raw[key] = int(v) if key == "k" and v.isdigit() else v
+    raw.setdefault("k", 1)
+    groups, options = parse_request("payoffs", raw, limits)
+    return groups, options, list(members.values())
 
 
 # ---------------------------------------------------------------------- scoring
@@ -336,10 +375,16 @@ class PopulationService:
                 "baseline": o["baseline"]}
 
     # -------------------------------------------------------------- HTTP
-    def submit(self, kind: str, body) -> tuple[int, dict]:
-        """Validate, queue and wait for one request: ``(status, JSON object)``."""
+    def submit(self, kind: str, body, query: dict | None = None) -> tuple[int, dict]:
+        """Validate, queue and wait for one request: ``(status, JSON object)``; ``query`` holds
+        the URL's query parameters (``/openrlhf?k=2``)."""
+        members = None
         try:
-            groups, options = parse_request(kind, body, self.limits)
+            if kind == "openrlhf":
+                groups, options, members = parse_openrlhf(body, query or {}, self.limits)
+                kind = "payoffs"
+            else:
+                groups, options = parse_request(kind, body, self.limits)
         except RequestError as e:
             return e.status, {"error": str(e)}
         job = _Job(kind, groups, options)
@@ -354,6 +399,13 @@ class PopulationService:
             return 504, {"error": f"no answer within the service timeout of {self.timeout:g} s"}
         if job.error:
             return job.error[0], {"error": job.error[1]}
+        if members is not None:          # OpenRLHF: flat lists in the request's order
+            n = sum(len(m) for m in members)
+            rewards, scores = [0.0] * n, [0.0] * n
+            for idx, r in zip(members, job.result["results"], strict=True):
+                for i, a, p in zip(idx, r["advantages"], r["payoffs"], strict=True):
+                    rewards[i], scores[i] = a, p
+            return 200, {"rewards": rewards, "scores": scores, "extra_logs": {}}
         return 200, job.result
 
     def health(self) -> dict:
@@ -408,10 +460,11 @@ class PopulationService:
                                               f"/rank, POST /payoffs"})
 
             def do_POST(self):
-                kind = self.path.strip("/")
-                if kind not in ("rank", "payoffs"):
-                    self._send(404, {"error": f"unknown path {self.path!r}; POST /rank or "
-                                              f"POST /payoffs"}, close=True)
+                url = urllib.parse.urlsplit(self.path)
+                kind = url.path.strip("/")
+                if kind not in ("rank", "payoffs", "openrlhf"):
+                    self._send(404, {"error": f"unknown path {self.path!r}; POST /rank, "
+                                              f"/payoffs or /openrlhf"}, close=True)
                     return
                 length = self.headers.get("Content-Length")
                 if length is None or not length.isdigit():
@@ -434,7 +487,7 @@ class PopulationService:
                 except (UnicodeDecodeError, json.JSONDecodeError) as e:
                     self._send(400, {"error": f"request body is not valid JSON: {e}"})
                     return
-                code, payload = service.submit(kind, body)
+                code, payload = service.submit(kind, body, urllib.parse.parse_qs(url.query))
                 self._send(code, payload)
 
         return Handler
