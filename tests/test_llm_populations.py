@@ -249,3 +249,25 @@ def test_participants_without_opinion_group_form_their_own_group():
     assert set(pop.group_personas(2)) == {0, 1, 2}
     a, b = pop.split(0.5, seed=0)
     assert 2 in a.groups and 2 in b.groups  # stratified over the three groups
+
+
+def test_population_kinds_registry_one_registration_and_option_errors(tmp_path):
+    from ualign.llm.populations import load_population
+    from ualign.llm.populations import spec as S
+
+    assert set(S.POPULATION_KINDS) >= {"polis", "personas", "reward"}
+    with pytest.raises(ValueError, match="already registered"):
+        S.register_population_kind(S.POPULATION_KINDS["polis"])
+    with pytest.raises(ValueError, match="population must be one of"):
+        load_population("bogus:x")
+    personas = tmp_path / "p.txt"
+    personas.write_text("likes cats\nlikes dogs\n")
+    with pytest.raises(ValueError, match="noise_scale must be float, got 'abc'"):
+        load_population(f"personas:{personas},noise_scale=abc")
+    kind = S.PopulationKind("echo", lambda target, opts, embed: (target, opts), {"n": int},
+                            "echo:TARGET[,n=1]")
+    S.register_population_kind(kind)
+    try:
+        assert load_population("echo:hello,n=3") == ("hello", {"n": 3})
+    finally:
+        del S.POPULATION_KINDS["echo"]

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +16,8 @@ from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.reward import RewardModelPopulation
 from ualign.llm.populations.votes import VotePopulation
 
-__all__ = ["load_population", "read_personas"]
+__all__ = ["POPULATION_KINDS", "PopulationKind", "load_population", "read_personas",
+           "register_population_kind"]
 
 
 def _parse_options(text: str) -> dict[str, str]:
@@ -64,8 +68,69 @@ def read_personas(path) -> tuple[list[str], np.ndarray | None]:
     return texts, np.array(weights)
 
 
+@dataclasses.dataclass(frozen=True)
+class PopulationKind:
+    """One kind of population spec, ``NAME:TARGET[,key=value,...]``.
+
+    Attributes:
+      name: the spec prefix (``polis``, ``personas``, ``reward``).
+      build: ``build(target, options, embed) -> Population``; ``options`` are already converted
+        by ``options`` and checked against its keys.
+      options: ``key -> converter`` (``int``, ``float``, ``str``) of the options it accepts.
+      usage: the spec's form, for error messages.
+    """
+
+    name: str
+    build: Callable[[str, dict, Any], Population]
+    options: Mapping[str, Callable[[str], Any]]
+    usage: str
+
+
+POPULATION_KINDS: dict[str, PopulationKind] = {}
+
+
+def register_population_kind(kind: PopulationKind) -> PopulationKind:
+    """Add a population kind to :func:`load_population` (once per name)."""
+    if kind.name in POPULATION_KINDS:
+        raise ValueError(f"population kind {kind.name!r} is already registered")
+    POPULATION_KINDS[kind.name] = kind
+    return kind
+
+
+def _build_polis(target, opts, embed):
+    return VotePopulation.from_polis(target, embed=embed, **opts)
+
+
+def _build_personas(target, opts, embed):
+    texts, weights = read_personas(target)
+    return EmbeddingPopulation(texts, weights, embed=embed, noise=opts.get("noise"),
+                               noise_scale=opts.get("noise_scale", 0.0),
+                               seed=opts.get("seed", 0))
+
+
+def _build_reward(target, opts, embed):
+    if "model" not in opts:
+        raise ValueError("reward populations need model=MODEL_ID_OR_PATH, e.g. "
+                         "reward:personas.txt,model=OpenAssistant/reward-model-deberta-v3-base")
+    texts, weights = read_personas(target)
+    return RewardModelPopulation(opts["model"], texts, weights)
+
+
+register_population_kind(PopulationKind(
+    "polis", _build_polis,
+    {"mode": str, "min_votes": int, "rank": int, "alpha_global": float, "alpha_group": float,
+     "alpha_user": float},
+    "polis:FOLDER[,mode=participant|group|lowrank,min_votes=5,rank=8]"))
+register_population_kind(PopulationKind(
+    "personas", _build_personas, {"noise": str, "noise_scale": float, "seed": int},
+    "personas:FILE[,noise=gumbel,noise_scale=0.1,seed=0]"))
+register_population_kind(PopulationKind(
+    "reward", _build_reward, {"model": str}, "reward:FILE,model=MODEL_ID_OR_PATH"))
+
+
 def load_population(spec: str, embed=None) -> Population:
-    """A population from a command-line spec:
+    """A population from a command-line spec ``KIND:TARGET[,key=value,...]``, one registered
+    :class:`PopulationKind` per ``KIND``:
 
     - ``polis:FOLDER[,mode=participant|group|lowrank,min_votes=5,rank=8]`` or just a Polis
       export folder: :meth:`VotePopulation.from_polis`;
@@ -73,35 +138,26 @@ def load_population(spec: str, embed=None) -> Population:
       (file format: :func:`read_personas`);
     - ``reward:FILE,model=MODEL_ID_OR_PATH``: :class:`RewardModelPopulation`.
     """
-    kind, colon, rest = spec.partition(":")
-    if not colon or kind not in ("polis", "personas", "reward"):
+    kind_name, colon, rest = spec.partition(":")
+    if not colon or kind_name not in POPULATION_KINDS:
         if (Path(spec) / "comments.csv").is_file():
-            kind, rest = "polis", spec
+            kind_name, rest = "polis", spec
         else:
-            raise ValueError(f"population must be polis:FOLDER, personas:FILE or "
-                             f"reward:FILE,model=M (or a Polis folder), got {spec!r}")
-    target, _, opts = rest.partition(",")
-    opts = _parse_options(opts)
-    if kind == "polis":
-        allowed = {"mode", "min_votes", "rank", "alpha_global", "alpha_group", "alpha_user"}
-        bad = set(opts) - allowed
-        if bad:
-            raise ValueError(f"unknown polis population option(s) {sorted(bad)}; allowed: "
-                             f"{sorted(allowed)}")
-        kw = {k: (v if k == "mode" else (int(v) if k in ("min_votes", "rank") else float(v)))
-              for k, v in opts.items()}
-        return VotePopulation.from_polis(target, embed=embed, **kw)
-    texts, weights = read_personas(target)
-    if kind == "personas":
-        allowed = {"noise", "noise_scale", "seed"}
-        bad = set(opts) - allowed
-        if bad:
-            raise ValueError(f"unknown personas population option(s) {sorted(bad)}; allowed: "
-                             f"{sorted(allowed)}")
-        return EmbeddingPopulation(texts, weights, embed=embed, noise=opts.get("noise"),
-                                   noise_scale=float(opts.get("noise_scale", 0.0)),
-                                   seed=int(opts.get("seed", 0)))
-    if "model" not in opts:
-        raise ValueError("reward populations need model=MODEL_ID_OR_PATH, e.g. "
-                         "reward:personas.txt,model=OpenAssistant/reward-model-deberta-v3-base")
-    return RewardModelPopulation(opts["model"], texts, weights)
+            forms = ", ".join(k.usage for k in POPULATION_KINDS.values())
+            raise ValueError(f"population must be one of {forms} (or a Polis folder), got "
+                             f"{spec!r}")
+    kind = POPULATION_KINDS[kind_name]
+    target, _, text = rest.partition(",")
+    opts = _parse_options(text)
+    bad = set(opts) - set(kind.options)
+    if bad:
+        raise ValueError(f"unknown {kind.name} population option(s) {sorted(bad)}; allowed: "
+                         f"{sorted(kind.options)}")
+    converted = {}
+    for key, value in opts.items():
+        try:
+            converted[key] = kind.options[key](value)
+        except ValueError:
+            raise ValueError(f"{kind.name} population option {key} must be "
+                             f"{kind.options[key].__name__}, got {value!r}") from None
+    return kind.build(target, converted, embed)
