@@ -175,22 +175,26 @@ def parse_openrlhf(body, query: dict[str, list[str]], limits: Limits = Limits()
     without its prompt prefix."""
     if not isinstance(body, dict):
         raise RequestError(f"request body must be a JSON object, got {type(body).__name__}")
-    queries, prompts = body.get("query"), body.get("prompts")
-    for name, v in (("query", queries), ("prompts", prompts)):
+    lists: dict[str, list[str]] = {}
+    for name in ("query", "prompts"):
+        v = body.get(name)
         if not isinstance(v, list) or not v:
             raise RequestError(f"{name} is required: a non-empty list of strings")
         for j, t in enumerate(v):
             if not isinstance(t, str):
                 raise RequestError(f"{name}[{j}] must be a string, got {type(t).__name__}")
+        lists[name] = v
+    queries, prompts = lists["query"], lists["prompts"]
     if len(queries) != len(prompts):
         raise RequestError(f"query and prompts must have the same length, got {len(queries)} "
                            f"and {len(prompts)}")
     members: dict[str, list[int]] = {}
     for i, p in enumerate(prompts):
         members.setdefault(p, []).append(i)
-    raw = {"groups": [{"prompt": p, "texts": [queries[i][len(p):] if queries[i].startswith(p)
-                                              else queries[i] for i in idx]}
-                      for p, idx in members.items()]}
+    responses = [q[len(p):] if q.startswith(p) else q
+                 for q, p in zip(queries, prompts, strict=True)]
+    raw: dict[str, Any] = {"groups": [{"prompt": p, "texts": [responses[i] for i in idx]}
+                                      for p, idx in members.items()]}
     for key in ("k", "display", "baseline", "same"):
         if key in query:
             v = query[key][-1]
@@ -301,9 +305,9 @@ class PopulationService:
         for arg, v in (("max_queue", max_queue), ("max_batch", max_batch)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{arg} must be an integer >= 1, got {v!r}")
-        for arg, v in (("timeout", timeout), ("socket_timeout", socket_timeout)):
-            if not (isinstance(v, int | float) and v > 0):
-                raise ValueError(f"{arg} must be a number of seconds > 0, got {v!r}")
+        for arg, t in (("timeout", timeout), ("socket_timeout", socket_timeout)):
+            if not (isinstance(t, int | float) and t > 0):
+                raise ValueError(f"{arg} must be a number of seconds > 0, got {t!r}")
         self.population = population
         self.name = name or type(population).__name__
         self.max_batch = max_batch
@@ -510,7 +514,7 @@ class PopulationService:
         if self._server is None:
             raise ValueError("the service is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def stop(self) -> None:
         """Stop serving: new connections are refused, requests still queued are answered 503."""
