@@ -9,6 +9,13 @@ References: shared/spec/THEORY.md §4-7.
 
 from ualign.solvers import methods as _methods  # noqa: F401 (registers the built-in methods)
 from ualign.solvers import registry
+from ualign.solvers.committees import (
+    CommitteeResult,
+    chamberlin_courant,
+    pav,
+    top_k_borda,
+    top_k_utility,
+)
 from ualign.solvers.equilibrium import solve_ualign
 from ualign.solvers.kset import KSetResult, multiset_win_matrix, solve_kset
 from ualign.solvers.nlhf import maximal_lottery, solve_nlhf
@@ -22,17 +29,22 @@ METHODS = registry.names("ualign")
 __all__ = [
     "METHODS",
     "Certified",
+    "CommitteeResult",
     "KSetResult",
     "SolverError",
     "SolverResult",
     "WorstOpponent",
     "bradley_terry",
+    "chamberlin_courant",
     "maximal_lottery",
     "multiset_win_matrix",
+    "pav",
     "registry",
     "solve_kset",
     "solve_nlhf",
     "solve_rlhf",
     "solve_ualign",
+    "top_k_borda",
+    "top_k_utility",
     "worst_opponent",
 ]

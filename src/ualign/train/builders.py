@@ -12,6 +12,7 @@ import os
 import warnings
 from pathlib import Path
 
+from ualign.llm.generate import load_causal_lm
 from ualign.train.config import SelfPlayConfig
 
 __all__ = ["load_model", "make_accelerator", "prepare_model", "read_prompts"]
@@ -53,8 +54,6 @@ def load_model(config: SelfPlayConfig):
     a ``.gguf`` path, a directory with a GGUF file (``config.gguf_file``), or ``"smollm2"``.
 
     Raises ``FileNotFoundError`` with the path when the model cannot be found."""
-    from ualign.llm.generate import load_causal_lm
-
     if not config.model:
         raise ValueError("model is required: a local directory, a hub id, a directory with "
                          "a .gguf file, or 'smollm2' (config field `model`)")

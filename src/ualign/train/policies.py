@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ualign.core.estimators import payoff_against_group
+from ualign.core.payoffs import deviation_payoffs, exploitability, robust_win_rate
 from ualign.train.losses import exact_kl, k3_kl
 from ualign.train.populations import CandidatePopulation, rank_texts
 
@@ -318,8 +319,6 @@ class CandidatePolicy(LMPolicy):
         """With a :class:`CandidatePopulation`: exact values from the engine (exploitability,
         robust win rate, win rate against the reference policy, entropy), averaged over the
         eval prompts; otherwise the free-text evaluation."""
-        from ualign import deviation_payoffs, exploitability, robust_win_rate
-
         tr, k = self.trainer, self.config.k
         if not isinstance(tr.population, CandidatePopulation):
             return super().evaluate()

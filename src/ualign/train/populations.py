@@ -20,6 +20,7 @@ import numpy as np
 
 from ualign.core.estimators import levels_from_scores
 from ualign.core.profile import Profile
+from ualign.data import load_profile
 
 __all__ = ["CandidatePopulation", "as_population", "build_population", "check_population",
            "rank_texts"]
@@ -143,8 +144,6 @@ def build_population(config, spec: str | None = None):
 
         return PopulationClient(spec)
     if config.candidates is not None:
-        from ualign.data import load_profile
-
         P = load_profile(spec)
         if P.n_responses != len(config.candidates):
             raise ValueError(f"population {spec!r} ranks {P.n_responses} responses but "

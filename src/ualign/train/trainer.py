@@ -52,6 +52,7 @@ from ualign.train.estimators import group_advantages
 from ualign.train.losses import pg_loss, sppo_loss
 from ualign.train.policies import CandidatePolicy, make_policy, seed_for
 from ualign.train.populations import as_population, rank_texts
+from ualign.train.vllm_server import generate_on_server
 
 __all__ = ["SelfPlayTrainer", "StepBatch", "TrainResult", "load_model", "read_prompts"]
 
@@ -235,8 +236,6 @@ class SelfPlayTrainer:
         model = self.unwrapped
         model.eval()
         if self.vllm is not None:
-            from ualign.train.vllm_server import generate_on_server
-
             generate_on_server(self, batch)
         else:
             self.policy.sample(model, batch)

@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ualign.llm.generate import EndpointError, api_base, http_json, http_request
+from ualign.train.policies import seed_for
 
 __all__ = ["VLLMServerClient", "adapter_name", "generate_on_server"]
 
@@ -176,8 +177,6 @@ def generate_on_server(trainer, batch) -> None:
     the adapters every ``vllm_sync_steps`` steps, then samples G responses per prompt with the
     same ``(seed, step, prompt position)`` seeds as ``model.generate``; fills ``batch.texts`` and
     ``batch.rows``."""
-    from ualign.train.policies import seed_for
-
     c, acc, tok = trainer.config, trainer.accelerator, trainer.tokenizer
     if trainer._vllm_step is None or batch.step % c.vllm_sync_steps == 0:
         state = acc.get_state_dict(trainer.model)       # collective under FSDP / ZeRO-3

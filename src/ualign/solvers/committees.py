@@ -1,0 +1,443 @@
+"""Committee baselines: one set of k *distinct* responses chosen by a classical rule.
+
+These are the non-game baselines of distinct display (THEORY §9): each returns a single
+deterministic k-set ``S`` (``|S| = k``, no repeats) and the rule's own objective at ``S``.
+
+- :func:`top_k_utility`: the k responses with the largest mean utility
+  ``ū(y) = Σ_u w_u υ_u(y)``, with ``υ_u(y) = 1 − level_u(y) / (c_u − 1)`` by default (``c_u``
+  the number of level classes of user u: favourite 1, worst 0, linear in the level; a user
+  indifferent among all responses gives ½ to each), or a given utility per level.
+- :func:`top_k_borda`: the k responses with the largest mean Borda score
+  ``β(y) = Σ_u w_u (#{z : y ≻_u z} + ½ #{z ≠ y : z ∼_u y})`` (ties split).
+- :func:`chamberlin_courant` and :func:`pav`: proportional committees on approval ballots
+  ``A_u ⊆ [n]``. Chamberlin–Courant maximises the weight of users with at least one approved
+  response, ``CC(S) = Σ_u w_u 1{|A_u ∩ S| ≥ 1}``; proportional approval voting maximises
+  ``PAV(S) = Σ_u w_u H(|A_u ∩ S|)`` with ``H(j) = 1 + 1/2 + … + 1/j``. Both are solved exactly as
+  integer programs by HiGHS (``scipy.optimize.milp``): binaries ``x_y`` (``Σ_y x_y = k``) and,
+  per group g of users with the same approval set (merged first, weights summed),
+
+      CC:   max Σ_g w_g z_g              s.t.  z_g ≤ Σ_{y∈A_g} x_y,            0 ≤ z_g ≤ 1;
+      PAV:  max Σ_g w_g Σ_j t_{g,j} / j  s.t.  Σ_j t_{g,j} ≤ Σ_{y∈A_g} x_y,  0 ≤ t_{g,j} ≤ 1,
+
+  ``j = 1..min(k, |A_g|)``. Because ``1/j`` decreases, an optimal ``t_g`` fills its first
+  ``|A_g ∩ S|`` increments, so the program's value is ``PAV(S)`` (the concave ``H`` linearised
+  by its increments). Only ``x`` is integral. A greedy + single-swap local search also runs
+  (milliseconds): its committee stands in when HiGHS stops at a time limit with a worse one.
+  (Its score as an objective cut, in place of the starting solution ``scipy.optimize.milp``
+  does not accept, was tried on Polis: it slowed HiGHS's root LP as often as it helped.)
+
+**Approval rule** (``approvals=``): ``"top"`` (default): a user approves their level-0 class,
+i.e. their favourite responses; a user indifferent among all n responses approves nothing (such a
+ballot carries no information and adds a constant to every committee). For a Polis profile
+(:func:`ualign.read_polis`: agree 0 ≻ pass 1 ≻ disagree 2) this is the participant's
+**agree-approvals**, except for a participant who agreed with nothing: the profile's levels are
+dense per user, so their level-0 class is their pass (and unseen) statements. An explicit boolean
+array ``(U, n)`` aligned with ``profile.levels`` rows may be given instead.
+
+Every result is a :class:`CommitteeResult`; its ``score`` is re-evaluated from the definition at
+the returned set, ``upper_bound`` is a certified bound on the rule's optimum (HiGHS's dual
+bound for the programs; the score itself for the top-k rules), and ``optimal`` says whether the
+set is proven optimal. A program that fails (infeasible, unbounded, a HiGHS error) raises
+:class:`ualign.SolverError` with the HiGHS status; a time limit returns the better of HiGHS's
+committee (if it found one) and the local-search one (``extras["incumbent"]`` says which) with
+``optimal = False`` and the certified bound ``min(HiGHS's dual bound, Σ_g w_g · best score of
+group g alone)``.
+
+References: shared/spec/THEORY.md §9; Chamberlin & Courant 1983; Thiele 1895 and Aziz et al.
+2017 (PAV); Lackner & Skowron 2023 (approval-based committee voting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from ualign.core._checks import check_k
+from ualign.core.profile import Profile
+from ualign.solvers.nlhf import SolverError
+from ualign.solvers.result import check_profile
+
+__all__ = [
+    "APPROVAL_RULES",
+    "CommitteeResult",
+    "approval_ballots",
+    "approval_score",
+    "borda_scores",
+    "chamberlin_courant",
+    "pav",
+    "top_k_borda",
+    "top_k_utility",
+]
+
+APPROVAL_RULES = ("top",)
+"""Named approval rules accepted by ``approvals=`` (besides an explicit boolean array)."""
+
+_RULES = ("cc", "pav")
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitteeResult:
+    """One k-set of distinct responses chosen by a baseline rule.
+
+    Attributes:
+      responses: the k distinct response indices, sorted.
+      score: the rule's objective at ``responses`` (mean utility or mean Borda score summed over
+        the set; the weighted CC or PAV score, weights summing to 1), re-evaluated from its
+        definition.
+      rule: ``"utility"``, ``"borda"``, ``"cc"`` or ``"pav"``.
+      optimal: whether ``responses`` is proven to maximise the rule's objective.
+      upper_bound: a certified upper bound on the objective's maximum (``score`` for the top-k
+        rules; HiGHS's dual bound, mapped back to the score's scale, for CC and PAV).
+      status: ``"exact"`` for the top-k rules; for CC and PAV the HiGHS status and message.
+      seconds: wall time of the choice (for CC / PAV: merging, building and solving).
+      extras: rule-specific details (per-response scores for the top-k rules; ``groups`` =
+        distinct non-empty approval sets, ``mip_gap``, ``time_limit``, ``incumbent`` =
+        ``"highs"`` or ``"local search"``, and ``local_search_score`` for CC / PAV).
+    """
+
+    responses: tuple[int, ...]
+    score: float
+    rule: str
+    optimal: bool
+    upper_bound: float
+    status: str
+    seconds: float
+    extras: dict = dataclasses.field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- validation
+def _check_k_responses(k, n: int) -> int:
+    k = check_k(k)
+    if k > n:
+        raise ValueError(f"k must lie in 1..{n} (a set of k distinct responses out of n = {n}), "
+                         f"got {k}")
+    return k
+
+
+def _check_time_limit(time_limit) -> float | None:
+    if time_limit is None:
+        return None
+    if (isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real)
+            or not np.isfinite(time_limit) or time_limit <= 0):
+        raise ValueError(f"time_limit must be a finite number of seconds > 0 or None, got "
+                         f"{time_limit!r}")
+    return float(time_limit)
+
+
+def _top_k(scores: np.ndarray, k: int) -> tuple[int, ...]:
+    """The k largest entries; exact ties broken by the smaller index."""
+    order = np.lexsort((np.arange(scores.size), -scores))
+    return tuple(sorted(int(y) for y in order[:k]))
+
+
+# ---------------------------------------------------------------------------- top-k rules
+def _mean_utility(profile: Profile, utility) -> np.ndarray:
+    lv = profile.levels.astype(np.int64)
+    if utility is None:
+        c = lv.max(axis=1, keepdims=True)                     # c_u − 1
+        util = np.where(c > 0, 1.0 - lv / np.maximum(c, 1), 0.5)
+    else:
+        table = np.asarray(utility, dtype=float)
+        if table.ndim != 1 or table.size == 0:
+            raise ValueError(f"utility must be a 1-d sequence of utilities, one per level "
+                             f"(level 0 first), got shape {table.shape}")
+        bad = np.flatnonzero(~np.isfinite(table))
+        if bad.size:
+            raise ValueError(f"utility must be finite, got {table[bad[0]]} at position "
+                             f"{bad[0]}")
+        top = int(lv.max())
+        if top >= table.size:
+            r, y = np.argwhere(lv == top)[0]
+            raise ValueError(f"utility must give a value for every level 0..{top}, got "
+                             f"{table.size} values (level {top} at row {r}, response {y})")
+        util = table[lv]
+    return profile.weights @ util
+
+
+def top_k_utility(profile: Profile, k: int, *, utility=None) -> CommitteeResult:
+    """The k responses with the largest mean utility ``ū(y) = Σ_u w_u υ_u(y)``.
+
+    ``υ_u(y)`` is a function of user u's level of y: by default ``1 − level_u(y) / (c_u − 1)``
+    with ``c_u`` the number of u's level classes (favourite 1, worst 0, evenly spaced; ½ for a
+    user indifferent among all responses); or ``utility[level_u(y)]`` for a given 1-d sequence
+    of utilities per level (level 0 first; e.g. ``(1, 0, -1)`` for Polis agree / pass /
+    disagree). Levels are dense per user (see :class:`ualign.Profile`), so level 1 is each
+    user's second class. Exact ties are broken by the smaller index.
+
+    Args:
+      profile: a :class:`ualign.Profile` (levels ``(U, n)``, weights ``(U,)``).
+      k: set size, ``1 <= k <= n``.
+      utility: ``None`` (the normalised level rule) or one utility per level.
+
+    Returns:
+      A :class:`CommitteeResult` with ``score = Σ_{y∈S} ū(y)``, ``optimal = True`` and
+      ``extras["scores"]`` the ``(n,)`` mean utilities.
+
+    Raises:
+      ValueError: on a bad profile, ``k`` or ``utility``.
+    """
+    t0 = time.perf_counter()
+    profile = check_profile(profile)
+    k = _check_k_responses(k, profile.n_responses)
+    u = _mean_utility(profile, utility)
+    S = _top_k(u, k)
+    score = float(u[list(S)].sum())
+    return CommitteeResult(S, score, "utility", True, score, "exact",
+                           time.perf_counter() - t0, {"scores": u})
+
+
+def borda_scores(profile: Profile) -> np.ndarray:
+    """Mean Borda score ``β(y) = Σ_u w_u (#{z : y ≻_u z} + ½ #{z ≠ y : z ∼_u y})``, ``(n,)``.
+
+    The scores sum to ``n (n − 1) / 2``. O(U·n)."""
+    lv = profile.levels.astype(np.int64)
+    U, n = lv.shape
+    C = int(lv.max()) + 1
+    flat = (np.arange(U)[:, None] * C + lv).ravel()
+    count = np.bincount(flat, minlength=U * C).reshape(U, C)      # users × level: class size
+    at_or_above = np.cumsum(count, axis=1)                       # #{z : level <= l}
+    same = np.take_along_axis(count, lv, axis=1)
+    worse = n - np.take_along_axis(at_or_above, lv, axis=1)
+    return profile.weights @ (worse + 0.5 * (same - 1))
+
+
+def top_k_borda(profile: Profile, k: int) -> CommitteeResult:
+    """The k responses with the largest mean Borda score (ties split ½; see
+    :func:`borda_scores`). Exact ties are broken by the smaller index.
+
+    Returns:
+      A :class:`CommitteeResult` with ``score = Σ_{y∈S} β(y)``, ``optimal = True`` and
+      ``extras["scores"]`` the ``(n,)`` Borda scores.
+
+    Raises:
+      ValueError: on a bad profile or ``k``.
+    """
+    t0 = time.perf_counter()
+    profile = check_profile(profile)
+    k = _check_k_responses(k, profile.n_responses)
+    b = borda_scores(profile)
+    S = _top_k(b, k)
+    score = float(b[list(S)].sum())
+    return CommitteeResult(S, score, "borda", True, score, "exact",
+                           time.perf_counter() - t0, {"scores": b})
+
+
+# ---------------------------------------------------------------------------- approvals
+def approval_ballots(profile: Profile, approvals="top") -> np.ndarray:
+    """The ``(U, n)`` boolean approval ballots of a profile's rows under a rule.
+
+    ``"top"``: each user approves their level-0 class; a user indifferent among all n responses
+    approves nothing. An explicit boolean (or 0/1 integer) array ``(U, n)`` aligned with
+    ``profile.levels`` is checked and returned as bool. See the module docstring for Polis.
+    """
+    profile = check_profile(profile)
+    U, n = profile.shape
+    if isinstance(approvals, str):
+        if approvals not in APPROVAL_RULES:
+            raise ValueError(f"approvals must be one of {', '.join(APPROVAL_RULES)} or a "
+                             f"boolean array ({U}, {n}), got {approvals!r}")
+        lv = profile.levels
+        return (lv == 0) & (lv.max(axis=1, keepdims=True) > 0)
+    A = np.asarray(approvals)
+    if A.shape != (U, n):
+        raise ValueError(f"approvals must be one of {', '.join(APPROVAL_RULES)} or a boolean "
+                         f"array of shape ({U}, {n}) (one row per profile row), got shape "
+                         f"{A.shape}")
+    if A.dtype != bool:
+        if A.dtype.kind not in "iu":
+            raise ValueError(f"approvals must be a boolean (or 0/1 integer) array, got dtype "
+                             f"{A.dtype}")
+        bad = np.argwhere((A != 0) & (A != 1))
+        if bad.size:
+            r, y = bad[0]
+            raise ValueError(f"approvals must hold 0 or 1, got {A[r, y]} at row {r}, "
+                             f"response {y}")
+        A = A.astype(bool)
+    return A.copy()
+
+
+def _harmonic(j: np.ndarray) -> np.ndarray:
+    H = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, int(j.max(initial=0)) + 1))])
+    return H[j]
+
+
+def approval_score(approvals, weights, responses, rule: str) -> float:
+    """``CC(S) = Σ_u w_u 1{|A_u ∩ S| ≥ 1}`` or ``PAV(S) = Σ_u w_u H(|A_u ∩ S|)``.
+
+    Args:
+      approvals: ``(U, n)`` bool ballots; weights: ``(U,)``; responses: the set S (indices);
+      rule: ``"cc"`` or ``"pav"``.
+    """
+    if rule not in _RULES:
+        raise ValueError(f"rule must be one of {', '.join(_RULES)}, got {rule!r}")
+    A = np.asarray(approvals, dtype=bool)
+    hits = A[:, np.asarray(responses, dtype=np.int64)].sum(axis=1)
+    vals = (hits >= 1).astype(float) if rule == "cc" else _harmonic(hits)
+    return float(np.asarray(weights, dtype=float) @ vals)
+
+
+def _merge_ballots(A: np.ndarray, w: np.ndarray):
+    """Distinct non-empty approval sets of users with positive weight, ``(G, n)``, and their
+    summed weights ``(G,)``."""
+    keep = A.any(axis=1) & (w > 0)
+    A, w = A[keep], w[keep]
+    if A.shape[0] == 0:
+        return A, w
+    packed = np.packbits(A, axis=1)
+    _, first, inv = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    return A[first], np.bincount(inv.ravel(), weights=w, minlength=first.size)
+
+
+def _local_search(A: np.ndarray, w: np.ndarray, k: int, rule: str) -> tuple[int, ...]:
+    """A good committee fast: greedy (add the response of largest marginal score, k times),
+    then best-improvement single swaps until none improves. Not optimal in general; its
+    committee is returned when HiGHS stops at its time limit without a better one."""
+    G = A.shape[0]
+    Af = A.astype(float)
+    gain_of = (lambda h: (h >= 1).astype(float)) if rule == "cc" else _harmonic
+
+    def scores_adding(hits):            # (n,) score of S ∪ {y} for every y, given S's hits
+        base, up = gain_of(hits), gain_of(hits + 1)
+        return w @ base + (w * (up - base)) @ Af
+
+    S: list[int] = []
+    hits = np.zeros(G, dtype=np.int64)
+    for _ in range(k):
+        val = scores_adding(hits)
+        val[S] = -np.inf
+        y = int(np.argmax(val))
+        S.append(y)
+        hits += A[:, y]
+    best = float(w @ gain_of(hits))
+    improved = True
+    while improved:
+        improved = False
+        for pos in range(k):
+            rest = hits - A[:, S[pos]]
+            val = scores_adding(rest)
+            val[S] = -np.inf
+            y = int(np.argmax(val))
+            if val[y] > best + 1e-12:
+                S[pos], hits, best = y, rest + A[:, y], float(val[y])
+                improved = True
+    return tuple(sorted(S))
+
+
+def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult:
+    t0 = time.perf_counter()
+    profile = check_profile(profile)
+    n = profile.n_responses
+    k = _check_k_responses(k, n)
+    time_limit = _check_time_limit(time_limit)
+    A_all = approval_ballots(profile, approvals)
+    A, w = _merge_ballots(A_all, profile.weights)
+    G = A.shape[0]
+    extras = {"groups": G, "time_limit": time_limit, "incumbent": "any (no approvals)"}
+    if G == 0:                          # nobody approves anything: every set scores 0
+        extras["local_search_score"] = 0.0
+        S = tuple(range(k))
+        return CommitteeResult(S, 0.0, rule, True, 0.0, "exact (no approvals)",
+                               time.perf_counter() - t0, extras)
+    # The smallest group counts 1 in the objective, so HiGHS's absolute gap (1e-6) is far below
+    # the difference between two committees' scores when weights are counts of users.
+    scale = 1.0 / w.min()
+    Ag = sp.csr_matrix(A, dtype=float)  # (G, n)
+    if rule == "cc":
+        m = G                           # z_g
+        c = np.concatenate([np.zeros(n), -w * scale])
+        lin = sp.hstack([-Ag, sp.identity(G, format="csr")], format="csr")  # z_g − Σ x ≤ 0
+        ub_aux = np.ones(G)
+    else:
+        J = np.minimum(A.sum(axis=1), k)                 # increments per group
+        m = G * k                                        # t_{g,j}, j = 1..k (row-major)
+        inc = np.tile(1.0 / np.arange(1, k + 1), G)
+        c = np.concatenate([np.zeros(n), -np.repeat(w * scale, k) * inc])
+        rows = np.repeat(np.arange(G), k)
+        T = sp.csr_matrix((np.ones(m), (rows, np.arange(m))), shape=(G, m))
+        lin = sp.hstack([-Ag, T], format="csr")          # Σ_j t_{g,j} − Σ x ≤ 0
+        ub_aux = (np.arange(k)[None, :] < J[:, None]).astype(float).ravel()
+    card = sp.csr_matrix(np.concatenate([np.ones(n), np.zeros(m)])[None, :])
+    S_ls = _local_search(A, w, k, rule)
+    score_ls = approval_score(A, w, S_ls, rule)
+    extras["local_search_score"] = score_ls
+    constraints = [LinearConstraint(lin, -np.inf, 0.0), LinearConstraint(card, k, k)]
+    integrality = np.concatenate([np.ones(n), np.zeros(m)])
+    bounds = Bounds(np.zeros(n + m), np.concatenate([np.ones(n), ub_aux]))
+    options = {"disp": False, "mip_rel_gap": 0.0}
+    if time_limit is not None:
+        options["time_limit"] = time_limit
+    res = milp(c, integrality=integrality, bounds=bounds, constraints=constraints,
+               options=options)
+    status = f"{res.status}: {res.message}"
+    if res.status not in (0, 1) or (res.status == 0 and res.x is None):
+        raise SolverError(f"{rule.upper()} integer program failed (n = {n}, k = {k}, {G} "
+                          f"approval groups): {res.message}", res.status)
+    optimal = res.status == 0
+    S, score = S_ls, approval_score(A_all, profile.weights, S_ls, rule)
+    extras["incumbent"] = "local search"
+    if res.x is not None:
+        x = res.x[:n]
+        S_h = tuple(sorted(int(y) for y in np.argsort(-x, kind="stable")[:k]))
+        if not np.all(x[list(S_h)] > 0.5):
+            raise SolverError(f"{rule.upper()} integer program returned a non-integral x "
+                              f"(max fractional {np.abs(x - np.round(x)).max():.3g})",
+                              res.status)
+        score_h = approval_score(A_all, profile.weights, S_h, rule)
+        if score_h >= score - 1e-12:
+            S, score, extras["incumbent"] = S_h, score_h, "highs"
+    # Certified bound: HiGHS's dual bound, capped by every group scoring its best alone
+    # (CC: covered; PAV: H(min(k, |A_g|))).
+    trivial = float(w.sum()) if rule == "cc" else float(w @ _harmonic(np.minimum(
+        A.sum(axis=1), k)))
+    dual = getattr(res, "mip_dual_bound", None)
+    bound = trivial if dual is None or not np.isfinite(dual) else min(trivial, -dual / scale)
+    bound = score if optimal else max(score, bound)
+    extras["mip_gap"] = getattr(res, "mip_gap", None)
+    return CommitteeResult(S, score, rule, bool(optimal), float(bound), status,
+                           time.perf_counter() - t0, extras)
+
+
+def chamberlin_courant(profile: Profile, k: int, *, approvals="top",
+                       time_limit: float | None = None) -> CommitteeResult:
+    """The Chamberlin–Courant committee: k distinct responses maximising the weight of users
+    who approve at least one of them, ``CC(S) = Σ_u w_u 1{|A_u ∩ S| ≥ 1}``.
+
+    Solved exactly as the integer program of the module docstring (HiGHS, relative gap 0),
+    after merging users with equal approval sets.
+
+    Args:
+      profile: a :class:`ualign.Profile`.
+      k: committee size, ``1 <= k <= n``.
+      approvals: ``"top"`` (each user approves their level-0 class; for Polis, the agrees) or a
+        boolean array ``(U, n)`` aligned with ``profile.levels``.
+      time_limit: seconds for HiGHS (``None``: no limit). If it runs out, the better of
+        HiGHS's committee (if any) and the local-search one (``extras["incumbent"]``) is
+        returned with ``optimal = False`` and a certified bound (HiGHS's dual bound, capped by
+        every user scoring their best).
+
+    Returns:
+      A :class:`CommitteeResult` (``score`` = CC score, weights summing to 1).
+
+    Raises:
+      ValueError: on a bad profile, ``k``, ``approvals`` or ``time_limit``.
+      SolverError: (with the HiGHS status) when the program fails (not on a time limit).
+    """
+    return _solve_committee(profile, k, approvals, time_limit, "cc")
+
+
+def pav(profile: Profile, k: int, *, approvals="top",
+        time_limit: float | None = None) -> CommitteeResult:
+    """The proportional-approval-voting committee: k distinct responses maximising
+    ``PAV(S) = Σ_u w_u H(|A_u ∩ S|)``, ``H(j) = 1 + 1/2 + … + 1/j``.
+
+    Solved exactly as the integer program of the module docstring (``H`` linearised by its
+    decreasing increments, one continuous variable per user group and increment; HiGHS,
+    relative gap 0), after merging users with equal approval sets. Arguments, result and errors
+    as :func:`chamberlin_courant`.
+    """
+    return _solve_committee(profile, k, approvals, time_limit, "pav")
