@@ -113,13 +113,9 @@ def _group(obj, where: str, limits: Limits) -> tuple[str | None, list[str]]:
     return prompt, texts
 
 
-def parse_request(kind: str, body: dict, limits: Limits = Limits()
-                  ) -> tuple[list[tuple[str | None, list[str]]], dict]:
-    """``(groups, options)`` of a ``/rank`` or ``/payoffs`` body; raises :class:`RequestError`
-    naming the offending field."""
-    if not isinstance(body, dict):
-        raise RequestError(f"request body must be a JSON object, got {type(body).__name__}")
-    opts_allowed = {"k", "display", "baseline", "same"} if kind == "payoffs" else set()
+def _groups_of(body: dict, opts_allowed: set[str], limits: Limits
+               ) -> list[tuple[str | None, list[str]]]:
+    """The ``groups`` list, or the single top-level ``prompt``/``texts`` group, of a body."""
     if "groups" in body:
         if "texts" in body or "prompt" in body:
             raise RequestError("give either groups or prompt/texts at the top level, not both")
@@ -142,27 +138,44 @@ def parse_request(kind: str, body: dict, limits: Limits = Limits()
     for i, (_, texts) in enumerate(groups):
         if not texts:
             raise RequestError(f"groups[{i}].texts must hold at least one text")
-    options: dict[str, Any] = {}
-    if kind == "payoffs":
-        k = body.get("k")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise RequestError(f"k is required: an integer >= 1, got {k!r}")
-        if k > limits.max_k:
-            raise RequestError(f"k = {k} is above the limit max_k={limits.max_k}", 413)
-        display = body.get("display", "multiset")
-        if display not in DISPLAYS:
-            raise RequestError(f"display must be one of {list(DISPLAYS)}, got {display!r}")
-        baseline = body.get("baseline", "constant")
-        if baseline not in BASELINES:
-            raise RequestError(f"baseline must be one of {list(BASELINES)}, got {baseline!r}")
-        same = body.get("same", "exact")
-        if same not in ("exact", "identical"):
-            raise RequestError(f"same must be 'exact' or 'identical', got {same!r}")
-        for i, (_, texts) in enumerate(groups):
-            if len(texts) < k + 1:
-                raise RequestError(f"groups[{i}].texts must hold at least k+1 = {k + 1} texts "
-                                   f"(k other samples for each), got {len(texts)}")
-        options = dict(k=k, display=display, baseline=baseline, same=same)
+    return groups
+
+
+def _choice(body: dict, name: str, default: str, allowed) -> str:
+    value = body.get(name, default)
+    if value not in allowed:
+        raise RequestError(f"{name} must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+def _payoff_options(body: dict, groups, limits: Limits) -> dict[str, Any]:
+    """``k``, ``display``, ``baseline`` and ``same`` of a ``/payoffs`` body, checked."""
+    k = body.get("k")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise RequestError(f"k is required: an integer >= 1, got {k!r}")
+    if k > limits.max_k:
+        raise RequestError(f"k = {k} is above the limit max_k={limits.max_k}", 413)
+    display = _choice(body, "display", "multiset", DISPLAYS)
+    baseline = _choice(body, "baseline", "constant", BASELINES)
+    same = body.get("same", "exact")
+    if same not in ("exact", "identical"):
+        raise RequestError(f"same must be 'exact' or 'identical', got {same!r}")
+    for i, (_, texts) in enumerate(groups):
+        if len(texts) < k + 1:
+            raise RequestError(f"groups[{i}].texts must hold at least k+1 = {k + 1} texts "
+                               f"(k other samples for each), got {len(texts)}")
+    return dict(k=k, display=display, baseline=baseline, same=same)
+
+
+def parse_request(kind: str, body: dict, limits: Limits = Limits()
+                  ) -> tuple[list[tuple[str | None, list[str]]], dict]:
+    """``(groups, options)`` of a ``/rank`` or ``/payoffs`` body; raises :class:`RequestError`
+    naming the offending field."""
+    if not isinstance(body, dict):
+        raise RequestError(f"request body must be a JSON object, got {type(body).__name__}")
+    opts_allowed = {"k", "display", "baseline", "same"} if kind == "payoffs" else set()
+    groups = _groups_of(body, opts_allowed, limits)
+    options = _payoff_options(body, groups, limits) if kind == "payoffs" else {}
     return groups, options
 
 
