@@ -35,6 +35,18 @@ def _plot_panel(ax, rows, key: str, title: str) -> None:
     if ks:
         grid = range(1, max(ks) + 1)
         ax.plot(list(grid), [k / (k + 1) for k in grid], "k--", lw=1, label="k/(k+1)")
+    _plot_series(ax, rows, key)
+    ax.set_xlabel("k (responses shown)")
+    ax.set_ylabel("held-out robust win rate vs every candidate")
+    ax.set_title(title)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _plot_series(ax, rows, key: str) -> None:
+    """One line per method and selection display (dashed for ``distinct`` when the rows mix
+    both; a marker alone for a single point), one colour per method."""
     series = list(dict.fromkeys((r["method"], r.get("display", "multiset")) for r in rows))
     mixed = len({d for _, d in series}) > 1
     colour = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(m for m, _ in series))}
@@ -48,9 +60,3 @@ def _plot_panel(ax, rows, key: str, title: str) -> None:
         label = f"{method} (selected for {display})" if mixed else method
         ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colour[method],
                 label=label)
-    ax.set_xlabel("k (responses shown)")
-    ax.set_ylabel("held-out robust win rate vs every candidate")
-    ax.set_title(title)
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
