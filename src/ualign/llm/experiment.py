@@ -21,6 +21,7 @@ from ualign.llm.dedupe import DEFAULT_THRESHOLD, RULES, merge_equivalent
 from ualign.llm.populations import EmbeddingPopulation, Population, VotePopulation
 from ualign.llm.select import (
     METHODS,
+    WITHOUT_REPLACEMENT,
     diversity,
     evaluate,
     merge_selection,
@@ -97,7 +98,7 @@ class SelectConfig:
             if int(k) < 1:
                 raise ValueError(f"k must be >= 1, got {k}")
             if int(k) > int(self.n) and self.display == "multiset":
-                bad = [m for m in self.methods if m in ("best-of-n", "sampling")]
+                bad = [m for m in self.methods if m in WITHOUT_REPLACEMENT]
                 if bad:
                     raise ValueError(f"k={k} is larger than n={self.n} candidates; methods "
                                      f"{bad} show k distinct candidates (without replacement)")

@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +66,45 @@ __all__ = [
     "unmerge_selection",
 ]
 
-WITHOUT_REPLACEMENT = ("best-of-n", "sampling")  # the two baselines, which are not solvers
+
+def _best_of_n(profile: Profile, k: int, scores, weights) -> dict:
+    """The k responses of highest mean utility (or mean normalised rank without scores)."""
+    n = profile.n_responses
+    if scores is None:
+        util = 1.0 - profile.levels / max(n - 1, 1)
+    else:
+        util = np.asarray(scores, dtype=float)
+        if util.ndim != 2 or util.shape[1] != n:
+            raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
+        util = np.where(np.isnan(util), np.nanmin(util), util)
+    if weights is not None:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (util.shape[0],):
+            raise ValueError(f"weights must have shape ({util.shape[0]},) (one per row of "
+                             f"scores), got {w.shape}")
+        w = w / w.sum()
+    elif util.shape[0] == profile.n_users:
+        w = profile.weights
+    else:
+        w = np.full(util.shape[0], 1.0 / util.shape[0])
+    mean = w @ util
+    top = np.argsort(-mean, kind="stable")[:k]
+    return dict(shown=np.sort(top), sets=np.sort(top)[None, :], probs=np.ones(1),
+                extras=dict(mean_utility=[float(mean[i]) for i in top]))
+
+
+def _first_k(profile: Profile, k: int, scores, weights) -> dict:
+    """``"sampling"``: the first k candidates (k plain samples of the language model)."""
+    return dict(shown=np.arange(k), sets=np.arange(k)[None, :], probs=np.ones(1))
+
+
+#: ``pick(profile, k, scores, weights) -> Selection fields``: the two selection baselines that
+#: are not solvers (not in the registry: they need the raw ``scores``/``weights``, and certify
+#: nothing). Both show k distinct candidates, without replacement; the one table both
+#: dispatch sites of :func:`select` read.
+BASELINES: dict[str, Callable[[Profile, int, Any, Any], dict]] = {
+    "best-of-n": _best_of_n, "sampling": _first_k}
+WITHOUT_REPLACEMENT = tuple(BASELINES)  # ("best-of-n", "sampling")
 _REPORT_ORDER = ("ualign", "ualign-kset", "best-of-n", "nlhf", "sampling")
 #: every selection method: the registry's solvers labelled for ``"select"`` and the two
 #: baselines, in the order results are reported
@@ -158,37 +198,9 @@ def select(profile: Profile, k: int, method: str = "ualign", *, display: str = "
     solver = registry.labelled("select").get(method)
     if solver is not None:
         sel = _solve(solver, profile, k, tol, rng)
-    elif method == "best-of-n":
-        sel = _best_of_n(profile, k, scores, weights)
-    else:  # sampling
-        sel = dict(shown=np.arange(k), sets=np.arange(k)[None, :], probs=np.ones(1))
+    else:
+        sel = BASELINES[method](profile, k, scores, weights)
     return Selection(method=method, k=k, seconds=time.perf_counter() - t0, **sel)
-
-
-def _best_of_n(profile: Profile, k: int, scores, weights) -> dict:
-    """The k responses of highest mean utility (or mean normalised rank without scores)."""
-    n = profile.n_responses
-    if scores is None:
-        util = 1.0 - profile.levels / max(n - 1, 1)
-    else:
-        util = np.asarray(scores, dtype=float)
-        if util.ndim != 2 or util.shape[1] != n:
-            raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
-        util = np.where(np.isnan(util), np.nanmin(util), util)
-    if weights is not None:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (util.shape[0],):
-            raise ValueError(f"weights must have shape ({util.shape[0]},) (one per row of "
-                             f"scores), got {w.shape}")
-        w = w / w.sum()
-    elif util.shape[0] == profile.n_users:
-        w = profile.weights
-    else:
-        w = np.full(util.shape[0], 1.0 / util.shape[0])
-    mean = w @ util
-    top = np.argsort(-mean, kind="stable")[:k]
-    return dict(shown=np.sort(top), sets=np.sort(top)[None, :], probs=np.ones(1),
-                extras=dict(mean_utility=[float(mean[i]) for i in top]))
 
 
 def _select_distinct(profile: Profile, k, method: str, *, scores, weights, seed,
@@ -219,11 +231,9 @@ def _select_distinct(profile: Profile, k, method: str, *, scores, weights, seed,
         sel = dict(sets=sets, probs=probs, shown=np.sort(sets[pick]))
         extras.update(solver=f"solve_kset(display='distinct', randomised={randomised})",
                       value=float(res.value), upper_bound=float(res.upper_bound))
-    elif method == "best-of-n":
-        sel = _best_of_n(profile, kk, scores, weights)
-        extras.update(sel.pop("extras"))
-    else:  # sampling: the first k distinct responses
-        sel = dict(shown=np.arange(kk), sets=np.arange(kk)[None, :], probs=np.ones(1))
+    else:  # a baseline: its kk distinct responses
+        sel = BASELINES[method](profile, kk, scores, weights)
+        extras.update(sel.pop("extras", {}))
     return Selection(method=method, k=k, seconds=time.perf_counter() - t0, extras=extras,
                      display="distinct", **sel)
 
