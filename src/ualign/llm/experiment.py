@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -149,7 +150,7 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     summed per group); ``distinct``: the number of distinct
     responses shown (after merging); ``cosine_distance``: diversity of the shown candidates.
     """
-    timing = {}
+    timing: dict[str, Any] = {}
     t0 = time.perf_counter()
     candidates = _candidates(prompt, generator, cfg, candidates)
     timing["generate_s"] = time.perf_counter() - t0
@@ -159,7 +160,8 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     sel_pop, eval_pop = population.split(cfg.split, seed=rng)
 
     # personalised reference: one response per evaluation persona, persona in the prompt
-    personal, assign = [], None
+    personal: list[str] = []
+    assign: np.ndarray | None = None
     if cfg.personalised:
         t1 = time.perf_counter()
         personal, assign = _personalise(prompt, generator, eval_pop, cfg)
@@ -199,7 +201,9 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
         P_eval=P_eval, P_eval_g=P_eval_g, opp=opp, groups=groups, opp_g=np.arange(G),
         groups_g={"humans": np.arange(G, G + len(humans))} if humans else {},
         reps=reps, labels=labels, N=N, G=G, E=E)
-    selections, results, sel_time = {}, {}, {}
+    selections: dict[str, dict] = {}
+    results: dict[str, dict] = {}
+    sel_time: dict[str, dict] = {}
     for method in cfg.methods:
         selections[method], results[method], sel_time[method] = {}, {}, {}
         for k in cfg.ks:
@@ -207,7 +211,7 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
             selections[method][str(k)] = s.to_json()
             results[method][str(k)] = r
             sel_time[method][str(k)] = s.seconds
-    if personal:
+    if personal and assign is not None:  # assign is set whenever personal is
         results["personalised"] = {"1": _personalised_results(
             S_eval, eval_pop.weights, N + len(humans) + assign, opp, reps, groups)}
     timing["select_s"] = sel_time
