@@ -67,7 +67,6 @@ __all__ = [
     "unmerge_selection",
 ]
 
-
 #: the selection baselines (registry family ``"baseline"``: ``"best-of-n"``, ``"sampling"``),
 #: which show k distinct candidates, without replacement
 WITHOUT_REPLACEMENT = tuple(label for label, m in registry.labelled("select").items()
