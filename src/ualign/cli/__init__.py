@@ -20,6 +20,7 @@ COMMANDS = {
     "select": "ualign.cli.select",
     "eval-select": "ualign.cli.eval_select",
     "train": "ualign.cli.train",
+    "serve": "ualign.cli.serve",
 }
 
 

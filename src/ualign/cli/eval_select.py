@@ -35,16 +35,75 @@ def add_arguments(p) -> None:
                         "as JSON to this path ('-' for stdout)")
 
 
-def run(args) -> int:
+def _print_markdown(rows, present, sel_col) -> None:
+    """The rows as a Markdown table: method, k, the ``present`` columns, and the selection
+    display when ``sel_col`` is given."""
+    print("| method | k | " + " | ".join(h for _, h in present)
+          + (" | selected for |" if sel_col else " |"))
+    print("|---|---:|" + "---:|" * len(present) + ("---|" if sel_col else ""))
+    for i, r in enumerate(rows):
+        cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present] + (
+            [sel_col[i]] if sel_col else [])
+        print(f"| {plain(r['method'])} | {r['k']} | " + " | ".join(cells) + " |")
+
+
+def _print_rich(rows, present, sel_col, title: str) -> None:
+    """The rows as a rich table, with ``k/(k+1)`` beside k."""
     from rich.console import Console
     from rich.table import Table
 
-    path = Path(args.results)
+    t = Table(title=title)
+    t.add_column("method")
+    t.add_column("k", justify="right")
+    t.add_column("k/(k+1)", justify="right")
+    for _, h in present:
+        t.add_column(h, justify="right")
+    if sel_col:
+        t.add_column("selected for")
+    for i, r in enumerate(rows):
+        t.add_row(markup(r["method"]), str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
+                  *[f"{r[m]:.3f}" if m in r else "" for m, _ in present],
+                  *([sel_col[i]] if sel_col else []))
+    Console(width=None if sys.stdout.isatty() else 160).print(t)
+
+
+def _print_notes(ts, displays, merged) -> None:
+    """Generation and selection timing, the selection displays, and the merge counts."""
+    sel = ", ".join(f"{m} {s * 1e3:.1f} ms" for m, s in ts["select_s_per_prompt"].items())
+    print(f"generation: {ts['candidates']} candidates, {ts['candidates_per_s']:.2f} "
+          f"candidates/s; selection per prompt (all k): {sel}")
+    print(f"selected for display {'/'.join(displays)}; 'distinct' columns: both sides' "
+          f"responses merged (THEORY §9)")
+    if merged["prompts"]:
+        rules = ", ".join(r["rule"] + (f" >= {r['threshold']}" if r["threshold"] is not None
+                                       else "") for r in merged["rules"])
+        print(f"merged: {merged['merged']} of {merged['candidates']} candidates over "
+              f"{merged['prompts']} prompt(s) ({rules}); {merged['distinct']} distinct")
+
+
+def _write_json(target: str, doc: dict) -> None:
+    """``doc`` as indented JSON to ``target``, a path or ``-`` for stdout."""
+    text = json.dumps(doc, indent=1)
+    if target == "-":
+        print(text)
+    else:
+        Path(target).write_text(text + "\n")
+        print(f"json: {plain(target)}")
+
+
+def _plot_path(args, path: Path) -> Path | None:
+    """The ``--plot`` PNG (default: RESULTS with suffix .png; None for 'none'); it and
+    ``--json`` are checked writable before anything is read."""
     if args.json and args.json != "-":
         out_file(args.json, "--json")
-    png = None
-    if (args.plot or "").lower() != "none":
-        png = out_file(args.plot if args.plot else path.with_suffix(".png"), "--plot")
+    if (args.plot or "").lower() == "none":
+        return None
+    return out_file(args.plot if args.plot else path.with_suffix(".png"), "--plot")
+
+
+def run(args) -> int:
+    path = Path(args.results)
+    png = _plot_path(args, path)
     if not path.is_file():
         raise FileNotFoundError(f"no such results file: {path}")
     records = read_results(path, require=("candidates", "results", "timing"))
@@ -57,47 +116,15 @@ def run(args) -> int:
     # the selection display as a last column when the file mixes both
     sel_col = [r["display"] for r in rows] if len(displays) > 1 else None
     if args.markdown:
-        print("| method | k | " + " | ".join(h for _, h in present)
-              + (" | selected for |" if sel_col else " |"))
-        print("|---|---:|" + "---:|" * len(present) + ("---|" if sel_col else ""))
-        for i, r in enumerate(rows):
-            cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present] + (
-                [sel_col[i]] if sel_col else [])
-            print(f"| {plain(r['method'])} | {r['k']} | " + " | ".join(cells) + " |")
+        _print_markdown(rows, present, sel_col)
     else:
-        t = Table(title=f"{markup(path.name)}: {len(records)} prompt(s), held-out users")
-        t.add_column("method")
-        t.add_column("k", justify="right")
-        t.add_column("k/(k+1)", justify="right")
-        for _, h in present:
-            t.add_column(h, justify="right")
-        if sel_col:
-            t.add_column("selected for")
-        for i, r in enumerate(rows):
-            t.add_row(markup(r["method"]), str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
-                      *[f"{r[m]:.3f}" if m in r else "" for m, _ in present],
-                      *([sel_col[i]] if sel_col else []))
-        Console(width=None if sys.stdout.isatty() else 160).print(t)
+        _print_rich(rows, present, sel_col,
+                    f"{markup(path.name)}: {len(records)} prompt(s), held-out users")
     ts = timing_summary(records)
-    sel = ", ".join(f"{m} {s * 1e3:.1f} ms" for m, s in ts["select_s_per_prompt"].items())
-    print(f"generation: {ts['candidates']} candidates, {ts['candidates_per_s']:.2f} "
-          f"candidates/s; selection per prompt (all k): {sel}")
-    print(f"selected for display {'/'.join(displays)}; 'distinct' columns: both sides' "
-          f"responses merged (THEORY §9)")
-    if merged["prompts"]:
-        rules = ", ".join(r["rule"] + (f" >= {r['threshold']}" if r["threshold"] is not None
-                                       else "") for r in merged["rules"])
-        print(f"merged: {merged['merged']} of {merged['candidates']} candidates over "
-              f"{merged['prompts']} prompt(s) ({rules}); {merged['distinct']} distinct")
+    _print_notes(ts, displays, merged)
     if args.json:
-        doc = dict(results=str(path), prompts=len(records), displays=displays, rows=rows,
-                   merge=merged, timing=ts)
-        text = json.dumps(doc, indent=1)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n")
-            print(f"json: {args.json}")
+        _write_json(args.json, dict(results=str(path), prompts=len(records),
+                                    displays=displays, rows=rows, merge=merged, timing=ts))
     if png is not None:
         plot_win_rates(rows, png)
         print(f"plot: {plain(png)}")

@@ -16,9 +16,12 @@ It is a U-statistic: ``E[P̂_i | y_i] = L(π, y_i)`` (the deviation payoff of TH
 ``mean_i P̂_i = 1/(k+1)`` exactly for every draw (each (k+1)-subset of the group picks exactly one
 winner).
 
+Under distinct display (THEORY §9: duplicates shown once) the same U-statistic is
+:func:`distinct_leave_one_out_payoffs`.
+
 Pure NumPy (no torch): the trainer's torch glue is :mod:`ualign.train.estimators`.
 
-References: THEORY.md §3, §4, §8.
+References: THEORY.md §3, §4, §8, §9.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 from ualign.core._checks import check_k, check_weights
 
 __all__ = [
+    "distinct_leave_one_out_payoffs",
     "leave_one_out_payoffs",
     "levels_from_scores",
     "loo_coefficients",
@@ -191,3 +195,112 @@ def payoff_against_group(levels, group, k: int, weights=None) -> np.ndarray:
         h = _coefficients(int(Mc) + 1, k)
         out[:, cols] = h[T[:, cols], A[:, cols]]
     return w @ out
+
+
+@functools.lru_cache(maxsize=4096)
+def _distinct_share(G: int, k: int, tied: tuple[int, ...], a: int) -> float:
+    """``Σ_{d,c} N[d,c] C(a, k-d) / ((1+c) C(G-1,k))`` for tied class sizes ``tied`` (sorted)."""
+    N = np.zeros((k + 1, k + 1))          # N[d, c]: d tied samples drawn from c classes
+    N[0, 0] = 1.0
+    for m in tied:
+        new = N.copy()                    # the class is not drawn
+        for j in range(1, min(m, k) + 1):
+            new[j:, 1:] += math.comb(m, j) * N[:k + 1 - j, :k]
+        N = new
+    total = 0.0
+    for d in range(k + 1):
+        ways = math.comb(a, k - d)
+        if ways:
+            total += ways * float(np.sum(N[d] / (1.0 + np.arange(k + 1))))
+    return total / math.comb(G - 1, k)
+
+
+def _check_levels(levels) -> np.ndarray:
+    lv = np.asarray(levels)
+    if lv.ndim != 2:
+        raise ValueError(f"levels must have shape (U, G) (users x samples), got {lv.shape}")
+    if lv.dtype.kind == "f":
+        bad = np.argwhere(~np.isfinite(lv) | (lv != np.round(lv)))
+        if bad.size:
+            raise ValueError(f"levels must be integers, got {lv[tuple(bad[0])]} at index "
+                             f"{tuple(int(x) for x in bad[0])}")
+    elif lv.dtype.kind not in "iub":
+        raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
+    if lv.shape[0] == 0:
+        raise ValueError("levels must hold at least one user (axis 0 is empty)")
+    return lv.astype(np.int64)
+
+
+def _check_classes(classes, lv: np.ndarray) -> np.ndarray:
+    G = lv.shape[1]
+    if classes is None:
+        return np.arange(G)
+    cl = np.asarray(classes)
+    if cl.shape != (G,) or cl.dtype.kind not in "iu":
+        raise ValueError(f"classes must be ({G},) integer labels (equal label = same displayed "
+                         f"response), got shape {cl.shape} and dtype {cl.dtype}")
+    for c in np.unique(cl):
+        members = np.flatnonzero(cl == c)
+        diff = np.flatnonzero((lv[:, members] != lv[:, members[:1]]).any(axis=1))
+        if diff.size:
+            raise ValueError(f"classes: samples {members.tolist()} are one response (label "
+                             f"{int(c)}) but user {int(diff[0])} ranks them at different levels "
+                             f"{lv[diff[0], members].tolist()}")
+    return cl
+
+
+def distinct_leave_one_out_payoffs(levels, k: int, weights=None, classes=None) -> np.ndarray:
+    """Unbiased leave-one-out estimates of the competitor's share under distinct display.
+
+    The k draws' responses are merged (a response drawn twice is shown once), ``y_i`` is shown
+    once, a response both sides show is one copy per side (THEORY §9):
+    ``share_u = 1{no j in S strictly better} / (1 + c)``, c the number of *distinct* responses
+    (classes) in the k-subset ``S`` of the other samples tied with ``y_i`` (a copy of ``y_i``
+    counts once). For user u and ``y_i`` the others split into strictly better ones (never
+    drawn), ``a`` strictly worse ones and tied ones in classes of sizes ``m_1..m_r`` (``y_i``'s
+    own class contributes its other copies); the k-subsets that take ``d`` tied samples from
+    exactly ``c`` classes number ``N[d, c]·C(a, k-d)`` with
+    ``Σ N[d, c] x^d z^c = Π_j (1 + z((1+x)^{m_j} - 1))``, so
+
+        P̂_i(u) = Σ_{d, c} N[d, c]·C(a, k-d) / ((1 + c)·C(G-1, k)),
+
+    ``N`` by a DP over the tied classes (degree in x truncated at k), memoised on
+    ``(sorted m, a)``. Unbiased for ``L^dist(π, y_i)`` (the k-subsets of the others are k i.i.d.
+    draws of π independent of ``y_i``). All classes distinct, or k = 1: equals
+    :func:`leave_one_out_payoffs`. The group mean is not a constant (G copies of one response
+    give every sample ½).
+
+    Args:
+      levels: ``(U, G)`` integer levels (0 = best, equal = tie) of the G samples.
+      k: number of the policy's draws (integer >= 1); requires ``G >= k+1``.
+      weights: ``(U,)`` user weights (normalised to sum 1); default uniform.
+      classes: ``(G,)`` integer labels, equal for samples that are the same displayed response
+        (identical or equivalent texts; every user must rank them at one level); default all
+        distinct, which gives the multiset values.
+
+    Returns:
+      ``(G,)``: ``P̂_i = Σ_u w_u · mean_S 1{no j∈S better} / (1 + #distinct classes in S tied
+      with y_i)`` over the k-subsets ``S`` of the other samples (module docstring).
+
+    References: THEORY.md §8, §9.
+    """
+    k = check_k(k)
+    lv = _check_levels(levels)
+    U, G = lv.shape
+    if G < k + 1:
+        raise ValueError(f"G (levels.shape[1]) must be >= k+1 = {k + 1} so that k other samples "
+                         f"can be drawn for every sample, got G={G}")
+    cl = _check_classes(classes, lv)
+    w = np.full(U, 1.0 / U) if weights is None else check_weights(weights, U)
+    labels, first, sizes = np.unique(cl, return_index=True, return_counts=True)
+    cls_of = np.searchsorted(labels, cl)                         # (G,) class index
+    out = np.zeros((U, labels.size))
+    for u in range(U):
+        lvc = lv[u, first]                                       # level of each class
+        for c in range(labels.size):
+            same = lvc == lvc[c]
+            tied = [int(sizes[d]) - (d == c) for d in np.flatnonzero(same)]
+            tied = tuple(sorted(m for m in tied if m > 0))
+            a = int(sizes[lvc > lvc[c]].sum())
+            out[u, c] = _distinct_share(G, k, tied, a)
+    return w @ out[:, cls_of]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from ualign.llm.dedupe import DEFAULT_THRESHOLD, RULES, merge_equivalent
 from ualign.llm.populations import EmbeddingPopulation, Population, VotePopulation
 from ualign.llm.select import (
     METHODS,
+    WITHOUT_REPLACEMENT,
     diversity,
     evaluate,
     merge_selection,
@@ -97,7 +99,7 @@ class SelectConfig:
             if int(k) < 1:
                 raise ValueError(f"k must be >= 1, got {k}")
             if int(k) > int(self.n) and self.display == "multiset":
-                bad = [m for m in self.methods if m in ("best-of-n", "sampling")]
+                bad = [m for m in self.methods if m in WITHOUT_REPLACEMENT]
                 if bad:
                     raise ValueError(f"k={k} is larger than n={self.n} candidates; methods "
                                      f"{bad} show k distinct candidates (without replacement)")
@@ -148,36 +150,21 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     summed per group); ``distinct``: the number of distinct
     responses shown (after merging); ``cosine_distance``: diversity of the shown candidates.
     """
-    timing = {}
+    timing: dict[str, Any] = {}
     t0 = time.perf_counter()
-    if candidates is None:
-        if generator is None:
-            raise ValueError("generator must be given when candidates are not")
-        candidates = generator.generate(prompt, cfg.n, seed=cfg.seed, system=cfg.system,
-                                        **_gen_kwargs(cfg))
-    candidates = list(candidates)
+    candidates = _candidates(prompt, generator, cfg, candidates)
     timing["generate_s"] = time.perf_counter() - t0
     N = len(candidates)
-    if N == 0:
-        raise ValueError(f"the candidate list for prompt {prompt[:60]!r} is empty; need at "
-                         f"least one candidate")
     humans = list(human_texts)
     rng = np.random.default_rng(cfg.seed)
     sel_pop, eval_pop = population.split(cfg.split, seed=rng)
 
     # personalised reference: one response per evaluation persona, persona in the prompt
-    personal, assign = [], None
+    personal: list[str] = []
+    assign: np.ndarray | None = None
     if cfg.personalised:
-        pp = personas_for(eval_pop)
-        if pp is None:
-            raise ValueError("personalised=True needs a population with personas (persona "
-                             "texts or Polis opinion groups)")
-        ptexts, assign = pp
         t1 = time.perf_counter()
-        for j, persona in enumerate(ptexts):
-            personal += generator.generate(prompt, 1, seed=1000 + j,
-                                           system=PERSONAL_SYSTEM.format(persona=persona),
-                                           **_gen_kwargs(cfg))
+        personal, assign = _personalise(prompt, generator, eval_pop, cfg)
         timing["personalise_s"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
@@ -188,11 +175,7 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     P_eval = Profile.from_scores(S_eval, eval_pop.weights)
     timing["score_s"] = time.perf_counter() - t1
 
-    E = None
-    if embed is not None:
-        E = np.asarray(embed(candidates), dtype=float)
-    elif hasattr(population, "embed"):
-        E = np.asarray(population.embed(candidates), dtype=float)
+    E = _embeddings(candidates, population, embed)
 
     # distinct display: which candidates are the same response
     t1 = time.perf_counter()
@@ -213,40 +196,24 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
 
     opp = np.arange(N)
     groups = {"humans": np.arange(N, N + len(humans))} if humans else {}
-    opp_g = np.arange(G)
-    groups_g = {"humans": np.arange(G, G + len(humans))} if humans else {}
-    selections, results, sel_time = {}, {}, {}
+    views = _Views(
+        P_sel=P_sel, S_sel=S_sel, P_sel_g=P_sel_g, S_sel_g=S_sel_g, weights=sel_pop.weights,
+        P_eval=P_eval, P_eval_g=P_eval_g, opp=opp, groups=groups, opp_g=np.arange(G),
+        groups_g={"humans": np.arange(G, G + len(humans))} if humans else {},
+        reps=reps, labels=labels, N=N, G=G, E=E)
+    selections: dict[str, dict] = {}
+    results: dict[str, dict] = {}
+    sel_time: dict[str, dict] = {}
     for method in cfg.methods:
         selections[method], results[method], sel_time[method] = {}, {}, {}
         for k in cfg.ks:
-            if cfg.display == "distinct":
-                s_g = select(P_sel_g, int(k), method, display="distinct", scores=S_sel_g,
-                             weights=sel_pop.weights, seed=rng)
-                s = unmerge_selection(s_g, reps, N)
-            else:
-                s = select(P_sel, int(k), method, scores=S_sel, weights=sel_pop.weights,
-                           seed=rng)
-                s_g = merge_selection(s, labels, G)
-            r = evaluate(P_eval, s, opponents=opp, groups=groups)
-            rd = evaluate(P_eval_g, s_g, opponents=opp_g, groups=groups_g, display="distinct")
-            rd["worst"] = int(reps[rd["worst"]])  # a group, named by its representative
-            r.update({f"{key}_distinct": v for key, v in rd.items()})
-            r["distinct"] = int(np.unique(s_g.shown).size)
-            if E is not None:
-                r["cosine_distance"] = diversity(E[s.shown])["cosine_distance"]
+            s, r = _select_and_evaluate(views, method, int(k), cfg.display, rng)
             selections[method][str(k)] = s.to_json()
             results[method][str(k)] = r
             sel_time[method][str(k)] = s.seconds
-    if personal:
-        cols = N + len(humans) + assign
-        r = personalised_win_rates(S_eval, eval_pop.weights, cols, opp)
-        # one response shown: distinct display differs only in the merged opponents
-        r["robust_distinct"] = personalised_win_rates(S_eval, eval_pop.weights, cols,
-                                                      reps)["robust"]
-        if humans:
-            rh = personalised_win_rates(S_eval, eval_pop.weights, cols, groups["humans"])
-            r.update(robust_humans=rh["robust"], mean_humans=rh["mean"])
-        results["personalised"] = {"1": r}
+    if personal and assign is not None:  # assign is set whenever personal is
+        results["personalised"] = {"1": _personalised_results(
+            S_eval, eval_pop.weights, N + len(humans) + assign, opp, reps, groups)}
     timing["select_s"] = sel_time
     timing["total_s"] = time.perf_counter() - t0
     sel_scores = sel_pop.weights @ np.where(np.isnan(S_sel), np.nanmin(S_sel), S_sel)
@@ -257,6 +224,106 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
                 sizes=dict(n=N, distinct=G, selection_users=sel_pop.n_users,
                            eval_users=eval_pop.n_users, humans=len(humans)),
                 model=getattr(generator, "name", None))
+
+
+def _candidates(prompt: str, generator, cfg: SelectConfig,
+                candidates: Sequence[str] | None) -> list[str]:
+    """The given ``candidates``, or ``cfg.n`` generated ones; never empty."""
+    if candidates is None:
+        if generator is None:
+            raise ValueError("generator must be given when candidates are not")
+        candidates = generator.generate(prompt, cfg.n, seed=cfg.seed, system=cfg.system,
+                                        **_gen_kwargs(cfg))
+    candidates = list(candidates)
+    if not candidates:
+        raise ValueError(f"the candidate list for prompt {prompt[:60]!r} is empty; need at "
+                         f"least one candidate")
+    return candidates
+
+
+def _personalise(prompt: str, generator, eval_pop: Population,
+                 cfg: SelectConfig) -> tuple[list[str], np.ndarray]:
+    """One response per persona of the evaluation users (persona in the system prompt,
+    seed 1000 + persona index) and the persona index of each user."""
+    pp = personas_for(eval_pop)
+    if pp is None:
+        raise ValueError("personalised=True needs a population with personas (persona "
+                         "texts or Polis opinion groups)")
+    ptexts, assign = pp
+    personal: list[str] = []
+    for j, persona in enumerate(ptexts):
+        personal += generator.generate(prompt, 1, seed=1000 + j,
+                                       system=PERSONAL_SYSTEM.format(persona=persona),
+                                       **_gen_kwargs(cfg))
+    return personal, assign
+
+
+def _embeddings(candidates: list[str], population: Population, embed) -> np.ndarray | None:
+    """Embeddings of the candidates, ``(N, d)``: by ``embed``, else the population's own
+    ``embed``, else ``None``."""
+    if embed is not None:
+        return np.asarray(embed(candidates), dtype=float)
+    if hasattr(population, "embed"):
+        return np.asarray(population.embed(candidates), dtype=float)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Views:
+    """One prompt's profiles under both displays: selection (``P_sel``/``S_sel`` over the N
+    candidates, ``P_sel_g``/``S_sel_g`` over the G merged ones, ``weights`` of the selection
+    users) and evaluation (``P_eval`` with opponents ``opp`` and ``groups``; ``P_eval_g`` with
+    ``opp_g`` and ``groups_g``); ``reps``/``labels`` map groups to candidates and back;
+    ``E``: candidate embeddings or ``None``."""
+
+    P_sel: Profile
+    S_sel: np.ndarray
+    P_sel_g: Profile
+    S_sel_g: np.ndarray
+    weights: np.ndarray
+    P_eval: Profile
+    P_eval_g: Profile
+    opp: np.ndarray
+    groups: dict
+    opp_g: np.ndarray
+    groups_g: dict
+    reps: np.ndarray
+    labels: np.ndarray
+    N: int
+    G: int
+    E: np.ndarray | None
+
+
+def _select_and_evaluate(v: _Views, method: str, k: int, display: str, rng):
+    """Select ``k`` responses with ``method`` for ``display`` and evaluate the selection
+    under both displays: ``(selection over candidates, metrics)``."""
+    if display == "distinct":
+        s_g = select(v.P_sel_g, k, method, display="distinct", scores=v.S_sel_g,
+                     weights=v.weights, seed=rng)
+        s = unmerge_selection(s_g, v.reps, v.N)
+    else:
+        s = select(v.P_sel, k, method, scores=v.S_sel, weights=v.weights, seed=rng)
+        s_g = merge_selection(s, v.labels, v.G)
+    r = evaluate(v.P_eval, s, opponents=v.opp, groups=v.groups)
+    rd = evaluate(v.P_eval_g, s_g, opponents=v.opp_g, groups=v.groups_g, display="distinct")
+    rd["worst"] = int(v.reps[rd["worst"]])  # a group, named by its representative
+    r.update({f"{key}_distinct": val for key, val in rd.items()})
+    r["distinct"] = int(np.unique(s_g.shown).size)
+    if v.E is not None:
+        r["cosine_distance"] = diversity(v.E[s.shown])["cosine_distance"]
+    return s, r
+
+
+def _personalised_results(S_eval: np.ndarray, weights: np.ndarray, cols: np.ndarray,
+                          opp: np.ndarray, reps: np.ndarray, groups: dict) -> dict:
+    """Win rates of the personalised responses (column ``cols[u]`` for user u)."""
+    r = personalised_win_rates(S_eval, weights, cols, opp)
+    # one response shown: distinct display differs only in the merged opponents
+    r["robust_distinct"] = personalised_win_rates(S_eval, weights, cols, reps)["robust"]
+    if "humans" in groups:
+        rh = personalised_win_rates(S_eval, weights, cols, groups["humans"])
+        r.update(robust_humans=rh["robust"], mean_humans=rh["mean"])
+    return r
 
 
 METRICS = ("robust", "robust_shown", "mean", "robust_humans", "mean_humans",

@@ -21,30 +21,42 @@ def plot_win_rates(rows, path) -> None:
     if any("robust_distinct" in r for r in rows):
         panels.append(("robust_distinct", "distinct display"))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.2), squeeze=False)
-    ks = sorted({r["k"] for r in rows})
     for ax, (key, title) in zip(axes[0], panels, strict=True):
-        if ks:
-            grid = range(1, max(ks) + 1)
-            ax.plot(list(grid), [k / (k + 1) for k in grid], "k--", lw=1, label="k/(k+1)")
-        series = list(dict.fromkeys((r["method"], r.get("display", "multiset")) for r in rows))
-        mixed = len({d for _, d in series}) > 1
-        colour = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(m for m, _ in series))}
-        for method, display in series:
-            pts = sorted((r["k"], r[key]) for r in rows if r["method"] == method
-                         and r.get("display", "multiset") == display and key in r)
-            if mixed and method == "personalised" and display != series[0][1]:
-                continue  # one response: the same point for both selections
-            style = "s" if len(pts) == 1 else ("o--" if display == "distinct" and mixed
-                                               else "o-")
-            label = f"{method} (selected for {display})" if mixed else method
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colour[method],
-                    label=label)
-        ax.set_xlabel("k (responses shown)")
-        ax.set_ylabel("held-out robust win rate vs every candidate")
-        ax.set_title(title)
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _plot_panel(ax, rows, key, title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _plot_panel(ax, rows, key: str, title: str) -> None:
+    """One panel: the ``k/(k+1)`` reference and, per method and selection display, the value
+    ``key`` of the rows against k."""
+    ks = sorted({r["k"] for r in rows})
+    if ks:
+        grid = range(1, max(ks) + 1)
+        ax.plot(list(grid), [k / (k + 1) for k in grid], "k--", lw=1, label="k/(k+1)")
+    _plot_series(ax, rows, key)
+    ax.set_xlabel("k (responses shown)")
+    ax.set_ylabel("held-out robust win rate vs every candidate")
+    ax.set_title(title)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _plot_series(ax, rows, key: str) -> None:
+    """One line per method and selection display (dashed for ``distinct`` when the rows mix
+    both; a marker alone for a single point), one colour per method."""
+    series = list(dict.fromkeys((r["method"], r.get("display", "multiset")) for r in rows))
+    mixed = len({d for _, d in series}) > 1
+    colour = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(m for m, _ in series))}
+    for method, display in series:
+        if mixed and method == "personalised" and display != series[0][1]:
+            continue  # one response: the same point for both selections
+        pts = sorted((r["k"], r[key]) for r in rows if r["method"] == method
+                     and r.get("display", "multiset") == display and key in r)
+        style = "s" if len(pts) == 1 else ("o--" if display == "distinct" and mixed
+                                           else "o-")
+        label = f"{method} (selected for {display})" if mixed else method
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colour[method],
+                label=label)

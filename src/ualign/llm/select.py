@@ -13,6 +13,9 @@ For a prompt with candidates ``y_1..y_N`` and a population's Profile over them:
 - ``"nlhf"``: k samples of the maximal lottery (the k = 1 equilibrium, ``solve_nlhf``);
 - ``"sampling"``: the first k candidates, i.e. k plain samples of the language model.
 
+Every method is a registration in ``ualign.solvers.registry`` labelled ``"select"`` (the two
+baselines are the family ``"baseline"`` of ``ualign.solvers.methods``).
+
 ``display="distinct"`` (THEORY §9: a response shown twice is one response) selects over a
 profile of *distinct* responses (the caller merges equivalent candidates first, e.g. with
 ``ualign.llm.dedupe``) and shows ``min(k, n)`` distinct ones:
@@ -64,11 +67,14 @@ __all__ = [
     "unmerge_selection",
 ]
 
-WITHOUT_REPLACEMENT = ("best-of-n", "sampling")  # the two baselines, which are not solvers
+#: the selection baselines (registry family ``"baseline"``: ``"best-of-n"``, ``"sampling"``),
+#: which show k distinct candidates, without replacement
+WITHOUT_REPLACEMENT = tuple(label for label, m in registry.labelled("select").items()
+                            if m.family == "baseline")
 _REPORT_ORDER = ("ualign", "ualign-kset", "best-of-n", "nlhf", "sampling")
-#: every selection method: the registry's solvers labelled for ``"select"`` and the two
-#: baselines, in the order results are reported
-METHODS = tuple(sorted((*registry.labelled("select"), *WITHOUT_REPLACEMENT),
+#: every selection method: the registry's methods labelled for ``"select"`` (solvers and the
+#: two baselines), in the order results are reported
+METHODS = tuple(sorted(registry.labelled("select"),
                        key=lambda m: (_REPORT_ORDER.index(m) if m in _REPORT_ORDER
                                       else len(_REPORT_ORDER), m)))
 
@@ -155,40 +161,12 @@ def select(profile: Profile, k: int, method: str = "ualign", *, display: str = "
     k = _check_k(k, n, method)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    solver = registry.labelled("select").get(method)
-    if solver is not None:
+    solver = registry.labelled("select")[method]
+    if solver.family == "baseline":
+        sel = _baseline(solver, profile, k, scores, weights)
+    else:
         sel = _solve(solver, profile, k, tol, rng)
-    elif method == "best-of-n":
-        sel = _best_of_n(profile, k, scores, weights)
-    else:  # sampling
-        sel = dict(shown=np.arange(k), sets=np.arange(k)[None, :], probs=np.ones(1))
     return Selection(method=method, k=k, seconds=time.perf_counter() - t0, **sel)
-
-
-def _best_of_n(profile: Profile, k: int, scores, weights) -> dict:
-    """The k responses of highest mean utility (or mean normalised rank without scores)."""
-    n = profile.n_responses
-    if scores is None:
-        util = 1.0 - profile.levels / max(n - 1, 1)
-    else:
-        util = np.asarray(scores, dtype=float)
-        if util.ndim != 2 or util.shape[1] != n:
-            raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
-        util = np.where(np.isnan(util), np.nanmin(util), util)
-    if weights is not None:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (util.shape[0],):
-            raise ValueError(f"weights must have shape ({util.shape[0]},) (one per row of "
-                             f"scores), got {w.shape}")
-        w = w / w.sum()
-    elif util.shape[0] == profile.n_users:
-        w = profile.weights
-    else:
-        w = np.full(util.shape[0], 1.0 / util.shape[0])
-    mean = w @ util
-    top = np.argsort(-mean, kind="stable")[:k]
-    return dict(shown=np.sort(top), sets=np.sort(top)[None, :], probs=np.ones(1),
-                extras=dict(mean_utility=[float(mean[i]) for i in top]))
 
 
 def _select_distinct(profile: Profile, k, method: str, *, scores, weights, seed,
@@ -200,16 +178,19 @@ def _select_distinct(profile: Profile, k, method: str, *, scores, weights, seed,
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     extras: dict = {}
-    solver = registry.labelled("select").get(method)
-    if kk < k and not (solver is not None and solver.k_free):
+    solver = registry.labelled("select")[method]
+    if kk < k and not solver.k_free:
         extras["fewer_than_k"] = (f"only {n} distinct candidate(s) for k={k}: all {n} are "
                                   f"shown")
-    if solver is not None and solver.k_free:  # NLHF: its k samples, merged
+    if solver.k_free:  # NLHF: its k samples, merged
         res = solver.solve(profile, k, tol=tol)
         policy = np.asarray(res.policy, float)
         sel = dict(policy=policy, shown=np.unique(_sample(policy, k, rng)))
         extras.update(solver=res.method, exploitability=float(res.exploitability))
-    elif solver is not None:  # U-aligned: the distinct k-set solver
+    elif solver.family == "baseline":  # its kk distinct responses
+        sel = _baseline(solver, profile, kk, scores, weights)
+        extras.update(sel.pop("extras", {}))
+    else:  # U-aligned: the distinct k-set solver
         randomised = solver.output != "kset"
         res = kset_mod.solve_kset(profile, kk, display="distinct", randomised=randomised)
         sets = np.asarray(res.sets, dtype=np.int64)
@@ -219,11 +200,6 @@ def _select_distinct(profile: Profile, k, method: str, *, scores, weights, seed,
         sel = dict(sets=sets, probs=probs, shown=np.sort(sets[pick]))
         extras.update(solver=f"solve_kset(display='distinct', randomised={randomised})",
                       value=float(res.value), upper_bound=float(res.upper_bound))
-    elif method == "best-of-n":
-        sel = _best_of_n(profile, kk, scores, weights)
-        extras.update(sel.pop("extras"))
-    else:  # sampling: the first k distinct responses
-        sel = dict(shown=np.arange(kk), sets=np.arange(kk)[None, :], probs=np.ones(1))
     return Selection(method=method, k=k, seconds=time.perf_counter() - t0, extras=extras,
                      display="distinct", **sel)
 
@@ -251,6 +227,17 @@ def unmerge_selection(selection: Selection, representative, n: int) -> Selection
     sets = None if selection.sets is None else rep[selection.sets]
     return dataclasses.replace(selection, shown=np.sort(rep[selection.shown]), policy=policy,
                                sets=sets)
+
+
+def _baseline(baseline: registry.Method, profile: Profile, k: int, scores, weights) -> dict:
+    """A registered baseline's selection: its one set of k distinct candidates (and, for
+    best-of-n, ``extras["mean_utility"]``, highest first)."""
+    res = baseline.solve(profile, k, scores=scores, weights=weights)
+    sets = np.array(res.sets, dtype=np.int64)
+    sel = dict(shown=sets[0].copy(), sets=sets, probs=np.ones(1))
+    if res.diagnostics.mean_utility is not None:
+        sel["extras"] = dict(mean_utility=list(res.diagnostics.mean_utility))
+    return sel
 
 
 def _solve(solver: registry.Method, profile: Profile, k: int, tol: float, rng) -> dict:

@@ -9,6 +9,12 @@ is the engine's ``robust_set_win_rate(..., display="distinct")`` of what it show
 one deterministic k-set of distinct responses; its ``upper_bound`` is the trivial 1, since a
 committee rule certifies its own objective, not the win rate).
 
+Selection baselines (family ``"baseline"``, offered by ``ualign.llm.select`` only): ``"best-of-n"``
+(the k responses of highest mean utility ``Σ_u w_u s_u(y)``, from the raw ``scores`` of
+:class:`BaselineOptions` or the mean normalised rank) and ``"sampling"`` (the first k
+responses: k plain samples of the language model). Each shows one deterministic set of k
+distinct responses, valued like a committee rule.
+
 References: shared/spec/THEORY.md §4-7, §9.
 """
 
@@ -19,6 +25,7 @@ import time
 
 import numpy as np
 
+from ualign.core._checks import check_count, check_profile
 from ualign.core.payoffs import robust_set_win_rate
 from ualign.solvers import committees as _committees
 from ualign.solvers import dynamics as dyn
@@ -30,7 +37,8 @@ from ualign.solvers.registry import Method, Options, check_field, register
 from ualign.solvers.result import check_nonneg, check_positive
 from ualign.solvers.rlhf import RLHFOptions, rlhf_method
 
-__all__ = ["CommitteeDiagnostics", "CommitteeOptions", "KSetDistinctOptions"]
+__all__ = ["BaselineDiagnostics", "BaselineOptions", "CommitteeDiagnostics", "CommitteeOptions",
+           "KSetDistinctOptions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +84,22 @@ class CommitteeDiagnostics(Diagnostics):
     rule_status: str | None = None
 
 
+def _one_set(profile, responses, *, pricer: str, converged: bool, t0: float,
+             diagnostics: Diagnostics) -> KSetResult:
+    """One k-set of distinct responses deployed deterministically, valued by the engine under
+    distinct display (``upper_bound`` the trivial 1: the rule certifies no win rate)."""
+    sets = np.array([sorted(int(y) for y in responses)], dtype=np.int64)
+    probs = np.ones(1)
+    rw = robust_set_win_rate(profile, sets, probs, display="distinct")
+    opponent = np.zeros(profile.n_responses)
+    opponent[rw.worst] = 1.0
+    return KSetResult(sets=sets, probs=probs, value=rw.value, opponent=opponent,
+                      upper_bound=1.0, exact=False, pricer=pricer, iterations=1, columns=1,
+                      worst_response=rw.worst, converged=converged,
+                      seconds=time.perf_counter() - t0, diagnostics=diagnostics,
+                      display="distinct")
+
+
 def committee_method(rule_fn, timed: bool):
     """``fn(profile, k, opts)`` for a committee rule: its k-set deployed deterministically,
     valued by the engine under distinct display."""
@@ -83,22 +107,103 @@ def committee_method(rule_fn, timed: bool):
     def fn(profile, k, opts: CommitteeOptions) -> KSetResult:
         t0 = time.perf_counter()
         c = rule_fn(profile, k, time_limit=opts.time_limit) if timed else rule_fn(profile, k)
-        sets = np.array([sorted(int(y) for y in c.responses)], dtype=np.int64)
-        probs = np.ones(1)
-        rw = robust_set_win_rate(profile, sets, probs, display="distinct")
-        opponent = np.zeros(profile.n_responses)
-        opponent[rw.worst] = 1.0
-        return KSetResult(sets=sets, probs=probs, value=rw.value, opponent=opponent,
-                          upper_bound=1.0, exact=False, pricer=c.rule, iterations=1, columns=1,
-                          worst_response=rw.worst, converged=bool(c.optimal),
-                          seconds=time.perf_counter() - t0,
-                          diagnostics=CommitteeDiagnostics(c.rule, float(c.score),
-                                                           float(c.upper_bound),
-                                                           bool(c.optimal), str(c.status)),
-                          display="distinct")
+        return _one_set(profile, c.responses, pricer=c.rule, converged=bool(c.optimal), t0=t0,
+                        diagnostics=CommitteeDiagnostics(c.rule, float(c.score),
+                                                         float(c.upper_bound),
+                                                         bool(c.optimal), str(c.status)))
 
     fn.__doc__ = f"The committee rule {rule_fn.__name__} as a deterministic k-set policy."
     return fn
+
+
+def _check_real_array(value, name: str) -> np.ndarray:
+    """``value`` as a read-only float array (its shape is checked where it is used)."""
+    try:
+        a = np.array(value, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be an array of real numbers, got "
+                         f"{type(value).__name__} {value!r:.40}") from e
+    a.setflags(write=False)
+    return a
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineOptions(Options):
+    """Options of the selection baselines (``"sampling"`` ignores them).
+
+    scores: ``(U, N)`` raw utilities of the selection users (``"best-of-n"``; NaN counts as the
+      lowest score; default: the mean normalised rank ``1 - level/(N-1)``, a Borda score).
+    weights: ``(U,)`` weights of the rows of ``scores`` (default: the profile's weights when
+      the row counts match, else uniform; pass them, since a Profile merges identical rows).
+    """
+
+    scores: np.ndarray | None = None
+    weights: np.ndarray | None = None
+
+    def __post_init__(self):
+        check_field(self, "scores", _check_real_array)
+        check_field(self, "weights", _check_real_array)
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineDiagnostics(Diagnostics):
+    """A baseline's rule, and for ``"best-of-n"`` the mean utility of each shown response in
+    the order it was chosen (highest first)."""
+
+    rule: str | None = None
+    mean_utility: tuple[float, ...] | None = None
+
+
+def best_of_n(profile, k: int, opts: BaselineOptions) -> tuple[np.ndarray, tuple[float, ...]]:
+    """The k responses of highest mean utility ``Σ_u w_u s_u(y)`` (ties: lower index first)
+    and their mean utilities, highest first."""
+    n = profile.n_responses
+    if opts.scores is None:
+        util = 1.0 - profile.levels / max(n - 1, 1)
+    else:
+        util = opts.scores
+        if util.ndim != 2 or util.shape[1] != n:
+            raise ValueError(f"scores must have shape (U, {n}), got {util.shape}")
+        util = np.where(np.isnan(util), np.nanmin(util), util)
+    if opts.weights is not None:
+        w = opts.weights
+        if w.shape != (util.shape[0],):
+            raise ValueError(f"weights must have shape ({util.shape[0]},) (one per row of "
+                             f"scores), got {w.shape}")
+        w = w / w.sum()
+    elif util.shape[0] == profile.n_users:
+        w = profile.weights
+    else:
+        w = np.full(util.shape[0], 1.0 / util.shape[0])
+    mean = w @ util
+    top = np.argsort(-mean, kind="stable")[:k]
+    return top, tuple(float(mean[i]) for i in top)
+
+
+def first_k(profile, k: int, opts: BaselineOptions) -> tuple[np.ndarray, None]:
+    """The first k responses (k plain samples of the language model)."""
+    return np.arange(k), None
+
+
+def baseline_method(rule_fn):
+    """``fn(profile, k, opts)`` for a selection baseline: its k distinct responses deployed
+    deterministically (k <= N), valued by the engine under distinct display."""
+
+    def fn(profile, k, opts: BaselineOptions) -> KSetResult:
+        t0 = time.perf_counter()
+        check_profile(profile)
+        k = check_count(k, "k", " (responses shown)")
+        n = profile.n_responses
+        if k > n:
+            raise ValueError(f"k={k} is larger than the N={n} responses; a baseline shows k "
+                             f"distinct responses, so it needs k <= N")
+        shown, mean_utility = rule_fn(profile, k, opts)
+        return _one_set(profile, shown, pricer=rule_fn.__name__, converged=True, t0=t0,
+                        diagnostics=BaselineDiagnostics(rule_fn.__name__, mean_utility))
+
+    fn.__doc__ = f"The selection baseline {rule_fn.__name__} as a deterministic k-set policy."
+    return fn
+
 
 register(Method("rlhf", RLHFOptions, rlhf_method, family="rlhf", k_free=True,
                 labels={"compare": "rlhf"},
@@ -135,3 +240,9 @@ for _name, _fn, _timed, _summary in (
     register(Method(_name, CommitteeOptions, committee_method(_fn, _timed), family="committee",
                     output="kset", labels={"compare": _name}, displays=("distinct",),
                     summary=_summary))
+register(Method("best-of-n", BaselineOptions, baseline_method(best_of_n), family="baseline",
+                output="kset", labels={"select": "best-of-n"}, displays=("distinct",),
+                summary="k responses of highest mean utility (RLHF-like: one reward for all)"))
+register(Method("sampling", BaselineOptions, baseline_method(first_k), family="baseline",
+                output="kset", labels={"select": "sampling"}, displays=("distinct",),
+                summary="the first k responses: k plain samples of the language model"))

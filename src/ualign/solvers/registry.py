@@ -61,7 +61,9 @@ class Method:
       options: the method's options dataclass (a subclass of :class:`Options`).
       fn: ``fn(profile, k, options) -> result``; the result satisfies ``Certified``.
       family: ``"ualign"`` for the methods of ``solve_ualign``; else the name of the solver
-        function family (``"nlhf"``, ``"rlhf"``, ``"kset"``).
+        function family (``"nlhf"``, ``"rlhf"``, ``"kset"``, ``"committee"``), or
+        ``"baseline"`` for the selection baselines of ``ualign.llm.select`` (their options
+        carry the users' raw ``scores`` and ``weights``).
       output: ``"policy"`` (a ``SolverResult``: a single-output policy π deployed as
         ``π^{⊗k}``) or ``"kset"`` (a ``KSetResult``: a distribution over k-multisets).
       k_free: the policy does not depend on k (RLHF, NLHF: their certificate is at k = 1).

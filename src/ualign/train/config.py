@@ -107,7 +107,8 @@ class SelfPlayConfig:
                                             "exactness experiment); None = free text.")
     population: str | None = _f(None, "Population spec for the CLI: in fixed-response mode a "
                                       "profile over the candidates (PrefLib file or generator "
-                                      "spec); otherwise a ualign.llm population spec.")
+                                      "spec); otherwise a ualign.llm population spec; or "
+                                      "http://HOST:PORT of a `ualign serve` service.")
     # ---------------------------------------------------------------- game
     k: int = _f(2, "Number of samples shown to a user: the (k+1)-player game; k = 1 is NLHF / "
                    "SPPO.")

@@ -112,6 +112,10 @@ def as_population(population, candidates: Sequence[str] | None = None):
     """``population`` checked for the trainer; a :class:`Profile` over fixed ``candidates`` is
     wrapped in :class:`CandidatePopulation`. Raises ``ValueError`` when it cannot rank, or
     when a candidate population's strings differ from ``candidates``."""
+    if isinstance(population, str) and population.startswith(("http://", "https://")):
+        from ualign.integrations.client import PopulationClient
+
+        population = PopulationClient(population)
     if isinstance(population, Profile):
         if candidates is None:
             raise ValueError("population is a Profile, which only ranks fixed candidates: "
@@ -135,6 +139,10 @@ def build_population(config, spec: str | None = None):
     if not spec:
         raise ValueError("a population is required: --population SPEC or `population:` in "
                          "the config")
+    if spec.startswith(("http://", "https://")):        # a `ualign serve` service
+        from ualign.integrations.client import PopulationClient
+
+        return PopulationClient(spec)
     if config.candidates is not None:
         P = load_profile(spec)
         if P.n_responses != len(config.candidates):
