@@ -217,3 +217,13 @@ def test_reproduce_no_data_note(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "No data folder found" not in text
     assert "--no-data" in text
+
+
+def test_train_output_dir_is_a_file(tmp_path, capsys):
+    pytest.importorskip("yaml")
+    (tmp_path / "run").write_text("a file")
+    (tmp_path / "cfg.yaml").write_text(
+        f"model: {tmp_path / 'no-model'}\nprompts: ['a']\ncandidates: [ab, ba]\n"
+        f"output_dir: {tmp_path / 'run'}\n")
+    # checked before the model (which does not exist) is loaded
+    _one_line(capsys, main(["train", "--config", str(tmp_path / "cfg.yaml")]), "output_dir")
