@@ -196,3 +196,27 @@ def test_pairwise_kernel_reads_int32_levels():
     for dtype in (np.int16, np.int32):
         np.testing.assert_allclose(_kernels.pairwise_kernel_serial(lv.astype(dtype), w), ref,
                                    rtol=0, atol=1e-12)
+
+
+def test_construction_by_row_chunks_is_unchunked(monkeypatch):
+    """Chunks of one row give the same profile (levels, merges, errors) as one chunk."""
+    from ualign.core import profile as profile_mod
+    rng = np.random.default_rng(3)
+    lv = rng.integers(-5, 5, (40, 6))
+    lv[7] = lv[3]
+    scores = rng.random((40, 6))
+    scores[2, 1] = np.nan
+    ranks = np.argsort(rng.random((40, 6)), axis=1)
+    whole = [Profile.from_levels(lv), Profile.from_scores(scores), Profile.from_rankings(ranks)]
+    monkeypatch.setattr(profile_mod, "CHUNK_ENTRIES", 1)
+    chunked = [Profile.from_levels(lv), Profile.from_scores(scores), Profile.from_rankings(ranks)]
+    for a, b in zip(whole, chunked, strict=True):
+        assert a == b and a.levels.dtype == b.levels.dtype == np.int16
+    bad = lv.astype(float)
+    bad[31, 4] = 0.5
+    with pytest.raises(ValueError, match="row 31, column 4"):
+        Profile.from_levels(bad)
+    ranks[33, :2] = ranks[33, 1::-1].copy()
+    ranks[33, 0] = ranks[33, 1]
+    with pytest.raises(ValueError, match="rankings row 33"):
+        Profile.from_rankings(ranks)
