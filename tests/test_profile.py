@@ -157,3 +157,66 @@ def test_preflib_malformed_lines_name_the_line(tmp_path, dtype, body, msg):
 def test_preflib_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         ualign.read_preflib(tmp_path / "nope.soc")
+
+
+def _pairwise_brute(levels, weights):
+    U, n = levels.shape
+    P = np.zeros((n, n))
+    for u in range(U):
+        for y in range(n):
+            for z in range(n):
+                if levels[u, y] < levels[u, z]:
+                    P[y, z] += weights[u]
+    return P
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("U,n,c", [(1, 1, 1), (5, 3, 2), (40, 7, 3), (23, 33, 40), (9, 70, 5),
+                                   (300, 12, 12)])
+def test_pairwise_preferences_equal_brute_force(seed, U, n, c):
+    """The compiled kernel (serial and parallel builds) against a plain loop, with ties."""
+    rng = np.random.default_rng(seed)
+    P = Profile.from_levels(rng.integers(0, c, (U, n)), rng.random(U) + 1e-3)
+    ref = _pairwise_brute(P.levels, P.weights)
+    np.testing.assert_allclose(P.pairwise_preferences(), ref, rtol=0, atol=1e-12)
+    from ualign.core import _kernels
+    for kernel in (_kernels.pairwise_kernel, _kernels.pairwise_kernel_serial):
+        np.testing.assert_allclose(kernel(P.levels, P.weights), ref, rtol=0, atol=1e-12)
+    # P + Pᵀ + ties = 1 off the diagonal; the diagonal is 0
+    assert np.all(np.diag(P.pairwise_preferences()) == 0.0)
+
+
+def test_pairwise_kernel_reads_int32_levels():
+    """Profiles with n >= 2^15 store int32 levels; the kernel gives the same answer on them."""
+    from ualign.core import _kernels
+    rng = np.random.default_rng(1)
+    lv = rng.integers(0, 4, (30, 20))
+    w = rng.random(30)
+    ref = _pairwise_brute(lv, w)
+    for dtype in (np.int16, np.int32):
+        np.testing.assert_allclose(_kernels.pairwise_kernel_serial(lv.astype(dtype), w), ref,
+                                   rtol=0, atol=1e-12)
+
+
+def test_construction_by_row_chunks_is_unchunked(monkeypatch):
+    """Chunks of one row give the same profile (levels, merges, errors) as one chunk."""
+    from ualign.core import profile as profile_mod
+    rng = np.random.default_rng(3)
+    lv = rng.integers(-5, 5, (40, 6))
+    lv[7] = lv[3]
+    scores = rng.random((40, 6))
+    scores[2, 1] = np.nan
+    ranks = np.argsort(rng.random((40, 6)), axis=1)
+    whole = [Profile.from_levels(lv), Profile.from_scores(scores), Profile.from_rankings(ranks)]
+    monkeypatch.setattr(profile_mod, "CHUNK_ENTRIES", 1)
+    chunked = [Profile.from_levels(lv), Profile.from_scores(scores), Profile.from_rankings(ranks)]
+    for a, b in zip(whole, chunked, strict=True):
+        assert a == b and a.levels.dtype == b.levels.dtype == np.int16
+    bad = lv.astype(float)
+    bad[31, 4] = 0.5
+    with pytest.raises(ValueError, match="row 31, column 4"):
+        Profile.from_levels(bad)
+    ranks[33, :2] = ranks[33, 1::-1].copy()
+    ranks[33, 0] = ranks[33, 1]
+    with pytest.raises(ValueError, match="rankings row 33"):
+        Profile.from_rankings(ranks)

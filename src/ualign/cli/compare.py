@@ -54,20 +54,35 @@ def _chunks(methods, per: int):
     return [methods[i:i + per] for i in range(0, len(methods), per)] or [()]
 
 
-def _tables(cmp, width: int = 100):
-    """Rich tables: f(k) per method and display (red when below k/(k+1)), then diversity
-    (entropy / support / expected distinct responses shown); methods are split over several
-    tables so that each fits ``width`` columns."""
+def _fk_caption(displays) -> str:
+    """The caption of the f(k) tables: which display each column uses and what marks mean."""
+    two = len(displays) > 1
+    return ("worst-case win rate of the k responses shown; "
+            + ("ms: multiset display (copies count), dist: distinct display (merged); "
+               if two else f"{displays[0]} display; ")
+            + "red: below k/(k+1); –: not defined there or capped (see notes); "
+              "*: k-set LP not certified optimal (see JSON upper_bound)")
+
+
+def _fk_cell(cmp, e, m, k) -> str:
+    """One f(k) cell: ``–`` when undefined, ``*`` when a k-set LP is not certified optimal,
+    red when below k/(k+1)."""
+    if e is None:
+        return "–"
+    v = f"{e.robust_win_rate:.4f}"
+    ex = cmp.extras.get(m, {}).get(k, {})
+    if ex and "rule_score" not in ex and e.converged is False:
+        v += "*"
+    return v if e.robust_win_rate >= k / (k + 1) - 1e-6 else f"[red]{v}[/]"
+
+
+def _fk_tables(cmp, by, width: int):
+    """f(k) per method and display, methods split so that each table fits ``width``."""
     from rich.table import Table
 
-    by = {(e.method, e.k, e.display): e for e in cmp.entries}
     two = len(cmp.displays) > 1
     short = {"multiset": "ms", "distinct": "dist"}
-    caption = ("worst-case win rate of the k responses shown; "
-               + ("ms: multiset display (copies count), dist: distinct display (merged); "
-                  if two else f"{cmp.displays[0]} display; ")
-               + "red: below k/(k+1); –: not defined there or capped (see notes); "
-                 "*: k-set LP not certified optimal (see JSON upper_bound)")
+    caption = _fk_caption(cmp.displays)
     tables = []
     per = max(1, (width - 18) // (9 * len(cmp.displays) + 2))
     for part in _chunks(cmp.methods, per):
@@ -80,21 +95,18 @@ def _tables(cmp, width: int = 100):
                 f.add_column(f"{m} {short[d]}" if two else m, justify="right", min_width=7,
                              overflow="fold")
         for k in cmp.ks:
-            cells = []
-            for m in part:
-                for d in cmp.displays:
-                    e = by.get((m, k, d))
-                    if e is None:
-                        cells.append("–")
-                        continue
-                    v = f"{e.robust_win_rate:.4f}"
-                    ex = cmp.extras.get(m, {}).get(k, {})
-                    if ex and "rule_score" not in ex and e.converged is False:
-                        v += "*"
-                    cells.append(v if e.robust_win_rate >= k / (k + 1) - 1e-6
-                                 else f"[red]{v}[/]")
+            cells = [_fk_cell(cmp, by.get((m, k, d)), m, k) for m in part for d in cmp.displays]
             f.add_row(str(k), f"{k / (k + 1):.4f}", *cells)
         tables.append(f)
+    return tables
+
+
+def _diversity_tables(cmp, by, width: int):
+    """Entropy / support / expected distinct responses shown, per method, split to fit
+    ``width``."""
+    from rich.table import Table
+
+    tables = []
     per = max(1, (width - 6) // 19)
     for part in _chunks(cmp.methods, per):
         d_tab = Table(title="what is shown: entropy of a shown response (bits) / support size / "
@@ -111,6 +123,14 @@ def _tables(cmp, width: int = 100):
             d_tab.add_row(str(k), *div)
         tables.append(d_tab)
     return tables
+
+
+def _tables(cmp, width: int = 100):
+    """Rich tables: f(k) per method and display (red when below k/(k+1)), then diversity
+    (entropy / support / expected distinct responses shown); methods are split over several
+    tables so that each fits ``width`` columns."""
+    by = {(e.method, e.k, e.display): e for e in cmp.entries}
+    return _fk_tables(cmp, by, width) + _diversity_tables(cmp, by, width)
 
 
 def run(args) -> int:

@@ -409,3 +409,34 @@ def distinct_payoffs_numpy(levels: np.ndarray, weights: np.ndarray, policy: np.n
     a = np.take_along_axis(worse, lv, axis=1)
     ak = a ** k
     return weights @ (ak + 0.5 * ((a + policy) ** k - ak))
+
+
+# ----------------------------------------------------------------------------- pairwise preferences
+# P[y, z] = Σ_u w_u 1[lev_u(y) < lev_u(z)] (THEORY.md §1). The output is dense (n, n), so the work
+# is O(U n²) whatever the method; this kernel makes each unit cheap: a branch-free compare-and-add
+# over a contiguous row (vectorised), with a block of PAIRWISE_ROWS rows of P kept in cache while
+# every user streams past it. No memory beyond P. Each row of P sums the users in order 0..U-1,
+# so the result does not depend on the thread count.
+PAIRWISE_ROWS = 32
+
+
+def _pairwise(levels, weights):
+    U, n = levels.shape
+    P = np.zeros((n, n))
+    blocks = (n + PAIRWISE_ROWS - 1) // PAIRWISE_ROWS
+    for b in numba.prange(blocks):
+        y0 = b * PAIRWISE_ROWS
+        y1 = min(n, y0 + PAIRWISE_ROWS)
+        for u in range(U):
+            w = weights[u]
+            lv = levels[u]
+            for y in range(y0, y1):
+                ly = lv[y]
+                row = P[y]
+                for z in range(n):
+                    row[z] += w * (lv[z] > ly)
+    return P
+
+
+pairwise_kernel = numba.njit(cache=True, parallel=True)(_pairwise)
+pairwise_kernel_serial = numba.njit(cache=True)(_pairwise)

@@ -17,10 +17,21 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ualign.core import _kernels
 from ualign.core._checks import _finite, as_real_array, check_response, check_weights
+from ualign.core._threads import is_small
+
+CHUNK_ENTRIES = 1 << 22  # (user, response) entries per row chunk of the constructor's passes
 
 
-def _dense_levels(levels: np.ndarray) -> np.ndarray:
+def _row_chunks(U: int, n: int):
+    """Row slices of at most about CHUNK_ENTRIES entries: the constructor's temporaries are
+    per chunk, so building a profile peaks near its input plus its output."""
+    rows = max(1, CHUNK_ENTRIES // max(n, 1))
+    return [slice(s, s + rows) for s in range(0, U, rows)]
+
+
+def _dense_rows(levels: np.ndarray) -> np.ndarray:
     """Row-wise dense ranks: the smallest value becomes 0, the next distinct value 1, ..."""
     U, n = levels.shape
     order = np.argsort(levels, axis=1, kind="stable")
@@ -32,6 +43,15 @@ def _dense_levels(levels: np.ndarray) -> np.ndarray:
     return out
 
 
+def _dense_levels(levels: np.ndarray, dtype=np.int64) -> np.ndarray:
+    """Row-wise dense ranks (``_dense_rows``) as ``dtype``, computed by row chunks."""
+    U, n = levels.shape
+    out = np.empty((U, n), dtype=dtype)
+    for rows in _row_chunks(U, n):
+        out[rows] = _dense_rows(levels[rows])
+    return out
+
+
 def _level_dtype(n: int):
     return np.int16 if n < 2**15 else np.int32
 
@@ -40,7 +60,7 @@ LEVEL_LIMIT = 2**62  # |level| must stay below this (int64 with room for differe
 
 
 def _check_levels(levels) -> np.ndarray:
-    """``(U, n)`` integer levels with U, n >= 1, as int64."""
+    """``(U, n)`` integer levels with U, n >= 1 (checked by row chunks, returned uncast)."""
     lv = np.asarray(levels)
     if lv.ndim != 2:
         raise ValueError(f"levels must be a 2-d array (U users, n responses), got shape "
@@ -50,25 +70,29 @@ def _check_levels(levels) -> np.ndarray:
         raise ValueError("levels must hold at least one user (row); the profile is empty")
     if n == 0:
         raise ValueError("levels must hold at least one response (column)")
+    if lv.dtype.kind not in "iufb":
+        raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
+    for rows in _row_chunks(U, n):
+        _check_level_rows(lv[rows], rows.start)
+    return lv
+
+
+def _check_level_rows(lv: np.ndarray, start: int) -> None:
+    """Integer levels in (-2^62, 2^62) in one row chunk starting at row ``start``."""
     if lv.dtype.kind == "f":
         bad = np.argwhere(~np.isfinite(lv) | (lv != np.round(lv)))
         if bad.size:
             r, c = bad[0]
-            raise ValueError(f"levels must be integers, got {lv[r, c]} at row {r}, "
+            raise ValueError(f"levels must be integers, got {lv[r, c]} at row {r + start}, "
                              f"column {c}")
-    elif lv.dtype.kind == "b":
-        pass
-    elif lv.dtype.kind not in "iu":
-        raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
     if lv.dtype.kind in "iuf":
-        # checked before the cast to int64, which would wrap (uint64 >= 2^63) or saturate
+        # checked before any cast to int64, which would wrap (uint64 >= 2^63) or saturate
         big = np.argwhere(np.abs(lv) >= LEVEL_LIMIT) if lv.dtype.kind != "u" \
             else np.argwhere(lv >= LEVEL_LIMIT)
         if big.size:
             r, c = big[0]
             raise ValueError(f"levels must be integers in (-2^62, 2^62), got {lv[r, c]!r} at "
-                             f"row {r}, column {c}")
-    return lv.astype(np.int64)
+                             f"row {r + start}, column {c}")
 
 
 def _check_labels(labels, n: int) -> tuple[str, ...] | None:
@@ -176,9 +200,8 @@ class Profile:
         labels = _check_labels(self.labels, n)
         groups = _check_groups(self.groups, _check_names(self.group_names, "group_names"), U)
         n_ranked = _check_n_ranked(self.n_ranked, U, n)
-        lv = _dense_levels(lv)
+        lv = _dense_levels(lv, _level_dtype(n))
         lv, w, groups, n_ranked = _merge(lv, w, groups, n_ranked)
-        lv = lv.astype(_level_dtype(n))
         for arr in (lv, w, groups, n_ranked):
             if arr is not None:
                 arr.setflags(write=False)
@@ -224,14 +247,15 @@ class Profile:
             else:
                 raise ValueError(f"rankings must hold integer response indices, got dtype "
                                  f"{r.dtype}")
-        srt = np.sort(r, axis=1)
-        bad = np.argwhere(srt != np.arange(n))
-        if bad.size:
-            row = int(bad[0, 0])
-            raise ValueError(f"rankings row {row} must be a permutation of 0..{n - 1}, got "
-                             f"{r[row].tolist()}")
-        levels = np.empty((U, n), dtype=np.int64)
-        np.put_along_axis(levels, r.astype(np.int64), np.arange(n)[None, :], axis=1)
+        levels = np.empty((U, n), dtype=_level_dtype(n))
+        for rows in _row_chunks(U, n):
+            bad = np.argwhere(np.sort(r[rows], axis=1) != np.arange(n))
+            if bad.size:
+                row = int(bad[0, 0]) + rows.start
+                raise ValueError(f"rankings row {row} must be a permutation of 0..{n - 1}, "
+                                 f"got {r[row].tolist()}")
+            np.put_along_axis(levels[rows], r[rows].astype(np.int64), np.arange(n)[None, :],
+                              axis=1)
         return cls.from_levels(levels, weights, **kwargs)
 
     @classmethod
@@ -248,7 +272,7 @@ class Profile:
                              f"column {c}")
         nan = np.isnan(s)
         key = np.where(nan, np.inf, -s)
-        levels = _dense_levels(key)
+        levels = _dense_levels(key, _level_dtype(s.shape[1]))
         return cls.from_levels(levels, weights, **kwargs)
 
     # ------------------------------------------------------------------ views
@@ -288,16 +312,16 @@ class Profile:
         return enc
 
     def pairwise_preferences(self) -> np.ndarray:
-        """``P[y, z]`` = share of users strictly preferring ``y`` to ``z``. ``(n, n)``."""
-        n = self.n_responses
-        P = np.zeros((n, n))
-        rows = max(1, 2**24 // (n * n))
-        for s in range(0, self.n_users, rows):
-            lv = self.levels[s:s + rows].astype(np.int32)
-            w = self.weights[s:s + rows]
-            better = lv[:, :, None] < lv[:, None, :]
-            P += np.einsum("u,uyz->yz", w, better, optimize=True)
-        return P
+        """``P[y, z]`` = share of users strictly preferring ``y`` to ``z``. ``(n, n)``.
+
+        ``P[y, z] = Σ_u w_u 1[levels[u, y] < levels[u, z]]``, by a compiled compare-and-add over
+        blocks of rows of ``P`` (``_kernels.pairwise_kernel``): O(U n²) cheap vectorised steps and
+        no memory beyond ``P``.
+        """
+        U, n = self.levels.shape
+        kernel = (_kernels.pairwise_kernel_serial if is_small(U * n * n)
+                  else _kernels.pairwise_kernel)
+        return kernel(self.levels, self.weights)
 
     def margins(self) -> np.ndarray:
         """Pairwise margin matrix ``M = P - P^T`` (skew-symmetric)."""

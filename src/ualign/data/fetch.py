@@ -134,55 +134,19 @@ def download(url: str, dest: str | os.PathLike, *, force: bool = False, timeout:
     dest.parent.mkdir(parents=True, exist_ok=True)
     # partial files of killed downloads: no live download is older than its time limit
     sweep_stale(dest, ".part", time_limit + timeout + 60)
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                resp = urllib.request.urlopen(req, timeout=timeout)
-            except urllib.error.HTTPError as e:
-                raise FetchError(f"download failed: HTTP {e.code} {e.reason} for {url}",
-                                 status=e.code) from None
-            except (urllib.error.URLError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                raise FetchError(f"download failed: cannot reach {url} ({reason})") from None
-            with resp:
-                total = resp.headers.get("Content-Length")
-                if total and total.isdigit() and int(total) > max_bytes:
-                    raise FetchError(f"download failed: the file is {total} bytes, more than "
-                                     f"max_bytes={max_bytes} ({url})")
-                bar = None
-                if progress:
-                    from tqdm import tqdm
-                    bar = tqdm(total=int(total) if total and total.isdigit() else None,
-                               unit="B", unit_scale=True, desc=dest.name, leave=False)
-                received = 0
-                try:
-                    while True:
-                        try:
-                            chunk = resp.read1(1 << 16)
-                        except (OSError, http.client.HTTPException) as e:
-                            raise FetchError(f"download failed: connection lost reading "
-                                             f"{url} ({e!r})") from None
-                        if not chunk:
-                            break
-                        received += len(chunk)
-                        if received > max_bytes:
-                            raise FetchError(f"download failed: more than max_bytes={max_bytes}"
-                                             f" bytes ({url})")
-                        if time.monotonic() > deadline:
-                            raise FetchError(f"download failed: took more than time_limit="
-                                             f"{float(time_limit)} s ({received} bytes so far; "
-                                             f"{url})")
-                        out.write(chunk)
-                        if bar is not None:
-                            bar.update(len(chunk))
-                finally:
-                    if bar is not None:
-                        bar.close()
-                if total and total.isdigit() and received != int(total):
-                    raise FetchError(f"download failed: got {received} of {total} bytes from "
-                                     f"{url} (connection closed early)")
+        with os.fdopen(fd, "wb") as out, _open(url, timeout) as resp:
+            total = resp.headers.get("Content-Length")
+            total = int(total) if total and total.isdigit() else None
+            if total is not None and total > max_bytes:
+                raise FetchError(f"download failed: the file is {total} bytes, more than "
+                                 f"max_bytes={max_bytes} ({url})")
+            received = _copy(resp, out, url, total, max_bytes, deadline, time_limit,
+                             dest.name if progress else None)
+            if total is not None and received != total:
+                raise FetchError(f"download failed: got {received} of {total} bytes from "
+                                 f"{url} (connection closed early)")
         os.replace(tmp, dest)
     except BaseException:
         try:
@@ -191,6 +155,52 @@ def download(url: str, dest: str | os.PathLike, *, force: bool = False, timeout:
             pass
         raise
     return dest
+
+
+def _open(url: str, timeout: float):
+    """The HTTP response for ``url``; failures as :class:`FetchError`."""
+    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        return urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        raise FetchError(f"download failed: HTTP {e.code} {e.reason} for {url}",
+                         status=e.code) from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise FetchError(f"download failed: cannot reach {url} ({reason})") from None
+
+
+def _copy(resp, out, url: str, total: int | None, max_bytes: int, deadline: float,
+          time_limit: float, bar_name: str | None) -> int:
+    """Copy the response body to ``out`` within ``max_bytes`` and the ``deadline``, with a
+    progress bar named ``bar_name`` (none when None); returns the bytes received."""
+    bar = None
+    if bar_name is not None:
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=bar_name, leave=False)
+    received = 0
+    try:
+        while True:
+            try:
+                chunk = resp.read1(1 << 16)
+            except (OSError, http.client.HTTPException) as e:
+                raise FetchError(f"download failed: connection lost reading {url} "
+                                 f"({e!r})") from None
+            if not chunk:
+                return received
+            received += len(chunk)
+            if received > max_bytes:
+                raise FetchError(f"download failed: more than max_bytes={max_bytes} bytes "
+                                 f"({url})")
+            if time.monotonic() > deadline:
+                raise FetchError(f"download failed: took more than time_limit="
+                                 f"{float(time_limit)} s ({received} bytes so far; {url})")
+            out.write(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _split_preflib(name: str, abbrev: str | None) -> tuple[str, str]:

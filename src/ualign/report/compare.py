@@ -260,58 +260,66 @@ def _compare_per_k(profile, method, m, ks, entries, policies, done, seed, shown)
         done(f"{m} k={k}")
 
 
-def _compare_kset(profile, method, m, ks, entries, policies, extras, done, kset_max_sets,
-                  kset_max_work, shown, time_limit, notes):
-    """A distribution over k-sets for each k: k-multisets (``kset``, skipped at k beyond the
-    size limits) or sets of k distinct responses (skipped at k > n)."""
+def _kset_skip(profile, k, distinct_sets, kset_max_sets, kset_max_work):
+    """Why the k-set program is not run at ``k`` (the progress suffix), or None: a set of k
+    distinct responses needs k <= n; the k-multiset LP has size caps on its
+    C(n+k-1, k) multisets and on its U·C(n+k-1, k)·n win-matrix entries."""
     n = profile.n_responses
-    distinct_sets = method.displays == ("distinct",)
-    skipped, capped = [], []
-    for k in ks:
-        if distinct_sets and k > n:
-            skipped.append(k)
-            done(f"{m} k={k} (k > n)")
-            continue
-        n_sets = math.comb(n + k - 1, k)
-        if not distinct_sets and ((kset_max_sets is not None and n_sets > kset_max_sets)
-                                  or (kset_max_work is not None
-                                      and profile.n_users * n_sets * n > kset_max_work)):
-            skipped.append(k)
-            done(f"{m} k={k} (skipped)")
-            continue
-        if not shown:
-            done(f"{m} k={k}")
-            continue
-        t1 = time.perf_counter()
-        options = ({"time_limit": time_limit}
-                   if time_limit is not None and "time_limit" in method.options.__dataclass_fields__
-                   else {})
-        res = method.solve(profile, k, **options)
-        sets = np.asarray(res.sets, dtype=np.int64)
-        probs = np.asarray(res.probs, dtype=float)
-        q = kset_marginal(sets, probs, n)
-        ent, sup = diversity(q)
-        dist = distinct_shown(sets=sets, probs=probs)
-        policies[k] = q.tolist()
-        extras[k] = {"sets": sets.tolist(), "probs": probs.tolist(),
-                     "solver_value": float(res.value), "exact": bool(res.exact),
-                     "upper_bound": float(res.upper_bound), "pricer": res.pricer}
-        diag = res.diagnostics
-        if hasattr(diag, "rule_score"):
-            extras[k].update(rule_score=diag.rule_score, rule_optimal=diag.rule_optimal)
-            if diag.rule_optimal is False:
-                capped.append(f"k={k}")
-        elif distinct_sets and not res.exact:
-            capped.append(f"k={k} (gap {res.upper_bound - res.value:.2g})")
-        # kset / kset-distinct: certified optimal (gap closed); a committee: optimal for its
-        # own rule (its win rate is never certified optimal, see ``upper_bound``)
-        converged = bool(diag.rule_optimal) if hasattr(diag, "rule_score") else bool(res.exact)
-        secs = time.perf_counter() - t1
-        for d in shown:
-            value, worst = kset_robust_win_rate(profile, sets, probs, d)
-            entries.append(CompareEntry(m, k, value, k / (k + 1), ent, sup, worst, secs,
-                                        converged, d, dist))
-        done(f"{m} k={k}")
+    if distinct_sets:
+        return "(k > n)" if k > n else None
+    n_sets = math.comb(n + k - 1, k)
+    if ((kset_max_sets is not None and n_sets > kset_max_sets)
+            or (kset_max_work is not None and profile.n_users * n_sets * n > kset_max_work)):
+        return "(skipped)"
+    return None
+
+
+def _kset_extras(res, k, distinct_sets, sets, probs, capped):
+    """The JSON extras of one k-set solve, and whether it converged: kset / kset-distinct are
+    certified optimal when the gap closed; a committee is optimal for its own rule (its win
+    rate is never certified optimal, see ``upper_bound``). Appends to ``capped`` when not."""
+    extra = {"sets": sets.tolist(), "probs": probs.tolist(),
+             "solver_value": float(res.value), "exact": bool(res.exact),
+             "upper_bound": float(res.upper_bound), "pricer": res.pricer}
+    diag = res.diagnostics
+    if hasattr(diag, "rule_score"):
+        extra.update(rule_score=diag.rule_score, rule_optimal=diag.rule_optimal)
+        if diag.rule_optimal is False:
+            capped.append(f"k={k}")
+        return extra, bool(diag.rule_optimal)
+    if distinct_sets and not res.exact:
+        capped.append(f"k={k} (gap {res.upper_bound - res.value:.2g})")
+    return extra, bool(res.exact)
+
+
+def _kset_entries(profile, method, m, k, policies, extras, shown, time_limit, distinct_sets,
+                  capped):
+    """Solve the k-set program of ``method`` at ``k``; one entry per shown display."""
+    n = profile.n_responses
+    t1 = time.perf_counter()
+    options = ({"time_limit": time_limit}
+               if time_limit is not None and "time_limit" in method.options.__dataclass_fields__
+               else {})
+    res = method.solve(profile, k, **options)
+    sets = np.asarray(res.sets, dtype=np.int64)
+    probs = np.asarray(res.probs, dtype=float)
+    q = kset_marginal(sets, probs, n)
+    ent, sup = diversity(q)
+    dist = distinct_shown(sets=sets, probs=probs)
+    policies[k] = q.tolist()
+    extras[k], converged = _kset_extras(res, k, distinct_sets, sets, probs, capped)
+    secs = time.perf_counter() - t1
+    entries = []
+    for d in shown:
+        value, worst = kset_robust_win_rate(profile, sets, probs, d)
+        entries.append(CompareEntry(m, k, value, k / (k + 1), ent, sup, worst, secs,
+                                    converged, d, dist))
+    return entries
+
+
+def _kset_notes(method, m, n, skipped, capped, distinct_sets, kset_max_sets, kset_max_work,
+                time_limit, notes):
+    """The notes of a k-set method: the k it skipped and the k its time limit stopped."""
     if skipped and distinct_sets:
         notes.append(f"{m}: no set of k distinct responses at k = "
                      f"{', '.join(map(str, skipped))} (k > n = {n}): –.")
@@ -327,3 +335,23 @@ def _compare_kset(profile, method, m, ks, entries, policies, extras, done, kset_
                 "rule)")
         notes.append(f"{m}: {what} at {', '.join(capped)}"
                      + (f"; time limit {time_limit:g} s per k." if time_limit else "."))
+
+
+def _compare_kset(profile, method, m, ks, entries, policies, extras, done, kset_max_sets,
+                  kset_max_work, shown, time_limit, notes):
+    """A distribution over k-sets for each k: k-multisets (``kset``, skipped at k beyond the
+    size limits) or sets of k distinct responses (skipped at k > n)."""
+    distinct_sets = method.displays == ("distinct",)
+    skipped, capped = [], []
+    for k in ks:
+        why = _kset_skip(profile, k, distinct_sets, kset_max_sets, kset_max_work)
+        if why is not None:
+            skipped.append(k)
+            done(f"{m} k={k} {why}")
+            continue
+        if shown:
+            entries.extend(_kset_entries(profile, method, m, k, policies, extras, shown,
+                                         time_limit, distinct_sets, capped))
+        done(f"{m} k={k}")
+    _kset_notes(method, m, profile.n_responses, skipped, capped, distinct_sets, kset_max_sets,
+                kset_max_work, time_limit, notes)

@@ -214,67 +214,90 @@ def _img(png: bytes, alt: str) -> str:
     return f'<p><img alt="{_h(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
+def _html_head(report: Report) -> list[str]:
+    """The page head, title, run line, overall verdict and the table of claims."""
+    return [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_h(report.title)}"
+            f"</title><style>{_CSS}</style></head><body>",
+            f"<h1>{_h(report.title)}</h1>",
+            f"<p class='note'>ualign {_h(report.version)}, {_h(report.created_utc)}, "
+            f"{_h(report.machine)}; {'quick run' if report.quick else 'full run'}, "
+            f"{report.seconds:.1f} s.</p>",
+            f"<p>Overall: <span class='{'PASS' if report.passed else 'FAIL'}'>"
+            f"{'PASS' if report.passed else 'FAIL'}</span> "
+            f"({sum(c.passed for c in report.claims)}/{len(report.claims)} claims pass).</p>",
+            _html_table(
+                ["claim", "what", "measured", "bound", "tolerance", "verdict"],
+                [[f"({c.key})", c.title, c.measured, c.bound, c.tolerance, c.verdict]
+                 for c in report.claims])]
+
+
+def _html_claim(c, pngs: Mapping[int, bytes]) -> list[str]:
+    """The section of one claim: statement, cases (folded beyond 12), plots and notes."""
+    parts = [f"<div class='claim' id='claim-{_h(c.key)}'>"
+             f"<h2>({_h(c.key)}) {_h(c.title)} — <span class='{c.verdict}'>{c.verdict}"
+             f"</span></h2>"
+             f"<p><b>Claim</b> ({_h(c.reference)}): {_h(c.statement)}</p>"
+             f"<p><b>Instance</b>: {_h(c.instance)}</p>"
+             f"<p><b>Measured</b>: {_h(c.measured)}. <b>Bound</b>: {_h(c.bound)} "
+             f"(tolerance {_h(fmt(c.tolerance))}).</p>"]
+    if c.cases:
+        table = _html_table(c.columns, c.cases)
+        if len(c.cases) > 12:
+            table = f"<details><summary>{len(c.cases)} cases</summary>{table}</details>"
+        parts.append(table)
+    for p in c.plots:
+        parts.append(_img(pngs[id(p)], p.title))
+    if c.notes:
+        parts.append(f"<p class='note'>{_h(c.notes)}</p>")
+    parts.append(f"<p class='note'>({c.seconds:.1f} s)</p></div>")
+    return parts
+
+
+def _html_display(d, pngs: Mapping[int, bytes]) -> list[str]:
+    """f(k) of a data set under both displays, its plot and its notes (none without one)."""
+    if d.display is None:
+        return []
+    parts = [f"<p>{_h(_DISPLAY_TEXT)}</p>", _html_table(*fk_table(d.display))]
+    if id(d.display) in pngs:
+        parts.append(_img(pngs[id(d.display)], f"f(k), both displays, {d.name}"))
+    parts.extend(f"<p class='note'>{_h(note)}</p>" for note in d.display.notes)
+    return parts
+
+
+def _html_dataset(d, pngs: Mapping[int, bytes]) -> list[str]:
+    """The section of one real data set: f(k) table and plot, displays, groups, what each
+    method shows, attribution."""
+    cmp = d.compare
+    parts = [f"<h3>{_h(d.name)}</h3><p>{_h(d.description)} Source: "
+             f"<code>{_h(d.source)}</code>. {cmp.n_users} distinct orders over "
+             f"{cmp.n_responses} responses.</p>"
+             "<p>f(k) = worst-case win rate of the k responses each method shows:"
+             "</p>"]
+    cols, rows = fk_table(cmp)
+    parts.append(_html_table(cols, rows))
+    if id(cmp) in pngs:
+        parts.append(_img(pngs[id(cmp)], f"f(k) on {d.name}"))
+    parts.extend(_html_display(d, pngs))
+    if d.groups:
+        parts.append(f"<p>{_h(_GROUPS_TEXT)}</p>")
+        parts.append(_html_table(d.groups["columns"], d.groups["rows"]))
+    for m, lines in d.shows.items():
+        items = "".join(f"<li>{_h(line)}</li>" for line in lines)
+        parts.append(f"<p><b>{_h(m)}</b> shows:</p><ul>{items}</ul>")
+    if d.attribution:
+        parts.append(f"<p class='attr'>{_h(d.attribution)}</p>")
+    return parts
+
+
 def render_html(report: Report, pngs: Mapping[int, bytes]) -> str:
     """One self-contained page; ``pngs`` maps ``id(plot)`` to its PNG bytes."""
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_h(report.title)}"
-             f"</title><style>{_CSS}</style></head><body>",
-             f"<h1>{_h(report.title)}</h1>",
-             f"<p class='note'>ualign {_h(report.version)}, {_h(report.created_utc)}, "
-             f"{_h(report.machine)}; {'quick run' if report.quick else 'full run'}, "
-             f"{report.seconds:.1f} s.</p>",
-             f"<p>Overall: <span class='{'PASS' if report.passed else 'FAIL'}'>"
-             f"{'PASS' if report.passed else 'FAIL'}</span> "
-             f"({sum(c.passed for c in report.claims)}/{len(report.claims)} claims pass).</p>"]
-    parts.append(_html_table(
-        ["claim", "what", "measured", "bound", "tolerance", "verdict"],
-        [[f"({c.key})", c.title, c.measured, c.bound, c.tolerance, c.verdict]
-         for c in report.claims]))
+    parts = _html_head(report)
     for c in report.claims:
-        parts.append(f"<div class='claim' id='claim-{_h(c.key)}'>"
-                     f"<h2>({_h(c.key)}) {_h(c.title)} — <span class='{c.verdict}'>{c.verdict}"
-                     f"</span></h2>"
-                     f"<p><b>Claim</b> ({_h(c.reference)}): {_h(c.statement)}</p>"
-                     f"<p><b>Instance</b>: {_h(c.instance)}</p>"
-                     f"<p><b>Measured</b>: {_h(c.measured)}. <b>Bound</b>: {_h(c.bound)} "
-                     f"(tolerance {_h(fmt(c.tolerance))}).</p>")
-        if c.cases:
-            table = _html_table(c.columns, c.cases)
-            if len(c.cases) > 12:
-                table = f"<details><summary>{len(c.cases)} cases</summary>{table}</details>"
-            parts.append(table)
-        for p in c.plots:
-            parts.append(_img(pngs[id(p)], p.title))
-        if c.notes:
-            parts.append(f"<p class='note'>{_h(c.notes)}</p>")
-        parts.append(f"<p class='note'>({c.seconds:.1f} s)</p></div>")
+        parts.extend(_html_claim(c, pngs))
     if report.datasets:
         parts.append("<div class='claim'><h2>Real preference data</h2>")
         for d in report.datasets:
-            cmp = d.compare
-            parts.append(f"<h3>{_h(d.name)}</h3><p>{_h(d.description)} Source: "
-                         f"<code>{_h(d.source)}</code>. {cmp.n_users} distinct orders over "
-                         f"{cmp.n_responses} responses.</p>"
-                         "<p>f(k) = worst-case win rate of the k responses each method shows:"
-                         "</p>")
-            cols, rows = fk_table(cmp)
-            parts.append(_html_table(cols, rows))
-            if id(cmp) in pngs:
-                parts.append(_img(pngs[id(cmp)], f"f(k) on {d.name}"))
-            if d.display is not None:
-                parts.append(f"<p>{_h(_DISPLAY_TEXT)}</p>")
-                parts.append(_html_table(*fk_table(d.display)))
-                if id(d.display) in pngs:
-                    parts.append(_img(pngs[id(d.display)], f"f(k), both displays, {d.name}"))
-                for note in d.display.notes:
-                    parts.append(f"<p class='note'>{_h(note)}</p>")
-            if d.groups:
-                parts.append(f"<p>{_h(_GROUPS_TEXT)}</p>")
-                parts.append(_html_table(d.groups["columns"], d.groups["rows"]))
-            for m, lines in d.shows.items():
-                items = "".join(f"<li>{_h(line)}</li>" for line in lines)
-                parts.append(f"<p><b>{_h(m)}</b> shows:</p><ul>{items}</ul>")
-            if d.attribution:
-                parts.append(f"<p class='attr'>{_h(d.attribution)}</p>")
+            parts.extend(_html_dataset(d, pngs))
         parts.append("</div>")
     for note in report.notes:
         parts.append(f"<p class='note'>{_h(note)}</p>")
