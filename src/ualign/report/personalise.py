@@ -476,6 +476,31 @@ METRIC_NAMES = {"robust": "robust win rate (worst hidden-rated response)",
                 "vs_worst_all": "win rate vs the posterior's worst unrevealed response"}
 
 
+def _line(rows, key: str):
+    """(m, value of ``key``) of ``rows`` in order of m, as two lists."""
+    pts = sorted((r.m, getattr(r, key)) for r in rows)
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _curve_panel(ax, sel, metric: str, method: str, ks) -> None:
+    """One display's panel of :func:`curve_png`: ``sel`` holds that display's rows."""
+    for k, col in zip(ks, [f"C{i}" for i in range(len(ks))], strict=True):
+        x, y = _line([r for r in sel if r.method == method and r.k == k], metric)
+        ax.plot(x, y, marker="o", markersize=3, color=col, label=f"{method}, k = {k}")
+        if method != "argmax":
+            x, y = _line([r for r in sel if r.method == "universal" and r.k == k], metric)
+            ax.plot(x, y, linestyle="--", color=col, linewidth=1.0,
+                    label=f"universal (m = 0), k = {k}")
+        if metric.startswith("vs_worst"):
+            ax.axhline(k / (k + 1), color="0.6", linestyle=":", linewidth=1.0)
+    if method != "argmax":
+        x, y = _line([r for r in sel if r.method == "argmax"], metric)
+        ax.plot(x, y, linestyle="none", marker="s", markersize=4, color="black",
+                label="personalised argmax (k = 1)")
+    ax.set_xlabel("m = ratings revealed (nominal)")
+    ax.grid(True, alpha=0.3)
+
+
 def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str = "ualign",
               title: str | None = None, *, dpi: int = 100) -> bytes:
     """PNG of win rate against m, one line per k (solid: ``method`` chosen from the posterior;
@@ -495,30 +520,9 @@ def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str 
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2, sharey=True)
     ks = sorted({r.k for r in rows if r.method == method})
-    colours = [f"C{i}" for i in range(len(ks))]
-
-    def line(sel, key):
-        pts = sorted((r.m, getattr(r, key)) for r in sel)
-        return [p[0] for p in pts], [p[1] for p in pts]
-
     for ax, display in zip(axes, DISPLAYS, strict=True):
-        sel = [r for r in rows if r.display == display]
-        for k, col in zip(ks, colours, strict=True):
-            x, y = line([r for r in sel if r.method == method and r.k == k], metric)
-            ax.plot(x, y, marker="o", markersize=3, color=col, label=f"{method}, k = {k}")
-            if method != "argmax":
-                x, y = line([r for r in sel if r.method == "universal" and r.k == k], metric)
-                ax.plot(x, y, linestyle="--", color=col, linewidth=1.0,
-                        label=f"universal (m = 0), k = {k}")
-            if metric.startswith("vs_worst"):
-                ax.axhline(k / (k + 1), color="0.6", linestyle=":", linewidth=1.0)
-        if method != "argmax":
-            x, y = line([r for r in sel if r.method == "argmax"], metric)
-            ax.plot(x, y, linestyle="none", marker="s", markersize=4, color="black",
-                    label="personalised argmax (k = 1)")
+        _curve_panel(ax, [r for r in rows if r.display == display], metric, method, ks)
         ax.set_title(f"{display} display", fontsize=9)
-        ax.set_xlabel("m = ratings revealed (nominal)")
-        ax.grid(True, alpha=0.3)
     axes[0].set_ylabel(METRIC_NAMES[metric])
     axes[1].legend(fontsize=7, loc="best")
     dataset = rows[0].dataset if rows else ""
