@@ -30,6 +30,65 @@ def _parse_options(text: str) -> dict[str, str]:
     return out
 
 
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x})") from None
+
+
+def _json_at(path: Path, text: str, line0: int):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{line0 + e.lineno - 1}: not JSON ({e.msg})") from None
+
+
+def _text_items(lines: list[str]) -> list[tuple[int, object]]:
+    """``(line, entry)`` of a plain-text personas file: ``text`` or ``weight<TAB>text``."""
+    items: list[tuple[int, object]] = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        w, tab, text = line.partition("\t")
+        if not tab:
+            items.append((i, line.strip()))
+            continue
+        try:
+            weight = float(w)
+        except ValueError:
+            weight = -1.0
+        items.append((i, {"persona": text.strip(), "weight": weight, "_w": w}))
+    return items
+
+
+def _persona_items(path: Path, raw: str) -> list[tuple[int, object]]:
+    """``(line, entry)`` pairs of a personas file by its suffix (.json, .jsonl, plain text)."""
+    lines = [ln.removesuffix("\r") for ln in raw.split("\n")]
+    if path.suffix == ".json":
+        loaded = _json_at(path, raw, 1)
+        return [(1, it) for it in loaded] if isinstance(loaded, list) else [(1, loaded)]
+    if path.suffix == ".jsonl":
+        return [(i, _json_at(path, ln, i)) for i, ln in enumerate(lines, start=1) if ln.strip()]
+    return _text_items(lines)
+
+
+def _persona_entry(it, where: str, i: int) -> tuple[str, float]:
+    """``(text, weight)`` of one entry; ``ValueError`` naming ``where`` otherwise."""
+    if isinstance(it, str):
+        return it, 1.0
+    if isinstance(it, dict) and isinstance(it.get("persona"), str):
+        w = it.get("weight", 1.0)
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w < float("inf"):
+            raise ValueError(f"{where}: the weight before the tab (or 'weight') must be a "
+                             f"positive number, got {it.get('_w', w)!r}")
+        return it["persona"], float(w)
+    raise ValueError(f"{where}: persona entry {i + 1} must be a string or an object "
+                     f"with a 'persona' string, got {it!r}")
+
+
 def read_personas(path) -> tuple[list[str], np.ndarray | None]:
     """Persona texts (and optional weights) from a file: JSON (a list of strings or of
     ``{"persona": ..., "weight": ...}``), JSONL of such objects, or plain text with one persona
@@ -37,55 +96,12 @@ def read_personas(path) -> tuple[list[str], np.ndarray | None]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such personas file: {path}")
-    data = path.read_bytes()
-    try:
-        raw = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ValueError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x})") from None
-    items: list[tuple[int, object]] = []          # (line, entry)
-
-    def _json(text: str, line0: int):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{line0 + e.lineno - 1}: not JSON ({e.msg})") from None
-
-    lines = [ln.removesuffix("\r") for ln in raw.split("\n")]
-    if path.suffix == ".json":
-        loaded = _json(raw, 1)
-        items = [(1, it) for it in loaded] if isinstance(loaded, list) else [(1, loaded)]
-    elif path.suffix == ".jsonl":
-        items = [(i, _json(ln, i)) for i, ln in enumerate(lines, start=1) if ln.strip()]
-    else:
-        for i, line in enumerate(lines, start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            w, tab, text = line.partition("\t")
-            if tab:
-                try:
-                    weight = float(w)
-                except ValueError:
-                    weight = -1.0
-                items.append((i, {"persona": text.strip(), "weight": weight, "_w": w}))
-            else:
-                items.append((i, line.strip()))
     texts, weights = [], []
-    for i, (line, it) in enumerate(items):
+    for i, (line, it) in enumerate(_persona_items(path, _decode(path))):
         where = f"{path}:{line}" if path.suffix != ".json" else f"{path}"
-        if isinstance(it, str):
-            texts.append(it)
-            weights.append(1.0)
-        elif isinstance(it, dict) and isinstance(it.get("persona"), str):
-            w = it.get("weight", 1.0)
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w < float("inf"):
-                raise ValueError(f"{where}: the weight before the tab (or 'weight') must be a "
-                                 f"positive number, got {it.get('_w', w)!r}")
-            texts.append(it["persona"])
-            weights.append(float(w))
-        else:
-            raise ValueError(f"{where}: persona entry {i + 1} must be a string or an object "
-                             f"with a 'persona' string, got {it!r}")
+        text, weight = _persona_entry(it, where, i)
+        texts.append(text)
+        weights.append(weight)
     if not texts:
         raise ValueError(f"{path}: the personas file holds no personas; a population needs at "
                          f"least one user")
