@@ -185,7 +185,7 @@ def people_from_polis(folder, min_votes: int = 7) -> People:
 def load_people(spec: str) -> People:
     """A Polis folder (real votes, NaN where never voted) or anything ``load_profile`` reads
     (a PrefLib file, a generator spec): one person per voter."""
-    from ualign.cli._load import load_profile
+    from ualign.data import load_profile
 
     path = Path(spec)
     if path.is_dir() and (path / "participants-votes.csv").is_file():
