@@ -316,6 +316,108 @@ def _solve_ualign(profile, k):
         return solve_ualign(profile, k, m0=profile.n_responses).policy
 
 
+def _noise_delta(noise, X, filled, pop, population, rng) -> tuple[float, int]:
+    """``(δ, evidence rows used to fit it)``: ``noise`` itself when it is a number (validated),
+    else fitted by held-out likelihood inside the population: 75 % of it as the mixture, the
+    other 25 % (at most ``FIT_PEOPLE``) revealing up to ``FIT_REVEAL`` ratings each."""
+    n = X.shape[1]
+    if not isinstance(noise, str):
+        posterior_weights(population, np.full(n, np.nan), float(noise))     # validates δ
+        return float(noise), 0
+    if noise != "fit":
+        raise ValueError(f"noise must be a float δ in (0, 0.5) or 'fit', got {noise!r}")
+    sub = rng.permutation(pop)
+    n_val = max(1, len(sub) // 4)
+    val, fit_pop = sub[:min(n_val, FIT_PEOPLE)], sub[n_val:]
+    ev = np.full((len(val), n), np.nan)
+    for r, i in enumerate(val):
+        rated = np.flatnonzero(~np.isnan(X[i]))
+        show = rng.permutation(rated)[:FIT_REVEAL]
+        ev[r, show] = X[i, show]
+    try:
+        fit = fit_noise(Profile.from_levels(filled[fit_pop]), ev)
+    except ValueError:                    # no comparison at all: nothing to learn from
+        return 0.25, 0
+    return fit.delta, fit.n_evidence
+
+
+class _EvalState:
+    """Mutable bookkeeping of one dataset's evaluation: the choice per distinct evidence
+    (``()`` = no comparison = universal), the number of equilibrium solves, and the largest
+    posterior mass pruned by :func:`_prune`."""
+
+    def __init__(self, cache: dict, solves: int):
+        self.cache, self.solves, self.dropped = cache, solves, 0.0
+
+
+def _choice_for(key, e, population, delta, ks, state: _EvalState):
+    """The cached choice for evidence ``e`` (``key`` identifies it), solved on a miss."""
+    choice = state.cache.get(key)
+    if choice is None:
+        post, mass = _prune(posterior(population, e, noise=delta))
+        state.dropped = max(state.dropped, mass)
+        choice = _choose(post, ks, _solve_ualign)
+        state.cache[key] = choice
+        state.solves += len(ks)
+    return choice
+
+
+def _score_person(real, choice, universal, H, unrevealed, m, vals) -> None:
+    """Append ``(robust, mean, vs_worst, vs_worst_all)`` per (method, display, k) to ``vals``
+    from the person's real win rates ``real`` (hidden-rated ``H``, ``unrevealed`` responses)."""
+    for (method, d, k), wr in real.items():
+        pred = (choice if method != "universal" else universal).predicted[
+            "ualign" if method == "universal" else method,
+            "multiset" if method == "argmax" else d, k]
+        y_worst = H[np.argmin(pred[H])]
+        y_any = unrevealed[np.argmin(pred[unrevealed])]
+        vals.setdefault((method, d, m, k), []).append(
+            (wr[H].min(), wr[H].mean(), wr[y_worst], wr[y_any]))
+
+
+def _evaluate_person(x, filled_x, rng, ms, ks, population, delta, universal,
+                     state: _EvalState, vals, revealed_counts) -> int:
+    """Score one held-out person (real levels ``x`` with NaN, ``filled_x`` without) at every
+    m into ``vals`` and ``revealed_counts``; returns how many responses they rated."""
+    n = x.size
+    rated = np.flatnonzero(~np.isnan(x))
+    order = rng.permutation(rated)
+    person = Profile.from_levels(filled_x[None, :])
+    for m in ms:
+        r = min(m, max(rated.size - 1, 0))
+        R = np.sort(order[:r])
+        H = np.setdiff1d(rated, R)
+        unrevealed = np.setdiff1d(np.arange(n), R)
+        if H.size == 0:
+            continue
+        revealed_counts[m].append(r)
+        e = np.full(n, np.nan)
+        e[R] = x[R]
+        key = (tuple(R.tolist()), tuple(x[R].tolist())) if r >= 2 else ()
+        choice = _choice_for(key, e, population, delta, ks, state)
+        real = _real_win_rates(person, choice, universal, ks)
+        _score_person(real, choice, universal, H, unrevealed, m, vals)
+    return rated.size
+
+
+def _bootstrap_rows(name, vals, revealed_counts, seed, n_boot) -> list[PersonaliseRow]:
+    """One row per (method, display, m, k) with bootstrap intervals over people; the same
+    resamples for every row with the same number of people (paired)."""
+    rows = []
+    boot_rng = np.random.default_rng([seed, 1])
+    resamples: dict = {}
+    for (method, d, m, k), v in sorted(vals.items(), key=lambda kv: (
+            METHODS.index(kv[0][0]), DISPLAYS.index(kv[0][1]), kv[0][2], kv[0][3])):
+        a = np.asarray(v)
+        if a.shape[0] not in resamples:
+            resamples[a.shape[0]] = boot_rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))
+        idx = resamples[a.shape[0]]
+        stats = [x for j in range(a.shape[1]) for x in _bootstrap(a[:, j], idx)]
+        rows.append(PersonaliseRow(name, method, d, m, k, a.shape[0],
+                                   float(np.mean(revealed_counts[m])), *stats))
+    return rows
+
+
 def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
                             ks: Sequence[int] = DEFAULT_KS, *, holdout: float = 0.2,
                             seed: int = 0, max_users: int = 200, noise="fit",
@@ -360,91 +462,27 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
     held, pop = perm[:n_hold], perm[n_hold:]
     population = Profile.from_levels(filled[pop])
 
-    # ---- δ by held-out likelihood inside the population
-    if isinstance(noise, str):
-        if noise != "fit":
-            raise ValueError(f"noise must be a float δ in (0, 0.5) or 'fit', got {noise!r}")
-        sub = rng.permutation(pop)
-        n_val = max(1, len(sub) // 4)
-        val, fit_pop = sub[:min(n_val, FIT_PEOPLE)], sub[n_val:]
-        n_val = len(val)
-        ev = np.full((n_val, n), np.nan)
-        for r, i in enumerate(val):
-            rated = np.flatnonzero(~np.isnan(X[i]))
-            show = rng.permutation(rated)[:FIT_REVEAL]
-            ev[r, show] = X[i, show]
-        try:
-            fit = fit_noise(Profile.from_levels(filled[fit_pop]), ev)
-            delta, fit_rows = fit.delta, fit.n_evidence
-        except ValueError:                    # no comparison at all: nothing to learn from
-            delta, fit_rows = 0.25, 0
-    else:
-        delta, fit_rows = float(noise), 0
-        posterior_weights(population, np.full(n, np.nan), delta)     # validates δ
+    delta, fit_rows = _noise_delta(noise, X, filled, pop, population, rng)
 
     # ---- evaluated people
     n_eval = min(int(max_users), n_hold)
     evaluated = rng.choice(held, size=n_eval, replace=False)
     universal = _choose(population, ks, _solve_ualign)
-    cache: dict = {(): universal}
-    solves = len(ks)
-    dropped = 0.0
+    state = _EvalState({(): universal}, len(ks))
     vals: dict = {}
     revealed_counts = {m: [] for m in ms}
     rated_counts = []
     for count, i in enumerate(evaluated):
-        x = X[i]
-        rated = np.flatnonzero(~np.isnan(x))
-        rated_counts.append(rated.size)
-        order = rng.permutation(rated)
-        person = Profile.from_levels(filled[i][None, :])
-        for m in ms:
-            r = min(m, max(rated.size - 1, 0))
-            R = np.sort(order[:r])
-            H = np.setdiff1d(rated, R)
-            unrevealed = np.setdiff1d(np.arange(n), R)
-            if H.size == 0:
-                continue
-            revealed_counts[m].append(r)
-            e = np.full(n, np.nan)
-            e[R] = x[R]
-            key = (tuple(R.tolist()), tuple(x[R].tolist())) if r >= 2 else ()
-            choice = cache.get(key)
-            if choice is None:
-                post, mass = _prune(posterior(population, e, noise=delta))
-                dropped = max(dropped, mass)
-                choice = _choose(post, ks, _solve_ualign)
-                cache[key] = choice
-                solves += len(ks)
-            real = _real_win_rates(person, choice, universal, ks)
-            for (method, d, k), wr in real.items():
-                pred = (choice if method != "universal" else universal).predicted[
-                    "ualign" if method == "universal" else method,
-                    "multiset" if method == "argmax" else d, k]
-                y_worst = H[np.argmin(pred[H])]
-                y_any = unrevealed[np.argmin(pred[unrevealed])]
-                vals.setdefault((method, d, m, k), []).append(
-                    (wr[H].min(), wr[H].mean(), wr[y_worst], wr[y_any]))
+        rated_counts.append(_evaluate_person(X[i], filled[i], rng, ms, ks, population, delta,
+                                             universal, state, vals, revealed_counts))
         if tick is not None:
             tick(f"{people.name}: person {count + 1}/{n_eval}")
 
-    # ---- rows with bootstrap intervals over people
-    rows = []
-    boot_rng = np.random.default_rng([seed, 1])
-    resamples: dict = {}
-    for (method, d, m, k), v in sorted(vals.items(), key=lambda kv: (
-            METHODS.index(kv[0][0]), DISPLAYS.index(kv[0][1]), kv[0][2], kv[0][3])):
-        a = np.asarray(v)
-        if a.shape[0] not in resamples:        # the same resamples for every row (paired)
-            resamples[a.shape[0]] = boot_rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))
-        idx = resamples[a.shape[0]]
-        stats = [x for j in range(a.shape[1]) for x in _bootstrap(a[:, j], idx)]
-        rows.append(PersonaliseRow(people.name, method, d, m, k, a.shape[0],
-                                   float(np.mean(revealed_counts[m])), *stats))
+    rows = _bootstrap_rows(people.name, vals, revealed_counts, seed, n_boot)
     summary = DatasetSummary(people.name, n, N, len(pop), n_hold, n_eval,
                              float(np.mean(rated_counts)) if rated_counts else 0.0, delta,
-                             fit_rows, len(cache), solves, len(RETRIES) - retries0, dropped,
-                             time.perf_counter() - t0)
+                             fit_rows, len(state.cache), state.solves, len(RETRIES) - retries0,
+                             state.dropped, time.perf_counter() - t0)
     return rows, summary
 
 
@@ -476,6 +514,31 @@ METRIC_NAMES = {"robust": "robust win rate (worst hidden-rated response)",
                 "vs_worst_all": "win rate vs the posterior's worst unrevealed response"}
 
 
+def _curve_line(sel, key):
+    """``(m values, metric values)`` of ``sel`` sorted by m."""
+    pts = sorted((r.m, getattr(r, key)) for r in sel)
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _curve_panel(ax, sel, metric, method, ks, colours) -> None:
+    """One display's panel of :func:`curve_png` (``sel``: that display's rows)."""
+    for k, col in zip(ks, colours, strict=True):
+        x, y = _curve_line([r for r in sel if r.method == method and r.k == k], metric)
+        ax.plot(x, y, marker="o", markersize=3, color=col, label=f"{method}, k = {k}")
+        if method != "argmax":
+            x, y = _curve_line([r for r in sel if r.method == "universal" and r.k == k], metric)
+            ax.plot(x, y, linestyle="--", color=col, linewidth=1.0,
+                    label=f"universal (m = 0), k = {k}")
+        if metric.startswith("vs_worst"):
+            ax.axhline(k / (k + 1), color="0.6", linestyle=":", linewidth=1.0)
+    if method != "argmax":
+        x, y = _curve_line([r for r in sel if r.method == "argmax"], metric)
+        ax.plot(x, y, linestyle="none", marker="s", markersize=4, color="black",
+                label="personalised argmax (k = 1)")
+    ax.set_xlabel("m = ratings revealed (nominal)")
+    ax.grid(True, alpha=0.3)
+
+
 def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str = "ualign",
               title: str | None = None, *, dpi: int = 100) -> bytes:
     """PNG of win rate against m, one line per k (solid: ``method`` chosen from the posterior;
@@ -495,28 +558,10 @@ def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str 
     ks = sorted({r.k for r in rows if r.method == method})
     colours = [f"C{i}" for i in range(len(ks))]
 
-    def line(sel, key):
-        pts = sorted((r.m, getattr(r, key)) for r in sel)
-        return [p[0] for p in pts], [p[1] for p in pts]
-
     for ax, display in zip(axes, DISPLAYS, strict=True):
-        sel = [r for r in rows if r.display == display]
-        for k, col in zip(ks, colours, strict=True):
-            x, y = line([r for r in sel if r.method == method and r.k == k], metric)
-            ax.plot(x, y, marker="o", markersize=3, color=col, label=f"{method}, k = {k}")
-            if method != "argmax":
-                x, y = line([r for r in sel if r.method == "universal" and r.k == k], metric)
-                ax.plot(x, y, linestyle="--", color=col, linewidth=1.0,
-                        label=f"universal (m = 0), k = {k}")
-            if metric.startswith("vs_worst"):
-                ax.axhline(k / (k + 1), color="0.6", linestyle=":", linewidth=1.0)
-        if method != "argmax":
-            x, y = line([r for r in sel if r.method == "argmax"], metric)
-            ax.plot(x, y, linestyle="none", marker="s", markersize=4, color="black",
-                    label="personalised argmax (k = 1)")
+        _curve_panel(ax, [r for r in rows if r.display == display], metric, method, ks,
+                     colours)
         ax.set_title(f"{display} display", fontsize=9)
-        ax.set_xlabel("m = ratings revealed (nominal)")
-        ax.grid(True, alpha=0.3)
     axes[0].set_ylabel(METRIC_NAMES[metric])
     axes[1].legend(fontsize=7, loc="best")
     dataset = rows[0].dataset if rows else ""
