@@ -82,3 +82,39 @@ def test_stale_staging_folder_of_a_kill_is_swept(tmp_path):  # item 18
     live.mkdir()
     write_files({"report.html": b"x"}, out)
     assert not stale.exists() and live.exists()
+
+
+# ------------------------------------------------------------------------- item 26: plots
+def test_plot_fonts_name_a_fallback_list():
+    from ualign.report.plots import FONT_FALLBACK, font_families
+
+    assert FONT_FALLBACK[0] == "DejaVu Sans"
+    assert any("CJK" in f or "WenQuanYi" in f for f in FONT_FALLBACK)
+    fams = font_families()
+    assert fams and set(fams) <= set(FONT_FALLBACK)
+    html = report_files(_report())["report.html"].decode()
+    assert "Noto Sans CJK SC" in html and "WenQuanYi Zen Hei" in html  # CSS fallback
+
+
+def test_identical_curves_and_reference_lines_stay_apart():
+    from matplotlib.figure import Figure
+
+    from ualign.report.plots import Series, _draw_series
+
+    ax = Figure().add_subplot(1, 1, 1)
+    same = ([1, 2, 3], [0.5, 0.6, 0.7])
+    _draw_series(ax, Series("rlhf", *same), *same, 0, 0, 2)
+    _draw_series(ax, Series("nlhf", *same), *same, 1, 0, 2)
+    _draw_series(ax, Series("k/(k+1)", *same, "dashed"), *same, 2, 0, 2)
+    _draw_series(ax, Series("1/2", *same, "dashed"), *same, 2, 1, 2)
+    a, b, r1, r2 = ax.get_lines()
+    assert a.get_linewidth() > b.get_linewidth() and a.get_marker() != b.get_marker()
+    assert a.get_markersize() > b.get_markersize()
+    assert r1.get_linestyle() != r2.get_linestyle() or r1._dash_pattern != r2._dash_pattern
+
+
+def test_integer_axes_get_integer_ticks():
+    from ualign.report.plots import Plot, Series, integer_x
+
+    assert integer_x(Plot("t", "k", "f", (Series("a", [1, 2, 3], [0.1, 0.2, 0.3]),)))
+    assert not integer_x(Plot("t", "x", "f", (Series("a", [0.5, 1.0], [0.1, 0.2]),)))

@@ -201,7 +201,8 @@ def _md_dataset(d: DatasetSection, plot_names) -> list[str]:
 
 # ---------------------------------------------------------------------------------- HTML
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",
+"Noto Sans CJK TC","PingFang SC","Microsoft YaHei","WenQuanYi Zen Hei",sans-serif;max-width:1100px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right;vertical-align:top}
