@@ -118,3 +118,41 @@ def test_integer_axes_get_integer_ticks():
 
     assert integer_x(Plot("t", "k", "f", (Series("a", [1, 2, 3], [0.1, 0.2, 0.3]),)))
     assert not integer_x(Plot("t", "x", "f", (Series("a", [0.5, 1.0], [0.1, 0.2]),)))
+
+
+# ---------------------------------------------------------- item 26: compare and eval-select
+def test_compare_plot_title_names_the_profile(tmp_path):
+    from ualign.cli.compare import profile_name
+
+    f = tmp_path / "sub" / "brexit-consensus.soc"
+    f.parent.mkdir()
+    f.write_text("")
+    assert profile_name(f) == "brexit-consensus"
+    assert profile_name("mallows:n=5,u=10") == "mallows:n=5,u=10"
+
+
+def test_eval_select_says_why_robust_vs_humans_is_zero():
+    from ualign.cli.eval_select import zero_human_notes
+
+    rows = [dict(method="rlhf", k=1, robust_humans=0.0, robust_humans_distinct=0.2),
+            dict(method="ualign", k=2, robust_humans=0.3)]
+    (note,) = zero_human_notes(rows)
+    assert "rlhf k=1" in note and "ualign" not in note and "every held-out user" in note
+    assert zero_human_notes([dict(method="m", k=1)]) == []  # no human statements: no column
+
+
+def test_shows_lists_say_when_cut():
+    import numpy as np
+
+    from ualign.core import Profile
+    from ualign.report.realdata import describe_shows
+
+    levels = np.argsort(np.random.default_rng(0).random((8, 7)), axis=1)
+    prof = Profile.from_levels(levels)
+    cmp = CompareResult(profile="p", n_users=8, n_responses=7, ks=(1,), methods=("nlhf",),
+                        entries=(), policies={"nlhf": {0: [1 / 7] * 7}})
+    shows = describe_shows(prof, cmp, 1)
+    assert list(shows) == ["nlhf (top 5 of 7)"] and len(shows["nlhf (top 5 of 7)"]) == 5
+    cmp = CompareResult(profile="p", n_users=8, n_responses=7, ks=(1,), methods=("nlhf",),
+                        entries=(), policies={"nlhf": {0: [0.5, 0.5, 0, 0, 0, 0, 0]}})
+    assert list(describe_shows(prof, cmp, 1)) == ["nlhf"]
