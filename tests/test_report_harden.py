@@ -156,3 +156,16 @@ def test_shows_lists_say_when_cut():
     cmp = CompareResult(profile="p", n_users=8, n_responses=7, ks=(1,), methods=("nlhf",),
                         entries=(), policies={"nlhf": {0: [0.5, 0.5, 0, 0, 0, 0, 0]}})
     assert list(describe_shows(prof, cmp, 1)) == ["nlhf"]
+
+
+def test_bound_only_points_get_hollow_markers():
+    from ualign.report.plots import render_png
+
+    cmp = CompareResult(profile="p", n_users=2, n_responses=3, ks=(1, 2), methods=("kset",),
+                        entries=(CompareEntry("kset", 1, 0.5, 0.5, 0.0, 1, 0, 0.0, True),
+                                 CompareEntry("kset", 2, 0.6, 2 / 3, 0.0, 1, 0, 0.0, False)),
+                        policies={})
+    plot = cmp.fk_plot()
+    (hollow,) = [s for s in plot.series if s.style == "hollow"]
+    assert hollow.x == (2.0,) and "lower bound" in hollow.name
+    assert render_png(plot).startswith(b"\x89PNG")

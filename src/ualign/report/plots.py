@@ -14,11 +14,16 @@ from collections.abc import Sequence
 __all__ = ["FONT_FALLBACK", "Plot", "Series", "font_families", "literal", "render_png"]
 
 
+STYLES = ("line", "dashed", "points", "marked", "hollow")
+
+
 @dataclasses.dataclass(frozen=True)
 class Series:
     """One line: ``y[i]`` at ``x[i]``; ``style`` is ``"line"``, ``"dashed"`` (a bound),
-    ``"points"`` or ``"marked"`` (dashed with markers: a second reading of a line, e.g. its
-    distinct display); ``color`` a matplotlib colour (``None``: the next of the cycle)."""
+    ``"points"``, ``"marked"`` (dashed with markers: a second reading of a line, e.g. its
+    distinct display) or ``"hollow"`` (hollow rings over points of a line that are only lower
+    bounds, e.g. a greedy k-set solve); ``color`` a matplotlib colour (``None``: the next of the
+    cycle)."""
 
     name: str
     x: Sequence[float]  # stored as a tuple of floats
@@ -30,9 +35,9 @@ class Series:
         if len(self.x) != len(self.y):
             raise ValueError(f"series {self.name!r}: x and y must have the same length, got "
                              f"{len(self.x)} and {len(self.y)}")
-        if self.style not in ("line", "dashed", "points", "marked"):
-            raise ValueError(f"series {self.name!r}: style must be 'line', 'dashed', 'points' "
-                             f"or 'marked', got {self.style!r}")
+        if self.style not in STYLES:
+            raise ValueError(f"series {self.name!r}: style must be one of "
+                             f"{', '.join(map(repr, STYLES))}, got {self.style!r}")
         object.__setattr__(self, "x", tuple(float(v) for v in self.x))
         object.__setattr__(self, "y", tuple(float(v) for v in self.y))
 
@@ -96,6 +101,9 @@ def _draw_series(ax, s: Series, x, y, i_line: int, i_ref: int, n_lines: int) -> 
                 linewidth=1.2, label=name, zorder=3)
     elif s.style == "points":
         ax.plot(x, y, linestyle="none", marker="o", markersize=4, label=name, color=s.color)
+    elif s.style == "hollow":
+        ax.plot(x, y, linestyle="none", marker="o", markersize=10, markerfacecolor="white",
+                markeredgecolor=s.color or "0.2", markeredgewidth=1.5, label=name, zorder=4)
     elif s.style == "marked":
         ax.plot(x, y, linestyle="--", marker="x", markersize=5, linewidth=1.2, label=name,
                 color=s.color)
