@@ -189,3 +189,55 @@ def test_polis_people_rebuild_read_polis():
     R = ualign.Profile(P.levels, P.weights)                # groups aside
     assert np.array_equal(Q.levels, R.levels) and np.allclose(Q.weights, R.weights)
     assert list(itertools.islice(people.labels, 2)) == list(P.labels[:2])
+
+
+# ------------------------------------------------------------------------------ report section
+def test_report_section_is_claim_xi_in_json_and_markdown(monkeypatch):
+    from ualign.report import claims as C
+    from ualign.report import reproduce
+    from ualign.report.render import report_files
+
+    monkeypatch.setattr(C, "CLAIMS", (C.PERSONALISATION,))
+    rep = reproduce.build_report(reproduce.ReproduceConfig.quick_config(), None)
+    (row,) = rep.claims
+    assert row.key == "xi" and row.passed, row.measured
+    assert [p.title.split(":")[0] for p in row.plots] == ["multiset display", "distinct display"]
+    assert {s.name for s in row.plots[0].series} >= {"ualign, k = 1", "universal, k = 8"}
+    files = report_files(rep)
+    data = json.loads(files["report.json"])
+    (claim,) = data["claims"]
+    assert claim["key"] == "xi" and "k=1 mean WR" in claim["columns"]
+    assert {tuple(c[:2]) for c in claim["cases"]} == {
+        (m, d) for m in ("ualign", "greedy", "argmax", "universal")
+        for d in ("multiset", "distinct")}
+    md = files["report.md"].decode()
+    assert "Personalisation: k responses from the posterior" in md
+    assert "m=0 = universal" in md
+
+
+def test_report_section_rows_fold_the_measurement():
+    from ualign.report.personalise import SectionConfig, measure_section
+
+    c = SectionConfig(SPEC + ",users=40", ms=(0, 2), max_users=6, n_boot=20)
+    rows = measure_section(c)
+    full, _ = measure_personalisation(load_people(c.source), c.ms, (1, 2, 4, 8),
+                                      max_users=6, n_boot=20)
+    by = {(r.method, r.display, r.m, r.k): r.mean for r in full}
+    for r in rows:
+        for k in (1, 2, 4, 8):
+            assert getattr(r, f"k{k}") == by.get((r.method, r.display, r.m, k))
+    zero = [r for r in rows if r.method == "ualign" and r.m == 0]
+    assert len(zero) == 2 and all(r.m0_equals_universal for r in zero)
+    assert all(r.m0_equals_universal is None for r in rows if r not in zero)
+
+
+def test_report_section_uses_polis_only_with_data_and_not_quick(tmp_path):
+    from ualign.report.personalise import section_config
+    from ualign.report.reproduce import ReproduceConfig
+
+    folder = tmp_path / "polis" / "brexit-consensus"
+    folder.mkdir(parents=True)
+    (folder / "participants-votes.csv").write_text("")
+    assert section_config(ReproduceConfig(), tmp_path).source == str(folder)
+    assert section_config(ReproduceConfig.quick_config(), tmp_path).source.startswith("mallows")
+    assert section_config(ReproduceConfig(), None).source.startswith("mallows")

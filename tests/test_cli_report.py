@@ -87,7 +87,7 @@ def test_reproduce_quick_writes_report(tmp_path):
     data = json.loads((out / "report.json").read_text())
     assert data["passed"] is True and data["quick"] is True
     assert [c["key"] for c in data["claims"]] == ["i", "ii", "iii", "iv", "v", "vi", "vii",
-                                                  "viii", "ix", "x"]
+                                                  "viii", "ix", "x", "xi"]
     assert all(c["verdict"] == "PASS" for c in data["claims"])
     assert html.count("data:image/png;base64,") >= 7
     assert "PASS" in md and "(vii)" in md

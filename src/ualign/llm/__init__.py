@@ -7,6 +7,7 @@ References: shared/spec/THEORY.md §4 (the (k+1)-player game), §8 (from games t
 """
 
 from ualign.llm.embed import Embedder, HashingEmbedder, default_model
+from ualign.llm.persona import TemperatureFit, fit_temperature, persona_weights
 from ualign.llm.populations import (
     EmbeddingPopulation,
     PolisVotes,
@@ -26,10 +27,13 @@ __all__ = [
     "PolisVotes",
     "Population",
     "RewardModelPopulation",
+    "TemperatureFit",
     "VotePopulation",
     "default_model",
     "evaluate_vote_model",
+    "fit_temperature",
     "load_population",
+    "persona_weights",
     "read_personas",
     "read_polis_votes",
 ]

@@ -54,6 +54,7 @@ References: shared/spec/THEORY.md §2, §4, §9, §10.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from collections.abc import Callable, Sequence
@@ -66,9 +67,10 @@ from ualign.core import Profile, deviation_payoffs
 from ualign.core.posterior import fit_noise, posterior, posterior_weights
 from ualign.core.sets import set_win_matrix
 
-__all__ = ["DISPLAYS", "METHODS", "DatasetSummary", "People", "PersonaliseRow",
-           "curve_png", "distinct_topk", "load_people", "measure_personalisation",
-           "people_from_polis", "people_from_profile", "pooled_rows"]
+__all__ = ["DISPLAYS", "METHODS", "CurveRow", "DatasetSummary", "People", "PersonaliseRow",
+           "SectionConfig", "curve_png", "distinct_topk", "load_people", "measure_personalisation",
+           "measure_section", "people_from_polis", "people_from_profile", "pooled_rows",
+           "section_config", "section_plots", "section_summary"]
 
 METHODS = ("ualign", "greedy", "argmax", "universal")
 DISPLAYS = ("multiset", "distinct")
@@ -316,6 +318,108 @@ def _solve_ualign(profile, k):
         return solve_ualign(profile, k, m0=profile.n_responses).policy
 
 
+def _noise_delta(noise, X, filled, pop, population, rng) -> tuple[float, int]:
+    """``(δ, evidence rows used to fit it)``: ``noise`` itself when it is a number (validated),
+    else fitted by held-out likelihood inside the population: 75 % of it as the mixture, the
+    other 25 % (at most ``FIT_PEOPLE``) revealing up to ``FIT_REVEAL`` ratings each."""
+    n = X.shape[1]
+    if not isinstance(noise, str):
+        posterior_weights(population, np.full(n, np.nan), float(noise))     # validates δ
+        return float(noise), 0
+    if noise != "fit":
+        raise ValueError(f"noise must be a float δ in (0, 0.5) or 'fit', got {noise!r}")
+    sub = rng.permutation(pop)
+    n_val = max(1, len(sub) // 4)
+    val, fit_pop = sub[:min(n_val, FIT_PEOPLE)], sub[n_val:]
+    ev = np.full((len(val), n), np.nan)
+    for r, i in enumerate(val):
+        rated = np.flatnonzero(~np.isnan(X[i]))
+        show = rng.permutation(rated)[:FIT_REVEAL]
+        ev[r, show] = X[i, show]
+    try:
+        fit = fit_noise(Profile.from_levels(filled[fit_pop]), ev)
+    except ValueError:                    # no comparison at all: nothing to learn from
+        return 0.25, 0
+    return fit.delta, fit.n_evidence
+
+
+class _EvalState:
+    """Mutable bookkeeping of one dataset's evaluation: the choice per distinct evidence
+    (``()`` = no comparison = universal), the number of equilibrium solves, and the largest
+    posterior mass pruned by :func:`_prune`."""
+
+    def __init__(self, cache: dict, solves: int):
+        self.cache, self.solves, self.dropped = cache, solves, 0.0
+
+
+def _choice_for(key, e, population, delta, ks, state: _EvalState):
+    """The cached choice for evidence ``e`` (``key`` identifies it), solved on a miss."""
+    choice = state.cache.get(key)
+    if choice is None:
+        post, mass = _prune(posterior(population, e, noise=delta))
+        state.dropped = max(state.dropped, mass)
+        choice = _choose(post, ks, _solve_ualign)
+        state.cache[key] = choice
+        state.solves += len(ks)
+    return choice
+
+
+def _score_person(real, choice, universal, H, unrevealed, m, vals) -> None:
+    """Append ``(robust, mean, vs_worst, vs_worst_all)`` per (method, display, k) to ``vals``
+    from the person's real win rates ``real`` (hidden-rated ``H``, ``unrevealed`` responses)."""
+    for (method, d, k), wr in real.items():
+        pred = (choice if method != "universal" else universal).predicted[
+            "ualign" if method == "universal" else method,
+            "multiset" if method == "argmax" else d, k]
+        y_worst = H[np.argmin(pred[H])]
+        y_any = unrevealed[np.argmin(pred[unrevealed])]
+        vals.setdefault((method, d, m, k), []).append(
+            (wr[H].min(), wr[H].mean(), wr[y_worst], wr[y_any]))
+
+
+def _evaluate_person(x, filled_x, rng, ms, ks, population, delta, universal,
+                     state: _EvalState, vals, revealed_counts) -> int:
+    """Score one held-out person (real levels ``x`` with NaN, ``filled_x`` without) at every
+    m into ``vals`` and ``revealed_counts``; returns how many responses they rated."""
+    n = x.size
+    rated = np.flatnonzero(~np.isnan(x))
+    order = rng.permutation(rated)
+    person = Profile.from_levels(filled_x[None, :])
+    for m in ms:
+        r = min(m, max(rated.size - 1, 0))
+        R = np.sort(order[:r])
+        H = np.setdiff1d(rated, R)
+        unrevealed = np.setdiff1d(np.arange(n), R)
+        if H.size == 0:
+            continue
+        revealed_counts[m].append(r)
+        e = np.full(n, np.nan)
+        e[R] = x[R]
+        key = (tuple(R.tolist()), tuple(x[R].tolist())) if r >= 2 else ()
+        choice = _choice_for(key, e, population, delta, ks, state)
+        real = _real_win_rates(person, choice, universal, ks)
+        _score_person(real, choice, universal, H, unrevealed, m, vals)
+    return rated.size
+
+
+def _bootstrap_rows(name, vals, revealed_counts, seed, n_boot) -> list[PersonaliseRow]:
+    """One row per (method, display, m, k) with bootstrap intervals over people; the same
+    resamples for every row with the same number of people (paired)."""
+    rows = []
+    boot_rng = np.random.default_rng([seed, 1])
+    resamples: dict = {}
+    for (method, d, m, k), v in sorted(vals.items(), key=lambda kv: (
+            METHODS.index(kv[0][0]), DISPLAYS.index(kv[0][1]), kv[0][2], kv[0][3])):
+        a = np.asarray(v)
+        if a.shape[0] not in resamples:
+            resamples[a.shape[0]] = boot_rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))
+        idx = resamples[a.shape[0]]
+        stats = [x for j in range(a.shape[1]) for x in _bootstrap(a[:, j], idx)]
+        rows.append(PersonaliseRow(name, method, d, m, k, a.shape[0],
+                                   float(np.mean(revealed_counts[m])), *stats))
+    return rows
+
+
 def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
                             ks: Sequence[int] = DEFAULT_KS, *, holdout: float = 0.2,
                             seed: int = 0, max_users: int = 200, noise="fit",
@@ -360,91 +464,27 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
     held, pop = perm[:n_hold], perm[n_hold:]
     population = Profile.from_levels(filled[pop])
 
-    # ---- δ by held-out likelihood inside the population
-    if isinstance(noise, str):
-        if noise != "fit":
-            raise ValueError(f"noise must be a float δ in (0, 0.5) or 'fit', got {noise!r}")
-        sub = rng.permutation(pop)
-        n_val = max(1, len(sub) // 4)
-        val, fit_pop = sub[:min(n_val, FIT_PEOPLE)], sub[n_val:]
-        n_val = len(val)
-        ev = np.full((n_val, n), np.nan)
-        for r, i in enumerate(val):
-            rated = np.flatnonzero(~np.isnan(X[i]))
-            show = rng.permutation(rated)[:FIT_REVEAL]
-            ev[r, show] = X[i, show]
-        try:
-            fit = fit_noise(Profile.from_levels(filled[fit_pop]), ev)
-            delta, fit_rows = fit.delta, fit.n_evidence
-        except ValueError:                    # no comparison at all: nothing to learn from
-            delta, fit_rows = 0.25, 0
-    else:
-        delta, fit_rows = float(noise), 0
-        posterior_weights(population, np.full(n, np.nan), delta)     # validates δ
+    delta, fit_rows = _noise_delta(noise, X, filled, pop, population, rng)
 
     # ---- evaluated people
     n_eval = min(int(max_users), n_hold)
     evaluated = rng.choice(held, size=n_eval, replace=False)
     universal = _choose(population, ks, _solve_ualign)
-    cache: dict = {(): universal}
-    solves = len(ks)
-    dropped = 0.0
+    state = _EvalState({(): universal}, len(ks))
     vals: dict = {}
     revealed_counts = {m: [] for m in ms}
     rated_counts = []
     for count, i in enumerate(evaluated):
-        x = X[i]
-        rated = np.flatnonzero(~np.isnan(x))
-        rated_counts.append(rated.size)
-        order = rng.permutation(rated)
-        person = Profile.from_levels(filled[i][None, :])
-        for m in ms:
-            r = min(m, max(rated.size - 1, 0))
-            R = np.sort(order[:r])
-            H = np.setdiff1d(rated, R)
-            unrevealed = np.setdiff1d(np.arange(n), R)
-            if H.size == 0:
-                continue
-            revealed_counts[m].append(r)
-            e = np.full(n, np.nan)
-            e[R] = x[R]
-            key = (tuple(R.tolist()), tuple(x[R].tolist())) if r >= 2 else ()
-            choice = cache.get(key)
-            if choice is None:
-                post, mass = _prune(posterior(population, e, noise=delta))
-                dropped = max(dropped, mass)
-                choice = _choose(post, ks, _solve_ualign)
-                cache[key] = choice
-                solves += len(ks)
-            real = _real_win_rates(person, choice, universal, ks)
-            for (method, d, k), wr in real.items():
-                pred = (choice if method != "universal" else universal).predicted[
-                    "ualign" if method == "universal" else method,
-                    "multiset" if method == "argmax" else d, k]
-                y_worst = H[np.argmin(pred[H])]
-                y_any = unrevealed[np.argmin(pred[unrevealed])]
-                vals.setdefault((method, d, m, k), []).append(
-                    (wr[H].min(), wr[H].mean(), wr[y_worst], wr[y_any]))
+        rated_counts.append(_evaluate_person(X[i], filled[i], rng, ms, ks, population, delta,
+                                             universal, state, vals, revealed_counts))
         if tick is not None:
             tick(f"{people.name}: person {count + 1}/{n_eval}")
 
-    # ---- rows with bootstrap intervals over people
-    rows = []
-    boot_rng = np.random.default_rng([seed, 1])
-    resamples: dict = {}
-    for (method, d, m, k), v in sorted(vals.items(), key=lambda kv: (
-            METHODS.index(kv[0][0]), DISPLAYS.index(kv[0][1]), kv[0][2], kv[0][3])):
-        a = np.asarray(v)
-        if a.shape[0] not in resamples:        # the same resamples for every row (paired)
-            resamples[a.shape[0]] = boot_rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))
-        idx = resamples[a.shape[0]]
-        stats = [x for j in range(a.shape[1]) for x in _bootstrap(a[:, j], idx)]
-        rows.append(PersonaliseRow(people.name, method, d, m, k, a.shape[0],
-                                   float(np.mean(revealed_counts[m])), *stats))
+    rows = _bootstrap_rows(people.name, vals, revealed_counts, seed, n_boot)
     summary = DatasetSummary(people.name, n, N, len(pop), n_hold, n_eval,
                              float(np.mean(rated_counts)) if rated_counts else 0.0, delta,
-                             fit_rows, len(cache), solves, len(RETRIES) - retries0, dropped,
-                             time.perf_counter() - t0)
+                             fit_rows, len(state.cache), state.solves, len(RETRIES) - retries0,
+                             state.dropped, time.perf_counter() - t0)
     return rows, summary
 
 
@@ -531,3 +571,117 @@ def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str 
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+# ------------------------------------------------------------------------ report section
+class CurveRow(NamedTuple):
+    """One line of the report's personalisation table: ``method`` under ``display`` after m
+    revealed ratings, the mean win rate over each held-out person's hidden-rated responses at
+    each k (``None`` where the method has no such k: ``argmax`` is k = 1 only)."""
+
+    method: str
+    display: str
+    m: int
+    revealed: float
+    n_users: int
+    k1: float | None
+    k2: float | None
+    k4: float | None
+    k8: float | None
+    m0_equals_universal: bool | None     # ualign rows at m = 0: identical to universal
+
+
+SECTION_KS = (1, 2, 4, 8)
+
+
+@dataclasses.dataclass(frozen=True)
+class SectionConfig:
+    """Inputs of the report's personalisation section (capped so that it stays fast).
+
+    Attributes:
+      source: a Polis folder / PrefLib file / generator spec (:func:`load_people`).
+      ms: revealed ratings (nominal).
+      max_users: held-out people evaluated.
+      holdout: share of people held out.
+      seed: the one seed of :func:`measure_personalisation`.
+      n_boot: bootstrap resamples (the table shows means only).
+      tol: numerical tolerance of the m = 0 identity (it is exact: 0).
+    """
+
+    source: str
+    ms: tuple[int, ...] = (0, 2, 4, 8, 16)
+    max_users: int = 40
+    holdout: float = 0.2
+    seed: int = 0
+    n_boot: int = 200
+    tol: float = 0.0
+
+
+def section_config(reproduce_config, data_dir=None) -> SectionConfig:
+    """The section's inputs in ``ualign reproduce``: Polis brexit-consensus (real held-out
+    people, at most 40 of them, m ≤ 16) when ``data_dir`` holds it and the run is not ``--quick``;
+    otherwise a two-group Mallows generator profile (8 responses, 12 people, m ≤ 4)."""
+    if data_dir is not None and not reproduce_config.quick:
+        folder = Path(data_dir) / "polis" / "brexit-consensus"
+        if (folder / "participants-votes.csv").is_file():
+            return SectionConfig(str(folder), seed=reproduce_config.seed)
+    return SectionConfig("mallows:n=8,phi=0.7,groups=2,users=60", ms=(0, 2, 4), max_users=12,
+                         seed=reproduce_config.seed)
+
+
+def measure_section(c: SectionConfig, tick: Callable[[str], None] | None = None
+                    ) -> tuple[CurveRow, ...]:
+    """:func:`measure_personalisation` on ``c.source`` at k ∈ {1, 2, 4, 8}, δ fitted, folded
+    into one :class:`CurveRow` per (method, display, m) (mean win rate, multiset and distinct
+    display)."""
+    rows, _ = measure_personalisation(load_people(c.source), c.ms, SECTION_KS,
+                                      holdout=c.holdout, seed=c.seed, max_users=c.max_users,
+                                      n_boot=c.n_boot, tick=tick)
+    by = {(r.method, r.display, r.m, r.k): r for r in rows}
+    out = []
+    for method in METHODS:
+        for d in DISPLAYS:
+            for m in c.ms:
+                got = [by.get((method, d, m, k)) for k in SECTION_KS]
+                first = next((r for r in got if r is not None), None)
+                if first is None:
+                    continue
+                same = None
+                if method == "ualign" and m == 0:
+                    same = all(r is None or r.mean == by[("universal", d, 0, r.k)].mean
+                               for r in got)
+                out.append(CurveRow(method, d, m, first.revealed, first.n_users,
+                                    *(None if r is None else r.mean for r in got), same))
+    return tuple(out)
+
+
+def section_plots(rows: Sequence[CurveRow], c: SectionConfig) -> tuple:
+    """One :class:`~ualign.report.plots.Plot` per display: mean win rate against m, one line
+    per k (solid: ualign from the posterior; dashed, same colour: universal m = 0 choice)."""
+    from ualign.report.plots import Plot, Series
+
+    plots = []
+    for d in DISPLAYS:
+        series = []
+        for j, k in enumerate(SECTION_KS):
+            for method, style in (("ualign", "line"), ("universal", "dashed")):
+                pts = [(r.m, getattr(r, f"k{k}")) for r in rows
+                       if r.method == method and r.display == d]
+                pts = [(m, v) for m, v in pts if v is not None]
+                if pts:
+                    series.append(Series(f"{method}, k = {k}", [p[0] for p in pts],
+                                         [p[1] for p in pts], style, f"C{j}"))
+        plots.append(Plot(f"{d} display: mean win rate on hidden ratings vs m revealed",
+                          "m = ratings revealed (nominal)",
+                          "mean win rate over hidden-rated responses", tuple(series)))
+    return tuple(plots)
+
+
+def section_summary(rows: Sequence[CurveRow]) -> str:
+    """One line: ualign at k = 1, m = 0 → largest m, against universal k = 2 and 4 (multiset)."""
+    sel = {(r.method, r.m): r for r in rows if r.display == "multiset"}
+    m_hi = max(m for _, m in sel)
+    u0, uh, un = sel["ualign", 0], sel["ualign", m_hi], sel["universal", m_hi]
+    return (f"multiset, mean win rate on hidden ratings: ualign k = 1 {u0.k1:.3f} (m = 0) → "
+            f"{uh.k1:.3f} (m = {m_hi}); universal on the same ratings k = 2 {un.k2:.3f}, "
+            f"k = 4 {un.k4:.3f}")

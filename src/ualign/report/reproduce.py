@@ -57,6 +57,7 @@ class ReproduceConfig:
     eps: float = 0.1
     quick: bool = False
     seed: int = 0
+    data_dir: str | None = None  # (xi); build_report sets it from its data_dir argument
 
     @classmethod
     def quick_config(cls, seed: int = 0) -> ReproduceConfig:
@@ -101,6 +102,7 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
     from ualign.report import realdata
 
     t0 = time.perf_counter()
+    config = dataclasses.replace(config, data_dir=None if data_dir is None else str(data_dir))
     rows = []
     for spec in C.CLAIMS:
         t1 = time.perf_counter()
