@@ -169,3 +169,18 @@ def test_bound_only_points_get_hollow_markers():
     (hollow,) = [s for s in plot.series if s.style == "hollow"]
     assert hollow.x == (2.0,) and "lower bound" in hollow.name
     assert render_png(plot).startswith(b"\x89PNG")
+
+
+def test_last_iterate_plot_draws_the_bounds_its_verdict_uses():
+    from ualign.report import claims as C
+
+    row = C.LastIterateRow
+    rows = (row(2, "optimistic", 100, 0.2, 0.001, 0.02, None, None, True, ((0, 0.2), (99, 1e-3))),
+            row(2, "mmd", 50, 0.2, 0.003, 0.004, 1e-7, 1e-6, True, ((0, 0.2), (49, 3e-3))))
+    cfg = C.LastIterateConfig(None, "x", (2,), 100)
+    (plot,) = C._last_iterate_plots(rows, cfg)
+    bounds = [s for s in plot.series if s.style == "dashed"]
+    assert [s.name.split(" (")[-1] for s in bounds] == ["optimistic, extragradient bound)",
+                                                        "MMD bound)"]
+    assert bounds[0].y[0] == pytest.approx(0.2) and bounds[0].y[-1] == pytest.approx(0.02)
+    assert bounds[1].y == (0.004, 0.004)

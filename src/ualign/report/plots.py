@@ -110,7 +110,7 @@ def _draw_series(ax, s: Series, x, y, i_line: int, i_ref: int, n_lines: int) -> 
     else:  # earlier lines wider, with larger markers: a later identical line leaves them seen
         wider = n_lines - 1 - i_line
         ax.plot(x, y, marker=_MARKERS[i_line % len(_MARKERS)] if len(x) <= 40 else None,
-                markersize=3.5 + 2.0 * wider, linewidth=1.4 + 1.2 * wider, label=name,
+                markersize=3.5 + 1.8 * wider, linewidth=1.4 + 0.9 * wider, label=name,
                 color=s.color, alpha=0.9)
 
 
