@@ -184,3 +184,12 @@ def test_last_iterate_plot_draws_the_bounds_its_verdict_uses():
                                                         "MMD bound)"]
     assert bounds[0].y[0] == pytest.approx(0.2) and bounds[0].y[-1] == pytest.approx(0.02)
     assert bounds[1].y == (0.004, 0.004)
+
+
+def test_long_legends_go_beside_the_axes():
+    from ualign.report.plots import Plot, Series, legend_outside
+
+    def plot(n):
+        return Plot("t", "k", "f", tuple(Series(f"s{i}", [1, 2], [0.1, 0.2]) for i in range(n)))
+
+    assert not legend_outside(plot(4)) and legend_outside(plot(6))  # claim (iv) has 6

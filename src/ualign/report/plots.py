@@ -72,6 +72,7 @@ FONT_FALLBACK = ("DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sa
                  "Droid Sans Fallback", "AR PL UMing CN")
 # One marker per line (so two identical curves stay visible: the one below is drawn wider with a
 # larger marker) and one dash pattern per reference line.
+LEGEND_INSIDE = 4  # at most this many entries in a legend inside the axes
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 _DASHES = ((5, 2), (1.5, 1.5), (6, 2, 1.5, 2), (3, 3), (8, 2, 1.5, 2, 1.5, 2))
 
@@ -114,6 +115,12 @@ def _draw_series(ax, s: Series, x, y, i_line: int, i_ref: int, n_lines: int) -> 
                 color=s.color, alpha=0.9)
 
 
+def legend_outside(plot: Plot) -> bool:
+    """Whether the legend goes beside the axes: more than :data:`LEGEND_INSIDE` entries (a
+    legend that long inside covered data, e.g. in claim (iv))."""
+    return len(plot.series) > LEGEND_INSIDE
+
+
 def integer_x(plot: Plot) -> bool:
     """Whether every x of ``plot`` is a whole number (k, T, ...): its axis gets integer ticks."""
     return all(float(v).is_integer() for s in plot.series for v in s.x)
@@ -149,7 +156,9 @@ def _render_png(plot: Plot, width: float, height: float, dpi: int) -> bytes:
     ax.set_xlabel(literal(plot.xlabel))
     ax.set_ylabel(literal(plot.ylabel))
     ax.grid(True, alpha=0.3)
-    if plot.series:
+    if legend_outside(plot):  # a long legend beside the axes, off the data
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    elif plot.series:
         ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
