@@ -482,3 +482,13 @@ def test_extras_is_a_deprecated_view_of_the_diagnostics():
                      opponent=np.ones(1), upper_bound=0.5, exact=True, pricer="enumeration",
                      iterations=1, columns=1, extras={"seconds": 2.0, "note": "x"})
     assert old.seconds == 2.0 and old.extras == {"seconds": 2.0, "note": "x"}
+
+
+@pytest.mark.skipif(not (DATA / "preflib" / "00009-agh").is_dir(), reason="no shared data")
+def test_rlhf_on_agh_tie_mass_rounding_is_not_a_negative_win():
+    """On AGH 2003 the tie mass 1 - P - Pᵀ rounds to -1.4e-15 for a pair nobody ties; the
+    Bradley-Terry input must stay a valid (non-negative) win matrix."""
+    P = ualign.read_preflib(DATA / "preflib" / "00009-agh" / "00009-00000001.soc")
+    r = solve_rlhf(P)
+    assert np.all(r.diagnostics.wins >= 0)
+    assert np.isclose(r.policy.sum(), 1.0)

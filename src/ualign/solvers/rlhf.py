@@ -113,7 +113,8 @@ def solve_rlhf(profile, beta: float | None = None, reference=None, *,
     n = profile.n_responses
     t0 = time.perf_counter()
     P = profile.pairwise_preferences()
-    W = P + 0.5 * (1.0 - P - P.T)
+    # the tie mass 1 - P - Pᵀ is >= 0; clip the rounding (-1e-15) of responses nobody ties
+    W = P + 0.5 * np.clip(1.0 - P - P.T, 0.0, None)
     np.fill_diagonal(W, 0.0)
     r = bradley_terry(W, ridge=check_nonneg(ridge, "ridge"))
     if beta is None:
