@@ -89,7 +89,8 @@ def test_claim_vii(het):
     assert row.passed, row.cases
     methods = [r.dynamics for r in row.rows]
     assert methods == ["optimistic", "extragradient", "mmd", "hedge (last iterate)"]
-    assert len(row.plots) == 1 and len(row.plots[0].series) == 4
+    assert len(row.plots) == 1 and len(row.plots[0].series) == 6  # 4 dynamics + 2 bounds
+    assert [s.style for s in row.plots[0].series].count("dashed") == 2  # the verdicts' bounds
     # too few MMD steps to reach the fixed point: the claim is not declared
     short = C.claim_last_iterate(het, "het", ks=(2,), T=5)
     assert not short.passed

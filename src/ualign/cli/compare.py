@@ -133,6 +133,15 @@ def _tables(cmp, width: int = 100):
     return _fk_tables(cmp, by, width) + _diversity_tables(cmp, by, width)
 
 
+def profile_name(spec) -> str:
+    """The name a plot title gives the profile: a file's name without its folders and suffix
+    (``brexit-consensus`` for ``data/brexit-consensus.soc``), a generator spec as written."""
+    from pathlib import Path
+
+    path = Path(str(spec))
+    return path.stem if path.exists() else str(spec)
+
+
 def run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -162,9 +171,10 @@ def run(args) -> int:
                               time_limit=args.time_limit,
                               tick=lambda msg: bar.update(task, advance=1,
                                                           description=markup(msg)))
+    name = profile_name(args.profile)
     files = {"compare.json": render_json(cmp).encode(),
-             "compare.png": render_png(cmp.fk_plot()),
-             "compare-diversity.png": render_png(cmp.diversity_plot())}
+             "compare.png": render_png(cmp.fk_plot(f"f(k) on {name}")),
+             "compare-diversity.png": render_png(cmp.diversity_plot(f"diversity on {name}"))}
     write_files(files, out)
     console = Console()
     for table in _tables(cmp, console.width):

@@ -81,6 +81,22 @@ def _print_notes(ts, displays, merged) -> None:
               f"{merged['prompts']} prompt(s) ({rules}); {merged['distinct']} distinct")
 
 
+def zero_human_notes(rows) -> list[str]:
+    """Why a ``robust vs humans`` cell reads 0.000: it is the worst case over the human-written
+    statements, so 0 means that in every prompt one human statement is preferred by every
+    held-out user to each response the method shows (the win rate against it is 0)."""
+    notes = []
+    for suffix, display in (("", "multiset"), ("_distinct", "distinct")):
+        zero = [f"{r['method']} k={r['k']}" for r in rows
+                if r.get(f"robust_humans{suffix}", 1.0) <= 1e-12]
+        if zero:
+            notes.append(f"robust vs humans {display} = 0.000 for {', '.join(zero)}: in every "
+                         f"prompt some human-written statement is preferred by every held-out "
+                         f"user to each response shown (the worst case over human statements; "
+                         f"'mean vs humans' averages over them)")
+    return notes
+
+
 def _write_json(target: str, doc: dict) -> None:
     """``doc`` as indented JSON to ``target``, a path or ``-`` for stdout."""
     text = json.dumps(doc, indent=1)
@@ -122,6 +138,8 @@ def run(args) -> int:
                     f"{markup(path.name)}: {len(records)} prompt(s), held-out users")
     ts = timing_summary(records)
     _print_notes(ts, displays, merged)
+    for note in zero_human_notes(rows):
+        print(f"note: {plain(note)}")
     if args.json:
         _write_json(args.json, dict(results=str(path), prompts=len(records),
                                     displays=displays, rows=rows, merge=merged, timing=ts))

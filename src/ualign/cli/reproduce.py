@@ -19,7 +19,8 @@ def add_arguments(p):
                         "exists, else the real-data section is left out")
     p.add_argument("--no-data", action="store_true", help="leave the real-data section out")
     p.add_argument("--quick", action="store_true",
-                   help="fewer cases and smaller instances (about 30 s; for tests)")
+                   help="fewer cases and smaller instances (about 5 s once numba has "
+                        "compiled its kernels, about 15 s on a first run; for tests)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random instance and solver")
 
 

@@ -3,17 +3,24 @@
 A process killed between the two steps (SIGKILL, power loss) cannot clean up, so its
 temporary file stays. :func:`sweep_stale` removes such leftovers of the same target once
 they are older than any live write could be; each writer calls it before writing.
+
+A *set* of files that belong together (a report's HTML, Markdown, JSON and plots) is published
+with :func:`atomic_write_set`: every file is written into one hidden staging folder next to
+the destination first, and only when all of them are on disk are they renamed into place, one
+``os.replace`` each (same file system, no data copied). A failure or kill while the set is
+being written, which is where nearly all of the time goes, leaves the previous set untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "sweep_stale"]
+__all__ = ["atomic_write_set", "atomic_write_text", "sweep_stale"]
 
 
 def sweep_stale(path: Path, suffix: str, age: float) -> None:
@@ -48,3 +55,49 @@ def atomic_write_text(path: Path, text: str, *, stale_after: float = 3600.0) -> 
             os.unlink(tmp)
         raise
     return path
+
+
+_STAGING = ".ualign-set."  # prefix of the hidden staging folders of atomic_write_set
+
+
+def atomic_write_set(files, out_dir, *, stale_after: float = 3600.0) -> list[Path]:
+    """Publish ``files`` (``{relative path: bytes}``) under ``out_dir`` together.
+
+    All files are first written into a hidden staging folder ``out_dir/.ualign-set.*`` (so the
+    renames stay on one file system); if any write fails the staging folder is removed and
+    every file of the previous set stays as it was. Then each file is moved into place with
+    ``os.replace``. Files get the usual permissions (``0o666`` less the umask). Staging
+    folders of killed writes older than ``stale_after`` seconds are removed first. Returns
+    the published paths, in the order of ``files``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_sets(out, stale_after)
+    umask = os.umask(0)
+    os.umask(umask)
+    stage = Path(tempfile.mkdtemp(prefix=_STAGING, dir=out))
+    try:
+        for rel, data in files.items():
+            tmp = stage / rel
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o666 & ~umask)
+        written = []
+        for rel in files:
+            path = out / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / rel, path)
+            written.append(path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return written
+
+
+def _sweep_stale_sets(out: Path, age: float) -> None:
+    """Remove staging folders of killed :func:`atomic_write_set` calls older than ``age`` s."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for p in out.glob(f"{_STAGING}*"):
+            with contextlib.suppress(OSError):
+                if p.is_dir() and now - p.stat().st_mtime > age:
+                    shutil.rmtree(p, ignore_errors=True)

@@ -118,12 +118,17 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
             p = np.asarray(pol[key])
             idx = [int(y) for y in np.argsort(-p)[:top] if p[y] > 1e-6]
             title = m if meth.k_free else f"{m} (π*_{k_show}, sampled {k_show} times)"
+            support = int(np.count_nonzero(p > 1e-6))
+            if support > len(idx):  # say when the list is cut
+                title += f" (top {len(idx)} of {support})"
             shows[title] = [line(y, p[y]) for y in idx]
         elif meth.output == "kset" and meth.family == "kset" and cmp.extras.get(m):
             k_set = k_show if k_show in cmp.extras[m] else max(cmp.extras[m])
             what = "distinct " if "multiset" not in meth.displays else ""
-            shows[f"{m} (best {what}{k_set}-set policy)"] = _set_lines(profile,
-                                                                      cmp.extras[m][k_set])
+            lines = _set_lines(profile, cmp.extras[m][k_set])
+            n_sets = int(np.count_nonzero(np.asarray(cmp.extras[m][k_set]["probs"]) > 0))
+            cut = f" (top {len(lines)} of {n_sets})" if n_sets > len(lines) else ""
+            shows[f"{m} (best {what}{k_set}-set policy){cut}"] = lines
     return shows
 
 

@@ -1,8 +1,10 @@
 """Rendering a :class:`~ualign.report.results.Report` as self-contained HTML (plots embedded as
 base64 PNG), Markdown (plots as PNG files beside it) and JSON, and writing files atomically.
 
-Every file is rendered in memory first and then written to a temporary file in the target
-folder and moved into place with ``os.replace``, so an error never leaves a half-written report.
+Every file is rendered in memory first; the set is then written into a hidden staging folder in
+the target folder and only renamed into place once all of it is on disk, so an error or kill
+never leaves a half-written report or a new file beside old ones. User text (labels, names,
+paths) is escaped in HTML and in Markdown.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import html
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from ualign.core._atomic import atomic_write_set
 from ualign.report.plots import Plot, render_png
 from ualign.report.results import CompareResult, DatasetSection, Report, jsonable
 
@@ -84,13 +86,38 @@ def render_json(obj) -> str:
 
 
 # ------------------------------------------------------------------------------ Markdown
-def _md_table(columns, rows) -> str:
-    def cell(v, col=""):
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~]|^#)")
+
+
+def _md(text) -> str:
+    """User text (labels, data set names, paths) as literal Markdown: HTML special characters
+    as entities (no ``<script>`` reaches a renderer), Markdown punctuation backslash-escaped (no
+    ``[x](javascript:...)`` link, emphasis or heading), line breaks as spaces."""
+    s = html.escape(str(text), quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", s).replace("\r", " ").replace("\n", " ")
+
+
+def _md_code(text) -> str:
+    """``text`` as an inline code span, fenced by more backticks than it contains in a row."""
+    s = str(text).replace("\r", " ").replace("\n", " ")
+    run = max((len(r) for r in re.findall(r"`+", s)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def _md_table(columns, rows, user: tuple[int, ...] = ()) -> str:
+    """A Markdown table; the columns at positions ``user`` hold user text (escaped with
+    :func:`_md`), the others claim and method text (ours: only the table syntax is escaped)."""
+    def cell(v, col="", i=-1):
+        if i in user:
+            return _md(fmt(v))
         return fmt(v, col == "verdict").replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
              "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v, c) for v, c in zip(r, columns, strict=False)) + " |"
+    lines += ["| " + " | ".join(cell(v, c, i) for i, (v, c) in
+                                enumerate(zip(r, columns, strict=False))) + " |"
               for r in rows]
     return "\n".join(lines)
 
@@ -118,7 +145,7 @@ def fk_table(cmp: CompareResult) -> tuple[list[str], list[list]]:
 
 def render_markdown(report: Report, plot_names: Mapping[int, str] | None = None) -> str:
     plot_names = plot_names if plot_names is not None else _plot_names(report)
-    out = [f"# {report.title}", "",
+    out = [f"# {_md(report.title)}", "",
            f"ualign {report.version}, {report.created_utc}, {report.machine}; "
            f"{'quick run' if report.quick else 'full run'}, {report.seconds:.1f} s.", "",
            f"**Overall: {'PASS' if report.passed else 'FAIL'}** "
@@ -134,7 +161,7 @@ def render_markdown(report: Report, plot_names: Mapping[int, str] | None = None)
         if c.cases:
             out += [_md_table(c.columns, c.cases), ""]
         for p in c.plots:
-            out += [f"![{p.title}]({plot_names[id(p)]})", ""]
+            out += [f"![{_md(p.title)}]({plot_names[id(p)]})", ""]
         if c.notes:
             out += [c.notes, ""]
         out += [f"({c.seconds:.1f} s)", ""]
@@ -149,32 +176,33 @@ def render_markdown(report: Report, plot_names: Mapping[int, str] | None = None)
 
 def _md_dataset(d: DatasetSection, plot_names) -> list[str]:
     cmp = d.compare
-    out = [f"### {d.name}", "", f"{d.description} Source: `{d.source}`. "
+    out = [f"### {_md(d.name)}", "", f"{_md(d.description)} Source: {_md_code(d.source)}. "
            f"{cmp.n_users} distinct orders over {cmp.n_responses} responses.", ""]
     cols, rows = fk_table(cmp)
     out += ["f(k) = worst-case win rate of the k responses each method shows:", "",
             _md_table(cols, rows), ""]
     name = plot_names.get(id(cmp))
     if name:
-        out += [f"![f(k) on {d.name}]({name})", ""]
+        out += [f"![f(k) on {_md(d.name)}]({name})", ""]
     if d.display is not None:
         out += [_DISPLAY_TEXT, "", _md_table(*fk_table(d.display)), ""]
         name = plot_names.get(id(d.display))
         if name:
-            out += [f"![f(k) under both displays on {d.name}]({name})", ""]
-        out += [f"- {note}" for note in d.display.notes] + ([""] if d.display.notes else [])
+            out += [f"![f(k) under both displays on {_md(d.name)}]({name})", ""]
+        out += [f"- {_md(note)}" for note in d.display.notes] + ([""] if d.display.notes else [])
     if d.groups:
-        out += [_GROUPS_TEXT, "", _md_table(d.groups["columns"], d.groups["rows"]), ""]
+        out += [_GROUPS_TEXT, "", _md_table(d.groups["columns"], d.groups["rows"], user=(0,)), ""]
     for m, lines in d.shows.items():
-        out += [f"**{m}** shows:", ""] + [f"- {line}" for line in lines] + [""]
+        out += [f"**{_md(m)}** shows:", ""] + [f"- {_md(line)}" for line in lines] + [""]
     if d.attribution:
-        out += [f"*{d.attribution}*", ""]
+        out += [f"*{_md(d.attribution)}*", ""]
     return out
 
 
 # ---------------------------------------------------------------------------------- HTML
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",
+"Noto Sans CJK TC","PingFang SC","Microsoft YaHei","WenQuanYi Zen Hei",sans-serif;max-width:1100px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right;vertical-align:top}
@@ -335,26 +363,12 @@ def report_files(report: Report, stem: str = "report") -> dict[str, bytes]:
 
 
 def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``{relative path: bytes}`` under ``out_dir`` atomically, file by file: each goes to
-    a temporary file in its folder and is moved into place with ``os.replace``. On an error the
-    temporary file is removed and earlier files of a previous report stay intact."""
+    """Publish ``{relative path: bytes}`` under ``out_dir`` as one set
+    (:func:`ualign.core._atomic.atomic_write_set`): everything is written into a hidden
+    staging folder first and renamed into place only once all of it is on disk, so a failure
+    or kill while writing leaves the previous report (HTML, Markdown, JSON, plots) intact and
+    never mixes a new file with old ones."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out must be a folder, got the file {out}")
-    umask = os.umask(0)
-    os.umask(umask)
-    written = []
-    for rel, data in files.items():
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(path)
-    return written
+    return atomic_write_set(files, out)

@@ -33,7 +33,8 @@ __all__ = ["ReproduceConfig", "build_report", "default_data_dir", "heterogeneous
 
 @dataclasses.dataclass(frozen=True)
 class ReproduceConfig:
-    """What ``ualign reproduce`` runs. ``quick()`` is the < 30 s version the tests use."""
+    """What ``ualign reproduce`` runs. ``quick()`` is the version the tests use (about 5 s once
+    numba's kernels are compiled)."""
 
     ks_equilibrium: tuple[int, ...] = tuple(range(1, 33))  # (i), (iii)
     copy_instances: int = 24  # (ii)

@@ -137,7 +137,8 @@ class CompareResult:
 
     def fk_plot(self, title: str | None = None) -> Plot:
         """f(k) per method and display (distinct display dashed with markers, in the colour
-        of the method's multiset curve)."""
+        of the method's multiset curve; points that did not converge, such as greedy k-set
+        solves, ringed with a hollow marker and a legend entry: they are lower bounds)."""
         from ualign.report.plots import Series
 
         series = []
@@ -149,6 +150,12 @@ class CompareResult:
                 name = m if self.displays == ("multiset",) else f"{m} ({d})"
                 series.append(Series(name, [e.k for e in es], [e.robust_win_rate for e in es],
                                      "marked" if d == "distinct" else "line", f"C{i % 10}"))
+                rough = [e for e in es if e.converged is False]  # e.g. greedy k-set pricing
+                if rough:
+                    series.append(Series(f"{name}: not exact (a lower bound)",
+                                         [e.k for e in rough],
+                                         [e.robust_win_rate for e in rough], "hollow",
+                                         f"C{i % 10}"))
         ks = list(self.ks)
         series.append(Series("k/(k+1)", ks, [k / (k + 1) for k in ks], style="dashed"))
         return Plot(title or f"f(k) on {self.profile}", "k (responses shown)",
