@@ -146,8 +146,9 @@ def _instances(data_dir: Path, n_max: int) -> list[tuple[str, Profile]]:
     from ualign.data.generators import nlhf_collapse
 
     out = [("nlhf-collapse eps=0.05", nlhf_collapse(0.05))]
-    # APA 1999 election (00028-00000002, 5 candidates, ties for the unranked): it has a Condorcet winner, so
-    # NLHF (k = 1) collapses onto it, while the (k+1)-player equilibrium is mixed for k >= 2.
+    # APA 1999 election (00028-00000002, 5 candidates, ties for the unranked): it has a
+    # Condorcet winner, so NLHF (k = 1) collapses onto it, while the (k+1)-player equilibrium is
+    # mixed for k >= 2.
     f = data_dir / "preflib" / "00028-apa" / "00028-00000002.toc"
     if f.is_file():
         from ualign.core.preflib import read_preflib
