@@ -113,3 +113,12 @@ def maximal_lottery(rankings) -> np.ndarray:
             if (p @ M).min() >= -1e-9:
                 return np.clip(p, 0.0, None) / np.clip(p, 0.0, None).sum()
     raise AssertionError("no maximal lottery found (support enumeration)")
+
+
+def random_policy(rng, n, sparse=False):
+    """A Dirichlet(0.7) policy over n responses; ``sparse``: one response given zero mass."""
+    p = rng.dirichlet(np.ones(n) * 0.7)
+    if sparse and n > 1:
+        p[rng.integers(n)] = 0.0
+        p /= p.sum()
+    return p

@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ualign
+from oracle import random_policy
 from ualign import Profile
 from ualign.core import _kernels, robust_set_win_rate
 from ualign.core.sets import policy_win_rates, set_win_matrix
+from ualign.data.generators import random_profile
 
 
 # ----------------------------------------------------------------------------- the literal rule
@@ -57,22 +59,6 @@ def brute_set_win_rate(levels, weights, sets, probs, rho, ell) -> float:
     return total
 
 
-def random_profile(rng, U, n, ties):
-    if ties:
-        levels = rng.integers(0, max(1, n - 1), size=(U, n))
-    else:
-        levels = np.argsort(rng.random((U, n)), axis=1)
-    return Profile.from_levels(levels, rng.random(U) + 0.1)
-
-
-def random_policy(rng, n, sparse=False):
-    p = rng.dirichlet(np.ones(n) * 0.7)
-    if sparse and n > 1:
-        p[rng.integers(n)] = 0.0
-        p /= p.sum()
-    return p
-
-
 CASES = [(U, n, k, ties, seed) for seed, (U, n, k) in enumerate(
     [(1, 1, 1), (1, 3, 2), (3, 3, 1), (4, 3, 3), (5, 4, 2), (2, 4, 4), (6, 2, 5), (3, 5, 3)])
     for ties in (False, True)]
@@ -82,7 +68,7 @@ CASES = [(U, n, k, ties, seed) for seed, (U, n, k) in enumerate(
 @pytest.mark.parametrize("U,n,k,ties,seed", CASES)
 def test_distinct_deviation_payoffs_match_brute_force(U, n, k, ties, seed):
     rng = np.random.default_rng(seed)
-    P = random_profile(rng, U, n, ties)
+    P = random_profile(rng, n, U, n_levels=max(1, n - 1) if ties else None)
     for sparse in (False, True):
         pi = random_policy(rng, n, sparse)
         fast = ualign.deviation_payoffs(P, pi, k, display="distinct")
@@ -109,7 +95,7 @@ def test_all_tied_large_class_matches_brute_force():
 @pytest.mark.parametrize("ties", [False, True])
 def test_distinct_win_rate_against_ell_samples_matches_brute_force(k, ell, ties):
     rng = np.random.default_rng(7 * k + ell + ties)
-    P = random_profile(rng, 4, 4, ties)
+    P = random_profile(rng, 4, 4, n_levels=max(1, 4 - 1) if ties else None)
     pi, rho = random_policy(rng, 4), random_policy(rng, 4, sparse=True)
     got = ualign.win_rate(P, pi, k, rho, ell=ell, display="distinct")
     assert got == pytest.approx(brute_win_rate(P.levels, P.weights, pi, k, rho, ell), abs=1e-12)
@@ -125,7 +111,7 @@ def test_distinct_win_rate_against_ell_samples_matches_brute_force(k, ell, ties)
 @pytest.mark.parametrize("ties", [False, True])
 def test_distinct_set_win_rate_matches_brute_force(ell, ties):
     rng = np.random.default_rng(11 + ell + ties)
-    P = random_profile(rng, 5, 4, ties)
+    P = random_profile(rng, 4, 5, n_levels=max(1, 4 - 1) if ties else None)
     sets = np.array([[0, 1, 1], [2, 3, 0], [3, 3, 3], [1, 2, 0], [2, 2, 1]])
     probs = rng.dirichlet(np.ones(5))
     rho = random_policy(rng, 4, sparse=True)
@@ -142,7 +128,7 @@ def test_distinct_set_of_iid_samples_equals_product_policy():
     """All ordered k-tuples of π with their probabilities, displayed distinctly, is π^{⊗k}
     displayed distinctly, against single responses and against ℓ samples."""
     rng = np.random.default_rng(3)
-    P = random_profile(rng, 6, 4, True)
+    P = random_profile(rng, 4, 6, n_levels=max(1, 4 - 1))
     pi, k = random_policy(rng, 4), 3
     sets, probs = zip(*tuples(pi, k), strict=True)
     sets, probs = np.array(sets), np.array(probs)
@@ -157,7 +143,7 @@ def test_distinct_set_of_iid_samples_equals_product_policy():
 @pytest.mark.parametrize("display", ["multiset", "distinct"])
 def test_win_matrix_and_robust_set_win_rate(display):
     rng = np.random.default_rng(21)
-    P = random_profile(rng, 7, 5, True)
+    P = random_profile(rng, 5, 7, n_levels=max(1, 5 - 1))
     sets = np.array([[0, 0, 1], [2, 3, 4], [1, 1, 1], [4, 2, 4]])
     probs = rng.dirichlet(np.ones(4))
     A = set_win_matrix(P.levels, P.weights, sets, display)
@@ -180,7 +166,7 @@ def test_win_matrix_and_robust_set_win_rate(display):
 @pytest.mark.parametrize("ties", [False, True])
 def test_k1_equals_multiset(ties):
     rng = np.random.default_rng(31 + ties)
-    P = random_profile(rng, 9, 6, ties)
+    P = random_profile(rng, 6, 9, n_levels=max(1, 6 - 1) if ties else None)
     pi, rho = random_policy(rng, 6), random_policy(rng, 6)
     np.testing.assert_allclose(ualign.deviation_payoffs(P, pi, 1, display="distinct"),
                                ualign.deviation_payoffs(P, pi, 1), rtol=0, atol=1e-15)
@@ -196,7 +182,7 @@ def test_k1_equals_multiset(ties):
 
 def test_sets_of_distinct_responses_win_the_same_under_both_displays_against_one_response():
     rng = np.random.default_rng(5)
-    P = random_profile(rng, 8, 6, True)
+    P = random_profile(rng, 6, 8, n_levels=max(1, 6 - 1))
     sets = np.array([[0, 1, 2], [3, 4, 5], [0, 2, 5]])
     for y in range(6):
         assert ualign.set_win_rate(P, sets, [0.2, 0.3, 0.5], y, display="distinct") == \
@@ -274,7 +260,7 @@ def instances(draw):
     ties = draw(st.booleans())
     k = draw(st.integers(1, 12))
     rng = np.random.default_rng(seed)
-    return random_profile(rng, U, n, ties), k, rng
+    return random_profile(rng, n, U, n_levels=max(1, n - 1) if ties else None), k, rng
 
 
 @settings(max_examples=60, deadline=None)
@@ -319,7 +305,7 @@ def test_distinct_win_rate_in_unit_interval(inst, ell):
 # ----------------------------------------------------------------------------- edge cases, errors
 def test_distinct_large_k_is_stable():
     rng = np.random.default_rng(2)
-    P = random_profile(rng, 5, 6, False)
+    P = random_profile(rng, 6, 5)
     pi = np.array([1 - 5e-12, 1e-12, 1e-12, 1e-12, 1e-12, 1e-12])
     L = ualign.deviation_payoffs(P, pi, 1000, display="distinct")
     np.testing.assert_allclose(L, _kernels.distinct_payoffs_numpy(P.levels, P.weights, pi, 1000),

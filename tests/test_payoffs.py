@@ -9,18 +9,10 @@ from hypothesis import strategies as st
 
 import oracle
 import ualign
+from oracle import random_policy
 from ualign import Profile
 from ualign.core import _kernels
 from ualign.data.generators import random_profile
-
-
-def random_policy(rng, n, sparse=False):
-    p = rng.dirichlet(np.ones(n) * 0.7)
-    if sparse and n > 1:
-        p[rng.integers(n)] = 0.0
-        p /= p.sum()
-    return p
-
 
 CASES = [(U, n, k, ties, seed) for seed, (U, n, k) in enumerate(
     [(1, 1, 1), (1, 3, 2), (3, 3, 1), (4, 3, 3), (5, 4, 2), (2, 4, 4), (6, 2, 5)])

@@ -191,6 +191,16 @@ def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1,
     return float(profile.weights @ total)
 
 
+def _check_set_policy(sets, probs, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(sets (m, k), probs (m,))`` of a k-set policy over n responses, checked."""
+    S = check_sets(sets, n)
+    m = S.shape[0]
+    q = as_real_array(probs, "probs")
+    if q.shape != (m,):
+        raise ValueError(f"probs must have shape ({m},) (one probability per set), got {q.shape}")
+    return S, check_policy(q, m, "probs")
+
+
 def set_win_rate(profile: Profile, sets, probs, opponent, ell: int = 1,
                  display: str = "multiset") -> float:
     """Win rate of a general k-output policy: a distribution ``probs (m,)`` over k-sets
@@ -214,12 +224,7 @@ def set_win_rate(profile: Profile, sets, probs, opponent, ell: int = 1,
     n = profile.n_responses
     ell = check_k(ell, "ell")
     display = check_display(display)
-    S = check_sets(sets, n)
-    m = S.shape[0]
-    q = as_real_array(probs, "probs")
-    if q.shape != (m,):
-        raise ValueError(f"probs must have shape ({m},) (one probability per set), got {q.shape}")
-    q = check_policy(q, m, "probs")
+    S, q = _check_set_policy(sets, probs, n)
     rho = as_distribution(opponent, n)
     win = sets_mod.set_shares(profile.levels, profile.weights, S, rho, ell, display,
                               order=profile._sorted_orders)
@@ -235,12 +240,7 @@ def robust_set_win_rate(profile: Profile, sets, probs, display: str = "multiset"
     profile = _check_profile(profile)
     n = profile.n_responses
     display = check_display(display)
-    S = check_sets(sets, n)
-    m = S.shape[0]
-    q = as_real_array(probs, "probs")
-    if q.shape != (m,):
-        raise ValueError(f"probs must have shape ({m},) (one probability per set), got {q.shape}")
-    q = check_policy(q, m, "probs")
+    S, q = _check_set_policy(sets, probs, n)
     wr = sets_mod.policy_win_rates(profile.levels, profile.weights, S, q, display)
     y = int(np.argmin(wr))
     return RobustWinRate(float(wr[y]), y, display)
