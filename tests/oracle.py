@@ -9,6 +9,9 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from hypothesis import strategies as st
+
+from ualign.data.generators import random_profile
 
 
 def pick_share(levels_row, model_items, opp_items) -> float:
@@ -122,3 +125,16 @@ def random_policy(rng, n, sparse=False):
         p[rng.integers(n)] = 0.0
         p /= p.sum()
     return p
+
+
+@st.composite
+def instances(draw):
+    """Hypothesis strategy: ``(profile, k, rng)`` with 1-6 users and responses, strict orders or
+    ties, k in 1..12, and the Generator that drew the profile (to draw policies from)."""
+    U = draw(st.integers(1, 6))
+    n = draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 2**31 - 1))
+    ties = draw(st.booleans())
+    k = draw(st.integers(1, 12))
+    rng = np.random.default_rng(seed)
+    return random_profile(rng, n, U, n_levels=max(1, n - 1) if ties else None), k, rng

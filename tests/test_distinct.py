@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ualign
-from oracle import random_policy
+from oracle import instances, random_policy
 from ualign import Profile
 from ualign.core import _kernels, robust_set_win_rate
 from ualign.core.sets import policy_win_rates, set_win_matrix
@@ -252,17 +252,6 @@ def test_impartial_culture_n4(k, want):
 
 
 # ----------------------------------------------------------------------------- properties
-@st.composite
-def instances(draw):
-    U = draw(st.integers(1, 6))
-    n = draw(st.integers(1, 6))
-    seed = draw(st.integers(0, 2**31 - 1))
-    ties = draw(st.booleans())
-    k = draw(st.integers(1, 12))
-    rng = np.random.default_rng(seed)
-    return random_profile(rng, n, U, n_levels=max(1, n - 1) if ties else None), k, rng
-
-
 @settings(max_examples=60, deadline=None)
 @given(instances())
 def test_distinct_payoffs_in_unit_interval_and_relabelling(inst):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import oracle
 import ualign
-from oracle import random_policy
+from oracle import instances, random_policy
 from ualign import Profile
 from ualign.core import _kernels
 from ualign.data.generators import random_profile
@@ -123,17 +123,6 @@ def test_hand_values():
 
 
 # ----------------------------------------------------------------------------- properties
-@st.composite
-def instances(draw):
-    U = draw(st.integers(1, 6))
-    n = draw(st.integers(1, 6))
-    seed = draw(st.integers(0, 2**31 - 1))
-    ties = draw(st.booleans())
-    k = draw(st.integers(1, 12))
-    rng = np.random.default_rng(seed)
-    return random_profile(rng, n, U, n_levels=max(1, n - 1) if ties else None), k, rng
-
-
 @settings(max_examples=60, deadline=None)
 @given(instances())
 def test_exchangeability_identity(inst):

@@ -207,16 +207,17 @@ def as_distribution(opponent, n: int, name: str = "opponent") -> np.ndarray:
     return check_distribution(opponent, n, name)
 
 
-def check_user_weights(weights, n_users: int, name: str = "weights") -> np.ndarray:
-    """Weights of a population of ``n_users >= 1`` users: uniform when None, else finite,
-    >= 0 and with a positive sum, normalised to sum 1."""
+def check_user_weights(weights, n_users: int, name: str = "weights", per: str = "user"
+                       ) -> np.ndarray:
+    """Weights of a population of ``n_users >= 1`` users (or groups: ``per="group"``): uniform
+    when None, else finite, >= 0 and with a positive sum, normalised to sum 1."""
     if n_users == 0:
         raise ValueError("a population needs at least one user, got 0")
     if weights is None:
         return np.full(n_users, 1.0 / n_users)
     w = as_real_array(weights, name)
     if w.shape != (n_users,):
-        raise ValueError(f"{name} must have shape ({n_users},) (one weight per user), got "
+        raise ValueError(f"{name} must have shape ({n_users},) (one weight per {per}), got "
                          f"{w.shape}")
     bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
     if bad.size:

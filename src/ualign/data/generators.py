@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ualign.core._checks import check_size
+from ualign.core._checks import check_size, check_user_weights
 from ualign.core.profile import Profile
 
 __all__ = [
@@ -234,19 +234,7 @@ def _check_parts(profiles: Sequence[Profile]) -> list[Profile]:
 
 def _group_shares(group_weights, G: int) -> np.ndarray:
     """``(G,)`` group shares summing to 1 (equal when None)."""
-    if group_weights is None:
-        return np.full(G, 1.0 / G)
-    gw = np.asarray(group_weights, dtype=float)
-    if gw.shape != (G,):
-        raise ValueError(f"group_weights must have shape ({G},) (one per profile), got "
-                         f"{gw.shape}")
-    bad = np.flatnonzero(~np.isfinite(gw) | (gw < 0))
-    if bad.size:
-        raise ValueError(f"group_weights must be finite and >= 0, got {gw[bad[0]]} at "
-                         f"position {bad[0]}")
-    if not gw.sum() > 0:
-        raise ValueError("group_weights must not be all zero")
-    return gw / gw.sum()
+    return check_user_weights(group_weights, G, "group_weights", per="group")
 
 
 def _group_names(group_names, G: int) -> tuple[str, ...]:
