@@ -31,12 +31,14 @@ def tuples(dist, k):
             yield t, p
 
 
-def win_rate(levels, weights, pi, k, rho, ell) -> float:
+def win_rate(levels, weights, pi, k, rho, ell, share=pick_share) -> float:
+    """WR(π^{⊗k}, ρ^{⊗ℓ}) by enumerating every draw; ``share(levels_row, S, T)`` is the literal
+    choice rule (``pick_share``: multiset display; a distinct-display rule may be passed)."""
     total = 0.0
     for S, p in tuples(pi, k):
         for T, q in tuples(rho, ell):
             for u in range(len(weights)):
-                total += weights[u] * p * q * pick_share(levels[u], S, T)
+                total += weights[u] * p * q * share(levels[u], S, T)
     return total
 
 

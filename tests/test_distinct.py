@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import oracle
 import ualign
 from oracle import instances, random_policy
 from ualign import Profile
@@ -28,20 +29,8 @@ def distinct_pick_share(levels_row, model_items, opp_items) -> float:
     return sum(1 for c in winners if c[1] == 0) / len(winners)
 
 
-def tuples(dist, k):
-    for t in itertools.product(range(len(dist)), repeat=k):
-        p = float(np.prod([dist[i] for i in t]))
-        if p > 0:
-            yield t, p
-
-
 def brute_win_rate(levels, weights, pi, k, rho, ell) -> float:
-    total = 0.0
-    for S, p in tuples(pi, k):
-        for T, q in tuples(rho, ell):
-            for u in range(len(weights)):
-                total += weights[u] * p * q * distinct_pick_share(levels[u], S, T)
-    return total
+    return oracle.win_rate(levels, weights, pi, k, rho, ell, share=distinct_pick_share)
 
 
 def brute_deviation(levels, weights, pi, k):
@@ -53,7 +42,7 @@ def brute_deviation(levels, weights, pi, k):
 def brute_set_win_rate(levels, weights, sets, probs, rho, ell) -> float:
     total = 0.0
     for S, x in zip(sets, probs, strict=True):
-        for T, q in tuples(rho, ell):
+        for T, q in oracle.tuples(rho, ell):
             for u in range(len(weights)):
                 total += weights[u] * x * q * distinct_pick_share(levels[u], list(S), T)
     return total
@@ -130,7 +119,7 @@ def test_distinct_set_of_iid_samples_equals_product_policy():
     rng = np.random.default_rng(3)
     P = random_profile(rng, 4, 6, n_levels=max(1, 4 - 1))
     pi, k = random_policy(rng, 4), 3
-    sets, probs = zip(*tuples(pi, k), strict=True)
+    sets, probs = zip(*oracle.tuples(pi, k), strict=True)
     sets, probs = np.array(sets), np.array(probs)
     for y in range(4):
         assert ualign.set_win_rate(P, sets, probs, y, display="distinct") == pytest.approx(
