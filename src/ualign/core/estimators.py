@@ -117,13 +117,7 @@ def leave_one_out_payoffs(levels, k: int, weights=None, *, per_user: bool = Fals
     lv = np.asarray(levels)
     if lv.ndim < 2:
         raise ValueError(f"levels must have shape (..., U, G) (users x samples), got {lv.shape}")
-    if lv.dtype.kind == "f":
-        bad = np.argwhere(~np.isfinite(lv) | (lv != np.round(lv)))
-        if bad.size:
-            raise ValueError(f"levels must be integers, got {lv[tuple(bad[0])]} at index "
-                             f"{tuple(bad[0])}")
-    elif lv.dtype.kind not in "iub":
-        raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
+    _check_integer(lv)
     U, G = lv.shape[-2:]
     if U == 0:
         raise ValueError("levels must hold at least one user (axis -2 is empty)")
@@ -215,10 +209,8 @@ def _distinct_share(G: int, k: int, tied: tuple[int, ...], a: int) -> float:
     return total / math.comb(G - 1, k)
 
 
-def _check_levels(levels) -> np.ndarray:
-    lv = np.asarray(levels)
-    if lv.ndim != 2:
-        raise ValueError(f"levels must have shape (U, G) (users x samples), got {lv.shape}")
+def _check_integer(lv: np.ndarray) -> None:
+    """``levels`` must hold integers (integer dtype, or finite whole floats)."""
     if lv.dtype.kind == "f":
         bad = np.argwhere(~np.isfinite(lv) | (lv != np.round(lv)))
         if bad.size:
@@ -226,6 +218,13 @@ def _check_levels(levels) -> np.ndarray:
                              f"{tuple(int(x) for x in bad[0])}")
     elif lv.dtype.kind not in "iub":
         raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
+
+
+def _check_levels(levels) -> np.ndarray:
+    lv = np.asarray(levels)
+    if lv.ndim != 2:
+        raise ValueError(f"levels must have shape (U, G) (users x samples), got {lv.shape}")
+    _check_integer(lv)
     if lv.shape[0] == 0:
         raise ValueError("levels must hold at least one user (axis 0 is empty)")
     return lv.astype(np.int64)
