@@ -22,6 +22,16 @@ def pick_share(levels_row, model_items, opp_items) -> float:
     return sum(1 for c in winners if c[1] == 0) / len(winners)
 
 
+def distinct_pick_share(levels_row, model_items, opp_items) -> float:
+    """Merge each side (one copy per distinct response and side), then pick uniformly among the
+    copies of minimal level; the probability the pick is one of the model's copies."""
+    copies = [(levels_row[y], 0) for y in set(model_items)]
+    copies += [(levels_row[y], 1) for y in set(opp_items)]
+    best = min(c[0] for c in copies)
+    winners = [c for c in copies if c[0] == best]
+    return sum(1 for c in winners if c[1] == 0) / len(winners)
+
+
 def tuples(dist, k):
     """All ordered k-tuples with their probabilities under i.i.d. sampling."""
     n = len(dist)

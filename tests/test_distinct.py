@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import oracle
 import ualign
-from oracle import instances, random_policy
+from oracle import distinct_pick_share, instances, random_policy
 from ualign import Profile
 from ualign.core import _kernels, robust_set_win_rate
 from ualign.core.sets import policy_win_rates, set_win_matrix
@@ -19,16 +19,6 @@ from ualign.data.generators import random_profile
 
 
 # ----------------------------------------------------------------------------- the literal rule
-def distinct_pick_share(levels_row, model_items, opp_items) -> float:
-    """Merge each side (one copy per distinct response and side), then pick uniformly among the
-    copies of minimal level; the probability the pick is one of the model's copies."""
-    copies = [(levels_row[y], 0) for y in set(model_items)]
-    copies += [(levels_row[y], 1) for y in set(opp_items)]
-    best = min(c[0] for c in copies)
-    winners = [c for c in copies if c[0] == best]
-    return sum(1 for c in winners if c[1] == 0) / len(winners)
-
-
 def brute_win_rate(levels, weights, pi, k, rho, ell) -> float:
     return oracle.win_rate(levels, weights, pi, k, rho, ell, share=distinct_pick_share)
 

@@ -14,7 +14,7 @@ from ualign.integrations.group_payoffs import (
     group_payoffs,
     text_classes,
 )
-from ualign.integrations.service import group_result
+from ualign.integrations.group_payoffs import group_result
 from ualign.train.estimators import leave_one_out_payoffs
 
 

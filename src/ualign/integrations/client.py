@@ -127,7 +127,7 @@ class PopulationClient:
     def payoffs(self, groups, k: int, display: str = "multiset", baseline: str = "constant",
                 same: str = "exact") -> list[dict]:
         """``[{"payoffs": (G,), "advantages": (G,)}]`` of ``(prompt, texts)`` groups, one
-        request (THEORY §8, §9; see :func:`ualign.integrations.service.group_result`)."""
+        request (THEORY §8, §9; see :func:`ualign.integrations.group_payoffs.group_result`)."""
         body = {"groups": self._groups(groups), "k": k, "display": display,
                 "baseline": baseline, "same": same}
         res = self._request("POST", "/payoffs", body)["results"]

@@ -25,7 +25,7 @@ from ualign.core._checks import DISPLAYS, check_display
 from ualign.core.estimators import distinct_leave_one_out_payoffs, leave_one_out_payoffs
 
 __all__ = ["DISPLAYS", "baseline_value", "distinct_leave_one_out_payoffs", "group_payoffs",
-           "text_classes"]
+           "group_result", "text_classes"]
 
 BASELINES = ("constant", "group_mean", "none")
 
@@ -72,3 +72,18 @@ def group_payoffs(levels, weights, k: int, display: str = "multiset",
     if check_display(display) == "multiset":
         return leave_one_out_payoffs(np.asarray(levels), k, weights)
     return distinct_leave_one_out_payoffs(levels, k, weights, classes)
+
+
+def group_result(levels, weights, texts: list[str], k: int, display: str = "multiset",
+                 baseline: str = "constant", same="exact") -> dict:
+    """``{"payoffs": (G,), "advantages": (G,)}`` of one ranked group: distinct display merges
+    equal texts (``same``; a merged class takes its first member's levels), then
+    :func:`group_payoffs` and the ``baseline``."""
+    lv = np.asarray(levels)
+    classes = None
+    if display == "distinct":
+        classes = text_classes(texts, same)
+        labels, first = np.unique(classes, return_index=True)
+        lv = lv[:, first[np.searchsorted(labels, classes)]]
+    P = group_payoffs(lv, weights, k, display, classes)
+    return {"payoffs": P, "advantages": P - baseline_value(P, k, baseline)}

@@ -46,9 +46,7 @@ import numpy as np
 from ualign.integrations.group_payoffs import (
     BASELINES,
     DISPLAYS,
-    baseline_value,
-    group_payoffs,
-    text_classes,
+    group_result,
 )
 
 __all__ = ["Limits", "PopulationService", "RequestError", "group_result", "parse_openrlhf",
@@ -268,21 +266,6 @@ def rank_groups(population, groups: list[tuple[str | None, list[str]]]
             lo += len(g)
         return out
     return [rank_texts(population, g, prompt=p) for p, g in groups]
-
-
-def group_result(levels, weights, texts: list[str], k: int, display: str = "multiset",
-                 baseline: str = "constant", same="exact") -> dict:
-    """``{"payoffs": (G,), "advantages": (G,)}`` of one ranked group: distinct display merges
-    equal texts (``same``; a merged class takes its first member's levels), then
-    :func:`~ualign.integrations.group_payoffs.group_payoffs` and the ``baseline``."""
-    lv = np.asarray(levels)
-    classes = None
-    if display == "distinct":
-        classes = text_classes(texts, same)
-        labels, first = np.unique(classes, return_index=True)
-        lv = lv[:, first[np.searchsorted(labels, classes)]]
-    P = group_payoffs(lv, weights, k, display, classes)
-    return {"payoffs": P, "advantages": P - baseline_value(P, k, baseline)}
 
 
 def score_groups(population, groups, k: int, display: str = "multiset",

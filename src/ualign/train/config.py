@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ualign.core._checks import DISPLAYS
+
 __all__ = ["SelfPlayConfig"]
 
 
@@ -114,6 +116,14 @@ class SelfPlayConfig:
                    "SPPO.")
     group_size: int = _f(8, "G, samples per prompt per step; must be >= k+1 (leave-one-out "
                             "estimate, THEORY §8). A group never spans processes.")
+    display: str = _f("multiset", "How the k samples are shown to a user, hence the payoff the "
+                                  "policy is trained on: 'multiset' (the paper's, THEORY §2: "
+                                  "copies count) or 'distinct' (THEORY §9: the k samples shown "
+                                  "deduplicated, a text equal to the competitor's counting once "
+                                  "per side; free-text samples are one response when equal "
+                                  "after ualign.llm.dedupe.normalise, fixed candidates when "
+                                  "they are the same candidate; advantage = P̂ minus its group "
+                                  "mean; docs/train.md 'Distinct display').")
     prompts_per_step: int = _f(1, "Prompts per optimisation step, summed over processes; must "
                                   "be divisible by the number of processes.")
     # ---------------------------------------------------------------- loss
@@ -191,7 +201,7 @@ class SelfPlayConfig:
                              f"{self.group_size!r}")
 
     def _check_names(self) -> None:
-        for name, allowed in (("loss", LOSSES), ("report_to", REPORT_TO),
+        for name, allowed in (("loss", LOSSES), ("report_to", REPORT_TO), ("display", DISPLAYS),
                               ("dtype", DTYPES), ("generation_backend", BACKENDS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

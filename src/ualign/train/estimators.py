@@ -1,7 +1,8 @@
-"""The leave-one-out payoff estimates of THEORY §8 for the trainer: the torch glue around the
-pure NumPy estimators of :mod:`ualign.core.estimators` (re-exported here by name).
+"""The leave-one-out payoff estimates of THEORY §8 (and §9, distinct display) for the trainer:
+the torch glue around the pure NumPy estimators of :mod:`ualign.core.estimators` (re-exported
+here by name) and the text-level glue of :mod:`ualign.integrations.group_payoffs`.
 
-References: THEORY.md §8.
+References: THEORY.md §8, §9.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ualign.core._checks import check_display
 from ualign.core.estimators import (
+    distinct_leave_one_out_payoffs,
     leave_one_out_payoffs,
     levels_from_scores,
     loo_coefficients,
@@ -18,6 +21,7 @@ from ualign.core.estimators import (
 )
 
 __all__ = [
+    "distinct_leave_one_out_payoffs",
     "group_advantages",
     "leave_one_out_payoffs",
     "levels_from_scores",
@@ -26,14 +30,41 @@ __all__ = [
 ]
 
 
-def group_advantages(levels: Sequence, weights: Sequence, k: int, device=None):
-    """``(P̂ (P, G) array, A (P*G,) float32 tensor on device)`` for P groups of G samples:
-    ``P̂`` from :func:`leave_one_out_payoffs` per group (``levels[p]`` of shape ``(U_p, G)``,
-    ``weights[p]`` of shape ``(U_p,)``) and the advantages ``A_i = P̂_i - 1/(k+1)``, flattened
-    group by group (exactly mean 0 within each group)."""
+def group_advantages(levels: Sequence, weights: Sequence, k: int, device=None, *,
+                     display: str = "multiset", texts: Sequence[Sequence[str]] | None = None,
+                     same="exact"):
+    """``(P̂ (P, G) array, A (P*G,) float32 tensor on device)`` for P groups of G samples
+    (``levels[p]`` of shape ``(U_p, G)``, ``weights[p]`` of shape ``(U_p,)``), flattened group by
+    group; the advantages are exactly mean 0 within each group.
+
+    - ``display="multiset"`` (THEORY §8): ``P̂`` from :func:`leave_one_out_payoffs`,
+      ``A_i = P̂_i - 1/(k+1)`` (the group mean of ``P̂``, exactly). ``texts`` is not used.
+    - ``display="distinct"`` (THEORY §9): ``texts[p]`` (the G decoded samples) are merged into
+      responses by ``same`` (:func:`ualign.integrations.group_payoffs.text_classes`:
+      ``"exact"`` = equal after :func:`ualign.llm.dedupe.normalise`, ``"identical"`` = equal
+      strings); a merged response takes its first member's levels; ``P̂`` from
+      :func:`distinct_leave_one_out_payoffs` (the competitor's share against the k other draws
+      shown deduplicated, averaged over all k-subsets of the other G-1 samples) and
+      ``A_i = P̂_i - mean_j P̂_j`` (the group mean is no longer a constant: G copies of one
+      text give every sample ½).
+
+    See docs/train.md, "Distinct display".
+    """
     import torch
 
-    payoffs = np.stack([leave_one_out_payoffs(lv, k, w)
-                        for lv, w in zip(levels, weights, strict=True)])
-    adv = payoffs - 1.0 / (k + 1)
+    from ualign.integrations.group_payoffs import group_result
+
+    if check_display(display) == "multiset":
+        payoffs = np.stack([leave_one_out_payoffs(lv, k, w)
+                            for lv, w in zip(levels, weights, strict=True)])
+        adv = payoffs - 1.0 / (k + 1)
+    else:
+        if texts is None or len(texts) != len(levels):
+            got = "None" if texts is None else f"{len(texts)} groups"
+            raise ValueError(f"display='distinct' needs texts: one list of G decoded samples per "
+                             f"group ({len(levels)} groups), got {got}")
+        res = [group_result(lv, w, list(t), k, "distinct", "group_mean", same)
+               for lv, w, t in zip(levels, weights, texts, strict=True)]
+        payoffs = np.stack([r["payoffs"] for r in res])
+        adv = np.stack([r["advantages"] for r in res])
     return payoffs, torch.tensor(adv.reshape(-1), dtype=torch.float32, device=device)

@@ -58,6 +58,11 @@ class LMPolicy:
         config, accelerator and reference model the policy reads.
     """
 
+    same = "exact"
+    """Distinct display (``config.display``): which samples are one response
+    (:func:`ualign.integrations.group_payoffs.text_classes`): free text merges texts equal after
+    :func:`ualign.llm.dedupe.normalise`."""
+
     def __init__(self, trainer):
         self.trainer = trainer
         self.config = trainer.config
@@ -236,6 +241,8 @@ class FreeTextPolicy(LMPolicy):
 class CandidatePolicy(LMPolicy):
     """Fixed responses: ``π(y | x) ∝ exp(log p_θ(y | x))`` over ``config.candidates`` (each
     string followed by EOS), sampled exactly."""
+
+    same = "identical"      # the candidates are distinct strings: one response per candidate
 
     def __init__(self, trainer):
         super().__init__(trainer)

@@ -6,7 +6,8 @@ One training step is a list of named stages (STYLE.md rule 7), each a short meth
     generate          G >= k+1 samples per prompt from the current policy π_t
     score             the population ranks each group: levels (U, G), weights (U,)
     estimate_payoffs  P̂_i = leave-one-out estimate of L(π_t, y_i) (THEORY §8); advantage
-                      A_i = P̂_i - 1/(k+1), whose group mean is exactly 0
+                      A_i = P̂_i - 1/(k+1), whose group mean is exactly 0; display="distinct":
+                      the k draws shown deduplicated (THEORY §9), A_i = P̂_i - group mean
     log_probs         log π_t(y_i) (and log π_ref(y_i) for the KL term), without gradients
     loss              SPPO:  mean_i [log π_θ(y_i) - log π_t(y_i) - η A_i]^2
                       PG:    -mean_i A_i log π_θ(y_i) + kl_coef · KL(π_θ || π_ref)
@@ -255,9 +256,11 @@ class SelfPlayTrainer:
             batch.weights.append(w)
 
     def estimate_payoffs(self, batch: StepBatch) -> None:
-        """P̂_i (THEORY §8) and advantages A_i = P̂_i - 1/(k+1)."""
+        """P̂_i (THEORY §8; §9 under display="distinct") and advantages A_i = P̂_i minus the
+        group mean (1/(k+1) exactly under multiset display)."""
         batch.payoffs, batch.advantages = group_advantages(
-            batch.levels, batch.weights, self.config.k, self.accelerator.device)
+            batch.levels, batch.weights, self.config.k, self.accelerator.device,
+            display=self.config.display, texts=batch.texts, same=self.policy.same)
 
     def _sample_logps(self, model, batch: StepBatch, grad: bool):
         """``log π(y_i)`` of the samples ``(P*G,)``, plus what the KL term needs."""
@@ -312,7 +315,7 @@ class SelfPlayTrainer:
         acc = self.accelerator
         m = batch.metrics
         m["payoff_max"] = float(batch.payoffs.max(axis=1).mean())
-        m["advantage_abs"] = float(np.abs(batch.payoffs - 1 / (self.config.k + 1)).mean())
+        m["advantage_abs"] = float(batch.advantages.abs().mean())
         m["unique_frac"] = float(np.mean([len(set(t)) / len(t) for t in batch.texts]))
         m.update(self.policy.step_metrics(batch))
         keys = sorted(m)
