@@ -289,7 +289,8 @@ def analyse(out: Path, embed=None, n_boot: int = 1000, seed: int = 0) -> dict:
         base_cols = np.unique(np.concatenate([cols[("base", s)] for s in seeds]))
         G_util = np.stack([w[groups == g] @ S[groups == g][:, base_cols] / w[groups == g].sum()
                            for g in range(len(GROUPS))])
-        corr = np.corrcoef(G_util)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant group row -> NaN
+            corr = np.corrcoef(G_util)
         group_check.append({"prompt": EVAL_PROMPTS[j], "n_base_texts": int(base_cols.size),
                             "group_utility_corr": corr.tolist(),
                             "favourite_differs": [[bool(np.argmax(G_util[a]) != np.argmax(G_util[b]))
@@ -471,6 +472,9 @@ def main(argv=None) -> int:
     ap.add_argument("--save-steps", type=int, default=4)
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--only", default=None, help="run only these ARM-SEED pairs (e.g. nlhf-0)")
+    ap.add_argument("--embed", default=None,
+                    help="sentence embedding of the personas' utilities: default MiniLM; "
+                         "'hashing' for a model-free lexical one (tests)")
     ap.add_argument("--analyse-only", action="store_true")
     ap.add_argument("--json", default=None, help="also write the result here")
     ap.add_argument("--plot", default=None, help="write the plot (PNG) here")
@@ -495,7 +499,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from ualign.llm.embed import as_embedder
 
-    embed = as_embedder(None)
+    embed = as_embedder(args.embed)
     if not args.analyse_only:
         import torch
 
@@ -505,7 +509,10 @@ def main(argv=None) -> int:
         if args.only:
             want = set(args.only.split(","))
             jobs = [(a, s) for a, s in jobs if f"{a}-{s}" in want]
-        _write_json(out / "config.json", {k: v for k, v in vars(args).items()})
+        cfg_path = out / "config.json"
+        old = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+        arms_run = sorted(set(old.get("arms", "").split(",") + arms) - {""})
+        _write_json(cfg_path, dict(vars(args), arms=",".join(arms_run), only=None))
         for i, (a, s) in enumerate(jobs):
             print(f"[plural] run {i + 1}/{len(jobs)}: {a} seed {s}", flush=True)
             run_arm(args, a, s, pop)
