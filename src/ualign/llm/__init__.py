@@ -10,6 +10,8 @@ from ualign.llm.embed import Embedder, HashingEmbedder, default_model
 from ualign.llm.persona import TemperatureFit, fit_temperature, persona_weights
 from ualign.llm.populations import (
     EmbeddingPopulation,
+    JudgeError,
+    JudgePopulation,
     PolisVotes,
     Population,
     RewardModelPopulation,
@@ -24,6 +26,8 @@ __all__ = [
     "Embedder",
     "EmbeddingPopulation",
     "HashingEmbedder",
+    "JudgeError",
+    "JudgePopulation",
     "PolisVotes",
     "Population",
     "RewardModelPopulation",

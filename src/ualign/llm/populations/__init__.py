@@ -6,7 +6,7 @@ A population holds ``U`` users with weights ``w (U,)`` (summing to 1) and a util
     scores(texts) -> S (U, N),  S[u, i] = s_u(x_i)      (higher = better, NaN = unranked)
     rank(texts)   -> Profile.from_scores(S, w)           (equal scores tie)
 
-Three kinds, one module each:
+Four kinds, one module each:
 
 - :class:`EmbeddingPopulation` (``embedding.py``): personas (text descriptions) as ideal
   points in a sentence embedding space, ``s_u(x) = cos(e(persona_u), e(x)) + σ ε_{u,x}`` with
@@ -19,7 +19,11 @@ Three kinds, one module each:
   then scores new text;
 - :class:`RewardModelPopulation` (``reward.py``): any Hugging Face sequence-classification
   reward model scoring ``template.format(persona=..., text=...)`` for each persona and
-  candidate.
+  candidate;
+- :class:`JudgePopulation` (``judge.py``): a causal language model (local or an
+  OpenAI-compatible endpoint) ranks all candidates of a prompt for each persona, listwise,
+  under cyclic shifts of the candidate order (mean Borda points, so a pure position bias
+  cancels); malformed answers are retried then reported, answers cached.
 
 The interface is :class:`Population` (``base.py``); ``spec.py`` reads command-line specs and
 persona files. Every population splits into a selection half and an evaluation half
@@ -32,6 +36,7 @@ candidates per user: per-persona utilities or real votes).
 from ualign.data.polis import PolisVotes, read_polis_votes
 from ualign.llm.populations.base import Population
 from ualign.llm.populations.embedding import EmbeddingPopulation
+from ualign.llm.populations.judge import JudgeError, JudgeFailure, JudgePopulation
 from ualign.llm.populations.reward import RewardModelPopulation
 from ualign.llm.populations.spec import load_population, read_personas
 from ualign.llm.populations.votes import MODES, VotePopulation, evaluate_vote_model
@@ -39,6 +44,9 @@ from ualign.llm.populations.votes import MODES, VotePopulation, evaluate_vote_mo
 __all__ = [
     "MODES",
     "EmbeddingPopulation",
+    "JudgeError",
+    "JudgeFailure",
+    "JudgePopulation",
     "PolisVotes",
     "Population",
     "RewardModelPopulation",

@@ -1,5 +1,5 @@
 """Populations from command-line specs (``polis:FOLDER``, ``personas:FILE``,
-``reward:FILE,model=M``) and persona files."""
+``reward:FILE,model=M``, ``judge:FILE,model=M``) and persona files."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from ualign.llm.populations.base import Population
 from ualign.llm.populations.embedding import EmbeddingPopulation
+from ualign.llm.populations.judge import JudgePopulation
 from ualign.llm.populations.reward import RewardModelPopulation
 from ualign.llm.populations.votes import VotePopulation
 
@@ -156,6 +157,14 @@ def _build_reward(target, opts, embed):
     return RewardModelPopulation(opts["model"], texts, weights)
 
 
+def _build_judge(target, opts, embed):
+    from ualign.llm.generate import load_generator
+
+    texts, weights = read_personas(target)
+    judge = load_generator(opts.pop("model", None), opts.pop("endpoint", None))
+    return JudgePopulation(judge, texts, weights, **opts)
+
+
 register_population_kind(PopulationKind(
     "polis", _build_polis,
     {"mode": str, "min_votes": int, "rank": int, "alpha_global": float, "alpha_group": float,
@@ -176,7 +185,10 @@ def load_population(spec: str, embed=None) -> Population:
       export folder: :meth:`VotePopulation.from_polis`;
     - ``personas:FILE[,noise=gumbel,noise_scale=0.1,seed=0]``: :class:`EmbeddingPopulation`
       (file format: :func:`read_personas`);
-    - ``reward:FILE,model=MODEL_ID_OR_PATH``: :class:`RewardModelPopulation`.
+    - ``reward:FILE,model=MODEL_ID_OR_PATH``: :class:`RewardModelPopulation`;
+    - ``judge:FILE[,model=smollm2,endpoint=URL,permutations=G,max_retries=2,cache=FILE,
+      on_failure=raise|skip,max_new_tokens=N]``: :class:`JudgePopulation`, a causal LM (local,
+      or served at ``endpoint`` under the name ``model``) ranking the candidates per persona.
     """
     kind_name, colon, rest = spec.partition(":")
     if not colon or kind_name not in POPULATION_KINDS:
