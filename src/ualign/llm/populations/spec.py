@@ -175,6 +175,12 @@ register_population_kind(PopulationKind(
     "personas:FILE[,noise=gumbel,noise_scale=0.1,seed=0]"))
 register_population_kind(PopulationKind(
     "reward", _build_reward, {"model": str}, "reward:FILE,model=MODEL_ID_OR_PATH"))
+register_population_kind(PopulationKind(
+    "judge", _build_judge,
+    {"model": str, "endpoint": str, "permutations": int, "max_retries": int, "cache": str,
+     "on_failure": str, "max_new_tokens": int},
+    "judge:FILE[,model=smollm2|ID|PATH,endpoint=URL,permutations=G,max_retries=2,"
+    "cache=FILE.jsonl,on_failure=raise|skip]"))
 
 
 def load_population(spec: str, embed=None) -> Population:
