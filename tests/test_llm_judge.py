@@ -164,7 +164,7 @@ def test_position_bias_cancels_exactly_with_g_orders():
 def test_garbage_is_retried_then_reported_never_guessed():
     ok = JudgePopulation(GarbageThenValid(2), ["p"], max_retries=2)
     assert np.array_equal(ok.scores(["xx", "x"]), [[0, 1]])
-    assert ok.stats == {"calls": 2 * 3, "malformed": 2 * 2, "failed": 0}
+    assert ok.stats == {"calls": 2 * 3, "malformed": 2 * 2, "first_malformed": 2, "failed": 0}
     bad = JudgePopulation(GarbageThenValid(3), ["a persona who hates everything"],
                           max_retries=2)
     with pytest.raises(JudgeError, match="persona 'a persona who hates everything' on prompt "

@@ -241,7 +241,8 @@ class JudgePopulation(Population):
 
     Attributes besides the Population ones: ``personas``, ``failures`` (list of
     :class:`JudgeFailure`), ``stats`` (``calls``: answers asked for, cache hits included;
-    ``malformed`` answers; ``failed`` rankings), ``judge`` (a ``CachedGenerator`` with ``hits``
+    ``malformed`` answers; ``first_malformed``: orders whose first answer was malformed;
+    ``failed``: orders with no valid ranking after the retries), ``judge`` (a ``CachedGenerator`` with ``hits``
     when ``cache`` is given).
     """
 
@@ -282,7 +283,7 @@ class JudgePopulation(Population):
         self.user_labels = self.personas
         self.weights = check_user_weights(weights, len(personas))
         self.failures: list[JudgeFailure] = []
-        self.stats = {"calls": 0, "malformed": 0, "failed": 0}
+        self.stats = dict.fromkeys(("calls", "malformed", "first_malformed", "failed"), 0)
 
     # ------------------------------------------------------------------ the judge prompt
     def render(self, persona: str, prompt: str | None, shown: Sequence[str]) -> str:
@@ -314,6 +315,7 @@ class JudgePopulation(Population):
                 return [order[j] for j in parse_ranking(answer, len(order))]
             except ValueError as e:
                 self.stats["malformed"] += 1
+                self.stats["first_malformed"] += attempt == 0
                 answers.append(answer)
                 reasons.append(str(e))
         failure = JudgeFailure(persona, prompt, tuple(order), tuple(answers), tuple(reasons))
@@ -377,5 +379,5 @@ class JudgePopulation(Population):
         new.__dict__.update(self.__dict__)
         new.personas = tuple(self.personas[i] for i in idx)
         new.failures = []
-        new.stats = {"calls": 0, "malformed": 0, "failed": 0}
+        new.stats = dict.fromkeys(self.stats, 0)
         return self._base_take(new, idx)
