@@ -28,6 +28,7 @@ import argparse
 import datetime
 import json
 import os
+import typing
 import platform
 import sys
 import time
@@ -46,7 +47,9 @@ PERSONAS = [
     "a software engineer who wants precise technical detail",
     "a small-business owner worried about costs",
 ]
-PROMPTS = [
+PROMPTS: list[dict] = [
+    {"prompt": "What is the capital of France?", "obvious": 1,
+     "candidates": ["London.", "Paris.", "Berlin.", "I do not know."]},
     {"prompt": "Should my city raise the minimum wage to $15?",
      "candidates": ["Yes: it lifts low-paid workers out of poverty.",
                     "No: small businesses would cut jobs.",
@@ -59,8 +62,6 @@ PROMPTS = [
                     "Buy a faster computer.",
                     "Cache results you compute twice.",
                     "Use PyPy."]},
-    {"prompt": "What is the capital of France?", "obvious": 1,
-     "candidates": ["London.", "Paris.", "Berlin.", "I do not know."]},
 ]
 
 
@@ -102,7 +103,7 @@ def measure_prompt(pop: JudgePopulation, item: dict) -> list[dict]:
     orders = cyclic_orders(G, G)
     rows = []
     for u, persona in enumerate(pop.personas):
-        sub = pop.subset([u])                   # fresh stats and failures, shared cache
+        sub = typing.cast(JudgePopulation, pop.subset([u]))  # fresh stats, shared cache
         per_order = sub.rankings(texts, item["prompt"])[0]
         sc = self_consistency(per_order)
         by_pos = np.zeros(G)
@@ -170,15 +171,16 @@ def references() -> dict:
     return out
 
 
-def run_judge(name: str, cache: Path, max_retries: int) -> dict:
+def run_judge(name: str, cache: Path, max_retries: int, prompts: list[dict],
+              personas: list[str]) -> dict:
     t0 = time.perf_counter()
     gen = load_judge(name)
     load_s = time.perf_counter() - t0
-    pop = JudgePopulation(gen, PERSONAS, on_failure="skip", max_retries=max_retries,
+    pop = JudgePopulation(gen, personas, on_failure="skip", max_retries=max_retries,
                           cache=cache)
-    rows = []
+    rows: list[dict] = []
     t1 = time.perf_counter()
-    for item in PROMPTS:
+    for item in prompts:
         rows.extend(measure_prompt(pop, item))
         print(f"  {name}: {item['prompt'][:40]!r} done ({time.perf_counter() - t1:.0f} s)",
               flush=True)
@@ -200,16 +202,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--judges", default="tiny,smollm2")
     ap.add_argument("--max-retries", type=int, default=2)
+    ap.add_argument("--prompts", type=int, default=len(PROMPTS), help="use the first N prompts")
+    ap.add_argument("--personas", type=int, default=len(PERSONAS),
+                    help="use the first N personas")
     ap.add_argument("--cache", default="/tmp/ualign-judge-cache")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"
                                          / "judge_consistency.json"))
     a = ap.parse_args(argv)
+    prompts, personas = PROMPTS[:a.prompts], PERSONAS[:a.personas]
+    judges: dict[str, dict] = {}
     result = dict(date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                  machine=machine(), personas=PERSONAS, prompts=PROMPTS,
-                  max_retries=a.max_retries, references=references(), judges={})
+                  machine=machine(), personas=personas, prompts=prompts,
+                  max_retries=a.max_retries, references=references(), judges=judges)
     for name in a.judges.split(","):
         cache = Path(a.cache) / f"{name.replace('/', '_')}.jsonl"
-        result["judges"][name] = r = run_judge(name, cache, a.max_retries)
+        judges[name] = r = run_judge(name, cache, a.max_retries, prompts, personas)
         s = r["summary"]
         print(f"{name}: {s['orders']} orders, {s['calls']} calls in {r['judge_s']:.0f} s; "
               f"first-try malformed {s['first_try_malformed']:.2f}, failed {s['failed']:.2f}; "

@@ -138,17 +138,16 @@ def cyclic_orders(G: int, P: int) -> np.ndarray:
 
 def kendall_tau(a: Sequence[int], b: Sequence[int]) -> float:
     """Kendall's tau between two strict rankings of the same ``G >= 2`` items (each a list of
-    item indices, best first): ``1 - 4 D / (G (G - 1))`` with ``D`` the discordant pairs."""
-    a, b = np.asarray(a), np.asarray(b)
-    G = a.size
-    if G < 2 or b.size != G or sorted(a.tolist()) != sorted(b.tolist()) \
-            or len(set(a.tolist())) != G:
-        raise ValueError(f"a and b must be rankings of the same G >= 2 items, got {a.tolist()} "
-                         f"and {b.tolist()}")
+    the item indices ``0..G-1``, best first): ``1 - 4 D / (G (G - 1))`` with ``D`` the discordant pairs."""
+    x, y = [int(v) for v in a], [int(v) for v in b]
+    G = len(x)
+    if G < 2 or sorted(x) != sorted(y) or len(set(x)) != G or sorted(x) != list(range(G)):
+        raise ValueError(f"a and b must be rankings of the same G >= 2 items 0..G-1, got {x} "
+                         f"and {y}")
     ra = np.empty(G, np.int64)
     rb = np.empty(G, np.int64)
-    ra[a] = np.arange(G)
-    rb[b] = np.arange(G)
+    ra[x] = np.arange(G)
+    rb[y] = np.arange(G)
     i, j = np.triu_indices(G, 1)
     D = int(np.sum(np.sign(ra[i] - ra[j]) != np.sign(rb[i] - rb[j])))
     return 1.0 - 4.0 * D / (G * (G - 1))
