@@ -19,7 +19,8 @@ shifts of the candidate order (the population's default). Measured per judge:
 
     nice -n 15 python benchmarks/judge_consistency.py [--judges tiny,smollm2] [--out FILE]
 
-Answers are cached in ``--cache`` (a rerun asks nothing again); delete it to measure anew.
+Answers are cached in ``--cache`` (a rerun asks nothing again, and loads no model when every
+answer is cached; ``judge_s`` then times the cache, not the judge); delete it to measure anew.
 """
 
 from __future__ import annotations
@@ -65,6 +66,30 @@ PROMPTS: list[dict] = [
 ]
 
 
+class LazyJudge:
+    """A generator loaded at its first uncached call, so a rerun answered entirely from the
+    cache never loads the model."""
+
+    def __init__(self, name: str):
+        from ualign.llm.generate import resolve_model
+
+        self.model_name = name
+        if name == "tiny":
+            self.name = "tiny"
+        else:
+            path, gguf = resolve_model(name)
+            self.name = f"{path}/{gguf}" if gguf else path     # as HFGenerator names it
+        self._gen = None
+        self.load_s = 0.0
+
+    def generate(self, prompt: str, n: int, **params) -> list[str]:
+        if self._gen is None:
+            t0 = time.perf_counter()
+            self._gen = load_judge(self.model_name)
+            self.load_s = time.perf_counter() - t0
+        return self._gen.generate(prompt, n, **params)
+
+
 def load_judge(name: str):
     """A generator for ``tiny`` (the random 2-layer Llama of ``ualign.train.tiny``) or any model
     :func:`ualign.llm.generate.load_generator` reads (``smollm2``)."""
@@ -78,7 +103,8 @@ def load_judge(name: str):
 
         model, tok = tiny_from_spec("tiny", seed=0)
         return HFGenerator(model, tok, name="tiny")
-    return load_generator(name)
+    gen = load_generator(name)
+    return gen
 
 
 def _spearman(a, b) -> float:
@@ -96,39 +122,36 @@ def _mean_spearman(rankings) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def measure_prompt(pop: JudgePopulation, item: dict) -> list[dict]:
-    """One row per persona: the consistency of its rankings of ``item`` under the G orders."""
+def measure_row(pop: JudgePopulation, u: int, item: dict) -> dict:
+    """The consistency of persona ``u``'s rankings of ``item`` under the G cyclic orders."""
     texts = item["candidates"]
     G = len(texts)
     orders = cyclic_orders(G, G)
-    rows = []
-    for u, persona in enumerate(pop.personas):
-        sub = typing.cast(JudgePopulation, pop.subset([u]))  # fresh stats, shared cache
-        per_order = sub.rankings(texts, item["prompt"])[0]
-        sc = self_consistency(per_order)
-        by_pos = np.zeros(G)
-        n_first = n_obvious = 0
-        for order, r in zip(orders, per_order, strict=True):
-            if r is None:
-                continue
-            pos = {c: j for j, c in enumerate(order.tolist())}
-            for rank, c in enumerate(r):
-                by_pos[pos[c]] += G - 1 - rank
-            n_first += pos[r[0]] == 0
-            n_obvious += r[0] == item.get("obvious", -1)
-        nv = sc["n_valid"]
-        rows.append(dict(prompt=item["prompt"], persona=persona, G=G, orders=G,
-                         calls=sub.stats["calls"], malformed=sub.stats["malformed"],
-                         first_malformed=sub.stats["first_malformed"],
-                         failed=G - nv, n_valid=nv, kendall_tau=sc["kendall_tau"],
-                         spearman=_mean_spearman(per_order), top1_agree=sc["top1_agree"],
-                         top_is_first_shown=n_first / nv if nv else float("nan"),
-                         borda_by_position=(by_pos / nv).tolist() if nv else None,
-                         obvious_top1=(n_obvious / nv if nv and "obvious" in item else None),
-                         rankings=per_order,
-                         failures=[dict(order=list(f.order), answers=list(f.answers),
-                                        reasons=list(f.reasons)) for f in sub.failures]))
-    return rows
+    sub = typing.cast(JudgePopulation, pop.subset([u]))  # fresh stats, shared cache
+    per_order = sub.rankings(texts, item["prompt"])[0]
+    sc = self_consistency(per_order)
+    by_pos = np.zeros(G)
+    n_first = n_obvious = 0
+    for order, r in zip(orders, per_order, strict=True):
+        if r is None:
+            continue
+        pos = {c: j for j, c in enumerate(order.tolist())}
+        for rank, c in enumerate(r):
+            by_pos[pos[c]] += G - 1 - rank
+        n_first += pos[r[0]] == 0
+        n_obvious += r[0] == item.get("obvious", -1)
+    nv = sc["n_valid"]
+    return dict(prompt=item["prompt"], persona=pop.personas[u], G=G, orders=G,
+                calls=sub.stats["calls"], malformed=sub.stats["malformed"],
+                first_malformed=sub.stats["first_malformed"],
+                failed=G - nv, n_valid=nv, kendall_tau=sc["kendall_tau"],
+                spearman=_mean_spearman(per_order), top1_agree=sc["top1_agree"],
+                top_is_first_shown=n_first / nv if nv else float("nan"),
+                borda_by_position=(by_pos / nv).tolist() if nv else None,
+                obvious_top1=(n_obvious / nv if nv and "obvious" in item else None),
+                rankings=per_order,
+                failures=[dict(order=list(f.order), answers=list(f.answers),
+                               reasons=list(f.reasons)) for f in sub.failures])
 
 
 def _nanmean(xs) -> float | None:
@@ -172,20 +195,27 @@ def references() -> dict:
 
 
 def run_judge(name: str, cache: Path, max_retries: int, prompts: list[dict],
-              personas: list[str]) -> dict:
-    t0 = time.perf_counter()
-    gen = load_judge(name)
-    load_s = time.perf_counter() - t0
+              personas: list[str], checkpoint=None) -> dict:
+    """Rows persona by persona (every prompt for the first persona, then the next), the result
+    passed to ``checkpoint`` after each row (so an interrupted run keeps its finished rows)."""
+    gen = LazyJudge(name)
     pop = JudgePopulation(gen, personas, on_failure="skip", max_retries=max_retries,
                           cache=cache)
     rows: list[dict] = []
     t1 = time.perf_counter()
-    for item in prompts:
-        rows.extend(measure_prompt(pop, item))
-        print(f"  {name}: {item['prompt'][:40]!r} done ({time.perf_counter() - t1:.0f} s)",
-              flush=True)
-    return dict(judge=gen.name, load_s=load_s, judge_s=time.perf_counter() - t1,
-                cache_hits=pop.judge.hits, summary=summarise(rows), rows=rows)
+    result: dict = {}
+    for u in range(len(personas)):
+        for item in prompts:
+            rows.append(measure_row(pop, u, item))
+            result = dict(judge=gen.name, load_s=gen.load_s, judge_s=time.perf_counter() - t1,
+                          cache_hits=pop.judge.hits, complete=False,
+                          summary=summarise(rows), rows=rows)
+            if checkpoint is not None:
+                checkpoint(result)
+            print(f"  {name}: persona {u}, {item['prompt'][:40]!r} done "
+                  f"({time.perf_counter() - t1:.0f} s)", flush=True)
+    result["complete"] = True
+    return result
 
 
 def machine() -> dict:
@@ -202,21 +232,30 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--judges", default="tiny,smollm2")
     ap.add_argument("--max-retries", type=int, default=2)
-    ap.add_argument("--prompts", type=int, default=len(PROMPTS), help="use the first N prompts")
+    ap.add_argument("--prompts", default=",".join(map(str, range(len(PROMPTS)))),
+                    help="indices of the prompts to use, in this order (default: all)")
     ap.add_argument("--personas", type=int, default=len(PERSONAS),
                     help="use the first N personas")
     ap.add_argument("--cache", default="/tmp/ualign-judge-cache")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"
                                          / "judge_consistency.json"))
     a = ap.parse_args(argv)
-    prompts, personas = PROMPTS[:a.prompts], PERSONAS[:a.personas]
+    prompts = [PROMPTS[int(i)] for i in a.prompts.split(",")]
+    personas = PERSONAS[:a.personas]
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     judges: dict[str, dict] = {}
     result = dict(date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                   machine=machine(), personas=personas, prompts=prompts,
                   max_retries=a.max_retries, references=references(), judges=judges)
     for name in a.judges.split(","):
         cache = Path(a.cache) / f"{name.replace('/', '_')}.jsonl"
-        judges[name] = r = run_judge(name, cache, a.max_retries, prompts, personas)
+
+        def checkpoint(partial, name=name):
+            judges[name] = partial
+            out.write_text(json.dumps(result, indent=1) + "\n")
+
+        judges[name] = r = run_judge(name, cache, a.max_retries, prompts, personas, checkpoint)
         s = r["summary"]
         print(f"{name}: {s['orders']} orders, {s['calls']} calls in {r['judge_s']:.0f} s; "
               f"first-try malformed {s['first_try_malformed']:.2f}, failed {s['failed']:.2f}; "
@@ -224,9 +263,8 @@ def main(argv=None) -> int:
               f"{s['top1_agree']}; top = first shown {s['top_is_first_shown']} "
               f"(chance {s['top_is_first_shown_chance']}); obvious top-1 {s['obvious_top1']}")
     print("references:", json.dumps(result["references"], indent=1))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
-    print("wrote", a.out)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print("wrote", out)
     return 0
 
 
