@@ -18,7 +18,7 @@ from ualign.data.polis import PolisVotes, read_polis_votes
 from ualign.llm.embed import as_embedder
 from ualign.llm.populations.base import Population
 
-__all__ = ["MODES", "VotePopulation", "evaluate_vote_model"]
+__all__ = ["MODES", "VotePopulation", "evaluate_vote_model", "vote_splits"]
 
 
 def _ridge_primal(X, y, c, alpha, prior):
@@ -224,6 +224,30 @@ def _agree_share(votes, axis):
     return np.where(decided > 0, agree / np.maximum(decided, 1), 0.5)
 
 
+def vote_splits(votes: np.ndarray, test_frac: float = 0.2, seed=0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The two held-out splits of :func:`evaluate_vote_model` (one home, so other vote models
+    are scored on exactly the same splits).
+
+    ``votes`` is the ``(P, S)`` matrix (+1 / 0 / -1, NaN unseen) of the kept participants.
+    Returns ``(hidden_votes, hidden_statements)``: ``(T, 2)`` (participant, statement) indices
+    of a random ``test_frac`` of the agree/disagree votes, and an ``(S,)`` bool mask of a
+    random ``test_frac`` of the statements, both drawn from ``numpy.random.default_rng(seed)``
+    in that order.
+    """
+    votes = np.asarray(votes, dtype=float)
+    if votes.ndim != 2:
+        raise ValueError(f"votes must be a (participants, statements) array, got shape "
+                         f"{votes.shape}")
+    if not 0.0 < float(test_frac) < 1.0:
+        raise ValueError(f"test_frac must lie strictly between 0 and 1, got {test_frac}")
+    rng = np.random.default_rng(seed)
+    decided = np.argwhere(np.abs(np.nan_to_num(votes)) > 0)
+    hidden_votes = decided[rng.random(len(decided)) < test_frac]
+    hidden_statements = rng.random(votes.shape[1]) < test_frac
+    return hidden_votes, hidden_statements
+
+
 def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, seed=0,
                         min_votes: int = 5, **fit_options) -> dict:
     """Held-out accuracy / AUC of the vote model on agree (+1) vs disagree (-1) votes.
@@ -243,7 +267,6 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
     pv = folder_or_votes if isinstance(folder_or_votes, PolisVotes) \
         else read_polis_votes(folder_or_votes)
     embed = as_embedder(embed)
-    rng = np.random.default_rng(seed)
     n_decided = np.sum(np.abs(np.nan_to_num(pv.votes)) > 0, axis=1)
     keep = n_decided >= int(min_votes)
     votes, groups = pv.votes[keep], pv.groups[keep]
@@ -254,8 +277,8 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
              alpha_user=fit_options.get("alpha_user", 3.0))
     out = {}
     decided = np.argwhere(np.abs(np.nan_to_num(votes)) > 0)
+    test, held = vote_splits(votes, test_frac, seed)
     # --- split 1: hidden votes
-    test = decided[rng.random(len(decided)) < test_frac]
     train = votes.copy()
     train[test[:, 0], test[:, 1]] = np.nan
     fit = _fit_votes(X, train, groups, **a)
@@ -274,8 +297,6 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
                         user_majority_acc=float(np.mean((ub >= 0.5) == y)),
                         user_majority_auc=_auc(y, ub))
     # --- split 2: hidden statements
-    S = votes.shape[1]
-    held = rng.random(S) < test_frac
     train = votes.copy()
     train[:, held] = np.nan
     fit = _fit_votes(X, train, groups, **a)
