@@ -1,7 +1,11 @@
 """Within-participant AUC on hidden statements: the stance population against the linear vote
 model, on the same splits, leave one conversation out.
 
-For each evaluation conversation (the five of the docs/llm.md table), a
+The ridge strength ``lam`` and the rank of the embedding projection are chosen first, without
+the evaluation conversations: leave one conversation out over the eight other English
+conversations, best mean within-participant AUC on their own hidden-statement splits.
+
+Then, for each evaluation conversation (the five of the docs/llm.md table), a
 :class:`~ualign.llm.populations.stance.StanceModel` is fitted on the co-votes of every *other*
 English Polis conversation in ``../shared/data/polis`` (the German austria-climate and the
 Chinese vtaiwan conversations are left out: all-MiniLM-L6-v2 is an English encoder) and scored
@@ -56,14 +60,53 @@ def _load(embed, min_votes):
     return out
 
 
+def _clean(x):
+    """JSON-safe: non-finite floats as strings ("inf", "nan")."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, float) and not np.isfinite(x):
+        return str(x)
+    return x
+
+
+def _rank(text):
+    return None if text == "full" else int(text)
+
+
+def _validate(data, embed, args):
+    """Choose (lam, rank) without the evaluation conversations: leave one out over the other
+    English conversations (fit on the rest of them), mean within-participant AUC."""
+    from ualign.llm.populations.stance import StanceModel, evaluate_stance_model
+    val = [c for c in ENGLISH if c not in EVALUATE]
+    grid = []
+    for lam in (float(x) for x in args.lams.split(",")):
+        for rank in args.ranks.split(","):
+            aucs, c0 = {}, time.process_time()
+            for conv in val:
+                model = StanceModel.fit([data[c][1:] for c in val if c != conv], lam=lam,
+                                        rank=_rank(rank), n0=args.n0,
+                                        conversation_power=args.power, maxiter=args.maxiter)
+                aucs[conv] = evaluate_stance_model(data[conv][0], model, embed=embed,
+                                                   reg=args.reg)["model_user_auc"]
+            mean = float(np.nanmean(list(aucs.values())))
+            grid.append(dict(lam=lam, rank=rank, mean_user_auc=mean, per_conversation=aucs,
+                             cpu_s=time.process_time() - c0))
+            print(f"validation lam={lam:g} rank={rank}: mean within-participant AUC "
+                  f"{mean:.3f}", flush=True)
+    best = max(grid, key=lambda g: g["mean_user_auc"])
+    return dict(conversations=val, grid=grid, chosen=dict(lam=best["lam"], rank=best["rank"]))
+
+
 def _fold(conv, data, embed, args):
     """Fit on every other conversation, score ``conv``; old model and cosine on the same split."""
     from ualign.llm.populations.stance import StanceModel, evaluate_stance_model
     from ualign.llm.populations.votes import evaluate_vote_model
     train = [c for c in ENGLISH if c != conv]
     t0, c0 = time.perf_counter(), time.process_time()
-    model = StanceModel.fit([data[c][1:] for c in train], lam=args.lam, n0=args.n0,
-                            conversation_power=args.power, maxiter=args.maxiter)
+    model = StanceModel.fit([data[c][1:] for c in train], lam=args.lam, rank=_rank(args.rank),
+                            n0=args.n0, conversation_power=args.power, maxiter=args.maxiter)
     fit_wall, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     pv = data[conv][0]
     new = evaluate_stance_model(pv, model, embed=embed, reg=args.reg)
@@ -86,11 +129,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "stance_auc.json"))
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/ualign/stance-emb"))
-    ap.add_argument("--lam", type=float, default=1.0)
+    ap.add_argument("--lams", default="0.1,1,10,inf", help="validation grid of lam")
+    ap.add_argument("--ranks", default="64,full", help="validation grid of rank")
     ap.add_argument("--n0", type=float, default=10.0)
     ap.add_argument("--power", type=float, default=0.5)
     ap.add_argument("--reg", type=float, default=1.0)
     ap.add_argument("--maxiter", type=int, default=300)
+    ap.add_argument("--lam", type=float, default=None, help="skip validation: use this lam")
+    ap.add_argument("--rank", default="64", help="with --lam: the rank (an integer or full)")
     ap.add_argument("--only", default=",".join(EVALUATE), help="evaluation conversations")
     ap.add_argument("--ship", action="store_true", help="also fit on all English "
                     "conversations and write the package's default model")
@@ -103,6 +149,11 @@ def main(argv=None) -> int:
     data = _load(embed, 5)
     print(f"embedded {sum(len(d[0].texts) for d in data.values())} statements "
           f"({embed.n_encoded} encoded) in {time.perf_counter() - t0:.0f} s", flush=True)
+    validation = None
+    if args.lam is None:
+        validation = _validate(data, embed, args)
+        args.lam, args.rank = validation["chosen"]["lam"], validation["chosen"]["rank"]
+    print(f"lam={args.lam:g} rank={args.rank}", flush=True)
     rows = []
     for conv in args.only.split(","):
         r = _fold(conv, data, embed, args)
@@ -115,7 +166,8 @@ def main(argv=None) -> int:
         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         machine=f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}, "
                 f"load average {os.getloadavg()[0]:.1f} at the end (shared machine)",
-        options=dict(lam=args.lam, n0=args.n0, conversation_power=args.power, reg=args.reg,
+        validation=validation,
+        options=dict(lam=args.lam, rank=args.rank, n0=args.n0, conversation_power=args.power, reg=args.reg,
                      maxiter=args.maxiter, test_frac=0.2, seed=0, min_votes=5,
                      embedder="all-MiniLM-L6-v2", protocol="leave one conversation out "
                      "over the English conversations"),
@@ -125,8 +177,8 @@ def main(argv=None) -> int:
     if args.ship:
         from ualign.llm.populations.stance import DEFAULT_MODEL_FILE, StanceModel
         c0 = time.process_time()
-        model = StanceModel.fit([data[c][1:] for c in ENGLISH], lam=args.lam, n0=args.n0,
-                                conversation_power=args.power, maxiter=args.maxiter,
+        model = StanceModel.fit([data[c][1:] for c in ENGLISH], lam=args.lam,
+                                rank=_rank(args.rank), n0=args.n0, conversation_power=args.power, maxiter=args.maxiter,
                                 meta={"conversations": list(ENGLISH),
                                       "embedder": "all-MiniLM-L6-v2",
                                       "attribution": result["attribution"]})
@@ -137,7 +189,7 @@ def main(argv=None) -> int:
         print(f"wrote {DEFAULT_MODEL_FILE} ({result['shipped']['bytes']} bytes)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    out.write_text(json.dumps(_clean(result), indent=1, allow_nan=False) + "\n")
     print(f"wrote {out}")
     return 0
 

@@ -29,9 +29,10 @@ class TableEmbed:
         return np.stack([self.table[t] for t in texts])
 
 
-def _conversation(rng, name, axis, n_topics=15, n_part=80, missing=0.3, flip=0.05):
+def _conversation(rng, name, axis, n_topics=15, n_part=80, missing=0.3, flip=0.05,
+                  lean=0.4):
     """Statements in pro / con pairs on a topic: both sides share a large random topic vector
-    (so their cosine is high) and differ by ``±0.4 · axis``. Each participant has a side
+    (so their cosine is high) and differ by ``±lean · axis``. Each participant has a side
     ``θ = ±1`` on ``axis`` and agrees with a statement when ``θ`` matches its sign (a ``flip``
     share of votes flipped, a ``missing`` share unseen). Returns the votes and the table."""
     texts, rows, sides = [], [], []
@@ -40,7 +41,7 @@ def _conversation(rng, name, axis, n_topics=15, n_part=80, missing=0.3, flip=0.0
         topic -= (topic @ axis) * axis
         topic /= np.linalg.norm(topic)
         for side in (1.0, -1.0):
-            e = topic + 0.4 * side * axis
+            e = topic + lean * side * axis
             texts.append(f"{name}: topic {t} side {side:+.0f}")
             rows.append(e / np.linalg.norm(e))
             sides.append(side)
@@ -54,7 +55,7 @@ def _conversation(rng, name, axis, n_topics=15, n_part=80, missing=0.3, flip=0.0
     return pv, dict(zip(texts, rows, strict=True))
 
 
-def _world(seed, shared_axis=True, n_conv=4):
+def _world(seed, shared_axis=True, n_conv=4, flip=0.05, lean=0.4):
     """``n_conv`` conversations; the stance axis is shared by all (transferable) or drawn anew
     for each conversation (nothing to transfer)."""
     rng = np.random.default_rng(seed)
@@ -63,7 +64,7 @@ def _world(seed, shared_axis=True, n_conv=4):
     for c in range(n_conv):
         axis = axis0 if shared_axis else rng.normal(size=D)
         axis = axis / np.linalg.norm(axis)
-        pv, tab = _conversation(rng, f"c{c}", axis)
+        pv, tab = _conversation(rng, f"c{c}", axis, flip=flip, lean=lean)
         convs.append(pv)
         table.update(tab)
     return convs, TableEmbed(table)
@@ -90,9 +91,9 @@ def test_learned_relation_recovers_a_shared_stance_axis():
     """Trained on three conversations, the relation separates the two sides of the fourth's
     topics (which cosine similarity cannot: both sides of a topic are close), and the held-out
     within-participant AUC on hidden statements is high where the linear vote model's and the
-    cosine relation's are not."""
-    convs, embed = _world(0)
-    model = _fit(convs[:3], embed, lam=1e-2)
+    cosine relation's are not (no vote is flipped: a perfect model scores AUC 1)."""
+    convs, embed = _world(0, flip=0.0, lean=0.15)
+    model = _fit(convs[:3], embed, lam=1e-3)
     test = convs[3]
     E = embed(list(test.texts))
     K = model.relation(E, E)
@@ -100,9 +101,9 @@ def test_learned_relation_recovers_a_shared_stance_axis():
     assert np.all(K[pro, con] < 0)          # the two sides of one topic: opposite
     same = K[pro][:, pro][~np.eye(pro.size, dtype=bool)]
     assert np.all(same > 0)                 # same side, other topics: alike
-    assert np.all(np.sum(E[pro] * E[con], axis=1) > 0.7)  # cosine calls the two sides close
+    assert np.all(np.sum(E[pro] * E[con], axis=1) > 0.9)  # cosine calls the two sides close
     new = evaluate_stance_model(test, model, embed=embed, seed=0)
-    assert new["model_user_auc"] > 0.95 and new["model_acc"] > 0.85
+    assert new["model_user_auc"] > 0.97 and new["model_acc"] > 0.9
     cosine = StanceModel(np.pad(np.eye(D), ((0, 1), (0, 1))))
     cos = evaluate_stance_model(test, cosine, embed=embed, seed=0)
     old = evaluate_vote_model(test, embed=embed, seed=0)["statements"]
@@ -128,30 +129,37 @@ def test_population_ranks_new_text_by_stance():
     prefers_pro = S[:, 0] > S[:, 1]
     assert np.mean(prefers_pro == (theta > 0)) > 0.95
     P = pop.rank(list(test.texts[:2]))
-    assert P.shape == (80, 2)
+    assert P.shape[1] == 2   # identical orders merge: two kinds of participant
     sub = pop.subset([0, 5])
     np.testing.assert_array_equal(sub.scores(list(test.texts[:2])), S[[0, 5]])
 
 
-def test_nothing_to_transfer_stays_near_chance():
-    """Each conversation has its own stance axis: what is learned elsewhere does not transfer,
-    and the model must say so by being near chance (not confidently wrong), with finite
-    utilities; a participant without agree/disagree votes and a text unrelated to every
-    statement get utility 0."""
-    convs, embed = _world(2, shared_axis=False, n_conv=5)
-    model = _fit(convs[:4], embed)
-    aucs = [evaluate_stance_model(pv, model, embed=embed, seed=s)["model_user_auc"]
-            for pv in convs[4:] for s in range(3)]
-    assert 0.3 < np.mean(aucs) < 0.7
-    test = convs[4]
+def test_votes_without_stance_stay_near_chance():
+    """In a new conversation whose votes are coin flips (no stance structure at all) the
+    model trained elsewhere must be near chance, not confidently right or wrong, with finite
+    utilities; a participant without agree/disagree votes and a model that relates nothing get
+    utility 0."""
+    convs, embed = _world(2)
+    model = _fit(convs, embed, lam=1e-2)
+    rng = np.random.default_rng(5)
+    aucs = []
+    for c in range(4):
+        pv, table = _conversation(rng, f"new{c}", np.eye(D)[0])
+        embed.table.update(table)
+        votes = np.where(np.isnan(pv.votes), np.nan, rng.choice([-1.0, 1.0], pv.votes.shape))
+        test = PolisVotes(texts=pv.texts, statement_ids=pv.statement_ids,
+                          participants=pv.participants, groups=pv.groups, votes=votes)
+        aucs.append(evaluate_stance_model(test, model, embed=embed, seed=c)["model_user_auc"])
+    assert 0.4 < np.mean(aucs) < 0.6, aucs
     votes = test.votes.copy()
     votes[0] = 0.0                                   # participant 0 passed on everything
+    E = embed(list(test.texts))
+    pop = StancePopulation(votes, test.texts, E, model, embed)
+    S = pop.scores(list(test.texts[:4]))
+    assert np.all(np.isfinite(S)) and np.all(S[0] == 0.0)
     zero = StanceModel(np.zeros((D + 1, D + 1)))     # relates nothing to anything
-    embed.table["new"] = np.ones(D) / np.sqrt(D)
-    pop = StancePopulation(votes, test.texts, embed(list(test.texts)), model, embed)
-    assert np.all(pop.scores(["new"])[0] == 0.0)
-    pop0 = StancePopulation(votes, test.texts, embed(list(test.texts)), zero, embed)
-    assert np.all(pop0.scores(["new", test.texts[0]]) == 0.0)
+    pop0 = StancePopulation(votes, test.texts, E, zero, embed)
+    assert np.all(pop0.scores(list(test.texts[:4])) == 0.0)
 
 
 def test_save_load_round_trip(tmp_path):
@@ -161,7 +169,7 @@ def test_save_load_round_trip(tmp_path):
     model.save(path)
     back = StanceModel.load(path)
     np.testing.assert_allclose(back.M, model.M, rtol=1e-6, atol=1e-6)
-    assert back.meta["name"] == "tiny" and back.meta["lam"] == 1.0 and back.dim == D
+    assert back.meta["name"] == "tiny" and back.meta["lam"] == 1e-2 and back.dim == D
     # the population spec: stance:FOLDER,model=FILE
     folder = tmp_path / "conv"
     folder.mkdir()

@@ -172,7 +172,9 @@ class StanceModel:
 
         Args:
           conversations: ``(votes (P, S), embeddings (S, d))`` per conversation.
-          lam: ridge strength on ``||M||²`` (> 0; the pair weights sum to 1).
+          lam: ridge strength on ``||M||²`` (> 0; the pair weights sum to 1); ``inf`` takes
+            the limit, ``M ∝ Σ_c X_cᵀ (w_c ⊙ a_c) X_c`` (statements relate as the training
+            statements near them co-voted), scaled by least squares.
           rank: principal directions kept (``None`` or ``>= d``: all, no centring).
           n0: pair weight ``n / (n + n0)`` for ``n`` co-voters (>= 0).
           conversation_power: each conversation's pair weights are divided by their sum to
@@ -180,12 +182,16 @@ class StanceModel:
           maxiter: L-BFGS iterations.
         """
         from scipy.optimize import minimize
-        if not 0 < float(lam) < float("inf"):
-            raise ValueError(f"lam must be a positive number, got {lam}")
+        if not 0 < float(lam) <= float("inf"):
+            raise ValueError(f"lam must be a positive number or inf, got {lam}")
         raw = _fit_items(conversations, n0, conversation_power)
         P, mu = _principal(np.vstack([E for E, _, _ in raw]), rank)
         items = [(_with_bias((E - mu) @ P), a, w) for E, a, w in raw]
         r1 = P.shape[1] + 1
+        info = dict(meta or {}, lam=float(lam), rank=P.shape[1], n0=float(n0),
+                    conversation_power=float(conversation_power))
+        if np.isinf(lam):
+            return cls(_moment_fit(items), P, mu, dict(info, iterations=0, converged=True))
 
         def loss(m):
             M = m.reshape(r1, r1)
@@ -200,9 +206,7 @@ class StanceModel:
 
         res = minimize(loss, np.zeros(r1 * r1), jac=True, method="L-BFGS-B",
                        options={"maxiter": int(maxiter), "ftol": 1e-13, "gtol": 1e-10})
-        info = dict(meta or {}, lam=float(lam), rank=P.shape[1], n0=float(n0),
-                    conversation_power=float(conversation_power), iterations=int(res.nit),
-                    loss=float(res.fun), converged=bool(res.success))
+        info.update(iterations=int(res.nit), loss=float(res.fun), converged=bool(res.success))
         return cls(res.x.reshape(r1, r1), P, mu, info)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -231,6 +235,18 @@ class StanceModel:
             raise ValueError(f"{path}: not a stance model .npz with M, P, mu and meta "
                              f"({e})") from None
         return cls(M, P, mu, meta)
+
+
+def _moment_fit(items) -> np.ndarray:
+    """The ``lam -> inf`` limit of the ridge fit: ``M = c G`` with ``G = Σ Xᵀ (w ⊙ a) X`` (the
+    ridge solution's direction as ``lam`` grows) and ``c`` its least-squares scale."""
+    G = sum(X.T @ (w * a) @ X for X, a, w in items)
+    num = den = 0.0
+    for X, a, w in items:
+        F = X @ G @ X.T
+        num += float(np.sum(w * F * a))
+        den += float(np.sum(w * F * F))
+    return G * (num / den if den > 0 else 0.0)
 
 
 def _principal(E: np.ndarray, rank: int | None) -> tuple[np.ndarray, np.ndarray]:
