@@ -163,6 +163,7 @@ def main(argv=None) -> int:
               f"{r['old_model']['model_user_auc']:.3f} (n={r['n_test']}, fit "
               f"{r['fit_cpu_s']:.0f} CPU s)", flush=True)
     result = dict(
+        cpu_s_total=time.process_time(),
         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         machine=f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}, "
                 f"load average {os.getloadavg()[0]:.1f} at the end (shared machine)",

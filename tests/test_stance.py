@@ -14,7 +14,7 @@ from ualign.llm import (
     evaluate_vote_model,
     load_population,
 )
-from ualign.llm.populations.stance import covote_agreement
+from ualign.llm.populations.stance import covote_agreement, default_stance_model
 
 D = 12  # embedding dimension of the synthetic conversations
 
@@ -237,3 +237,14 @@ def test_bad_input(tmp_path):
         StanceModel.load(tmp_path / "junk.npz")
     with pytest.raises(ValueError, match="test_frac"):
         evaluate_stance_model(pv, model, embed=embed, test_frac=1.0)
+
+
+def test_shipped_model():
+    """The package's model: all-MiniLM-L6-v2 (384 dimensions), fitted on the 13 English Polis
+    conversations, records how; its relation is symmetric."""
+    model = default_stance_model()
+    assert model.dim == 384 and model.M.shape[0] == model.meta["rank"] + 1
+    assert len(model.meta["conversations"]) == 13 and "CC BY 4.0" in model.meta["attribution"]
+    E = np.random.default_rng(0).normal(size=(5, 384))
+    K = model.relation(E, E)
+    np.testing.assert_allclose(K, K.T, atol=1e-9)
