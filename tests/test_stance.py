@@ -235,6 +235,8 @@ def test_bad_input(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="not a stance model"):
         StanceModel.load(tmp_path / "junk.npz")
+    with pytest.raises(ValueError, match="model must be a StanceModel"):
+        evaluate_stance_model(pv, np.eye(D + 1), embed=embed)
     with pytest.raises(ValueError, match="test_frac"):
         evaluate_stance_model(pv, model, embed=embed, test_frac=1.0)
 

@@ -16,9 +16,11 @@ of the training statements' embeddings, ``μ`` their mean),
 
 fitted by weighted ridge least squares over the statement pairs of *training* conversations
 (weight ``n_ij / (n_ij + n0)`` for ``n_ij`` co-voters, each conversation's weights divided by
-their sum to the power ``conversation_power``, all weights then summing to 1; L-BFGS on ``M``). Unlike a linear utility on
-the embedding, which scores the two sides of a topic alike because an encoder places them close
-together, ``M`` may map two close embeddings to a negative relation.
+their sum to the power ``conversation_power``, all weights then summing to 1; L-BFGS on ``M``).
+Unlike a linear utility on the embedding, which scores the two sides of a topic alike because
+an encoder places them close together, ``M`` may map two close embeddings to a negative
+relation (it can only where the stance is encoded along directions shared with the training
+conversations).
 
 A participant ``p`` who voted ``v_pj ∈ {+1, 0, -1}`` then scores a text ``s`` by kernel
 regression on their own votes (passes count in neither sum):
@@ -52,7 +54,13 @@ from ualign.core._checks import check_user_weights
 from ualign.data.polis import PolisVotes, read_polis_votes
 from ualign.llm.embed import as_embedder
 from ualign.llm.populations.base import Population
-from ualign.llm.populations.votes import _user_auc, vote_splits
+from ualign.llm.populations.votes import (
+    _auc,
+    _user_auc,
+    kept_participants,
+    participant_groups,
+    vote_splits,
+)
 
 __all__ = ["StanceModel", "StancePopulation", "covote_agreement", "default_stance_model",
            "evaluate_stance_model"]
@@ -364,20 +372,14 @@ class StancePopulation(Population):
         elif isinstance(model, (str, os.PathLike)):
             model = StanceModel.load(model)
         embed = as_embedder(embed)
-        n_decided = np.sum(np.abs(np.nan_to_num(pv.votes)) > 0, axis=1)
-        keep = n_decided >= int(min_votes)
+        keep = kept_participants(pv.votes, min_votes)
         if not keep.any():
             raise ValueError(f"no participant has min_votes={min_votes} agree/disagree votes; "
                              f"the population would have no users")
-        groups = pv.groups[keep]
-        gids = sorted(int(g) for g in np.unique(groups) if g >= 0)
-        no_group = max(gids) + 1 if gids else 0
-        group_names = tuple(f"group {g}" for g in range(no_group)) + (
-            ("no group",) if np.any(groups < 0) else ())
+        groups, group_names = participant_groups(pv.groups[keep])
         E = np.asarray(embed(list(pv.texts)), dtype=float)
         return cls(pv.votes[keep], pv.texts, E, model, embed, reg, None,
-                   [f"participant {p}" for p in pv.participants[keep]],
-                   np.where(groups >= 0, groups, no_group), group_names)
+                   [f"participant {p}" for p in pv.participants[keep]], groups, group_names)
 
     def _scores(self, texts):
         K = self.model.relation(np.asarray(self.embed(texts), dtype=float), self.E)
@@ -405,12 +407,12 @@ def evaluate_stance_model(folder_or_votes, model: StanceModel, embed=None,
     of the utility against the vote, 0 counting as agree). ``model`` should not have been
     fitted on this conversation.
     """
-    from ualign.llm.populations.votes import _auc
+    if not isinstance(model, StanceModel):
+        raise ValueError(f"model must be a StanceModel, got {type(model).__name__}")
     pv = folder_or_votes if isinstance(folder_or_votes, PolisVotes) \
         else read_polis_votes(folder_or_votes)
     embed = as_embedder(embed)
-    n_decided = np.sum(np.abs(np.nan_to_num(pv.votes)) > 0, axis=1)
-    votes = pv.votes[n_decided >= int(min_votes)]
+    votes = pv.votes[kept_participants(pv.votes, min_votes)]
     _, held = vote_splits(votes, test_frac, seed)
     decided = np.argwhere(np.abs(np.nan_to_num(votes)) > 0)
     test = decided[held[decided[:, 1]]]

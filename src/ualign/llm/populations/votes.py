@@ -36,6 +36,23 @@ def _ridge_dual(X, y, alpha, prior):
     return prior + X.T @ np.linalg.solve(K, y - X @ prior)
 
 
+def kept_participants(votes: np.ndarray, min_votes: int) -> np.ndarray:
+    """``(P,)`` bool: the participants with at least ``min_votes`` agree/disagree votes (the
+    users of the Polis vote and stance populations and of their evaluations)."""
+    return np.sum(np.abs(np.nan_to_num(votes)) > 0, axis=1) >= int(min_votes)
+
+
+def participant_groups(groups: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Polis ``group-id`` (-1: none) -> ``(group index per participant, group names)``:
+    ``group 0``, ``group 1``, ... and a last ``no group`` for the participants Polis put in
+    no opinion group."""
+    gids = sorted(int(g) for g in np.unique(groups) if g >= 0)
+    no_group = max(gids) + 1 if gids else 0
+    names = tuple(f"group {g}" for g in range(no_group)) + (
+        ("no group",) if np.any(groups < 0) else ())
+    return np.where(groups >= 0, groups, no_group), names
+
+
 @dataclasses.dataclass(frozen=True)
 class _VoteFit:
     W: np.ndarray  # (P, d+1) per-participant weights, last entry the bias
@@ -124,8 +141,7 @@ class VotePopulation(Population):
         pv = folder_or_votes if isinstance(folder_or_votes, PolisVotes) \
             else read_polis_votes(folder_or_votes)
         embed = as_embedder(embed)
-        n_decided = np.sum(np.abs(np.nan_to_num(pv.votes)) > 0, axis=1)
-        keep = n_decided >= int(min_votes)
+        keep = kept_participants(pv.votes, min_votes)
         if not keep.any():
             raise ValueError(f"no participant has min_votes={min_votes} agree/disagree votes; "
                              f"the population would have no users")
@@ -136,10 +152,7 @@ class VotePopulation(Population):
         fit = _fit_votes(X, votes, groups, alpha_global, alpha_group, alpha_user)
         gids = sorted(int(g) for g in np.unique(groups) if g >= 0)
         # participants Polis put in no opinion group form their own group, "no group"
-        no_group = max(gids) + 1 if gids else 0
-        group_names = tuple(f"group {g}" for g in range(no_group)) + (
-            ("no group",) if np.any(groups < 0) else ())
-        g_arr = np.where(groups >= 0, groups, no_group)
+        g_arr, group_names = participant_groups(groups)
         labels = [f"participant {p}" for p in pv.participants[keep]]
         if mode == "participant":
             return cls(fit.W, embed, None, labels, g_arr, group_names, pv)
@@ -267,8 +280,7 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
     pv = folder_or_votes if isinstance(folder_or_votes, PolisVotes) \
         else read_polis_votes(folder_or_votes)
     embed = as_embedder(embed)
-    n_decided = np.sum(np.abs(np.nan_to_num(pv.votes)) > 0, axis=1)
-    keep = n_decided >= int(min_votes)
+    keep = kept_participants(pv.votes, min_votes)
     votes, groups = pv.votes[keep], pv.groups[keep]
     E = np.asarray(embed(list(pv.texts)), dtype=float)
     X = np.hstack([E, np.ones((E.shape[0], 1))])
