@@ -250,3 +250,23 @@ def test_shipped_model():
     E = np.random.default_rng(0).normal(size=(5, 384))
     K = model.relation(E, E)
     np.testing.assert_allclose(K, K.T, atol=1e-9)
+
+
+def test_scores_and_moment_limit_match_their_definitions():
+    """Kernel regression against a loop over participants and statements; ``lam=inf`` against
+    the ridge fit with a very large ``lam`` (same direction of ``M``)."""
+    rng = np.random.default_rng(7)
+    votes = rng.choice([-1.0, 0.0, 1.0, np.nan], size=(6, 9))
+    K = rng.normal(size=(4, 9))
+    from ualign.llm.populations.stance import stance_scores
+    U = stance_scores(votes, K, reg=0.5)
+    for p in range(6):
+        for n in range(4):
+            num = sum(K[n, j] * votes[p, j] for j in range(9) if votes[p, j] in (1.0, -1.0))
+            den = 0.5 + sum(abs(K[n, j]) for j in range(9) if votes[p, j] in (1.0, -1.0))
+            assert U[p, n] == pytest.approx(num / den)
+    convs, embed = _world(6, n_conv=2)
+    limit = _fit(convs, embed, lam=np.inf).M.ravel()
+    ridge = _fit(convs, embed, lam=1e7).M.ravel()
+    cos = limit @ ridge / (np.linalg.norm(limit) * np.linalg.norm(ridge))
+    assert cos > 0.999
