@@ -20,7 +20,7 @@ similarity only) with the same kernel regression.
 ``src/ualign/llm/populations/stance_minilm.npz`` (the package's default stance model).
 
 Usage (one thread; embeddings cached under --cache):
-    OMP_NUM_THREADS=1 python benchmarks/stance_auc.py [--ship] [--out benchmarks/results/stance_auc.json]
+    OMP_NUM_THREADS=1 python benchmarks/stance_auc.py [--ship] [--out FILE.json]
 
 Polis data: Data was gathered using the Polis software (compdemocracy.org/polis) and is
 sub-licensed under CC BY 4.0 with Attribution to The Computational Democracy Project.
@@ -52,10 +52,11 @@ EVALUATE = ("15-per-hour-seattle", "brexit-consensus", "canadian-electoral-refor
 
 def _load(embed, min_votes):
     from ualign.llm import read_polis_votes
+    from ualign.llm.populations.votes import kept_participants
     out = {}
     for conv in ENGLISH:
         pv = read_polis_votes(DATA / conv)
-        keep = np.sum(np.abs(np.nan_to_num(pv.votes)) > 0, axis=1) >= min_votes
+        keep = kept_participants(pv.votes, min_votes)
         out[conv] = (pv, pv.votes[keep], np.asarray(embed(list(pv.texts)), dtype=float))
     return out
 
@@ -117,7 +118,16 @@ def _fold(conv, data, embed, args):
     if not old["n_test"] == new["n_test"] == cos["n_test"]:
         raise RuntimeError(f"{conv}: the splits differ ({old['n_test']} vs {new['n_test']} "
                            f"held-out votes)")
-    return dict(conversation=conv, participants=int(data[conv][1].shape[0]),
+    seeds = {}
+    for seed in (int(x) for x in args.seeds.split(",") if x.strip()):
+        seeds[seed] = dict(
+            stance=evaluate_stance_model(pv, model, embed=embed, reg=args.reg,
+                                         seed=seed)["model_user_auc"],
+            cosine=evaluate_stance_model(pv, cosine, embed=embed, reg=args.reg,
+                                         seed=seed)["model_user_auc"],
+            old=evaluate_vote_model(pv, embed=embed, test_frac=0.2,
+                                    seed=seed)["statements"]["model_user_auc"])
+    return dict(conversation=conv, other_seeds=seeds, participants=int(data[conv][1].shape[0]),
                 statements=len(pv.texts), n_test=new["n_test"], train_conversations=train,
                 stance=new, cosine=cos, old_model={k: old[k] for k in (
                     "model_acc", "model_auc", "model_user_auc", "global_model_user_auc",
@@ -137,6 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--maxiter", type=int, default=300)
     ap.add_argument("--lam", type=float, default=None, help="skip validation: use this lam")
     ap.add_argument("--rank", default="64", help="with --lam: the rank (an integer or full)")
+    ap.add_argument("--seeds", default="1,2,3,4", help="further hidden-statement splits "
+                    "(seed 0 is the docs table's split)")
     ap.add_argument("--only", default=",".join(EVALUATE), help="evaluation conversations")
     ap.add_argument("--ship", action="store_true", help="also fit on all English "
                     "conversations and write the package's default model")
@@ -161,14 +173,21 @@ def main(argv=None) -> int:
         print(f"{conv}: within-participant AUC stance {r['stance']['model_user_auc']:.3f}, "
               f"cosine {r['cosine']['model_user_auc']:.3f}, old "
               f"{r['old_model']['model_user_auc']:.3f} (n={r['n_test']}, fit "
-              f"{r['fit_cpu_s']:.0f} CPU s)", flush=True)
+              f"{r['fit_cpu_s']:.1f} CPU s)", flush=True)
+        if r["other_seeds"]:
+            m = {k: np.mean([x[k] for x in r["other_seeds"].values()])
+                 for k in ("stance", "cosine", "old")}
+            print(f"  seeds {','.join(map(str, r['other_seeds']))}: mean stance "
+                  f"{m['stance']:.3f}, cosine {m['cosine']:.3f}, old {m['old']:.3f}",
+                  flush=True)
     result = dict(
         cpu_s_total=time.process_time(),
         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         machine=f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}, "
                 f"load average {os.getloadavg()[0]:.1f} at the end (shared machine)",
         validation=validation,
-        options=dict(lam=args.lam, rank=args.rank, n0=args.n0, conversation_power=args.power, reg=args.reg,
+        options=dict(lam=args.lam, rank=args.rank, n0=args.n0, conversation_power=args.power,
+                     reg=args.reg,
                      maxiter=args.maxiter, test_frac=0.2, seed=0, min_votes=5,
                      embedder="all-MiniLM-L6-v2", protocol="leave one conversation out "
                      "over the English conversations"),
@@ -179,7 +198,8 @@ def main(argv=None) -> int:
         from ualign.llm.populations.stance import DEFAULT_MODEL_FILE, StanceModel
         c0 = time.process_time()
         model = StanceModel.fit([data[c][1:] for c in ENGLISH], lam=args.lam,
-                                rank=_rank(args.rank), n0=args.n0, conversation_power=args.power, maxiter=args.maxiter,
+                                rank=_rank(args.rank), n0=args.n0,
+                                conversation_power=args.power, maxiter=args.maxiter,
                                 meta={"conversations": list(ENGLISH),
                                       "embedder": "all-MiniLM-L6-v2",
                                       "attribution": result["attribution"]})

@@ -257,7 +257,7 @@ def vote_splits(votes: np.ndarray, test_frac: float = 0.2, seed=0
     rng = np.random.default_rng(seed)
     decided = np.argwhere(np.abs(np.nan_to_num(votes)) > 0)
     hidden_votes = decided[rng.random(len(decided)) < test_frac]
-    hidden_statements = rng.random(votes.shape[1]) < test_frac
+    hidden_statements = np.asarray(rng.random(votes.shape[1]) < test_frac, dtype=bool)
     return hidden_votes, hidden_statements
 
 
