@@ -80,6 +80,7 @@ def test_wheel_metadata(wheel):
         meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         entry = z.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt")))
     assert "ualign/cli/__init__.py" in names and "ualign/_version.py" in names
+    assert "ualign/llm/populations/stance_minilm.npz" in names   # the shipped stance model
     assert not any(n.startswith(("tests/", "benchmarks/", "examples/")) for n in names)
     assert f"Version: {ualign.__version__}" in meta
     assert "License-Expression: Apache-2.0" in meta

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["atomic_write_set", "atomic_write_text", "sweep_stale"]
+__all__ = ["atomic_write_bytes", "atomic_write_set", "atomic_write_text", "sweep_stale"]
 
 
 def sweep_stale(path: Path, suffix: str, age: float) -> None:
@@ -49,6 +49,22 @@ def atomic_write_text(path: Path, text: str, *, stale_after: float = 3600.0) -> 
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, stale_after: float = 3600.0) -> Path:
+    """:func:`atomic_write_text` for bytes (e.g. an ``.npz`` written to a buffer)."""
+    path = Path(path)
+    sweep_stale(path, ".tmp", stale_after)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -17,6 +17,9 @@ Four kinds, one module each:
   :func:`ualign.data.polis.read_polis_votes`) by hierarchical ridge regression (global ->
   opinion group -> participant), or one per opinion group, or a low-rank participant model; it
   then scores new text;
+- :class:`StancePopulation` (``stance.py``): the same participants, scoring new text by kernel
+  regression on their own votes with a stance relation between statements learned from
+  co-voting in other conversations (:class:`StanceModel`);
 - :class:`RewardModelPopulation` (``reward.py``): any Hugging Face sequence-classification
   reward model scoring ``template.format(persona=..., text=...)`` for each persona and
   candidate;
@@ -39,6 +42,7 @@ from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.judge import JudgeError, JudgeFailure, JudgePopulation
 from ualign.llm.populations.reward import RewardModelPopulation
 from ualign.llm.populations.spec import load_population, read_personas
+from ualign.llm.populations.stance import StanceModel, StancePopulation, evaluate_stance_model
 from ualign.llm.populations.votes import MODES, VotePopulation, evaluate_vote_model
 
 __all__ = [
@@ -50,7 +54,10 @@ __all__ = [
     "PolisVotes",
     "Population",
     "RewardModelPopulation",
+    "StanceModel",
+    "StancePopulation",
     "VotePopulation",
+    "evaluate_stance_model",
     "evaluate_vote_model",
     "load_population",
     "read_personas",

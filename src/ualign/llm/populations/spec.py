@@ -15,6 +15,7 @@ from ualign.llm.populations.base import Population
 from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.judge import JudgePopulation
 from ualign.llm.populations.reward import RewardModelPopulation
+from ualign.llm.populations.stance import StancePopulation
 from ualign.llm.populations.votes import VotePopulation
 
 __all__ = ["POPULATION_KINDS", "PopulationKind", "load_population", "read_personas",
@@ -142,6 +143,10 @@ def _build_polis(target, opts, embed):
     return VotePopulation.from_polis(target, embed=embed, **opts)
 
 
+def _build_stance(target, opts, embed):
+    return StancePopulation.from_polis(target, embed=embed, **opts)
+
+
 def _build_personas(target, opts, embed):
     texts, weights = read_personas(target)
     return EmbeddingPopulation(texts, weights, embed=embed, noise=opts.get("noise"),
@@ -171,6 +176,9 @@ register_population_kind(PopulationKind(
      "alpha_user": float},
     "polis:FOLDER[,mode=participant|group|lowrank,min_votes=5,rank=8]"))
 register_population_kind(PopulationKind(
+    "stance", _build_stance, {"model": str, "min_votes": int, "reg": float},
+    "stance:FOLDER[,model=MODEL.npz,min_votes=5,reg=1.0]"))
+register_population_kind(PopulationKind(
     "personas", _build_personas, {"noise": str, "noise_scale": float, "seed": int},
     "personas:FILE[,noise=gumbel,noise_scale=0.1,seed=0]"))
 register_population_kind(PopulationKind(
@@ -189,6 +197,8 @@ def load_population(spec: str, embed=None) -> Population:
 
     - ``polis:FOLDER[,mode=participant|group|lowrank,min_votes=5,rank=8]`` or just a Polis
       export folder: :meth:`VotePopulation.from_polis`;
+    - ``stance:FOLDER[,model=MODEL.npz,min_votes=5,reg=1.0]``:
+      :meth:`StancePopulation.from_polis` (the shipped stance model unless ``model``);
     - ``personas:FILE[,noise=gumbel,noise_scale=0.1,seed=0]``: :class:`EmbeddingPopulation`
       (file format: :func:`read_personas`);
     - ``reward:FILE,model=MODEL_ID_OR_PATH``: :class:`RewardModelPopulation`;

@@ -18,7 +18,7 @@ from ualign.data.polis import PolisVotes, read_polis_votes
 from ualign.llm.embed import as_embedder
 from ualign.llm.populations.base import Population
 
-__all__ = ["MODES", "VotePopulation", "evaluate_vote_model"]
+__all__ = ["MODES", "VotePopulation", "evaluate_vote_model", "vote_splits"]
 
 
 def _ridge_primal(X, y, c, alpha, prior):
@@ -34,6 +34,23 @@ def _ridge_dual(X, y, alpha, prior):
     a participant voted on fewer statements than there are dimensions."""
     K = X @ X.T + alpha * np.eye(X.shape[0])
     return prior + X.T @ np.linalg.solve(K, y - X @ prior)
+
+
+def kept_participants(votes: np.ndarray, min_votes: int) -> np.ndarray:
+    """``(P,)`` bool: the participants with at least ``min_votes`` agree/disagree votes (the
+    users of the Polis vote and stance populations and of their evaluations)."""
+    return np.sum(np.abs(np.nan_to_num(votes)) > 0, axis=1) >= int(min_votes)
+
+
+def participant_groups(groups: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Polis ``group-id`` (-1: none) -> ``(group index per participant, group names)``:
+    ``group 0``, ``group 1``, ... and a last ``no group`` for the participants Polis put in
+    no opinion group."""
+    gids = sorted(int(g) for g in np.unique(groups) if g >= 0)
+    no_group = max(gids) + 1 if gids else 0
+    names = tuple(f"group {g}" for g in range(no_group)) + (
+        ("no group",) if np.any(groups < 0) else ())
+    return np.where(groups >= 0, groups, no_group), names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,8 +141,7 @@ class VotePopulation(Population):
         pv = folder_or_votes if isinstance(folder_or_votes, PolisVotes) \
             else read_polis_votes(folder_or_votes)
         embed = as_embedder(embed)
-        n_decided = np.sum(np.abs(np.nan_to_num(pv.votes)) > 0, axis=1)
-        keep = n_decided >= int(min_votes)
+        keep = kept_participants(pv.votes, min_votes)
         if not keep.any():
             raise ValueError(f"no participant has min_votes={min_votes} agree/disagree votes; "
                              f"the population would have no users")
@@ -136,10 +152,7 @@ class VotePopulation(Population):
         fit = _fit_votes(X, votes, groups, alpha_global, alpha_group, alpha_user)
         gids = sorted(int(g) for g in np.unique(groups) if g >= 0)
         # participants Polis put in no opinion group form their own group, "no group"
-        no_group = max(gids) + 1 if gids else 0
-        group_names = tuple(f"group {g}" for g in range(no_group)) + (
-            ("no group",) if np.any(groups < 0) else ())
-        g_arr = np.where(groups >= 0, groups, no_group)
+        g_arr, group_names = participant_groups(groups)
         labels = [f"participant {p}" for p in pv.participants[keep]]
         if mode == "participant":
             return cls(fit.W, embed, None, labels, g_arr, group_names, pv)
@@ -224,6 +237,30 @@ def _agree_share(votes, axis):
     return np.where(decided > 0, agree / np.maximum(decided, 1), 0.5)
 
 
+def vote_splits(votes: np.ndarray, test_frac: float = 0.2, seed=0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The two held-out splits of :func:`evaluate_vote_model` (one home, so other vote models
+    are scored on exactly the same splits).
+
+    ``votes`` is the ``(P, S)`` matrix (+1 / 0 / -1, NaN unseen) of the kept participants.
+    Returns ``(hidden_votes, hidden_statements)``: ``(T, 2)`` (participant, statement) indices
+    of a random ``test_frac`` of the agree/disagree votes, and an ``(S,)`` bool mask of a
+    random ``test_frac`` of the statements, both drawn from ``numpy.random.default_rng(seed)``
+    in that order.
+    """
+    votes = np.asarray(votes, dtype=float)
+    if votes.ndim != 2:
+        raise ValueError(f"votes must be a (participants, statements) array, got shape "
+                         f"{votes.shape}")
+    if not 0.0 < float(test_frac) < 1.0:
+        raise ValueError(f"test_frac must lie strictly between 0 and 1, got {test_frac}")
+    rng = np.random.default_rng(seed)
+    decided = np.argwhere(np.abs(np.nan_to_num(votes)) > 0)
+    hidden_votes = decided[rng.random(len(decided)) < test_frac]
+    hidden_statements = np.asarray(rng.random(votes.shape[1]) < test_frac, dtype=bool)
+    return hidden_votes, hidden_statements
+
+
 def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, seed=0,
                         min_votes: int = 5, **fit_options) -> dict:
     """Held-out accuracy / AUC of the vote model on agree (+1) vs disagree (-1) votes.
@@ -243,9 +280,7 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
     pv = folder_or_votes if isinstance(folder_or_votes, PolisVotes) \
         else read_polis_votes(folder_or_votes)
     embed = as_embedder(embed)
-    rng = np.random.default_rng(seed)
-    n_decided = np.sum(np.abs(np.nan_to_num(pv.votes)) > 0, axis=1)
-    keep = n_decided >= int(min_votes)
+    keep = kept_participants(pv.votes, min_votes)
     votes, groups = pv.votes[keep], pv.groups[keep]
     E = np.asarray(embed(list(pv.texts)), dtype=float)
     X = np.hstack([E, np.ones((E.shape[0], 1))])
@@ -254,8 +289,8 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
              alpha_user=fit_options.get("alpha_user", 3.0))
     out = {}
     decided = np.argwhere(np.abs(np.nan_to_num(votes)) > 0)
+    test, held = vote_splits(votes, test_frac, seed)
     # --- split 1: hidden votes
-    test = decided[rng.random(len(decided)) < test_frac]
     train = votes.copy()
     train[test[:, 0], test[:, 1]] = np.nan
     fit = _fit_votes(X, train, groups, **a)
@@ -274,8 +309,6 @@ def evaluate_vote_model(folder_or_votes, embed=None, test_frac: float = 0.2, see
                         user_majority_acc=float(np.mean((ub >= 0.5) == y)),
                         user_majority_auc=_auc(y, ub))
     # --- split 2: hidden statements
-    S = votes.shape[1]
-    held = rng.random(S) < test_frac
     train = votes.copy()
     train[:, held] = np.nan
     fit = _fit_votes(X, train, groups, **a)
