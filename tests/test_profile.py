@@ -292,3 +292,9 @@ def test_profile_does_not_freeze_or_keep_the_callers_levels():
     np.testing.assert_array_equal(lv, [[0, 1, 2], [0, 1, 2], [2, 1, 0]])
     with pytest.raises(ValueError):
         P.levels[0, 0] = 1
+
+
+def test_group_names_as_a_0d_array_is_a_value_error():
+    """Found by benchmarks/fuzz_api.py: a 0-d array as group_names raised TypeError."""
+    with pytest.raises(ValueError, match="group_names must be a sequence"):
+        Profile.from_levels([[0, 1], [1, 0]], group_names=np.array(1.0))

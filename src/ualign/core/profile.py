@@ -145,7 +145,7 @@ def _check_labels(labels, n: int) -> tuple[str, ...] | None:
 def _check_names(names, name: str) -> tuple[str, ...] | None:
     if names is None:
         return None
-    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__") or np.ndim(names) == 0:
         raise ValueError(f"{name} must be a sequence of names, got {type(names).__name__} "
                          f"{names!r:.60}")
     return tuple(str(s) for s in names)
