@@ -10,8 +10,15 @@
    ``logit_solve`` / ``gnm_solve`` and OpenSpiel's projected replicator dynamics, as time ratios
    against ``solve_ualign(method="auto")``, which reaches an exploitability at least as small.
    A peer that does not install is skipped and said so.
+4. Few users, many responses (issue 12, item 22): ``solve_ualign`` (auto, k = 16) on U = 130
+   users x n = 5,904 responses, the shape of a PrefLib file that took 69-115 s (738 starting
+   candidates); that file is not in ../shared/data, so four generated shapes stand in for it
+   (partial orders short and long, complete strict orders, ratings in 5 tie classes), plus any
+   real files given with ``--preflib``; and U = 3 x n = 8,000, k = 4.
 
-Usage: python benchmarks/bench_solvers.py [--cap 60] [--quick]
+Usage: python benchmarks/bench_solvers.py [--cap 60] [--quick] [--sections few]
+       [--preflib FILE ...]
+(results/solvers.md is rewritten only when every section runs.)
 """
 
 from __future__ import annotations
@@ -208,22 +215,74 @@ def section_peers(lines, n=10, U=1000, ks=(2, 3)):
     lines.append("")
 
 
+def partial_orders(U, n, lo, hi, skew, seed, ratings=False):
+    """U users each ordering m ~ [lo, hi) of n responses drawn by popularity ∝ rank^-skew,
+    the rest unranked (tied last); ``ratings``: the m rated in 5 tie classes instead."""
+    rng = np.random.default_rng(seed)
+    pop = 1.0 / np.arange(1, n + 1) ** skew
+    pop /= pop.sum()
+    lv = np.full((U, n), hi, dtype=np.int64)
+    for u in range(U):
+        m = int(rng.integers(lo, hi))
+        items = rng.choice(n, size=m, replace=False, p=pop)
+        lv[u, items] = rng.integers(0, 5, m) if ratings else np.arange(m)
+    return Profile.from_levels(lv)
+
+
+def section_few_users(lines, preflib=()):
+    from ualign import read_preflib
+    cases = [("partial orders of 5-80 (popularity skew 0.8)", 16,
+              partial_orders(130, 5904, 5, 80, 0.8, 0)),
+             ("partial orders of 300-3,000 (skew 0.3)", 16,
+              partial_orders(130, 5904, 300, 3000, 0.3, 0)),
+             ("complete strict orders", 16, random_strict(5904, 130, 0)),
+             ("20-400 rated in 5 tie classes (skew 0.5)", 16,
+              partial_orders(130, 5904, 20, 400, 0.5, 0, ratings=True)),
+             ("U = 3 x n = 8,000 strict", 4, random_strict(8000, 3, 0))]
+    cases += [(f"PrefLib {Path(f).name}", 16, read_preflib(f)) for f in preflib]
+    solve_ualign(random_strict(20, 5, 0), 16)  # compile kernels outside the timings
+    lines += ["### Few users, many responses (auto)", "",
+              "| profile | U | n | k | first candidates | rounds | support | exploitability | "
+              "seconds |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, k, P in cases:
+        res = solve_ualign(P, k)
+        d = res.diagnostics
+        lines.append(f"| {name} | {P.n_users} | {P.n_responses:,} | {k} | "
+                     f"{d.candidate_sizes[0]} | {d.rounds} | {d.support_size} | "
+                     f"{res.exploitability:.1e} | {res.seconds:.2f} |")
+        print(lines[-1], flush=True)
+    lines.append("")
+
+
+SECTIONS = ("methods", "lottery", "peers", "few")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cap", type=float, default=60.0, help="seconds per first-order method")
     ap.add_argument("--quick", action="store_true", help="auto only in section 1")
+    ap.add_argument("--sections", default=",".join(SECTIONS),
+                    help=f"comma-separated subset of {','.join(SECTIONS)}")
+    ap.add_argument("--preflib", nargs="*", default=(), help="real files for section 4")
     args = ap.parse_args()
+    sections = args.sections.split(",")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     lines = ["## Solver benchmarks", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"load average at start {load:.1f}; {now} UTC.", ""]
-    section_methods(lines, 1000, 10000, 8, args.cap, args.quick)
-    section_maximal_lottery(lines)
-    section_peers(lines)
+    if "methods" in sections:
+        section_methods(lines, 1000, 10000, 8, args.cap, args.quick)
+    if "lottery" in sections:
+        section_maximal_lottery(lines)
+    if "peers" in sections:
+        section_peers(lines)
+    if "few" in sections:
+        section_few_users(lines, args.preflib)
     text = "\n".join(lines)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text + "\n")
+    if set(SECTIONS) <= set(sections):
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(text + "\n")
     print(text)
 
 

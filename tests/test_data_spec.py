@@ -116,3 +116,12 @@ def test_preflib_file():
     assert P.n_responses == 9 and math.isclose(P.n_voters, 146)
     assert np.isclose(P.weights.sum(), 1)
     assert isinstance(P, Profile)
+
+
+@pytest.mark.parametrize("spec", ["a" * 10000, "x/" + "b" * 300 + ".soc"],
+                         ids=["long", "long-file"])
+def test_a_name_too_long_for_a_path_is_no_file(spec):
+    """Found by benchmarks/fuzz_api.py: a string too long to be a file name raised a bare
+    OSError (errno 36) from ``Path.exists``; it is now no file, and not a spec either."""
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        load_profile(spec)

@@ -220,3 +220,81 @@ def test_construction_by_row_chunks_is_unchunked(monkeypatch):
     ranks[33, 0] = ranks[33, 1]
     with pytest.raises(ValueError, match="rankings row 33"):
         Profile.from_rankings(ranks)
+
+
+def _merged_by_unique(lv, w, groups=None):
+    """Oracle for merging: np.unique over whole rows (with the group), first-occurrence order;
+    returns the kept row indices and the summed weights."""
+    key = lv if groups is None else np.concatenate([lv, groups[:, None]], axis=1)
+    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    weights = np.bincount(rank[inv.ravel()], weights=w)
+    return first[order], weights / weights.sum()
+
+
+@pytest.mark.parametrize("hashing", ["real", "constant", "coarse"])
+def test_merge_never_joins_unequal_rows_whose_hashes_collide(monkeypatch, hashing):
+    """Item 19: rows are merged by a 64-bit hash checked by true equality. With every hash
+    equal, or hashes that collide often, the merge still equals np.unique over whole rows."""
+    from ualign.core import profile as profile_mod
+    real = profile_mod._row_hashes
+    if hashing == "constant":
+        monkeypatch.setattr(profile_mod, "_row_hashes",
+                            lambda lv, extra: np.zeros(lv.shape[0], dtype=np.uint64))
+    elif hashing == "coarse":
+        monkeypatch.setattr(profile_mod, "_row_hashes",
+                            lambda lv, extra: real(lv, extra) % np.uint64(3))
+    rng = np.random.default_rng(5)
+    lv = rng.integers(0, 3, (300, 4))          # 81 possible rows: many repeats
+    w = rng.random(300)
+    groups = rng.integers(0, 2, 300)
+    P = Profile.from_levels(lv, w, groups=groups)
+    dense = profile_mod._dense_levels(lv)
+    keep, want_w = _merged_by_unique(dense, w, groups)
+    np.testing.assert_array_equal(P.levels, dense[keep])
+    np.testing.assert_array_equal(P.groups, groups[keep])
+    np.testing.assert_allclose(P.weights, want_w, rtol=0, atol=1e-15)
+    ranks = np.argsort(rng.random((200, 5)), axis=1)[rng.integers(0, 30, 200)]
+    Q = Profile.from_rankings(ranks)
+    keep, want_w = _merged_by_unique(ranks, np.ones(200))
+    np.testing.assert_array_equal(Q.levels, np.argsort(ranks[keep], axis=1))
+    np.testing.assert_allclose(Q.weights, want_w, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("repeat", [1, 3])
+def test_from_rankings_builds_without_a_second_copy(monkeypatch, repeat):
+    """Item 19: building from strict rankings allocates the int16 levels once (no densified
+    copy, no sorted copy for merging): peak traced memory <= 1.6x the levels, with and without
+    duplicate rows (compacted in place)."""
+    import tracemalloc
+
+    from ualign.core import profile as profile_mod
+    monkeypatch.setattr(profile_mod, "CHUNK_ENTRIES", 1 << 14)
+    rng = np.random.default_rng(0)
+    U, n = 12_000, 300
+    ranks = np.argsort(rng.random((U // repeat, n)), axis=1).astype(np.int16)
+    ranks = np.repeat(ranks, repeat, axis=0)[rng.permutation(U)]
+    tracemalloc.start()
+    P = Profile.from_rankings(ranks)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert P.n_users == U // repeat
+    assert peak <= 1.6 * U * n * 2, peak / (U * n * 2)
+
+
+def test_profile_does_not_freeze_or_keep_the_callers_levels():
+    """The profile copies a caller's array even when it is already dense int16."""
+    lv = np.array([[0, 1, 2], [0, 1, 2], [2, 1, 0]], dtype=np.int16)
+    P = Profile.from_levels(lv)
+    assert lv.flags.writeable and not np.shares_memory(P.levels, lv)
+    np.testing.assert_array_equal(lv, [[0, 1, 2], [0, 1, 2], [2, 1, 0]])
+    with pytest.raises(ValueError):
+        P.levels[0, 0] = 1
+
+
+def test_group_names_as_a_0d_array_is_a_value_error():
+    """Found by benchmarks/fuzz_api.py: a 0-d array as group_names raised TypeError."""
+    with pytest.raises(ValueError, match="group_names must be a sequence"):
+        Profile.from_levels([[0, 1], [1, 0]], group_names=np.array(1.0))

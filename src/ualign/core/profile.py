@@ -44,7 +44,7 @@ def _dense_rows(levels: np.ndarray) -> np.ndarray:
 
 
 def _dense_levels(levels: np.ndarray, dtype=np.int64) -> np.ndarray:
-    """Row-wise dense ranks (``_dense_rows``) as ``dtype``, computed by row chunks."""
+    """Row-wise dense ranks (``_dense_rows``) as a new ``dtype`` array, computed by row chunks."""
     U, n = levels.shape
     out = np.empty((U, n), dtype=dtype)
     for rows in _row_chunks(U, n):
@@ -54,6 +54,24 @@ def _dense_levels(levels: np.ndarray, dtype=np.int64) -> np.ndarray:
 
 def _level_dtype(n: int):
     return np.int16 if n < 2**15 else np.int32
+
+
+class _DenseLevels:
+    """Dense levels in their final dtype that a constructor of this module has just built and
+    hands over (private): the profile keeps this array, and may compact it in place, instead of
+    copying it. Users pass plain arrays, which are always copied."""
+
+    __slots__ = ("levels",)
+
+    def __init__(self, levels: np.ndarray):
+        self.levels = levels
+
+
+def _unwrap_levels(levels) -> tuple[object, bool]:
+    """``(levels, owned)``: the array inside a ``_DenseLevels`` (owned) or the argument."""
+    if isinstance(levels, _DenseLevels):
+        return levels.levels, True
+    return levels, False
 
 
 LEVEL_LIMIT = 2**62  # |level| must stay below this (int64 with room for differences)
@@ -95,6 +113,22 @@ def _check_level_rows(lv: np.ndarray, start: int) -> None:
                              f"row {r + start}, column {c}")
 
 
+def _rank_rows(r: np.ndarray, out: np.ndarray, start: int) -> None:
+    """Levels of the strict rankings ``r`` (one row chunk starting at row ``start``) into
+    ``out``: each row must be a permutation of ``0..n-1``. Checked without sorting: indices in
+    range, and every position written once."""
+    n = r.shape[1]
+    bad = np.flatnonzero((r.min(axis=1) < 0) | (r.max(axis=1) >= n))
+    if not bad.size:
+        out.fill(-1)
+        np.put_along_axis(out, r.astype(np.intp), np.arange(n, dtype=out.dtype)[None, :], axis=1)
+        bad = np.flatnonzero(out.min(axis=1) < 0)
+    if bad.size:
+        row = int(bad[0])
+        raise ValueError(f"rankings row {row + start} must be a permutation of 0..{n - 1}, "
+                         f"got {r[row].tolist()}")
+
+
 def _check_labels(labels, n: int) -> tuple[str, ...] | None:
     if labels is None:
         return None
@@ -111,7 +145,7 @@ def _check_labels(labels, n: int) -> tuple[str, ...] | None:
 def _check_names(names, name: str) -> tuple[str, ...] | None:
     if names is None:
         return None
-    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__") or np.ndim(names) == 0:
         raise ValueError(f"{name} must be a sequence of names, got {type(names).__name__} "
                          f"{names!r:.60}")
     return tuple(str(s) for s in names)
@@ -194,13 +228,15 @@ class Profile:
     meta: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        lv = _check_levels(self.levels)
+        lv, owned = _unwrap_levels(self.levels)
+        lv = _check_levels(lv)
         U, n = lv.shape
         w = check_weights(self.weights, U)
         labels = _check_labels(self.labels, n)
         groups = _check_groups(self.groups, _check_names(self.group_names, "group_names"), U)
         n_ranked = _check_n_ranked(self.n_ranked, U, n)
-        lv = _dense_levels(lv, _level_dtype(n))
+        if not (owned and lv.dtype == _level_dtype(n)):
+            lv = _dense_levels(lv, _level_dtype(n))  # the one copy: the caller's array is theirs
         lv, w, groups, n_ranked = _merge(lv, w, groups, n_ranked)
         for arr in (lv, w, groups, n_ranked):
             if arr is not None:
@@ -249,14 +285,15 @@ class Profile:
                                  f"{r.dtype}")
         levels = np.empty((U, n), dtype=_level_dtype(n))
         for rows in _row_chunks(U, n):
-            bad = np.argwhere(np.sort(r[rows], axis=1) != np.arange(n))
-            if bad.size:
-                row = int(bad[0, 0]) + rows.start
-                raise ValueError(f"rankings row {row} must be a permutation of 0..{n - 1}, "
-                                 f"got {r[row].tolist()}")
-            np.put_along_axis(levels[rows], r[rows].astype(np.int64), np.arange(n)[None, :],
-                              axis=1)
-        return cls.from_levels(levels, weights, **kwargs)
+            _rank_rows(r[rows], levels[rows], rows.start)
+        return cls._from_dense(levels, weights, **kwargs)
+
+    @classmethod
+    def _from_dense(cls, levels: np.ndarray, weights, **kwargs) -> Profile:
+        """Profile that keeps ``levels``, dense levels in their final dtype just built here."""
+        if weights is None:
+            weights = np.ones(levels.shape[0])
+        return cls(levels=_DenseLevels(levels), weights=weights, **kwargs)
 
     @classmethod
     def from_scores(cls, scores, weights=None, **kwargs) -> Profile:
@@ -273,7 +310,7 @@ class Profile:
         nan = np.isnan(s)
         key = np.where(nan, np.inf, -s)
         levels = _dense_levels(key, _level_dtype(s.shape[1]))
-        return cls.from_levels(levels, weights, **kwargs)
+        return cls._from_dense(levels, weights, **kwargs)
 
     # ------------------------------------------------------------------ views
     @property
@@ -376,17 +413,78 @@ def _opt_equal(a, b) -> bool:
     return np.array_equal(a, b)
 
 
+_HASH_COEF = np.random.default_rng(0x5EED_0F_1E7E15).integers(
+    0, 2**64, size=2**15 + 2, dtype=np.uint64) | np.uint64(1)
+
+
+def _row_hashes(levels: np.ndarray, extra: Sequence[np.ndarray]) -> np.ndarray:
+    """A 64-bit hash of each row (and of the extra per-row columns): ``Σ_j c_j x_j mod 2^64``
+    with fixed random odd ``c_j``, computed by row chunks. Two unequal rows collide with
+    probability at most about 2^-63; ``_merge`` checks rows that collide anyway."""
+    U, n = levels.shape
+    coef = _HASH_COEF[:n]
+    h = np.empty(U, dtype=np.uint64)
+    for rows in _row_chunks(U, n):
+        h[rows] = (levels[rows].astype(np.uint64) * coef).sum(axis=1, dtype=np.uint64)
+    for j, col in enumerate(extra):
+        h += col.astype(np.uint64) * _HASH_COEF[-1 - j]
+    return h
+
+
+def _rows_equal(keys: Sequence[np.ndarray], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``keys`` rows ``a[i]`` and ``b[i]`` equal in every key array (by chunks of pairs)."""
+    eq = np.ones(a.size, dtype=bool)
+    n = keys[0].shape[1]
+    for part in _row_chunks(a.size, n):
+        for key in keys:
+            x, y = key[a[part]], key[b[part]]
+            eq[part] &= (x == y).reshape(x.shape[0], -1).all(axis=1)
+    return eq
+
+
+def _exact_classes(keys: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Class id (0, 1, ...) of each of ``rows`` by true equality of every key array."""
+    cols = [k[rows].reshape(rows.size, -1).astype(np.int64) for k in keys]
+    return np.unique(np.concatenate(cols, axis=1), axis=0, return_inverse=True)[1].ravel()
+
+
+def _row_classes(levels, groups, n_ranked) -> np.ndarray | None:
+    """Class of each row, equal rows (levels, group, n_ranked) sharing one; None when all rows
+    differ. Rows are grouped by a 64-bit hash, and every row is checked for true equality with
+    the first row of its hash; a hash shared by unequal rows is split exactly, so unequal rows
+    never share a class."""
+    extra = [x for x in (groups, n_ranked) if x is not None]
+    keys = [levels, *extra]
+    h = _row_hashes(levels, extra)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    start = np.ones(h.size, dtype=bool)
+    start[1:] = hs[1:] != hs[:-1]
+    if start.all():
+        return None
+    cls = np.cumsum(start) - 1              # hash class of each sorted position
+    first = order[start][cls]               # the first row of its hash class
+    dup = np.flatnonzero(~start)
+    same = _rows_equal(keys, order[dup], first[dup])
+    if not same.all():                      # a true collision: split those hash classes
+        split = np.isin(cls, cls[dup[~same]])
+        sub = np.zeros(h.size, dtype=np.int64)
+        sub[split] = _exact_classes(keys, order[split])
+        cls = np.unique(np.stack([cls, sub], axis=1), axis=0, return_inverse=True)[1].ravel()
+    out = np.empty(h.size, dtype=np.int64)
+    out[order] = cls
+    return out
+
+
 def _merge(levels, weights, groups, n_ranked):
     """Merge identical rows (same levels, group and n_ranked), keeping first-occurrence order
-    and summing weights."""
-    cols = [levels]
-    if groups is not None:
-        cols.append(groups[:, None])
-    if n_ranked is not None:
-        cols.append(n_ranked[:, None])
-    key = np.ascontiguousarray(np.concatenate(cols, axis=1) if len(cols) > 1 else levels)
-    void = key.view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).ravel()
-    _, first, inverse = np.unique(void, return_index=True, return_inverse=True)
+    and summing weights. ``levels`` is the profile's own array: with many distinct rows it is
+    compacted in place (the result is then a view of its leading rows), so merging allocates
+    O(U) beyond it."""
+    classes = _row_classes(levels, groups, n_ranked)
+    if classes is None:
+        return levels, weights, groups, n_ranked
+    _, first, inverse = np.unique(classes, return_index=True, return_inverse=True)
     if first.size == levels.shape[0]:
         return levels, weights, groups, n_ranked
     # Renumber unique rows by first occurrence so the merged profile keeps the input order.
@@ -396,5 +494,16 @@ def _merge(levels, weights, groups, n_ranked):
     inv = rank[inverse.ravel()]
     keep = first[order]
     w = np.bincount(inv, weights=weights, minlength=keep.size)
-    return (levels[keep], w / w.sum(), None if groups is None else groups[keep],
+    return (_take_rows(levels, keep), w / w.sum(), None if groups is None else groups[keep],
             None if n_ranked is None else n_ranked[keep])
+
+
+def _take_rows(levels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``levels[keep]`` for increasing ``keep``: a copy when few rows are kept, else in place
+    (row ``i`` <- row ``keep[i] >= i``, by chunks) and a view of the leading rows."""
+    if keep.size <= levels.shape[0] // 2:
+        return levels[keep]
+    for part in _row_chunks(keep.size, levels.shape[1]):
+        src = keep[part]                    # sources >= their targets: not yet overwritten
+        levels[part.start:part.start + src.size] = levels[src]
+    return levels[:keep.size]

@@ -186,7 +186,7 @@ def load_profile(spec) -> Profile:
         raise ValueError("spec must not be empty: give a PrefLib file, a Polis folder or a "
                          f"generator spec ({_accepted_names()})")
     path = Path(text)
-    if path.exists():
+    if _exists(path):
         return _read_path(path)
     head = text.partition(":")[0].strip()
     looks_like_spec = _NAME.fullmatch(head) is not None and (
@@ -197,6 +197,14 @@ def load_profile(spec) -> Profile:
     raise FileNotFoundError(f"no such file or folder: {text} (a profile is a PrefLib file "
                             f"{'/'.join(PREFLIB_SUFFIXES)}, a Polis folder, or a generator spec "
                             f"such as mallows:n=20,phi=0.7 with a name in: {_accepted_names()})")
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False where the name cannot be a path here (too long, NUL byte)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _read_path(path: Path) -> Profile:
