@@ -181,13 +181,14 @@ def vote_descriptions(population, max_votes: int = 8, seed=0) -> tuple[str, ...]
         raise ValueError(f"population must be a VotePopulation of participants (mode "
                          f"'participant' or 'lowrank') to describe its users' votes, got "
                          f"{type(population).__name__}")
+    text_of, _ = _statement_lookup(population)
     rng = np.random.default_rng(seed)
     out = []
     for p in ids:
         votes = population.participant_votes(int(p))
         keys = list(votes)
         pick = sorted(rng.permutation(len(keys))[:max_votes]) if keys else []
-        chosen = {keys[i]: votes[keys[i]] for i in pick}
+        chosen = {text_of[str(keys[i])]: votes[keys[i]] for i in pick}
         out.append(describe_votes(chosen) if chosen else "No votes.")
     return tuple(out)
 
