@@ -219,3 +219,105 @@ def test_profile_of_posterior_is_an_ordinary_profile():
     pop = _pop()
     P = pop.reweight(vote_weights(pop, {TEXTS[0]: 1, TEXTS[1]: -1}, 0.1)).rank(TEXTS)
     assert isinstance(P, Profile) and P.weights.sum() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- ualign select --evidence-*
+from localserver import JSONHandler, serve  # noqa: E402
+
+from ualign.cli import main  # noqa: E402
+
+POOL = ["cats are lovely pets", "dogs are loyal friends", "lower taxes help budgets",
+        "football is a great sport", "the economy is growing", "kittens and puppies"]
+
+
+class _Stub(JSONHandler):
+    def do_POST(self):
+        body = self.body()
+        choices = [{"message": {"content": POOL[(body["seed"] + i) % len(POOL)]}}
+                   for i in range(body["n"])]
+        self.reply(200, {"choices": choices})
+
+
+@pytest.fixture
+def cli_files(tmp_path):
+    personas = tmp_path / "personas.txt"
+    # half of the users like cats, so both halves of any split hold some (seed 0 puts 2 of
+    # the 4 in the selection half)
+    personas.write_text("1\tI love cats and kittens\n1\tdogs and puppies\n1\ttaxes and budgets\n"
+                        "1\tfootball every weekend\n1\tcats are lovely\n"
+                        "1\tcats and dogs\n1\tsport and the economy\n1\tkittens\n")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("What makes a good pet?\n")
+    return tmp_path, personas, prompts
+
+
+def _run(url, personas, prompts, out, *extra):
+    return main(["select", "--endpoint", url, "--model", "stub", "--prompts", str(prompts),
+                 "--population", f"personas:{personas}", "--embed", "hashing", "--n", "6",
+                 "--k", "1,2", "--out", str(out), "--methods", "ualign,best-of-n", *extra])
+
+
+def test_cli_select_with_evidence(cli_files, capsys):
+    tmp, personas, prompts = cli_files
+    empty = tmp / "empty.json"
+    empty.write_text("{}")
+    votes = tmp / "votes.json"
+    votes.write_text(json.dumps({POOL[0]: 1, POOL[2]: -1, POOL[3]: -1}))
+    with serve(_Stub) as url:
+        assert _run(url, personas, prompts, tmp / "plain.jsonl") == 0
+        assert _run(url, personas, prompts, tmp / "empty.jsonl", "--evidence-votes",
+                    str(empty)) == 0
+        assert _run(url, personas, prompts, tmp / "votes.jsonl", "--evidence-votes",
+                    str(votes), "--evidence-noise", "0.05", "--personalised") == 0
+        assert _run(url, personas, prompts, tmp / "persona.jsonl", "--evidence-persona",
+                    "I love cats", "--evidence-tau", "0.01") == 0
+    plain, emp, vot, per = (json.loads((tmp / f"{n}.jsonl").read_text())
+                            for n in ("plain", "empty", "votes", "persona"))
+    assert plain["evidence"] is None and emp["evidence"] is None    # empty evidence: universal
+    def _no_time(sel):
+        return {m: {k: {f: v for f, v in s.items() if f != "seconds"} for k, s in by_k.items()}
+                for m, by_k in sel.items()}
+    assert _no_time(emp["selections"]) == _no_time(plain["selections"])
+    assert emp["results"] == plain["results"]
+    ev = vot["evidence"]
+    assert ev["noise"] == 0.05 and len(ev["votes"]) == 3
+    assert ev["selection"]["effective_users"] < plain["sizes"]["selection_users"]
+    assert "personalised" in vot["results"] and len(vot["personal"]) == 1
+    assert per["evidence"]["selection"]["tau"] == 0.01
+    # the cat lover's evidence: the k = 1 choice is a cat statement
+    shown = vot["selections"]["ualign"]["1"]["shown"][0]
+    assert "cat" in vot["candidates"][shown] or "kitten" in vot["candidates"][shown]
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (("--evidence-votes", "{missing}"), "--evidence-votes must be an existing JSON file"),
+    (("--evidence-votes", "{bad}"), "--evidence-votes must map each statement to a vote"),
+    (("--evidence-votes", "{ids}"), "statement id 12 at position 0, but the population has "
+                                    "no Polis statement"),
+    (("--evidence-persona", " "), "--evidence-persona must be a non-empty text"),
+    (("--evidence-persona", "x", "--evidence-noise", "0.7"), "--evidence-noise must be"),
+    (("--evidence-tau", "1"), "--evidence-tau needs --evidence-votes or --evidence-persona"),
+])
+def test_cli_bad_evidence_is_one_line(cli_files, capsys, extra, fragment):
+    tmp, personas, prompts = cli_files
+    (tmp / "bad.json").write_text('{"a": "yes"}')
+    (tmp / "ids.json").write_text('{"12": 1}')
+    extra = [e.format(missing=tmp / "nope.json", bad=tmp / "bad.json", ids=tmp / "ids.json")
+             for e in extra]
+    # the endpoint is never contacted: every check runs before generation
+    assert _run("http://127.0.0.1:9", personas, prompts, tmp / "o.jsonl", *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp / "o.jsonl").exists() or (tmp / "o.jsonl").read_text() == ""
+
+
+def test_cli_bad_evidence_subprocess_has_no_traceback(cli_files):
+    tmp, personas, prompts = cli_files
+    (tmp / "bad.json").write_text("[1]")
+    r = subprocess.run([sys.executable, "-m", "ualign.cli", "select", "--endpoint",
+                        "http://127.0.0.1:9", "--prompts", str(prompts), "--population",
+                        f"personas:{personas}", "--embed", "hashing", "--out",
+                        str(tmp / "o.jsonl"), "--evidence-votes", str(tmp / "bad.json")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "--evidence-votes" in r.stderr
