@@ -38,7 +38,8 @@ Setup (per conversation, seed 0):
    bootstrap intervals over people (1,000 resamples).
 
     python benchmarks/evidence_vs_incontext.py [--conversations brexit-consensus,...]
-        [--max-people 40] [--lm-people 12] [--lm-cache FILE] [--out FILE]
+        [--max-people 40] [--lm-people 12] [--lm-only] [--lm-cache FILE] [--out FILE]
+    python benchmarks/evidence_vs_incontext.py --merge RUN1.json,RUN2.json --out FILE
 """
 
 from __future__ import annotations
@@ -186,21 +187,47 @@ def run_conversation(name, embed, args, lm_scores):
                 ms, ds = _topk_rows(sim, case, k)
                 out.append((case.participant, "in-context (retrieval)", m, k, "multiset", *ms))
                 out.append((case.participant, "in-context (retrieval)", m, k, "distinct", *ds))
-            key = _lm_key(name, case.participant, m)
-            if key in lm_scores:
-                pmi = np.array(lm_scores[key]["pmi"])
-                for k in KS:
-                    ms, ds = _topk_rows(pmi, case, k)
-                    out.append((case.participant, "in-context (SmolLM2)", m, k, "multiset",
-                                *ms))
-                    out.append((case.participant, "in-context (SmolLM2)", m, k, "distinct",
-                                *ds))
+            out += _lm_rows(lm_scores, name, case, m)
         print(f"{name}: person {ci + 1}/{len(cases)} done ({time.perf_counter() - t0:.0f} s)",
               file=sys.stderr, flush=True)
     summary = dict(conversation=name, n_statements=len(pv.texts),
                    n_population=pop.n_users, n_evaluated=len(cases), delta=fit.delta,
                    tau=tau, pool=POOL, seconds=time.perf_counter() - t0)
     return out, summary
+
+
+def _lm_rows(lm_scores, name, case, m):
+    """The SmolLM2 in-context rows of one person and m, when the cache has their scores."""
+    key = _lm_key(name, case.participant, m)
+    if key not in lm_scores:
+        return []
+    pmi = np.array(lm_scores[key]["pmi"])
+    rows = []
+    for k in KS:
+        ms, ds = _topk_rows(pmi, case, k)
+        rows.append((case.participant, "in-context (SmolLM2)", m, k, "multiset", *ms))
+        rows.append((case.participant, "in-context (SmolLM2)", m, k, "distinct", *ds))
+    return rows
+
+
+def merge_runs(files, lm_scores, seed):
+    """Raw rows and summaries of earlier runs (``--merge``), their SmolLM2 rows replaced by
+    those the cache holds now. The people and pools are rebuilt exactly: ``build`` draws them
+    before and independently of the embedding, so a hashing embedder gives the same cases."""
+    from ualign.llm.embed import HashingEmbedder
+    raw, summaries = {}, []
+    for f in files:
+        prev = json.loads(Path(f).read_text())
+        summaries += prev["summaries"]
+        for name, rows in prev["people"].items():
+            rows = [tuple(r) for r in rows if r[1] != "in-context (SmolLM2)"]
+            _, _, _, cases = build(DATA / name, HashingEmbedder(), seed, 10 ** 9)
+            by_id = {c.participant: c for c in cases}
+            for p in sorted({r[0] for r in rows}):
+                for m in MS[1:]:
+                    rows += _lm_rows(lm_scores, name, by_id[p], m)
+            raw[name] = rows
+    return raw, summaries
 
 
 def _lm_key(name, participant, m):
@@ -335,6 +362,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lm-only", action="store_true", help="run only the SmolLM2 stage")
     ap.add_argument("--lm-cache", default=str(ROOT / "benchmarks" / "results"
                                                / "evidence_lm_scores.json"))
+    ap.add_argument("--merge", default=None,
+                    help="comma-separated outputs of earlier runs: combine them, add the "
+                         "SmolLM2 rows the cache holds now, aggregate, write --out")
     ap.add_argument("--embed", default=None, help="embedding model (default all-MiniLM-L6-v2)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--boot", type=int, default=1000)
@@ -354,9 +384,12 @@ def main(argv=None) -> int:
     lm_scores = _read_cache(args.lm_cache)
     t0 = time.perf_counter()
     raw, summaries = {}, []
-    for name in names:
-        raw[name], s = run_conversation(name, embed, args, lm_scores)
-        summaries.append(s)
+    if args.merge:
+        raw, summaries = merge_runs(args.merge.split(","), lm_scores, args.seed)
+    else:
+        for name in names:
+            raw[name], s = run_conversation(name, embed, args, lm_scores)
+            summaries.append(s)
     table, diffs = aggregate(raw, args.boot, args.seed)
     load = os.getloadavg()
     result = dict(
