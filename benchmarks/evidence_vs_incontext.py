@@ -239,7 +239,7 @@ def _question(pv):
     return PROMPT.format(question=q[:300], topic=pv.topic or "public policy")
 
 
-def lm_stage(names, embed, args):
+def lm_stage(names, args):
     """SmolLM2 PMI scores of each pool statement, persona in the system prompt, for the first
     ``--lm-people`` people of each conversation; appended to ``--lm-cache`` as they finish."""
     import torch
@@ -254,8 +254,10 @@ def lm_stage(names, embed, args):
     lm, tok = load_causal_lm("smollm2")
     lm.eval()
     print(f"SmolLM2 loaded in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    from ualign.llm.embed import HashingEmbedder
     for name in names:
-        pv, _, _, cases = build(DATA / name, embed, args.seed, args.max_people)
+        # the people and pools do not depend on the embedder (see merge_runs)
+        pv, _, _, cases = build(DATA / name, HashingEmbedder(), args.seed, args.max_people)
         user = _question(pv)
         plain_key = f"{name}|plain"
         if plain_key not in cache:
@@ -296,7 +298,7 @@ def _lm_logprobs(lm, tok, system, user, texts):
             logits = torch.cat([last[None], o.logits[0, :-1]])
             lp = torch.log_softmax(logits.float(), -1).gather(1, c[0][:, None])
             out.append(float(lp.mean()))
-            cache.crop(ids.shape[1])
+            cache.crop(-c.shape[1])      # back to the prompt alone
     return out
 
 
@@ -378,7 +380,7 @@ def main(argv=None) -> int:
     names = [c.strip() for c in args.conversations.split(",") if c.strip()]
     embed = as_embedder(args.embed)
     if args.lm_people:
-        lm_stage(names, embed, args)
+        lm_stage(names, args)
     if args.lm_only:
         return 0
     lm_scores = _read_cache(args.lm_cache)
