@@ -354,6 +354,59 @@ def aggregate(raw, n_boot, seed):
     return table, diffs
 
 
+METHOD_ORDER = ("posterior", "persona-posterior", "in-context (retrieval)",
+                "in-context (SmolLM2)")
+
+
+def _cell(x) -> str:
+    if x is None:
+        return ""
+    return f"{x['mean']:.3f} [{x['mean_lo']:.3f}, {x['mean_hi']:.3f}] / {x['robust']:.3f}"
+
+
+def _method_table(r, rows, conv, disp) -> None:
+    print(f"\n**{conv}, {disp} display** (mean win rate over the pool [95 % interval] / "
+          f"robust)\n")
+    print("| method | m | n | k=1 | k=2 | k=4 |")
+    print("|---|---:|---:|---|---|---|")
+    for meth in METHOD_ORDER:
+        for m in r["ms"]:
+            xs = [rows.get((conv, meth, m, k, disp)) for k in r["ks"]]
+            if not any(xs):
+                continue
+            n = next(x["n"] for x in xs if x)
+            name = "universal (= posterior, m = 0)" if (meth, m) == ("posterior", 0) else meth
+            print(f"| {name} | {m} | {n} | " + " | ".join(_cell(x) for x in xs) + " |")
+
+
+def _diff_table(r, conv) -> None:
+    print(f"\n**{conv}, paired differences (posterior − other, mean win rate, same "
+          f"people)**\n")
+    print("| versus | display | m | n | k=1 | k=2 | k=4 |")
+    print("|---|---|---:|---:|---|---|---|")
+    d = {(x["conversation"], x["versus"], x["m"], x["k"], x["display"]): x
+         for x in r["paired_differences"]}
+    for vs in ("universal", *METHOD_ORDER[1:]):
+        for disp in ("multiset", "distinct"):
+            for m in r["ms"][1:]:
+                xs = [d.get((conv, vs, m, k, disp)) for k in r["ks"]]
+                if not any(xs):
+                    continue
+                n = next(x["n"] for x in xs if x)
+                cells = [f"{x['diff']:+.3f} [{x['diff_lo']:+.3f}, {x['diff_hi']:+.3f}]"
+                         if x else "" for x in xs]
+                print(f"| {vs} | {disp} | {m} | {n} | " + " | ".join(cells) + " |")
+
+
+def markdown(r) -> None:
+    """Print the tables of docs/personalise.md from a result dict."""
+    rows = {(x["conversation"], x["method"], x["m"], x["k"], x["display"]): x
+            for x in r["rows"]}
+    for conv in sorted({x["conversation"] for x in r["rows"]}):
+        for disp in ("multiset", "distinct"):
+            _method_table(r, rows, conv, disp)
+        _diff_table(r, conv)
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--conversations", default="brexit-consensus")
@@ -404,10 +457,7 @@ def main(argv=None) -> int:
         summaries=summaries, rows=table, paired_differences=diffs,
         people=raw)
     Path(args.out).write_text(json.dumps(result, indent=1, default=float))
-    for row in table:
-        print(f"{row['conversation'][:18]:18} {row['method']:24} m={row['m']} k={row['k']} "
-              f"{row['display']:8} n={row['n']:3} mean {row['mean']:.3f} "
-              f"[{row['mean_lo']:.3f}, {row['mean_hi']:.3f}] robust {row['robust']:.3f}")
+    markdown(result)
     print(f"wrote {args.out}")
     return 0
 
