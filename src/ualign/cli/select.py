@@ -1,5 +1,7 @@
 """``ualign select``: generate N candidates per prompt, select k with U-alignment and the
-baselines, evaluate on held-out users, append one JSON line per prompt (resumable)."""
+baselines, evaluate on held-out users, append one JSON line per prompt (resumable).
+``--evidence-votes`` / ``--evidence-persona`` select for one described user: both halves of the
+population are reweighted by the posterior given the evidence (``ualign.llm.evidence``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from ualign.cli._paths import out_file
 from ualign.cli._text import plain
 from ualign.llm.dedupe import DEFAULT_THRESHOLD
 from ualign.llm.embed import as_embedder
+from ualign.llm.evidence import Evidence, read_vote_evidence, resolve_votes
 from ualign.llm.experiment import SelectConfig, run_prompt
 from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
 from ualign.llm.populations import VotePopulation, load_population
@@ -85,6 +88,21 @@ def add_arguments(p) -> None:
                         "--merge-threshold, complete linkage)")
     p.add_argument("--merge-threshold", type=float, default=DEFAULT_THRESHOLD,
                    help=f"cosine threshold of --merge embedding (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--evidence-votes", default=None, metavar="FILE",
+                   help="select for one described user: a JSON object {statement id or text: "
+                        "+1|0|-1} of their votes (agree / pass / disagree; ids are Polis "
+                        "comment ids of a polis: population). The population is reweighted "
+                        "by the posterior given the votes; empty evidence is universal "
+                        "selection")
+    p.add_argument("--evidence-persona", default=None, metavar="TEXT",
+                   help="select for one described user: a persona text; users are weighted "
+                        "by embedding similarity of their persona (or vote description) to it")
+    p.add_argument("--evidence-noise", type=float, default=0.1,
+                   help="δ of --evidence-votes: the chance a revealed comparison disagrees "
+                        "with a user's order, in (0, 0.5) (default 0.1)")
+    p.add_argument("--evidence-tau", type=float, default=None,
+                   help="temperature of --evidence-persona (> 0; default: fitted on held-out "
+                        "users over each prompt's candidates)")
     p.add_argument("--strict", action="store_true",
                    help="with --display distinct: fail when a prompt has fewer distinct "
                         "candidates than k (default: show all of them and say so)")
@@ -104,10 +122,33 @@ def _check_numbers(args) -> None:
             raise ValueError(f"{flag} must be {form}, got {value}")
 
 
+def _evidence(args) -> Evidence | None:
+    """The evidence options as an :class:`Evidence` (None without any), checked before
+    anything is loaded."""
+    if args.evidence_votes is None and args.evidence_persona is None:
+        for flag, value in (("--evidence-noise", args.evidence_noise != 0.1),
+                            ("--evidence-tau", args.evidence_tau is not None)):
+            if value:
+                raise ValueError(f"{flag} needs --evidence-votes or --evidence-persona")
+        return None
+    votes = {} if args.evidence_votes is None else read_vote_evidence(args.evidence_votes)
+    persona = args.evidence_persona
+    if persona is not None and not persona.strip():
+        raise ValueError("--evidence-persona must be a non-empty text")
+    noise = args.evidence_noise
+    if not 0.0 < noise < 0.5:  # NaN lands here too
+        raise ValueError(f"--evidence-noise must be a number in (0, 0.5), got {noise}")
+    tau = args.evidence_tau
+    if tau is not None and not (0.0 < tau < float("inf")):
+        raise ValueError(f"--evidence-tau must be a positive finite number, got {tau}")
+    return Evidence(votes=tuple(votes.items()), persona=persona, noise=noise, tau=tau)
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
     _check_numbers(args)
+    evidence = _evidence(args)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     cfg = SelectConfig(n=args.n, ks=parse_ks(args.k), methods=methods, temperature=args.temperature,
                        top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed,
@@ -118,7 +159,8 @@ def run(args) -> int:
     cache = out_file(args.cache or str(out.with_suffix("")) + ".gen-cache.jsonl", "--cache")
     prompts = read_prompts(args.prompts)
     run_key = dict(dataclasses.asdict(cfg), model=args.model, endpoint=args.endpoint,
-                   population=args.population, embed=args.embed, humans=not args.no_humans)
+                   population=args.population, embed=args.embed, humans=not args.no_humans,
+                   evidence=None if evidence is None else evidence.to_json())
     done = done_prompts(read_results(out, repair=True), run_key, out)
     todo = [p for p in prompts if p["prompt"] not in done]
     print(f"{len(prompts)} prompts, {len(prompts) - len(todo)} already in {plain(out)}, "
@@ -130,6 +172,8 @@ def run(args) -> int:
     if population.n_users < 2:
         raise CLIError(f"population {args.population!r} has {population.n_users} user(s); "
                        f"selection and held-out evaluation need at least 2")
+    if evidence is not None and evidence.votes:
+        resolve_votes(population, dict(evidence.votes), "--evidence-votes")  # ids checked now
     humans_default = list(population.votes.texts) if (
         isinstance(population, VotePopulation) and population.votes is not None
         and not args.no_humans) else []
@@ -145,7 +189,8 @@ def run(args) -> int:
         t0 = time.perf_counter()
         try:
             rec = run_prompt(item["prompt"], generator, population, cfg,
-                             human_texts=item.get("humans", humans_default), embed=embed)
+                             human_texts=item.get("humans", humans_default), embed=embed,
+                             evidence=evidence)
         except EndpointError as e:
             raise CLIError(str(e)) from None
         rec["population"] = args.population

@@ -7,7 +7,8 @@ References: shared/spec/THEORY.md §4 (the (k+1)-player game), §8 (from games t
 """
 
 from ualign.llm.embed import Embedder, HashingEmbedder, default_model
-from ualign.llm.persona import TemperatureFit, fit_temperature, persona_weights
+from ualign.llm.evidence import Evidence, apply_evidence, vote_weights
+from ualign.llm.persona import TemperatureFit, describe_votes, fit_temperature, persona_weights
 from ualign.llm.populations import (
     EmbeddingPopulation,
     JudgeError,
@@ -27,6 +28,7 @@ from ualign.llm.populations import (
 
 __all__ = [
     "Embedder",
+    "Evidence",
     "EmbeddingPopulation",
     "HashingEmbedder",
     "JudgeError",
@@ -38,12 +40,15 @@ __all__ = [
     "StancePopulation",
     "TemperatureFit",
     "VotePopulation",
+    "apply_evidence",
     "default_model",
     "evaluate_stance_model",
+    "describe_votes",
     "evaluate_vote_model",
     "fit_temperature",
     "load_population",
     "persona_weights",
     "read_personas",
     "read_polis_votes",
+    "vote_weights",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 from ualign.core import Profile
 from ualign.core._checks import check_display
 from ualign.llm.dedupe import DEFAULT_THRESHOLD, RULES, merge_equivalent
+from ualign.llm.evidence import Evidence, apply_evidence
 from ualign.llm.populations import EmbeddingPopulation, Population, VotePopulation
 from ualign.llm.select import (
     METHODS,
@@ -133,7 +134,7 @@ def _gen_kwargs(cfg: SelectConfig) -> dict:
 
 def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig, *,
                candidates: Sequence[str] | None = None, human_texts: Sequence[str] = (),
-               embed=None) -> dict:
+               embed=None, evidence: Evidence | None = None) -> dict:
     """Generate (unless ``candidates`` are given), select and evaluate for one prompt.
 
     Returns a dict: ``prompt``, ``candidates``, ``humans``, ``config``, ``scores`` (mean
@@ -141,6 +142,15 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     ``cfg.merge``: ``Merge.to_json()``), ``selections`` (``{method: {k: Selection.to_json()}}``,
     shown indices are candidate indices), ``results`` (``{method: {k: metrics}}``, including
     ``"personalised"`` when asked), ``timing`` and ``sizes``.
+
+    ``evidence`` (an :class:`ualign.llm.evidence.Evidence` about one described user) reweights
+    both halves of the population by their posterior given it (``apply_evidence``; τ, when
+    fitted, on the candidates): the methods select for the selection users' posterior and are
+    scored on the evaluation users' posterior (the same user, estimated from people who did
+    not select). With ``cfg.personalised`` the in-context reference is then one response
+    generated with the evidence described in the system prompt. The record gets
+    ``evidence`` (the evidence, δ, τ and the effective number of users of each half). Empty
+    evidence changes nothing.
 
     Metrics per method and k: ``robust``, ``mean``, ``robust_shown``, ``mean_shown``, ``worst``
     (and ``robust_humans``, ``mean_humans``, ``robust_shown_humans`` with human statements)
@@ -158,13 +168,21 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     humans = list(human_texts)
     rng = np.random.default_rng(cfg.seed)
     sel_pop, eval_pop = population.split(cfg.split, seed=rng)
+    ev_record = None
+    if evidence is not None and not evidence.empty:
+        t1 = time.perf_counter()
+        sel_pop, info_sel = apply_evidence(sel_pop, evidence, candidates, seed=cfg.seed)
+        eval_pop, info_eval = apply_evidence(eval_pop, evidence, candidates, seed=cfg.seed)
+        ev_record = dict(evidence.to_json(), selection=info_sel, evaluation=info_eval)
+        timing["evidence_s"] = time.perf_counter() - t1
 
     # personalised reference: one response per evaluation persona, persona in the prompt
     personal: list[str] = []
     assign: np.ndarray | None = None
     if cfg.personalised:
         t1 = time.perf_counter()
-        personal, assign = _personalise(prompt, generator, eval_pop, cfg)
+        described = None if ev_record is None else evidence.description(population)
+        personal, assign = _personalise(prompt, generator, eval_pop, cfg, described)
         timing["personalise_s"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
@@ -223,7 +241,7 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
                 selections=selections, results=results, timing=timing,
                 sizes=dict(n=N, distinct=G, selection_users=sel_pop.n_users,
                            eval_users=eval_pop.n_users, humans=len(humans)),
-                model=getattr(generator, "name", None))
+                model=getattr(generator, "name", None), evidence=ev_record)
 
 
 def _candidates(prompt: str, generator, cfg: SelectConfig,
@@ -241,11 +259,13 @@ def _candidates(prompt: str, generator, cfg: SelectConfig,
     return candidates
 
 
-def _personalise(prompt: str, generator, eval_pop: Population,
-                 cfg: SelectConfig) -> tuple[list[str], np.ndarray]:
+def _personalise(prompt: str, generator, eval_pop: Population, cfg: SelectConfig,
+                 described: str | None = None) -> tuple[list[str], np.ndarray]:
     """One response per persona of the evaluation users (persona in the system prompt,
-    seed 1000 + persona index) and the persona index of each user."""
-    pp = personas_for(eval_pop)
+    seed 1000 + persona index) and the persona index of each user; with ``described`` (the
+    one user the evidence describes) one response for that text, shown to every user."""
+    pp = personas_for(eval_pop) if described is None else (
+        [described], np.zeros(eval_pop.n_users, dtype=np.int64))
     if pp is None:
         raise ValueError("personalised=True needs a population with personas (persona "
                          "texts or Polis opinion groups)")

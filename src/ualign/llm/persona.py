@@ -25,7 +25,7 @@ References: shared/spec/THEORY.md §10 (the posterior population); docs/personal
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -34,7 +34,7 @@ from ualign.core import Profile
 from ualign.core.posterior import log_likelihoods
 from ualign.llm.embed import _check_texts, as_embedder
 
-__all__ = ["TAU_GRID", "TemperatureFit", "fit_temperature", "persona_weights",
+__all__ = ["TAU_GRID", "TemperatureFit", "describe_votes", "fit_temperature", "persona_weights",
            "similarity_weights", "user_descriptions"]
 
 TAU_GRID = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
@@ -58,6 +58,41 @@ class TemperatureFit(NamedTuple):
     log_likelihoods: tuple[float, ...]
     prior_log_likelihood: float
     n_heldout: int
+
+
+def describe_votes(votes) -> str:
+    """A user's votes as a persona text (for similarity, or for a generator's prompt):
+    ``"You agree with these statements: a | b. You disagree with these: c. You passed on
+    these: d."`` (only the parts that have statements; "statements" follows the first part).
+
+    Args:
+      votes: a mapping ``{statement text: vote}`` or a sequence of ``(text, vote)`` pairs, votes
+        +1 (agree), -1 (disagree), 0 (pass); order kept within each part.
+
+    Returns:
+      The text. ``ValueError`` for no votes or a vote other than +1 / 0 / -1.
+    """
+    pairs = list(votes.items()) if isinstance(votes, Mapping) else list(votes)
+    if not pairs:
+        raise ValueError("votes must hold at least one (statement, vote) pair, got none")
+    parts: dict[int, list[str]] = {1: [], -1: [], 0: []}
+    for pos, pair in enumerate(pairs):
+        try:
+            text, vote = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"votes must be (statement text, vote) pairs, got {pair!r} at "
+                             f"position {pos}") from None
+        if isinstance(vote, bool) or vote not in parts or not isinstance(text, str):
+            raise ValueError(f"votes must pair a statement text with +1, 0 or -1, got "
+                             f"{(text, vote)!r} at position {pos}")
+        parts[int(vote)].append(text)
+    heads = {1: "You agree with these", -1: "You disagree with these", 0: "You passed on these"}
+    out = []
+    for v in (1, -1, 0):
+        if parts[v]:
+            noun = " statements" if not out else ""
+            out.append(f"{heads[v]}{noun}: " + " | ".join(parts[v]) + ".")
+    return " ".join(out)
 
 
 def _check_tau(tau, name: str = "tau") -> float:
@@ -194,7 +229,9 @@ def fit_temperature(population, texts: Sequence[str], *, holdout: float = 0.2,
     held, mix = np.sort(perm[:n_hold]), np.sort(perm[n_hold:])
     levels = _levels(population.scores(texts))
     w = population.weights[mix]
-    L = log_likelihoods(Profile(levels[mix], w / w.sum()), levels[held], noise)   # (H, M)
+    # one group per user so that users with the same order are not merged (L stays (H, M))
+    L = log_likelihoods(Profile(levels[mix], w / w.sum(), groups=np.arange(mix.size)),
+                        levels[held], noise)                                        # (H, M)
     E = _unit(_embedder(population, embed)(list(d)))
     sims = E[held] @ E[mix].T                                                       # (H, M)
 

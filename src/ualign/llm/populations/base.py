@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ualign.core import Profile
+from ualign.core._checks import check_user_weights
 from ualign.llm.embed import _check_texts
 
 __all__ = ["Population"]
@@ -75,6 +76,18 @@ class Population:
         if self.weights[idx].sum() <= 0:
             raise ValueError("users must select users with positive total weight")
         return self._take(idx)
+
+    def reweight(self, weights) -> Population:
+        """The same users (scores, labels, groups) with new weights, e.g. a posterior given
+        evidence about one user (:mod:`ualign.llm.evidence`); normalised to sum 1.
+
+        Args:
+          weights: ``(U,)`` finite, non-negative, positive sum.
+        """
+        w = check_user_weights(weights, self.n_users)
+        new = self._take(np.arange(self.n_users))
+        new.weights = w
+        return new
 
     def split(self, frac: float = 0.5, seed=None) -> tuple[Population, Population]:
         """Random split of the users into (selection, evaluation) populations.

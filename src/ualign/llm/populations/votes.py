@@ -16,6 +16,7 @@ import numpy as np
 from ualign.core._checks import check_user_weights
 from ualign.data.polis import PolisVotes, read_polis_votes
 from ualign.llm.embed import as_embedder
+from ualign.llm.persona import describe_votes
 from ualign.llm.populations.base import Population
 
 __all__ = ["MODES", "VotePopulation", "evaluate_vote_model", "vote_splits"]
@@ -109,11 +110,12 @@ class VotePopulation(Population):
       - ``"lowrank"``: participants' deviations from the global model cut to rank ``rank``.
 
     Attributes besides the Population ones: ``W (U, d+1)``, ``votes`` (the :class:`PolisVotes`),
-    ``embed``.
+    ``embed``, ``participant_ids`` (``(U,)`` the Polis participant id of each user, or None
+    when users are not participants, e.g. ``mode="group"``).
     """
 
     def __init__(self, W, embed, weights=None, user_labels=None, groups=None,
-                 group_names=None, votes: PolisVotes | None = None):
+                 group_names=None, votes: PolisVotes | None = None, participant_ids=None):
         W = np.asarray(W, dtype=float)
         if W.ndim != 2 or W.shape[0] == 0:
             raise ValueError(f"W must be a (U, d+1) array with U >= 1 users, got shape "
@@ -126,6 +128,11 @@ class VotePopulation(Population):
         self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
         self.group_names = group_names
         self.votes = votes
+        self.participant_ids = None if participant_ids is None else np.asarray(
+            participant_ids, dtype=np.int64)
+        if self.participant_ids is not None and self.participant_ids.shape != (W.shape[0],):
+            raise ValueError(f"participant_ids must hold one id per user ({W.shape[0]}), got "
+                             f"shape {self.participant_ids.shape}")
 
     @classmethod
     def from_polis(cls, folder_or_votes, embed=None, mode: str = "participant",
@@ -154,11 +161,12 @@ class VotePopulation(Population):
         # participants Polis put in no opinion group form their own group, "no group"
         g_arr, group_names = participant_groups(groups)
         labels = [f"participant {p}" for p in pv.participants[keep]]
+        ids = pv.participants[keep]
         if mode == "participant":
-            return cls(fit.W, embed, None, labels, g_arr, group_names, pv)
+            return cls(fit.W, embed, None, labels, g_arr, group_names, pv, ids)
         if mode == "lowrank":
             return cls(_low_rank(fit.W, fit.w0, rank), embed, None, labels, g_arr,
-                       group_names, pv)
+                       group_names, pv, ids)
         if not gids:
             raise ValueError("mode='group' needs Polis opinion groups; this conversation has "
                              "none")
@@ -175,7 +183,32 @@ class VotePopulation(Population):
         new = object.__new__(VotePopulation)
         new.__dict__.update(self.__dict__)
         new.W = self.W[idx]
+        if self.participant_ids is not None:
+            new.participant_ids = self.participant_ids[idx]
         return self._base_take(new, idx)
+
+    def participant_votes(self, participant: int) -> dict[int, int]:
+        """The real votes of one Polis participant: ``{statement id: +1 / 0 / -1}`` (agree /
+        pass / disagree) over the statements they voted on, in statement-id order.
+
+        Args:
+          participant: a Polis participant id of the conversation (any participant of
+            ``votes``, in the population or not).
+        """
+        if self.votes is None:
+            raise ValueError("participant_votes needs a population fitted with from_polis")
+        pv = self.votes
+        if isinstance(participant, bool) or not isinstance(participant, (int, np.integer)):
+            raise ValueError(f"participant must be an integer Polis participant id, got "
+                             f"{participant!r}")
+        row = np.flatnonzero(pv.participants == int(participant))
+        if row.size == 0:
+            raise ValueError(f"participant must be a participant id of the conversation, got "
+                             f"{participant} (ids {int(pv.participants.min())}.."
+                             f"{int(pv.participants.max())})")
+        v = pv.votes[row[0]]
+        voted = np.flatnonzero(~np.isnan(v))
+        return {int(pv.statement_ids[j]): int(v[j]) for j in voted}
 
     def group_personas(self, n_statements: int = 3) -> dict[int, str]:
         """A persona text per opinion group, for in-context personalisation: the statements the
@@ -195,9 +228,8 @@ class VotePopulation(Population):
             distinct = agree_g - agree_o
             pro = np.argsort(-(agree_g + distinct))[:n_statements]
             con = np.argsort(agree_g + distinct)[:n_statements]
-            text = "You agree with these statements: " + " | ".join(pv.texts[i] for i in pro)
-            text += ". You disagree with these: " + " | ".join(pv.texts[i] for i in con) + "."
-            out[int(g)] = text
+            out[int(g)] = describe_votes([(pv.texts[i], 1) for i in pro]
+                                         + [(pv.texts[i], -1) for i in con])
         return out
 
 
