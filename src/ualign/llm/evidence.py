@@ -51,7 +51,7 @@ def _check_vote(value, key: str, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or value not in _LEVEL:
         raise ValueError(f"{name} must map each statement to a vote +1 (agree), 0 (pass) or -1 "
                          f"(disagree), got {value!r} for statement {key!r}")
-    return int(value)
+    return int(float(value))
 
 
 def read_vote_evidence(path: str | os.PathLike, name: str = "--evidence-votes"

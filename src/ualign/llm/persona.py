@@ -97,7 +97,7 @@ def describe_votes(votes) -> str:
 
 def _check_tau(tau, name: str = "tau") -> float:
     if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not (
-            np.isfinite(tau) and tau > 0):
+            np.isfinite(tau) and float(tau) > 0):
         raise ValueError(f"{name} must be a positive finite temperature, got {tau!r}")
     return float(tau)
 

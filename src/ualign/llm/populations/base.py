@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from typing import Any
+
 import numpy as np
 
 from ualign.core import Profile
@@ -56,7 +58,7 @@ class Population:
 
     def profile_from_scores(self, S: np.ndarray, texts: Sequence[str] | None = None) -> Profile:
         """``Profile.from_scores(S, weights)`` with this population's groups attached."""
-        kw = {}
+        kw: dict[str, Any] = {}
         if texts is not None:
             kw["labels"] = list(texts)
         if self.groups is not None:
