@@ -130,3 +130,15 @@ def test_sixty_byte_file_naming_alternative_one_billion(tmp_path):
     with pytest.raises(ValueError, match=r"a\.soi:2: without NUMBER ALTERNATIVES, the "
                                          r"ALTERNATIVE NAME lines must number 1\.\.n"):
         ualign.read_preflib(f)
+
+
+@pytest.mark.parametrize("bad, match", [("a" * 5000, "too long"), ("d/" + "b" * 300, "too long"),
+                                        ("a\0b.soc", "NUL byte")],
+                         ids=["long-name", "long-component", "nul"])
+def test_read_preflib_path_that_cannot_be_a_file_is_a_value_error(bad, match):
+    """Found by benchmarks/fuzz_api.py (seed 0, case 7697): a name too long for the file system
+    raised a bare OSError from ``Path.is_file``."""
+    with pytest.raises(ValueError, match=f"path .*{match}"):
+        ualign.read_preflib(bad)
+    with pytest.raises(ValueError, match=f"path .*{match}"):
+        ualign.write_preflib(Profile.from_levels([[0, 1]]), bad)

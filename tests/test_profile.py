@@ -298,3 +298,9 @@ def test_group_names_as_a_0d_array_is_a_value_error():
     """Found by benchmarks/fuzz_api.py: a 0-d array as group_names raised TypeError."""
     with pytest.raises(ValueError, match="group_names must be a sequence"):
         Profile.from_levels([[0, 1], [1, 0]], group_names=np.array(1.0))
+
+
+def test_labels_as_a_0d_array_is_a_value_error():
+    """Found by benchmarks/fuzz_api.py (seed 0, case 3564): 0-d array labels raised TypeError."""
+    with pytest.raises(ValueError, match="labels must be a sequence"):
+        Profile.from_levels([[0, 1], [1, 0]], labels=np.array("ab"))

@@ -73,9 +73,19 @@ def _finite(x) -> bool:
         return False
 
 
+_NAME_MAX, _PATH_MAX = 255, 4096  # Linux's NAME_MAX and PATH_MAX; other systems allow less
+
+
 def check_path(path, name: str = "path"):
     """``path`` itself when it is a ``str`` or ``os.PathLike`` (a file path), else raise."""
     if isinstance(path, (str, os.PathLike)) and not isinstance(path, bool):
+        text = os.fsdecode(os.fspath(path))
+        if "\0" in text:
+            raise ValueError(f"{name} must not contain a NUL byte, got {_short(text)}")
+        long = [part for part in text.split(os.sep) if len(os.fsencode(part)) > _NAME_MAX]
+        if long or len(os.fsencode(text)) > _PATH_MAX:
+            raise ValueError(f"{name} is too long to be a file path here (at most {_NAME_MAX} "
+                             f"bytes per name, {_PATH_MAX} in all), got {_short(text)}")
         return path
     raise ValueError(f"{name} must be a file path (str or os.PathLike), got "
                      f"{type(path).__name__} {_short(path)}")

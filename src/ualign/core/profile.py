@@ -132,7 +132,8 @@ def _rank_rows(r: np.ndarray, out: np.ndarray, start: int) -> None:
 def _check_labels(labels, n: int) -> tuple[str, ...] | None:
     if labels is None:
         return None
-    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__") or (
+            isinstance(labels, np.ndarray) and labels.ndim == 0):
         raise ValueError(f"labels must be a sequence of {n} names (one per response), got "
                          f"{type(labels).__name__} {labels!r:.60}")
     labels = tuple(str(s) for s in labels)
