@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -102,6 +103,29 @@ def test_protected_out(tmp_path, capsys):
                                 "--out", str(locked / "out")]), "--out", "cannot write")
     finally:
         locked.chmod(0o700)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and util-linux setpriv")
+def test_protected_out_as_root_without_dac_override(tmp_path):
+    """The same check for root: the CLI runs without CAP_DAC_OVERRIDE (``setpriv``), so the
+    folder's mode binds it as it binds any other user."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    drop = "-dac_override,-dac_read_search"
+    code = "import sys; from ualign.cli import main; sys.exit(main(sys.argv[1:]))"
+    try:
+        proc = subprocess.run(["setpriv", "--bounding-set", drop, "--inh-caps", drop, "--",
+                               sys.executable, "-c", code, "compare", "mallows:n=4,phi=0.5",
+                               "--out", str(locked / "out")],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o700)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--out" in lines[0] and "cannot write" in lines[0], lines
+    assert not (locked / "out").exists()
 
 
 def test_destination_error_through_a_subprocess(tmp_path):

@@ -142,3 +142,15 @@ def test_read_preflib_path_that_cannot_be_a_file_is_a_value_error(bad, match):
         ualign.read_preflib(bad)
     with pytest.raises(ValueError, match=f"path .*{match}"):
         ualign.write_preflib(Profile.from_levels([[0, 1]]), bad)
+
+
+@pytest.mark.parametrize("folder", [".", "sub"])
+def test_write_preflib_onto_a_folder_is_a_value_error(folder, tmp_path, monkeypatch):
+    """Found by benchmarks/fuzz_api.py (seed 1, case 15316): writing to ``.`` raised
+    ``OSError: [Errno 16] Device or resource busy`` from the final rename."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        ualign.write_preflib(Profile.from_levels([[0, 1]]), folder, n_voters=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+    assert not list((tmp_path / "sub").iterdir())

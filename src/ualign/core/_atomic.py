@@ -39,11 +39,20 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
+def _target(path) -> Path:
+    """``path`` as a Path, or a ``ValueError`` when it names an existing folder (a rename onto
+    a folder fails with ``IsADirectoryError``, or ``EBUSY`` for ``.``)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"path {str(path)!r} is a folder; give the name of a file to write")
+    return path
+
+
 def atomic_write_text(path: Path, text: str, *, stale_after: float = 3600.0) -> Path:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically; the temporary file is
     removed if anything fails, and stale ones of killed writes (older than ``stale_after``
     seconds) are swept first."""
-    path = Path(path)
+    path = _target(path)
     sweep_stale(path, ".tmp", stale_after)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -59,7 +68,7 @@ def atomic_write_text(path: Path, text: str, *, stale_after: float = 3600.0) -> 
 
 def atomic_write_bytes(path: Path, data: bytes, *, stale_after: float = 3600.0) -> Path:
     """:func:`atomic_write_text` for bytes (e.g. an ``.npz`` written to a buffer)."""
-    path = Path(path)
+    path = _target(path)
     sweep_stale(path, ".tmp", stale_after)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
