@@ -251,3 +251,38 @@ def test_train_output_dir_is_a_file(tmp_path, capsys):
         f"output_dir: {tmp_path / 'run'}\n")
     # checked before the model (which does not exist) is loaded
     _one_line(capsys, main(["train", "--config", str(tmp_path / "cfg.yaml")]), "output_dir")
+
+
+# ------------------------------------------------- item 23: progress when stderr is a log
+def test_compare_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path, capsys,
+                                                                       monkeypatch):
+    """A Rich bar prints nothing off a terminal, so a long run in a log was silent: there the
+    progress is a plain line at most every PLAIN_EVERY seconds (0 here: every step)."""
+    from ualign.cli import _progress
+
+    monkeypatch.setattr(_progress, "PLAIN_EVERY", 0.0)
+    args = ["compare", "mallows:n=5,phi=0.5,users=40,seed=1", "--k", "1,2", "--methods",
+            "rlhf,ualign", "--display", "multiset", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 5, lines  # 4 steps (2 methods x 2 k) and "done"
+    assert all(ln.startswith("compare: ") and ln.endswith(" s)") for ln in lines), lines
+    assert [ln.split()[1] for ln in lines] == ["1/4", "2/4", "3/4", "4/4", "4/4"]
+    assert lines[-1].split()[2] == "done"
+
+
+def test_a_quick_compare_writes_nothing_to_stderr(tmp_path, capsys):
+    args = ["compare", "mallows:n=5,phi=0.5,users=40,seed=1", "--k", "1,2", "--methods",
+            "rlhf", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_descriptions_are_escaped(capsys, monkeypatch):
+    from ualign.cli import _progress
+
+    monkeypatch.setattr(_progress, "PLAIN_EVERY", 0.0)
+    with _progress.progress("compare", 1) as bar:
+        bar.step("label \x1b]8;;http://x\x07 [/bold]")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "[/bold]" in err

@@ -160,7 +160,9 @@ def test_cc_pav_exact_against_brute_force(f, rule):
             assert len(r.responses) == k == len(set(r.responses))
             assert list(r.responses) == sorted(r.responses)
             assert r.optimal and r.upper_bound == r.score
-            assert r.extras["incumbent"] in ("highs", "any (no approvals)")  # HiGHS: optimal
+            # k <= 2: every committee scored (exact); else HiGHS, proven optimal
+            assert r.extras["incumbent"] in (("enumeration",) if k <= 2 else ("highs",)) + (
+                "any (no approvals)",)
             best = brute(A, P.weights, n, k, rule)
             assert r.score == pytest.approx(best, abs=1e-12)
             beaten += r.extras["local_search_score"] < best - 1e-12
@@ -234,6 +236,27 @@ def test_scores_match_abcvoting(rule_id):
 
 
 # ---------------------------------------------------------------------------- solver status
+@pytest.mark.parametrize("f, rule", RULES)
+def test_k_up_to_2_is_enumerated_with_the_smallest_tie(f, rule):
+    """k <= 2 scores every committee at once (no program): exact, certified, ties to the
+    smallest indices. Here all four responses are approved alike, so (0,) and (0, 1) win."""
+    P = Profile.from_levels([[0, 0, 0, 0, 1], [0, 0, 0, 0, 1]])
+    for k, expect in ((1, (0,)), (2, (0, 1))):
+        r = f(P, k)
+        best = 1.5 if (rule, k) == ("pav", 2) else 1.0        # PAV: H(2) for both approved
+        assert r.responses == expect and r.optimal and r.upper_bound == r.score == best
+        assert r.extras["incumbent"] == "enumeration" and r.status.startswith("exact")
+
+
+def test_k_2_pav_counts_a_second_approval_half():
+    # camp 0.6 approves {0, 1}, 0.4 approves {2}: PAV {0, 1} = 0.6 * 1.5 = 0.9 < {0, 2} = 1.0;
+    # CC prefers {0, 2} (covers everyone) as well; at k = 1 both take 0 (0.6).
+    P = Profile.from_levels([[0, 0, 1]] * 3 + [[1, 1, 0]] * 2)
+    for f in (chamberlin_courant, pav):
+        assert f(P, 1).responses == (0,) and f(P, 1).score == pytest.approx(0.6)
+        assert f(P, 2).responses == (0, 2) and f(P, 2).score == pytest.approx(1.0)
+
+
 def test_time_limit_result_is_certified():
     # Random 3-level ballots: HiGHS does not close the CC gap within 2 s here, so this is the
     # time-limited path; whichever way it ends, score <= optimum <= upper_bound.
@@ -280,6 +303,7 @@ def test_time_limit_without_incumbent_uses_local_search(monkeypatch):
         mip_dual_bound, mip_gap = np.nan, np.inf
 
     monkeypatch.setattr(cm, "milp", lambda *a, **kw: TimedOut())
+    monkeypatch.setattr(cm, "_PAIR_BYTES", 0)  # k = 2 through the program, not enumeration
     P = camps()
     for f, rule in RULES:
         r = f(P, 2, time_limit=1.0)
@@ -295,6 +319,7 @@ def test_failed_program_raises_with_status(monkeypatch):
         status, message, x = 2, "The problem is infeasible.", None
 
     monkeypatch.setattr(cm, "milp", lambda *a, **kw: Failed())
+    monkeypatch.setattr(cm, "_PAIR_BYTES", 0)  # k = 2 through the program, not enumeration
     for f, _ in RULES:
         with pytest.raises(SolverError) as e:
             f(camps(), 2)

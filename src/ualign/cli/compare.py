@@ -144,8 +144,8 @@ def profile_name(spec) -> str:
 
 def run(args) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ualign.cli._progress import progress
 
     ks = parse_ks(args.k)
     methods = parse_methods(args.methods)
@@ -158,19 +158,13 @@ def run(args) -> int:
         raise ValueError(f"--time-limit must be a number of seconds > 0, got {args.time_limit}")
     out = out_dir(args.out, files=FILES)
     profile = load_profile(args.profile)
-    console = Console(stderr=True)
-    total = len(methods) * len(ks)
-    columns = (TextColumn("{task.description}"), BarColumn(),
-               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("compare", total=total)
+    with progress("compare", len(methods) * len(ks)) as bar:
         cmp = compare_methods(profile, ks, methods, name=str(args.profile), seed=args.seed,
                               kset_max_sets=args.kset_max_sets,
                               kset_max_work=args.kset_max_work,
                               display="both" if len(displays) > 1 else displays[0],
                               time_limit=args.time_limit,
-                              tick=lambda msg: bar.update(task, advance=1,
-                                                          description=markup(msg)))
+                              tick=bar.step)
     name = profile_name(args.profile)
     files = {"compare.json": render_json(cmp).encode(),
              "compare.png": render_png(cmp.fk_plot(f"f(k) on {name}")),

@@ -124,10 +124,10 @@ def _table(rows, metric: str, summary):
 
 def run(args) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ualign.cli._paths import out_dir
-    from ualign.cli._text import markup, plain
+    from ualign.cli._progress import progress
+    from ualign.cli._text import plain
     from ualign.report.compare import parse_ks
     from ualign.report.personalise import curve_png, load_people, measure_personalisation
     from ualign.report.render import write_files
@@ -143,16 +143,12 @@ def run(args) -> int:
     out = out_dir(args.out, files=("personalise.json",
                                    *(f"personalise-{metric}.png" for metric in METRICS)))
     people = load_people(args.profile)
-    console = Console(stderr=True)
     n_eval = min(args.max_users, max(1, round(args.holdout * people.levels.shape[0])))
-    columns = (TextColumn("{task.description}"), BarColumn(),
-               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("personalise", total=n_eval)
+    with progress("personalise", n_eval) as bar:
         rows, summary = measure_personalisation(
             people, ms, ks, holdout=args.holdout, seed=args.seed, max_users=args.max_users,
             noise=noise,
-            tick=lambda msg: bar.update(task, advance=1, description=markup(msg)))
+            tick=bar.step)
     data = {"profile": str(args.profile), "ms": ms, "ks": ks, "holdout": args.holdout,
             "seed": args.seed, "noise": args.noise, "summary": summary._asdict(),
             "rows": [r._asdict() for r in rows]}

@@ -43,10 +43,10 @@ def _summary(report):
 
 def run(args) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ualign.cli._paths import out_dir
-    from ualign.cli._text import markup, plain
+    from ualign.cli._progress import progress
+    from ualign.cli._text import plain
     from ualign.report.render import report_files, write_files
     from ualign.report.reproduce import (
         ReproduceConfig,
@@ -65,14 +65,10 @@ def run(args) -> int:
         data_dir = None if args.no_data else default_data_dir()
     config = (ReproduceConfig.quick_config(args.seed) if args.quick
               else ReproduceConfig(seed=args.seed))
-    err = Console(stderr=True)
-    with Progress(TextColumn("{task.description:<36}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("reproduce", total=n_steps(config, data_dir))
+    with progress("reproduce", n_steps(config, data_dir)) as bar:
         report = build_report(config, data_dir,
-                              tick=lambda msg: bar.update(task, description=markup(msg)),
-                              advance=lambda: bar.advance(task),
+                              tick=lambda msg: bar.step(msg, advance=0),
+                              advance=lambda: bar.step(advance=1),
                               data_left_out=args.no_data and args.data is None)
     files = report_files(report)
     write_files(files, out)

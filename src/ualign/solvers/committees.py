@@ -328,6 +328,33 @@ def _local_search(A: np.ndarray, w: np.ndarray, k: int, rule: str) -> tuple[int,
     return tuple(sorted(S))
 
 
+_PAIR_BYTES = 2**28
+"""Largest ``n × n`` float64 pair table (256 MiB, n ≤ 5,792) for the exact k ≤ 2 path."""
+
+
+def _enumerated(A, w, A_all, weights, k, rule, extras, t0) -> CommitteeResult:
+    """CC and PAV at k ≤ 2 exactly, every committee scored at once: with ``s = w @ A`` (the
+    weight approving each response) and ``M = Aᵀ diag(w) A`` (the weight approving both of a
+    pair), a pair ``{a, b}`` scores ``s_a + s_b − M_ab`` under CC (approvers of both count once)
+    and ``s_a + s_b − M_ab / 2`` under PAV (their second approval adds 1/2). Ties go to the
+    smallest response, then the smallest partner. A HiGHS program took 6 s at k = 1 on a Polis
+    conversation (n = 607) and stopped at its time limit at k = 2 without proving anything."""
+    Af = A.astype(float)
+    s = w @ Af
+    if k == 1:
+        S = (int(np.argmax(s)),)
+    else:
+        pair = s[:, None] + s[None, :] - (0.5 if rule == "pav" else 1.0) * ((Af.T * w) @ Af)
+        pair[np.tril_indices(s.size)] = -np.inf          # each pair once, a < b
+        a, b = np.unravel_index(int(np.argmax(pair)), pair.shape)
+        S = (int(a), int(b))
+    score = approval_score(A_all, weights, S, rule)
+    extras.update(incumbent="enumeration", mip_gap=0.0,
+                  local_search_score=approval_score(A, w, _local_search(A, w, k, rule), rule))
+    return CommitteeResult(S, score, rule, True, score, f"exact (k = {k}: every committee "
+                           "scored)", time.perf_counter() - t0, extras)
+
+
 def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult:
     t0 = time.perf_counter()
     profile = check_profile(profile)
@@ -343,6 +370,8 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
         S = tuple(range(k))
         return CommitteeResult(S, 0.0, rule, True, 0.0, "exact (no approvals)",
                                time.perf_counter() - t0, extras)
+    if k <= 2 and n * n * 8 <= _PAIR_BYTES:
+        return _enumerated(A, w, A_all, profile.weights, k, rule, extras, t0)
     # The smallest group counts 1 in the objective, so HiGHS's absolute gap (1e-6) is far below
     # the difference between two committees' scores when weights are counts of users.
     scale = 1.0 / w.min()
