@@ -193,3 +193,24 @@ def test_long_legends_go_beside_the_axes():
         return Plot("t", "k", "f", tuple(Series(f"s{i}", [1, 2], [0.1, 0.2]) for i in range(n)))
 
     assert not legend_outside(plot(4)) and legend_outside(plot(6))  # claim (iv) has 6
+
+
+def test_set_renames_free_nothing_and_leave_no_staging(tmp_path, monkeypatch):  # item 18
+    """Each file a set replaces is hard-linked into the staging folder before the renames, so
+    a rename frees no blocks (that made the window in which a kill mixes sets about 1 ms);
+    afterwards the staging folder, and with it the old data, is gone."""
+    from ualign.core import _atomic
+
+    _atomic.atomic_write_set({"a.json": b"old", "b.png": b"old"}, tmp_path)
+    links = []
+    real = os.replace
+
+    def spy(src, dst):
+        links.append(os.stat(dst).st_nlink if os.path.exists(dst) else 0)
+        real(src, dst)
+
+    monkeypatch.setattr(_atomic.os, "replace", spy)
+    _atomic.atomic_write_set({"a.json": b"new", "b.png": b"new", "c.png": b"new"}, tmp_path)
+    assert links == [2, 2, 0]           # a.json, b.png: still linked from the staging folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.png", "c.png"]
+    assert all(p.read_bytes() == b"new" and p.stat().st_nlink == 1 for p in tmp_path.iterdir())

@@ -366,8 +366,8 @@ def write_files(files: Mapping[str, bytes], out_dir: str | os.PathLike) -> list[
     """Publish ``{relative path: bytes}`` under ``out_dir`` as one set
     (:func:`ualign.core._atomic.atomic_write_set`): everything is written into a hidden
     staging folder first and renamed into place only once all of it is on disk, so a failure
-    or kill while writing leaves the previous report (HTML, Markdown, JSON, plots) intact and
-    never mixes a new file with old ones."""
+    or kill while rendering or writing leaves the previous report (HTML, Markdown, JSON, plots)
+    intact; only a kill inside the final renames (about 0.1 ms) can mix new and old files."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out must be a folder, got the file {out}")
