@@ -38,6 +38,35 @@ def test_eval_select_incomplete_record(tmp_path, capsys):
     assert "line 1" in capsys.readouterr().err
 
 
+_TIMING = {"generate_s": 1.0, "select_s": {}}
+
+
+@pytest.mark.parametrize("fields, where", [
+    ({"results": {"ualign": [1, 2]}}, "results['ualign'] must be an object"),
+    ({"results": []}, "'results' must be an object"),
+    ({"results": {"ualign": {"1": 5}}}, "results['ualign']['1'] must be an object"),
+    ({"results": {"ualign": {"1": {"robust": "hi"}}}}, "['robust'] must be a number"),
+    ({"results": {"ualign": {"x": {"robust": 0.5}}}}, "key 'x' must be a k"),
+    ({"results": {"1": {}}}, "hold no win rates"),
+    ({"results": {}, "timing": "bad"}, "'timing' must be an object"),
+    ({"results": {}, "timing": {"generate_s": "x"}}, "timing['generate_s'] must be a number"),
+    ({"results": {}, "timing": {"generate_s": 1, "select_s": []}},
+     "timing['select_s'] must be an object"),
+    ({"results": {"ualign": {"1": {"robust": 0.5}}}, "merge": {"n_merged": "2", "rule": "x"}},
+     "merge['n_merged'] must be a number"),
+])
+def test_eval_select_wrongly_typed_fields_are_one_line(tmp_path, capsys, fields, where):
+    """Found by a re-check of item 13: fields present but of the wrong type raised
+    AttributeError / TypeError tracebacks from the summaries."""
+    rec = {"prompt": "a", "candidates": ["x"], "timing": _TIMING, **fields}
+    path = tmp_path / "res.jsonl"
+    path.write_text(json.dumps(rec) + "\n")
+    assert main(["eval-select", str(path), "--plot", "none"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and where in err, err
+    assert "Traceback" not in err
+
+
 def test_resume_keyed_on_run(tmp_path):
     run = {"model": "m", "n": 4, "ks": [1, 2], "methods": ["ualign"]}
     recs = [{"prompt": "a", "run": run}, {"prompt": "b", "run": run}]

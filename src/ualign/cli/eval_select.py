@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ualign.cli._paths import out_file
 from ualign.cli._text import markup, plain
-from ualign.llm.experiment import merge_summary, summarise, timing_summary
+from ualign.llm.experiment import check_record, merge_summary, summarise, timing_summary
 from ualign.llm.plots import plot_win_rates
 from ualign.llm.store import read_results
 
@@ -122,10 +122,13 @@ def run(args) -> int:
     png = _plot_path(args, path)
     if not path.is_file():
         raise FileNotFoundError(f"no such results file: {path}")
-    records = read_results(path, require=("candidates", "results", "timing"))
+    records = read_results(path, require=("candidates", "results", "timing"),
+                           check=check_record)
     if not records:
         raise ValueError(f"{path} holds no results")
     rows = summarise(records)
+    if not rows:
+        raise ValueError(f"{path}: its records hold no win rates (every 'results' is empty)")
     merged = merge_summary(records)
     present = [(m, h) for m, h in COLUMNS if any(m in r for r in rows)]
     displays = list(dict.fromkeys(r["display"] for r in rows))

@@ -370,6 +370,8 @@ def summarise(records: Sequence[dict]) -> list[dict]:
     for (display, method, k), vals in sorted(
             acc.items(), key=lambda t: (t[0][0] != "multiset", t[0][0], t[0][2],
                                         order.get(t[0][1], 99), t[0][1])):
+        if not vals:                    # a k with no metric measured: nothing to show
+            continue
         row = dict(display=display, method=method, k=k,
                    prompts=max(len(v) for v in vals.values()))
         row.update({m: float(np.mean(v)) for m, v in vals.items()})
@@ -401,3 +403,50 @@ def merge_summary(records) -> dict:
                    key=lambda t: (t[0], t[1] or 0.0))
     return dict(prompts=len(recs), candidates=n, merged=merged, distinct=n - merged,
                 rules=[dict(rule=a, threshold=b) for a, b in rules])
+
+
+def _number(x, where: str, *, none_ok: bool = False) -> None:
+    if x is None and none_ok:
+        return
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise ValueError(f"{where} must be a number, got {type(x).__name__} {x!r:.40}")
+
+
+def _mapping(x, where: str, form: str) -> dict:
+    if not isinstance(x, dict):
+        raise ValueError(f"{where} must be an object {form}, got {type(x).__name__} {x!r:.40}")
+    return x
+
+
+def check_record(rec: dict) -> None:
+    """``ValueError`` naming the field when a results record (one line of what ``ualign
+    select`` writes) has a field of another shape than :func:`summarise`,
+    :func:`timing_summary` and :func:`merge_summary` read: ``candidates`` a list; ``results``
+    ``{method: {k: {metric: number or null}}}`` with k a positive integer; ``timing``
+    ``{"generate_s": number, "select_s": {method: {k: number}}}``; ``merge`` (optional)
+    ``{"n_merged": number, "rule": string, "threshold": number or null}``."""
+    if not isinstance(rec.get("candidates"), list):
+        raise ValueError(f"'candidates' must be a list, got {type(rec.get('candidates')).__name__}")
+    results = _mapping(rec.get("results"), "'results'", "{method: {k: metrics}}")
+    for method, by_k in results.items():
+        where = f"results[{method!r}]"
+        for k, r in _mapping(by_k, where, "{k: metrics}").items():
+            if not (k.isdigit() and int(k) >= 1):
+                raise ValueError(f"{where} key {k!r} must be a k (an integer >= 1)")
+            for m, val in _mapping(r, f"{where}[{k!r}]", "{metric: number}").items():
+                if m in METRICS:
+                    _number(val, f"{where}[{k!r}][{m!r}]", none_ok=True)
+    timing = _mapping(rec.get("timing"), "'timing'", '{"generate_s": ..., "select_s": ...}')
+    if "generate_s" in timing:
+        _number(timing["generate_s"], "timing['generate_s']")
+    for method, by_k in _mapping(timing.get("select_s", {}), "timing['select_s']",
+                                 "{method: {k: seconds}}").items():
+        where = f"timing['select_s'][{method!r}]"
+        for k, sec in _mapping(by_k, where, "{k: seconds}").items():
+            _number(sec, f"{where}[{k!r}]")
+    if rec.get("merge"):
+        merge = _mapping(rec["merge"], "'merge'", '{"n_merged": ..., "rule": ..., ...}')
+        _number(merge.get("n_merged"), "merge['n_merged']")
+        if not isinstance(merge.get("rule"), str):
+            raise ValueError(f"merge['rule'] must be a string, got {merge.get('rule')!r:.40}")
+        _number(merge.get("threshold"), "merge['threshold']", none_ok=True)

@@ -44,7 +44,8 @@ def read_prompts(path) -> list[dict]:
     return out
 
 
-def read_results(path, *, repair: bool = False, require: tuple[str, ...] = ()) -> list[dict]:
+def read_results(path, *, repair: bool = False, require: tuple[str, ...] = (),
+                 check=None) -> list[dict]:
     """Records (JSON objects, one per line) of a results JSONL.
 
     A last line cut short by an interrupted write is skipped. Only the writer repairs the file
@@ -53,8 +54,9 @@ def read_results(path, *, repair: bool = False, require: tuple[str, ...] = ()) -
     missing only its newline gets one, so the next append starts clean. Readers
     (``ualign eval-select``) never modify the file.
 
-    Every record must be an object with a ``prompt`` string and the keys in ``require``; else
-    ``ValueError`` naming the file, the line and the missing key.
+    Every record must be an object with a ``prompt`` string and the keys in ``require``, and
+    pass ``check(record)`` when given (a ``ValueError`` naming the field); else ``ValueError``
+    naming the file, the line and the key or field.
     """
     path = Path(path)
     if not path.exists():
@@ -75,7 +77,7 @@ def read_results(path, *, repair: bool = False, require: tuple[str, ...] = ()) -
                 with open(path, "r+b") as fh:  # the interrupted last line
                     fh.truncate(len(data) - len(line))
             return records
-        _check_record(rec, path, i + 1, require)
+        _check_record(rec, path, i + 1, require, check)
         records.append(rec)
     if repair and data and not data.endswith(b"\n"):
         with open(path, "ab") as fh:
@@ -83,7 +85,7 @@ def read_results(path, *, repair: bool = False, require: tuple[str, ...] = ()) -
     return records
 
 
-def _check_record(rec, path: Path, line: int, require: tuple[str, ...]) -> None:
+def _check_record(rec, path: Path, line: int, require: tuple[str, ...], check) -> None:
     if not isinstance(rec, dict) or not isinstance(rec.get("prompt"), str):
         raise ValueError(f"{path}: line {line} must be a JSON object with a 'prompt' string "
                          f"(a record written by ualign select)")
@@ -91,6 +93,11 @@ def _check_record(rec, path: Path, line: int, require: tuple[str, ...]) -> None:
         if key not in rec:
             raise ValueError(f"{path}: line {line} (prompt {rec['prompt'][:40]!r}) has no "
                              f"{key!r}: an incomplete record")
+    if check is not None:
+        try:
+            check(rec)
+        except ValueError as e:
+            raise ValueError(f"{path}: line {line} (prompt {rec['prompt'][:40]!r}): {e}") from None
 
 
 def done_prompts(records: list[dict], run: dict, path) -> set[str]:
