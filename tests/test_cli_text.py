@@ -61,3 +61,25 @@ def test_error_messages_are_printed_plain(tmp_path, capsys):
     assert main(["info", str(path)]) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "bad\\x1b[31m.soc" in err
+
+
+def test_plots_escape_dollars_and_control_characters(tmp_path, capfd):
+    """Found by a re-check of items 12 and 13: eval-select's plot passed method names to
+    matplotlib raw (``$\\foo{$`` raised ParseFatalException and no plot was written), and an
+    escape byte in a profile path or a method name reached stderr through matplotlib's
+    missing-glyph warning."""
+    path = tmp_path / "res.jsonl"
+    rec = {"prompt": "p", "candidates": ["a"], "timing": {"generate_s": 1.0, "select_s": {}},
+           "results": {"$\\foo{$\x1b[31m\x07": {"1": {"robust": 0.5}}}}
+    path.write_text(json.dumps(rec) + "\n")
+    png = tmp_path / "p.png"
+    assert main(["eval-select", str(path), "--plot", str(png)]) == 0
+    assert png.read_bytes().startswith(b"\x89PNG")
+    soc = tmp_path / "a\x1b[31mb\x07.soc"
+    soc.write_text("# DATA TYPE: soc\n# NUMBER ALTERNATIVES: 2\n# ALTERNATIVE NAME 1: x\n"
+                   "# ALTERNATIVE NAME 2: y\n# NUMBER VOTERS: 2\n# NUMBER UNIQUE ORDERS: 2\n"
+                   "1: 1,2\n1: 2,1\n")
+    assert main(["compare", str(soc), "--k", "1,2", "--methods", "rlhf",
+                 "--out", str(tmp_path / "o")]) == 0
+    captured = capfd.readouterr()
+    assert "\x1b" not in captured.err and "\x07" not in captured.err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ualign.report.plots import literal
+
 __all__ = ["plot_win_rates"]
 
 
@@ -57,6 +59,6 @@ def _plot_series(ax, rows, key: str) -> None:
                      and r.get("display", "multiset") == display and key in r)
         style = "s" if len(pts) == 1 else ("o--" if display == "distinct" and mixed
                                            else "o-")
-        label = f"{method} (selected for {display})" if mixed else method
+        label = literal(f"{method} (selected for {display})" if mixed else method)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colour[method],
                 label=label)

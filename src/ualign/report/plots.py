@@ -60,8 +60,12 @@ class Plot:
 def literal(text: str) -> str:
     """``text`` as matplotlib prints it literally: every ``$`` escaped, so a profile path or a
     label such as ``a$^^$b`` is not parsed as mathtext (which raises on invalid TeX, after the
-    computation, and would lose the whole report)."""
-    return str(text).replace("$", r"\$")
+    computation, and would lose the whole report), and control characters written as visible
+    escapes (``\\x1b``; matplotlib's warning about a missing glyph would otherwise carry the
+    raw byte to the terminal)."""
+    from ualign.cli._text import plain
+
+    return plain(text).replace("$", r"\$")
 
 
 # Fonts tried in order for each glyph (matplotlib font fallback): DejaVu Sans first, then CJK
