@@ -128,6 +128,35 @@ def test_protected_out_as_root_without_dac_override(tmp_path):
     assert not (locked / "out").exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and util-linux setpriv")
+def test_read_only_plots_subfolder_is_found_before_the_work(tmp_path):
+    """Found by a re-check of item 10: a read-only ``OUT/plots`` failed only when the report
+    was written (a raw errno message after the computation)."""
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots").chmod(0o555)
+    drop = "-dac_override,-dac_read_search"
+    code = "import sys; from ualign.cli import main; sys.exit(main(sys.argv[1:]))"
+    try:
+        proc = subprocess.run(["setpriv", "--bounding-set", drop, "--inh-caps", drop, "--",
+                               sys.executable, "-c", code, "reproduce", "--quick", "--no-data",
+                               "--out", str(out)], capture_output=True, text=True, timeout=120)
+    finally:
+        (out / "plots").chmod(0o755)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "--out" in lines[0] and "plots" in lines[0] and "cannot write" in lines[0]
+    assert not (out / "report.json").exists()
+
+
+@pytest.mark.parametrize("args", [["compare", "mallows:n=4,phi=0.5", "--out", ""],
+                                  ["personalise", "mallows:n=4,phi=0.5", "--out", " "]])
+def test_empty_destination_is_refused(capsys, args):
+    """Found by a re-check of item 10: ``--out ''`` wrote into the current folder."""
+    _one_line(capsys, main(args), "empty string")
+
+
 def test_destination_error_through_a_subprocess(tmp_path):
     out = tmp_path / "out"
     (out / "compare.json").mkdir(parents=True)

@@ -224,3 +224,15 @@ def test_stale_partial_files_of_killed_downloads_are_swept(server, tmp_path):
     fetch_preflib("00009-00000001.soc", cache=tmp_path / "c", base_url=base)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         ["00009-00000001.soc", fresh.name, other.name])
+
+
+def test_downloaded_files_get_the_umask_mode(server, tmp_path):
+    """Found by a re-check: downloads kept mkstemp's 0o600."""
+    base, root = server
+    _put(root, "agh/00009-00000001.soc", SOC)
+    old = os.umask(0o022)
+    try:
+        path = fetch_preflib("00009-00000001.soc", cache=tmp_path / "c", base_url=base)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -154,3 +154,15 @@ def test_write_preflib_onto_a_folder_is_a_value_error(folder, tmp_path, monkeypa
         ualign.write_preflib(Profile.from_levels([[0, 1]]), folder, n_voters=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
     assert not list((tmp_path / "sub").iterdir())
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+    """Found by a re-check: files written through mkstemp were 0o600 (readable by their owner
+    only), unlike what a plain open() makes."""
+    old = os.umask(0o022)
+    try:
+        path = ualign.write_preflib(Profile.from_levels([[0, 1]]), tmp_path / "a.soc",
+                                    n_voters=1)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -47,6 +47,8 @@ def out_dir(path: str | os.PathLike, name: str = "--out", files: Iterable[str] =
     """``path`` as a folder the command can write ``files`` and ``folders`` into (each relative
     to it); :class:`CLIError` naming ``name`` otherwise: ``path`` is a file or lies below one,
     one of ``files`` is a folder, one of ``folders`` is a file, or nothing can be written."""
+    if not str(path).strip():
+        raise CLIError(f"{name} must name a folder, got an empty string (use . for this one)")
     out = Path(path)
     if os.path.lexists(out) and not out.is_dir():
         raise CLIError(f"{name} must be a folder, got the file {plain(out)}")
@@ -59,12 +61,17 @@ def out_dir(path: str | os.PathLike, name: str = "--out", files: Iterable[str] =
             raise CLIError(f"{name}: {plain(out / d)} is a file, but the command writes a "
                            "folder there (remove or rename it, or choose another folder)")
     _probe(out, name, out)
+    for d in folders:                   # an existing subfolder must take files too
+        if (out / d).is_dir():
+            _probe(out / d, name, out / d)
     return out
 
 
 def out_file(path: str | os.PathLike, name: str) -> Path:
     """``path`` as a file the command can create, replace or append to; :class:`CLIError`
     naming ``name`` otherwise (it is a folder, lies below a file, or cannot be written)."""
+    if not str(path).strip():
+        raise CLIError(f"{name} must name a file, got an empty string")
     p = Path(path)
     if p.is_dir():
         raise CLIError(f"{name} must be a file, got the folder {plain(p)}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ualign.cli._paths import out_file
 from ualign.cli._text import markup, plain
+from ualign.core._atomic import atomic_write_text
 from ualign.llm.experiment import check_record, merge_summary, summarise, timing_summary
 from ualign.llm.plots import plot_win_rates
 from ualign.llm.store import read_results
@@ -103,7 +104,7 @@ def _write_json(target: str, doc: dict) -> None:
     if target == "-":
         print(text)
     else:
-        Path(target).write_text(text + "\n")
+        atomic_write_text(Path(target), text + "\n")
         print(f"json: {plain(target)}")
 
 

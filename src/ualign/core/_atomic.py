@@ -42,6 +42,15 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
+def file_mode() -> int:
+    """The mode a plain ``open()`` gives a new file: ``0o666`` less the umask (``mkstemp``
+    makes its files ``0o600``, which would leave reports and data readable by their owner
+    only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _target(path) -> Path:
     """``path`` as a Path, or a ``ValueError`` when it names an existing folder (a rename onto
     a folder fails with ``IsADirectoryError``, or ``EBUSY`` for ``.``)."""
@@ -61,6 +70,7 @@ def atomic_write_text(path: Path, text: str, *, stale_after: float = 3600.0) -> 
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -77,6 +87,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, stale_after: float = 3600.0) 
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -100,8 +111,7 @@ def atomic_write_set(files, out_dir, *, stale_after: float = 3600.0) -> list[Pat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _sweep_stale_sets(out, stale_after)
-    umask = os.umask(0)
-    os.umask(umask)
+    mode = file_mode()
     stage = Path(tempfile.mkdtemp(prefix=_STAGING, dir=out))
     try:
         for rel, data in files.items():
@@ -109,7 +119,7 @@ def atomic_write_set(files, out_dir, *, stale_after: float = 3600.0) -> list[Pat
             tmp.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
                 fh.write(data)
-            os.chmod(tmp, 0o666 & ~umask)
+            os.chmod(tmp, mode)
         targets = [out / rel for rel in files]
         for i, path in enumerate(targets):
             path.parent.mkdir(parents=True, exist_ok=True)

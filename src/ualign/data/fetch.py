@@ -36,7 +36,7 @@ import urllib.request
 import warnings
 from pathlib import Path
 
-from ualign.core._atomic import sweep_stale
+from ualign.core._atomic import file_mode, sweep_stale
 
 __all__ = [
     "POLIS_BASE_URL",
@@ -147,6 +147,7 @@ def download(url: str, dest: str | os.PathLike, *, force: bool = False, timeout:
             if total is not None and received != total:
                 raise FetchError(f"download failed: got {received} of {total} bytes from "
                                  f"{url} (connection closed early)")
+        os.chmod(tmp, file_mode())
         os.replace(tmp, dest)
     except BaseException:
         try:
