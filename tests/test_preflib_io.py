@@ -166,3 +166,31 @@ def test_written_files_get_the_umask_mode(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_backslashes_in_a_file_from_elsewhere_are_literal(tmp_path):
+    """Found by a re-check of item 15: ``C:\\new`` in a file ualign did not write was read
+    with a line feed. Only files marked ``# ESCAPES: ualign`` are unescaped."""
+    path = tmp_path / "x.soc"
+    path.write_text("# DATA TYPE: soc\n# NUMBER ALTERNATIVES: 2\n# ALTERNATIVE NAME 1: C:\\new\n"
+                    "# ALTERNATIVE NAME 2: a\\x41\n# NOTE: tab\\t\n1: 1,2\n")
+    P = ualign.read_preflib(path)
+    assert P.labels == ("C:\\new", "a\\x41") and P.meta["NOTE"] == "tab\\t"
+    again = ualign.write_preflib(P, tmp_path / "y.soc")
+    assert again.read_text().startswith("# ESCAPES: ualign\n")   # its backslashes needed one
+    Q = ualign.read_preflib(again)
+    assert Q.labels == P.labels and Q.meta["NOTE"] == "tab\\t"
+    plain_file = ualign.write_preflib(Profile.from_levels([[0, 1]], labels=["a", "b"]),
+                                      tmp_path / "z.soc", n_voters=1)
+    assert "ESCAPES" not in plain_file.read_text()         # nothing needed escaping
+
+
+def test_header_count_errors_say_which_way(tmp_path):
+    path = tmp_path / "x.soc"
+    path.write_text("# DATA TYPE: soc\n# NUMBER ALTERNATIVES: 2\n# NUMBER VOTERS: 1\n"
+                    "1: 1,2\n1: 2,1\n")
+    with pytest.raises(ValueError, match="more than the header says"):
+        ualign.read_preflib(path)
+    path.write_text("# DATA TYPE: soc\n# NUMBER ALTERNATIVES: 2\n# NUMBER VOTERS: 3\n1: 1,2\n")
+    with pytest.raises(ValueError, match="truncated"):
+        ualign.read_preflib(path)

@@ -15,7 +15,9 @@ the line and paragraph separators U+2028/U+2029 ``\\uHHHH``, a ``:`` in a key ``
 backslash that would otherwise be read as the start of one of these escapes ``\\\\``.
 :func:`read_preflib` reverses exactly these escapes (``\\\\``, ``\\n``, ``\\r``, ``\\xHH``,
 ``\\uHHHH``); any other backslash is literal, so files without such sequences (all of PrefLib's)
-read as before and round-trip byte for byte. Only ``\\n`` separates lines (a trailing
+read as before and round-trip byte for byte. A file that needed an escape says so in a header
+line ``# ESCAPES: ualign``; only such files are unescaped, so a backslash in a file from
+elsewhere (a label ``C:\\new``) stays literal. Only ``\\n`` separates lines (a trailing
 ``\\r`` is dropped); a UTF-8 byte-order mark is skipped.
 
 **Checks.** Counts are positive integers at most 2**53 (exact as floats); when the header gives
@@ -47,6 +49,8 @@ _ALT = re.compile(r"^ALTERNATIVE NAME (\d+)$")
 _COMPUTED = ("NUMBER ALTERNATIVES", "NUMBER VOTERS", "NUMBER UNIQUE ORDERS")
 MAX_COUNT = 2 ** 53
 """The largest count a data line may hold (integers up to 2**53 are exact in float64)."""
+_MARK = "# ESCAPES: ualign"
+"""The header line of a file whose labels and values use ualign's backslash escapes."""
 _UNESCAPE = re.compile(r"\\(\\|n|r|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})")
 _ESCAPE_AHEAD = re.compile(r"\\|n|r|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}")
 
@@ -162,6 +166,10 @@ def read_preflib(path: str | os.PathLike) -> Profile:
     name_line: dict[int, int] = {}
     rows: list[tuple[int, int, list[list[int]]]] = []
     lines = _decode(path.read_bytes(), path).split("\n")
+    # Escapes are read only in files that say they use them (what write_preflib writes when a
+    # label or value needed one); in any other file every backslash is literal (C:\new).
+    escaped = any(line.rstrip("\r") == _MARK for line in lines if line.startswith("#"))
+    unescape = _unescape if escaped else str
     n = None
     data_type = path.suffix.lstrip(".").lower()
     for lineno, line in enumerate(lines, start=1):
@@ -172,7 +180,9 @@ def read_preflib(path: str | os.PathLike) -> Profile:
             m = _HEADER.match(line)
             if not m:
                 raise ValueError(f"{path}:{lineno}: malformed header line {line!r}")
-            key, value = _unescape(m.group(1).strip()), _unescape(m.group(2))
+            if line.rstrip("\r") == _MARK:
+                continue
+            key, value = unescape(m.group(1).strip()), unescape(m.group(2))
             am = _ALT.match(key)
             if am:
                 a = int(am.group(1))
@@ -239,8 +249,9 @@ def _check_header_counts(meta, meta_line, total: int, n_lines: int, path) -> Non
                              f"got {v[:40]!r}")
         if v and int(v) != actual:
             unit = "voters" if key == "NUMBER VOTERS" else "data lines"
-            raise ValueError(f"{path}: {key} says {int(v)}, {what} {actual} {unit} (is the "
-                             f"file truncated?)")
+            why = ("is the file truncated?" if int(v) > actual
+                   else "the data holds more than the header says")
+            raise ValueError(f"{path}: {key} says {int(v)}, {what} {actual} {unit} ({why})")
 
 
 def _number_of_alternatives(meta, meta_line, names, name_line, path, lineno) -> int:
@@ -327,11 +338,14 @@ def _header(profile: Profile, data_type: str, n_total: int) -> list[str]:
                 "NUMBER UNIQUE ORDERS": str(profile.n_users)}
     if not any(k in meta for k in _COMPUTED):
         meta.update(computed)
-    header = [f"# {_escape(str(k), ':')}: {_escape(str(computed.get(k, v)))}"
-              for k, v in meta.items()]
+    pairs = [(str(k), _escape(str(k), ":"), str(computed.get(k, v))) for k, v in meta.items()]
     labels = profile.labels or tuple(str(i + 1) for i in range(n))
-    return header + [f"# ALTERNATIVE NAME {i + 1}: {_escape(str(name))}"
-                     for i, name in enumerate(labels)]
+    header = [f"# {ek}: {_escape(v)}" for _, ek, v in pairs]
+    names = [f"# ALTERNATIVE NAME {i + 1}: {_escape(str(name))}"
+             for i, name in enumerate(labels)]
+    needed = any(ek != k or _escape(v) != v for k, ek, v in pairs) or any(
+        _escape(str(name)) != str(name) for name in labels)
+    return ([_MARK] if needed else []) + header + names
 
 
 def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str | None = None,
