@@ -4,6 +4,7 @@ written, and terminal escapes in labels never reach the terminal."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -83,3 +84,27 @@ def test_plots_escape_dollars_and_control_characters(tmp_path, capfd):
                  "--out", str(tmp_path / "o")]) == 0
     captured = capfd.readouterr()
     assert "\x1b" not in captured.err and "\x07" not in captured.err
+
+
+def test_warnings_print_as_one_escaped_line(capfd, monkeypatch):
+    """Found by a re-check: a warning during a command (e.g. fetch's missing summary.csv)
+    printed Python's file, line and source line after the message."""
+    import warnings
+
+    from ualign.cli import info
+
+    def run(args):
+        warnings.warn("summary.csv: HTTP 404 \x1b[31m", UserWarning, stacklevel=1)
+        return 0
+
+    def show(message, category, filename, lineno, file=None, line=None):  # Python's default
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    monkeypatch.setattr(info, "run", run)
+    with warnings.catch_warnings():      # undo pytest's recording: print as a user sees it
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        assert main(["info", "x"]) == 0
+    err = capfd.readouterr().err
+    assert err == "ualign info: warning: summary.csv: HTTP 404 \\x1b[31m\n"
+    assert warnings.formatwarning.__name__ == "formatwarning"   # restored after the command

@@ -55,16 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    import warnings
+
+    from ualign.cli._text import plain
+
+    def one_line(message, category, filename, lineno, line=None) -> str:
+        # a warning is one line, escaped, without Python's file, line and source line
+        return f"ualign {args.command}: warning: {plain(message)}\n"
+
+    saved, warnings.formatwarning = warnings.formatwarning, one_line
     try:
         return int(args._run(args) or 0)
     except (CLIError, ValueError, OSError) as e:  # OSError: a write failing after the checks
-        from ualign.cli._text import plain
-
         print(f"ualign {args.command}: error: {plain(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ualign: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = saved
 
 
 if __name__ == "__main__":
