@@ -236,3 +236,17 @@ def test_downloaded_files_get_the_umask_mode(server, tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_cli_fetch_time_limit(server, tmp_path, capsys):
+    """A re-check found no way to bound a slow-dripping download from the command line (900 s
+    by default): ``--time-limit``."""
+    base, _ = server
+    t0 = time.perf_counter()
+    code = main(["fetch", "preflib", "x/drip.soc", "--cache", str(tmp_path / "c"),
+                 "--base-url", base, "--timeout", "5", "--time-limit", "1"])
+    assert code == 2 and time.perf_counter() - t0 < 4
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]                  # after the progress bar's updates
+    assert last.startswith("ualign fetch: error:") and "time_limit=1.0 s" in last, err
+    assert "Traceback" not in err

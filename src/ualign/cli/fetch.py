@@ -7,7 +7,7 @@ from __future__ import annotations
 from ualign.cli import CLIError
 from ualign.cli._paths import out_dir
 from ualign.cli._text import plain
-from ualign.data.fetch import FetchError, cache_dir, fetch_polis, fetch_preflib
+from ualign.data.fetch import TIME_LIMIT, FetchError, cache_dir, fetch_polis, fetch_preflib
 from ualign.data.polis import POLIS_ATTRIBUTION
 
 HELP = ("Download PrefLib files or Polis conversations into the local cache and print their "
@@ -28,6 +28,9 @@ def add_arguments(p):
     p.add_argument("--force", action="store_true", help="download again even when cached")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="network timeout per request in seconds (default 30)")
+    p.add_argument("--time-limit", type=float, default=TIME_LIMIT, metavar="S",
+                   help=f"give up on a file after S seconds in all, however slowly it still "
+                        f"arrives (default {TIME_LIMIT:g})")
 
 
 def run(args) -> int:
@@ -36,11 +39,13 @@ def run(args) -> int:
         for name in args.names:
             if args.source == "preflib":
                 path = fetch_preflib(name, cache=args.cache, base_url=args.base_url,
-                                     force=args.force, timeout=args.timeout, progress=True)
+                                     force=args.force, timeout=args.timeout, progress=True,
+                                     time_limit=args.time_limit)
                 print(plain(path))
             else:
                 folder = fetch_polis(name, cache=args.cache, base_url=args.base_url,
-                                     force=args.force, timeout=args.timeout, progress=True)
+                                     force=args.force, timeout=args.timeout, progress=True,
+                                     time_limit=args.time_limit)
                 print(plain(folder))
     except FetchError as e:
         raise CLIError(str(e)) from None
