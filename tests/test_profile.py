@@ -304,3 +304,17 @@ def test_labels_as_a_0d_array_is_a_value_error():
     """Found by benchmarks/fuzz_api.py (seed 0, case 3564): 0-d array labels raised TypeError."""
     with pytest.raises(ValueError, match="labels must be a sequence"):
         Profile.from_levels([[0, 1], [1, 0]], labels=np.array("ab"))
+
+
+def test_more_than_32770_responses():
+    """Found by a re-check of item 19: the row hash's fixed table of 2^15 + 2 coefficients
+    made every profile with n > 32,770 fail with a broadcast error."""
+    rng = np.random.default_rng(3)
+    n = 100_000
+    r = np.argsort(rng.random((3, n)), axis=1)
+    P = Profile.from_rankings(np.vstack([r, r[:1]]))          # row 3 equals row 0
+    assert P.shape == (3, n)
+    np.testing.assert_allclose(np.sort(P.weights), [0.25, 0.25, 0.5])
+    levels = np.tile(np.arange(32_771), (2, 1))
+    levels[1, [0, 1]] = levels[1, [1, 0]]                    # unequal rows stay apart
+    assert Profile.from_levels(levels).shape == (2, 32_771)

@@ -414,8 +414,11 @@ def _opt_equal(a, b) -> bool:
     return np.array_equal(a, b)
 
 
-_HASH_COEF = np.random.default_rng(0x5EED_0F_1E7E15).integers(
-    0, 2**64, size=2**15 + 2, dtype=np.uint64) | np.uint64(1)
+def _hash_coefs(m: int) -> np.ndarray:
+    """``m`` fixed random odd 64-bit coefficients (the same for the same ``m``; any ``m``: an
+    earlier fixed table of 2^15 + 2 limited profiles to 32,770 responses)."""
+    return np.random.default_rng(0x5EED_0F_1E7E15).integers(
+        0, 2**64, size=m, dtype=np.uint64, endpoint=False) | np.uint64(1)
 
 
 def _row_hashes(levels: np.ndarray, extra: Sequence[np.ndarray]) -> np.ndarray:
@@ -423,12 +426,13 @@ def _row_hashes(levels: np.ndarray, extra: Sequence[np.ndarray]) -> np.ndarray:
     with fixed random odd ``c_j``, computed by row chunks. Two unequal rows collide with
     probability at most about 2^-63; ``_merge`` checks rows that collide anyway."""
     U, n = levels.shape
-    coef = _HASH_COEF[:n]
+    coefs = _hash_coefs(n + len(extra))
+    coef = coefs[:n]
     h = np.empty(U, dtype=np.uint64)
     for rows in _row_chunks(U, n):
         h[rows] = (levels[rows].astype(np.uint64) * coef).sum(axis=1, dtype=np.uint64)
     for j, col in enumerate(extra):
-        h += col.astype(np.uint64) * _HASH_COEF[-1 - j]
+        h += col.astype(np.uint64) * coefs[n + j]
     return h
 
 
