@@ -3,6 +3,8 @@
 Each test names the item it holds. Bad input must raise ``ValueError`` naming the argument.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -419,3 +421,22 @@ def test_item9_fuzz_only_value_errors(tmp_path, monkeypatch):
             except Exception as e:  # the point of the test: nothing else escapes
                 escaped.append((name, where, bad, f"{type(e).__name__}: {e}"))
     assert not escaped, escaped
+
+
+def test_item7_tiny_reference_entries_do_not_hang():
+    """Found by a re-check: a reference entry below the smallest normal float (1e-320) made
+    the Newton polish pass inf to LAPACK, which looped forever."""
+    for bad in (1e-320, 1e-308, 5e-324):
+        with pytest.raises(ValueError, match="reference entries must be at least"):
+            ualign.solve_nlhf(P3, tau=0.1, reference=[bad, 0.5, 0.5])
+    # just above: π underflows inside Newton; the polish stops instead of looping
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning from the guarded Jacobian
+        r = ualign.solve_nlhf(P3, tau=1e-3, reference=[2.3e-308, 0.5, 0.5])
+    assert np.all(np.isfinite(r.policy)) and r.policy.sum() == pytest.approx(1.0)
+
+
+def test_item7_eta_checked_at_tau_zero():
+    for bad in (-1.0, np.nan):
+        with pytest.raises(ValueError, match="eta"):
+            ualign.solve_nlhf(P3, tau=0.0, eta=bad)

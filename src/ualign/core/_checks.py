@@ -277,6 +277,11 @@ def check_reference(reference, n: int, *, positive: bool) -> np.ndarray:
             raise ValueError(f"reference must be strictly positive (the KL term needs full "
                              f"support), got {np.asarray(reference)[zero[0]]} at position "
                              f"{zero[0]}")
+        tiny = np.flatnonzero(mu < np.finfo(float).tiny)
+        if tiny.size:
+            raise ValueError(f"reference entries must be at least {np.finfo(float).tiny:.3g} "
+                             f"(normal floats: the KL term's Newton steps divide by them), got "
+                             f"{mu[tiny[0]]:.3g} at position {tiny[0]}")
     return mu
 
 

@@ -79,9 +79,12 @@ def _regularised_newton(M, log_mu, tau, pi, *, iters=50, tol=1e-13):
         if res <= tol:
             return pi, it, res
         Jm = np.zeros((n + 1, n + 1))
-        Jm[:n, :n] = np.diag(1.0 / pi) - M / (2.0 * tau)
+        with np.errstate(over="ignore", divide="ignore"):   # checked just below
+            Jm[:n, :n] = np.diag(1.0 / pi) - M / (2.0 * tau)
         Jm[:n, n] = -1.0
         Jm[n, :n] = 1.0
+        if not (np.isfinite(Jm).all() and np.isfinite(F).all()):
+            break                       # π underflowed: LAPACK would loop on inf/NaN
         d = np.linalg.lstsq(Jm, -F, rcond=None)[0]
         step = 1.0
         neg = d[:n] < 0
@@ -219,6 +222,9 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     tau = check_nonneg(tau, "tau")
     tol = check_positive(tol, "tol")
     progress = check_flag(progress, "progress")
+    if eta is not None:                 # checked at τ = 0 too, where it is unused
+        eta = check_positive(eta, "eta")
+    max_iter = check_max_iter(max_iter, 200)
     n = profile.n_responses
     t0 = time.perf_counter()
     M = profile.margins()
@@ -231,8 +237,7 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
                        diagnostics=NLHFDiagnostics(tau=tau))
     mu = check_reference(reference, n, positive=True)
     log_mu = np.log(mu)
-    max_iter = check_max_iter(max_iter, 200)
-    eta = 1.0 / (1.0 + tau) if eta is None else check_positive(eta, "eta")
+    eta = 1.0 / (1.0 + tau) if eta is None else eta
 
     def oracle(pi):
         return 0.5 + 0.5 * (M @ pi)
