@@ -376,6 +376,13 @@ def _fuzz_calls():
         "solve_ualign": (ualign.solve_ualign, [P, 2, "auto", 1e-9, None, None],
                          {"progress": False}),
         "worst_opponent": (ualign.worst_opponent, [P, pi, 2, 2], {"max_enumerate": 50000}),
+        # added after a re-check found fit_noise(grid=1+2j) raising an unnamed TypeError
+        "posterior": (ualign.posterior, [P, [0.0, 1.0, np.nan], 0.1],
+                      {"group": None, "held_out": None}),
+        "posterior_weights": (ualign.posterior_weights, [P, [[0.0, 1.0, np.nan]], 0.1],
+                              {"group": None}),
+        "fit_noise": (ualign.fit_noise, [P, [[0.0, 1.0, np.nan], [2.0, 1.0, 0.0]]],
+                      {"grid": [0.05, 0.2]}),
     }
     pref = DATA / "preflib" / "00024-dots" / "00024-00000001.soc"
     if pref.is_file():

@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ualign.core._checks import check_profile
+from ualign.core._checks import as_real_array, check_profile
 from ualign.core.profile import Profile
 
 __all__ = ["NOISE_GRID", "NoiseFit", "comparison_counts", "fit_noise", "log_likelihoods",
@@ -217,7 +217,7 @@ def fit_noise(profile: Profile, evidences, grid=None) -> NoiseFit:
     """
     P = _check_profile(profile)
     e = _check_evidence(evidences, P.n_responses, "evidences")
-    g = NOISE_GRID if grid is None else np.asarray(grid, dtype=float).ravel()
+    g = NOISE_GRID if grid is None else as_real_array(grid, "grid").ravel()
     if g.size == 0:
         raise ValueError("grid must hold at least one δ in (0, 0.5)")
     for i, d in enumerate(g):
@@ -285,6 +285,7 @@ def posterior(profile: Profile, evidence, noise=0.1, *, group=None,
         if held_out is None:
             raise ValueError("held_out must be given with noise='fit': δ is chosen by the "
                              "likelihood of held-out users' evidence (an (E, n) array)")
+        _check_evidence(held_out, P.n_responses, "held_out")   # named as the caller knows it
         delta = fit_noise(P, held_out).delta
     else:
         delta = _check_delta(noise)
