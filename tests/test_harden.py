@@ -447,3 +447,4 @@ def test_item7_eta_checked_at_tau_zero():
     for bad in (-1.0, np.nan):
         with pytest.raises(ValueError, match="eta"):
             ualign.solve_nlhf(P3, tau=0.0, eta=bad)
+

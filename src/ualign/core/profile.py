@@ -376,7 +376,9 @@ class Profile:
 
     def restrict(self, responses: Sequence[int]) -> Profile:
         """The profile over a subset of responses (in the given order): ``responses`` is a
-        non-empty sequence of response indices in ``[0, n)`` (no negative wrap-around)."""
+        non-empty sequence of response indices in ``[0, n)`` (no negative wrap-around). An
+        index may repeat: it is then that response's column twice (how a population ranks a
+        group of samples that repeats a text, ``train.populations``)."""
         idx = np.asarray(responses) if not isinstance(responses, (str, bytes)) \
             else np.asarray([responses])
         if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
