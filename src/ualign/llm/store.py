@@ -63,7 +63,7 @@ def read_results(path, *, repair: bool = False, require: tuple[str, ...] = (),
         return []
     data = path.read_bytes()
     lines = data.split(b"\n")
-    records = []
+    records: list[dict] = []
     for i, line in enumerate(lines):
         if not line.strip():
             continue

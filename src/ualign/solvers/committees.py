@@ -341,6 +341,7 @@ def _enumerated(A, w, A_all, weights, k, rule, extras, t0) -> CommitteeResult:
     conversation (n = 607) and stopped at its time limit at k = 2 without proving anything."""
     Af = A.astype(float)
     s = w @ Af
+    S: tuple[int, ...]
     if k == 1:
         S = (int(np.argmax(s)),)
     else:
