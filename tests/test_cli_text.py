@@ -10,8 +10,8 @@ import pytest
 
 import ualign
 from ualign import Profile
+from ualign._text import markup, plain
 from ualign.cli import main
-from ualign.cli._text import markup, plain
 
 NASTY = ["[/bold]", "see [url removed] here", "\x1b]8;;http://evil.example\x07click\x1b]8;;\x07",
          "\x1b[31mred\x1b[0m", "back\\", "bell\x07", "rtl\u202eevil"]

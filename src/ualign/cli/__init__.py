@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import warnings
 
-    from ualign.cli._text import plain
+    from ualign._text import plain
 
     def one_line(message, category, filename, lineno, line=None) -> str:
         # a warning is one line, escaped, without Python's file, line and source line

@@ -14,8 +14,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from ualign._text import plain
 from ualign.cli import CLIError
-from ualign.cli._text import plain
 
 __all__ = ["out_dir", "out_file"]
 

@@ -5,7 +5,7 @@ standard error is not a terminal (a log file, ``nohup``, CI), a Rich bar prints 
 so a run of a minute would be silent: there a plain line ``compare: 12/90 cc k=4 (15 s)`` is
 written at most every :data:`PLAIN_EVERY` seconds, and a last ``done`` line if any was written.
 Runs shorter than that write nothing, which keeps the standard error of quick runs (and of
-errors, one line) as it was. Descriptions are user data: they are escaped (``_text``).
+errors, one line) as it was. Descriptions are user data: they are escaped (``ualign._text``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from ualign.cli._text import markup, plain
+from ualign._text import markup, plain
 
 __all__ = ["PLAIN_EVERY", "Ticker", "progress"]
 

@@ -6,8 +6,8 @@ JSON file with every number."""
 
 from __future__ import annotations
 
+from ualign._text import markup, plain
 from ualign.cli._paths import out_dir
-from ualign.cli._text import markup, plain
 from ualign.data import load_profile
 from ualign.report.compare import METHODS, compare_methods, parse_display, parse_ks, parse_methods
 from ualign.report.plots import render_png

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ualign._text import markup, plain
 from ualign.cli._paths import out_file
-from ualign.cli._text import markup, plain
 from ualign.core._atomic import atomic_write_text
 from ualign.llm.experiment import check_record, merge_summary, summarise, timing_summary
 from ualign.llm.plots import plot_win_rates

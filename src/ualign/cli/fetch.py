@@ -4,9 +4,9 @@ where each file went."""
 
 from __future__ import annotations
 
+from ualign._text import plain
 from ualign.cli import CLIError
 from ualign.cli._paths import out_dir
-from ualign.cli._text import plain
 from ualign.data.fetch import TIME_LIMIT, FetchError, cache_dir, fetch_polis, fetch_preflib
 from ualign.data.polis import POLIS_ATTRIBUTION
 

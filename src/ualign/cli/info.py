@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ualign.cli._text import markup
+from ualign._text import markup
 from ualign.data import load_profile
 
 HELP = "Describe a preference profile: users, responses, ties, the Condorcet winner."

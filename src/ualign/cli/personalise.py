@@ -82,7 +82,7 @@ def _table(rows, metric: str, summary):
     """One rich table: rows (method, m), columns k; multiset display (distinct in JSON)."""
     from rich.table import Table
 
-    from ualign.cli._text import markup
+    from ualign._text import markup
 
     names = {"mean": "mean win rate over the hidden-rated responses",
              "robust": "robust win rate (the person's worst hidden-rated response)",
@@ -125,9 +125,9 @@ def _table(rows, metric: str, summary):
 def run(args) -> int:
     from rich.console import Console
 
+    from ualign._text import plain
     from ualign.cli._paths import out_dir
     from ualign.cli._progress import progress
-    from ualign.cli._text import plain
     from ualign.report.compare import parse_ks
     from ualign.report.personalise import curve_png, load_people, measure_personalisation
     from ualign.report.render import write_files

@@ -27,7 +27,7 @@ def add_arguments(p):
 def _summary(report):
     from rich.table import Table
 
-    from ualign.cli._text import markup
+    from ualign._text import markup
 
     t = Table(title=f"ualign reproduce ({'quick' if report.quick else 'full'}, "
                     f"{report.seconds:.0f} s)")
@@ -44,9 +44,9 @@ def _summary(report):
 def run(args) -> int:
     from rich.console import Console
 
+    from ualign._text import plain
     from ualign.cli._paths import out_dir
     from ualign.cli._progress import progress
-    from ualign.cli._text import plain
     from ualign.report.render import report_files, write_files
     from ualign.report.reproduce import (
         ReproduceConfig,

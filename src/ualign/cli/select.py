@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from ualign._text import plain
 from ualign.cli import CLIError
 from ualign.cli._paths import out_file
-from ualign.cli._text import plain
 from ualign.llm.dedupe import DEFAULT_THRESHOLD
 from ualign.llm.embed import as_embedder
 from ualign.llm.evidence import Evidence, read_vote_evidence, resolve_votes

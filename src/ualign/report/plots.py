@@ -11,6 +11,8 @@ import io
 import math
 from collections.abc import Sequence
 
+from ualign._text import plain
+
 __all__ = ["FONT_FALLBACK", "Plot", "Series", "font_families", "literal", "render_png"]
 
 
@@ -63,8 +65,6 @@ def literal(text: str) -> str:
     computation, and would lose the whole report), and control characters written as visible
     escapes (``\\x1b``; matplotlib's warning about a missing glyph would otherwise carry the
     raw byte to the terminal)."""
-    from ualign.cli._text import plain
-
     return plain(text).replace("$", r"\$")
 
 

@@ -1,4 +1,5 @@
-"""Printing user data (labels, statement texts, paths, method names read from files) safely.
+"""Printing user data (labels, statement texts, paths, method names read from files) safely:
+the CLI, and the text matplotlib draws (``report.plots.literal``).
 
 Data can hold Rich markup (``[/bold]`` raises ``MarkupError``; the Polis text
 ``see [url removed] here`` loses its brackets) and terminal escapes (ANSI colours, OSC 8
