@@ -64,23 +64,13 @@ def atomic_write_text(path: Path, text: str, *, stale_after: float = 3600.0) -> 
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically; the temporary file is
     removed if anything fails, and stale ones of killed writes (older than ``stale_after``
     seconds) are swept first."""
-    path = _target(path)
-    sweep_stale(path, ".tmp", stale_after)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_bytes(path, text.encode("utf-8"), stale_after=stale_after)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, stale_after: float = 3600.0) -> Path:
-    """:func:`atomic_write_text` for bytes (e.g. an ``.npz`` written to a buffer)."""
+    """Write ``data`` to ``path`` atomically (a hidden temporary file in the same folder, then
+    ``os.replace``), as :func:`atomic_write_text` describes; e.g. an ``.npz`` or a PNG
+    rendered to a buffer."""
     path = _target(path)
     sweep_stale(path, ".tmp", stale_after)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -180,7 +180,7 @@ def read_preflib(path: str | os.PathLike) -> Profile:
             m = _HEADER.match(line)
             if not m:
                 raise ValueError(f"{path}:{lineno}: malformed header line {line!r}")
-            if line.rstrip("\r") == _MARK:
+            if line == _MARK:                # ("\r" already removed above)
                 continue
             key, value = unescape(m.group(1).strip()), unescape(m.group(2))
             am = _ALT.match(key)
@@ -338,14 +338,14 @@ def _header(profile: Profile, data_type: str, n_total: int) -> list[str]:
                 "NUMBER UNIQUE ORDERS": str(profile.n_users)}
     if not any(k in meta for k in _COMPUTED):
         meta.update(computed)
-    pairs = [(str(k), _escape(str(k), ":"), str(computed.get(k, v))) for k, v in meta.items()]
     labels = profile.labels or tuple(str(i + 1) for i in range(n))
-    header = [f"# {ek}: {_escape(v)}" for _, ek, v in pairs]
-    names = [f"# ALTERNATIVE NAME {i + 1}: {_escape(str(name))}"
-             for i, name in enumerate(labels)]
-    needed = any(ek != k or _escape(v) != v for k, ek, v in pairs) or any(
-        _escape(str(name)) != str(name) for name in labels)
-    return ([_MARK] if needed else []) + header + names
+    raw = [(str(k), str(computed.get(k, v))) for k, v in meta.items()]
+    keys = [(k, _escape(k, ":")) for k, _ in raw]
+    texts = [(t, _escape(t)) for t in [v for _, v in raw] + [str(name) for name in labels]]
+    lines = [f"# {ek}: {ev}" for (_, ek), (_, ev) in zip(keys, texts, strict=False)]
+    lines += [f"# ALTERNATIVE NAME {i + 1}: {ev}" for i, (_, ev) in enumerate(texts[len(raw):])]
+    needed = any(a != b for a, b in keys + texts)       # some escape was written
+    return [_MARK] * needed + lines
 
 
 def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str | None = None,
