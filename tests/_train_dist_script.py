@@ -75,7 +75,8 @@ def main(out: str, mode: str, max_steps: int = 3, resume: bool = False) -> None:
     kw = dict(prompts=["a", "b", "c", "x"], k=2, group_size=4, prompts_per_step=4,
               max_steps=max_steps, max_new_tokens=6, output_dir=out, progress_bar=False,
               learning_rate=3e-3, updates_per_step=2, seed=3, resume_from_checkpoint=resume,
-              device=None, lora=mode in ("lora", "vllm"))   # the trainer picks gloo on CPU
+              device=None, lora=mode in ("lora", "vllm"),   # the trainer picks gloo on CPU
+              report_to=os.environ.get("UALIGN_TEST_REPORT_TO", "none"))
     if mode == "vllm":                  # LoRA, sampled on the server at $UALIGN_TEST_VLLM_URL
         kw.update(generation_backend="vllm", vllm_url=os.environ["UALIGN_TEST_VLLM_URL"])
     if mode == "candidates":
@@ -94,6 +95,9 @@ def main(out: str, mode: str, max_steps: int = 3, resume: bool = False) -> None:
                     "history": res.history, "world": tr.accelerator.num_processes,
                     "distributed_type": str(tr.accelerator.distributed_type)},
                    Path(out) / "result.pt")
+    if _env_flag("UALIGN_TEST_SAVE_MODEL"):
+        tr.save_model()
+    tr.close()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _failure(stderr: str) -> str:
+    """The ranks' own error lines (torchrun's summary at the end hides them), then the tail."""
+    marks = ("Error", "error", "terminate", "Traceback", "Signal", "exitcode")
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("[rank") or any(
+        m in ln for m in marks)]
+    return "\n".join(lines[:60]) + "\n--- tail ---\n" + stderr[-2000:]
+
+
 def _launch(out: Path, mode: str, *script_args: str, config: str | None = None,
             env: dict | None = None) -> dict:
     """Run _train_dist_script.py on two processes (CUDA hidden); its saved result."""
@@ -40,7 +48,7 @@ def _launch(out: Path, mode: str, *script_args: str, config: str | None = None,
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
                                **(env or {})})
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, _failure(proc.stderr)
     return torch.load(out / "result.pt")
 
 
@@ -66,9 +74,17 @@ def _assert_same_training(one: dict, two: dict, tol: float = 1e-4) -> float:
 
 @pytest.mark.slow
 def test_two_processes_match_single(tmp_path):
+    """DDP equals one process; with a tracker, save_model after train() still has its process
+    group (train() used to call end_training, which destroyed it: every process then failed in
+    save_model's barrier) and close() ends the run cleanly."""
+    from ualign.train.trainer import COMPLETE_MARKER
+
     one = _single(tmp_path / "one", "text")
-    two = _launch(tmp_path / "two", "text")
+    two = _launch(tmp_path / "two", "text", env={"UALIGN_TEST_REPORT_TO": "tensorboard",
+                                                 "UALIGN_TEST_SAVE_MODEL": "true"})
     _assert_same_training(one, two)
+    assert (tmp_path / "two" / "final" / COMPLETE_MARKER).is_file()
+    assert list((tmp_path / "two").rglob("events.out.tfevents.*"))
 
 
 @pytest.mark.slow

@@ -78,6 +78,7 @@ def _run(args) -> int:
         return 0
     result = trainer.train()
     trainer.save_model()
+    trainer.close()     # not on an error: a barrier there would wait for a peer that failed
     if trainer.accelerator.is_main_process:
         last = result.history[-1] if result.history else {}
         print(json.dumps({"steps": result.step, "start_step": result.start_step,

@@ -421,10 +421,23 @@ class SelfPlayTrainer:
                 self.save_checkpoint()
         finally:
             bar.close()
-            if c.report_to != "none":
-                acc.end_training()
+            for tracker in acc.trackers:   # not acc.end_training(): that also destroys the
+                tracker.finish()           # process group, which save_model still needs
         return TrainResult(self.step_count, self.history, self.evals, c.output_dir,
                            time.perf_counter() - t0, start_step)
+
+    def close(self) -> None:
+        """End a distributed run: wait for every process, then destroy the process group.
+
+        Call it once, after the last collective call (:meth:`save_model`, the accelerator's
+        ``get_state_dict``). A process that exits without it may abort while its peer is still
+        working (gloo: ``terminate called without an active exception``). Does nothing in a
+        single process or when no process group is initialised."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            self.accelerator.wait_for_everyone()
+            self.accelerator.state.destroy_process_group()
 
     def save_model(self, path: str | Path | None = None) -> Path:
         """``save_pretrained`` of the (unwrapped) model and tokenizer (adapters only for LoRA),
