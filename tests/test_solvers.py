@@ -492,3 +492,16 @@ def test_rlhf_on_agh_tie_mass_rounding_is_not_a_negative_win():
     r = solve_rlhf(P)
     assert np.all(r.diagnostics.wins >= 0)
     assert np.isclose(r.policy.sum(), 1.0)
+
+
+@pytest.mark.parametrize("U, n, k", [(3, 4000, 4), (130, 5904, 16)])
+def test_auto_few_users_many_responses_starts_small_and_certifies(U, n, k):
+    """Issue 12, item 22: with few user types the first candidate set is max(32, min(n/8, 16U))
+    (48 at U = 3, not n/8 = 500, whose first restricted solve was the whole cost), and the
+    answer is certified on all n responses; the U = 130, n = 5,904 shape is the PrefLib file's."""
+    rng = np.random.default_rng(0)
+    P = Profile.from_rankings(np.array([rng.permutation(n) for _ in range(U)]))
+    res = ualign.solve_ualign(P, k, method="auto", tol=1e-9)
+    assert res.diagnostics.candidate_sizes[0] == max(32, min(n // 8, 16 * U))
+    assert res.converged
+    assert exploitability(P, res.policy, k) <= 1e-9
