@@ -121,10 +121,9 @@ def atomic_write_set(files, out_dir, *, stale_after: float = 3600.0) -> list[Pat
                 os.link(path, stage / f".old-{i}")
         for rel, path in zip(files, targets, strict=True):
             os.replace(stage / rel, path)
-        written = targets
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return written
+    return targets
 
 
 def _sweep_stale_sets(out: Path, age: float) -> None:

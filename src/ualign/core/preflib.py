@@ -340,12 +340,9 @@ def _header(profile: Profile, data_type: str, n_total: int) -> list[str]:
         meta.update(computed)
     labels = profile.labels or tuple(str(i + 1) for i in range(n))
     raw = [(str(k), str(computed.get(k, v))) for k, v in meta.items()]
-    keys = [(k, _escape(k, ":")) for k, _ in raw]
-    texts = [(t, _escape(t)) for t in [v for _, v in raw] + [str(name) for name in labels]]
-    lines = [f"# {ek}: {ev}" for (_, ek), (_, ev) in zip(keys, texts, strict=False)]
-    lines += [f"# ALTERNATIVE NAME {i + 1}: {ev}" for i, (_, ev) in enumerate(texts[len(raw):])]
-    needed = any(a != b for a, b in keys + texts)       # some escape was written
-    return [_MARK] * needed + lines
+    raw += [(f"ALTERNATIVE NAME {i + 1}", str(name)) for i, name in enumerate(labels)]
+    escaped = [(_escape(k, ":"), _escape(v)) for k, v in raw]
+    return [_MARK] * (escaped != raw) + [f"# {k}: {v}" for k, v in escaped]
 
 
 def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str | None = None,

@@ -420,7 +420,7 @@ def _hash_coefs(m: int) -> np.ndarray:
     """``m`` fixed random odd 64-bit coefficients (the same for the same ``m``; any ``m``: an
     earlier fixed table of 2^15 + 2 limited profiles to 32,770 responses)."""
     return np.random.default_rng(0x5EED_0F_1E7E15).integers(
-        0, 2**64, size=m, dtype=np.uint64, endpoint=False) | np.uint64(1)
+        0, 2**64, size=m, dtype=np.uint64) | np.uint64(1)
 
 
 def _row_hashes(levels: np.ndarray, extra: Sequence[np.ndarray]) -> np.ndarray:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from ualign.core._atomic import atomic_write_bytes
-from ualign.report.plots import literal
+from ualign.report.plots import literal, png_bytes
 
 __all__ = ["plot_win_rates"]
 
@@ -30,10 +29,9 @@ def plot_win_rates(rows, path) -> None:
     for ax, (key, title) in zip(axes[0], panels, strict=True):
         _plot_panel(ax, rows, key, title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    png = png_bytes(fig, dpi=120)
     plt.close(fig)
-    atomic_write_bytes(Path(path), buf.getvalue())   # never a half-written PNG
+    atomic_write_bytes(Path(path), png)   # never a half-written PNG
 
 
 def _plot_panel(ax, rows, key: str, title: str) -> None:

@@ -55,7 +55,6 @@ References: shared/spec/THEORY.md §2, §4, §9, §10.
 from __future__ import annotations
 
 import dataclasses
-import io
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -550,7 +549,7 @@ def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ualign.report.plots import literal
+    from ualign.report.plots import literal, png_bytes
 
     if metric not in METRIC_NAMES:
         raise ValueError(f"metric must be one of {', '.join(METRIC_NAMES)}, got {metric!r}")
@@ -568,9 +567,7 @@ def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str 
     dataset = rows[0].dataset if rows else ""
     fig.suptitle(literal(title or f"{dataset}: {METRIC_NAMES[metric]}"), fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 # ------------------------------------------------------------------------ report section

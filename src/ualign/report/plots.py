@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from ualign._text import plain
 
-__all__ = ["FONT_FALLBACK", "Plot", "Series", "font_families", "literal", "render_png"]
+__all__ = ["FONT_FALLBACK", "Plot", "Series", "font_families", "literal", "png_bytes",
+           "render_png"]
 
 
 STYLES = ("line", "dashed", "points", "marked", "hollow")
@@ -57,6 +58,14 @@ class Plot:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def png_bytes(fig, dpi: float | None = None) -> bytes:
+    """A matplotlib figure as PNG bytes (written with ``atomic_write_*`` or into a report set,
+    so that no reader ever sees half a PNG)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
 
 
 def literal(text: str) -> str:
@@ -165,6 +174,4 @@ def _render_png(plot: Plot, width: float, height: float, dpi: int) -> bytes:
     elif plot.series:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return png_bytes(fig)
