@@ -19,7 +19,7 @@ a ``str`` path that names no file may raise ``FileNotFoundError`` / ``NotADirect
 (``ITIMER_PROF``, then ``RLIMIT_CPU``; a call past it counts as ``timeout`` or ``killed``, not
 as a finding), an address-space limit
 (``RLIMIT_AS``, so a missed size check shows as a ``MemoryError`` finding and cannot swap the
-machine) and ``ualign.core._checks.MAX_BYTES = 1 GiB``; a worker that dies is restarted after
+machine) and ``ualign.core.checks.MAX_BYTES = 1 GiB``; a worker that dies is restarted after
 the case that killed it.
 
 Usage: nice -n 15 python benchmarks/fuzz_api.py [--calls 30000] [--seed 0] [--cpu-limit 5]
@@ -256,8 +256,8 @@ def worker(args):
     sys.path.insert(0, str(ROOT / "tests"))
     from test_harden import BAD_VALUES, _fuzz_calls
 
-    from ualign.core import _checks
-    _checks.MAX_BYTES = 2**30
+    from ualign.core import checks
+    checks.MAX_BYTES = 2**30
     resource.setrlimit(resource.RLIMIT_AS, (args.max_gib * 2**30, args.max_gib * 2**30))
     signal.signal(signal.SIGPROF, _on_prof)  # SIGXCPU keeps its default: the process ends
     tmp = Path(tempfile.mkdtemp(prefix="fuzz-"))

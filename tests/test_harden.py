@@ -10,7 +10,7 @@ import pytest
 
 import ualign
 from ualign import Profile, robust_win_rate, solve_ualign
-from ualign.core._checks import check_user_weights, check_weights
+from ualign.core.checks import check_user_weights, check_weights
 
 
 # ---------------------------------------------------------------- item 1: huge / tiny weights
@@ -139,7 +139,7 @@ def test_item3_nlhf_small_tau_on_preflib():
 
 # ---------------------------------------------------------------- item 4: bounded k, ell, levels
 def test_item4_k_and_ell_are_bounded():
-    from ualign.core._checks import MAX_SAMPLES
+    from ualign.core.checks import MAX_SAMPLES
     P = Profile.from_rankings([[0, 1, 2], [2, 1, 0], [1, 0, 2]])
     pi = np.array([0.2, 0.3, 0.5])
     for k in (2**63 - 1, 2**62, MAX_SAMPLES + 1):
@@ -282,12 +282,12 @@ def test_item7_nlhf_eta_validated():
 @pytest.fixture
 def small_memory(monkeypatch):
     """A 1 GiB allowance, so the checks fire the same way on any machine."""
-    from ualign.core import _checks
-    monkeypatch.setattr(_checks, "MAX_BYTES", 2**30)
+    from ualign.core import checks
+    monkeypatch.setattr(checks, "MAX_BYTES", 2**30)
 
 
 def test_item8_check_size():
-    from ualign.core._checks import check_size, memory_limit
+    from ualign.core.checks import check_size, memory_limit
     assert memory_limit() > 0
     check_size(1024, "a kilobyte")
     with pytest.raises(ValueError, match="a petabyte would need"):

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from ualign.core._checks import check_k, check_weights
+from ualign.core.checks import check_k, check_weights
 
 __all__ = [
     "distinct_leave_one_out_payoffs",

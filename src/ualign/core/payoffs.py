@@ -20,9 +20,8 @@ import numba
 import numpy as np
 from scipy.special import roots_legendre
 
-from ualign.core import _kernels
 from ualign.core import sets as sets_mod
-from ualign.core._checks import (
+from ualign.core.checks import (
     as_distribution,
     as_real_array,
     check_display,
@@ -32,6 +31,7 @@ from ualign.core._checks import (
     check_profile,
 )
 from ualign.core._threads import is_small
+from ualign.core.displays import display_spec
 from ualign.core.profile import Profile
 from ualign.core.sets import check_sets
 
@@ -79,16 +79,12 @@ def deviation_payoffs(profile: Profile, policy, k: int, display: str = "multiset
     """
     profile = _check_profile(profile)
     k = check_k(k)
-    display = check_display(display)
     pi = check_policy(policy, profile.n_responses)
     batch = pi.shape[:-1]
     flat = np.ascontiguousarray(pi.reshape(-1, profile.n_responses))
     serial = is_small(profile.n_users * profile.n_responses * flat.shape[0])
-    if display == "multiset":
-        kernel = _kernels.payoffs_kernel_serial if serial else _kernels.payoffs_kernel
-    else:
-        kernel = (_kernels.distinct_payoffs_kernel_serial if serial
-                  else _kernels.distinct_payoffs_kernel)
+    spec = display_spec(display)
+    kernel = spec.payoffs_kernel_serial if serial else spec.payoffs_kernel
     out = kernel(profile._sorted_orders, profile.weights, flat, k, 4 * numba.get_num_threads())
     return out.reshape(*batch, profile.n_responses)
 
@@ -130,10 +126,9 @@ def exploitability(profile: Profile, policy, k: int, display: str = "multiset"):
     for a policy's distinct-display guarantee.
     """
     k = check_k(k)
-    display = check_display(display)
-    if display != "multiset":
-        raise ValueError("display must be 'multiset' for exploitability: the gap to 1/(k+1) is "
-                         "undefined under display='distinct' (use robust_win_rate)")
+    if not display_spec(display).has_game_value:
+        raise ValueError(f"display must be 'multiset' for exploitability: the gap to 1/(k+1) is "
+                         f"undefined under display={display!r} (use robust_win_rate)")
     L = deviation_payoffs(profile, policy, k)
     e = L.max(axis=-1) - 1.0 / (k + 1)
     return float(e) if np.ndim(e) == 0 else e
@@ -170,7 +165,7 @@ def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1,
     rho = as_distribution(opponent, n)
     if ell == 1:
         return float(1.0 - rho @ deviation_payoffs(profile, pi, k, display))
-    if display == "distinct":
+    if display_spec(display).merges:
         order = profile._sorted_orders
         Dm = sets_mod.copy_counts(profile.levels, pi, k, display, order)  # (U, n, k+1)
         Do = sets_mod.copy_counts(profile.levels, rho, ell, display, order)  # (U, n, ℓ+1)

@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ualign.core._checks import as_real_array, check_profile
+from ualign.core.checks import as_real_array, check_profile
 from ualign.core.profile import Profile
 
 __all__ = ["NOISE_GRID", "NoiseFit", "comparison_counts", "fit_noise", "log_likelihoods",

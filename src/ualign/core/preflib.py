@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ualign.core._atomic import atomic_write_text
-from ualign.core._checks import check_nonneg, check_path, check_profile, check_size
+from ualign.core.checks import check_nonneg, check_path, check_profile, check_size
 from ualign.core.profile import Profile
 
 __all__ = ["read_preflib", "write_preflib"]

@@ -18,7 +18,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ualign.core import _kernels
-from ualign.core._checks import _finite, as_real_array, check_response, check_weights
+from ualign.core.checks import (
+    _finite,
+    as_real_array,
+    check_response,
+    check_weights,
+    register_profile_type,
+)
 from ualign.core._threads import is_small
 
 CHUNK_ENTRIES = 1 << 22  # (user, response) entries per row chunk of the constructor's passes
@@ -198,6 +204,7 @@ def _check_n_ranked(n_ranked, U: int, n: int) -> np.ndarray | None:
     return n_ranked
 
 
+@register_profile_type
 @dataclasses.dataclass(frozen=True, eq=False)
 class Profile:
     """A weighted population of weak orders over ``n`` responses (immutable).

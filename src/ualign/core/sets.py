@@ -24,7 +24,8 @@ import numpy as np
 from scipy.special import gammaln, xlogy
 
 from ualign.core import _kernels
-from ualign.core._checks import check_size
+from ualign.core.checks import check_size
+from ualign.core.displays import display_spec
 
 __all__ = ["best_copies", "check_sets", "class_masses", "copy_counts", "policy_win_rates",
            "set_shares", "set_win_matrix"]
@@ -98,7 +99,7 @@ def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> n
     U, n = np.shape(levels)
     check_size(8 * U * n * (ell + 1) * 2, f"the copy counts of {U} users x {n} responses x "
                f"{ell + 1} draw counts")
-    if display == "distinct" and ell > 1:
+    if display_spec(display).merges and ell > 1:
         lv = np.asarray(levels)
         if order is None:
             srt_order = np.argsort(lv, axis=1, kind="stable")
@@ -120,7 +121,7 @@ def best_copies(levels, sets, display: str = "multiset"):
     sl = lv[:, S]  # (U, m, k)
     best = sl.min(axis=2)  # (U, m)
     at_best = sl == best[:, :, None]
-    if display == "distinct":
+    if display_spec(display).merges:
         srt = np.sort(S, axis=1)
         first = np.ones(S.shape, dtype=bool)
         first[:, 1:] = srt[:, 1:] != srt[:, :-1]
@@ -141,7 +142,7 @@ def set_shares(levels, weights, sets, opponent, ell: int = 1, display: str = "mu
     U = np.shape(levels)[0]
     chunk = _block(m if chunk is None else chunk, U, ell + 1 + S.shape[1])
     j = np.arange(ell + 1)
-    merged = display == "distinct" and ell > 1
+    merged = display_spec(display).merges and ell > 1
     if merged:
         D = copy_counts(levels, opponent, ell, display, order)  # (U, n, ℓ+1)
     else:  # gathered per block: (U, n) masses instead of (U, n, ℓ+1) counts

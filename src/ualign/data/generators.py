@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ualign.core._checks import check_size, check_user_weights
+from ualign.core.checks import check_size, check_user_weights
 from ualign.core.profile import Profile
 
 __all__ = [

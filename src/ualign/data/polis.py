@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ualign.core._checks import check_path
+from ualign.core.checks import check_path
 from ualign.core.profile import Profile
 
 __all__ = [

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ualign.core._checks import DISPLAYS, check_display
+from ualign.core.checks import DISPLAYS, check_display
 from ualign.core.estimators import distinct_leave_one_out_payoffs, leave_one_out_payoffs
 
 __all__ = ["DISPLAYS", "baseline_value", "distinct_leave_one_out_payoffs", "group_payoffs",

@@ -87,7 +87,7 @@ class SelfPlayReward:
     def __init__(self, population, k: int = 1, *, display: str = "multiset",
                  baseline: str = "constant", num_generations: int | None = None,
                  same: str | Callable = "exact", name: str | None = None):
-        from ualign.core._checks import check_k
+        from ualign.core.checks import check_k
         from ualign.integrations.client import PopulationClient
 
         self.k = check_k(k)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ualign.core import Profile
-from ualign.core._checks import check_display
+from ualign.core.checks import check_display
 from ualign.llm.dedupe import DEFAULT_THRESHOLD, RULES, merge_equivalent
 from ualign.llm.evidence import Evidence, apply_evidence
 from ualign.llm.populations import EmbeddingPopulation, Population, VotePopulation

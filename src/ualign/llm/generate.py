@@ -27,7 +27,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from ualign.core._checks import check_count
+from ualign.core.checks import check_count
 
 SMOLLM2_HUB = "HuggingFaceTB/SmolLM2-135M-Instruct"
 

@@ -51,7 +51,7 @@ import numpy as np
 
 from ualign.core import Profile, deviation_payoffs
 from ualign.core import sets as sets_mod
-from ualign.core._checks import DISPLAYS, check_count, check_display, check_profile
+from ualign.core.checks import DISPLAYS, check_count, check_display, check_profile
 from ualign.solvers import kset as kset_mod
 from ualign.solvers import registry
 

@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ualign.core import Profile, robust_set_win_rate, robust_win_rate
-from ualign.core._checks import DISPLAYS
+from ualign.core.checks import DISPLAYS
 from ualign.report.results import CompareEntry, CompareResult
 from ualign.solvers import registry
 

@@ -57,7 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from ualign.core._checks import check_k
+from ualign.core.checks import check_k
 from ualign.core.profile import Profile
 from ualign.solvers.nlhf import SolverError
 from ualign.solvers.result import check_profile

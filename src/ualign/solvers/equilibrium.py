@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ualign.core import _kernels as core_kernels
-from ualign.core._checks import check_iterations, check_k
+from ualign.core.checks import check_iterations, check_k
 from ualign.core._threads import serial_if_small
 from ualign.core.payoffs import deviation_payoffs
 from ualign.solvers import _kernels, registry

@@ -50,7 +50,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
-from ualign.core._checks import check_k
+from ualign.core.checks import check_k
 from ualign.core.payoffs import robust_set_win_rate
 from ualign.core.profile import Profile
 from ualign.core.sets import policy_win_rates, set_win_matrix

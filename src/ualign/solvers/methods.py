@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from ualign.core._checks import check_count, check_profile
+from ualign.core.checks import check_count, check_profile
 from ualign.core.payoffs import robust_set_win_rate
 from ualign.solvers import committees as _committees
 from ualign.solvers import dynamics as dyn

@@ -22,7 +22,7 @@ import time
 import numpy as np
 from scipy.optimize import linprog
 
-from ualign.core._checks import check_iterations, check_k
+from ualign.core.checks import check_iterations, check_k
 from ualign.solvers import dynamics as dyn
 from ualign.solvers.diagnostics import NLHFDiagnostics
 from ualign.solvers.registry import Options, check_field, check_flag

@@ -105,7 +105,7 @@ def register(method: Method) -> Method:
         raise ValueError(f"method {method.name!r} is already registered")
     if method.output not in ("policy", "kset"):
         raise ValueError(f"output must be 'policy' or 'kset', got {method.output!r}")
-    from ualign.core._checks import DISPLAYS
+    from ualign.core.checks import DISPLAYS
 
     if not method.displays or not set(method.displays) <= set(DISPLAYS):
         raise ValueError(f"displays must be a non-empty subset of {DISPLAYS}, got "

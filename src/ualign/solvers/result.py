@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ualign.core._checks import (  # noqa: F401  (re-exported: the solvers import them here)
+from ualign.core.checks import (  # noqa: F401  (re-exported: the solvers import them here)
     check_distribution,
     check_k,
     check_max_iter,

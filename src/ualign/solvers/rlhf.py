@@ -25,7 +25,7 @@ import time
 import numpy as np
 from scipy.special import expit
 
-from ualign.core._checks import as_real_array, check_iterations, check_k
+from ualign.core.checks import as_real_array, check_iterations, check_k
 from ualign.solvers.diagnostics import RLHFDiagnostics
 from ualign.solvers.registry import Options, check_field
 from ualign.solvers.result import (

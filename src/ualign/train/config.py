@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ualign.core._checks import DISPLAYS
+from ualign.core.checks import DISPLAYS
 
 __all__ = ["SelfPlayConfig"]
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ualign.core._checks import check_display
+from ualign.core.checks import check_display
 from ualign.core.estimators import (
     distinct_leave_one_out_payoffs,
     leave_one_out_payoffs,

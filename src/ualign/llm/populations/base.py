@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ualign.core import Profile
-from ualign.core._checks import check_user_weights
+from ualign.core.checks import check_user_weights
 from ualign.llm.embed import _check_texts
 
 __all__ = ["Population"]

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ualign.core._checks import check_count, check_user_weights
+from ualign.core.checks import check_count, check_user_weights
 from ualign.llm.embed import _check_texts
 from ualign.llm.generate import CachedGenerator, GenerationCache
 from ualign.llm.populations.base import Population

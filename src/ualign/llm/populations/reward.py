@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ualign.core._checks import check_user_weights
+from ualign.core.checks import check_user_weights
 from ualign.llm.embed import _check_texts
 from ualign.llm.populations.base import Population
 

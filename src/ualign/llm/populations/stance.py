@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ualign.core._checks import check_user_weights
+from ualign.core.checks import check_user_weights
 from ualign.data.polis import PolisVotes, read_polis_votes
 from ualign.llm.embed import as_embedder
 from ualign.llm.populations.base import Population

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from ualign.core._checks import check_user_weights
+from ualign.core.checks import check_user_weights
 from ualign.data.polis import PolisVotes, read_polis_votes
 from ualign.llm.embed import as_embedder
 from ualign.llm.persona import describe_votes

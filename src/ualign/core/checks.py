@@ -137,7 +137,7 @@ def check_size(n_bytes, what: str) -> None:
     if n_bytes > limit:
         raise ValueError(f"{what} would need about {n_bytes / 2**30:.3g} GiB of memory, more "
                          f"than ualign allows here ({limit / 2**30:.3g} GiB: half this machine's "
-                         f"memory, or ualign.core._checks.MAX_BYTES)")
+                         f"memory, or ualign.core.checks.MAX_BYTES)")
 
 
 def check_whole(x, name: str, minimum: int = 0) -> int:
@@ -236,10 +236,21 @@ def check_user_weights(weights, n_users: int, name: str = "weights", per: str = 
     return normalise_weights(w, name)
 
 
+# The profile class, registered by ``core.profile`` when it is defined (that module imports this
+# one, so this one cannot import it).
+_PROFILE_TYPES: list[type] = []
+
+
+def register_profile_type(cls: type) -> type:
+    """Make :func:`check_profile` accept instances of ``cls`` (``core.profile`` registers
+    :class:`ualign.Profile`); returns ``cls``, so it can decorate the class."""
+    _PROFILE_TYPES.append(cls)
+    return cls
+
+
 def check_profile(profile):
     """``profile`` itself when it is a :class:`ualign.Profile`, else raise."""
-    from ualign.core.profile import Profile  # core.profile imports this module
-    if not isinstance(profile, Profile):
+    if not isinstance(profile, tuple(_PROFILE_TYPES)):
         raise ValueError(f"profile must be a ualign.Profile, got {type(profile).__name__}")
     return profile
 
