@@ -3,8 +3,8 @@ install it into a fresh virtual environment and run ``ualign --version`` and
 ``ualign reproduce --quick`` from a folder outside the repository.
 
 Offline by construction: the wheel is built without build isolation (the running environment's
-setuptools), the virtual environment reuses the already installed dependencies
-(``--system-site-packages``) and the wheel is installed with ``--no-deps --no-index``, so nothing
+setuptools), the virtual environment reuses the already installed dependencies of the running
+environment (a virtual environment or not: see ``_see_running_environment``) and the wheel is installed with ``--no-deps --no-index``, so nothing
 is downloaded. The installed copy, not the editable checkout, must be the one that runs.
 """
 
@@ -63,13 +63,33 @@ def wheel(tmp_path_factory) -> Path:
 def installed(wheel, tmp_path_factory) -> Path:
     """``bin`` folder of a fresh virtual environment with the wheel installed (offline)."""
     env_dir = tmp_path_factory.mktemp("venv") / "env"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(env_dir)
+    venv.EnvBuilder(system_site_packages=False, with_pip=False, symlinks=True).create(env_dir)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     py = bindir / "python"
+    _see_running_environment(py)
     # the running interpreter's pip installs into the new environment (--python needs pip >= 22.3)
     _run([sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index",
           wheel], cwd=env_dir.parent)
     return bindir
+
+
+def _see_running_environment(py: Path) -> None:
+    """Let the new environment see the packages of the running one (numba, scipy, ...).
+
+    ``system_site_packages`` would show the *base* interpreter's site-packages, which lack the
+    dependencies when the tests run inside a virtual environment (as the README's quick start
+    does). Instead a ``.pth`` file in the new environment appends the running interpreter's
+    site-packages folders (its ``sys.path`` entries of that name: the virtual environment's, and
+    the base's when it shares them) to ``sys.path``, the same way whether or not the tests run in
+    a virtual environment. Folders named in a ``.pth`` file come after the environment's own
+    site-packages and their own ``.pth`` files are not processed, so the editable install of
+    the checkout (a ``.pth`` finder there) stays invisible and the wheel's copy is imported."""
+    own = _run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+               cwd=py.parent).stdout.strip()
+    folders = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")
+               and Path(p).is_dir()]
+    assert folders, f"no site-packages folder on the running sys.path: {sys.path}"
+    (Path(own) / "_running_environment.pth").write_text("\n".join(folders) + "\n")
 
 
 def test_wheel_metadata(wheel):
