@@ -84,7 +84,7 @@ def main(argv=None) -> int:
         timing_summary,
     )
     from ualign.llm.generate import CachedGenerator, HFGenerator
-    from ualign.llm.plots import plot_win_rates
+    from ualign.report.selection_plots import plot_win_rates
     from ualign.llm.select import METHODS
 
     torch.set_num_threads(args.threads)

@@ -11,7 +11,7 @@ from ualign._text import markup, plain
 from ualign.cli._paths import out_file
 from ualign.core._atomic import atomic_write_text
 from ualign.llm.experiment import check_record, merge_summary, summarise, timing_summary
-from ualign.llm.plots import plot_win_rates
+from ualign.report.selection_plots import plot_win_rates
 from ualign.llm.store import read_results
 
 HELP = "Summarise ualign select results: held-out win rates per method and k, and a plot"
