@@ -28,7 +28,7 @@ import numpy as np
 from ualign.core.estimators import payoff_against_group
 from ualign.core.payoffs import deviation_payoffs, exploitability, robust_win_rate
 from ualign.train.losses import exact_kl, k3_kl
-from ualign.llm.populations.protocol import CandidatePopulation, rank_texts
+from ualign.train.populations import CandidatePopulation, rank_texts
 
 __all__ = ["CandidatePolicy", "FreeTextPolicy", "LMPolicy", "make_policy", "seed_for"]
 

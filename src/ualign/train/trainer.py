@@ -54,7 +54,7 @@ from ualign.train.config import SelfPlayConfig
 from ualign.train.estimators import group_advantages
 from ualign.train.losses import pg_loss, sppo_loss
 from ualign.train.policies import CandidatePolicy, make_policy, seed_for
-from ualign.llm.populations.protocol import as_population, rank_texts
+from ualign.train.populations import as_population, rank_texts
 from ualign.train.vllm_server import generate_on_server
 
 __all__ = ["SelfPlayTrainer", "StepBatch", "TrainResult", "load_model", "read_prompts"]
