@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ualign.integrations.service import PopulationService
-from ualign.llm.group_payoffs import group_payoffs, score_groups, text_classes
 from ualign.integrations.trl import SelfPlayReward
+from ualign.llm.group_payoffs import group_payoffs, score_groups, text_classes
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _serve_helpers import char_population

@@ -24,9 +24,9 @@ malformed JSON or fields answer 400 with a message naming the field and position
 through a **bounded queue** to one worker thread (populations are rarely thread-safe), which
 takes up to ``max_batch`` queued requests at once and, for ``ualign.llm`` populations and
 objects with only ``scores``, scores all their texts in **one** ``scores`` call (one embedding
-batch: :func:`ualign.llm.populations.protocol.rank_groups`); a full queue answers 503 (retry later), a request not answered within ``timeout``
-seconds answers 504; a slow client is cut off by the socket timeout. Binds 127.0.0.1 unless told
-otherwise: there is no authentication.
+batch: :func:`ualign.llm.populations.protocol.rank_groups`); a full queue answers 503 (retry
+later), a request not answered within ``timeout`` seconds answers 504; a slow client is cut
+off by the socket timeout. Binds 127.0.0.1 unless told otherwise: there is no authentication.
 
 References: THEORY.md §8, §9.
 """
@@ -40,8 +40,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import numpy as np
 
 from ualign.llm.group_payoffs import BASELINES, DISPLAYS, SAME_RULES, group_result
 from ualign.llm.populations.protocol import check_population, rank_groups

@@ -34,8 +34,9 @@ Four kinds, one module each:
 The interface is :class:`Population` (``base.py``); ``protocol.py`` is how any population object
 (a :class:`Population`, a client, a user's object with ``rank`` or ``scores``) ranks groups of
 texts (:func:`rank_texts`, :func:`rank_groups`, :class:`CandidatePopulation`); ``spec.py`` reads
-command-line specs (one registry, :func:`register_population_kind`) and persona files. Every population splits into a selection half and an evaluation half
-(:meth:`Population.split`) so that methods are judged on users they did not see.
+command-line specs (one registry, :func:`register_population_kind`) and persona files. Every
+population splits into a selection half and an evaluation half (:meth:`Population.split`) so
+that methods are judged on users they did not see.
 
 References: shared/spec/THEORY.md §1 (profiles, weights), §8 (the oracle must rank all
 candidates per user: per-persona utilities or real votes).

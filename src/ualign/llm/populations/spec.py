@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ualign.llm.populations.base import Population
-from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations import remote
+from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.judge import JudgePopulation
 from ualign.llm.populations.reward import RewardModelPopulation
 from ualign.llm.populations.stance import StancePopulation
