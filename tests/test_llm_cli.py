@@ -102,6 +102,13 @@ def test_select_errors(server, files, capsys):
                f"personas:{personas}", "--embed", "hashing", "--n", "3", "--k", "4",
                "--out", str(tmp / "c.jsonl")])
     assert rc == 2 and "larger than n=3" in capsys.readouterr().err
+    # a served population ranks texts but has no users to split (issue 21: a registered kind)
+    rc = main(["select", "--endpoint", server, "--prompts", str(prompts), "--population",
+               "http://127.0.0.1:9", "--embed", "hashing", "--n", "3", "--k", "2",
+               "--out", str(tmp / "d.jsonl")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot be split into selection and evaluation users" in err
+    assert len(err.strip().splitlines()) == 1
     assert main(["eval-select", str(tmp / "missing.jsonl")]) == 2
 
 
