@@ -189,7 +189,8 @@ def run_prompt(prompt: str, generator, population: Population, cfg: SelectConfig
     assign: np.ndarray | None = None
     if cfg.personalised:
         t1 = time.perf_counter()
-        described = None if ev_record is None else evidence.description(population)
+        described = None if evidence is None or ev_record is None else evidence.description(
+            population)
         personal, assign = _personalise(prompt, generator, eval_pop, cfg, described)
         timing["personalise_s"] = time.perf_counter() - t1
 
@@ -416,8 +417,8 @@ def _select_and_evaluate(v: _Views, method: str, k: int, display: str, rng
         s = select(v.P_sel, k, method, display=display, scores=v.S_sel, weights=v.weights,
                    seed=rng)
         s_g = merge_selection(s, v.labels, v.G)
-    shown = dict(distinct=int(np.unique(s_g.shown).size), cosine_distance=None if v.E is None
-                 else embedding_diversity(v.E[s.shown])["cosine_distance"])
+    distinct = int(np.unique(s_g.shown).size)
+    cosine = None if v.E is None else embedding_diversity(v.E[s.shown])["cosine_distance"]
     rows = []
     for name in DISPLAYS:
         if display_spec(name).merges:
@@ -425,7 +426,8 @@ def _select_and_evaluate(v: _Views, method: str, k: int, display: str, rng
             r["worst"] = int(v.reps[r["worst"]])  # a group, named by its representative
         else:
             r = evaluate(v.P_eval, s, opponents=v.opp, groups=v.groups, display=name)
-        rows.append(SelectionRow(method, k, display, name, **r, **shown))
+        rows.append(SelectionRow(method, k, display, name, **r, distinct=distinct,
+                                 cosine_distance=cosine))
     return s, rows
 
 

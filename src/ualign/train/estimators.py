@@ -61,7 +61,7 @@ def group_advantages(levels: Sequence, weights: Sequence, k: int, device=None, *
         got = "None" if texts is None else f"{len(texts)} groups"
         raise ValueError(f"display={spec.name!r} needs texts: one list of G decoded samples per "
                          f"group ({len(levels)} groups), got {got}")
-    group_texts = texts if spec.merges else [None] * len(levels)
+    group_texts: list = list(texts) if spec.merges and texts is not None else [None] * len(levels)
     payoffs = np.stack([text_group_payoffs(lv, w, None if t is None else list(t), k, spec.name,
                                            same)
                         for lv, w, t in zip(levels, weights, group_texts, strict=True)])
