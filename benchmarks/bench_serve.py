@@ -69,7 +69,7 @@ def start_server(spec: str, max_batch: int) -> tuple[subprocess.Popen, str, floa
 
 
 def run_load(url: str, args, concurrency: int, display: str) -> dict:
-    from ualign.integrations.client import PopulationClient
+    from ualign.integrations import PopulationClient
 
     per = [args.requests // concurrency + (i < args.requests % concurrency)
            for i in range(concurrency)]
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     load0 = os.getloadavg()
     proc, url, startup = start_server(args.population, args.max_batch)
     try:
-        from ualign.integrations.client import PopulationClient
+        from ualign.integrations import PopulationClient
 
         warm = PopulationClient(url)
         rng = np.random.default_rng(args.seed)

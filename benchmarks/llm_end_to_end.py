@@ -73,7 +73,6 @@ def main(argv=None) -> int:
     import torch
     from tqdm import tqdm
 
-    from ualign.cli.select import _ks
     from ualign.llm import Embedder, VotePopulation, evaluate_vote_model, read_polis_votes
     from ualign.llm.dedupe import DEFAULT_THRESHOLD
     from ualign.llm.experiment import (
@@ -84,22 +83,23 @@ def main(argv=None) -> int:
         timing_summary,
     )
     from ualign.llm.generate import CachedGenerator, HFGenerator
-    from ualign.llm.plots import plot_win_rates
-    from ualign.llm.select import METHODS
+    from ualign.llm.select import SELECT_METHODS
+    from ualign.report.compare import parse_ks
+    from ualign.report.selection_plots import plot_win_rates
 
     torch.set_num_threads(args.threads)
     displays = [d.strip() for d in args.displays.split(",") if d.strip()]
     threshold = DEFAULT_THRESHOLD if args.merge_threshold is None else args.merge_threshold
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ks = _ks(args.k)
+    ks = parse_ks(args.k)
     methods = ["ualign", "best-of-n", "nlhf", "sampling"]
     try:
         from ualign.solvers import solve_kset  # noqa: F401
         methods.insert(1, "ualign-kset")
     except ImportError:
         print("ualign.solvers.solve_kset not available: skipping ualign-kset")
-    assert all(m in METHODS for m in methods)
+    assert all(m in SELECT_METHODS for m in methods)
     embed = Embedder(cache_dir=out / "emb-cache")
 
     t0 = time.perf_counter()
@@ -180,26 +180,32 @@ def main(argv=None) -> int:
     lines.append("| selected for | method | k | k/(k+1) | WR M | WR D | shown M | shown D | "
                  "mean WR M | vs humans M | vs humans D | distinct shown | diversity |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    def cell(row, name: str) -> str:
+        value = None if row is None else getattr(row, name)
+        return "" if value is None else f"{value:.3f}"
+
     for d, recs in by_display.items():
-        for r in summarise(recs):
-            if d != displays[0] and r["method"] == "personalised":
+        rows = summarise(recs)
+        by = {(r.method, r.k, r.display): r for r in rows}
+        for method, k in dict.fromkeys((r.method, r.k) for r in rows):
+            if d != displays[0] and method == "personalised":
                 continue  # the same response for both displays
-            f = lambda m, r=r: f"{r[m]:.3f}" if m in r else ""  # noqa: E731
-            lines.append(f"| {d} | {r['method']} | {r['k']} | {r['k'] / (r['k'] + 1):.3f} | "
-                         f"{f('robust')} | {f('robust_distinct')} | {f('robust_shown')} | "
-                         f"{f('robust_shown_distinct')} | {f('mean')} | "
-                         f"{f('robust_humans')} | {f('robust_humans_distinct')} | "
-                         f"{f('distinct')} | {f('cosine_distance')} |")
+            m, dd = by.get((method, k, "multiset")), by.get((method, k, "distinct"))
+            lines.append(f"| {d} | {method} | {k} | {k / (k + 1):.3f} | "
+                         f"{cell(m, 'robust')} | {cell(dd, 'robust')} | "
+                         f"{cell(m, 'robust_shown')} | {cell(dd, 'robust_shown')} | "
+                         f"{cell(m, 'mean')} | {cell(m, 'robust_humans')} | "
+                         f"{cell(dd, 'robust_humans')} | {cell(m, 'distinct')} | "
+                         f"{cell(m, 'cosine_distance')} |")
     lines.append("")
     lines.append("Per conversation (robust WR vs candidates, mean over splits; multiset "
                  "selection under multiset display, distinct selection under distinct display):")
     lines.append("")
     for conv in dict.fromkeys(r["conversation"] for r in records):
         for d, recs in by_display.items():
-            key = "robust" if d == "multiset" else "robust_distinct"
             sub = summarise([r for r in recs if r["conversation"] == conv])
-            cells = ", ".join(f"{r['method']}@{r['k']}={r[key]:.3f}" for r in sub
-                              if r["k"] in (1, 4, 8) and key in r)
+            cells = ", ".join(f"{r.method}@{r.k}={r.robust:.3f}" for r in sub
+                              if r.k in (1, 4, 8) and r.display == r.selected_for)
             lines.append(f"- {conv} ({d}): {cells}")
     lines += ["", "Vote models (held-out):", ""]
     for conv, vm in vote_models.items():

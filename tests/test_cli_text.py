@@ -46,7 +46,8 @@ def test_eval_select_prints_method_names_as_written(tmp_path, capsys):
     (tmp_path / "[").mkdir()
     path = tmp_path / "[" / "x].jsonl"
     rec = {"prompt": "p", "candidates": ["a"], "timing": {"generate_s": 1.0, "select_s": {}},
-           "results": {"[/bold]\x1b[31m": {"1": {"robust": 0.5}}}}
+           "results": [{"method": "[/bold]\x1b[31m", "k": 1, "selected_for": "multiset",
+                        "display": "multiset", "robust": 0.5}]}
     path.write_text(json.dumps(rec) + "\n")
     assert main(["eval-select", str(path), "--plot", "none"]) == 0
     out = capsys.readouterr().out
@@ -71,7 +72,8 @@ def test_plots_escape_dollars_and_control_characters(tmp_path, capfd):
     missing-glyph warning."""
     path = tmp_path / "res.jsonl"
     rec = {"prompt": "p", "candidates": ["a"], "timing": {"generate_s": 1.0, "select_s": {}},
-           "results": {"$\\foo{$\x1b[31m\x07": {"1": {"robust": 0.5}}}}
+           "results": [{"method": "$\\foo{$\x1b[31m\x07", "k": 1, "selected_for": "multiset",
+                        "display": "multiset", "robust": 0.5}]}
     path.write_text(json.dumps(rec) + "\n")
     png = tmp_path / "p.png"
     assert main(["eval-select", str(path), "--plot", str(png)]) == 0

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ualign.integrations.client import PopulationClient, PopulationServiceError
-from ualign.integrations.service import Limits, PopulationService, score_groups
-from ualign.train.populations import as_population, build_population, rank_texts
+from ualign.integrations.service import Limits, PopulationService
+from ualign.llm.group_payoffs import score_groups
+from ualign.llm.populations import PopulationClient, PopulationServiceError
+from ualign.llm.populations.protocol import as_population, rank_texts
+from ualign.train.populations import build_population
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _serve_helpers import SlowPopulation, char_population
@@ -267,6 +269,39 @@ def test_trainer_population_url(service):
     lv, w = rank_texts(pop, ["aa", "b", "ab"], prompt="x")
     lv0, w0 = rank_texts(char_population(), ["aa", "b", "ab"])
     # the Profile merges identical rows: compare payoffs, not rows
+    from ualign.train.estimators import leave_one_out_payoffs
+
+    np.testing.assert_allclose(leave_one_out_payoffs(lv, 1, w), leave_one_out_payoffs(lv0, 1, w0))
+
+
+def test_remote_population_is_a_registered_kind(service, monkeypatch):
+    """``http://`` and ``https://`` specs are built by the population registry (options
+    converted and checked like every kind's); so is ``py:MODULE:FACTORY``; a candidate-mode
+    config takes a served population too."""
+    from ualign.llm.populations import load_population
+    from ualign.llm.populations.spec import POPULATION_KINDS, population_kind
+    from ualign.train import SelfPlayConfig
+
+    assert {"http", "https", "py"} <= set(POPULATION_KINDS)
+    pop = load_population(service.url + ",timeout=5,retries=1")
+    assert isinstance(pop, PopulationClient) and pop.url == service.url
+    assert (pop.timeout, pop.retries) == (5.0, 1)
+    assert isinstance(load_population("https://127.0.0.1:1"), PopulationClient)
+    assert population_kind("mallows:n=3") is None
+    with pytest.raises(ValueError, match="unknown http population option"):
+        load_population(service.url + ",verbose=1")
+    with pytest.raises(ValueError, match="http population option retries must be int"):
+        load_population(service.url + ",retries=x")
+    monkeypatch.syspath_prepend(str(HERE))
+    assert load_population("py:_serve_helpers:char_population").weights.tolist() == [0.6, 0.4]
+    with pytest.raises(ValueError, match="py:MODULE:FACTORY expected"):
+        load_population("py:_serve_helpers")
+    cfg = SelfPlayConfig(prompts=["a"], k=1, group_size=2, population=service.url,
+                         candidates=["aa", "b", "ab"])
+    pop = build_population(cfg)
+    assert isinstance(pop, PopulationClient)
+    lv, w = rank_texts(pop, ["aa", "b", "ab"])
+    lv0, w0 = rank_texts(char_population(), ["aa", "b", "ab"])
     from ualign.train.estimators import leave_one_out_payoffs
 
     np.testing.assert_allclose(leave_one_out_payoffs(lv, 1, w), leave_one_out_payoffs(lv0, 1, w0))

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ualign.integrations.group_payoffs import group_payoffs, text_classes
-from ualign.integrations.service import PopulationService, score_groups
+from ualign.integrations.service import PopulationService
 from ualign.integrations.trl import SelfPlayReward
+from ualign.llm.group_payoffs import group_payoffs, score_groups, text_classes
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _serve_helpers import char_population

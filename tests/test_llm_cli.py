@@ -63,7 +63,7 @@ def test_select_resume_and_eval(server, files, capsys):
     assert [r["prompt"] for r in recs] == ["What makes a good pet?",
                                            "What should the city spend on?"]
     r = recs[0]
-    assert len(r["candidates"]) == 5 and set(r["results"]) == {
+    assert len(r["candidates"]) == 5 and {row["method"] for row in r["results"]} == {
         "ualign", "best-of-n", "nlhf", "sampling", "personalised"}
     assert len(r["selections"]["ualign"]["3"]["shown"]) == 3
     calls = _Stub.count
@@ -83,7 +83,7 @@ def test_select_resume_and_eval(server, files, capsys):
     assert "ualign" in text and "personalised" in text and "candidates/s" in text
     assert (tmp / "plot.png").stat().st_size > 1000
     assert main(["eval-select", str(out), "--markdown", "--plot", "none"]) == 0
-    assert "| nlhf | 2 |" in capsys.readouterr().out
+    assert "| nlhf | 2 | multiset |" in capsys.readouterr().out
 
 
 def test_select_errors(server, files, capsys):
@@ -102,6 +102,13 @@ def test_select_errors(server, files, capsys):
                f"personas:{personas}", "--embed", "hashing", "--n", "3", "--k", "4",
                "--out", str(tmp / "c.jsonl")])
     assert rc == 2 and "larger than n=3" in capsys.readouterr().err
+    # a served population ranks texts but has no users to split (issue 21: a registered kind)
+    rc = main(["select", "--endpoint", server, "--prompts", str(prompts), "--population",
+               "http://127.0.0.1:9", "--embed", "hashing", "--n", "3", "--k", "2",
+               "--out", str(tmp / "d.jsonl")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot be split into selection and evaluation users" in err
+    assert len(err.strip().splitlines()) == 1
     assert main(["eval-select", str(tmp / "missing.jsonl")]) == 2
 
 
@@ -139,11 +146,16 @@ def test_select_distinct_display_and_eval_json(server, files, capsys):
     doc = json.loads(js.read_text())
     assert doc["merge"]["merged"] == 4 and doc["displays"] == ["distinct"]
     for row in doc["rows"]:
-        for key in ("robust", "robust_distinct", "robust_shown", "robust_shown_distinct",
-                    "distinct"):
-            assert key in row
-    ual = {row["k"]: row for row in doc["rows"] if row["method"] == "ualign"}
-    assert ual[7]["distinct"] == 6 and ual[2]["distinct"] == 2
+        for key in ("robust", "robust_shown", "distinct"):
+            assert row[key] is not None
+    assert {(row["method"], row["k"], row["display"]) for row in doc["rows"]} == {
+        (m, k, d) for m in ("ualign", "best-of-n", "nlhf", "sampling") for k in (2, 7)
+        for d in ("multiset", "distinct")}
+    for display in ("multiset", "distinct"):
+        ual = {row["k"]: row for row in doc["rows"]
+               if row["method"] == "ualign" and row["display"] == display}
+        assert ual[7]["distinct"] == 6 and ual[2]["distinct"] == 2
+        assert all(row["selected_for"] == "distinct" for row in doc["rows"])
     assert (tmp / "d.png").stat().st_size > 1000
 
 

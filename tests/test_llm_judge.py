@@ -218,7 +218,7 @@ def test_copies_score_the_same_and_are_shown_once():
 
 
 def test_trainer_passes_the_prompt_and_subsets_keep_personas():
-    from ualign.train.populations import rank_texts
+    from ualign.llm.populations import rank_texts
     judge = ShorterJudge()
     pop = JudgePopulation(judge, ["p0", "p1", "p2"], [1, 2, 1])
     levels, w = rank_texts(pop, ["xx", "x"], prompt="train prompt")

@@ -9,10 +9,10 @@ import pytest
 from ualign import Profile
 from ualign.data.generators import random_profile
 from ualign.llm import EmbeddingPopulation, HashingEmbedder
-from ualign.llm.experiment import SelectConfig, run_prompt, summarise
+from ualign.llm.experiment import SelectConfig, SelectionRecord, run_prompt, summarise
 from ualign.llm.select import (
     Selection,
-    diversity,
+    embedding_diversity,
     evaluate,
     personalised_win_rates,
     select,
@@ -101,10 +101,22 @@ def test_personalised_win_rates_hand_example():
     assert r["robust"] == 0.0  # unranked (NaN) loses to everything scored
 
 
-def test_diversity():
-    d = diversity(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]))
+def test_embedding_diversity():
+    d = embedding_diversity(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]))
     assert d["distinct"] == 2 and d["cosine_distance"] == pytest.approx(2 / 3)
-    assert diversity(np.ones((1, 3)))["cosine_distance"] == 0.0
+    assert embedding_diversity(np.ones((1, 3)))["cosine_distance"] == 0.0
+
+
+def _row(rec, method, k, display="multiset"):
+    """The result row of ``method`` at ``k`` under ``display`` (exactly one)."""
+    rows = [r for r in rec["results"] if (r["method"], r["k"], r["display"]) ==
+            (method, int(k), display)]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _methods(rec):
+    return {r["method"] for r in rec["results"]}
 
 
 class ListGenerator:
@@ -141,18 +153,18 @@ def _run(methods, ks=(1, 2, 3), personalised=False):
 def test_run_prompt_record_baselines_and_personalised():
     rec, gen = _run(("best-of-n", "nlhf", "sampling"), personalised=True)
     assert rec["candidates"] == CANDS and rec["sizes"]["eval_users"] == 4
-    assert set(rec["results"]) == {"best-of-n", "nlhf", "sampling", "personalised"}
+    assert _methods(rec) == {"best-of-n", "nlhf", "sampling", "personalised"}
     for method in ("best-of-n", "nlhf", "sampling"):
         for k in ("1", "2", "3"):
-            r = rec["results"][method][k]
+            r = _row(rec, method, k)
             assert 0.0 <= r["robust"] <= r["mean"] <= 1.0
             assert "robust_humans" in r and 0 <= r["cosine_distance"] <= 2
             assert len(rec["selections"][method][k]["shown"]) == int(k)
     # one personalised generation per evaluation persona
     assert len(rec["personal"]) == 4 and len(gen.calls) == 5
     rows = summarise([rec, rec])
-    assert {(r["method"], r["k"]) for r in rows} >= {("nlhf", 2), ("personalised", 1)}
-    assert all(r["prompts"] == 2 for r in rows)
+    assert {(r.method, r.k) for r in rows} >= {("nlhf", 2), ("personalised", 1)}
+    assert all(r.prompts == 2 for r in rows)
 
 
 def test_run_prompt_errors():
@@ -177,7 +189,7 @@ def test_ualign_selection_reaches_k_over_k_plus_1_on_its_own_users():
 @needs_ualign
 def test_run_prompt_with_ualign():
     rec, _ = _run(("ualign", "nlhf"), ks=(1, 4, 9))
-    assert rec["results"]["ualign"]["9"]["robust"] >= 0.0
+    assert _row(rec, "ualign", 9)["robust"] >= 0.0
     assert len(rec["selections"]["ualign"]["9"]["shown"]) == 9  # k > N: sampled with repeats
 
 
@@ -198,7 +210,7 @@ def test_ualign_kset_reaches_k_over_k_plus_1_on_its_own_users():
 from ualign.core import robust_set_win_rate, robust_win_rate  # noqa: E402
 from ualign.llm.dedupe import merge_equivalent  # noqa: E402
 from ualign.llm.select import (  # noqa: E402
-    METHODS,
+    SELECT_METHODS,
     merge_selection,
     unmerge_selection,
 )
@@ -206,7 +218,7 @@ from ualign.llm.select import (  # noqa: E402
 
 def test_select_distinct_shows_min_k_n_distinct_and_evaluates_exactly():
     P = random_profile(4, 5, 7, n_levels=3)
-    for method in METHODS:
+    for method in SELECT_METHODS:
         for k in (1, 2, 3, 5, 7):
             s = select(P, k, method, display="distinct", seed=1)
             assert s.display == "distinct" and s.k == k
@@ -216,7 +228,7 @@ def test_select_distinct_shows_min_k_n_distinct_and_evaluates_exactly():
             else:
                 assert len(s.shown) == min(k, 5)
                 want = robust_set_win_rate(P, s.sets, s.probs, display="distinct").value
-                assert ("fewer_than_k" in s.extras) == (k > 5)
+                assert (s.fewer_than_k is not None) == (k > 5)
             assert len(np.unique(s.shown)) == len(s.shown)  # distinct responses
             r = evaluate(P, s, display="distinct")
             assert r["robust"] == pytest.approx(want, abs=1e-12)
@@ -241,12 +253,12 @@ def test_select_distinct_u_aligned_is_the_best_k_subset_policy():
             assert len(set(s.shown.tolist())) == k and s.sets.shape == (1, k)
             r = evaluate(P, s, display="distinct")["robust"]
             assert r == pytest.approx(best, abs=1e-9)
-            assert s.extras["value"] == pytest.approx(r, abs=1e-9)
-            assert s.extras["upper_bound"] >= s.extras["value"] - 1e-9
+            assert s.value == pytest.approx(r, abs=1e-9)
+            assert s.upper_bound >= s.value - 1e-9
             sr = select(P, k, "ualign", display="distinct", seed=0)
             rr = evaluate(P, sr, display="distinct")["robust"]
             assert rr >= best - 1e-9  # the best distribution beats the best single set
-            assert rr == pytest.approx(sr.extras["value"], abs=1e-9)
+            assert rr == pytest.approx(sr.value, abs=1e-9)
 
 
 def test_merge_and_unmerge_selection():
@@ -292,20 +304,23 @@ def test_run_prompt_distinct_merges_and_shows_distinct():
     P_c = Profile.from_scores(ev.scores([DUP_CANDS[i] for i in reps]), ev.weights)
     for method in methods:
         for k in ("1", "2", "4", "6"):
-            sel, r = rec["selections"][method][k], rec["results"][method][k]
+            sel, r, rd = (rec["selections"][method][k], _row(rec, method, k),
+                          _row(rec, method, k, "distinct"))
             shown = np.array(sel["shown"])
             assert sel["display"] == "distinct" and set(shown) <= set(reps.tolist())
             assert len(set(labels[shown])) == len(shown) == r["distinct"]  # distinct groups
             if method != "nlhf":
                 assert len(shown) == min(int(k), 5)
-                assert ("fewer_than_k" in sel["extras"]) == (int(k) > 5)
+                assert (sel["fewer_than_k"] is not None) == (int(k) > 5)
                 want = robust_set_win_rate(P_c, labels[np.array(sel["sets"])],
                                            np.array(sel["probs"]), display="distinct").value
-                assert r["robust_distinct"] == pytest.approx(want, abs=1e-9)
-            assert 0 <= r["robust_distinct"] <= 1 and 0 <= r["robust"] <= 1
-            assert "robust_humans_distinct" in r and "robust_shown_distinct" in r
+                assert rd["robust"] == pytest.approx(want, abs=1e-9)
+            assert 0 <= rd["robust"] <= 1 and 0 <= r["robust"] <= 1
+            assert rd["robust_humans"] is not None and rd["robust_shown"] is not None
+            assert rd["selected_for"] == r["selected_for"] == "distinct"
     rows = summarise([rec])
-    assert all("robust_distinct" in row for row in rows)
+    assert {(row.method, row.k) for row in rows if row.display == "distinct"} == {
+        (row.method, row.k) for row in rows if row.display == "multiset"}
 
 
 def test_run_prompt_multiset_reports_distinct_display_of_same_selection():
@@ -313,13 +328,13 @@ def test_run_prompt_multiset_reports_distinct_display_of_same_selection():
     assert rec["merge"]["n_merged"] == 2 and rec["config"]["display"] == "multiset"
     s = rec["selections"]["sampling"]["3"]
     assert s["shown"] == [0, 1, 2] and s["display"] == "multiset"
-    r = rec["results"]["sampling"]["3"]
-    assert r["distinct"] == 2  # candidates 0 and 2 are one response
+    r, rd = _row(rec, "sampling", 3), _row(rec, "sampling", 3, "distinct")
+    assert r["distinct"] == rd["distinct"] == 2  # candidates 0 and 2 are one response
     # merged, the first three candidates are two responses: the set shown is {0, 1} of 5
     _, ev = pop.split(cfg.split, seed=np.random.default_rng(cfg.seed))
     P_c = Profile.from_scores(ev.scores([DUP_CANDS[i] for i in (0, 1, 3, 5, 6)]), ev.weights)
     want = robust_set_win_rate(P_c, np.array([[0, 1, 0]]), np.ones(1), display="distinct")
-    assert r["robust_distinct"] == pytest.approx(want.value, abs=1e-9)
+    assert rd["robust"] == pytest.approx(want.value, abs=1e-9)
 
 
 def test_run_prompt_distinct_strict_and_config_errors():
@@ -352,7 +367,29 @@ def test_summarise_keeps_selection_displays_apart():
     rec_m, _, _ = _run_distinct(("best-of-n",), (2,), display="multiset")
     rec_d, _, _ = _run_distinct(("best-of-n",), (2,))
     rows = summarise([rec_m, rec_d, rec_d])
-    assert [(r["display"], r["method"], r["k"], r["prompts"]) for r in rows] == [
-        ("multiset", "best-of-n", 2, 1), ("distinct", "best-of-n", 2, 2)]
-    legacy = {k: v for k, v in rec_m.items() if k != "config"}  # records before displays
-    assert summarise([legacy])[0]["display"] == "multiset"
+    assert [(r.selected_for, r.display, r.method, r.k, r.prompts) for r in rows] == [
+        ("multiset", "multiset", "best-of-n", 2, 1), ("multiset", "distinct", "best-of-n", 2, 1),
+        ("distinct", "multiset", "best-of-n", 2, 2), ("distinct", "distinct", "best-of-n", 2, 2)]
+    # the means are the rows' means, display by display
+    for r in rows:
+        recs = [rec_m] if r.selected_for == "multiset" else [rec_d, rec_d]
+        want = np.mean([_row(x, "best-of-n", 2, r.display)["robust"] for x in recs])
+        assert r.robust == pytest.approx(want, abs=1e-15)
+    # a record of the format before typed rows is refused in one line naming the format
+    legacy = dict(rec_m, results={"best-of-n": {"2": {"robust": 0.5, "robust_distinct": 0.4}}})
+    with pytest.raises(ValueError, match=r"format before typed rows; expected a list of rows"):
+        summarise([legacy])
+
+
+def test_selection_row_constructor_checks_json():
+    rec, _, _ = _run_distinct(("best-of-n",), (2,), display="multiset")
+    assert SelectionRecord.from_json(rec).rows[0]._asdict() == rec["results"][0]
+    row = rec["results"][0]
+    for bad, match in (({"robust": "hi"}, r"results\[0\]\['robust'\] must be a number"),
+                       ({"display": "copies"}, r"results\[0\]\['display'\] must be one of"),
+                       ({"k": 0}, r"results\[0\]\['k'\] must be an integer >= 1"),
+                       ({"robust_distinct": 0.5}, r"unknown field\(s\) \['robust_distinct'\]")):
+        with pytest.raises(ValueError, match=match):
+            SelectionRecord.from_json(dict(rec, results=[dict(row, **bad)]))
+    with pytest.raises(ValueError, match=r"results\[0\] has no 'selected_for'"):
+        SelectionRecord.from_json(dict(rec, results=[{"method": "x", "k": 1}]))

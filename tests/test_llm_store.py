@@ -39,20 +39,24 @@ def test_eval_select_incomplete_record(tmp_path, capsys):
 
 
 _TIMING = {"generate_s": 1.0, "select_s": {}}
+_ROW = {"method": "ualign", "k": 1, "selected_for": "multiset", "display": "multiset",
+        "robust": 0.5}
 
 
 @pytest.mark.parametrize("fields, where", [
-    ({"results": {"ualign": [1, 2]}}, "results['ualign'] must be an object"),
-    ({"results": []}, "'results' must be an object"),
-    ({"results": {"ualign": {"1": 5}}}, "results['ualign']['1'] must be an object"),
-    ({"results": {"ualign": {"1": {"robust": "hi"}}}}, "['robust'] must be a number"),
-    ({"results": {"ualign": {"x": {"robust": 0.5}}}}, "key 'x' must be a k"),
-    ({"results": {"1": {}}}, "hold no win rates"),
-    ({"results": {}, "timing": "bad"}, "'timing' must be an object"),
-    ({"results": {}, "timing": {"generate_s": "x"}}, "timing['generate_s'] must be a number"),
-    ({"results": {}, "timing": {"generate_s": 1, "select_s": []}},
+    ({"results": {"ualign": [1, 2]}}, "the format before typed rows; expected a list of rows"),
+    ({"results": "x"}, "'results' must be a list of rows"),
+    ({"results": [5]}, "results[0] must be an object"),
+    ({"results": [dict(_ROW, robust="hi")]}, "results[0]['robust'] must be a number"),
+    ({"results": [dict(_ROW, k="x")]}, "results[0]['k'] must be an integer >= 1"),
+    ({"results": [dict(_ROW, display="set")]}, "results[0]['display'] must be one of"),
+    ({"results": [dict(_ROW, robust_distinct=0.5)]}, "unknown field(s) ['robust_distinct']"),
+    ({"results": []}, "hold no win rates"),
+    ({"results": [], "timing": "bad"}, "'timing' must be an object"),
+    ({"results": [], "timing": {"generate_s": "x"}}, "timing['generate_s'] must be a number"),
+    ({"results": [], "timing": {"generate_s": 1, "select_s": []}},
      "timing['select_s'] must be an object"),
-    ({"results": {"ualign": {"1": {"robust": 0.5}}}, "merge": {"n_merged": "2", "rule": "x"}},
+    ({"results": [_ROW], "merge": {"n_merged": "2", "rule": "x"}},
      "merge['n_merged'] must be a number"),
 ])
 def test_eval_select_wrongly_typed_fields_are_one_line(tmp_path, capsys, fields, where):

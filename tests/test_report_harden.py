@@ -133,12 +133,15 @@ def test_compare_plot_title_names_the_profile(tmp_path):
 
 def test_eval_select_says_why_robust_vs_humans_is_zero():
     from ualign.cli.eval_select import zero_human_notes
+    from ualign.llm.experiment import SummaryRow
 
-    rows = [dict(method="rlhf", k=1, robust_humans=0.0, robust_humans_distinct=0.2),
-            dict(method="ualign", k=2, robust_humans=0.3)]
+    rows = [SummaryRow("multiset", "multiset", "rlhf", 1, 1, robust_humans=0.0),
+            SummaryRow("multiset", "distinct", "rlhf", 1, 1, robust_humans=0.2),
+            SummaryRow("multiset", "multiset", "ualign", 2, 1, robust_humans=0.3)]
     (note,) = zero_human_notes(rows)
     assert "rlhf k=1" in note and "ualign" not in note and "every held-out user" in note
-    assert zero_human_notes([dict(method="m", k=1)]) == []  # no human statements: no column
+    # no human statements: no column
+    assert zero_human_notes([SummaryRow("multiset", "multiset", "m", 1, 1)]) == []
 
 
 def test_shows_lists_say_when_cut():

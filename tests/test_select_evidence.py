@@ -282,7 +282,7 @@ def test_cli_select_with_evidence(cli_files, capsys):
     ev = vot["evidence"]
     assert ev["noise"] == 0.05 and len(ev["votes"]) == 3
     assert ev["selection"]["effective_users"] < plain["sizes"]["selection_users"]
-    assert "personalised" in vot["results"] and len(vot["personal"]) == 1
+    assert "personalised" in {r["method"] for r in vot["results"]} and len(vot["personal"]) == 1
     assert per["evidence"]["selection"]["tau"] == 0.01
     # the cat lover's evidence: the k = 1 choice is a cat statement
     shown = vot["selections"]["ualign"]["1"]["shown"][0]

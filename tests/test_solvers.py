@@ -130,7 +130,7 @@ def test_contract(name, options, ties):
 def test_registry_is_the_method_table():
     assert ualign.solvers.METHODS == registry.names("ualign")
     assert registry.names("ualign") == ("auto", "hedge", "optimistic", "extragradient", "mmd")
-    from ualign.llm.select import METHODS as SELECT
+    from ualign.llm.select import SELECT_METHODS as SELECT
     from ualign.report.compare import METHODS as COMPARE
 
     assert COMPARE == tuple(registry.labelled("compare")) == (

@@ -10,18 +10,16 @@ from pathlib import Path
 from ualign._text import markup, plain
 from ualign.cli._paths import out_file
 from ualign.core._atomic import atomic_write_text
-from ualign.llm.experiment import check_record, merge_summary, summarise, timing_summary
-from ualign.llm.plots import plot_win_rates
+from ualign.llm.experiment import SelectionRecord, merge_summary, summarise, timing_summary
 from ualign.llm.store import read_results
+from ualign.report.selection_plots import plot_win_rates
 
 HELP = "Summarise ualign select results: held-out win rates per method and k, and a plot"
 
-COLUMNS = [("robust", "robust WR multiset"), ("robust_shown", "robust WR (shown) multiset"),
-           ("mean", "mean WR multiset"), ("robust_humans", "robust vs humans multiset"),
-           ("mean_humans", "mean vs humans multiset"),
-           ("robust_distinct", "robust WR distinct"),
-           ("robust_shown_distinct", "robust WR (shown) distinct"),
-           ("robust_humans_distinct", "robust vs humans distinct"),
+#: the metric columns of the table: (SummaryRow field, header); the display of the win rates is
+#: a column of its own
+COLUMNS = [("robust", "robust WR"), ("robust_shown", "robust WR (shown)"), ("mean", "mean WR"),
+           ("robust_humans", "robust vs humans"), ("mean_humans", "mean vs humans"),
            ("distinct", "distinct shown"), ("cosine_distance", "diversity")]
 
 
@@ -32,20 +30,24 @@ def add_arguments(p) -> None:
                         "skips it")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table instead")
     p.add_argument("--json", default=None,
-                   help="also write the rows (both displays), the merge counts and the timing "
+                   help="also write the rows (one per display), the merge counts and the timing "
                         "as JSON to this path ('-' for stdout)")
 
 
+def _cell(row, field: str) -> str:
+    value = getattr(row, field)
+    return "" if value is None else f"{value:.3f}"
+
+
 def _print_markdown(rows, present, sel_col) -> None:
-    """The rows as a Markdown table: method, k, the ``present`` columns, and the selection
-    display when ``sel_col`` is given."""
-    print("| method | k | " + " | ".join(h for _, h in present)
+    """The rows as a Markdown table: method, k, display, the ``present`` columns, and the
+    selection display when ``sel_col``."""
+    print("| method | k | display | " + " | ".join(h for _, h in present)
           + (" | selected for |" if sel_col else " |"))
-    print("|---|---:|" + "---:|" * len(present) + ("---|" if sel_col else ""))
-    for i, r in enumerate(rows):
-        cells = [f"{r[m]:.3f}" if m in r else "" for m, _ in present] + (
-            [sel_col[i]] if sel_col else [])
-        print(f"| {plain(r['method'])} | {r['k']} | " + " | ".join(cells) + " |")
+    print("|---|---:|---|" + "---:|" * len(present) + ("---|" if sel_col else ""))
+    for r in rows:
+        cells = [_cell(r, m) for m, _ in present] + ([r.selected_for] if sel_col else [])
+        print(f"| {plain(r.method)} | {r.k} | {r.display} | " + " | ".join(cells) + " |")
 
 
 def _print_rich(rows, present, sel_col, title: str) -> None:
@@ -57,14 +59,14 @@ def _print_rich(rows, present, sel_col, title: str) -> None:
     t.add_column("method")
     t.add_column("k", justify="right")
     t.add_column("k/(k+1)", justify="right")
+    t.add_column("display")
     for _, h in present:
         t.add_column(h, justify="right")
     if sel_col:
         t.add_column("selected for")
-    for i, r in enumerate(rows):
-        t.add_row(markup(r["method"]), str(r["k"]), f"{r['k'] / (r['k'] + 1):.3f}",
-                  *[f"{r[m]:.3f}" if m in r else "" for m, _ in present],
-                  *([sel_col[i]] if sel_col else []))
+    for r in rows:
+        t.add_row(markup(r.method), str(r.k), f"{r.k / (r.k + 1):.3f}", r.display,
+                  *[_cell(r, m) for m, _ in present], *([r.selected_for] if sel_col else []))
     Console(width=None if sys.stdout.isatty() else 160).print(t)
 
 
@@ -73,8 +75,8 @@ def _print_notes(ts, displays, merged) -> None:
     sel = ", ".join(f"{m} {s * 1e3:.1f} ms" for m, s in ts["select_s_per_prompt"].items())
     print(f"generation: {ts['candidates']} candidates, {ts['candidates_per_s']:.2f} "
           f"candidates/s; selection per prompt (all k): {sel}")
-    print(f"selected for display {'/'.join(displays)}; 'distinct' columns: both sides' "
-          f"responses merged (THEORY §9)")
+    print(f"selected for display {'/'.join(displays)}; win rates under each display (column "
+          f"'display'; distinct: both sides' responses merged, THEORY §9)")
     if merged["prompts"]:
         rules = ", ".join(r["rule"] + (f" >= {r['threshold']}" if r["threshold"] is not None
                                        else "") for r in merged["rules"])
@@ -87,9 +89,9 @@ def zero_human_notes(rows) -> list[str]:
     statements, so 0 means that in every prompt one human statement is preferred by every
     held-out user to each response the method shows (the win rate against it is 0)."""
     notes = []
-    for suffix, display in (("", "multiset"), ("_distinct", "distinct")):
-        zero = [f"{r['method']} k={r['k']}" for r in rows
-                if r.get(f"robust_humans{suffix}", 1.0) <= 1e-12]
+    for display in dict.fromkeys(r.display for r in rows):
+        zero = [f"{r.method} k={r.k}" for r in rows if r.display == display
+                and r.robust_humans is not None and r.robust_humans <= 1e-12]
         if zero:
             notes.append(f"robust vs humans {display} = 0.000 for {', '.join(zero)}: in every "
                          f"prompt some human-written statement is preferred by every held-out "
@@ -124,17 +126,16 @@ def run(args) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no such results file: {path}")
     records = read_results(path, require=("candidates", "results", "timing"),
-                           check=check_record)
+                           parse=SelectionRecord.from_json)
     if not records:
         raise ValueError(f"{path} holds no results")
     rows = summarise(records)
     if not rows:
         raise ValueError(f"{path}: its records hold no win rates (every 'results' is empty)")
     merged = merge_summary(records)
-    present = [(m, h) for m, h in COLUMNS if any(m in r for r in rows)]
-    displays = list(dict.fromkeys(r["display"] for r in rows))
-    # the selection display as a last column when the file mixes both
-    sel_col = [r["display"] for r in rows] if len(displays) > 1 else None
+    present = [(m, h) for m, h in COLUMNS if any(getattr(r, m) is not None for r in rows)]
+    displays = list(dict.fromkeys(r.selected_for for r in rows))
+    sel_col = len(displays) > 1  # the selection display as a last column when the file mixes
     if args.markdown:
         _print_markdown(rows, present, sel_col)
     else:
@@ -146,7 +147,8 @@ def run(args) -> int:
         print(f"note: {plain(note)}")
     if args.json:
         _write_json(args.json, dict(results=str(path), prompts=len(records),
-                                    displays=displays, rows=rows, merge=merged, timing=ts))
+                                    displays=displays, rows=[r.to_json() for r in rows],
+                                    merge=merged, timing=ts))
     if png is not None:
         plot_win_rates(rows, png)
         print(f"plot: {plain(png)}")

@@ -11,13 +11,14 @@ import time
 from ualign._text import plain
 from ualign.cli import CLIError
 from ualign.cli._paths import out_file
+from ualign.core.displays import display_spec
 from ualign.llm.dedupe import DEFAULT_THRESHOLD
 from ualign.llm.embed import as_embedder
 from ualign.llm.evidence import Evidence, read_vote_evidence, resolve_votes
 from ualign.llm.experiment import SelectConfig, run_prompt
 from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
-from ualign.llm.populations import VotePopulation, load_population
-from ualign.llm.select import METHODS
+from ualign.llm.populations import Population, VotePopulation, load_population
+from ualign.llm.select import SELECT_METHODS
 from ualign.llm.store import append_record, done_prompts, read_prompts, read_results
 from ualign.report.compare import parse_ks
 
@@ -33,7 +34,7 @@ def _merge_line(rec: dict, cfg: SelectConfig) -> str:
     line = (f"{rec['prompt'][:50]!r}: {m['n_merged']} of {n} candidates merged ({rule}), "
             f"{g} distinct; display {cfg.display}")
     over = [k for k in cfg.ks if k > g]
-    if cfg.display == "distinct" and over:
+    if display_spec(cfg.display).merges and over:
         line += f"; k = {','.join(map(str, over))} > {g} distinct: all {g} shown"
     return line
 
@@ -58,7 +59,7 @@ def add_arguments(p) -> None:
                         "k in [1, 1024] (default 4)")
     p.add_argument("--n", type=int, default=32, help="candidates generated per prompt (N)")
     p.add_argument("--methods", default="ualign,best-of-n,nlhf,sampling",
-                   help=f"comma-separated among {','.join(METHODS)}")
+                   help=f"comma-separated among {','.join(SELECT_METHODS)}")
     p.add_argument("--out", default="results.jsonl", help="output JSONL (appended, resumable)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.95)
@@ -169,6 +170,10 @@ def run(args) -> int:
         return 0
     embed = as_embedder(args.embed)
     population = load_population(args.population, embed=embed)
+    if not isinstance(population, Population):
+        raise CLIError(f"population {args.population!r} is a {type(population).__name__}, "
+                       f"which ranks texts but cannot be split into selection and evaluation "
+                       f"users; use a spec such as polis:FOLDER or personas:FILE")
     if population.n_users < 2:
         raise CLIError(f"population {args.population!r} has {population.n_users} user(s); "
                        f"selection and held-out evaluation need at least 2")

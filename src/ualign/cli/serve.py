@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 
@@ -13,7 +12,8 @@ HELP = "serve a population over HTTP: rank groups of texts and their (k+1)-playe
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--population", required=True,
                    help="population spec: polis:FOLDER / personas:FILE / reward:FILE,model=M, "
-                        "or py:MODULE:FACTORY (a callable returning a population)")
+                        "py:MODULE:FACTORY (a callable returning a population), ... "
+                        "(ualign.llm.load_population)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; there is no authentication)")
     p.add_argument("--port", type=int, default=8000, help="port (0 = any free port)")
@@ -29,27 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-groups", type=int, default=256, help="most groups in one request")
 
 
-def load_served_population(spec: str):
-    """``py:MODULE:FACTORY`` calls ``FACTORY()``; anything else goes to
-    :func:`ualign.llm.load_population`."""
-    if spec.startswith("py:"):
-        mod, colon, attr = spec[3:].partition(":")
-        if not colon or not mod or not attr:
-            raise ValueError(f"population py:MODULE:FACTORY expected, got {spec!r}")
-        try:
-            factory = getattr(importlib.import_module(mod), attr)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"population {spec!r}: cannot import {attr} from {mod}: {e}") from e
-        return factory()
-    from ualign.llm import load_population
-
-    return load_population(spec)
-
-
 def run(args) -> int:
     from ualign.integrations.service import Limits, PopulationService
+    from ualign.llm import load_population
 
-    population = load_served_population(args.population)
+    population = load_population(args.population)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_groups=args.max_groups,
                     max_texts=args.max_texts)
     service = PopulationService(population, name=args.population, max_queue=args.max_queue,

@@ -10,7 +10,7 @@ Endpoints (every answer is a JSON object; every error is ``{"error": MESSAGE}`` 
 - ``POST /payoffs`` ``{"groups": [...], "k": int, "display": "multiset" | "distinct",
   "baseline": "constant" | "group_mean" | "none", "same": "exact" | "identical"}``
   -> ``{"results": [{"payoffs": [P̂_i], "advantages": [P̂_i - b]}, ...], "k", "display",
-  "baseline"}`` (:mod:`ualign.integrations.group_payoffs`; THEORY §8, §9).
+  "baseline"}`` (:mod:`ualign.llm.group_payoffs`; THEORY §8, §9).
 
 - ``POST /openrlhf?k=2&display=multiset`` ``{"query": [prompt + response], "prompts": [prompt],
   ...}`` (OpenRLHF's ``--remote_rm_url`` request) -> ``{"rewards": [P̂_i - b], "scores": [P̂_i],
@@ -24,9 +24,9 @@ malformed JSON or fields answer 400 with a message naming the field and position
 through a **bounded queue** to one worker thread (populations are rarely thread-safe), which
 takes up to ``max_batch`` queued requests at once and, for ``ualign.llm`` populations and
 objects with only ``scores``, scores all their texts in **one** ``scores`` call (one embedding
-batch); a full queue answers 503 (retry later), a request not answered within ``timeout``
-seconds answers 504; a slow client is cut off by the socket timeout. Binds 127.0.0.1 unless told
-otherwise: there is no authentication.
+batch: :func:`ualign.llm.populations.protocol.rank_groups`); a full queue answers 503 (retry
+later), a request not answered within ``timeout`` seconds answers 504; a slow client is cut
+off by the socket timeout. Binds 127.0.0.1 unless told otherwise: there is no authentication.
 
 References: THEORY.md §8, §9.
 """
@@ -41,16 +41,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import numpy as np
+from ualign.llm.group_payoffs import BASELINES, DISPLAYS, SAME_RULES, group_result
+from ualign.llm.populations.protocol import check_population, rank_groups
 
-from ualign.integrations.group_payoffs import (
-    BASELINES,
-    DISPLAYS,
-    group_result,
-)
-
-__all__ = ["Limits", "PopulationService", "RequestError", "group_result", "parse_openrlhf",
-           "parse_request", "rank_groups", "score_groups"]
+__all__ = ["Limits", "PopulationService", "RequestError", "parse_openrlhf", "parse_request"]
 
 
 class RequestError(ValueError):
@@ -155,9 +149,7 @@ def _payoff_options(body: dict, groups, limits: Limits) -> dict[str, Any]:
         raise RequestError(f"k = {k} is above the limit max_k={limits.max_k}", 413)
     display = _choice(body, "display", "multiset", DISPLAYS)
     baseline = _choice(body, "baseline", "constant", BASELINES)
-    same = body.get("same", "exact")
-    if same not in ("exact", "identical"):
-        raise RequestError(f"same must be 'exact' or 'identical', got {same!r}")
+    same = _choice(body, "same", "exact", SAME_RULES)
     for i, (_, texts) in enumerate(groups):
         if len(texts) < k + 1:
             raise RequestError(f"groups[{i}].texts must hold at least k+1 = {k + 1} texts "
@@ -215,67 +207,6 @@ def parse_openrlhf(body, query: dict[str, list[str]], limits: Limits = Limits()
     return groups, options, list(members.values())
 
 
-# ---------------------------------------------------------------------- scoring
-def _batchable(population) -> bool:
-    """Whether ``scores`` over several groups' texts at once equals scoring each group: objects
-    that only have ``scores`` without a ``prompt`` argument, and the ``ualign.llm`` populations
-    (their ``rank`` is ``Profile.from_scores`` of ``scores``, one utility per user and text)."""
-    import inspect
-
-    scores = getattr(population, "scores", None)
-    if not callable(scores):
-        return False
-    try:
-        if "prompt" in inspect.signature(scores).parameters:
-            return False
-    except (TypeError, ValueError):
-        return False
-    if not callable(getattr(population, "rank", None)):
-        return True
-    try:
-        from ualign.llm.populations import Population
-    except ImportError:          # pragma: no cover - the llm extra is missing
-        return False
-    return isinstance(population, Population)
-
-
-def rank_groups(population, groups: list[tuple[str | None, list[str]]]
-                ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``[(levels (U, G), weights (U,))]`` of each group: for a :func:`_batchable` population
-    one ``scores`` call over all the texts (one row per user, always), otherwise group by group
-    through :func:`ualign.train.populations.rank_texts` (the rows of its Profile: users with
-    identical orders merged)."""
-    from ualign.train.estimators import levels_from_scores
-    from ualign.train.populations import rank_texts
-
-    if _batchable(population):
-        texts = [t for _, g in groups for t in g]
-        S = np.asarray(population.scores(texts), dtype=float)
-        if S.ndim != 2 or S.shape[1] != len(texts):
-            raise ValueError(f"population.scores must return shape (U, {len(texts)}), got "
-                             f"{S.shape}")
-        w = getattr(population, "weights", None)
-        w = np.full(S.shape[0], 1.0 / S.shape[0]) if w is None else np.asarray(w, float)
-        if w.shape != (S.shape[0],):
-            raise ValueError(f"population.weights must have shape ({S.shape[0]},), got "
-                             f"{w.shape}")
-        w = w / w.sum()
-        out, lo = [], 0
-        for _, g in groups:
-            out.append((levels_from_scores(S[:, lo:lo + len(g)]), w))
-            lo += len(g)
-        return out
-    return [rank_texts(population, g, prompt=p) for p, g in groups]
-
-
-def score_groups(population, groups, k: int, display: str = "multiset",
-                 baseline: str = "constant", same="exact") -> list[dict]:
-    """:func:`group_result` of each ``(prompt, texts)`` group, ranked by ``population``
-    (:func:`rank_groups`)."""
-    return [group_result(lv, w, texts, k, display, baseline, same)
-            for (lv, w), (_, texts) in zip(rank_groups(population, groups), groups, strict=True)]
-
-
 # ---------------------------------------------------------------------- the server
 class _Server(ThreadingHTTPServer):
     """One thread per connection; a listen backlog of 128 (socketserver's default of 5 makes
@@ -290,7 +221,7 @@ class PopulationService:
     """Serve ``population`` over HTTP (see the module docstring for the contract).
 
     Args:
-      population: anything :func:`ualign.train.populations.rank_texts` accepts.
+      population: anything :func:`ualign.llm.populations.rank_texts` accepts.
       name: shown by ``/health``.
       max_queue: requests waiting for the worker before 503.
       max_batch: requests the worker takes at once (their texts scored in one call).
@@ -304,8 +235,6 @@ class PopulationService:
     def __init__(self, population, *, name: str | None = None, max_queue: int = 64,
                  max_batch: int = 16, timeout: float = 60.0, socket_timeout: float = 10.0,
                  limits: Limits = Limits()):
-        from ualign.train.populations import check_population
-
         check_population(population)
         for arg, v in (("max_queue", max_queue), ("max_batch", max_batch)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

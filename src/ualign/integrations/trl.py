@@ -11,7 +11,7 @@ for each completion its (k+1)-player payoff estimate minus a baseline:
 - ``display="multiset"`` (THEORY §8): the leave-one-out ``P̂_i``, unbiased for ``L(π, y_i)``,
   group mean exactly ``1/(k+1)``;
 - ``display="distinct"`` (THEORY §9): the competitor's share with the k draws' texts merged
-  (:func:`ualign.integrations.group_payoffs.distinct_leave_one_out_payoffs`).
+  (:func:`ualign.llm.group_payoffs.distinct_leave_one_out_payoffs`).
 
 GRPO's advantage is the reward minus its group mean (divided by the group std unless
 ``scale_rewards="none"``). With ``scale_rewards="none"`` and multiset display it is exactly
@@ -29,8 +29,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ualign.integrations.group_payoffs import BASELINES, DISPLAYS
-from ualign.train.populations import check_population
+from ualign.core.checks import check_display, check_k
+from ualign.llm.group_payoffs import BASELINES, score_groups
+from ualign.llm.populations.protocol import as_population
+from ualign.llm.populations.remote import PopulationClient
 
 __all__ = ["SelfPlayReward"]
 
@@ -64,9 +66,9 @@ class SelfPlayReward:
 
     Args:
       population: anything the trainer accepts (``rank(texts) -> Profile`` or
-        ``scores(texts) -> (U, G)``), a :class:`~ualign.integrations.client.PopulationClient`,
-        or the URL ``http://HOST:PORT`` of ``ualign serve`` (all groups of a call go in one
-        request).
+        ``scores(texts) -> (U, G)``), a :class:`~ualign.llm.populations.PopulationClient`,
+        or a population spec such as the URL ``http://HOST:PORT`` of ``ualign serve`` (all
+        groups of a call go in one request).
       k: number of the policy's samples the user is shown (k = 1: NLHF).
       display: ``"multiset"`` (the paper's; THEORY §2) or ``"distinct"`` (THEORY §9).
       baseline: subtracted from ``P̂_i``: ``"constant"`` = 1/(k+1) (default), ``"group_mean"``
@@ -87,12 +89,8 @@ class SelfPlayReward:
     def __init__(self, population, k: int = 1, *, display: str = "multiset",
                  baseline: str = "constant", num_generations: int | None = None,
                  same: str | Callable = "exact", name: str | None = None):
-        from ualign.core.checks import check_k
-        from ualign.integrations.client import PopulationClient
-
         self.k = check_k(k)
-        if display not in DISPLAYS:
-            raise ValueError(f"display must be one of {DISPLAYS}, got {display!r}")
+        check_display(display)
         if baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
         if num_generations is not None and (isinstance(num_generations, bool)
@@ -100,9 +98,7 @@ class SelfPlayReward:
                                             or num_generations < self.k + 1):
             raise ValueError(f"num_generations must be None or an integer >= k+1 = "
                              f"{self.k + 1}, got {num_generations!r}")
-        if isinstance(population, str):
-            population = PopulationClient(population)
-        check_population(population)
+        population = as_population(population)
         self.remote = isinstance(population, PopulationClient)
         if self.remote and callable(same):
             raise ValueError("same must be 'exact' or 'identical' with a remote population "
@@ -152,8 +148,6 @@ class SelfPlayReward:
         return out
 
     def __call__(self, prompts: Sequence, completions: Sequence, **kwargs) -> list[float]:
-        from ualign.integrations.service import score_groups
-
         groups = self.groups(prompts, completions)
         if self.remote:
             res = self.population.payoffs(groups, self.k, self.display, self.baseline,

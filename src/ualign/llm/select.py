@@ -51,15 +51,16 @@ import numpy as np
 
 from ualign.core import Profile, deviation_payoffs
 from ualign.core import sets as sets_mod
-from ualign.core.checks import DISPLAYS, check_count, check_display, check_profile
+from ualign.core.checks import DISPLAYS, check_count, check_profile
+from ualign.core.displays import display_spec
 from ualign.solvers import kset as kset_mod
 from ualign.solvers import registry
 
 __all__ = [
     "DISPLAYS",
-    "METHODS",
+    "SELECT_METHODS",
     "Selection",
-    "diversity",
+    "embedding_diversity",
     "evaluate",
     "merge_selection",
     "personalised_win_rates",
@@ -74,9 +75,9 @@ WITHOUT_REPLACEMENT = tuple(label for label, m in registry.labelled("select").it
 _REPORT_ORDER = ("ualign", "ualign-kset", "best-of-n", "nlhf", "sampling")
 #: every selection method: the registry's methods labelled for ``"select"`` (solvers and the
 #: two baselines), in the order results are reported
-METHODS = tuple(sorted(registry.labelled("select"),
-                       key=lambda m: (_REPORT_ORDER.index(m) if m in _REPORT_ORDER
-                                      else len(_REPORT_ORDER), m)))
+SELECT_METHODS = tuple(sorted(registry.labelled("select"),
+                              key=lambda m: (_REPORT_ORDER.index(m) if m in _REPORT_ORDER
+                                             else len(_REPORT_ORDER), m)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,17 +85,25 @@ class Selection:
     """The k responses a method shows, and the k-output policy they were drawn from.
 
     Attributes:
-      method: one of :data:`METHODS`.
+      method: one of :data:`SELECT_METHODS`.
       k: responses shown.
       shown: ``(k,)`` candidate indices shown (one realisation; may repeat for sampled
-        policies).
+        policies; under a merging display each response at most once).
       policy: ``(N,)`` the single-output policy whose k i.i.d. samples the method shows, or None
         when the method is not a product policy.
       sets, probs: the k-output policy as a distribution over k-multisets ``(m, k)``, ``(m,)``
         (None for product policies, whose distribution is ``policy^{⊗k}``).
       seconds: wall time of the selection (solver included).
-      extras: solver diagnostics (exploitability on the selection users, method, ...).
-      display: ``"multiset"`` or ``"distinct"``: the display the method selected for.
+      display: the display the method selected for (``"multiset"`` or ``"distinct"``).
+      solver: the solver that ran (product policies and the k-set solver of a merging display).
+      exploitability: ``max_y L(π, y) - 1/(k+1)`` of a product policy on the selection users.
+      converged: whether an iterative solver met its tolerance.
+      value: the k-set policy's robust win rate on the selection users (k-set solvers).
+      upper_bound: a certified upper bound on the best value (the merging display's k-set
+        solver).
+      fewer_than_k: why fewer than k responses are shown (a merging display with fewer than k
+        distinct candidates), else None.
+      mean_utility: best-of-n's mean utilities of the shown candidates, highest first.
     """
 
     method: str
@@ -104,12 +113,22 @@ class Selection:
     sets: np.ndarray | None = None
     probs: np.ndarray | None = None
     seconds: float = 0.0
-    extras: dict = dataclasses.field(default_factory=dict)
     display: str = "multiset"
+    solver: str | None = None
+    exploitability: float | None = None
+    converged: bool | None = None
+    value: float | None = None
+    upper_bound: float | None = None
+    fewer_than_k: str | None = None
+    mean_utility: tuple[float, ...] | None = None
 
     def to_json(self) -> dict:
         out = dict(method=self.method, k=self.k, shown=self.shown.tolist(),
-                   seconds=round(self.seconds, 6), extras=self.extras, display=self.display)
+                   seconds=round(self.seconds, 6), display=self.display, solver=self.solver,
+                   exploitability=self.exploitability, converged=self.converged,
+                   value=self.value, upper_bound=self.upper_bound,
+                   fewer_than_k=self.fewer_than_k,
+                   mean_utility=None if self.mean_utility is None else list(self.mean_utility))
         if self.policy is not None:
             out["policy"] = [round(float(p), 10) for p in self.policy]
         if self.sets is not None:
@@ -136,12 +155,12 @@ def select(profile: Profile, k: int, method: str = "ualign", *, display: str = "
     """Choose k of the profile's N candidates by ``method`` (see the module docstring).
 
     Args:
-      profile: the selection users' Profile over the N candidates (under ``display="distinct"``
-        the N *distinct* responses: merge equivalent candidates first).
+      profile: the selection users' Profile over the N candidates (under a merging display,
+        ``"distinct"``, the N *distinct* responses: merge equivalent candidates first).
       k: number of responses shown (under ``"multiset"``, k > N is allowed only for sampled
         policies; under ``"distinct"``, ``min(k, N)`` distinct responses are shown and
-        ``extras["fewer_than_k"]`` says when N < k).
-      method: one of :data:`METHODS`.
+        ``fewer_than_k`` says when N < k).
+      method: one of :data:`SELECT_METHODS`.
       display: ``"multiset"`` (THEORY §2, the default) or ``"distinct"`` (§9).
       scores: ``(U, N)`` raw utilities of the same users (``best-of-n``; when omitted it uses
         the mean normalised rank ``1 - level/(N-1)``, a Borda score).
@@ -151,57 +170,30 @@ def select(profile: Profile, k: int, method: str = "ualign", *, display: str = "
       tol: exploitability tolerance passed to ``solve_ualign``.
     """
     check_profile(profile)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    display = check_display(display)
+    if method not in SELECT_METHODS:
+        raise ValueError(f"method must be one of {SELECT_METHODS}, got {method!r}")
+    spec = display_spec(display)
     n = profile.n_responses
-    if display == "distinct":
-        return _select_distinct(profile, k, method, scores=scores, weights=weights, seed=seed,
-                                tol=tol)
-    k = _check_k(k, n, method)
+    solver = registry.labelled("select")[method]
+    # a merging display shows each response once: min(k, n) of them
+    k = check_count(k, "k", " (responses shown)") if spec.merges else _check_k(k, n, method)
+    k_shown = min(k, n) if spec.merges else k
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    solver = registry.labelled("select")[method]
-    if solver.family == "baseline":
-        sel = _baseline(solver, profile, k, scores, weights)
-    else:
-        sel = _solve(solver, profile, k, tol, rng)
-    return Selection(method=method, k=k, seconds=time.perf_counter() - t0, **sel)
-
-
-def _select_distinct(profile: Profile, k, method: str, *, scores, weights, seed,
-                     tol: float) -> Selection:
-    """``select(display="distinct")``: min(k, n) distinct responses (see the module docstring)."""
-    n = profile.n_responses
-    k = check_count(k, "k", " (responses shown)")
-    kk = min(k, n)
-    rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    extras: dict = {}
-    solver = registry.labelled("select")[method]
-    if kk < k and not solver.k_free:
-        extras["fewer_than_k"] = (f"only {n} distinct candidate(s) for k={k}: all {n} are "
+    fields: dict = {}
+    if k_shown < k and not solver.k_free:
+        fields["fewer_than_k"] = (f"only {n} distinct candidate(s) for k={k}: all {n} are "
                                   f"shown")
-    if solver.k_free:  # NLHF: its k samples, merged
-        res = solver.solve(profile, k, tol=tol)
-        policy = np.asarray(res.policy, float)
-        sel = dict(policy=policy, shown=np.unique(_sample(policy, k, rng)))
-        extras.update(solver=res.method, exploitability=float(res.exploitability))
-    elif solver.family == "baseline":  # its kk distinct responses
-        sel = _baseline(solver, profile, kk, scores, weights)
-        extras.update(sel.pop("extras", {}))
-    else:  # U-aligned: the distinct k-set solver
-        randomised = solver.output != "kset"
-        res = kset_mod.solve_kset(profile, kk, display="distinct", randomised=randomised)
-        sets = np.asarray(res.sets, dtype=np.int64)
-        probs = np.clip(np.asarray(res.probs, float), 0, None)
-        probs = probs / probs.sum()
-        pick = int(rng.choice(len(probs), p=probs))
-        sel = dict(sets=sets, probs=probs, shown=np.sort(sets[pick]))
-        extras.update(solver=f"solve_kset(display='distinct', randomised={randomised})",
-                      value=float(res.value), upper_bound=float(res.upper_bound))
-    return Selection(method=method, k=k, seconds=time.perf_counter() - t0, extras=extras,
-                     display="distinct", **sel)
+    if solver.family == "baseline":  # its k_shown distinct responses
+        fields.update(_baseline(solver, profile, k_shown, scores, weights))
+    elif spec.merges and not solver.k_free:  # U-aligned: the k-set solver of the display
+        fields.update(_solve_sets(profile, k_shown, spec.name, solver.output != "kset", rng))
+    else:  # k samples of a product policy (merged by a merging display), or a k-set policy
+        fields.update(_solve(solver, profile, k, tol, rng))
+        if spec.merges:
+            fields["shown"] = np.unique(fields["shown"])
+    return Selection(method=method, k=k, seconds=time.perf_counter() - t0, display=spec.name,
+                     **fields)
 
 
 def merge_selection(selection: Selection, labels, n_groups: int) -> Selection:
@@ -231,13 +223,33 @@ def unmerge_selection(selection: Selection, representative, n: int) -> Selection
 
 def _baseline(baseline: registry.Method, profile: Profile, k: int, scores, weights) -> dict:
     """A registered baseline's selection: its one set of k distinct candidates (and, for
-    best-of-n, ``extras["mean_utility"]``, highest first)."""
+    best-of-n, ``mean_utility``, highest first)."""
     res = baseline.solve(profile, k, scores=scores, weights=weights)
     sets = np.array(res.sets, dtype=np.int64)
     sel = dict(shown=sets[0].copy(), sets=sets, probs=np.ones(1))
     if res.diagnostics.mean_utility is not None:
-        sel["extras"] = dict(mean_utility=list(res.diagnostics.mean_utility))
+        sel["mean_utility"] = tuple(res.diagnostics.mean_utility)
     return sel
+
+
+def _draw_set(sets, probs, rng) -> dict:
+    """A k-set policy ``(sets, probs)`` (probabilities clipped at 0 and renormalised) and one
+    set drawn from it, shown sorted."""
+    sets = np.asarray(sets, dtype=np.int64)
+    probs = np.clip(np.asarray(probs, float), 0, None)
+    probs = probs / probs.sum()
+    pick = int(rng.choice(len(probs), p=probs))
+    return dict(sets=sets, probs=probs, shown=np.sort(sets[pick]))
+
+
+def _solve_sets(profile: Profile, k: int, display: str, randomised: bool, rng) -> dict:
+    """The U-aligned selection of a merging display: the best distribution over k-subsets of
+    distinct responses (``randomised``) or the best single k-set, ``solve_kset(display=...)``,
+    and one set drawn from it."""
+    res = kset_mod.solve_kset(profile, k, display=display, randomised=randomised)
+    return dict(_draw_set(res.sets, res.probs, rng),
+                solver=f"solve_kset(display={display!r}, randomised={randomised})",
+                value=float(res.value), upper_bound=float(res.upper_bound))
 
 
 def _solve(solver: registry.Method, profile: Profile, k: int, tol: float, rng) -> dict:
@@ -245,19 +257,14 @@ def _solve(solver: registry.Method, profile: Profile, k: int, tol: float, rng) -
     its k-set policy."""
     if solver.output == "kset":
         res = solver.solve(profile, k)
-        sets = np.asarray(res.sets, dtype=np.int64)
-        probs = np.clip(np.asarray(res.probs, float), 0, None)
-        probs = probs / probs.sum()
-        pick = int(rng.choice(len(probs), p=probs))
-        return dict(sets=sets, probs=probs, shown=np.sort(sets[pick]),
-                    extras=dict(value=float(res.value)))
+        return dict(_draw_set(res.sets, res.probs, rng), value=float(res.value))
     res = (solver.solve(profile, k, tol=tol) if solver.k_free
            else solver.solve(profile, k, tol=tol, seed=rng))
-    extras = dict(solver=res.method, exploitability=float(res.exploitability))
+    sel = dict(policy=np.asarray(res.policy, float), shown=_sample(res.policy, k, rng),
+               solver=res.method, exploitability=float(res.exploitability))
     if not solver.k_free:
-        extras["converged"] = bool(res.converged)
-    return dict(policy=np.asarray(res.policy, float), shown=_sample(res.policy, k, rng),
-                extras=extras)
+        sel["converged"] = bool(res.converged)
+    return sel
 
 
 def _pad(policy: np.ndarray, n: int) -> np.ndarray:
@@ -291,7 +298,7 @@ def evaluate(profile: Profile, selection: Selection, opponents=None,
     opp = np.arange(n_all) if opponents is None else np.asarray(opponents, dtype=np.int64)
     if opp.size == 0:
         raise ValueError("opponents must hold at least one response index")
-    display = check_display(display)
+    display = display_spec(display).name
     k = selection.k
     if selection.policy is not None:
         L = deviation_payoffs(profile, _pad(selection.policy, n_all), k, display)
@@ -341,9 +348,10 @@ def personalised_win_rates(scores, weights, assign, opponents) -> dict:
     return dict(robust=float(wr.min()), mean=float(wr.mean()), worst=int(opp[np.argmin(wr)]))
 
 
-def diversity(embeddings) -> dict:
-    """Diversity of what is shown: ``distinct`` responses and the mean pairwise cosine distance
-    ``1 - cos(e_i, e_j)`` over the k shown (0 when fewer than two)."""
+def embedding_diversity(embeddings) -> dict:
+    """Diversity of what is shown, measured on its embeddings ``(k, d)``: ``distinct``
+    responses and the mean pairwise cosine distance ``1 - cos(e_i, e_j)`` over the k shown (0
+    when fewer than two)."""
     E = np.asarray(embeddings, dtype=float)
     k = E.shape[0]
     E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)

@@ -45,8 +45,9 @@ def read_prompts(path) -> list[dict]:
 
 
 def read_results(path, *, repair: bool = False, require: tuple[str, ...] = (),
-                 check=None) -> list[dict]:
-    """Records (JSON objects, one per line) of a results JSONL.
+                 parse=None) -> list:
+    """Records (JSON objects, one per line) of a results JSONL, or what ``parse`` makes of
+    each (e.g. :meth:`ualign.llm.experiment.SelectionRecord.from_json`).
 
     A last line cut short by an interrupted write is skipped. Only the writer repairs the file
     (``repair=True``, what ``ualign select`` does before appending): the torn last line is cut
@@ -55,15 +56,15 @@ def read_results(path, *, repair: bool = False, require: tuple[str, ...] = (),
     (``ualign eval-select``) never modify the file.
 
     Every record must be an object with a ``prompt`` string and the keys in ``require``, and
-    pass ``check(record)`` when given (a ``ValueError`` naming the field); else ``ValueError``
-    naming the file, the line and the key or field.
+    ``parse(record)`` must succeed when given (or raise a ``ValueError`` naming the field); else
+    ``ValueError`` naming the file, the line and the key or field.
     """
     path = Path(path)
     if not path.exists():
         return []
     data = path.read_bytes()
     lines = data.split(b"\n")
-    records: list[dict] = []
+    records: list = []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -77,15 +78,14 @@ def read_results(path, *, repair: bool = False, require: tuple[str, ...] = (),
                 with open(path, "r+b") as fh:  # the interrupted last line
                     fh.truncate(len(data) - len(line))
             return records
-        _check_record(rec, path, i + 1, require, check)
-        records.append(rec)
+        records.append(_check_record(rec, path, i + 1, require, parse))
     if repair and data and not data.endswith(b"\n"):
         with open(path, "ab") as fh:
             fh.write(b"\n")
     return records
 
 
-def _check_record(rec, path: Path, line: int, require: tuple[str, ...], check) -> None:
+def _check_record(rec, path: Path, line: int, require: tuple[str, ...], parse):
     if not isinstance(rec, dict) or not isinstance(rec.get("prompt"), str):
         raise ValueError(f"{path}: line {line} must be a JSON object with a 'prompt' string "
                          f"(a record written by ualign select)")
@@ -93,11 +93,12 @@ def _check_record(rec, path: Path, line: int, require: tuple[str, ...], check) -
         if key not in rec:
             raise ValueError(f"{path}: line {line} (prompt {rec['prompt'][:40]!r}) has no "
                              f"{key!r}: an incomplete record")
-    if check is not None:
-        try:
-            check(rec)
-        except ValueError as e:
-            raise ValueError(f"{path}: line {line} (prompt {rec['prompt'][:40]!r}): {e}") from None
+    if parse is None:
+        return rec
+    try:
+        return parse(rec)
+    except ValueError as e:
+        raise ValueError(f"{path}: line {line} (prompt {rec['prompt'][:40]!r}): {e}") from None
 
 
 def done_prompts(records: list[dict], run: dict, path) -> set[str]:

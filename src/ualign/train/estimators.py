@@ -1,6 +1,6 @@
 """The leave-one-out payoff estimates of THEORY §8 (and §9, distinct display) for the trainer:
 the torch glue around the pure NumPy estimators of :mod:`ualign.core.estimators` (re-exported
-here by name) and the text-level glue of :mod:`ualign.integrations.group_payoffs`.
+here by name) and the text-level glue of :mod:`ualign.llm.group_payoffs`.
 
 References: THEORY.md §8, §9.
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ualign.core.checks import check_display
+from ualign.core.displays import display_spec
 from ualign.core.estimators import (
     distinct_leave_one_out_payoffs,
     leave_one_out_payoffs,
@@ -19,6 +19,7 @@ from ualign.core.estimators import (
     loo_coefficients,
     payoff_against_group,
 )
+from ualign.llm.group_payoffs import text_group_payoffs
 
 __all__ = [
     "distinct_leave_one_out_payoffs",
@@ -35,36 +36,34 @@ def group_advantages(levels: Sequence, weights: Sequence, k: int, device=None, *
                      same="exact"):
     """``(P̂ (P, G) array, A (P*G,) float32 tensor on device)`` for P groups of G samples
     (``levels[p]`` of shape ``(U_p, G)``, ``weights[p]`` of shape ``(U_p,)``), flattened group by
-    group; the advantages are exactly mean 0 within each group.
+    group; the advantages are exactly mean 0 within each group:
+    ``A_i = P̂_i - centre(P̂)`` (:meth:`ualign.core.displays.Display.centre`).
 
-    - ``display="multiset"`` (THEORY §8): ``P̂`` from :func:`leave_one_out_payoffs`,
-      ``A_i = P̂_i - 1/(k+1)`` (the group mean of ``P̂``, exactly). ``texts`` is not used.
-    - ``display="distinct"`` (THEORY §9): ``texts[p]`` (the G decoded samples) are merged into
-      responses by ``same`` (:func:`ualign.integrations.group_payoffs.text_classes`:
-      ``"exact"`` = equal after :func:`ualign.llm.dedupe.normalise`, ``"identical"`` = equal
-      strings); a merged response takes its first member's levels; ``P̂`` from
+    ``P̂`` is :func:`ualign.llm.group_payoffs.text_group_payoffs` of each group under
+    ``display``:
+
+    - ``"multiset"`` (THEORY §8): :func:`leave_one_out_payoffs`; the centre is ``1/(k+1)``
+      (the group mean of ``P̂``, exactly). ``texts`` is not used.
+    - ``"distinct"`` (THEORY §9): ``texts[p]`` (the G decoded samples) are merged into
+      responses by ``same`` (:func:`ualign.llm.group_payoffs.text_classes`: ``"exact"`` =
+      equal after :func:`ualign.llm.dedupe.normalise`, ``"identical"`` = equal strings); a
+      merged response takes its first member's levels; ``P̂`` from
       :func:`distinct_leave_one_out_payoffs` (the competitor's share against the k other draws
-      shown deduplicated, averaged over all k-subsets of the other G-1 samples) and
-      ``A_i = P̂_i - mean_j P̂_j`` (the group mean is no longer a constant: G copies of one
-      text give every sample ½).
+      shown deduplicated, averaged over all k-subsets of the other G-1 samples) and the centre
+      is ``mean_j P̂_j`` (no longer a constant: G copies of one text give every sample ½).
 
     See docs/train.md, "Distinct display".
     """
     import torch
 
-    from ualign.integrations.group_payoffs import group_result
-
-    if check_display(display) == "multiset":
-        payoffs = np.stack([leave_one_out_payoffs(lv, k, w)
-                            for lv, w in zip(levels, weights, strict=True)])
-        adv = payoffs - 1.0 / (k + 1)
-    else:
-        if texts is None or len(texts) != len(levels):
-            got = "None" if texts is None else f"{len(texts)} groups"
-            raise ValueError(f"display='distinct' needs texts: one list of G decoded samples per "
-                             f"group ({len(levels)} groups), got {got}")
-        res = [group_result(lv, w, list(t), k, "distinct", "group_mean", same)
-               for lv, w, t in zip(levels, weights, texts, strict=True)]
-        payoffs = np.stack([r["payoffs"] for r in res])
-        adv = np.stack([r["advantages"] for r in res])
+    spec = display_spec(display)
+    if spec.merges and (texts is None or len(texts) != len(levels)):
+        got = "None" if texts is None else f"{len(texts)} groups"
+        raise ValueError(f"display={spec.name!r} needs texts: one list of G decoded samples per "
+                         f"group ({len(levels)} groups), got {got}")
+    group_texts: list = list(texts) if spec.merges and texts is not None else [None] * len(levels)
+    payoffs = np.stack([text_group_payoffs(lv, w, None if t is None else list(t), k, spec.name,
+                                           same)
+                        for lv, w, t in zip(levels, weights, group_texts, strict=True)])
+    adv = np.stack([p - spec.centre(p, k) for p in payoffs])
     return payoffs, torch.tensor(adv.reshape(-1), dtype=torch.float32, device=device)

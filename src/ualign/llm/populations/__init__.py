@@ -28,9 +28,15 @@ Four kinds, one module each:
   under cyclic shifts of the candidate order (mean Borda points, so a pure position bias
   cancels); malformed answers are retried then reported, answers cached.
 
-The interface is :class:`Population` (``base.py``); ``spec.py`` reads command-line specs and
-persona files. Every population splits into a selection half and an evaluation half
-(:meth:`Population.split`) so that methods are judged on users they did not see.
+- :class:`PopulationClient` (``remote.py``): a population served by ``ualign serve``, from the
+  spec ``http://HOST:PORT``.
+
+The interface is :class:`Population` (``base.py``); ``protocol.py`` is how any population object
+(a :class:`Population`, a client, a user's object with ``rank`` or ``scores``) ranks groups of
+texts (:func:`rank_texts`, :func:`rank_groups`, :class:`CandidatePopulation`); ``spec.py`` reads
+command-line specs (one registry, :func:`register_population_kind`) and persona files. Every
+population splits into a selection half and an evaluation half (:meth:`Population.split`) so
+that methods are judged on users they did not see.
 
 References: shared/spec/THEORY.md §1 (profiles, weights), §8 (the oracle must rank all
 candidates per user: per-persona utilities or real votes).
@@ -40,26 +46,48 @@ from ualign.data.polis import PolisVotes, read_polis_votes
 from ualign.llm.populations.base import Population
 from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.judge import JudgeError, JudgeFailure, JudgePopulation
+from ualign.llm.populations.protocol import (
+    CandidatePopulation,
+    as_population,
+    check_population,
+    rank_groups,
+    rank_texts,
+)
+from ualign.llm.populations.remote import PopulationClient, PopulationServiceError
 from ualign.llm.populations.reward import RewardModelPopulation
-from ualign.llm.populations.spec import load_population, read_personas
+from ualign.llm.populations.spec import (
+    PopulationKind,
+    load_population,
+    read_personas,
+    register_population_kind,
+)
 from ualign.llm.populations.stance import StanceModel, StancePopulation, evaluate_stance_model
 from ualign.llm.populations.votes import MODES, VotePopulation, evaluate_vote_model
 
 __all__ = [
     "MODES",
+    "CandidatePopulation",
     "EmbeddingPopulation",
     "JudgeError",
     "JudgeFailure",
     "JudgePopulation",
     "PolisVotes",
     "Population",
+    "PopulationClient",
+    "PopulationKind",
+    "PopulationServiceError",
     "RewardModelPopulation",
     "StanceModel",
     "StancePopulation",
     "VotePopulation",
+    "as_population",
+    "check_population",
     "evaluate_stance_model",
     "evaluate_vote_model",
     "load_population",
+    "rank_groups",
+    "rank_texts",
     "read_personas",
     "read_polis_votes",
+    "register_population_kind",
 ]

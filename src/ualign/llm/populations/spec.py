@@ -1,9 +1,12 @@
 """Populations from command-line specs (``polis:FOLDER``, ``personas:FILE``,
-``reward:FILE,model=M``, ``judge:FILE,model=M``) and persona files."""
+``reward:FILE,model=M``, ``judge:FILE,model=M``, ``http://HOST:PORT``, ``py:MODULE:FACTORY``)
+and persona files: one registry of :class:`PopulationKind` entries, one per spec prefix."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -11,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from ualign.llm.populations.base import Population
+from ualign.llm.populations import remote
 from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.judge import JudgePopulation
 from ualign.llm.populations.reward import RewardModelPopulation
 from ualign.llm.populations.stance import StancePopulation
 from ualign.llm.populations.votes import VotePopulation
 
-__all__ = ["POPULATION_KINDS", "PopulationKind", "load_population", "read_personas",
-           "register_population_kind"]
+__all__ = ["POPULATION_KINDS", "PopulationKind", "load_population", "population_kind",
+           "read_personas", "register_population_kind"]
 
 
 def _parse_options(text: str) -> dict[str, str]:
@@ -115,15 +118,16 @@ class PopulationKind:
     """One kind of population spec, ``NAME:TARGET[,key=value,...]``.
 
     Attributes:
-      name: the spec prefix (``polis``, ``personas``, ``reward``).
-      build: ``build(target, options, embed) -> Population``; ``options`` are already converted
-        by ``options`` and checked against its keys.
+      name: the spec prefix (``polis``, ``personas``, ``reward``, ``http``, ...).
+      build: ``build(target, options, embed) -> population`` (a :class:`Population`, or any
+        object :mod:`ualign.llm.populations.protocol` accepts); ``options`` are already
+        converted by ``options`` and checked against its keys.
       options: ``key -> converter`` (``int``, ``float``, ``str``) of the options it accepts.
       usage: the spec's form, for error messages.
     """
 
     name: str
-    build: Callable[[str, dict, Any], Population]
+    build: Callable[[str, dict, Any], Any]
     options: Mapping[str, Callable[[str], Any]]
     usage: str
 
@@ -170,6 +174,22 @@ def _build_judge(target, opts, embed):
     return JudgePopulation(judge, texts, weights, **opts)
 
 
+def _build_remote(scheme, target, opts, embed):
+    return remote.from_spec(scheme, target, opts)
+
+
+def _build_factory(target, opts, embed):
+    mod, colon, attr = target.partition(":")
+    if not colon or not mod or not attr:
+        raise ValueError(f"population py:MODULE:FACTORY expected, got py:{target!r}")
+    try:
+        factory = getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"population py:{target}: cannot import {attr} from {mod}: "
+                         f"{e}") from e
+    return factory()
+
+
 register_population_kind(PopulationKind(
     "polis", _build_polis,
     {"mode": str, "min_votes": int, "rank": int, "alpha_global": float, "alpha_group": float,
@@ -189,9 +209,26 @@ register_population_kind(PopulationKind(
      "on_failure": str, "max_new_tokens": int},
     "judge:FILE[,model=smollm2|ID|PATH,endpoint=URL,permutations=G,max_retries=2,"
     "cache=FILE.jsonl,on_failure=raise|skip]"))
+for _scheme in ("http", "https"):
+    register_population_kind(PopulationKind(
+        _scheme, functools.partial(_build_remote, _scheme),
+        {"timeout": float, "retries": int, "backoff": float},
+        f"{_scheme}://HOST:PORT[,timeout=60,retries=3,backoff=0.2]"))
+register_population_kind(PopulationKind(
+    "py", _build_factory, {}, "py:MODULE:FACTORY (a callable returning a population)"))
 
 
-def load_population(spec: str, embed=None) -> Population:
+def population_kind(spec: str) -> tuple[PopulationKind, str, str] | None:
+    """``(kind, target, options text)`` of a spec ``KIND:TARGET[,key=value,...]`` whose
+    ``KIND`` is registered, else ``None``."""
+    kind_name, colon, rest = spec.partition(":")
+    if not colon or kind_name not in POPULATION_KINDS:
+        return None
+    target, _, text = rest.partition(",")
+    return POPULATION_KINDS[kind_name], target, text
+
+
+def load_population(spec: str, embed=None):
     """A population from a command-line spec ``KIND:TARGET[,key=value,...]``, one registered
     :class:`PopulationKind` per ``KIND``:
 
@@ -204,18 +241,19 @@ def load_population(spec: str, embed=None) -> Population:
     - ``reward:FILE,model=MODEL_ID_OR_PATH``: :class:`RewardModelPopulation`;
     - ``judge:FILE[,model=smollm2,endpoint=URL,permutations=G,max_retries=2,cache=FILE,
       on_failure=raise|skip,max_new_tokens=N]``: :class:`JudgePopulation`, a causal LM (local,
-      or served at ``endpoint`` under the name ``model``) ranking the candidates per persona.
+      or served at ``endpoint`` under the name ``model``) ranking the candidates per persona;
+    - ``http://HOST:PORT[,timeout=60,retries=3,backoff=0.2]`` (or ``https://``): a ``ualign
+      serve`` service, :class:`ualign.llm.populations.remote.PopulationClient`;
+    - ``py:MODULE:FACTORY``: ``FACTORY()`` of an importable module (any population object).
     """
-    kind_name, colon, rest = spec.partition(":")
-    if not colon or kind_name not in POPULATION_KINDS:
-        if (Path(spec) / "comments.csv").is_file():
-            kind_name, rest = "polis", spec
-        else:
+    found = population_kind(spec)
+    if found is None:
+        if not (Path(spec) / "comments.csv").is_file():
             forms = ", ".join(k.usage for k in POPULATION_KINDS.values())
             raise ValueError(f"population must be one of {forms} (or a Polis folder), got "
                              f"{spec!r}")
-    kind = POPULATION_KINDS[kind_name]
-    target, _, text = rest.partition(",")
+        found = POPULATION_KINDS["polis"], spec, ""
+    kind, target, text = found
     opts = _parse_options(text)
     bad = set(opts) - set(kind.options)
     if bad:

@@ -1,9 +1,12 @@
-"""Client of the population scoring service (:mod:`ualign.integrations.service`).
+"""A population served over HTTP by ``ualign serve`` (:mod:`ualign.integrations.service`): the
+population kind of the specs ``http://HOST:PORT`` and ``https://HOST:PORT``
+(:func:`ualign.llm.populations.load_population`).
 
-:class:`PopulationClient` is a population in the trainer's duck-typed sense
-(``rank(texts, prompt=None) -> Profile``), so ``SelfPlayTrainer`` and the TRL reward accept it,
-or a URL ``http://HOST:PORT`` where a population spec is expected; :meth:`payoffs` asks for the
-(k+1)-player payoff estimates of many groups in one request.
+:class:`PopulationClient` is a population in the duck-typed sense of
+:mod:`ualign.llm.populations.protocol` (``rank(texts, prompt=None) -> Profile``), so
+``SelfPlayTrainer``, the TRL reward and ``ualign select`` accept it, or its URL wherever a
+population spec is expected; :meth:`PopulationClient.payoffs` asks for the (k+1)-player payoff
+estimates of many groups in one request.
 
 Failures are bounded and loud: a refused or dropped connection, a timeout, 503 (queue full) or
 504 (service timeout) is retried ``retries`` times with exponential back-off, then raises
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["PopulationClient", "PopulationServiceError"]
+__all__ = ["PopulationClient", "PopulationServiceError", "from_spec"]
 
 RETRY_STATUS = (502, 503, 504)
 
@@ -127,7 +130,7 @@ class PopulationClient:
     def payoffs(self, groups, k: int, display: str = "multiset", baseline: str = "constant",
                 same: str = "exact") -> list[dict]:
         """``[{"payoffs": (G,), "advantages": (G,)}]`` of ``(prompt, texts)`` groups, one
-        request (THEORY §8, §9; see :func:`ualign.integrations.group_payoffs.group_result`)."""
+        request (THEORY §8, §9; see :func:`ualign.llm.group_payoffs.group_result`)."""
         body = {"groups": self._groups(groups), "k": k, "display": display,
                 "baseline": baseline, "same": same}
         res = self._request("POST", "/payoffs", body)["results"]
@@ -163,3 +166,10 @@ class PopulationClient:
             out[idx] = res["advantages"]
         return out
 
+
+
+def from_spec(scheme: str, target: str, options: dict) -> PopulationClient:
+    """The client of the population spec ``SCHEME:TARGET[,timeout=S,retries=N,backoff=S]``
+    (``target`` is ``//HOST:PORT``), as :func:`ualign.llm.populations.load_population` reads
+    it."""
+    return PopulationClient(f"{scheme}:{target}", **options)

@@ -8,13 +8,13 @@ import pytest
 
 from ualign import Profile
 from ualign.core.payoffs import deviation_payoffs
-from ualign.integrations.group_payoffs import (
+from ualign.llm.group_payoffs import (
     baseline_value,
     distinct_leave_one_out_payoffs,
     group_payoffs,
+    group_result,
     text_classes,
 )
-from ualign.integrations.group_payoffs import group_result
 from ualign.train.estimators import leave_one_out_payoffs
 
 
