@@ -17,11 +17,11 @@ from scipy.optimize import linprog
 
 from ualign import Profile, set_win_rate
 from ualign.core import robust_set_win_rate
-from ualign.data import impartial_culture, nlhf_collapse
 from ualign.core.sets import set_win_matrix
+from ualign.data import impartial_culture, nlhf_collapse
+from ualign.solvers import multiset_win_matrix, solve_kset
 from ualign.solvers.kset import coverage as cov
 from ualign.solvers.kset.mip import mip_price
-from ualign.solvers import multiset_win_matrix, solve_kset
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")
 

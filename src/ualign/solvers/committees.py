@@ -37,8 +37,8 @@ array ``(U, n)`` aligned with ``profile.levels`` rows may be given instead.
 Every result is a :class:`CommitteeResult`; its ``score`` is re-evaluated from the definition at
 the returned set, ``upper_bound`` is a certified bound on the rule's optimum (HiGHS's dual
 bound for the programs; the score itself for the top-k rules), and ``optimal`` says whether the
-set is proven optimal; its ``diagnostics`` (a :class:`~ualign.solvers.diagnostics.CommitteeDiagnostics`)
-hold the rule's details. A program that fails (infeasible, unbounded, a HiGHS error) raises
+set is proven optimal; its ``diagnostics`` (a typed ``CommitteeDiagnostics``) hold the rule's
+details. A program that fails (infeasible, unbounded, a HiGHS error) raises
 :class:`ualign.SolverError` with the HiGHS status; a time limit returns the better of HiGHS's
 committee (if it found one) and the local-search one (``diagnostics.incumbent`` says which) with
 ``optimal = False`` and the certified bound ``min(HiGHS's dual bound, Σ_g w_g · best score of
@@ -299,8 +299,8 @@ def _merge_ballots(A: np.ndarray, w: np.ndarray):
 def _local_search(A: np.ndarray, w: np.ndarray, k: int, rule: str) -> tuple[int, ...]:
     """A good committee fast: greedy (add the response of largest marginal score, k times),
     then single swaps position by position until none improves by more than
-    ``ualign.core.search.TOL`` (``ualign.core.search.local_search``). Not optimal in general; its committee is returned
-    when HiGHS stops at its time limit without a better one."""
+    ``ualign.core.search.TOL`` (``ualign.core.search.local_search``). Not optimal in general;
+    its committee is returned when HiGHS stops at its time limit without a better one."""
     Af = A.astype(float)
     gain_of = (lambda h: (h >= 1).astype(float)) if rule == "cc" else _harmonic
 
