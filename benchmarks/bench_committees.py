@@ -51,9 +51,10 @@ def measure(data: Path, time_limit: float) -> list[Row]:
                 continue
             for rule, f in (("cc", chamberlin_courant), ("pav", pav)):
                 r = f(P, k, time_limit=time_limit)
-                rows.append(Row(folder.name, P.n_responses, int(P.n_voters), r.extras["groups"],
+                rows.append(Row(folder.name, P.n_responses, int(P.n_voters),
+                                r.diagnostics.groups,
                                 k, rule, r.seconds, r.optimal, r.score, r.upper_bound,
-                                r.extras["incumbent"], r.responses))
+                                r.diagnostics.incumbent, r.responses))
                 print(f"{folder.name:48s} k={k} {rule:3s} {r.seconds:6.2f}s "
                       f"optimal={r.optimal} score={r.score:.4f} bound={r.upper_bound:.4f}",
                       flush=True)

@@ -48,7 +48,7 @@ def test_cc_picks_one_favourite_of_each_camp():
     assert r.responses[0] in (0, 1) and r.responses[1] in (2, 3)
     assert r.score == pytest.approx(1.0, abs=1e-12)
     assert r.optimal and r.upper_bound == r.score and r.rule == "cc"
-    assert r.extras["groups"] == 2
+    assert r.diagnostics.groups == 2
 
 
 def test_pav_is_proportional():
@@ -95,7 +95,7 @@ def test_zero_weight_users_are_ignored():
     for f, _ in RULES:
         r = f(P, 2)
         assert r.responses == (0, 1) and r.score == pytest.approx(1.0, abs=1e-12)
-        assert r.extras["groups"] == 2
+        assert r.diagnostics.groups == 2
 
 
 def test_nobody_approves_anything():
@@ -123,12 +123,12 @@ def test_borda_ties_break_to_smaller_index():
 def test_utility_by_hand():
     P = Profile.from_levels([[0, 1, 2], [1, 0, 0], [0, 0, 0]], [0.5, 0.25, 0.25])
     # normalised levels: row 0: 1, 0.5, 0; row 1 (2 classes): 0, 1, 1; row 2 (1 class): ½ each
-    np.testing.assert_allclose(top_k_utility(P, 1).extras["scores"],
+    np.testing.assert_allclose(top_k_utility(P, 1).diagnostics.scores,
                                [0.625, 0.625, 0.375], atol=1e-15)
     assert top_k_utility(P, 1).responses == (0,)
     # a given utility per level: Polis-like agree 1, pass 0, disagree -1
     r = top_k_utility(P, 2, utility=(1.0, 0.0, -1.0))
-    np.testing.assert_allclose(r.extras["scores"], [0.5 + 0.25, 0.25 + 0.25, -0.5 + 0.25 + 0.25],
+    np.testing.assert_allclose(r.diagnostics.scores, [0.5 + 0.25, 0.25 + 0.25, -0.5 + 0.25 + 0.25],
                                atol=1e-15)
     assert r.responses == (0, 1) and r.score == pytest.approx(1.25)
 
@@ -161,11 +161,11 @@ def test_cc_pav_exact_against_brute_force(f, rule):
             assert list(r.responses) == sorted(r.responses)
             assert r.optimal and r.upper_bound == r.score
             # k <= 2: every committee scored (exact); else HiGHS, proven optimal
-            assert r.extras["incumbent"] in (("enumeration",) if k <= 2 else ("highs",)) + (
+            assert r.diagnostics.incumbent in (("enumeration",) if k <= 2 else ("highs",)) + (
                 "any (no approvals)",)
             best = brute(A, P.weights, n, k, rule)
             assert r.score == pytest.approx(best, abs=1e-12)
-            beaten += r.extras["local_search_score"] < best - 1e-12
+            beaten += r.diagnostics.local_search_score < best - 1e-12
             assert r.score == pytest.approx(approval_score(A, P.weights, r.responses, rule),
                                             abs=1e-15)
     # The local search misses the CC optimum in some of these cases, so the program does the
@@ -193,7 +193,7 @@ def test_top_k_is_best_sum(f, scores):
     rng = np.random.default_rng(6)
     for _ in range(20):
         P = random_profile(rng)
-        s = scores(P).extras["scores"]
+        s = scores(P).diagnostics.scores
         n = P.n_responses
         for k in range(1, n + 1):
             best = max(s[list(S)].sum() for S in itertools.combinations(range(n), k))
@@ -245,7 +245,7 @@ def test_k_up_to_2_is_enumerated_with_the_smallest_tie(f, rule):
         r = f(P, k)
         best = 1.5 if (rule, k) == ("pav", 2) else 1.0        # PAV: H(2) for both approved
         assert r.responses == expect and r.optimal and r.upper_bound == r.score == best
-        assert r.extras["incumbent"] == "enumeration" and r.status.startswith("exact")
+        assert r.diagnostics.incumbent == "enumeration" and r.status.startswith("exact")
 
 
 def test_k_2_pav_counts_a_second_approval_half():
@@ -271,11 +271,11 @@ def test_time_limit_result_is_certified():
         assert r.score <= opt + 1e-12 and opt <= r.upper_bound + 1e-9
         assert r.optimal == r.status.startswith("0:")
         assert r.optimal or r.status.startswith("1:")
-        assert r.score >= r.extras["local_search_score"] - 1e-12
-        assert r.extras["incumbent"] in ("highs", "local search")
+        assert r.score >= r.diagnostics.local_search_score - 1e-12
+        assert r.diagnostics.incumbent in ("highs", "local search")
         if r.optimal:
             assert r.upper_bound == r.score == pytest.approx(opt, abs=1e-12)
-        assert r.extras["time_limit"] == 2.0
+        assert r.diagnostics.time_limit == 2.0
 
 
 @pytest.mark.parametrize("rule", ["cc", "pav"])
@@ -308,7 +308,7 @@ def test_time_limit_without_incumbent_uses_local_search(monkeypatch):
     for f, rule in RULES:
         r = f(P, 2, time_limit=1.0)
         assert not r.optimal and r.status.startswith("1:")
-        assert r.extras["incumbent"] == "local search"
+        assert r.diagnostics.incumbent == "local search"
         assert r.score == pytest.approx(1.0, abs=1e-12)
         # no dual bound: every group at its best, CC 1, PAV H(2) = 1.5
         assert r.upper_bound == pytest.approx(1.0 if rule == "cc" else 1.5, abs=1e-12)

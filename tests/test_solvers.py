@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -60,14 +59,13 @@ CASES = [(m.name, opts) for m in registry.methods() for opts in VARIANTS.get(m.n
 
 def _check_certified(P, r):
     """The protocol every result shares (robust win rate, worst response, certificate,
-    converged, seconds, typed diagnostics, read-only extras view)."""
+    converged, seconds, typed read-only diagnostics)."""
     assert isinstance(r, Certified)
     assert isinstance(r.converged, bool)
     assert isinstance(r.seconds, float) and r.seconds >= 0.0
     assert dataclasses.is_dataclass(r.diagnostics) and isinstance(r.diagnostics, Diagnostics)
-    assert isinstance(r.extras, Mapping) and r.extras["seconds"] == r.seconds
-    with pytest.raises(TypeError):
-        r.extras["seconds"] = 0.0  # read-only
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.diagnostics.seconds = 0.0  # read-only
     assert 0 <= r.worst_response < P.n_responses
     assert r.certificate >= -1e-8
 
@@ -468,20 +466,13 @@ def test_one_state_type_for_mirror_steps():
         assert type(s) is dyn.MirrorState and s.t == 1
 
 
-def test_extras_is_a_deprecated_view_of_the_diagnostics():
+def test_diagnostics_are_typed_and_read_only():
     P = random_profile(4, 6, 25)
     h = solve_ualign(P, 2, method="hedge", max_iter=30)
     assert h.iterations == 30 == h.diagnostics.averaged_iterates  # max_iter = updates taken
-    for f in dataclasses.fields(h.diagnostics):
-        assert h.extras[f.name] == getattr(h.diagnostics, f.name)
     r = solve_rlhf(P)
     with pytest.raises(ValueError):
         r.diagnostics.rewards[0] = 1.0  # read-only array
-    # the old constructor form still works (kept while other code moves to diagnostics)
-    old = KSetResult(sets=np.zeros((1, 1), int), probs=np.ones(1), value=0.5,
-                     opponent=np.ones(1), upper_bound=0.5, exact=True, pricer="enumeration",
-                     iterations=1, columns=1, extras={"seconds": 2.0, "note": "x"})
-    assert old.seconds == 2.0 and old.extras == {"seconds": 2.0, "note": "x"}
 
 
 @pytest.mark.skipif(not (DATA / "preflib" / "00009-agh").is_dir(), reason="no shared data")

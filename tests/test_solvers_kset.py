@@ -106,3 +106,80 @@ def test_kset_bad_input():
         worst_opponent(impartial_culture(3), np.ones(3) / 3, 2, 0)
     with pytest.raises(ValueError, match="policy must"):
         worst_opponent(impartial_culture(3), np.ones(3), 2, 1)
+
+
+# ------------------------------------------------------------------- the kset package itself
+def test_kset_lp_hand_values():
+    """Rock-paper-scissors sets: each wins one opponent, ties one, loses one -> 1/3 each,
+    value 1/2, duals 1/3 each; a set that wins against everything takes all the mass."""
+    from ualign.solvers import kset_lp
+
+    A = np.array([[0.5, 1.0, 0.0], [0.0, 0.5, 1.0], [1.0, 0.0, 0.5]])
+    lp = kset_lp(A)
+    assert lp.x == pytest.approx([1 / 3] * 3, abs=1e-9) and lp.value == pytest.approx(0.5)
+    assert lp.opponent == pytest.approx([1 / 3] * 3, abs=1e-9)
+    x, v, q = kset_lp(np.vstack([A, [1.0, 1.0, 1.0]]))  # unpacks like the old (x, v, q)
+    assert x == pytest.approx([0, 0, 0, 1], abs=1e-9) and v == pytest.approx(1.0)
+    assert q.sum() == pytest.approx(1.0) and np.all(q >= 0)
+
+
+@pytest.mark.parametrize("display", ["multiset", "distinct"])
+def test_solve_kset_is_the_registered_method(display):
+    from ualign.solvers.kset import method_for
+
+    rng = np.random.default_rng(5)
+    P = Profile.from_levels(rng.integers(0, 3, (20, 6)), rng.random(20))
+    r = solve_kset(P, 3, display=display)
+    m = method_for(display)
+    assert m.name == {"multiset": "kset", "distinct": "kset-distinct"}[display]
+    g = m.solve(P, 3)
+    np.testing.assert_array_equal(r.sets, g.sets)
+    np.testing.assert_array_equal(r.probs, g.probs)
+    assert r.value == g.value and r.upper_bound == g.upper_bound and r.display == display
+
+
+def test_multiset_pricer_option():
+    rng = np.random.default_rng(6)
+    P = Profile.from_levels(rng.integers(0, 4, (30, 6)), rng.random(30))
+    forced = solve_kset(P, 3, pricer="greedy")
+    capped = solve_kset(P, 3, max_enumerate=0)
+    assert forced.pricer == capped.pricer == "greedy" and not forced.exact
+    assert forced.value == capped.value and forced.upper_bound == capped.upper_bound
+    assert solve_kset(P, 3, pricer="enumeration", max_enumerate=0).exact
+    with pytest.raises(ValueError, match="pricer must be one of"):
+        solve_kset(P, 3, pricer="mip")
+    with pytest.raises(ValueError, match="option 'max_enumerate' is for display='multiset'"):
+        solve_kset(P, 3, display="distinct", max_enumerate=10)
+
+
+def test_a_new_pricer_is_one_class_and_one_registration(monkeypatch):
+    """A brute-force distinct pricer (every k-subset's win row times q), registered once, is
+    selected by ``pricer=`` and reaches the enumeration's optimum."""
+    from ualign.solvers.kset import pricers
+
+    monkeypatch.setattr(pricers, "_PRICERS", dict(pricers._PRICERS))
+
+    class Brute:
+        name, exact = "brute", True
+
+        def __init__(self, problem):
+            self.sets = np.array(list(itertools.combinations(range(problem.n), problem.k)))
+            self.A = problem.rows(self.sets)
+
+        def price(self, master):
+            prices = self.A @ master.q
+            j = int(np.argmax(prices))
+            return pricers.Pricing((tuple(int(z) for z in self.sets[j]),), (prices[j],),
+                                   float(prices[j]), "brute", "brute stopped")
+
+    pricers.register_pricer(pricers.PricerKind("brute", True, lambda p, opts: Brute(p)))
+    rng = np.random.default_rng(7)
+    P = Profile.from_levels(rng.integers(0, 3, (25, 7)), rng.random(25))
+    for k in (2, 3):
+        b = solve_kset(P, k, display="distinct", pricer="brute")
+        e = solve_kset(P, k, display="distinct", pricer="enumeration")
+        assert b.pricer == "brute" and b.exact
+        assert b.value == pytest.approx(e.value, abs=1e-9)
+        assert b.upper_bound == pytest.approx(e.upper_bound, abs=1e-9)
+    with pytest.raises(ValueError, match="already registered"):
+        pricers.register_pricer(pricers.PricerKind("brute", True, lambda p, opts: Brute(p)))

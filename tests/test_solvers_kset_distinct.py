@@ -17,9 +17,11 @@ from scipy.optimize import linprog
 
 from ualign import Profile, set_win_rate
 from ualign.core import robust_set_win_rate
+from ualign.core.sets import set_win_matrix
 from ualign.data import impartial_culture, nlhf_collapse
-from ualign.solvers import kset_distinct as kd
 from ualign.solvers import multiset_win_matrix, solve_kset
+from ualign.solvers.kset import coverage as cov
+from ualign.solvers.kset.mip import mip_price
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
@@ -139,7 +141,9 @@ def test_win_matrix_of_distinct_sets_is_the_distinct_rule(seed):
     for j, S in enumerate(sets):
         lit = [literal_wr(P.levels, P.weights, S, y) for y in range(n)]
         assert A[j] == pytest.approx(lit, abs=1e-12)
-        assert kd._win_matrix(P.levels, P.weights, [S])[0] == pytest.approx(lit, abs=1e-12)
+        # the distinct master's rows (solvers.kset.problem.Problem.rows)
+        assert set_win_matrix(P.levels, P.weights, S[None], "distinct")[0] == pytest.approx(
+            lit, abs=1e-12)
         assert [set_win_rate(P, S[None], [1.0], y, display="distinct")
                 for y in range(n)] == pytest.approx(lit, abs=1e-12)
 
@@ -156,21 +160,21 @@ def test_pricing_tables_and_bounds(seed):
     q[0] += 0.1
     q /= q.sum()
     k = min(3, n)
-    T = kd._tables(lv, P.weights, q, L)
+    T = cov.tables(lv, P.weights, q, L)
     sets = np.array(list(itertools.combinations(range(n), k)))
     prices = multiset_win_matrix(lv, P.weights, sets) @ q
     for S, p in zip(sets, prices, strict=True):
-        assert kd._price(T, lv, S) == pytest.approx(p, abs=1e-12)
-    assert kd._per_user_bound(T, lv, k, L) >= prices.max() - 1e-12
+        assert cov.price(T, lv, S) == pytest.approx(p, abs=1e-12)
+    assert cov.per_user_bound(T, lv, k, L) >= prices.max() - 1e-12
     pairs = np.array(list(itertools.combinations(range(n), 2)))
-    P2 = kd._pair_prices(T, lv, L)
+    P2 = cov.pair_prices(T, lv, L)
     assert P2[pairs[:, 0], pairs[:, 1]] == pytest.approx(
         multiset_win_matrix(lv, P.weights, pairs) @ q, abs=1e-12)
-    found, sub = kd._heuristic(T, lv, k, L, 4)
+    found, sub = cov.heuristic(T, lv, k, 4)
     assert sub >= prices.max() - 1e-12
     for S, p in found.items():
-        assert p == pytest.approx(kd._price(T, lv, S), abs=1e-12) and p <= prices.max() + 1e-12
-    S, price, bound, _, _ = kd._mip_price(T, lv, k, None, 1e-12, 10**7)
+        assert p == pytest.approx(cov.price(T, lv, S), abs=1e-12) and p <= prices.max() + 1e-12
+    S, price, bound, _, _ = mip_price(T, lv, k, None, 1e-12, 10**7)
     assert price == pytest.approx(prices.max(), abs=1e-9)
     assert bound >= prices.max() - 1e-12
 
@@ -193,11 +197,11 @@ def test_distinct_kset_bad_input():
         solve_kset(P, n + 1, display="distinct")
     with pytest.raises(ValueError, match="k must be an integer"):
         solve_kset(P, 0, display="distinct")
-    with pytest.raises(ValueError, match="display must be 'multiset' or 'distinct'"):
+    with pytest.raises(ValueError, match="display must be one of"):
         solve_kset(P, 2, display="merged")
     with pytest.raises(ValueError, match="time_limit must be a positive number"):
         solve_kset(P, 2, display="distinct", time_limit=-1)
-    with pytest.raises(ValueError, match="gap_tol must be a non-negative number"):
+    with pytest.raises(ValueError, match="gap_tol must be >= 0"):
         solve_kset(P, 2, display="distinct", gap_tol=-1e-3)
     with pytest.raises(ValueError, match="pricer must be one of"):
         solve_kset(P, 2, display="distinct", pricer="greedy")

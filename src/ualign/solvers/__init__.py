@@ -17,7 +17,7 @@ from ualign.solvers.committees import (
     top_k_utility,
 )
 from ualign.solvers.equilibrium import solve_ualign
-from ualign.solvers.kset import KSetResult, multiset_win_matrix, solve_kset
+from ualign.solvers.kset import KSetResult, kset_lp, multiset_win_matrix, solve_kset
 from ualign.solvers.nlhf import maximal_lottery, solve_nlhf
 from ualign.solvers.opponent import WorstOpponent, worst_opponent
 from ualign.solvers.result import Certified, SolverError, SolverResult
@@ -36,6 +36,7 @@ __all__ = [
     "WorstOpponent",
     "bradley_terry",
     "chamberlin_courant",
+    "kset_lp",
     "maximal_lottery",
     "multiset_win_matrix",
     "pav",

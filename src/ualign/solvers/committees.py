@@ -37,9 +37,10 @@ array ``(U, n)`` aligned with ``profile.levels`` rows may be given instead.
 Every result is a :class:`CommitteeResult`; its ``score`` is re-evaluated from the definition at
 the returned set, ``upper_bound`` is a certified bound on the rule's optimum (HiGHS's dual
 bound for the programs; the score itself for the top-k rules), and ``optimal`` says whether the
-set is proven optimal. A program that fails (infeasible, unbounded, a HiGHS error) raises
+set is proven optimal; its ``diagnostics`` (a typed ``CommitteeDiagnostics``) hold the rule's
+details. A program that fails (infeasible, unbounded, a HiGHS error) raises
 :class:`ualign.SolverError` with the HiGHS status; a time limit returns the better of HiGHS's
-committee (if it found one) and the local-search one (``extras["incumbent"]`` says which) with
+committee (if it found one) and the local-search one (``diagnostics.incumbent`` says which) with
 ``optimal = False`` and the certified bound ``min(HiGHS's dual bound, Σ_g w_g · best score of
 group g alone)``.
 
@@ -59,8 +60,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ualign.core.checks import check_k
 from ualign.core.profile import Profile
-from ualign.solvers.nlhf import SolverError
-from ualign.solvers.result import check_profile
+from ualign.core.search import local_search
+from ualign.solvers.diagnostics import CommitteeDiagnostics
+from ualign.solvers.result import SolverError, check_profile
 
 __all__ = [
     "APPROVAL_RULES",
@@ -95,9 +97,10 @@ class CommitteeResult:
         rules; HiGHS's dual bound, mapped back to the score's scale, for CC and PAV).
       status: ``"exact"`` for the top-k rules; for CC and PAV the HiGHS status and message.
       seconds: wall time of the choice (for CC / PAV: merging, building and solving).
-      extras: rule-specific details (per-response scores for the top-k rules; ``groups`` =
-        distinct non-empty approval sets, ``mip_gap``, ``time_limit``, ``incumbent`` =
-        ``"highs"`` or ``"local search"``, and ``local_search_score`` for CC / PAV).
+      diagnostics: the rule's details, a :class:`CommitteeDiagnostics` (``scores`` for the
+        top-k rules; ``groups`` = distinct non-empty approval sets, ``mip_gap``,
+        ``time_limit``, ``incumbent`` = ``"highs"``, ``"local search"`` or ``"enumeration"``,
+        and ``local_search_score`` for CC / PAV).
     """
 
     responses: tuple[int, ...]
@@ -107,7 +110,7 @@ class CommitteeResult:
     upper_bound: float
     status: str
     seconds: float
-    extras: dict = dataclasses.field(default_factory=dict)
+    diagnostics: CommitteeDiagnostics = dataclasses.field(default_factory=CommitteeDiagnostics)
 
 
 # ---------------------------------------------------------------------------- validation
@@ -123,7 +126,7 @@ def _check_time_limit(time_limit) -> float | None:
     if time_limit is None:
         return None
     if (isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real)
-            or not np.isfinite(time_limit) or time_limit <= 0):
+            or not np.isfinite(float(time_limit)) or time_limit <= 0):
         raise ValueError(f"time_limit must be a finite number of seconds > 0 or None, got "
                          f"{time_limit!r}")
     return float(time_limit)
@@ -176,7 +179,7 @@ def top_k_utility(profile: Profile, k: int, *, utility=None) -> CommitteeResult:
 
     Returns:
       A :class:`CommitteeResult` with ``score = Σ_{y∈S} ū(y)``, ``optimal = True`` and
-      ``extras["scores"]`` the ``(n,)`` mean utilities.
+      ``diagnostics.scores`` the ``(n,)`` mean utilities.
 
     Raises:
       ValueError: on a bad profile, ``k`` or ``utility``.
@@ -188,7 +191,7 @@ def top_k_utility(profile: Profile, k: int, *, utility=None) -> CommitteeResult:
     S = _top_k(u, k)
     score = float(u[list(S)].sum())
     return CommitteeResult(S, score, "utility", True, score, "exact",
-                           time.perf_counter() - t0, {"scores": u})
+                           time.perf_counter() - t0, CommitteeDiagnostics(scores=u))
 
 
 def borda_scores(profile: Profile) -> np.ndarray:
@@ -212,7 +215,7 @@ def top_k_borda(profile: Profile, k: int) -> CommitteeResult:
 
     Returns:
       A :class:`CommitteeResult` with ``score = Σ_{y∈S} β(y)``, ``optimal = True`` and
-      ``extras["scores"]`` the ``(n,)`` Borda scores.
+      ``diagnostics.scores`` the ``(n,)`` Borda scores.
 
     Raises:
       ValueError: on a bad profile or ``k``.
@@ -224,7 +227,7 @@ def top_k_borda(profile: Profile, k: int) -> CommitteeResult:
     S = _top_k(b, k)
     score = float(b[list(S)].sum())
     return CommitteeResult(S, score, "borda", True, score, "exact",
-                           time.perf_counter() - t0, {"scores": b})
+                           time.perf_counter() - t0, CommitteeDiagnostics(scores=b))
 
 
 # ---------------------------------------------------------------------------- approvals
@@ -295,44 +298,32 @@ def _merge_ballots(A: np.ndarray, w: np.ndarray):
 
 def _local_search(A: np.ndarray, w: np.ndarray, k: int, rule: str) -> tuple[int, ...]:
     """A good committee fast: greedy (add the response of largest marginal score, k times),
-    then best-improvement single swaps until none improves. Not optimal in general; its
-    committee is returned when HiGHS stops at its time limit without a better one."""
-    G = A.shape[0]
+    then single swaps position by position until none improves by more than
+    ``ualign.core.search.TOL`` (``ualign.core.search.local_search``). Not optimal in general;
+    its committee is returned when HiGHS stops at its time limit without a better one."""
     Af = A.astype(float)
     gain_of = (lambda h: (h >= 1).astype(float)) if rule == "cc" else _harmonic
 
-    def scores_adding(hits):            # (n,) score of S ∪ {y} for every y, given S's hits
-        base, up = gain_of(hits), gain_of(hits + 1)
+    def hits(T):                        # (G,) approvals of each group in T
+        return A[:, list(T)].sum(axis=1, dtype=np.int64)
+
+    def gains(T):                       # (n,) score of T ∪ {y} for every y
+        h = hits(T)
+        base, up = gain_of(h), gain_of(h + 1)
         return w @ base + (w * (up - base)) @ Af
 
-    S: list[int] = []
-    hits = np.zeros(G, dtype=np.int64)
-    for _ in range(k):
-        val = scores_adding(hits)
-        val[S] = -np.inf
-        y = int(np.argmax(val))
-        S.append(y)
-        hits += A[:, y]
-    best = float(w @ gain_of(hits))
-    improved = True
-    while improved:
-        improved = False
-        for pos in range(k):
-            rest = hits - A[:, S[pos]]
-            val = scores_adding(rest)
-            val[S] = -np.inf
-            y = int(np.argmax(val))
-            if val[y] > best + 1e-12:
-                S[pos], hits, best = y, rest + A[:, y], float(val[y])
-                improved = True
-    return tuple(sorted(S))
+    def value(S):
+        return float(w @ gain_of(hits(S)))
+
+    r = local_search(gains, A.shape[1], k, value=value, reevaluate=False, distinct=True)
+    return tuple(int(y) for y in r.set)
 
 
 _PAIR_BYTES = 2**28
 """Largest ``n × n`` float64 pair table (256 MiB, n ≤ 5,792) for the exact k ≤ 2 path."""
 
 
-def _enumerated(A, w, A_all, weights, k, rule, extras, t0) -> CommitteeResult:
+def _enumerated(A, w, A_all, weights, k, rule, diagnostics, t0) -> CommitteeResult:
     """CC and PAV at k ≤ 2 exactly, every committee scored at once: with ``s = w @ A`` (the
     weight approving each response) and ``M = Aᵀ diag(w) A`` (the weight approving both of a
     pair), a pair ``{a, b}`` scores ``s_a + s_b − M_ab`` under CC (approvers of both count once)
@@ -350,10 +341,64 @@ def _enumerated(A, w, A_all, weights, k, rule, extras, t0) -> CommitteeResult:
         a, b = np.unravel_index(int(np.argmax(pair)), pair.shape)
         S = (int(a), int(b))
     score = approval_score(A_all, weights, S, rule)
-    extras.update(incumbent="enumeration", mip_gap=0.0,
-                  local_search_score=approval_score(A, w, _local_search(A, w, k, rule), rule))
+    diagnostics = dataclasses.replace(
+        diagnostics, incumbent="enumeration", mip_gap=0.0,
+        local_search_score=approval_score(A, w, _local_search(A, w, k, rule), rule))
     return CommitteeResult(S, score, rule, True, score, f"exact (k = {k}: every committee "
-                           "scored)", time.perf_counter() - t0, extras)
+                           "scored)", time.perf_counter() - t0, diagnostics)
+
+
+def _program(A, w, n, k, rule, scale):
+    """The integer program of the module docstring: objective ``c`` over ``x (n)`` then the
+    ``m`` auxiliaries, the coupling rows ``lin`` (``<= 0``) and the auxiliaries' upper bounds."""
+    G = A.shape[0]
+    Ag = sp.csr_matrix(A, dtype=float)  # (G, n)
+    if rule == "cc":
+        m = G                           # z_g
+        c = np.concatenate([np.zeros(n), -w * scale])
+        lin = sp.hstack([-Ag, sp.identity(G, format="csr")], format="csr")  # z_g − Σ x ≤ 0
+        return c, lin, np.ones(G), m
+    J = np.minimum(A.sum(axis=1), k)                 # increments per group
+    m = G * k                                        # t_{g,j}, j = 1..k (row-major)
+    inc = np.tile(1.0 / np.arange(1, k + 1), G)
+    c = np.concatenate([np.zeros(n), -np.repeat(w * scale, k) * inc])
+    rows = np.repeat(np.arange(G), k)
+    T = sp.csr_matrix((np.ones(m), (rows, np.arange(m))), shape=(G, m))
+    lin = sp.hstack([-Ag, T], format="csr")          # Σ_j t_{g,j} − Σ x ≤ 0
+    return c, lin, (np.arange(k)[None, :] < J[:, None]).astype(float).ravel(), m
+
+
+def _solve_program(A, w, n, k, rule, time_limit):
+    """HiGHS on the program (relative gap 0); returns scipy's result and the objective's
+    scale. The smallest group counts 1 in the objective, so HiGHS's absolute gap (1e-6) is far
+    below the difference between two committees' scores when weights are counts of users."""
+    scale = 1.0 / w.min()
+    c, lin, ub_aux, m = _program(A, w, n, k, rule, scale)
+    card = sp.csr_matrix(np.concatenate([np.ones(n), np.zeros(m)])[None, :])
+    constraints = [LinearConstraint(lin, -np.inf, 0.0), LinearConstraint(card, k, k)]
+    integrality = np.concatenate([np.ones(n), np.zeros(m)])
+    bounds = Bounds(np.zeros(n + m), np.concatenate([np.ones(n), ub_aux]))
+    options = {"disp": False, "mip_rel_gap": 0.0}
+    if time_limit is not None:
+        options["time_limit"] = time_limit
+    res = milp(c, integrality=integrality, bounds=bounds, constraints=constraints,
+               options=options)
+    if res.status not in (0, 1) or (res.status == 0 and res.x is None):
+        raise SolverError(f"{rule.upper()} integer program failed (n = {n}, k = {k}, "
+                          f"{A.shape[0]} approval groups): {res.message}", res.status)
+    return res, scale
+
+
+def _highs_committee(res, n, k, rule) -> tuple[int, ...] | None:
+    """HiGHS's committee (its k largest x), checked integral; None if it found none."""
+    if res.x is None:
+        return None
+    x = res.x[:n]
+    S = tuple(sorted(int(y) for y in np.argsort(-x, kind="stable")[:k]))
+    if not np.all(x[list(S)] > 0.5):
+        raise SolverError(f"{rule.upper()} integer program returned a non-integral x "
+                          f"(max fractional {np.abs(x - np.round(x)).max():.3g})", res.status)
+    return S
 
 
 def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult:
@@ -365,61 +410,24 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
     A_all = approval_ballots(profile, approvals)
     A, w = _merge_ballots(A_all, profile.weights)
     G = A.shape[0]
-    extras = {"groups": G, "time_limit": time_limit, "incumbent": "any (no approvals)"}
+    diagnostics = CommitteeDiagnostics(groups=G, time_limit=time_limit,
+                                       incumbent="any (no approvals)")
     if G == 0:                          # nobody approves anything: every set scores 0
-        extras["local_search_score"] = 0.0
-        S = tuple(range(k))
-        return CommitteeResult(S, 0.0, rule, True, 0.0, "exact (no approvals)",
-                               time.perf_counter() - t0, extras)
+        return CommitteeResult(tuple(range(k)), 0.0, rule, True, 0.0, "exact (no approvals)",
+                               time.perf_counter() - t0,
+                               dataclasses.replace(diagnostics, local_search_score=0.0))
     if k <= 2 and n * n * 8 <= _PAIR_BYTES:
-        return _enumerated(A, w, A_all, profile.weights, k, rule, extras, t0)
-    # The smallest group counts 1 in the objective, so HiGHS's absolute gap (1e-6) is far below
-    # the difference between two committees' scores when weights are counts of users.
-    scale = 1.0 / w.min()
-    Ag = sp.csr_matrix(A, dtype=float)  # (G, n)
-    if rule == "cc":
-        m = G                           # z_g
-        c = np.concatenate([np.zeros(n), -w * scale])
-        lin = sp.hstack([-Ag, sp.identity(G, format="csr")], format="csr")  # z_g − Σ x ≤ 0
-        ub_aux = np.ones(G)
-    else:
-        J = np.minimum(A.sum(axis=1), k)                 # increments per group
-        m = G * k                                        # t_{g,j}, j = 1..k (row-major)
-        inc = np.tile(1.0 / np.arange(1, k + 1), G)
-        c = np.concatenate([np.zeros(n), -np.repeat(w * scale, k) * inc])
-        rows = np.repeat(np.arange(G), k)
-        T = sp.csr_matrix((np.ones(m), (rows, np.arange(m))), shape=(G, m))
-        lin = sp.hstack([-Ag, T], format="csr")          # Σ_j t_{g,j} − Σ x ≤ 0
-        ub_aux = (np.arange(k)[None, :] < J[:, None]).astype(float).ravel()
-    card = sp.csr_matrix(np.concatenate([np.ones(n), np.zeros(m)])[None, :])
-    S_ls = _local_search(A, w, k, rule)
-    score_ls = approval_score(A, w, S_ls, rule)
-    extras["local_search_score"] = score_ls
-    constraints = [LinearConstraint(lin, -np.inf, 0.0), LinearConstraint(card, k, k)]
-    integrality = np.concatenate([np.ones(n), np.zeros(m)])
-    bounds = Bounds(np.zeros(n + m), np.concatenate([np.ones(n), ub_aux]))
-    options = {"disp": False, "mip_rel_gap": 0.0}
-    if time_limit is not None:
-        options["time_limit"] = time_limit
-    res = milp(c, integrality=integrality, bounds=bounds, constraints=constraints,
-               options=options)
-    status = f"{res.status}: {res.message}"
-    if res.status not in (0, 1) or (res.status == 0 and res.x is None):
-        raise SolverError(f"{rule.upper()} integer program failed (n = {n}, k = {k}, {G} "
-                          f"approval groups): {res.message}", res.status)
+        return _enumerated(A, w, A_all, profile.weights, k, rule, diagnostics, t0)
+    S = _local_search(A, w, k, rule)
+    score_ls = approval_score(A, w, S, rule)
+    res, scale = _solve_program(A, w, n, k, rule, time_limit)
     optimal = res.status == 0
-    S, score = S_ls, approval_score(A_all, profile.weights, S_ls, rule)
-    extras["incumbent"] = "local search"
-    if res.x is not None:
-        x = res.x[:n]
-        S_h = tuple(sorted(int(y) for y in np.argsort(-x, kind="stable")[:k]))
-        if not np.all(x[list(S_h)] > 0.5):
-            raise SolverError(f"{rule.upper()} integer program returned a non-integral x "
-                              f"(max fractional {np.abs(x - np.round(x)).max():.3g})",
-                              res.status)
+    score, incumbent = approval_score(A_all, profile.weights, S, rule), "local search"
+    S_h = _highs_committee(res, n, k, rule)
+    if S_h is not None:
         score_h = approval_score(A_all, profile.weights, S_h, rule)
         if score_h >= score - 1e-12:
-            S, score, extras["incumbent"] = S_h, score_h, "highs"
+            S, score, incumbent = S_h, score_h, "highs"
     # Certified bound: HiGHS's dual bound, capped by every group scoring its best alone
     # (CC: covered; PAV: H(min(k, |A_g|))).
     trivial = float(w.sum()) if rule == "cc" else float(w @ _harmonic(np.minimum(
@@ -427,9 +435,11 @@ def _solve_committee(profile, k, approvals, time_limit, rule) -> CommitteeResult
     dual = getattr(res, "mip_dual_bound", None)
     bound = trivial if dual is None or not np.isfinite(dual) else min(trivial, -dual / scale)
     bound = score if optimal else max(score, bound)
-    extras["mip_gap"] = getattr(res, "mip_gap", None)
-    return CommitteeResult(S, score, rule, bool(optimal), float(bound), status,
-                           time.perf_counter() - t0, extras)
+    diagnostics = dataclasses.replace(diagnostics, incumbent=incumbent,
+                                      local_search_score=score_ls,
+                                      mip_gap=getattr(res, "mip_gap", None))
+    return CommitteeResult(S, score, rule, bool(optimal), float(bound),
+                           f"{res.status}: {res.message}", time.perf_counter() - t0, diagnostics)
 
 
 def chamberlin_courant(profile: Profile, k: int, *, approvals="top",
@@ -446,7 +456,7 @@ def chamberlin_courant(profile: Profile, k: int, *, approvals="top",
       approvals: ``"top"`` (each user approves their level-0 class; for Polis, the agrees) or a
         boolean array ``(U, n)`` aligned with ``profile.levels``.
       time_limit: seconds for HiGHS (``None``: no limit). If it runs out, the better of
-        HiGHS's committee (if any) and the local-search one (``extras["incumbent"]``) is
+        HiGHS's committee (if any) and the local-search one (``diagnostics.incumbent``) is
         returned with ``optimal = False`` and a certified bound (HiGHS's dual bound, capped by
         every user scoring their best).
 

@@ -1,6 +1,5 @@
 """Typed diagnostics of the solvers: one frozen dataclass per method, in a result's
-``diagnostics`` field (they replace the old ``extras["..."]`` string keys; ``result.extras`` is a
-deprecated read-only view of them).
+``diagnostics`` field (read ``result.diagnostics.<field>``).
 
 Sequences are stored as tuples and arrays read-only, so a result cannot be changed after the
 fact.
@@ -11,14 +10,13 @@ References: shared/spec/THEORY.md §4-7.
 from __future__ import annotations
 
 import dataclasses
-import types
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "AutoDiagnostics",
+    "CommitteeDiagnostics",
     "Diagnostics",
     "DistinctKSetDiagnostics",
     "HedgeDiagnostics",
@@ -41,22 +39,9 @@ class Diagnostics:
     """Base of every method's diagnostics (and the empty diagnostics)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """Field name -> value, fields that are None left out (what ``result.extras`` shows)."""
+        """Field name -> value, fields that are None left out."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if getattr(self, f.name) is not None}
-
-
-@dataclasses.dataclass(frozen=True)
-class LegacyDiagnostics(Diagnostics):
-    """An untyped ``extras`` mapping given to a result's constructor (the old form)."""
-
-    mapping: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        object.__setattr__(self, "mapping", types.MappingProxyType(dict(self.mapping)))
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.mapping)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,3 +173,40 @@ class DistinctKSetDiagnostics(Diagnostics):
     master_value: float | None = None
     trace: tuple[tuple[float, float, float], ...] = ()
     active_opponents: tuple[int, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitteeDiagnostics(Diagnostics):
+    """A committee rule's details (``ualign.solvers.committees``; None where they do not
+    apply).
+
+    Attributes:
+      scores: ``(n,)`` the per-response scores the top-k rules sort (mean utility or Borda),
+        read-only.
+      groups: CC / PAV: the distinct non-empty approval sets (users merged).
+      time_limit: CC / PAV: HiGHS's time limit (None: none).
+      incumbent: CC / PAV: where the committee came from: ``"highs"``, ``"local search"``,
+        ``"enumeration"`` (k <= 2, every committee scored) or ``"any (no approvals)"``.
+      local_search_score: CC / PAV: the greedy + swap committee's score.
+      mip_gap: CC / PAV: HiGHS's final relative gap (None when it did not run).
+      rule, rule_score, rule_upper_bound, rule_optimal, rule_status: the rule's own result
+        (objective at the set, certified bound on its optimum, proven optimal, solver status),
+        set when the committee is deployed as a k-set policy (the registered committee
+        methods, whose ``KSetResult`` has no place for them).
+    """
+
+    scores: np.ndarray | None = None
+    groups: int | None = None
+    time_limit: float | None = None
+    incumbent: str | None = None
+    local_search_score: float | None = None
+    mip_gap: float | None = None
+    rule: str | None = None
+    rule_score: float | None = None
+    rule_upper_bound: float | None = None
+    rule_optimal: bool | None = None
+    rule_status: str | None = None
+
+    def __post_init__(self):
+        if self.scores is not None:
+            object.__setattr__(self, "scores", _frozen_array(self.scores))

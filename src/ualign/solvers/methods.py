@@ -31,35 +31,19 @@ from ualign.solvers import committees as _committees
 from ualign.solvers import dynamics as dyn
 from ualign.solvers import equilibrium as eq
 from ualign.solvers.diagnostics import Diagnostics
-from ualign.solvers.kset import KSetOptions, KSetResult, kset_method, solve_kset
+from ualign.solvers.kset import (
+    KSetDistinctOptions,
+    KSetOptions,
+    KSetResult,
+    kset_distinct,
+    kset_multiset,
+)
 from ualign.solvers.nlhf import NLHFOptions, nlhf_method
 from ualign.solvers.registry import Method, Options, check_field, register
-from ualign.solvers.result import check_nonneg, check_positive
+from ualign.solvers.result import check_nonneg
 from ualign.solvers.rlhf import RLHFOptions, rlhf_method
 
-__all__ = ["BaselineDiagnostics", "BaselineOptions", "CommitteeDiagnostics", "CommitteeOptions",
-           "KSetDistinctOptions"]
-
-
-@dataclasses.dataclass(frozen=True)
-class KSetDistinctOptions(Options):
-    """Options of ``"kset-distinct"`` (arguments of ``solve_kset(display="distinct")``)."""
-
-    time_limit: float | None = None
-    gap_tol: float = 1e-9
-    randomised: bool = True
-
-    def __post_init__(self):
-        check_field(self, "time_limit", check_nonneg)
-        check_field(self, "gap_tol", check_positive)
-        if not isinstance(self.randomised, bool):
-            raise ValueError(f"randomised must be True or False, got {self.randomised!r}")
-
-
-def kset_distinct_method(profile, k, opts: KSetDistinctOptions) -> KSetResult:
-    """The registered ``"kset-distinct"``: ``solve_kset(profile, k, display="distinct")``."""
-    return solve_kset(profile, k, display="distinct", randomised=opts.randomised,
-                      time_limit=opts.time_limit, gap_tol=opts.gap_tol)
+__all__ = ["BaselineDiagnostics", "BaselineOptions", "CommitteeOptions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,18 +54,6 @@ class CommitteeOptions(Options):
 
     def __post_init__(self):
         check_field(self, "time_limit", check_nonneg)
-
-
-@dataclasses.dataclass(frozen=True)
-class CommitteeDiagnostics(Diagnostics):
-    """A committee rule's own result: its objective at the set, its certified bound on the
-    rule's optimum, whether the set is proven optimal for the rule, and the solver status."""
-
-    rule: str | None = None
-    rule_score: float | None = None
-    rule_upper_bound: float | None = None
-    rule_optimal: bool | None = None
-    rule_status: str | None = None
 
 
 def _one_set(profile, responses, *, pricer: str, converged: bool, t0: float,
@@ -102,15 +74,18 @@ def _one_set(profile, responses, *, pricer: str, converged: bool, t0: float,
 
 def committee_method(rule_fn, timed: bool):
     """``fn(profile, k, opts)`` for a committee rule: its k-set deployed deterministically,
-    valued by the engine under distinct display."""
+    valued by the engine under distinct display; its diagnostics are the committee's, with
+    the rule's own result (``rule_score``, ``rule_upper_bound``, ...) filled in."""
 
     def fn(profile, k, opts: CommitteeOptions) -> KSetResult:
         t0 = time.perf_counter()
         c = rule_fn(profile, k, time_limit=opts.time_limit) if timed else rule_fn(profile, k)
+        diagnostics = dataclasses.replace(c.diagnostics, rule=c.rule, rule_score=float(c.score),
+                                          rule_upper_bound=float(c.upper_bound),
+                                          rule_optimal=bool(c.optimal),
+                                          rule_status=str(c.status))
         return _one_set(profile, c.responses, pricer=c.rule, converged=bool(c.optimal), t0=t0,
-                        diagnostics=CommitteeDiagnostics(c.rule, float(c.score),
-                                                         float(c.upper_bound),
-                                                         bool(c.optimal), str(c.status)))
+                        diagnostics=diagnostics)
 
     fn.__doc__ = f"The committee rule {rule_fn.__name__} as a deterministic k-set policy."
     return fn
@@ -224,10 +199,10 @@ register(Method("extragradient", eq.LastIterateOptions,
                 family="ualign", summary="entropic mirror prox, last iterate"))
 register(Method("mmd", eq.MMDOptions, eq.ualign_method(eq.mmd), family="ualign",
                 summary="magnetic mirror descent to the KL-regularised equilibrium"))
-register(Method("kset", KSetOptions, kset_method, family="kset", output="kset",
+register(Method("kset", KSetOptions, kset_multiset, family="kset", output="kset",
                 labels={"compare": "kset", "select": "ualign-kset"},
                 summary="best k-output policy (distribution over k-multisets), LP"))
-register(Method("kset-distinct", KSetDistinctOptions, kset_distinct_method, family="kset",
+register(Method("kset-distinct", KSetDistinctOptions, kset_distinct, family="kset",
                 output="kset", labels={"compare": "kset-distinct"}, displays=("distinct",),
                 summary="best distribution over k-subsets of distinct responses, certified"))
 for _name, _fn, _timed, _summary in (

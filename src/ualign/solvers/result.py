@@ -12,8 +12,6 @@ References: shared/spec/THEORY.md §4 (exploitability, robust win rate).
 from __future__ import annotations
 
 import dataclasses
-import types
-from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -30,7 +28,7 @@ from ualign.core.checks import (  # noqa: F401  (re-exported: the solvers import
 )
 from ualign.core.payoffs import deviation_payoffs
 from ualign.core.profile import Profile
-from ualign.solvers.diagnostics import Diagnostics, LegacyDiagnostics
+from ualign.solvers.diagnostics import Diagnostics
 
 __all__ = ["Certified", "SolverError", "SolverResult"]
 
@@ -57,7 +55,6 @@ class Certified(Protocol):
     - ``converged``: whether the method's own stopping criterion was met.
     - ``seconds``: wall time of the solve.
     - ``diagnostics``: the method's typed diagnostics (a frozen dataclass).
-    - ``extras``: deprecated read-only ``Mapping`` view of ``seconds`` and the diagnostics.
     """
 
     @property
@@ -72,35 +69,8 @@ class Certified(Protocol):
     def seconds(self) -> float: ...
     @property
     def diagnostics(self) -> Diagnostics: ...
-    @property
-    def extras(self) -> Mapping[str, Any]: ...
 
 
-def _extras_view(self) -> Mapping[str, Any]:
-    """Deprecated read-only view ``{"seconds": ..., <diagnostic field>: value, ...}`` (fields
-    that are None are left out), kept for code that read the old ``extras`` dict; read
-    ``result.diagnostics.<field>`` and ``result.seconds`` instead."""
-    return types.MappingProxyType({"seconds": self.seconds, **self.diagnostics.as_dict()})
-
-
-def adopt_extras(self, extras) -> None:
-    """``extras=`` given to the constructor (the old form): keep it as the diagnostics."""
-    if extras is None:
-        return
-    extras = dict(extras)
-    if "seconds" in extras and self.seconds == 0.0:
-        object.__setattr__(self, "seconds", float(extras.pop("seconds")))
-    object.__setattr__(self, "diagnostics", LegacyDiagnostics(extras))
-
-
-def with_extras_view(cls):
-    """Give a result dataclass the deprecated ``extras`` view (and ``extras=`` in the
-    constructor, an ``InitVar`` turned into diagnostics)."""
-    cls.extras = property(_extras_view, doc=_extras_view.__doc__)
-    return cls
-
-
-@with_extras_view
 @dataclasses.dataclass(frozen=True)
 class SolverResult:
     """The output of every ``ualign.solvers`` equilibrium solver (a :class:`Certified`).
@@ -122,7 +92,6 @@ class SolverResult:
       seconds: wall time of the solve.
       diagnostics: method-specific typed diagnostics (``ualign.solvers.diagnostics``).
       seed: the ``seed`` the caller passed (the methods are deterministic; recorded only).
-      extras: deprecated read-only mapping view of ``seconds`` and the diagnostics.
     """
 
     policy: np.ndarray
@@ -138,10 +107,6 @@ class SolverResult:
     seconds: float = 0.0
     diagnostics: Diagnostics = dataclasses.field(default_factory=Diagnostics)
     seed: Any = None
-    extras: dataclasses.InitVar[Mapping | None] = None
-
-    def __post_init__(self, extras):
-        adopt_extras(self, extras)
 
     @property
     def certificate(self) -> float:
