@@ -40,6 +40,18 @@ def greedy_local_search(objective: Callable[[np.ndarray], np.ndarray], n: int, s
       ``(S, value, evaluated)``: the best multiset found, sorted ``(size,)``; its value; and
       the number of candidate sets the greedy and swap steps evaluated (``n`` per step; the
       one evaluation of each constructed set is not counted).
+
+    Examples:
+      Maximise the number of distinct responses in a multiset of size 3 over 4 responses:
+
+      >>> import numpy as np
+      >>> from ualign.core._search import greedy_local_search
+      >>> def distinct(sets):
+      ...     return np.array([len(set(s)) for s in sets.tolist()], dtype=float)
+      ...
+      >>> S, value, evaluated = greedy_local_search(distinct, n=4, size=3, seeds=[0])
+      >>> S.tolist(), value
+      ([0, 1, 2], 3.0)
     """
     cand = np.arange(n)
     best_val, best_set, evaluated = -np.inf, None, 0
