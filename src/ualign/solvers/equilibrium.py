@@ -89,8 +89,9 @@ def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
       typed ``diagnostics`` per method.
 
     Raises:
-      ValueError on bad input (k < 1, unknown method, τ < 0, reference off the simplex or with
-      zeros, unknown options); ``SolverError`` if an LP fails.
+      ValueError: on bad input (k < 1, unknown method, τ < 0, reference off the simplex or with
+        zeros, unknown options).
+      SolverError: if an LP fails.
 
     References: shared/spec/THEORY.md §4-5.
 

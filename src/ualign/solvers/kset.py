@@ -68,8 +68,8 @@ class KSetResult:
         value (False when it ran out of ``max_rounds``).
       seconds: wall time; diagnostics: ``KSetDiagnostics`` (master values per round).
       extras: deprecated read-only mapping view of ``seconds`` and the diagnostics.
-      robust_win_rate (= ``value``) and certificate (= ``upper_bound - value``, the certified
-      optimality gap) complete the ``Certified`` protocol.
+      robust_win_rate: ``value``; with ``certificate`` (``upper_bound - value``, the certified
+        optimality gap) it completes the ``Certified`` protocol.
       display: ``"multiset"`` (k-multisets, THEORY §2) or ``"distinct"`` (k-subsets, §9).
     """
 

@@ -224,7 +224,8 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
       otherwise ``kl_bound`` is None and ``converged`` is False.
 
     Raises:
-      ValueError on bad input; ``SolverError`` (with the HiGHS status) if the LP fails.
+      ValueError: on bad input.
+      SolverError: if the LP fails (with the HiGHS status).
 
     References: shared/spec/THEORY.md §4-5.
 
