@@ -9,6 +9,8 @@
   gets one block per public submodule.
 - ``<!-- ualign:claims -->`` becomes the claims of ``ualign reproduce`` with their method notes
   (``ualign.report.claims.CLAIMS``).
+- ``<!-- ualign:readme -->`` becomes README.md (the home page is the README: one text, two
+  places), its links to ``docs/X`` made relative to the site.
 - Links from a page to ``../benchmarks/results/*`` (right on GitHub, where ``docs/`` is a folder
   of the repository) point at copies of those files that ``on_files`` adds to the site.
 
@@ -36,6 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))      # document this tree, not an installe
 PACKAGES = ("ualign.core", "ualign.solvers", "ualign.data", "ualign.llm", "ualign.report",
             "ualign.train", "ualign.integrations")
 RESULTS = "benchmarks/results"
+OUTSIDE = ("CONTRIBUTING.md",)                # files of the repository root the site shows
 
 _MARK = re.compile(r"<!--\s*ualign:(\w+)\s*([\w.]*)\s*-->")
 _ROLE = re.compile(r":(?:py:)?(?:func|class|meth|mod|data|attr|exc|obj|const):`~?([^`]+)`")
@@ -135,10 +138,17 @@ def _claims() -> str:
 
 
 # ---------------------------------------------------------------------------- mkdocs hooks
+def _outside_docs(markdown: str) -> str:
+    """A page written at the repository root, shown at the site's root: ``docs/X`` is ``X``."""
+    return markdown.replace("](docs/", "](")
+
+
 def on_files(files, config):
-    """Add ``benchmarks/results/*`` to the site, where ``docs/`` pages link to them."""
+    """Add ``benchmarks/results/*`` (``docs/`` pages link to them) and CONTRIBUTING.md."""
     from mkdocs.structure.files import File
 
+    for name in OUTSIDE:
+        files.append(File(name, str(ROOT), config["site_dir"], config["use_directory_urls"]))
     for path in sorted((ROOT / RESULTS).glob("*")):
         if path.is_file() and path.suffix in (".md", ".json"):
             files.append(File(f"{RESULTS}/{path.name}", str(ROOT), config["site_dir"],
@@ -155,9 +165,13 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
             return _api(arg)
         if kind == "claims":
             return _claims()
+        if kind == "readme":
+            return _outside_docs((ROOT / "README.md").read_text(encoding="utf-8"))
         raise ValueError(f"{page.file.src_uri}: unknown marker ualign:{kind}")
 
     markdown = _MARK.sub(expand, markdown)
+    if page.file.src_uri in OUTSIDE:
+        markdown = _outside_docs(markdown)
     # ../benchmarks/results/X from a page in docs/ -> the copy added by on_files
     depth = page.file.src_uri.count("/")
     if not page.file.src_uri.startswith(RESULTS):
