@@ -1,4 +1,5 @@
-"""The ``Examples:`` blocks of the public docstrings run as tests (issue 23, deliverable 3).
+"""The ``Examples:`` blocks of the public docstrings run as tests, and so does the README's
+five-line example.
 
 Every module of ``ualign.core`` and ``ualign.solvers`` and ``ualign.llm.select`` is searched with
 ``doctest``; each docstring that holds ``>>>`` lines is one test, run in a fresh namespace with
@@ -13,7 +14,12 @@ from __future__ import annotations
 import doctest
 import importlib
 import inspect
+import os
 import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +107,40 @@ def test_every_public_function_has_an_example():
     done = sorted(n for n in PENDING
                   if n in functions and ">>>" in (inspect.getdoc(functions[n]) or ""))
     assert not done, f"these have an example now; remove them from PENDING: {done}"
+
+
+# ---------------------------------------------------------------------------- the README's example
+ROOT = Path(__file__).resolve().parent.parent
+APA = ROOT.parent / "shared" / "data" / "preflib" / "00028-apa" / "00028-00000001.toc"
+
+
+def _readme_example() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"## The library in five lines\n\n```python\n(.*?)```", text, re.S)
+    assert m, "README.md has no python block under '## The library in five lines'"
+    return m.group(1)
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not APA.is_file(), reason="needs ../shared/data")
+def test_readme_example_prints_what_its_comments_say():
+    """The README's five-line example runs from the repository root, and each ``print`` line
+    prints the value its comment states (the first four-decimal number of the comment, to four
+    decimals; an exploitability stated as ``1.6e-13`` only needs to be below 1e-9)."""
+    code = _readme_example()
+    expected = []
+    for line in code.splitlines():
+        if line.startswith("print("):
+            comment = line.split("#", 1)[1]
+            expected.append((re.search(r"\d\.\d{4}", comment).group(0),
+                             re.search(r"\de-\d+", comment) is not None))
+    assert len(expected) == 4, f"expected 4 print lines, found {len(expected)}"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "NUMBA_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    printed = r.stdout.split("\n")
+    for (value, has_gap), out in zip(expected, printed, strict=False):
+        numbers = [float(x) for x in out.split()]
+        assert f"{numbers[0]:.4f}" == value, f"printed {out!r}, the README says {value}"
+        if has_gap:
+            assert 0 <= numbers[1] < 1e-9, f"exploitability {numbers[1]} (README: ~1e-13)"
