@@ -103,7 +103,8 @@ def _api(package: str) -> str:
         if home and home != package:
             owner = importlib.import_module(home)
             if name in getattr(owner, "__all__", ()) and getattr(owner, name, None) is obj:
-                blocks.append(f"### `{name}`\n\nThe same object as [`{home}.{name}`][{home}.{name}].")
+                ref = f"{home}.{name}"
+                blocks.append(f"### `{name}`\n\nThe same object as [`{ref}`][{ref}].")
                 continue
         if name == "__version__":
             from ualign._version import __version__

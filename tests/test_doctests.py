@@ -121,6 +121,7 @@ def _readme_example() -> str:
     return m.group(1)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 @pytest.mark.skipif(not APA.is_file(), reason="needs ../shared/data")
 def test_readme_example_prints_what_its_comments_say():
