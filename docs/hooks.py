@@ -120,6 +120,11 @@ def _api(package: str) -> str:
 
 
 # ---------------------------------------------------------------------------- claims
+def _md(text: str) -> str:
+    """Plain text as Markdown: ``π*_k`` must not open emphasis."""
+    return re.sub(r"([\\`*_\[\]])", r"\\\1", text)
+
+
 def _claims() -> str:
     from ualign.report import ReproduceConfig
     from ualign.report.claims import CLAIMS
@@ -130,11 +135,11 @@ def _claims() -> str:
             statement = spec.statement.format(c=spec.configure(ReproduceConfig()))
         except (AttributeError, KeyError, IndexError, ValueError):
             statement = spec.statement
-        parts += [f"## ({spec.key}) {spec.title}", "",
-                  f"**Claim** ({spec.reference}): {statement}", "",
-                  f"**Bound checked**: {spec.bound}", ""]
+        parts += [f"## ({spec.key}) {_md(spec.title)}", "",
+                  f"**Claim** ({_md(spec.reference)}): {_md(statement)}", "",
+                  f"**Bound checked**: {_md(spec.bound)}", ""]
         if spec.notes:
-            parts += [f"**How it is measured**: {spec.notes}", ""]
+            parts += [f"**How it is measured**: {_md(spec.notes)}", ""]
     return "\n".join(parts)
 
 
