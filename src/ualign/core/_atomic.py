@@ -28,7 +28,21 @@ __all__ = ["atomic_write_bytes", "atomic_write_set", "atomic_write_text", "sweep
 
 def sweep_stale(path: Path, suffix: str, age: float) -> None:
     """Remove ``.<name>.*<suffix>`` siblings of ``path`` not modified for ``age`` seconds (the
-    temporary files of killed writes of the same target)."""
+    temporary files of killed writes of the same target).
+
+    Examples:
+      A temporary file left by a killed write of ``r.txt`` is removed once older than ``age``
+      seconds:
+
+      >>> import os, pathlib, tempfile
+      >>> from ualign.core._atomic import sweep_stale
+      >>> d = pathlib.Path(tempfile.mkdtemp())
+      >>> _ = (d / ".r.txt.abc.tmp").write_text("partial")
+      >>> os.utime(d / ".r.txt.abc.tmp", (0, 0))  # last modified in 1970
+      >>> sweep_stale(d / "r.txt", ".tmp", age=3600)
+      >>> list(d.iterdir())
+      []
+    """
     now = time.time()
     with contextlib.suppress(OSError):
         for p in path.parent.glob(f".{glob_escape(path.name)}.*{suffix}"):
@@ -63,14 +77,30 @@ def _target(path) -> Path:
 def atomic_write_text(path: Path, text: str, *, stale_after: float = 3600.0) -> Path:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically; the temporary file is
     removed if anything fails, and stale ones of killed writes (older than ``stale_after``
-    seconds) are swept first."""
+    seconds) are swept first.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> from ualign.core._atomic import atomic_write_text
+      >>> path = atomic_write_text(pathlib.Path(tempfile.mkdtemp()) / "note.txt", "hello")
+      >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())  # no temporary left
+      ('hello', ['note.txt'])
+    """
     return atomic_write_bytes(path, text.encode("utf-8"), stale_after=stale_after)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, stale_after: float = 3600.0) -> Path:
     """Write ``data`` to ``path`` atomically (a hidden temporary file in the same folder, then
     ``os.replace``), as :func:`atomic_write_text` describes; e.g. an ``.npz`` or a PNG
-    rendered to a buffer."""
+    rendered to a buffer.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> from ualign.core._atomic import atomic_write_bytes
+      >>> path = atomic_write_bytes(pathlib.Path(tempfile.mkdtemp()) / "x.bin", bytes([1, 2, 3]))
+      >>> list(path.read_bytes())
+      [1, 2, 3]
+    """
     path = _target(path)
     sweep_stale(path, ".tmp", stale_after)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -97,7 +127,16 @@ def atomic_write_set(files, out_dir, *, stale_after: float = 3600.0) -> list[Pat
     every file of the previous set stays as it was. Then each file is moved into place with
     ``os.replace``. Files get the usual permissions (``0o666`` less the umask). Staging
     folders of killed writes older than ``stale_after`` seconds are removed first. Returns
-    the published paths, in the order of ``files``."""
+    the published paths, in the order of ``files``.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> from ualign.core._atomic import atomic_write_set
+      >>> out = pathlib.Path(tempfile.mkdtemp())
+      >>> paths = atomic_write_set({"a.txt": b"1", "plots/b.txt": b"2"}, out)
+      >>> [p.relative_to(out).as_posix() for p in paths], sorted(p.name for p in out.iterdir())
+      (['a.txt', 'plots/b.txt'], ['a.txt', 'plots'])
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _sweep_stale_sets(out, stale_after)

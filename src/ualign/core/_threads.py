@@ -19,14 +19,30 @@ SERIAL_BELOW = 1 << 18  # (users x responses x policies) entries
 
 
 def is_small(entries: int) -> bool:
-    """Whether a sweep over ``entries`` (user, response, policy) entries should run serially."""
+    """Whether a sweep over ``entries`` (user, response, policy) entries should run serially.
+
+    Examples:
+      >>> from ualign.core._threads import SERIAL_BELOW, is_small
+      >>> is_small(100 * 1_000), is_small(SERIAL_BELOW)
+      (True, False)
+    """
     return entries < SERIAL_BELOW
 
 
 @contextlib.contextmanager
 def serial_if_small(entries: int):
     """Run the parallel kernels launched inside on one numba thread when ``entries`` is small;
-    the caller's thread count is restored afterwards."""
+    the caller's thread count is restored afterwards.
+
+    Examples:
+      >>> import numba
+      >>> from ualign.core._threads import serial_if_small
+      >>> with serial_if_small(10):
+      ...     inside = numba.get_num_threads()
+      ...
+      >>> inside
+      1
+    """
     if not is_small(entries):
         yield
         return

@@ -60,6 +60,14 @@ def loo_coefficients(G: int, k: int) -> np.ndarray:
     ``(G, G)`` float array (entries with ``T + A > G-1`` are 0 and never used).
 
     References: THEORY.md §8.
+
+    Examples:
+      Groups of G = 3 samples, k = 1 other player: a sample with no tie and A worse others gets
+      A/2; one tie and no worse other gets 1/4.
+
+      >>> from ualign.core.estimators import loo_coefficients
+      >>> loo_coefficients(3, 1).round(4).tolist()
+      [[0.0, 0.5, 1.0], [0.25, 0.75, 0.0], [0.5, 0.0, 0.0]]
     """
     k = check_k(k)
     G = _check_group(G, k)
@@ -77,7 +85,14 @@ def _check_group(G, k: int, name: str = "G") -> int:
 
 def levels_from_scores(scores) -> np.ndarray:
     """Dense levels ``(..., U, G)`` from utilities: higher score is better (level 0), equal scores
-    tie, NaN is unranked (tied below every scored sample)."""
+    tie, NaN is unranked (tied below every scored sample).
+
+    Examples:
+      >>> import numpy as np
+      >>> from ualign.core.estimators import levels_from_scores
+      >>> levels_from_scores([[0.9, 0.1, 0.9, np.nan]]).tolist()
+      [[0, 1, 0, 2]]
+    """
     s = np.asarray(scores, dtype=float)
     if s.ndim < 2:
         raise ValueError(f"scores must have shape (..., U, G) (users x samples), got {s.shape}")
@@ -112,6 +127,16 @@ def leave_one_out_payoffs(levels, k: int, weights=None, *, per_user: bool = Fals
       Its mean over the G samples is exactly ``1/(k+1)``.
 
     References: THEORY.md §8.
+
+    Examples:
+      Two users, three samples; the estimates average 1/(k+1) over the group:
+
+      >>> from ualign.core.estimators import leave_one_out_payoffs
+      >>> p = leave_one_out_payoffs([[0, 1, 2], [0, 2, 1]], k=1)
+      >>> p.round(4).tolist(), round(float(p.mean()), 4)
+      ([1.0, 0.25, 0.25], 0.5)
+      >>> leave_one_out_payoffs([[0, 1, 2], [0, 2, 1]], k=2).round(4).tolist()
+      [1.0, 0.0, 0.0]
     """
     k = check_k(k)
     lv = np.asarray(levels)
@@ -165,6 +190,14 @@ def payoff_against_group(levels, group, k: int, weights=None) -> np.ndarray:
     Returns: ``(N,)``.
 
     References: THEORY.md §8.
+
+    Examples:
+      Columns 0-2 are samples of the policy, column 3 a baseline text every user ranks last:
+
+      >>> from ualign.core.estimators import payoff_against_group
+      >>> levels = [[0, 1, 2, 3], [2, 1, 0, 3]]
+      >>> payoff_against_group(levels, [True, True, True, False], k=1).round(4).tolist()
+      [0.5, 0.5, 0.5, 0.0]
     """
     k = check_k(k)
     lv = np.asarray(levels, dtype=np.int64)
@@ -282,6 +315,19 @@ def distinct_leave_one_out_payoffs(levels, k: int, weights=None, classes=None) -
       with y_i)`` over the k-subsets ``S`` of the other samples (module docstring).
 
     References: THEORY.md §8, §9.
+
+    Examples:
+      One user, four samples, the first three tied at the top. All distinct (the default) gives
+      the multiset values, averaging 1/(k+1); when samples 0-2 are the same text (class 7), two
+      of them drawn are one response shown, and sample 0 is picked 1/2 against them instead of
+      1/3.
+
+      >>> from ualign.core.estimators import distinct_leave_one_out_payoffs
+      >>> levels = [[0, 0, 0, 1]]
+      >>> distinct_leave_one_out_payoffs(levels, k=2).round(4).tolist()
+      [0.4444, 0.4444, 0.4444, 0.0]
+      >>> distinct_leave_one_out_payoffs(levels, k=2, classes=[7, 7, 7, 3]).round(4).tolist()
+      [0.5, 0.5, 0.5, 0.0]
     """
     k = check_k(k)
     lv = _check_levels(levels)

@@ -76,6 +76,22 @@ def deviation_payoffs(profile: Profile, policy, k: int, display: str = "multiset
 
     Cost: O(U n) per policy (strict orders) after a once-per-profile sort (compiled, parallel
     over users).
+
+    Examples:
+      Three users in a Condorcet cycle: against k = 2 samples of the uniform policy every
+      response is picked with chance 1/(k+1); against two copies of response 0, response 2
+      (preferred to 0 by two users) is picked 2/3 of the time.
+
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core import deviation_payoffs
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])  # a Condorcet cycle
+      >>> deviation_payoffs(P, np.full(3, 1 / 3), k=2).round(4).tolist()
+      [0.3333, 0.3333, 0.3333]
+      >>> deviation_payoffs(P, [1.0, 0.0, 0.0], k=2).round(4).tolist()
+      [0.3333, 0.3333, 0.6667]
+      >>> deviation_payoffs(P, [1.0, 0.0, 0.0], k=2, display="distinct").round(4).tolist()
+      [0.5, 0.3333, 0.6667]
     """
     profile = _check_profile(profile)
     k = check_k(k)
@@ -104,6 +120,23 @@ def robust_win_rate(profile: Profile, policy, k: int, display: str = "multiset"
     ``display`` (see ``deviation_payoffs``).
 
     By linearity in the opponent this is also the minimum over every single-output ``π'``.
+
+    Examples:
+      The uniform policy on a Condorcet cycle wins k/(k+1) against every single response; two
+      copies of response 0 lose to response 2.
+
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core import robust_win_rate
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])  # a Condorcet cycle
+      >>> r = robust_win_rate(P, np.full(3, 1 / 3), k=2)
+      >>> round(r.value, 4), r.display
+      (0.6667, 'multiset')
+      >>> r = robust_win_rate(P, [1.0, 0.0, 0.0], k=2)
+      >>> round(r.value, 4), r.worst
+      (0.3333, 2)
+      >>> round(robust_win_rate(P, np.full(3, 1 / 3), k=2, display="distinct").value, 4)
+      0.6481
     """
     display = check_display(display)
     L = deviation_payoffs(profile, policy, k, display)
@@ -124,6 +157,19 @@ def exploitability(profile: Profile, policy, k: int, display: str = "multiset"):
     value ``min_π max_y L^dist(π, y)`` is instance-dependent and not known in closed form, so
     ``display="distinct"`` raises ``ValueError``; use ``robust_win_rate(..., display="distinct")``
     for a policy's distinct-display guarantee.
+
+    Examples:
+      The uniform policy is the equilibrium of a Condorcet cycle; a point mass is exploitable by
+      1/3.
+
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core import exploitability
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])  # a Condorcet cycle
+      >>> round(exploitability(P, np.full(3, 1 / 3), k=2), 12)
+      0.0
+      >>> round(exploitability(P, [1.0, 0.0, 0.0], k=2), 4)
+      0.3333
     """
     k = check_k(k)
     if not display_spec(display).has_game_value:
@@ -155,6 +201,17 @@ def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1,
     Distinct, ℓ > 1: the same sum ``Σ_c Σ_{i>=1, j} D_π(c, i) D_ρ(c, j) · i/(i+j)`` with
     ``D(c, i)`` the chance that no sample is strictly better than class c and i distinct
     responses of c are drawn (``core.sets.copy_counts``).
+
+    Examples:
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core import win_rate
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])  # a Condorcet cycle
+      >>> round(win_rate(P, [1.0, 0.0, 0.0], k=1, opponent=2), 4)  # one user prefers 0 to 2
+      0.3333
+      >>> u = np.full(3, 1 / 3)
+      >>> round(win_rate(P, u, k=2, opponent=u, ell=2), 4)  # symmetric: 1/2
+      0.5
     """
     profile = _check_profile(profile)
     k = check_k(k)
@@ -214,6 +271,21 @@ def set_win_rate(profile: Profile, sets, probs, opponent, ell: int = 1,
 
     ``D(b, j)`` the chance that no draw is strictly better than b and j distinct responses of
     level b are drawn (``core.sets.copy_counts``). For ℓ = 1 only ``i`` differs.
+
+    Examples:
+      Showing the set {0, 1} always; and showing response 0 twice against one copy of it (copies
+      count under multiset display, not under distinct display).
+
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core import set_win_rate
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])  # a Condorcet cycle
+      >>> round(set_win_rate(P, [[0, 1]], [1.0], opponent=2), 4)
+      0.6667
+      >>> round(set_win_rate(P, [[0, 0]], [1.0], opponent=0), 4)
+      0.6667
+      >>> round(set_win_rate(P, [[0, 0]], [1.0], opponent=0, display="distinct"), 4)
+      0.5
     """
     profile = _check_profile(profile)
     n = profile.n_responses
@@ -231,7 +303,19 @@ def robust_set_win_rate(profile: Profile, sets, probs, display: str = "multiset"
     """``min_y' Σ_j probs[j] WR(sets[j], y')`` over single responses ``y'``, with the minimiser:
     the robust win rate of a k-set policy (by linearity also the minimum over single-output
     opponents). Each ``WR(sets, y')`` equals ``set_win_rate(profile, sets, probs, y',
-    display=...)`` (``core.sets.policy_win_rates``). Cost O(U m (k + n))."""
+    display=...)`` (``core.sets.policy_win_rates``). Cost O(U m (k + n)).
+
+    Examples:
+      The three pairs of a Condorcet cycle, each shown with probability 1/3:
+
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core import robust_set_win_rate
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])  # a Condorcet cycle
+      >>> r = robust_set_win_rate(P, [[0, 1], [1, 2], [0, 2]], np.full(3, 1 / 3))
+      >>> round(r.value, 4), r.display
+      (0.7222, 'multiset')
+    """
     profile = _check_profile(profile)
     n = profile.n_responses
     display = check_display(display)

@@ -114,7 +114,20 @@ def _pairs(row: np.ndarray):
 def comparison_counts(profile: Profile, evidence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(A, D, T)``, each ``(E, U)`` int: per evidence row and type, the numbers of the row's
     strict comparisons that the type's order agrees with, disagrees with, and ties.
-    ``A + D + T`` is the row's number of strict comparisons. O(U · |comparisons|) per row."""
+    ``A + D + T`` is the row's number of strict comparisons. O(U · |comparisons|) per row.
+
+    Examples:
+      A user who revealed 0 ≻ 1: the first type agrees, the second disagrees.
+
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core.posterior import comparison_counts
+      >>> P = Profile.from_rankings([[0, 1, 2], [2, 1, 0]], weights=[3, 1])
+      >>> e = [0.0, 1.0, np.nan]  # the user prefers 0 to 1; response 2 is unknown
+      >>> A, D, T = comparison_counts(P, e)
+      >>> A.tolist(), D.tolist(), T.tolist()
+      ([[1, 0]], [[0, 1]], [[0, 0]])
+    """
     P = _check_profile(profile)
     e = _check_evidence(evidence, P.n_responses)
     lv = P.levels
@@ -141,7 +154,17 @@ def _log_lik(A, D, T, delta: float) -> np.ndarray:
 
 
 def log_likelihoods(profile: Profile, evidence, delta: float) -> np.ndarray:
-    """``log P(e | u)`` under the noise model with ``δ = delta``: ``(E, U)``."""
+    """``log P(e | u)`` under the noise model with ``δ = delta``: ``(E, U)``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core.posterior import log_likelihoods
+      >>> P = Profile.from_rankings([[0, 1, 2], [2, 1, 0]], weights=[3, 1])
+      >>> e = [0.0, 1.0, np.nan]  # the user prefers 0 to 1; response 2 is unknown
+      >>> np.exp(log_likelihoods(P, e, delta=0.1)).round(4).tolist()  # 1 - δ and δ
+      [[0.9, 0.1]]
+    """
     delta = _check_delta(delta, "delta")
     A, D, T = comparison_counts(profile, evidence)
     return _log_lik(A, D, T, delta)
@@ -181,6 +204,18 @@ def posterior_weights(profile: Profile, evidence, delta: float, group=None) -> n
     Returns:
       ``(E, U)``: each row on the simplex. A row with no strict comparison (and no group) gets
       the prior weights exactly.
+
+    Examples:
+      Prior weights 3/4 and 1/4; after 0 ≻ 1 with δ = 0.1 the agreeing type has 0.75·0.9 /
+      (0.75·0.9 + 0.25·0.1) of the weight:
+
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core.posterior import posterior_weights
+      >>> P = Profile.from_rankings([[0, 1, 2], [2, 1, 0]], weights=[3, 1])
+      >>> e = [0.0, 1.0, np.nan]  # the user prefers 0 to 1; response 2 is unknown
+      >>> posterior_weights(P, [e, [np.nan, np.nan, np.nan]], delta=0.1).round(4).tolist()
+      [[0.9643, 0.0357], [0.75, 0.25]]
     """
     P = _check_profile(profile)
     delta = _check_delta(delta, "delta")
@@ -214,6 +249,18 @@ def fit_noise(profile: Profile, evidences, grid=None) -> NoiseFit:
 
     Returns:
       :class:`NoiseFit` (``delta``, the grid, the log-likelihood at each grid point).
+
+    Examples:
+      Held-out users who mostly agree with the population's types choose a small δ:
+
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core.posterior import fit_noise
+      >>> P = Profile.from_rankings([[0, 1, 2], [2, 1, 0]], weights=[3, 1])
+      >>> held_out = [[0, 1, 2], [2, 1, 0], [0, 2, 1], [0, 1, 2]]
+      >>> fit = fit_noise(P, held_out, grid=[0.05, 0.1, 0.2, 0.3])
+      >>> fit.delta, fit.grid.tolist()
+      (0.1, [0.05, 0.1, 0.2, 0.3])
     """
     P = _check_profile(profile)
     e = _check_evidence(evidences, P.n_responses, "evidences")
@@ -273,6 +320,18 @@ def posterior(profile: Profile, evidence, noise=0.1, *, group=None,
       A :class:`ualign.Profile` with the same levels, labels and groups and the posterior
       weights. With no strict comparison and no group it returns ``profile`` itself (the same
       weights exactly), so ``m = 0`` is universal alignment. ``meta["posterior δ"]`` records δ.
+
+    Examples:
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.core.posterior import posterior
+      >>> P = Profile.from_rankings([[0, 1, 2], [2, 1, 0]], weights=[3, 1])
+      >>> e = [0.0, 1.0, np.nan]  # the user prefers 0 to 1; response 2 is unknown
+      >>> Q = posterior(P, e, noise=0.1)
+      >>> Q.weights.round(4).tolist(), Q.meta["posterior δ"]
+      ([0.9643, 0.0357], '0.1')
+      >>> posterior(P, [np.nan] * 3) is P  # no evidence: the population itself
+      True
     """
     P = _check_profile(profile)
     e = _check_evidence(evidence, P.n_responses)

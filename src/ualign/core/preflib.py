@@ -156,6 +156,18 @@ def read_preflib(path: str | os.PathLike) -> Profile:
 
     Weights are the line counts normalised to sum 1 (``n_voters`` keeps the total); labels are the
     ``ALTERNATIVE NAME`` entries; the other header fields are kept in ``meta``.
+
+    Examples:
+      A round trip through a temporary file (``write_preflib``):
+
+      >>> import tempfile, pathlib
+      >>> from ualign import Profile, read_preflib, write_preflib
+      >>> P = Profile.from_rankings([[0, 1, 2], [2, 1, 0]], weights=[3, 1], n_voters=4,
+      ...                           labels=["a", "b", "c"])
+      >>> path = write_preflib(P, pathlib.Path(tempfile.mkdtemp()) / "tiny.soc")
+      >>> Q = read_preflib(path)
+      >>> Q.levels.tolist(), Q.weights.tolist(), Q.n_voters, Q.labels
+      ([[0, 1, 2], [2, 1, 0]], [0.75, 0.25], 4.0, ('a', 'b', 'c'))
     """
     path = Path(check_path(path))
     if not path.is_file():
@@ -355,6 +367,23 @@ def write_preflib(profile: Profile, path: str | os.PathLike, *, data_type: str |
     are escaped (see the module docstring) and :func:`read_preflib` reverses it. The file is
     written atomically: to a hidden temporary file in the same folder, renamed into place,
     and removed if anything fails (one left by a killed write is swept after an hour).
+
+    Examples:
+      >>> import tempfile, pathlib
+      >>> from ualign import Profile, write_preflib
+      >>> P = Profile.from_rankings([[0, 1, 2], [2, 1, 0]], weights=[3, 1], n_voters=4,
+      ...                           labels=["a", "b", "c"])
+      >>> path = write_preflib(P, pathlib.Path(tempfile.mkdtemp()) / "tiny.soc")
+      >>> print(path.read_text(), end="")
+      # DATA TYPE: soc
+      # NUMBER ALTERNATIVES: 3
+      # NUMBER VOTERS: 4
+      # NUMBER UNIQUE ORDERS: 2
+      # ALTERNATIVE NAME 1: a
+      # ALTERNATIVE NAME 2: b
+      # ALTERNATIVE NAME 3: c
+      3: 1,2,3
+      1: 3,2,1
     """
     profile = check_profile(profile)
     path = Path(check_path(path))

@@ -224,6 +224,23 @@ class Profile:
 
     Build profiles with :meth:`from_rankings`, :meth:`from_levels`, :meth:`from_scores` or
     :func:`ualign.read_preflib`; the constructor validates, densifies and merges too.
+
+    Examples:
+      Three users in a Condorcet cycle (rankings best first), then a profile from scores with a
+      tie and an unranked response:
+
+      >>> from ualign import Profile
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+      >>> P, P.condorcet_winner()
+      (Profile(users=3, responses=3), None)
+      >>> P.pairwise_preferences().round(4).tolist()
+      [[0.0, 0.6667, 0.3333], [0.3333, 0.0, 0.6667], [0.6667, 0.3333, 0.0]]
+      >>> S = Profile.from_scores([[3.0, 1.0, 1.0], [float("nan"), 2.0, 5.0]])
+      >>> S, S.levels.tolist()
+      (Profile(users=2, responses=3, ties), [[0, 1, 1], [2, 1, 0]])
+      >>> M = Profile.from_levels([[0, 1], [0, 1], [1, 0]])  # identical rows are merged
+      >>> M.weights.round(4).tolist()
+      [0.6667, 0.3333]
     """
 
     levels: np.ndarray

@@ -60,7 +60,17 @@ def binomial_terms(r, B, ell: int) -> np.ndarray:
 
 
 def check_sets(sets, n: int, name: str = "sets") -> np.ndarray:
-    """A 2-d integer array ``(m, k)`` of response indices in ``[0, n)``, returned as given."""
+    """A 2-d integer array ``(m, k)`` of response indices in ``[0, n)``, returned as given.
+
+    Examples:
+      >>> from ualign.core.sets import check_sets
+      >>> check_sets([[0, 1], [2, 2]], n=3).tolist()
+      [[0, 1], [2, 2]]
+      >>> check_sets([[0, 3]], n=3)
+      Traceback (most recent call last):
+        ...
+      ValueError: sets must hold response indices in [0, 3), got 3 at row 0, column 1
+    """
     S = np.asarray(sets)
     if S.ndim != 2 or S.shape[1] < 1:
         raise ValueError(f"{name} must be a 2-d integer array (m sets, k responses), got shape "
@@ -77,7 +87,17 @@ def check_sets(sets, n: int, name: str = "sets") -> np.ndarray:
 
 def class_masses(levels, p):
     """Per user and level class: ``t[u, l]`` the mass of ``p`` at level l and ``worse[u, l]`` the
-    mass strictly worse. ``(U, n)`` each (levels are dense, so ``l < n``)."""
+    mass strictly worse. ``(U, n)`` each (levels are dense, so ``l < n``).
+
+    Examples:
+      One user who ranks 0 first and ties 1 with 2; the policy puts 1/2 on 0 and 1/4 on each of
+      1 and 2:
+
+      >>> from ualign.core.sets import class_masses
+      >>> t, worse = class_masses([[0, 1, 1]], [0.5, 0.25, 0.25])
+      >>> t.tolist(), worse.tolist()
+      ([[0.5, 0.5, 0.0]], [[0.5, 0.0, 0.0]])
+    """
     lv = np.asarray(levels).astype(np.int64)
     U, n = lv.shape
     flat = (np.arange(U)[:, None] * n + lv).ravel()
@@ -95,6 +115,16 @@ def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> n
     by the DP of ``_kernels.class_distinct_counts`` (O(|T| ℓ² min(|T|, ℓ)) per user and class).
     For ℓ = 1 both are ``(worse, t)``. ``order`` is the profile's encoded order
     (``Profile._sorted_orders``), computed here if not given.
+
+    Examples:
+      Two draws of a policy uniform over a tie class {1, 2} below response 0: the multiset
+      counts draws, distinct display counts distinct responses.
+
+      >>> from ualign.core.sets import copy_counts
+      >>> copy_counts([[0, 1, 1]], [0.0, 0.5, 0.5], 2)[0, 1].round(4).tolist()
+      [0.0, 0.0, 1.0]
+      >>> copy_counts([[0, 1, 1]], [0.0, 0.5, 0.5], 2, display="distinct")[0, 1].round(4).tolist()
+      [0.0, 0.5, 0.5]
     """
     U, n = np.shape(levels)
     check_size(8 * U * n * (ell + 1) * 2, f"the copy counts of {U} users x {n} responses x "
@@ -115,7 +145,19 @@ def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> n
 
 def best_copies(levels, sets, display: str = "multiset"):
     """Per user and set: the best level ``b`` in the set and its copies ``i`` there (multiset:
-    entries; distinct: distinct responses). ``(U, m)`` each."""
+    entries; distinct: distinct responses). ``(U, m)`` each.
+
+    Examples:
+      A user who ties 1 and 2 at level 1: the set {1, 2} and the multiset {1, 1} both have their
+      best level there, with two entries but one distinct response for {1, 1}.
+
+      >>> from ualign.core.sets import best_copies
+      >>> best, copies = best_copies([[0, 1, 1]], [[1, 2], [1, 1]])
+      >>> best.tolist(), copies.tolist()
+      ([[1, 1]], [[2, 2]])
+      >>> best_copies([[0, 1, 1]], [[1, 2], [1, 1]], display="distinct")[1].tolist()
+      [[2, 1]]
+    """
     lv = np.asarray(levels).astype(np.int64)
     S = np.asarray(sets, dtype=np.int64)
     sl = lv[:, S]  # (U, m, k)
@@ -136,7 +178,22 @@ def set_shares(levels, weights, sets, opponent, ell: int = 1, display: str = "mu
 
     The sets are handled in blocks of at most ``chunk`` (default all) and at most
     ``BLOCK_BYTES // (8 U (ℓ+1))`` sets, so the ``(U, block, ℓ+1)`` work arrays stay under
-    ``BLOCK_BYTES`` (32 MiB) each, whatever m."""
+    ``BLOCK_BYTES`` (32 MiB) each, whatever m.
+
+    Examples:
+      Three users in a Condorcet cycle (levels), the sets {0, 1} and {0, 0} against one draw of
+      response 0:
+
+      >>> import numpy as np
+      >>> from ualign.core.sets import set_shares
+      >>> levels = [[0, 1, 2], [2, 0, 1], [1, 2, 0]]
+      >>> w = np.full(3, 1 / 3)
+      >>> set_shares(levels, w, [[0, 1], [0, 0]], [1.0, 0.0, 0.0]).round(4).tolist()
+      [0.6667, 0.6667]
+      >>> sets, opponent = [[0, 1], [0, 0]], [1.0, 0.0, 0.0]
+      >>> set_shares(levels, w, sets, opponent, display="distinct").round(4).tolist()
+      [0.6667, 0.5]
+    """
     S = np.asarray(sets, dtype=np.int64)
     m = S.shape[0]
     U = np.shape(levels)[0]
@@ -168,6 +225,13 @@ def set_win_matrix(levels, weights, sets, display: str = "multiset",
     Per user: 1 if ``y'`` is strictly worse than the set's best level b, ``i/(i+1)`` if tied with
     it (``i`` copies at b: entries for multiset, distinct responses for distinct), 0 if better.
     The k-set solvers price with it; a k-set policy ``x`` wins ``min_y' (x @ A)[y']``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from ualign.core.sets import set_win_matrix
+      >>> levels = [[0, 1, 2], [2, 0, 1], [1, 2, 0]]  # a Condorcet cycle
+      >>> set_win_matrix(levels, np.full(3, 1 / 3), [[0, 1], [0, 0]]).round(4).tolist()
+      [[0.6667, 0.8333, 0.6667], [0.6667, 0.6667, 0.3333]]
     """
     lv = np.asarray(levels, dtype=np.int64)
     U, n = lv.shape
@@ -190,6 +254,17 @@ def policy_win_rates(levels, weights, sets, probs, display: str = "multiset") ->
     The k-set policy's win rate against each response (its minimum is the policy's robust win
     rate). Per ``y'`` the same numbers as ``set_shares(..., opponent=e_y', ell=1) @ probs``
     (entries 1, ``i/(i+1)``, 0 per user and set), from one ``best_copies`` pass: O(U m (k + n)).
+
+    Examples:
+      The three pairs of a Condorcet cycle, each shown with probability 1/3, win 13/18 against
+      each response:
+
+      >>> import numpy as np
+      >>> from ualign.core.sets import policy_win_rates
+      >>> levels = [[0, 1, 2], [2, 0, 1], [1, 2, 0]]
+      >>> w = probs = np.full(3, 1 / 3)
+      >>> policy_win_rates(levels, w, [[0, 1], [1, 2], [0, 2]], probs).round(4).tolist()
+      [0.7222, 0.7222, 0.7222]
     """
     lv = np.asarray(levels, dtype=np.int64)
     q = np.asarray(probs, dtype=float)

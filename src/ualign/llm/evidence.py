@@ -1,5 +1,5 @@
 """Evidence about one described user, turned into posterior weights over a text population's
-users (issue 14, item 5: ``ualign select --evidence-votes / --evidence-persona``).
+users (``ualign select --evidence-votes / --evidence-persona``).
 
 Two kinds of evidence, each a reuse of an existing posterior:
 

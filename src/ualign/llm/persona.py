@@ -1,5 +1,5 @@
 """Persona evidence: weight a text population's users by how close their description is to a
-persona string (issue 14, item 2).
+persona string.
 
 The posterior given a persona p is a softmax over embedding similarity, tempered by τ:
 

@@ -70,6 +70,17 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
     binomial terms are formed in log space for k > 1000, so large k stays finite.
 
     References: shared/spec/THEORY.md §6.
+
+    Examples:
+      The uniform policy on a Condorcet cycle, shown k = 2 times, wins 4/9 against its worst
+      opponent pair (ℓ = 2; the 6 pairs are enumerated):
+
+      >>> import numpy as np
+      >>> from ualign import Profile, worst_opponent
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+      >>> w = worst_opponent(P, np.full(3, 1 / 3), k=2, ell=2)
+      >>> round(w.value, 4), w.exact
+      (0.4444, True)
     """
     profile = check_profile(profile)
     k = check_k(k)

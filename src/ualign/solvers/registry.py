@@ -100,7 +100,19 @@ _REGISTRY: dict[str, Method] = {}
 
 
 def register(method: Method) -> Method:
-    """Add a method (once: a second registration of a name raises ``ValueError``)."""
+    """Add a method (once: a second registration of a name raises ``ValueError``).
+
+    Examples:
+      A name registers once; registering a new method makes ``solve_ualign(method=...)``,
+      ``ualign compare`` and the contract tests find it (CONTRIBUTING.md shows a whole
+      registration).
+
+      >>> from ualign.solvers import registry
+      >>> registry.register(registry.get("auto"))
+      Traceback (most recent call last):
+        ...
+      ValueError: method 'auto' is already registered
+    """
     if method.name in _REGISTRY:
         raise ValueError(f"method {method.name!r} is already registered")
     if method.output not in ("policy", "kset"):
@@ -117,17 +129,44 @@ def register(method: Method) -> Method:
 
 
 def methods(family: str | None = None) -> tuple[Method, ...]:
-    """The registered methods (of one family), in registration order."""
+    """The registered methods (of one family), in registration order.
+
+    Examples:
+      >>> from ualign.solvers import registry
+      >>> [(m.name, m.family, m.k_free) for m in registry.methods("nlhf")]
+      [('nlhf', 'nlhf', True)]
+    """
     return tuple(m for m in _REGISTRY.values() if family is None or m.family == family)
 
 
 def names(family: str | None = None) -> tuple[str, ...]:
-    """Names of the registered methods (of one family), in registration order."""
+    """Names of the registered methods (of one family), in registration order.
+
+    Examples:
+      >>> from ualign.solvers import registry
+      >>> registry.names("ualign")
+      ('auto', 'hedge', 'optimistic', 'extragradient', 'mmd')
+    """
     return tuple(m.name for m in methods(family))
 
 
 def get(name: str, family: str | None = None) -> Method:
-    """The method registered as ``name`` (in ``family`` if given); ``ValueError`` otherwise."""
+    """The method registered as ``name`` (in ``family`` if given); ``ValueError`` otherwise.
+
+    Examples:
+      >>> from ualign import Profile
+      >>> from ualign.solvers import registry
+      >>> m = registry.get("auto", family="ualign")
+      >>> m.name, m.output, m.options.__name__
+      ('auto', 'policy', 'AutoOptions')
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+      >>> round(m.solve(P, 2).robust_win_rate, 4)
+      0.6667
+      >>> registry.get("nope", family="nlhf")
+      Traceback (most recent call last):
+        ...
+      ValueError: method must be one of ('nlhf',), got 'nope'
+    """
     m = _REGISTRY.get(name) if isinstance(name, str) else None
     if m is None or (family is not None and m.family != family):
         raise ValueError(f"method must be one of {names(family)}, got {name!r}")
@@ -136,14 +175,40 @@ def get(name: str, family: str | None = None) -> Method:
 
 def labelled(consumer: str) -> dict[str, Method]:
     """``label -> method`` for the methods offered by ``consumer`` (``"compare"``,
-    ``"select"``), in registration order."""
+    ``"select"``), in registration order.
+
+    Examples:
+      >>> from ualign.solvers import registry
+      >>> compare = registry.labelled("compare")
+      >>> compare["ualign"].name, "nlhf" in compare
+      ('auto', True)
+    """
     return {m.labels[consumer]: m for m in _REGISTRY.values() if consumer in m.labels}
 
 
 def check_field(options, name: str, check: Callable[[Any, str], Any], *,
                 optional: bool = True) -> None:
     """Run ``check(value, name)`` on a field and store what it returns (in ``__post_init__`` of
-    a frozen options dataclass). None is left alone when ``optional``, else it raises."""
+    a frozen options dataclass). None is left alone when ``optional``, else it raises.
+
+    Examples:
+      The options of a method check their fields once, when built:
+
+      >>> import dataclasses
+      >>> from ualign.core.checks import check_positive
+      >>> from ualign.solvers.registry import Options, check_field
+      >>> @dataclasses.dataclass(frozen=True)
+      ... class StepOptions(Options):
+      ...     eta: float | None = None
+      ...     def __post_init__(self):
+      ...         check_field(self, "eta", check_positive)
+      >>> StepOptions(eta=1).eta, StepOptions().eta
+      (1.0, None)
+      >>> StepOptions(eta=-1)
+      Traceback (most recent call last):
+        ...
+      ValueError: eta must be >= 0, got -1
+    """
     value = getattr(options, name)
     if value is None:
         if not optional:
@@ -153,7 +218,18 @@ def check_field(options, name: str, check: Callable[[Any, str], Any], *,
 
 
 def check_flag(value, name: str) -> bool:
-    """A boolean option (``progress``): True, False or a NumPy bool."""
+    """A boolean option (``progress``): True, False or a NumPy bool.
+
+    Examples:
+      >>> import numpy as np
+      >>> from ualign.solvers.registry import check_flag
+      >>> check_flag(np.bool_(True), "progress")
+      True
+      >>> check_flag(1, "progress")
+      Traceback (most recent call last):
+        ...
+      ValueError: progress must be True or False, got int 1
+    """
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {type(value).__name__} "
                          f"{value!r:.40}")

@@ -92,6 +92,17 @@ class SolverResult:
       seconds: wall time of the solve.
       diagnostics: method-specific typed diagnostics (``ualign.solvers.diagnostics``).
       seed: the ``seed`` the caller passed (the methods are deterministic; recorded only).
+
+    Examples:
+      Every equilibrium solver returns one; RLHF and NLHF are certified at k = 1.
+
+      >>> from ualign import Profile, solve_nlhf
+      >>> P = Profile.from_rankings([[0, 1, 2], [0, 2, 1], [1, 0, 2]])  # 0: Condorcet winner
+      >>> res = solve_nlhf(P)
+      >>> res.policy.round(4).tolist(), res.k, res.method, res.worst_response
+      ([1.0, 0.0, 0.0], 1, 'nlhf-lp', 0)
+      >>> round(res.robust_win_rate, 4), res.certificate == res.exploitability
+      (0.5, True)
     """
 
     policy: np.ndarray

@@ -106,7 +106,8 @@ class SelfPlayTrainer:
       population: object with ``rank(texts) -> Profile`` or ``scores(texts) -> (U, G)``
         (+ ``weights``). In fixed-response mode a :class:`ualign.Profile` over the candidates is
         accepted and wrapped in :class:`CandidatePopulation`.
-      model, tokenizer: a causal LM and its tokenizer; loaded from ``config.model`` when None.
+      model: a causal LM; loaded from ``config.model`` when None.
+      tokenizer: its tokenizer; loaded from ``config.model`` when None.
       accelerator: an ``accelerate.Accelerator``; created when None.
       callbacks: functions ``f(trainer, step, metrics)`` called after each step.
 

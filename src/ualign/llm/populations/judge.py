@@ -232,8 +232,9 @@ class JudgePopulation(Population):
       on_failure: ``"raise"`` (:class:`JudgeError`) or ``"skip"`` (the order is left out of the
         mean; a persona with no valid ranking gets NaN, unranked). Every failure is appended
         to ``failures`` either way.
-      template, system: the judge prompt (fields ``{persona}``, ``{question}``,
-        ``{candidates}``, ``{n}``, ``{example}``) and an optional system message.
+      template: the judge prompt (fields ``{persona}``, ``{question}``, ``{candidates}``,
+        ``{n}``, ``{example}``).
+      system: an optional system message.
       max_new_tokens: tokens per answer; None: ``4 G + 8``.
       name: the judge's name in cache keys (default: the generator's ``name``; a callable's
         qualified name).

@@ -24,7 +24,9 @@ class RewardModelPopulation(Population):
       personas: ``U`` persona texts; weights: optional ``(U,)``.
       tokenizer: required when ``model`` is an object; loaded from ``model`` otherwise.
       template: how persona and candidate are joined.
-      batch_size, max_length, device: scoring options.
+      batch_size: texts scored together.
+      max_length: tokens per scored text (longer ones are truncated).
+      device: where the model runs.
     """
 
     def __init__(self, model, personas: Sequence[str], weights=None, tokenizer=None,
