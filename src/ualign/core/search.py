@@ -100,6 +100,7 @@ def local_search(gains: Gains, n: int, size: int, *, seeds: Iterable[int] | None
 
     Examples:
       >>> import numpy as np
+      >>> from ualign.core.search import local_search
       >>> v = np.array([0.1, 0.7, 0.3])
       >>> r = local_search(lambda T: v[list(T)].sum() + v, 3, 2, distinct=True)
       >>> r.set.tolist(), round(r.value, 12), r.greedy
