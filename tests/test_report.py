@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import ualign
+from ualign.cli._options import parse_ks, parse_methods
 from ualign.data.generators import random_profile
 from ualign.report import claims as C
-from ualign.report.compare import diversity, kset_marginal, parse_ks, parse_methods
+from ualign.report.compare import entropy_and_support, kset_marginal
 from ualign.report.plots import Plot, Series, render_png
 from ualign.report.render import (
     fmt,
@@ -53,10 +54,10 @@ def test_parse_methods():
         parse_methods("rlhf,rlhf")
 
 
-def test_diversity_and_marginal():
-    h, s = diversity([0.5, 0.5, 0.0])
+def test_entropy_and_support_and_marginal():
+    h, s = entropy_and_support([0.5, 0.5, 0.0])
     assert h == pytest.approx(1.0) and s == 2
-    assert diversity([1.0, 0, 0]) == (0.0, 1)
+    assert entropy_and_support([1.0, 0, 0]) == (0.0, 1)
     q = kset_marginal(np.array([[0, 0], [1, 2]]), np.array([0.25, 0.75]), 4)
     np.testing.assert_allclose(q, [0.25, 0.375, 0.375, 0.0])
 

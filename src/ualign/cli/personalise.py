@@ -39,33 +39,6 @@ def add_arguments(p):
                         "(default ./ualign-personalise)")
 
 
-def parse_ms(spec: str, name: str = "--m") -> tuple[int, ...]:
-    """``"0,1,2,4"`` (or ranges ``"0..4"``) -> sorted distinct integers >= 0."""
-    out: set[int] = set()
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"{name} must be a list like 0,1,2,4,8,16, got {spec!r}")
-    for pos, item in enumerate(spec.split(",")):
-        item = item.strip()
-        try:
-            if ".." in item:
-                lo, hi = (int(v) for v in item.split(".."))
-                if lo > hi:
-                    raise ValueError
-                vals = range(lo, hi + 1)
-            else:
-                vals = [int(item)]
-        except ValueError:
-            raise ValueError(f"{name} must be a list like 0,1,2,4,8,16 (ranges lo..hi with "
-                             f"lo <= hi), got {spec!r}: cannot read item {item!r} at position "
-                             f"{pos}") from None
-        for v in vals:
-            if v < 0:
-                raise ValueError(f"{name} values must be integers >= 0, got {v} at position "
-                                 f"{pos}")
-            out.add(v)
-    return tuple(sorted(out))
-
-
 def _noise(text: str):
     if text == "fit":
         return "fit"
@@ -126,9 +99,9 @@ def run(args) -> int:
     from rich.console import Console
 
     from ualign._text import plain
+    from ualign.cli._options import parse_ks, parse_ms
     from ualign.cli._paths import out_dir
     from ualign.cli._progress import progress
-    from ualign.report.compare import parse_ks
     from ualign.report.personalise import curve_png, load_people, measure_personalisation
     from ualign.report.render import write_files
     from ualign.report.results import jsonable

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ualign.core import Profile
+from ualign.core.displays import PAPER_DISPLAY
 from ualign.report.compare import compare_methods
-from ualign.report.results import CompareResult, DatasetSection
+from ualign.report.results import CompareResult, DatasetSection, KSetPolicy
 from ualign.solvers import registry
 
 __all__ = ["DATASETS", "DISPLAY_METHODS", "KSET_MAX_SETS", "KSET_MAX_WORK", "QUICK_DATASETS",
@@ -63,8 +64,8 @@ KSET_MAX_SETS = 20000
 KSET_MAX_WORK = 1e8
 
 
-#: compare's methods by label (registry properties decide how each policy is stored)
-_METHODS = registry.labelled("compare")
+#: compare's methods by name (registry properties decide how each policy is stored)
+_COMPARE_BY_NAME = registry.labelled("compare")
 
 
 def available_datasets(data_dir: str | Path | None,
@@ -112,7 +113,7 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
 
     shows: dict[str, list[str]] = {}
     for m in cmp.methods:
-        meth, pol = _METHODS[m], cmp.policies.get(m, {})
+        meth, pol = _COMPARE_BY_NAME[m], cmp.policies.get(m, {})
         key = 0 if meth.k_free else k_show  # RLHF / NLHF policies are stored at k = 0
         if meth.output == "policy" and key in pol:
             p = np.asarray(pol[key])
@@ -122,22 +123,22 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
             if support > len(idx):  # say when the list is cut
                 title += f" (top {len(idx)} of {support})"
             shows[title] = [line(y, p[y]) for y in idx]
-        elif meth.output == "kset" and meth.family == "kset" and cmp.extras.get(m):
-            k_set = k_show if k_show in cmp.extras[m] else max(cmp.extras[m])
-            what = "distinct " if "multiset" not in meth.displays else ""
-            lines = _set_lines(profile, cmp.extras[m][k_set])
-            n_sets = int(np.count_nonzero(np.asarray(cmp.extras[m][k_set]["probs"]) > 0))
+        elif meth.output == "kset" and meth.family == "kset" and cmp.ksets.get(m):
+            k_set = k_show if k_show in cmp.ksets[m] else max(cmp.ksets[m])
+            what = "distinct " if PAPER_DISPLAY not in meth.displays else ""
+            lines = _set_lines(profile, cmp.ksets[m][k_set])
+            n_sets = int(np.count_nonzero(np.asarray(cmp.ksets[m][k_set].probs) > 0))
             cut = f" (top {len(lines)} of {n_sets})" if n_sets > len(lines) else ""
             shows[f"{m} (best {what}{k_set}-set policy){cut}"] = lines
     return shows
 
 
-def _set_lines(profile: Profile, ex: dict, top: int = 3) -> list[str]:
+def _set_lines(profile: Profile, policy: KSetPolicy, top: int = 3) -> list[str]:
     """The ``top`` most likely sets of a k-set policy, with their probability and texts."""
-    probs = np.asarray(ex["probs"])
+    probs = np.asarray(policy.probs)
     lines = []
     for j in np.argsort(-probs)[:top]:
-        items = "; ".join(_short(profile.label(int(y)), 60) for y in ex["sets"][j])
+        items = "; ".join(_short(profile.label(int(y)), 60) for y in policy.sets[j])
         lines.append(f"{probs[j]:6.1%}: {{{items}}}")
     return lines
 
@@ -156,18 +157,18 @@ def group_table(profile: Profile, cmp: CompareResult) -> dict:
     columns = ["group", "share of users"]
     policies = []  # (product policy π, k) or (sets, probs) of a k-set policy
     for m in cmp.methods:  # multiset display: the methods that have it
-        meth, pol = _METHODS[m], cmp.policies.get(m, {})
+        meth, pol = _COMPARE_BY_NAME[m], cmp.policies.get(m, {})
         key = 0 if meth.k_free else k
-        if "multiset" not in meth.displays:
+        if PAPER_DISPLAY not in meth.displays:
             continue
         if meth.output == "policy" and key in pol:
             columns.append(f"{m} (k={k})")
             policies.append(("product", np.asarray(pol[key]), k))
-        elif meth.output == "kset" and cmp.extras.get(m):
-            kk = max(cmp.extras[m])
-            ex = cmp.extras[m][kk]
+        elif meth.output == "kset" and cmp.ksets.get(m):
+            kk = max(cmp.ksets[m])
+            ks_policy = cmp.ksets[m][kk]
             columns.append(f"{m} (k={kk})")
-            policies.append(("sets", np.asarray(ex["sets"]), np.asarray(ex["probs"])))
+            policies.append(("sets", np.asarray(ks_policy.sets), np.asarray(ks_policy.probs)))
     rows = []
     for g in np.unique(profile.groups):
         mask = profile.groups == g
@@ -217,7 +218,7 @@ def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
     if profile.n_voters is not None:
         desc += f" {profile.n_voters:g} voters."
     if "kset" in cmp.methods:
-        done = sorted(cmp.extras.get("kset", {}))
+        done = sorted(cmp.ksets.get("kset", {}))
         skipped = [k for k in cmp.ks if k not in done]
         if skipped:
             desc += (f" The best k-set LP (exact, by enumerating the C(n+k-1, k) multisets) was "
@@ -226,7 +227,7 @@ def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
                      f"budget (–).")
     display = (display_compare(profile, display_ks, d.name, seed, display_time_limit, tick)
                if display_ks else None)
-    if display is not None and display.extras.get("kset-distinct"):
+    if display is not None and display.ksets.get("kset-distinct"):
         shows.update(describe_shows(profile, dataclasses.replace(display,
                                                                  methods=("kset-distinct",)),
                                     max(display_ks)))
