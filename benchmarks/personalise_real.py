@@ -40,7 +40,8 @@ def datasets(data: Path) -> list[str]:
 
 def one(job):
     spec, ms, ks, max_users, seed = job
-    from ualign.report.personalise import load_people, measure_personalisation
+    from ualign.data.people import load_people
+    from ualign.report.personalise import measure_personalisation
 
     t0 = time.perf_counter()
     people = load_people(spec)
@@ -169,7 +170,8 @@ def main(argv=None) -> int:
         print(markdown(json.loads(Path(args.markdown).read_text())))
         return 0
 
-    from ualign.report.personalise import DEFAULT_KS, DEFAULT_MS, curve_png, pooled_rows
+    from ualign.report.personalise import DEFAULT_KS, DEFAULT_MS, pooled_rows
+    from ualign.report.personalise_plots import curve_png
 
     specs = datasets(Path(args.data))
     if args.only:

@@ -16,6 +16,7 @@ from ualign.cli._options import parse_display
 from ualign.core import deviation_payoffs, robust_set_win_rate, robust_win_rate
 from ualign.data.generators import mallows_mixture, nlhf_collapse, random_profile
 from ualign.report import claims as C
+from ualign.report.claims import oracles
 from ualign.report.compare import compare_methods, distinct_shown
 from ualign.report.render import fk_table, render_json
 from ualign.report.results import CommitteePolicy
@@ -29,20 +30,20 @@ def test_literal_enumeration_matches_multiset_at_k1_and_hand_values():
     P = random_profile(1, 4, 6, n_levels=2)
     pi = np.array([0.1, 0.2, 0.3, 0.4])
     # k = 1: the displays coincide
-    np.testing.assert_allclose(C.literal_distinct_payoffs(P, pi, 1),
+    np.testing.assert_allclose(oracles.literal_distinct_payoffs(P, pi, 1),
                                deviation_payoffs(P, pi, 1), atol=1e-15)
     # NLHF collapse, δ_a sampled twice: b wins for the ½-ε minority, a ties at ½ for everyone
     Q = nlhf_collapse(0.1)
-    np.testing.assert_allclose(C.literal_distinct_payoffs(Q, [1.0, 0.0], 2), [0.5, 0.4],
+    np.testing.assert_allclose(oracles.literal_distinct_payoffs(Q, [1.0, 0.0], 2), [0.5, 0.4],
                                atol=1e-15)
 
 
 def test_best_distinct_lp_collapse_value():
-    v, sets, probs = C.best_distinct_kset_lp(nlhf_collapse(0.1), 2)
+    v, sets, probs = oracles.best_distinct_kset_lp(nlhf_collapse(0.1), 2)
     assert v == pytest.approx(0.75 - 0.05, abs=1e-12)
     assert sets.tolist() == [[0, 1]] and probs.tolist() == [1.0]
     with pytest.raises(ValueError, match="k must be in"):
-        C.best_distinct_kset_lp(nlhf_collapse(0.1), 3)
+        oracles.best_distinct_kset_lp(nlhf_collapse(0.1), 3)
 
 
 # ---------------------------------------------------------------------------- the claims

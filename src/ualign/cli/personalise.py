@@ -56,6 +56,8 @@ def _table(rows, metric: str, summary):
     from rich.table import Table
 
     from ualign._text import markup
+    from ualign.core.displays import PAPER_DISPLAY
+    from ualign.report.personalise import PERSONALISE_METHODS
 
     names = {"mean": "mean win rate over the hidden-rated responses",
              "robust": "robust win rate (the person's worst hidden-rated response)",
@@ -63,7 +65,7 @@ def _table(rows, metric: str, summary):
                          "(guarantee check: k/(k+1) if the model were true)",
              "vs_worst_all": "win rate against the posterior's worst unrevealed response, "
                              "unrated at the fill level (guarantee check, model-consistent)"}
-    sel = [r for r in rows if r.display == "multiset"]
+    sel = [r for r in rows if r.display == PAPER_DISPLAY]
     ks = sorted({r.k for r in sel})
     t = Table(title=f"{markup(summary.dataset)}: {names[metric]}, multiset display",
               caption=f"{summary.n_evaluated} held-out people, δ = {summary.delta:g}; "
@@ -75,7 +77,7 @@ def _table(rows, metric: str, summary):
     for k in ks:
         t.add_column(f"k = {k}", justify="right")
     by = {(r.method, r.m, r.k): r for r in sel}
-    for method in ("ualign", "greedy", "argmax", "universal"):
+    for method in PERSONALISE_METHODS:
         for m in sorted({r.m for r in sel if r.method == method}):
             cells = []
             rev = ""
@@ -102,7 +104,9 @@ def run(args) -> int:
     from ualign.cli._options import parse_ks, parse_ms
     from ualign.cli._paths import out_dir
     from ualign.cli._progress import progress
-    from ualign.report.personalise import curve_png, load_people, measure_personalisation
+    from ualign.data.people import load_people
+    from ualign.report.personalise import measure_personalisation
+    from ualign.report.personalise_plots import curve_png
     from ualign.report.render import write_files
     from ualign.report.results import jsonable
 

@@ -19,9 +19,9 @@ registration of the solver registry (label ``"compare"``):
   solver's certified upper bound);
 - distinct display only (sets of k distinct responses, "–" under multiset display and at
   k > n): ``kset-distinct``, the certified best distribution over k-subsets
-  (``solve_kset(display="distinct")``; ``upper_bound`` in its :class:`KSetPolicy`), and the committee rules
-  ``top-k-utility``, ``top-k-borda``, ``cc`` (Chamberlin-Courant) and ``pav`` (on the
-  favourite approvals: for Polis, the agrees), each one deterministic k-set.
+  (``solve_kset(display="distinct")``; ``upper_bound`` in its :class:`KSetPolicy`), and the
+  committee rules ``top-k-utility``, ``top-k-borda``, ``cc`` (Chamberlin-Courant) and ``pav``
+  (on the favourite approvals: for Polis, the agrees), each one deterministic k-set.
 
 Diversity of a policy: the entropy (bits) and the support size (responses with probability
 > ``SUPPORT_EPS``) of the distribution of a shown response (for a k-set policy its marginal

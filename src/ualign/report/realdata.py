@@ -18,13 +18,14 @@ import numpy as np
 
 from ualign.core import Profile
 from ualign.core.displays import PAPER_DISPLAY
+from ualign.report._overrides import with_overrides
 from ualign.report.compare import compare_methods
 from ualign.report.results import CompareResult, DatasetSection, KSetPolicy
 from ualign.solvers import registry
 
 __all__ = ["DATASETS", "DISPLAY_METHODS", "KSET_MAX_SETS", "KSET_MAX_WORK", "QUICK_DATASETS",
-           "Dataset", "available_datasets", "dataset_section", "describe_shows", "display_compare",
-           "group_table"]
+           "Dataset", "RealDataConfig", "available_datasets", "dataset_section", "describe_shows",
+           "display_compare", "group_table"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +63,32 @@ QUICK_DATASETS = (DATASETS[4], DATASETS[0])
 DISPLAY_METHODS = ("ualign", "nlhf", "kset-distinct")
 KSET_MAX_SETS = 20000
 KSET_MAX_WORK = 1e8
+
+
+@dataclasses.dataclass(frozen=True)
+class RealDataConfig:
+    """The real-data section of ``ualign reproduce`` (overrides key ``"data"``).
+
+    Attributes:
+      datasets: the datasets measured when present under the data folder.
+      ks: the k of the f(k) table (RLHF, NLHF, U-alignment, best k-set).
+      display_ks: the k of the both-displays table (:func:`display_compare`).
+      display_time_limit: seconds per k for the best distinct k-set there.
+    """
+
+    datasets: tuple[Dataset, ...] = DATASETS
+    ks: tuple[int, ...] = tuple(range(1, 9))
+    display_ks: tuple[int, ...] = (1, 2, 4, 8)
+    display_time_limit: float = 5.0
+
+    @classmethod
+    def for_run(cls, run) -> RealDataConfig:
+        """The full or ``--quick`` section for the run ``run`` (a
+        :class:`~ualign.report.reproduce.ReproduceConfig`), with ``run.overrides["data"]``
+        applied (a field this class does not have is a ``ValueError`` naming it)."""
+        config = (cls(QUICK_DATASETS, ks=(1, 2, 3), display_ks=(1, 2), display_time_limit=2.0)
+                  if run.quick else cls())
+        return with_overrides(config, run.overrides.get("data", {}), "data")
 
 
 #: compare's methods by name (registry properties decide how each policy is stored)
