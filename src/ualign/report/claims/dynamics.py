@@ -182,7 +182,8 @@ class LastIterateRow(NamedTuple):
 
 def _hedge_last_iterate_trace(profile: Profile, k: int, T: int) -> list:
     """The (iteration, exploitability) trace of Hedge's current iterate, η = sqrt(8 log n / T),
-    by the solvers' own ``hedge_step``."""
+    by the solvers' own dynamics (``dynamics.hedge`` driven by ``dynamics.run``): at step t the
+    iterate ``w_t`` the next round plays, ``e(w_t) = max_y L(w_t, y) - 1/(k+1)``."""
     n = profile.n_responses
     eta = math.sqrt(8.0 * math.log(n) / T)
     target = 1.0 / (k + 1)
@@ -190,11 +191,11 @@ def _hedge_last_iterate_trace(profile: Profile, k: int, T: int) -> list:
     def oracle(pi):
         return deviation_payoffs(profile, pi, k)
 
-    return dyn.run_dynamics(
-        lambda: dyn.hedge_init(oracle, np.full(n, 1.0 / n)),
-        lambda s: dyn.hedge_step(s, oracle, eta),
-        lambda s, it: (float(s.r.max() - target), 0, False),
-        max_iter=T)[1]  # (state, trace, ...): the trace of (iteration, exploitability)
+    def exploitability(state, it):
+        return float(oracle(state.w).max() - target), 1, False
+
+    return dyn.run(dyn.hedge(oracle, eta), exploitability, pi0=np.full(n, 1.0 / n),
+                   max_iter=T).trace
 
 
 def _last_iterate_row(c: LastIterateConfig, k: int, method: str) -> LastIterateRow:
@@ -307,7 +308,7 @@ LAST_ITERATE = register(ClaimSpec(
     quick=lambda run: _last_iterate_config(run, ks=(2,), T=1000),
     notes="solve_ualign(method='optimistic' / 'extragradient' / 'mmd') traces (exploitability "
           "of the current iterate every step); Hedge's last iterate by the solvers' own "
-          "hedge_step. e(π) = max_y L(π, y) - 1/(k+1)."))
+          "dynamics.hedge. e(π) = max_y L(π, y) - 1/(k+1)."))
 
 
 def claim_last_iterate(profile: Profile, instance: str, ks: Sequence[int] = (2, 8),
