@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from _args import field, parse_args
 
+from _args import field, parse_args
 from ualign.core.payoffs import exploitability, robust_win_rate
 from ualign.core.profile import Profile
 

@@ -51,8 +51,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _args import field, parse_args
 
+from _args import field, parse_args
 from ualign.core.checks import DISPLAYS
 
 # (name, share, personas): 8 personas per group, the first 4 train, the last 4 are held out.

@@ -92,7 +92,7 @@ def parse_ms(spec: str, name: str = "--m") -> tuple[int, ...]:
                     raise ValueError
                 vals = range(lo, hi + 1)
             else:
-                vals = [int(item)]
+                vals = range(int(item), int(item) + 1)
         except ValueError:
             raise ValueError(f"{name} must be a list like 0,1,2,4,8,16 (ranges lo..hi with "
                              f"lo <= hi), got {spec!r}: cannot read item {item!r} at position "

@@ -412,7 +412,7 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
     state.cache[()] = universal
     state.solves = len(ks)
     vals: dict = {}
-    revealed_counts = {m: [] for m in ms}
+    revealed_counts: dict[int, list[int]] = {m: [] for m in ms}
     rated_counts = []
     for count, i in enumerate(evaluated):
         rated_counts.append(_evaluate_person(X[i], filled[i], rng, ms, ks, population, delta,

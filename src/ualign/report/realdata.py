@@ -10,9 +10,11 @@ References: shared/spec/THEORY.md §2, §4, §7; shared/data/README.md (formats,
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +97,7 @@ class RealDataConfig:
 _COMPARE_BY_NAME = registry.labelled("compare")
 
 
-def available_datasets(data_dir: str | Path | None,
+def available_datasets(data_dir: str | os.PathLike | None,
                        wanted: Sequence[Dataset] = DATASETS) -> list[Dataset]:
     """The datasets of ``wanted`` present under ``data_dir`` (none when it is ``None`` or
     missing)."""
@@ -107,7 +109,7 @@ def available_datasets(data_dir: str | Path | None,
     return [d for d in wanted if (root / d.path).exists()]
 
 
-def load_dataset(data_dir: str | Path, d: Dataset) -> tuple[Profile, str]:
+def load_dataset(data_dir: str | os.PathLike, d: Dataset) -> tuple[Profile, str]:
     """The profile and its attribution / citation line."""
     path = Path(data_dir) / d.path
     if d.kind == "polis":
@@ -182,7 +184,7 @@ def group_table(profile: Profile, cmp: CompareResult) -> dict:
         return {}
     k = max(cmp.ks)
     columns = ["group", "share of users"]
-    policies = []  # (product policy π, k) or (sets, probs) of a k-set policy
+    policies: list[tuple[str, np.ndarray, Any]] = []  # ("product", π, k) or ("sets", sets, probs)
     for m in cmp.methods:  # multiset display: the methods that have it
         meth, pol = _COMPARE_BY_NAME[m], cmp.policies.get(m, {})
         key = 0 if meth.k_free else k
@@ -218,7 +220,7 @@ def display_compare(profile: Profile, ks: Sequence[int], name: str, seed: int = 
                            time_limit=time_limit, tick=tick)
 
 
-def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
+def dataset_section(data_dir: str | os.PathLike, d: Dataset, ks: Sequence[int],
                     methods: Sequence[str] = ("rlhf", "nlhf", "ualign", "kset"), seed: int = 0,
                     kset_max_sets: int | None = KSET_MAX_SETS,
                     kset_max_work: float | None = KSET_MAX_WORK,

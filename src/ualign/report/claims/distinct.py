@@ -192,7 +192,7 @@ def measure_distinct_collapse(c: DistinctCollapseConfig,
             best = best_distinct_kset_lp(c.profile, k)[0]
             res = _distinct_solver(c.profile, k)
             sv = float(res.value)
-        if k == 2:
+        if k == 2 and best is not None:  # k = 2 <= n: the LP ran
             target = c.target
             ok = ok and abs(best - target) <= c.tol and (sv is None
                                                          or abs(sv - target) <= c.tol)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from ualign.report.plots import Plot, Series
 from ualign.report.results import ClaimRow
 from ualign.solvers import dynamics as dyn
 from ualign.solvers import solve_ualign
+from ualign.solvers.diagnostics import HedgeDiagnostics, MMDDiagnostics
+
+D = TypeVar("D")
 
 __all__ = ["HEDGE_SAMPLED_ITERATE", "LAST_ITERATE", "HedgeConfig", "HedgeRow",
            "LastIterateConfig", "LastIterateRow", "claim_hedge_sampled_iterate",
@@ -82,8 +85,9 @@ def measure_hedge_sampled_iterate(c: HedgeConfig, tick: Tick = None) -> tuple[He
             # no seed: Hedge is deterministic (a seed is only recorded, and recording it
             # rebuilds the result with untyped diagnostics today)
             res = solve_ualign(c.profile, k, method="hedge", max_iter=T, eta=eta, tol=1e-15)
-            T_run = int(res.diagnostics.averaged_iterates)
-            sampled = float(res.diagnostics.sampled_iterate_robust_win_rate)
+            diag = _diagnostics(res, HedgeDiagnostics)
+            T_run = int(diag.averaged_iterates)
+            sampled = float(diag.sampled_iterate_robust_win_rate)
             avg = robust_win_rate(c.profile, res.policy, k).value
             rate = math.sqrt(math.log(n) / (2 * T_run))
             bound = k / (k + 1) - rate
@@ -180,6 +184,14 @@ class LastIterateRow(NamedTuple):
         return f"<= e(π_0)/√T = {self.limit:.3g}"
 
 
+def _diagnostics(res, kind: type[D]) -> D:
+    """``res.diagnostics``, checked to be the method's typed diagnostics ``kind``."""
+    if not isinstance(res.diagnostics, kind):
+        raise TypeError(f"{res.method} returned {type(res.diagnostics).__name__}, not "
+                        f"{kind.__name__}")
+    return res.diagnostics
+
+
 def _hedge_last_iterate_trace(profile: Profile, k: int, T: int) -> list:
     """The (iteration, exploitability) trace of Hedge's current iterate, η = sqrt(8 log n / T),
     by the solvers' own dynamics (``dynamics.hedge`` driven by ``dynamics.run``): at step t the
@@ -202,7 +214,8 @@ def _last_iterate_row(c: LastIterateConfig, k: int, method: str) -> LastIterateR
     if method == "mmd":
         res = solve_ualign(c.profile, k, method="mmd", max_iter=c.mmd_max_iter,  # no seed: (vi)
                            tol=c.residual_tol, tau=c.tau)
-        resid, kl = float(res.diagnostics.residual), float(res.diagnostics.kl_bound)
+        diag = _diagnostics(res, MMDDiagnostics)
+        resid, kl = float(diag.residual), float(diag.kl_bound)
         return LastIterateRow(k, method, res.iterations, res.trace[0][1], res.exploitability,
                               kl, resid, c.residual_tol,
                               resid <= c.residual_tol and res.exploitability <= kl + c.tol,
@@ -275,7 +288,8 @@ def _last_iterate_plots(rows, c) -> tuple[Plot, ...]:
                 continue
             tr = [(max(i, 1), e) for i, e in r.trace]  # iteration 0 drawn at 1 (log axis)
             label = r.dynamics if r.passed is not None else "hedge (last iterate, no claim)"
-            series.append(Series(label, *zip(*_thin(tr), strict=True)))
+            its, values = zip(*_thin(tr), strict=True)
+            series.append(Series(label, its, values))
         series.extend(_last_iterate_bounds([r for r in rows if r.k == k]))
         plots.append(Plot(f"(vii) last-iterate exploitability, k = {k}", "iteration t",
                           "max_y L(π_t, y) - 1/(k+1)", tuple(series), logx=True, logy=True))

@@ -114,8 +114,9 @@ def measure_section(c: SectionConfig, tick: Callable[[str], None] | None = None
                 if method == "ualign" and m == 0:
                     same = all(r is None or r.mean == by[("universal", d, 0, r.k)].mean
                                for r in got)
-                out.append(CurveRow(method, d, m, first.revealed, first.n_users,
-                                    *(None if r is None else r.mean for r in got), same))
+                k1, k2, k4, k8 = (None if r is None else r.mean for r in got)
+                out.append(CurveRow(method, d, m, first.revealed, first.n_users, k1, k2, k4, k8,
+                                    same))
     return tuple(out)
 
 
