@@ -67,7 +67,7 @@ def _table(rows, metric: str, summary):
                              "unrated at the fill level (guarantee check, model-consistent)"}
     sel = [r for r in rows if r.display == PAPER_DISPLAY]
     ks = sorted({r.k for r in sel})
-    t = Table(title=f"{markup(summary.dataset)}: {names[metric]}, multiset display",
+    t = Table(title=f"{markup(summary.dataset)}: {names[metric]}, {PAPER_DISPLAY} display",
               caption=f"{summary.n_evaluated} held-out people, δ = {summary.delta:g}; "
                       "ualign = posterior equilibrium (k samples), greedy = distinct k-set, "
                       "argmax = personalised top-1, universal = m = 0 choice")
