@@ -40,7 +40,8 @@ def datasets(data: Path) -> list[str]:
 
 def one(job):
     spec, ms, ks, max_users, seed = job
-    from ualign.report.personalise import load_people, measure_personalisation
+    from ualign.data.people import load_people
+    from ualign.report.personalise import measure_personalisation
 
     t0 = time.perf_counter()
     people = load_people(spec)
@@ -80,59 +81,62 @@ def k_equivalent(uni: dict, value: float) -> float:
     return float("inf")
 
 
-def markdown(data) -> str:
-    rows, pooled, sums = data["rows"], data["pooled"], data["summaries"]
-    ms, ks = data["ms"], data["ks"]
-    P = _by(pooled)
-    B = _by(rows)
-    name = pooled[0]["dataset"]
+def _pooled_tables(P, name, ms, ks, n_datasets) -> list[str]:
+    """Per display and metric: the macro average over datasets, one row per m."""
     out = []
     for display in ("multiset", "distinct"):
         for metric in ("mean", "robust", "vs_worst", "vs_worst_all"):
             out.append(f"\n**{metric.replace('_', ' ')}, {display} display** (macro average "
-                       f"over {len(sums)} datasets; ualign / greedy / universal per k, argmax "
+                       f"over {n_datasets} datasets; ualign / greedy / universal per k, argmax "
                        "at k = 1)\n")
             head = "| m | revealed | " + " | ".join(
                 f"k={k} ualign | k={k} greedy | k={k} univ." for k in ks) + " | argmax |"
             out.append(head)
             out.append("|" + "---|" * (3 + 3 * len(ks)))
             for m in ms:
-                cells = []
-                for k in ks:
-                    for meth in ("ualign", "greedy", "universal"):
-                        cells.append(f"{P[name, meth, display, m, k][metric]:.3f}")
+                cells = [f"{P[name, meth, display, m, k][metric]:.3f}" for k in ks
+                         for meth in ("ualign", "greedy", "universal")]
                 a = P[name, "argmax", display, m, 1][metric]
                 out.append(f"| {m} | {P[name, 'ualign', display, m, 1]['revealed']:.1f} | "
                            + " | ".join(cells) + f" | {a:.3f} |")
-    # per dataset
-    out.append("\n**Per dataset** (multiset display, mean win rate over hidden-rated responses "
-               "[95 % bootstrap interval]; m* = smallest m at which ualign k = 1 reaches the "
-               "universal k = 4 on the same hidden ratings)\n")
-    out.append("| dataset | n | people (eval.) | δ | ualign k=1, m=0 | k=1, m=4 | k=1, m=16 | "
-               "univ. k=4, m=16 | m* | vs worst k=4, m=0 | m=16 | vs worst all k=4, m=0 | "
-               "m=16 (bound 0.8) |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for s in sums:
-        d = s["dataset"]
+    return out
 
-        def c(meth, m, k, metric="mean", d=d):
-            r = B[d, meth, "multiset", m, k]
-            return f"{r[metric]:.3f} [{r[metric + '_lo']:.3f}, {r[metric + '_hi']:.3f}]"
 
-        mstar = next((m for m in ms if B[d, "ualign", "multiset", m, 1]["mean"]
-                      >= B[d, "universal", "multiset", m, 4]["mean"]), None)
-        out.append(f"| {d} | {s['n_responses']} | {s['n_people']} ({s['n_evaluated']}) | "
-                   f"{s['delta']:g} | {c('ualign', 0, 1)} | {c('ualign', 4, 1)} | "
-                   f"{c('ualign', 16, 1)} | {c('universal', 16, 4)} | "
-                   f"{'never' if mstar is None else mstar} | {c('ualign', 0, 4, 'vs_worst')} | "
-                   f"{c('ualign', 16, 4, 'vs_worst')} | {c('ualign', 0, 4, 'vs_worst_all')} | "
-                   f"{c('ualign', 16, 4, 'vs_worst_all')} |")
-    # answers
-    out.append("\n**Units of k** (multiset, mean win rate): the k the universal choice needs (same "
-               "hidden ratings, log-linear between k = 1, 2, 4, 8) to match ualign with k = 1 "
-               "after m revealed ratings\n")
-    out.append("| dataset | " + " | ".join(f"m={m}" for m in ms if m > 0) + " |")
-    out.append("|---|" + "---:|" * (len(ms) - 1))
+def _dataset_row(B, s, ms) -> str:
+    """One dataset's row of the per-dataset table."""
+    d = s["dataset"]
+
+    def c(meth, m, k, metric="mean"):
+        r = B[d, meth, "multiset", m, k]
+        return f"{r[metric]:.3f} [{r[metric + '_lo']:.3f}, {r[metric + '_hi']:.3f}]"
+
+    mstar = next((m for m in ms if B[d, "ualign", "multiset", m, 1]["mean"]
+                  >= B[d, "universal", "multiset", m, 4]["mean"]), None)
+    return (f"| {d} | {s['n_responses']} | {s['n_people']} ({s['n_evaluated']}) | "
+            f"{s['delta']:g} | {c('ualign', 0, 1)} | {c('ualign', 4, 1)} | "
+            f"{c('ualign', 16, 1)} | {c('universal', 16, 4)} | "
+            f"{'never' if mstar is None else mstar} | {c('ualign', 0, 4, 'vs_worst')} | "
+            f"{c('ualign', 16, 4, 'vs_worst')} | {c('ualign', 0, 4, 'vs_worst_all')} | "
+            f"{c('ualign', 16, 4, 'vs_worst_all')} |")
+
+
+def _per_dataset_table(B, sums, ms) -> list[str]:
+    out = ["\n**Per dataset** (multiset display, mean win rate over hidden-rated responses "
+           "[95 % bootstrap interval]; m* = smallest m at which ualign k = 1 reaches the "
+           "universal k = 4 on the same hidden ratings)\n",
+           "| dataset | n | people (eval.) | δ | ualign k=1, m=0 | k=1, m=4 | k=1, m=16 | "
+           "univ. k=4, m=16 | m* | vs worst k=4, m=0 | m=16 | vs worst all k=4, m=0 | "
+           "m=16 (bound 0.8) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    return out + [_dataset_row(B, s, ms) for s in sums]
+
+
+def _units_of_k_table(P, B, name, sums, ms, ks) -> list[str]:
+    out = ["\n**Units of k** (multiset, mean win rate): the k the universal choice needs (same "
+           "hidden ratings, log-linear between k = 1, 2, 4, 8) to match ualign with k = 1 "
+           "after m revealed ratings\n",
+           "| dataset | " + " | ".join(f"m={m}" for m in ms if m > 0) + " |",
+           "|---|" + "---:|" * (len(ms) - 1)]
     for d in [name] + [s["dataset"] for s in sums]:
         src = P if d == name else B
         cells = []
@@ -143,6 +147,11 @@ def markdown(data) -> str:
             keq = k_equivalent(uni, src[d, "ualign", "multiset", m, 1]["mean"])
             cells.append("> 8" if keq == float("inf") else f"{keq:.2f}")
         out.append(f"| {d} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _guarantee_checks(rows, ms) -> list[str]:
+    out = []
     cells = [r for r in rows if r["method"] == "ualign" and r["display"] == "multiset"]
     for metric in ("vs_worst", "vs_worst_all"):
         viol = [r for r in cells if r[metric + "_hi"] < r["k"] / (r["k"] + 1) - 1e-9]
@@ -152,6 +161,18 @@ def markdown(data) -> str:
         for r in sorted(viol, key=lambda r: r[metric] - r["k"] / (r["k"] + 1))[:12]:
             out.append(f"- {r['dataset']} m={r['m']} k={r['k']}: {r[metric]:.3f} (upper "
                        f"{r[metric + '_hi']:.3f}, bound {r['k'] / (r['k'] + 1):.3f})")
+    return out
+
+
+def markdown(data) -> str:
+    """The tables of docs/personalise.md from a finished run's JSON."""
+    rows, pooled, sums = data["rows"], data["pooled"], data["summaries"]
+    ms, ks = data["ms"], data["ks"]
+    P = _by(pooled)
+    B = _by(rows)
+    name = pooled[0]["dataset"]
+    out = (_pooled_tables(P, name, ms, ks, len(sums)) + _per_dataset_table(B, sums, ms)
+           + _units_of_k_table(P, B, name, sums, ms, ks) + _guarantee_checks(rows, ms))
     return "\n".join(out) + "\n"
 
 
@@ -169,7 +190,8 @@ def main(argv=None) -> int:
         print(markdown(json.loads(Path(args.markdown).read_text())))
         return 0
 
-    from ualign.report.personalise import DEFAULT_KS, DEFAULT_MS, curve_png, pooled_rows
+    from ualign.report.personalise import DEFAULT_KS, DEFAULT_MS, pooled_rows
+    from ualign.report.personalise_plots import curve_png
 
     specs = datasets(Path(args.data))
     if args.only:

@@ -236,14 +236,14 @@ def test_dollar_in_the_profile_path_keeps_compare_json(tmp_path, capsys):
     ("1-2,4..5,9", (1, 2, 4, 5, 9)), (" 3 ", (3,)),
 ])
 def test_one_k_syntax(spec, ks):
-    from ualign.report.compare import parse_ks
+    from ualign.cli._options import parse_ks
 
     assert parse_ks(spec) == ks
 
 
 @pytest.mark.parametrize("spec", ["0", "-1", "1-", "..3", "3-1", "1-x", "1-1000000000", ""])
 def test_k_errors(spec):
-    from ualign.report.compare import parse_ks
+    from ualign.cli._options import parse_ks
 
     with pytest.raises(ValueError, match="--k"):
         parse_ks(spec)

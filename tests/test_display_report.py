@@ -12,11 +12,14 @@ import math
 import numpy as np
 import pytest
 
+from ualign.cli._options import parse_display
 from ualign.core import deviation_payoffs, robust_set_win_rate, robust_win_rate
 from ualign.data.generators import mallows_mixture, nlhf_collapse, random_profile
 from ualign.report import claims as C
-from ualign.report.compare import compare_methods, distinct_shown, parse_display
+from ualign.report.claims import oracles
+from ualign.report.compare import compare_methods, distinct_shown
 from ualign.report.render import fk_table, render_json
+from ualign.report.results import CommitteePolicy
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
@@ -27,20 +30,20 @@ def test_literal_enumeration_matches_multiset_at_k1_and_hand_values():
     P = random_profile(1, 4, 6, n_levels=2)
     pi = np.array([0.1, 0.2, 0.3, 0.4])
     # k = 1: the displays coincide
-    np.testing.assert_allclose(C.literal_distinct_payoffs(P, pi, 1),
+    np.testing.assert_allclose(oracles.literal_distinct_payoffs(P, pi, 1),
                                deviation_payoffs(P, pi, 1), atol=1e-15)
     # NLHF collapse, δ_a sampled twice: b wins for the ½-ε minority, a ties at ½ for everyone
     Q = nlhf_collapse(0.1)
-    np.testing.assert_allclose(C.literal_distinct_payoffs(Q, [1.0, 0.0], 2), [0.5, 0.4],
+    np.testing.assert_allclose(oracles.literal_distinct_payoffs(Q, [1.0, 0.0], 2), [0.5, 0.4],
                                atol=1e-15)
 
 
 def test_best_distinct_lp_collapse_value():
-    v, sets, probs = C.best_distinct_kset_lp(nlhf_collapse(0.1), 2)
+    v, sets, probs = oracles.best_distinct_kset_lp(nlhf_collapse(0.1), 2)
     assert v == pytest.approx(0.75 - 0.05, abs=1e-12)
     assert sets.tolist() == [[0, 1]] and probs.tolist() == [1.0]
     with pytest.raises(ValueError, match="k must be in"):
-        C.best_distinct_kset_lp(nlhf_collapse(0.1), 3)
+        oracles.best_distinct_kset_lp(nlhf_collapse(0.1), 3)
 
 
 # ---------------------------------------------------------------------------- the claims
@@ -130,12 +133,12 @@ def test_compare_both_displays_held_to_the_engine(profile):
         for d in ("multiset", "distinct")}
     for e in cmp.entries:
         if e.method == "kset":
-            ex = cmp.extras["kset"][e.k]
-            want = robust_set_win_rate(profile, np.array(ex["sets"]), np.array(ex["probs"]),
+            ex = cmp.ksets["kset"][e.k]
+            want = robust_set_win_rate(profile, np.array(ex.sets), np.array(ex.probs),
                                        display=e.display).value
-            sets = np.array(ex["sets"])
+            sets = np.array(ex.sets)
             assert e.distinct_shown == pytest.approx(
-                float(np.array(ex["probs"]) @ [len(set(s)) for s in sets.tolist()]))
+                float(np.array(ex.probs) @ [len(set(s)) for s in sets.tolist()]))
         else:
             pi = np.array(cmp.policies[e.method][0 if e.method == "nlhf" else e.k])
             want = robust_win_rate(profile, pi, e.k, display=e.display).value
@@ -180,12 +183,12 @@ def test_compare_kset_distinct(profile):
     assert sorted(e.k for e in ent) == [1, 2, 3]  # k = 6 > n = 5
     assert any("k > n = 5" in note for note in cmp.notes)
     for e in ent:
-        ex = cmp.extras["kset-distinct"][e.k]
-        want = robust_set_win_rate(profile, np.array(ex["sets"]), np.array(ex["probs"]),
+        ex = cmp.ksets["kset-distinct"][e.k]
+        want = robust_set_win_rate(profile, np.array(ex.sets), np.array(ex.probs),
                                    display="distinct").value
         assert e.robust_win_rate == pytest.approx(want, abs=1e-12)
         assert e.distinct_shown == e.k
-        assert e.robust_win_rate <= ex["upper_bound"] + 1e-9
+        assert e.robust_win_rate <= ex.upper_bound + 1e-9
         # the certified best distinct policy is at least the equilibrium's samples merged
         assert e.robust_win_rate >= cmp.value("ualign", e.k, "distinct") - 1e-9
         assert cmp.value("kset-distinct", e.k, "multiset") is None
@@ -196,12 +199,12 @@ def test_compare_committees(profile):
     cmp = compare_methods(profile, (1, 2, 3), methods, display="both", time_limit=5.0)
     for e in cmp.entries:
         assert e.display == "distinct" and e.distinct_shown == e.k
-        ex = cmp.extras[e.method][e.k]
-        assert len(ex["sets"]) == 1 and len(set(ex["sets"][0])) == e.k
-        want = robust_set_win_rate(profile, np.array(ex["sets"]), [1.0],
+        ex = cmp.ksets[e.method][e.k]
+        assert len(ex.sets) == 1 and len(set(ex.sets[0])) == e.k
+        want = robust_set_win_rate(profile, np.array(ex.sets), [1.0],
                                    display="distinct").value
         assert e.robust_win_rate == pytest.approx(want, abs=1e-12)
-        assert ex["upper_bound"] == 1.0 and "rule_score" in ex
+        assert ex.upper_bound == 1.0 and isinstance(ex, CommitteePolicy)
 
 
 def test_cli_compare_display_distinct(tmp_path):

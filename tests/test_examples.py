@@ -1,4 +1,5 @@
-"""Every file in ``examples/`` runs as shipped, with a tiny budget.
+"""Every file in ``examples/`` runs as shipped, with a tiny budget (the study scripts are in
+``experiments/``, tested by ``tests/test_experiments_*.py``).
 
 The example commands are run from the repository root, as their headers say (relative paths in
 them, e.g. ``../shared/data/...``, are relative to the current directory). Which test covers
@@ -7,8 +8,6 @@ which file:
 - ``train_exactness_apa.yaml``, ``train_freetext_polis.yaml``: ``ualign train --config FILE`` with
   only the budget (``max_steps=1``; ``max_new_tokens=8`` for free text), a temporary
   ``output_dir`` and no progress bar overridden (``test_train_config_runs``);
-- ``train_freetext_polis.py``: the script with 1 step, 1 prompt and few samples
-  (``test_freetext_script_runs``);
 - ``accelerate_cpu_2proc.yaml``: loaded by accelerate's config parser and launched as its header
   says, 2 CPU processes (``test_accelerate_cpu_2proc_launches``);
 - ``accelerate_fsdp_cpu_2proc.yaml``, ``accelerate_deepspeed_zero2_cpu_2proc.yaml``: loaded here;
@@ -35,7 +34,6 @@ DATA = ROOT.parent / "shared" / "data"
 
 TRAIN_CONFIGS = {"train_exactness_apa.yaml": DATA / "preflib" / "00028-apa",
                  "train_freetext_polis.yaml": DATA / "polis" / "brexit-consensus"}
-SCRIPTS = {"train_freetext_polis.py": DATA / "polis" / "brexit-consensus"}
 ACCELERATE = {  # file -> (distributed type, processes, tested 2-process CPU counterpart)
     "accelerate_cpu_2proc.yaml": ("MULTI_GPU", 2, None),
     "accelerate_fsdp_cpu_2proc.yaml": ("FSDP", 2, None),
@@ -75,7 +73,7 @@ def _need(path: Path) -> None:
 
 def test_every_example_is_covered():
     shipped = {p.name for p in EXAMPLES.iterdir() if p.is_file()}
-    assert shipped == set(TRAIN_CONFIGS) | set(SCRIPTS) | set(ACCELERATE)
+    assert shipped == set(TRAIN_CONFIGS) | set(ACCELERATE)
 
 
 @pytest.mark.slow
@@ -92,19 +90,6 @@ def test_train_config_runs(name, tmp_path):
     res = _last_json(r.stdout)
     assert res["steps"] == 1 and res["output_dir"] == str(out)
     assert any(out.iterdir())
-
-
-@pytest.mark.slow
-@pytest.mark.data
-def test_freetext_script_runs(tmp_path):
-    pytest.importorskip("peft")
-    _need(SCRIPTS["train_freetext_polis.py"])
-    out = tmp_path / "freetext"
-    _run([sys.executable, "examples/train_freetext_polis.py", "--steps", "1", "--k", "2",
-          "--group-size", "3", "--max-new-tokens", "4", "--train-prompts", "1",
-          "--eval-prompts", "1", "--eval-samples", "3", "--bootstrap", "20", "--out", str(out)])
-    res = json.loads((out / "freetext_result.json").read_text())
-    assert res["steps"] == 1 and res["k"] == 2 and res["torch_threads"] == 1
 
 
 @pytest.mark.parametrize("name", sorted(ACCELERATE))

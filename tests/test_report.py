@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 import ualign
+from ualign.cli._options import parse_ks, parse_methods
 from ualign.data.generators import random_profile
 from ualign.report import claims as C
-from ualign.report.compare import diversity, kset_marginal, parse_ks, parse_methods
+from ualign.report.claims import oracles
+from ualign.report.compare import entropy_and_support, kset_marginal
 from ualign.report.plots import Plot, Series, render_png
 from ualign.report.render import (
     fmt,
@@ -53,10 +55,10 @@ def test_parse_methods():
         parse_methods("rlhf,rlhf")
 
 
-def test_diversity_and_marginal():
-    h, s = diversity([0.5, 0.5, 0.0])
+def test_entropy_and_support_and_marginal():
+    h, s = entropy_and_support([0.5, 0.5, 0.0])
     assert h == pytest.approx(1.0) and s == 2
-    assert diversity([1.0, 0, 0]) == (0.0, 1)
+    assert entropy_and_support([1.0, 0, 0]) == (0.0, 1)
     q = kset_marginal(np.array([[0, 0], [1, 2]]), np.array([0.25, 0.75]), 4)
     np.testing.assert_allclose(q, [0.25, 0.375, 0.375, 0.0])
 
@@ -108,7 +110,7 @@ def test_worst_ell_output_matches_brute_force():
     P = random_profile(5, 4, 6, n_levels=3)
     pi = np.random.default_rng(2).dirichlet(np.ones(4))
     for k, ell in [(1, 1), (2, 2), (3, 2), (2, 3)]:
-        v, S = C.worst_ell_output(P, pi, k, ell)
+        v, S = oracles.worst_ell_output(P, pi, k, ell)
         brute = min(_brute_wr_vs_set(P, pi, k, S2)
                     for S2 in itertools.combinations_with_replacement(range(4), ell))
         assert v == pytest.approx(brute, abs=1e-12)
@@ -120,7 +122,7 @@ def test_worst_ell_output_is_below_product_opponents():
     P = random_profile(7, 5, 8)
     rng = np.random.default_rng(3)
     pi = rng.dirichlet(np.ones(5))
-    v, _ = C.worst_ell_output(P, pi, 2, 2)
+    v, _ = oracles.worst_ell_output(P, pi, 2, 2)
     for _ in range(10):
         rho = rng.dirichlet(np.ones(5))
         assert v <= ualign.win_rate(P, pi, 2, rho, ell=2) + 1e-12

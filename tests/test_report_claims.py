@@ -55,9 +55,9 @@ def test_claim_iv_small():
 def test_kset_value_is_reevaluated():
     P = impartial_culture(4, n_users=None)
     cmp = compare_methods(P, (2,), ("kset",))
-    ex = cmp.extras["kset"][2]
-    v, _ = kset_robust_win_rate(P, np.array(ex["sets"]), np.array(ex["probs"]))
-    assert cmp.value("kset", 2) == v == pytest.approx(ex["solver_value"], abs=1e-9)
+    ex = cmp.ksets["kset"][2]
+    v, _ = kset_robust_win_rate(P, np.array(ex.sets), np.array(ex.probs))
+    assert cmp.value("kset", 2) == v == pytest.approx(ex.solver_value, abs=1e-9)
     assert v == pytest.approx(2 / 3 + 1 / 24, abs=1e-9)
 
 

@@ -181,7 +181,7 @@ def test_last_iterate_plot_draws_the_bounds_its_verdict_uses():
     rows = (row(2, "optimistic", 100, 0.2, 0.001, 0.02, None, None, True, ((0, 0.2), (99, 1e-3))),
             row(2, "mmd", 50, 0.2, 0.003, 0.004, 1e-7, 1e-6, True, ((0, 0.2), (49, 3e-3))))
     cfg = C.LastIterateConfig(None, "x", (2,), 100)
-    (plot,) = C._last_iterate_plots(rows, cfg)
+    (plot,) = C.LAST_ITERATE.plots(rows, cfg)
     bounds = [s for s in plot.series if s.style == "dashed"]
     assert [s.name.split(" (")[-1] for s in bounds] == ["optimistic, extragradient bound)",
                                                         "MMD bound)"]

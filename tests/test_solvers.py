@@ -129,7 +129,7 @@ def test_registry_is_the_method_table():
     assert ualign.solvers.METHODS == registry.names("ualign")
     assert registry.names("ualign") == ("auto", "hedge", "optimistic", "extragradient", "mmd")
     from ualign.llm.select import SELECT_METHODS as SELECT
-    from ualign.report.compare import METHODS as COMPARE
+    from ualign.report.compare import COMPARE_METHODS as COMPARE
 
     assert COMPARE == tuple(registry.labelled("compare")) == (
         "rlhf", "nlhf", "ualign", "kset", "kset-distinct", "top-k-utility", "top-k-borda", "cc",

@@ -7,11 +7,13 @@ JSON file with every number."""
 from __future__ import annotations
 
 from ualign._text import markup, plain
+from ualign.cli._options import parse_display, parse_ks, parse_methods
 from ualign.cli._paths import out_dir
 from ualign.data import load_profile
-from ualign.report.compare import METHODS, compare_methods, parse_display, parse_ks, parse_methods
+from ualign.report.compare import COMPARE_METHODS, compare_methods
 from ualign.report.plots import render_png
 from ualign.report.render import render_json, write_files
+from ualign.report.results import CommitteePolicy
 
 HELP = ("Compare RLHF, NLHF, U-alignment, the best k-set policies and committee baselines: f(k) "
         "beside k/(k+1) under multiset and distinct display, with diversity.")
@@ -28,8 +30,8 @@ def add_arguments(p):
     p.add_argument("--k", default="1..8", metavar="KS",
                    help="numbers of responses shown: a range 1..16 (or 1-16), a list 1,2,4,8, or a "
                         "mix; each k in [1, 1024] (default 1..8)")
-    p.add_argument("--methods", default=",".join(METHODS), metavar="LIST",
-                   help=f"comma-separated subset of {','.join(METHODS)} (default: all)")
+    p.add_argument("--methods", default=",".join(COMPARE_METHODS), metavar="LIST",
+                   help=f"comma-separated subset of {','.join(COMPARE_METHODS)} (default: all)")
     p.add_argument("--display", default="both", metavar="D",
                    help="multiset (copies count, the paper's rule), distinct (outputs merged, "
                         "what a person sees) or both (default: two columns per method)")
@@ -70,8 +72,8 @@ def _fk_cell(cmp, e, m, k) -> str:
     if e is None:
         return "–"
     v = f"{e.robust_win_rate:.4f}"
-    ex = cmp.extras.get(m, {}).get(k, {})
-    if ex and "rule_score" not in ex and e.converged is False:
+    policy = cmp.ksets.get(m, {}).get(k)
+    if policy is not None and not isinstance(policy, CommitteePolicy) and e.converged is False:
         v += "*"
     return v if e.robust_win_rate >= k / (k + 1) - 1e-6 else f"[red]{v}[/]"
 
@@ -81,7 +83,7 @@ def _fk_tables(cmp, by, width: int):
     from rich.table import Table
 
     two = len(cmp.displays) > 1
-    short = {"multiset": "ms", "distinct": "dist"}
+    short = {"multiset": "ms", "distinct": "dist"}  # column labels; another display: its name
     caption = _fk_caption(cmp.displays)
     tables = []
     per = max(1, (width - 18) // (9 * len(cmp.displays) + 2))
@@ -92,7 +94,7 @@ def _fk_tables(cmp, by, width: int):
         f.add_column("k/(k+1)", justify="right", style="dim")
         for m in part:
             for d in cmp.displays:
-                f.add_column(f"{m} {short[d]}" if two else m, justify="right", min_width=7,
+                f.add_column(f"{m} {short.get(d, d)}" if two else m, justify="right", min_width=7,
                              overflow="fold")
         for k in cmp.ks:
             cells = [_fk_cell(cmp, by.get((m, k, d)), m, k) for m in part for d in cmp.displays]

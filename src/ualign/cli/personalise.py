@@ -39,33 +39,6 @@ def add_arguments(p):
                         "(default ./ualign-personalise)")
 
 
-def parse_ms(spec: str, name: str = "--m") -> tuple[int, ...]:
-    """``"0,1,2,4"`` (or ranges ``"0..4"``) -> sorted distinct integers >= 0."""
-    out: set[int] = set()
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"{name} must be a list like 0,1,2,4,8,16, got {spec!r}")
-    for pos, item in enumerate(spec.split(",")):
-        item = item.strip()
-        try:
-            if ".." in item:
-                lo, hi = (int(v) for v in item.split(".."))
-                if lo > hi:
-                    raise ValueError
-                vals = range(lo, hi + 1)
-            else:
-                vals = [int(item)]
-        except ValueError:
-            raise ValueError(f"{name} must be a list like 0,1,2,4,8,16 (ranges lo..hi with "
-                             f"lo <= hi), got {spec!r}: cannot read item {item!r} at position "
-                             f"{pos}") from None
-        for v in vals:
-            if v < 0:
-                raise ValueError(f"{name} values must be integers >= 0, got {v} at position "
-                                 f"{pos}")
-            out.add(v)
-    return tuple(sorted(out))
-
-
 def _noise(text: str):
     if text == "fit":
         return "fit"
@@ -83,6 +56,8 @@ def _table(rows, metric: str, summary):
     from rich.table import Table
 
     from ualign._text import markup
+    from ualign.core.displays import PAPER_DISPLAY
+    from ualign.report.personalise import PERSONALISE_METHODS
 
     names = {"mean": "mean win rate over the hidden-rated responses",
              "robust": "robust win rate (the person's worst hidden-rated response)",
@@ -90,9 +65,9 @@ def _table(rows, metric: str, summary):
                          "(guarantee check: k/(k+1) if the model were true)",
              "vs_worst_all": "win rate against the posterior's worst unrevealed response, "
                              "unrated at the fill level (guarantee check, model-consistent)"}
-    sel = [r for r in rows if r.display == "multiset"]
+    sel = [r for r in rows if r.display == PAPER_DISPLAY]
     ks = sorted({r.k for r in sel})
-    t = Table(title=f"{markup(summary.dataset)}: {names[metric]}, multiset display",
+    t = Table(title=f"{markup(summary.dataset)}: {names[metric]}, {PAPER_DISPLAY} display",
               caption=f"{summary.n_evaluated} held-out people, δ = {summary.delta:g}; "
                       "ualign = posterior equilibrium (k samples), greedy = distinct k-set, "
                       "argmax = personalised top-1, universal = m = 0 choice")
@@ -102,7 +77,7 @@ def _table(rows, metric: str, summary):
     for k in ks:
         t.add_column(f"k = {k}", justify="right")
     by = {(r.method, r.m, r.k): r for r in sel}
-    for method in ("ualign", "greedy", "argmax", "universal"):
+    for method in PERSONALISE_METHODS:
         for m in sorted({r.m for r in sel if r.method == method}):
             cells = []
             rev = ""
@@ -126,10 +101,12 @@ def run(args) -> int:
     from rich.console import Console
 
     from ualign._text import plain
+    from ualign.cli._options import parse_ks, parse_ms
     from ualign.cli._paths import out_dir
     from ualign.cli._progress import progress
-    from ualign.report.compare import parse_ks
-    from ualign.report.personalise import curve_png, load_people, measure_personalisation
+    from ualign.data.people import load_people
+    from ualign.report.personalise import measure_personalisation
+    from ualign.report.personalise_plots import curve_png
     from ualign.report.render import write_files
     from ualign.report.results import jsonable
 

@@ -57,6 +57,7 @@ def run(args) -> int:
 
     out = out_dir(args.out, files=("report.html", "report.md", "report.json"),
                   folders=("plots",))
+    data_dir: Path | None
     if args.data is not None:
         data_dir = Path(args.data)
         if not data_dir.is_dir():

@@ -10,6 +10,7 @@ import time
 
 from ualign._text import plain
 from ualign.cli import CLIError
+from ualign.cli._options import parse_ks
 from ualign.cli._paths import out_file
 from ualign.core.displays import display_spec
 from ualign.llm.dedupe import DEFAULT_THRESHOLD
@@ -20,7 +21,6 @@ from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
 from ualign.llm.populations import Population, VotePopulation, load_population
 from ualign.llm.select import SELECT_METHODS
 from ualign.llm.store import append_record, done_prompts, read_prompts, read_results
-from ualign.report.compare import parse_ks
 
 HELP = ("Generate N candidates per prompt with a language model and show k of them by "
         "U-aligned selection and baselines (JSONL out, resumable)")

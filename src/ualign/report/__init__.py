@@ -6,26 +6,34 @@ HTML / Markdown / JSON renderers (:mod:`~ualign.report.render`).
 References: shared/spec/THEORY.md §3-7.
 """
 
-from ualign.report.compare import METHODS, compare_methods, parse_ks, parse_methods
+from ualign.report.compare import COMPARE_METHODS, compare_methods
 from ualign.report.plots import Plot, Series, render_png
 from ualign.report.render import report_files, write_files
 from ualign.report.reproduce import ReproduceConfig, build_report
-from ualign.report.results import ClaimRow, CompareEntry, CompareResult, DatasetSection, Report
+from ualign.report.results import (
+    ClaimRow,
+    CommitteePolicy,
+    CompareEntry,
+    CompareResult,
+    DatasetSection,
+    KSetPolicy,
+    Report,
+)
 
 __all__ = [
-    "METHODS",
+    "COMPARE_METHODS",
     "ClaimRow",
+    "CommitteePolicy",
     "CompareEntry",
     "CompareResult",
     "DatasetSection",
+    "KSetPolicy",
     "Plot",
     "Report",
     "ReproduceConfig",
     "Series",
     "build_report",
     "compare_methods",
-    "parse_ks",
-    "parse_methods",
     "render_png",
     "report_files",
     "write_files",

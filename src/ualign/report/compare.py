@@ -15,13 +15,13 @@ registration of the solver registry (label ``"compare"``):
 - ``kset``: the best k-output policy over k-multisets (THEORY.md §7) from ``solve_kset``; under
   distinct display the same multisets, merged (``robust_set_win_rate(..., display=...)``).
   When its pricing is not exact the value is what the policy found achieves, a lower bound on
-  the optimum (``converged`` is ``False``; ``extras["kset"][k]["upper_bound"]`` holds the
+  the optimum (``converged`` is ``False``; ``ksets["kset"][k].upper_bound`` holds the
   solver's certified upper bound);
 - distinct display only (sets of k distinct responses, "–" under multiset display and at
   k > n): ``kset-distinct``, the certified best distribution over k-subsets
-  (``solve_kset(display="distinct")``; ``upper_bound`` in the extras), and the committee rules
-  ``top-k-utility``, ``top-k-borda``, ``cc`` (Chamberlin-Courant) and ``pav`` (on the
-  favourite approvals: for Polis, the agrees), each one deterministic k-set.
+  (``solve_kset(display="distinct")``; ``upper_bound`` in its :class:`KSetPolicy`), and the
+  committee rules ``top-k-utility``, ``top-k-borda``, ``cc`` (Chamberlin-Courant) and ``pav``
+  (on the favourite approvals: for Polis, the agrees), each one deterministic k-set.
 
 Diversity of a policy: the entropy (bits) and the support size (responses with probability
 > ``SUPPORT_EPS``) of the distribution of a shown response (for a k-set policy its marginal
@@ -43,81 +43,29 @@ import numpy as np
 
 from ualign.core import Profile, robust_set_win_rate, robust_win_rate
 from ualign.core.checks import DISPLAYS
-from ualign.report.results import CompareEntry, CompareResult
+from ualign.core.displays import PAPER_DISPLAY, display_spec
+from ualign.report.results import CommitteePolicy, CompareEntry, CompareResult, KSetPolicy
 from ualign.solvers import registry
 
-__all__ = ["DISPLAYS", "METHODS", "SUPPORT_EPS", "compare_methods", "distinct_shown",
-           "diversity", "kset_marginal", "kset_robust_win_rate", "parse_display", "parse_ks",
-           "parse_methods"]
+__all__ = ["COMPARE_METHODS", "SUPPORT_EPS", "compare_displays", "compare_methods",
+           "distinct_shown", "entropy_and_support", "kset_marginal", "kset_robust_win_rate"]
 
 #: the solvers offered for comparison: the registry's methods labelled for ``"compare"``
-METHODS = tuple(registry.labelled("compare"))
+COMPARE_METHODS = tuple(registry.labelled("compare"))
 SUPPORT_EPS = 1e-6
-MAX_K = 1024  # the largest k any --k accepts (parse_ks): a huge range is a one-line error
 
 
-def parse_display(spec: str, name: str = "--display") -> tuple[str, ...]:
-    """``"multiset"``, ``"distinct"`` or ``"both"`` -> the displays, in :data:`DISPLAYS` order."""
-    d = spec.strip().lower() if isinstance(spec, str) else spec
-    if d == "both":
+def compare_displays(display: str, name: str = "display") -> tuple[str, ...]:
+    """The displays ``display`` names: one of :data:`~ualign.core.checks.DISPLAYS`, or
+    ``"both"`` for all of them (in that order)."""
+    if display == "both":
         return DISPLAYS
-    if d in DISPLAYS:
-        return (d,)
-    raise ValueError(f"{name} must be one of multiset, distinct, both, got {spec!r}")
+    if isinstance(display, str) and display in DISPLAYS:
+        return (display,)
+    raise ValueError(f"{name} must be one of {', '.join(DISPLAYS)}, both, got {display!r}")
 
 
-def _range(item: str) -> tuple[int, int]:
-    """``"4"`` -> (4, 4); ``"1..8"`` or ``"1-8"`` -> (1, 8); ``ValueError`` otherwise."""
-    if ".." in item:
-        lo, _, hi = item.partition("..")
-    elif "-" in item[1:]:  # a leading "-" is a sign: "-1" is the (out of bounds) k = -1
-        cut = item.index("-", 1)
-        lo, hi = item[:cut], item[cut + 1:]
-    else:
-        lo = hi = item
-    a, b = int(lo), int(hi)
-    if a > b:
-        raise ValueError
-    return a, b
-
-
-def parse_ks(spec: str, name: str = "--k") -> tuple[int, ...]:
-    """The one ``--k`` syntax of every command: ``"1..16"`` or ``"1-16"`` (ranges), ``"1,2,4,8"``
-    or a mix (``"1..4,8,16-20"``) -> sorted distinct ks in [1, :data:`MAX_K`]."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"{name} must be a list like 1..16 or 1,2,4,8, got {spec!r}")
-    ks: set[int] = set()
-    for pos, item in enumerate(spec.split(",")):
-        item = item.strip()
-        try:
-            lo, hi = _range(item)
-        except ValueError:
-            raise ValueError(f"{name} must be a list like 1..16, 1-16 or 1,2,4,8 (ranges lo..hi "
-                             f"or lo-hi with lo <= hi), got {spec!r}: cannot read item {item!r} "
-                             f"at position {pos}") from None
-        for k in (lo, hi):
-            if not 1 <= k <= MAX_K:
-                raise ValueError(f"{name} values must be integers in [1, {MAX_K}], got {k} in "
-                                 f"item {item!r} at position {pos}")
-        ks.update(range(lo, hi + 1))
-    return tuple(sorted(ks))
-
-
-def parse_methods(spec: str, name: str = "--methods") -> tuple[str, ...]:
-    """``"rlhf,nlhf,ualign,kset"`` (any subset, any order, no repeats) -> method names."""
-    out: list[str] = []
-    for pos, item in enumerate(str(spec).split(",")):
-        m = item.strip().lower()
-        if m not in METHODS:
-            raise ValueError(f"{name} must be a comma-separated subset of {','.join(METHODS)}, "
-                             f"got unknown method {item.strip()!r} at position {pos}")
-        if m in out:
-            raise ValueError(f"{name} lists {m!r} twice (position {pos})")
-        out.append(m)
-    return tuple(out)
-
-
-def diversity(p: np.ndarray) -> tuple[float, int]:
+def entropy_and_support(p: np.ndarray) -> tuple[float, int]:
     """Entropy in bits ``-Σ p log2 p`` and support size ``#{y : p(y) > SUPPORT_EPS}``."""
     p = np.asarray(p, dtype=float)
     nz = p[p > 0]
@@ -134,7 +82,7 @@ def kset_marginal(sets: np.ndarray, probs: np.ndarray, n: int) -> np.ndarray:
 
 
 def kset_robust_win_rate(profile: Profile, sets, probs,
-                         display: str = "multiset") -> tuple[float, int]:
+                         display: str = PAPER_DISPLAY) -> tuple[float, int]:
     """``min_y' Σ_S x_S WR(S, y')`` and the minimising ``y'``, evaluated by the core engine
     (``robust_set_win_rate``) against every single response, under ``display``."""
     r = robust_set_win_rate(profile, sets, probs, display)
@@ -152,9 +100,10 @@ def distinct_shown(policy=None, k: int | None = None, sets=None, probs=None) -> 
     return float(np.sum(-np.expm1(k * np.log1p(-p[p < 1.0]))) + np.sum(p >= 1.0))
 
 
-def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] = METHODS, *,
+def compare_methods(profile: Profile, ks: Sequence[int],
+                    methods: Sequence[str] = COMPARE_METHODS, *,
                     name: str = "profile", seed: int = 0, kset_max_sets: int | None = None,
-                    kset_max_work: float | None = None, display: str = "multiset",
+                    kset_max_work: float | None = None, display: str = PAPER_DISPLAY,
                     time_limit: float | None = None,
                     tick: Callable[[str], None] | None = None) -> CompareResult:
     """f(k) and diversity of every method at every k (see the module docstring).
@@ -162,7 +111,7 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
     Args:
       profile: the population.
       ks: numbers of responses shown, integers >= 1.
-      methods: a subset of :data:`METHODS`.
+      methods: a subset of :data:`COMPARE_METHODS`.
       name: how the profile is named in the result.
       seed: seed passed to the randomised solvers.
       kset_max_sets: run ``kset`` only at the k where the C(n+k-1, k) multisets number at most
@@ -179,13 +128,13 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
 
     Returns:
       A :class:`~ualign.report.results.CompareResult`; ``policies[m][k]`` is the shown-response
-      distribution (k = 0 for the k-independent RLHF / NLHF policies), ``extras[m][k]`` a k-set
-      policy's sets and probabilities, ``notes`` every cap that applied.
+      distribution (k = 0 for the k-independent RLHF / NLHF policies), ``ksets[m][k]`` a k-set
+      policy (:class:`~ualign.report.results.KSetPolicy`), ``notes`` every cap that applied.
     """
     ks = tuple(int(k) for k in ks)
     if not ks or min(ks) < 1:
         raise ValueError(f"ks must be a non-empty list of integers >= 1, got {ks}")
-    displays = parse_display(display, "display")
+    displays = compare_displays(display)
     methods = tuple(methods)
     by_label = registry.labelled("compare")
     for pos, m in enumerate(methods):
@@ -195,7 +144,7 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
     n = profile.n_responses
     entries: list[CompareEntry] = []
     policies: dict = {}
-    extras: dict = {}
+    ksets: dict = {}
     notes: list[str] = []
 
     def done(msg):
@@ -207,8 +156,8 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
         policies[m] = {}
         shown = tuple(d for d in displays if d in method.displays)
         if method.output == "kset":
-            extras[m] = {}
-            _compare_kset(profile, method, m, ks, entries, policies[m], extras[m], done,
+            ksets[m] = {}
+            _compare_kset(profile, method, m, ks, entries, policies[m], ksets[m], done,
                           kset_max_sets, kset_max_work, shown, time_limit, notes)
         elif method.k_free:
             _compare_k_free(profile, method, m, ks, entries, policies[m], done, shown)
@@ -216,12 +165,12 @@ def compare_methods(profile: Profile, ks: Sequence[int], methods: Sequence[str] 
             _compare_per_k(profile, method, m, ks, entries, policies[m], done, seed, shown)
     return CompareResult(profile=name, n_users=profile.n_users, n_responses=n, ks=ks,
                          methods=methods, entries=tuple(entries), policies=policies,
-                         extras=extras, displays=displays, notes=tuple(notes))
+                         ksets=ksets, displays=displays, notes=tuple(notes))
 
 
 def _product_entries(profile, m, k, pi, shown, seconds, converged):
     """One entry per display for ``π^{⊗k}``."""
-    ent, sup = diversity(pi)
+    ent, sup = entropy_and_support(pi)
     dist = distinct_shown(pi, k)
     out = []
     for d in shown:
@@ -274,25 +223,25 @@ def _kset_skip(profile, k, distinct_sets, kset_max_sets, kset_max_work):
     return None
 
 
-def _kset_extras(res, k, distinct_sets, sets, probs, capped):
-    """The JSON extras of one k-set solve, and whether it converged: kset / kset-distinct are
+def _kset_policy(res, k, distinct_sets, sets, probs, capped) -> tuple[KSetPolicy, bool]:
+    """The typed record of one k-set solve, and whether it converged: kset / kset-distinct are
     certified optimal when the gap closed; a committee is optimal for its own rule (its win
     rate is never certified optimal, see ``upper_bound``). Appends to ``capped`` when not."""
-    extra = {"sets": sets.tolist(), "probs": probs.tolist(),
-             "solver_value": float(res.value), "exact": bool(res.exact),
-             "upper_bound": float(res.upper_bound), "pricer": res.pricer}
+    common = dict(sets=tuple(tuple(int(y) for y in S) for S in sets),
+                  probs=tuple(float(p) for p in probs), solver_value=float(res.value),
+                  exact=bool(res.exact), upper_bound=float(res.upper_bound), pricer=res.pricer)
     diag = res.diagnostics
     if hasattr(diag, "rule_score"):
-        extra.update(rule_score=diag.rule_score, rule_optimal=diag.rule_optimal)
         if diag.rule_optimal is False:
             capped.append(f"k={k}")
-        return extra, bool(diag.rule_optimal)
+        return (CommitteePolicy(**common, rule_score=diag.rule_score,
+                                rule_optimal=diag.rule_optimal), bool(diag.rule_optimal))
     if distinct_sets and not res.exact:
         capped.append(f"k={k} (gap {res.upper_bound - res.value:.2g})")
-    return extra, bool(res.exact)
+    return KSetPolicy(**common), bool(res.exact)
 
 
-def _kset_entries(profile, method, m, k, policies, extras, shown, time_limit, distinct_sets,
+def _kset_entries(profile, method, m, k, policies, ksets, shown, time_limit, distinct_sets,
                   capped):
     """Solve the k-set program of ``method`` at ``k``; one entry per shown display."""
     n = profile.n_responses
@@ -304,10 +253,10 @@ def _kset_entries(profile, method, m, k, policies, extras, shown, time_limit, di
     sets = np.asarray(res.sets, dtype=np.int64)
     probs = np.asarray(res.probs, dtype=float)
     q = kset_marginal(sets, probs, n)
-    ent, sup = diversity(q)
+    ent, sup = entropy_and_support(q)
     dist = distinct_shown(sets=sets, probs=probs)
     policies[k] = q.tolist()
-    extras[k], converged = _kset_extras(res, k, distinct_sets, sets, probs, capped)
+    ksets[k], converged = _kset_policy(res, k, distinct_sets, sets, probs, capped)
     secs = time.perf_counter() - t1
     entries = []
     for d in shown:
@@ -337,11 +286,11 @@ def _kset_notes(method, m, n, skipped, capped, distinct_sets, kset_max_sets, kse
                      + (f"; time limit {time_limit:g} s per k." if time_limit else "."))
 
 
-def _compare_kset(profile, method, m, ks, entries, policies, extras, done, kset_max_sets,
+def _compare_kset(profile, method, m, ks, entries, policies, ksets, done, kset_max_sets,
                   kset_max_work, shown, time_limit, notes):
     """A distribution over k-sets for each k: k-multisets (``kset``, skipped at k beyond the
     size limits) or sets of k distinct responses (skipped at k > n)."""
-    distinct_sets = method.displays == ("distinct",)
+    distinct_sets = all(display_spec(d).merges for d in method.displays)
     skipped, capped = [], []
     for k in ks:
         why = _kset_skip(profile, k, distinct_sets, kset_max_sets, kset_max_work)
@@ -350,7 +299,7 @@ def _compare_kset(profile, method, m, ks, entries, policies, extras, done, kset_
             done(f"{m} k={k} {why}")
             continue
         if shown:
-            entries.extend(_kset_entries(profile, method, m, k, policies, extras, shown,
+            entries.extend(_kset_entries(profile, method, m, k, policies, ksets, shown,
                                          time_limit, distinct_sets, capped))
         done(f"{m} k={k}")
     _kset_notes(method, m, profile.n_responses, skipped, capped, distinct_sets, kset_max_sets,

@@ -5,10 +5,12 @@ THEORY.md §10: condition the population on what a user revealed (posterior weig
 posterior. This module measures it on held-out people (pure measurement, typed rows; tables, plots
 and prose are built from the rows elsewhere).
 
-Protocol (:func:`measure_personalisation`), per dataset, all randomness from one ``seed``:
+Protocol (:func:`measure_personalisation`), per dataset, all randomness from one ``seed`` and no
+state kept between calls:
 
-1. People: each row of ``People.levels`` is one person's real levels over the n responses, NaN
-   where they gave none (a Polis statement they never voted on). ``holdout`` (20 %) of the people
+1. People (:class:`ualign.data.people.People`): each row of ``People.levels`` is one person's
+   real levels over the n responses, NaN where they gave none (a Polis statement they never
+   voted on). ``holdout`` (20 %) of the people
    are held out; the other 80 % are the population (unrated cells at ``People.fill``, for Polis
    the pass level: :func:`ualign.read_polis`'s rule).
 2. δ (``noise="fit"``): the population is split 75/25 once more; :func:`ualign.fit_noise` picks δ
@@ -54,41 +56,29 @@ References: shared/spec/THEORY.md §2, §4, §9, §10.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from ualign.core import Profile, deviation_payoffs
+from ualign.core.checks import DISPLAYS
+from ualign.core.displays import PAPER_DISPLAY
 from ualign.core.posterior import fit_noise, posterior, posterior_weights
 from ualign.core.sets import set_win_matrix
+from ualign.data.people import People
 
-__all__ = ["DISPLAYS", "METHODS", "CurveRow", "DatasetSummary", "People", "PersonaliseRow",
-           "SectionConfig", "curve_png", "distinct_topk", "load_people", "measure_personalisation",
-           "measure_section", "people_from_polis", "people_from_profile", "pooled_rows",
-           "section_config", "section_plots", "section_summary"]
+__all__ = ["DEFAULT_KS", "DEFAULT_MS", "PERSONALISE_METHODS", "DatasetSummary", "PersonaliseRow",
+           "distinct_topk", "measure_personalisation", "pooled_rows"]
 
-METHODS = ("ualign", "greedy", "argmax", "universal")
-DISPLAYS = ("multiset", "distinct")
+#: the shown policies compared (protocol step 4), in table order
+PERSONALISE_METHODS = ("ualign", "greedy", "argmax", "universal")
 DEFAULT_MS = (0, 1, 2, 4, 8, 16)
 DEFAULT_KS = (1, 2, 4, 8)
 FIT_REVEAL = 16        # ratings revealed per validation person when fitting δ
 FIT_PEOPLE = 500       # at most this many validation people when fitting δ
 PRUNE = 1e-12          # posterior types below this weight are dropped before choosing
-
-
-class People(NamedTuple):
-    """Real people's levels: ``levels (N, n)`` float, smaller is better, NaN = not rated;
-    ``fill`` the level an unrated cell takes in the population and when shown (Polis: pass)."""
-
-    name: str
-    levels: np.ndarray
-    fill: float
-    groups: np.ndarray | None = None
-    labels: tuple[str, ...] | None = None
 
 
 class PersonaliseRow(NamedTuple):
@@ -118,7 +108,7 @@ class PersonaliseRow(NamedTuple):
 
 class DatasetSummary(NamedTuple):
     """What one dataset's run used: sizes, the fitted δ, cache statistics, equilibrium solves
-    retried with every candidate (``solver_retries``, see ``_solve_ualign``), the largest
+    retried with every candidate (``solver_retries``, see :class:`_EvalState`), the largest
     posterior mass pruned before choosing (``max_dropped``), wall time."""
 
     dataset: str
@@ -135,64 +125,6 @@ class DatasetSummary(NamedTuple):
     solver_retries: int
     max_dropped: float
     seconds: float
-
-
-# ------------------------------------------------------------------------------ people
-def people_from_profile(profile: Profile, name: str = "profile") -> People:
-    """One person per voter: each row repeated ``round(w · n_voters)`` times (at least once),
-    or once per row when ``n_voters`` is unknown. Every response is rated."""
-    P = profile
-    if P.n_voters is not None:
-        counts = np.maximum(1, np.round(P.weights * P.n_voters).astype(np.int64))
-    else:
-        counts = np.ones(P.n_users, dtype=np.int64)
-    levels = np.repeat(P.levels.astype(float), counts, axis=0)
-    groups = None if P.groups is None else np.repeat(P.groups, counts)
-    return People(name, levels, float(P.levels.max()), groups, P.labels)
-
-
-def people_from_polis(folder, min_votes: int = 7) -> People:
-    """The participants of a Polis conversation kept by :func:`ualign.read_polis` (defaults:
-    ``min_votes=7``, unseen tied with pass), with their real votes (agree 0, pass 1, disagree 2,
-    NaN never voted) over its statements. Checked against ``read_polis``: filling NaN with pass
-    gives the same population (orders and weights, groups aside), else ``ValueError``. Groups
-    are left out (``read_polis_votes`` reads them from the second column, which is ``xid`` in
-    some exports)."""
-    from ualign.data import read_polis
-    from ualign.data.polis import statement_ids
-    from ualign.llm import read_polis_votes
-
-    P = read_polis(folder, min_votes=min_votes)
-    ids = statement_ids(P)
-    raw = read_polis_votes(folder)
-    col = {int(c): j for j, c in enumerate(raw.statement_ids)}
-    missing = [c for c in ids if c not in col]
-    if missing:
-        raise ValueError(f"{folder}: statements {missing[:5]} of read_polis have no vote column "
-                         "in read_polis_votes")
-    v = raw.votes[:, [col[c] for c in ids]]                # +1 agree, 0 pass, -1 disagree
-    keep = np.count_nonzero(~np.isnan(v), axis=1) >= min_votes
-    levels = 1.0 - v[keep]                                 # agree 0, pass 1, disagree 2
-    # Groups are not used here (no group evidence), so the check merges without them.
-    check = Profile.from_levels(np.where(np.isnan(levels), 1.0, levels))
-    want = Profile(P.levels, P.weights)
-    if not (check.shape == want.shape and np.array_equal(check.levels, want.levels)
-            and np.allclose(check.weights, want.weights, rtol=0, atol=1e-12)):
-        raise ValueError(f"{folder}: the raw votes do not rebuild read_polis's profile")
-    name = P.meta.get("conversation", Path(folder).name)
-    return People(name, levels, 1.0, None, P.labels)
-
-
-def load_people(spec: str) -> People:
-    """A Polis folder (real votes, NaN where never voted) or anything ``load_profile`` reads
-    (a PrefLib file, a generator spec): one person per voter."""
-    from ualign.data import load_profile
-
-    path = Path(spec)
-    if path.is_dir() and (path / "participants-votes.csv").is_file():
-        return people_from_polis(path)
-    name = path.name if path.exists() else spec
-    return people_from_profile(load_profile(spec), name)
 
 
 # ------------------------------------------------------------------------ distinct top-k
@@ -272,8 +204,8 @@ def _choose(post: Profile, ks, solve) -> _Choice:
             predicted["ualign", d, k] = 1.0 - deviation_payoffs(post, pi, k, d)
             predicted["greedy", d, k] = set_win_matrix(post.levels, post.weights,
                                                        greedy[:k][None, :], d)[0]
-    predicted["argmax", "multiset", 1] = set_win_matrix(post.levels, post.weights,
-                                                        greedy[:1][None, :])[0]
+    predicted["argmax", PAPER_DISPLAY, 1] = set_win_matrix(post.levels, post.weights,
+                                                           greedy[:1][None, :])[0]
     return _Choice(policies, greedy, predicted)
 
 
@@ -287,7 +219,8 @@ def _real_win_rates(person: Profile, choice: _Choice, universal: _Choice, ks):
             out["greedy", d, k] = set_win_matrix(person.levels, person.weights,
                                                  choice.greedy[:k][None, :], d)[0]
     a = set_win_matrix(person.levels, person.weights, choice.greedy[:1][None, :])[0]
-    out["argmax", "multiset", 1] = out["argmax", "distinct", 1] = a
+    for d in DISPLAYS:  # one response: every display shows the same
+        out["argmax", d, 1] = a
     return out
 
 
@@ -301,19 +234,17 @@ def _prune(post: Profile) -> tuple[Profile, float]:
             float(post.weights[~keep].sum()))
 
 
-RETRIES: list = []     # (n_users, n, k, message) of solves retried with every candidate
-
-
-def _solve_ualign(profile, k):
+def _solve_ualign(profile, k, retries: list):
     """``solve_ualign(profile, k)``; if its trust-region LP fails (HiGHS status 15 was seen on
     a Polis posterior), one retry with the whole response set as the first candidate set
-    (``m0 = n``), recorded in ``RETRIES``; a second failure raises."""
+    (``m0 = n``), recorded in ``retries`` as ``(n_users, n, k, message)``; a second failure
+    raises."""
     from ualign.solvers import SolverError, solve_ualign
 
     try:
         return solve_ualign(profile, k).policy
     except SolverError as e:
-        RETRIES.append((profile.n_users, profile.n_responses, k, str(e)))
+        retries.append((profile.n_users, profile.n_responses, k, str(e)))
         return solve_ualign(profile, k, m0=profile.n_responses).policy
 
 
@@ -343,12 +274,20 @@ def _noise_delta(noise, X, filled, pop, population, rng) -> tuple[float, int]:
 
 
 class _EvalState:
-    """Mutable bookkeeping of one dataset's evaluation: the choice per distinct evidence
-    (``()`` = no comparison = universal), the number of equilibrium solves, and the largest
-    posterior mass pruned by :func:`_prune`."""
+    """Mutable bookkeeping of one call of :func:`measure_personalisation` (nothing outlives
+    it): the choice per distinct evidence (``()`` = no comparison = universal), the number of
+    equilibrium solves, the largest posterior mass pruned by :func:`_prune`, and the solves
+    retried with every candidate (``retries``, see :func:`_solve_ualign`)."""
 
-    def __init__(self, cache: dict, solves: int):
-        self.cache, self.solves, self.dropped = cache, solves, 0.0
+    def __init__(self):
+        self.cache: dict = {}
+        self.solves = 0
+        self.dropped = 0.0
+        self.retries: list = []
+
+    def solve(self, profile: Profile, k: int) -> np.ndarray:
+        """The posterior equilibrium π*_k (:func:`_solve_ualign`, retries recorded here)."""
+        return _solve_ualign(profile, k, self.retries)
 
 
 def _choice_for(key, e, population, delta, ks, state: _EvalState):
@@ -357,7 +296,7 @@ def _choice_for(key, e, population, delta, ks, state: _EvalState):
     if choice is None:
         post, mass = _prune(posterior(population, e, noise=delta))
         state.dropped = max(state.dropped, mass)
-        choice = _choose(post, ks, _solve_ualign)
+        choice = _choose(post, ks, state.solve)
         state.cache[key] = choice
         state.solves += len(ks)
     return choice
@@ -369,7 +308,7 @@ def _score_person(real, choice, universal, H, unrevealed, m, vals) -> None:
     for (method, d, k), wr in real.items():
         pred = (choice if method != "universal" else universal).predicted[
             "ualign" if method == "universal" else method,
-            "multiset" if method == "argmax" else d, k]
+            PAPER_DISPLAY if method == "argmax" else d, k]
         y_worst = H[np.argmin(pred[H])]
         y_any = unrevealed[np.argmin(pred[unrevealed])]
         vals.setdefault((method, d, m, k), []).append(
@@ -408,7 +347,8 @@ def _bootstrap_rows(name, vals, revealed_counts, seed, n_boot) -> list[Personali
     boot_rng = np.random.default_rng([seed, 1])
     resamples: dict = {}
     for (method, d, m, k), v in sorted(vals.items(), key=lambda kv: (
-            METHODS.index(kv[0][0]), DISPLAYS.index(kv[0][1]), kv[0][2], kv[0][3])):
+            PERSONALISE_METHODS.index(kv[0][0]), DISPLAYS.index(kv[0][1]), kv[0][2],
+            kv[0][3])):
         a = np.asarray(v)
         if a.shape[0] not in resamples:
             resamples[a.shape[0]] = boot_rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))
@@ -428,7 +368,7 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
     """The trade-off curve on one dataset's held-out people (protocol in the module docstring).
 
     Args:
-      people: real levels per person (:func:`load_people`).
+      people: real levels per person (:func:`ualign.data.people.load_people`).
       ms: numbers of revealed ratings (nominal; fewer when a person rated fewer).
       ks: numbers of responses shown.
       holdout: share of people held out, in (0, 1).
@@ -444,7 +384,6 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
       at k = 1 only) and a :class:`DatasetSummary`.
     """
     t0 = time.perf_counter()
-    retries0 = len(RETRIES)
     ms = _check_list(ms, "ms", 0)
     ks = _check_list(ks, "ks", 1)
     if not 0.0 < float(holdout) < 1.0:
@@ -468,10 +407,12 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
     # ---- evaluated people
     n_eval = min(int(max_users), n_hold)
     evaluated = rng.choice(held, size=n_eval, replace=False)
-    universal = _choose(population, ks, _solve_ualign)
-    state = _EvalState({(): universal}, len(ks))
+    state = _EvalState()
+    universal = _choose(population, ks, state.solve)
+    state.cache[()] = universal
+    state.solves = len(ks)
     vals: dict = {}
-    revealed_counts = {m: [] for m in ms}
+    revealed_counts: dict[int, list[int]] = {m: [] for m in ms}
     rated_counts = []
     for count, i in enumerate(evaluated):
         rated_counts.append(_evaluate_person(X[i], filled[i], rng, ms, ks, population, delta,
@@ -482,9 +423,10 @@ def measure_personalisation(people: People, ms: Sequence[int] = DEFAULT_MS,
     rows = _bootstrap_rows(people.name, vals, revealed_counts, seed, n_boot)
     summary = DatasetSummary(people.name, n, N, len(pop), n_hold, n_eval,
                              float(np.mean(rated_counts)) if rated_counts else 0.0, delta,
-                             fit_rows, len(state.cache), state.solves, len(RETRIES) - retries0,
+                             fit_rows, len(state.cache), state.solves, len(state.retries),
                              state.dropped, time.perf_counter() - t0)
     return rows, summary
+
 
 
 # ------------------------------------------------------------------------ summaries, plots
@@ -507,178 +449,3 @@ def pooled_rows(rows: Sequence[PersonaliseRow], name: str = "all datasets"
             float(np.mean(col("vs_worst_all"))), min(col("vs_worst_all")),
             max(col("vs_worst_all"))))
     return out
-
-
-METRIC_NAMES = {"robust": "robust win rate (worst hidden-rated response)",
-                "mean": "mean win rate over hidden-rated responses",
-                "vs_worst": "win rate vs the posterior's worst hidden-rated response",
-                "vs_worst_all": "win rate vs the posterior's worst unrevealed response"}
-
-
-def _line(rows, key: str):
-    """(m, value of ``key``) of ``rows`` in order of m, as two lists."""
-    pts = sorted((r.m, getattr(r, key)) for r in rows)
-    return [p[0] for p in pts], [p[1] for p in pts]
-
-
-def _curve_panel(ax, sel, metric: str, method: str, ks) -> None:
-    """One display's panel of :func:`curve_png`: ``sel`` holds that display's rows."""
-    for k, col in zip(ks, [f"C{i}" for i in range(len(ks))], strict=True):
-        x, y = _line([r for r in sel if r.method == method and r.k == k], metric)
-        ax.plot(x, y, marker="o", markersize=3, color=col, label=f"{method}, k = {k}")
-        if method != "argmax":
-            x, y = _line([r for r in sel if r.method == "universal" and r.k == k], metric)
-            ax.plot(x, y, linestyle="--", color=col, linewidth=1.0,
-                    label=f"universal (m = 0), k = {k}")
-        if metric.startswith("vs_worst"):
-            ax.axhline(k / (k + 1), color="0.6", linestyle=":", linewidth=1.0)
-    if method != "argmax":
-        x, y = _line([r for r in sel if r.method == "argmax"], metric)
-        ax.plot(x, y, linestyle="none", marker="s", markersize=4, color="black",
-                label="personalised argmax (k = 1)")
-    ax.set_xlabel("m = ratings revealed (nominal)")
-    ax.grid(True, alpha=0.3)
-
-
-def curve_png(rows: Sequence[PersonaliseRow], metric: str = "mean", method: str = "ualign",
-              title: str | None = None, *, dpi: int = 100) -> bytes:
-    """PNG of win rate against m, one line per k (solid: ``method`` chosen from the posterior;
-    dashed, same colour: the universal m = 0 choice on the same hidden ratings; black dots: the
-    personalised argmax; dotted grey: k/(k+1) for the ``vs_worst`` metrics), one panel per display.
-    ``rows``: one dataset's rows or :func:`pooled_rows`. Agg canvas, no pyplot global state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from ualign.report.plots import literal, png_bytes
-
-    if metric not in METRIC_NAMES:
-        raise ValueError(f"metric must be one of {', '.join(METRIC_NAMES)}, got {metric!r}")
-    if method not in METHODS or method == "universal":
-        raise ValueError(f"method must be one of ualign, greedy, argmax, got {method!r}")
-    fig = Figure(figsize=(10.5, 4.2), dpi=dpi)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2, sharey=True)
-    ks = sorted({r.k for r in rows if r.method == method})
-    for ax, display in zip(axes, DISPLAYS, strict=True):
-        _curve_panel(ax, [r for r in rows if r.display == display], metric, method, ks)
-        ax.set_title(f"{display} display", fontsize=9)
-    axes[0].set_ylabel(METRIC_NAMES[metric])
-    axes[1].legend(fontsize=7, loc="best")
-    dataset = rows[0].dataset if rows else ""
-    fig.suptitle(literal(title or f"{dataset}: {METRIC_NAMES[metric]}"), fontsize=10)
-    fig.tight_layout()
-    return png_bytes(fig)
-
-
-# ------------------------------------------------------------------------ report section
-class CurveRow(NamedTuple):
-    """One line of the report's personalisation table: ``method`` under ``display`` after m
-    revealed ratings, the mean win rate over each held-out person's hidden-rated responses at
-    each k (``None`` where the method has no such k: ``argmax`` is k = 1 only)."""
-
-    method: str
-    display: str
-    m: int
-    revealed: float
-    n_users: int
-    k1: float | None
-    k2: float | None
-    k4: float | None
-    k8: float | None
-    m0_equals_universal: bool | None     # ualign rows at m = 0: identical to universal
-
-
-SECTION_KS = (1, 2, 4, 8)
-
-
-@dataclasses.dataclass(frozen=True)
-class SectionConfig:
-    """Inputs of the report's personalisation section (capped so that it stays fast).
-
-    Attributes:
-      source: a Polis folder / PrefLib file / generator spec (:func:`load_people`).
-      ms: revealed ratings (nominal).
-      max_users: held-out people evaluated.
-      holdout: share of people held out.
-      seed: the one seed of :func:`measure_personalisation`.
-      n_boot: bootstrap resamples (the table shows means only).
-      tol: numerical tolerance of the m = 0 identity (it is exact: 0).
-    """
-
-    source: str
-    ms: tuple[int, ...] = (0, 2, 4, 8, 16)
-    max_users: int = 40
-    holdout: float = 0.2
-    seed: int = 0
-    n_boot: int = 200
-    tol: float = 0.0
-
-
-def section_config(reproduce_config, data_dir=None) -> SectionConfig:
-    """The section's inputs in ``ualign reproduce``: Polis brexit-consensus (real held-out
-    people, at most 40 of them, m ≤ 16) when ``data_dir`` holds it and the run is not ``--quick``;
-    otherwise a two-group Mallows generator profile (8 responses, 12 people, m ≤ 4)."""
-    if data_dir is not None and not reproduce_config.quick:
-        folder = Path(data_dir) / "polis" / "brexit-consensus"
-        if (folder / "participants-votes.csv").is_file():
-            return SectionConfig(str(folder), seed=reproduce_config.seed)
-    return SectionConfig("mallows:n=8,phi=0.7,groups=2,users=60", ms=(0, 2, 4), max_users=12,
-                         seed=reproduce_config.seed)
-
-
-def measure_section(c: SectionConfig, tick: Callable[[str], None] | None = None
-                    ) -> tuple[CurveRow, ...]:
-    """:func:`measure_personalisation` on ``c.source`` at k ∈ {1, 2, 4, 8}, δ fitted, folded
-    into one :class:`CurveRow` per (method, display, m) (mean win rate, multiset and distinct
-    display)."""
-    rows, _ = measure_personalisation(load_people(c.source), c.ms, SECTION_KS,
-                                      holdout=c.holdout, seed=c.seed, max_users=c.max_users,
-                                      n_boot=c.n_boot, tick=tick)
-    by = {(r.method, r.display, r.m, r.k): r for r in rows}
-    out = []
-    for method in METHODS:
-        for d in DISPLAYS:
-            for m in c.ms:
-                got = [by.get((method, d, m, k)) for k in SECTION_KS]
-                first = next((r for r in got if r is not None), None)
-                if first is None:
-                    continue
-                same = None
-                if method == "ualign" and m == 0:
-                    same = all(r is None or r.mean == by[("universal", d, 0, r.k)].mean
-                               for r in got)
-                out.append(CurveRow(method, d, m, first.revealed, first.n_users,
-                                    *(None if r is None else r.mean for r in got), same))
-    return tuple(out)
-
-
-def section_plots(rows: Sequence[CurveRow], c: SectionConfig) -> tuple:
-    """One :class:`~ualign.report.plots.Plot` per display: mean win rate against m, one line
-    per k (solid: ualign from the posterior; dashed, same colour: universal m = 0 choice)."""
-    from ualign.report.plots import Plot, Series
-
-    plots = []
-    for d in DISPLAYS:
-        series = []
-        for j, k in enumerate(SECTION_KS):
-            for method, style in (("ualign", "line"), ("universal", "dashed")):
-                pts = [(r.m, getattr(r, f"k{k}")) for r in rows
-                       if r.method == method and r.display == d]
-                pts = [(m, v) for m, v in pts if v is not None]
-                if pts:
-                    series.append(Series(f"{method}, k = {k}", [p[0] for p in pts],
-                                         [p[1] for p in pts], style, f"C{j}"))
-        plots.append(Plot(f"{d} display: mean win rate on hidden ratings vs m revealed",
-                          "m = ratings revealed (nominal)",
-                          "mean win rate over hidden-rated responses", tuple(series)))
-    return tuple(plots)
-
-
-def section_summary(rows: Sequence[CurveRow]) -> str:
-    """One line: ualign at k = 1, m = 0 → largest m, against universal k = 2 and 4 (multiset)."""
-    sel = {(r.method, r.m): r for r in rows if r.display == "multiset"}
-    m_hi = max(m for _, m in sel)
-    u0, uh, un = sel["ualign", 0], sel["ualign", m_hi], sel["universal", m_hi]
-    return (f"multiset, mean win rate on hidden ratings: ualign k = 1 {u0.k1:.3f} (m = 0) → "
-            f"{uh.k1:.3f} (m = {m_hi}); universal on the same ratings k = 2 {un.k2:.3f}, "
-            f"k = 4 {un.k4:.3f}")

@@ -10,20 +10,24 @@ References: shared/spec/THEORY.md §2, §4, §7; shared/data/README.md (formats,
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ualign.core import Profile
+from ualign.core.displays import PAPER_DISPLAY
+from ualign.report._overrides import with_overrides
 from ualign.report.compare import compare_methods
-from ualign.report.results import CompareResult, DatasetSection
+from ualign.report.results import CompareResult, DatasetSection, KSetPolicy
 from ualign.solvers import registry
 
 __all__ = ["DATASETS", "DISPLAY_METHODS", "KSET_MAX_SETS", "KSET_MAX_WORK", "QUICK_DATASETS",
-           "Dataset", "available_datasets", "dataset_section", "describe_shows", "display_compare",
-           "group_table"]
+           "Dataset", "RealDataConfig", "available_datasets", "dataset_section", "describe_shows",
+           "display_compare", "group_table"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,11 +67,37 @@ KSET_MAX_SETS = 20000
 KSET_MAX_WORK = 1e8
 
 
-#: compare's methods by label (registry properties decide how each policy is stored)
-_METHODS = registry.labelled("compare")
+@dataclasses.dataclass(frozen=True)
+class RealDataConfig:
+    """The real-data section of ``ualign reproduce`` (overrides key ``"data"``).
+
+    Attributes:
+      datasets: the datasets measured when present under the data folder.
+      ks: the k of the f(k) table (RLHF, NLHF, U-alignment, best k-set).
+      display_ks: the k of the both-displays table (:func:`display_compare`).
+      display_time_limit: seconds per k for the best distinct k-set there.
+    """
+
+    datasets: tuple[Dataset, ...] = DATASETS
+    ks: tuple[int, ...] = tuple(range(1, 9))
+    display_ks: tuple[int, ...] = (1, 2, 4, 8)
+    display_time_limit: float = 5.0
+
+    @classmethod
+    def for_run(cls, run) -> RealDataConfig:
+        """The full or ``--quick`` section for the run ``run`` (a
+        :class:`~ualign.report.reproduce.ReproduceConfig`), with ``run.overrides["data"]``
+        applied (a field this class does not have is a ``ValueError`` naming it)."""
+        config = (cls(QUICK_DATASETS, ks=(1, 2, 3), display_ks=(1, 2), display_time_limit=2.0)
+                  if run.quick else cls())
+        return with_overrides(config, run.overrides.get("data", {}), "data")
 
 
-def available_datasets(data_dir: str | Path | None,
+#: compare's methods by name (registry properties decide how each policy is stored)
+_COMPARE_BY_NAME = registry.labelled("compare")
+
+
+def available_datasets(data_dir: str | os.PathLike | None,
                        wanted: Sequence[Dataset] = DATASETS) -> list[Dataset]:
     """The datasets of ``wanted`` present under ``data_dir`` (none when it is ``None`` or
     missing)."""
@@ -79,7 +109,7 @@ def available_datasets(data_dir: str | Path | None,
     return [d for d in wanted if (root / d.path).exists()]
 
 
-def load_dataset(data_dir: str | Path, d: Dataset) -> tuple[Profile, str]:
+def load_dataset(data_dir: str | os.PathLike, d: Dataset) -> tuple[Profile, str]:
     """The profile and its attribution / citation line."""
     path = Path(data_dir) / d.path
     if d.kind == "polis":
@@ -112,7 +142,7 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
 
     shows: dict[str, list[str]] = {}
     for m in cmp.methods:
-        meth, pol = _METHODS[m], cmp.policies.get(m, {})
+        meth, pol = _COMPARE_BY_NAME[m], cmp.policies.get(m, {})
         key = 0 if meth.k_free else k_show  # RLHF / NLHF policies are stored at k = 0
         if meth.output == "policy" and key in pol:
             p = np.asarray(pol[key])
@@ -122,22 +152,22 @@ def describe_shows(profile: Profile, cmp: CompareResult, k_show: int, top: int =
             if support > len(idx):  # say when the list is cut
                 title += f" (top {len(idx)} of {support})"
             shows[title] = [line(y, p[y]) for y in idx]
-        elif meth.output == "kset" and meth.family == "kset" and cmp.extras.get(m):
-            k_set = k_show if k_show in cmp.extras[m] else max(cmp.extras[m])
-            what = "distinct " if "multiset" not in meth.displays else ""
-            lines = _set_lines(profile, cmp.extras[m][k_set])
-            n_sets = int(np.count_nonzero(np.asarray(cmp.extras[m][k_set]["probs"]) > 0))
+        elif meth.output == "kset" and meth.family == "kset" and cmp.ksets.get(m):
+            k_set = k_show if k_show in cmp.ksets[m] else max(cmp.ksets[m])
+            what = "distinct " if PAPER_DISPLAY not in meth.displays else ""
+            lines = _set_lines(profile, cmp.ksets[m][k_set])
+            n_sets = int(np.count_nonzero(np.asarray(cmp.ksets[m][k_set].probs) > 0))
             cut = f" (top {len(lines)} of {n_sets})" if n_sets > len(lines) else ""
             shows[f"{m} (best {what}{k_set}-set policy){cut}"] = lines
     return shows
 
 
-def _set_lines(profile: Profile, ex: dict, top: int = 3) -> list[str]:
+def _set_lines(profile: Profile, policy: KSetPolicy, top: int = 3) -> list[str]:
     """The ``top`` most likely sets of a k-set policy, with their probability and texts."""
-    probs = np.asarray(ex["probs"])
+    probs = np.asarray(policy.probs)
     lines = []
     for j in np.argsort(-probs)[:top]:
-        items = "; ".join(_short(profile.label(int(y)), 60) for y in ex["sets"][j])
+        items = "; ".join(_short(profile.label(int(y)), 60) for y in policy.sets[j])
         lines.append(f"{probs[j]:6.1%}: {{{items}}}")
     return lines
 
@@ -154,20 +184,20 @@ def group_table(profile: Profile, cmp: CompareResult) -> dict:
         return {}
     k = max(cmp.ks)
     columns = ["group", "share of users"]
-    policies = []  # (product policy π, k) or (sets, probs) of a k-set policy
+    policies: list[tuple[str, np.ndarray, Any]] = []  # ("product", π, k) or ("sets", sets, probs)
     for m in cmp.methods:  # multiset display: the methods that have it
-        meth, pol = _METHODS[m], cmp.policies.get(m, {})
+        meth, pol = _COMPARE_BY_NAME[m], cmp.policies.get(m, {})
         key = 0 if meth.k_free else k
-        if "multiset" not in meth.displays:
+        if PAPER_DISPLAY not in meth.displays:
             continue
         if meth.output == "policy" and key in pol:
             columns.append(f"{m} (k={k})")
             policies.append(("product", np.asarray(pol[key]), k))
-        elif meth.output == "kset" and cmp.extras.get(m):
-            kk = max(cmp.extras[m])
-            ex = cmp.extras[m][kk]
+        elif meth.output == "kset" and cmp.ksets.get(m):
+            kk = max(cmp.ksets[m])
+            ks_policy = cmp.ksets[m][kk]
             columns.append(f"{m} (k={kk})")
-            policies.append(("sets", np.asarray(ex["sets"]), np.asarray(ex["probs"])))
+            policies.append(("sets", np.asarray(ks_policy.sets), np.asarray(ks_policy.probs)))
     rows = []
     for g in np.unique(profile.groups):
         mask = profile.groups == g
@@ -190,7 +220,7 @@ def display_compare(profile: Profile, ks: Sequence[int], name: str, seed: int = 
                            time_limit=time_limit, tick=tick)
 
 
-def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
+def dataset_section(data_dir: str | os.PathLike, d: Dataset, ks: Sequence[int],
                     methods: Sequence[str] = ("rlhf", "nlhf", "ualign", "kset"), seed: int = 0,
                     kset_max_sets: int | None = KSET_MAX_SETS,
                     kset_max_work: float | None = KSET_MAX_WORK,
@@ -217,7 +247,7 @@ def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
     if profile.n_voters is not None:
         desc += f" {profile.n_voters:g} voters."
     if "kset" in cmp.methods:
-        done = sorted(cmp.extras.get("kset", {}))
+        done = sorted(cmp.ksets.get("kset", {}))
         skipped = [k for k in cmp.ks if k not in done]
         if skipped:
             desc += (f" The best k-set LP (exact, by enumerating the C(n+k-1, k) multisets) was "
@@ -226,7 +256,7 @@ def dataset_section(data_dir: str | Path, d: Dataset, ks: Sequence[int],
                      f"budget (–).")
     display = (display_compare(profile, display_ks, d.name, seed, display_time_limit, tick)
                if display_ks else None)
-    if display is not None and display.extras.get("kset-distinct"):
+    if display is not None and display.ksets.get("kset-distinct"):
         shows.update(describe_shows(profile, dataclasses.replace(display,
                                                                  methods=("kset-distinct",)),
                                     max(display_ks)))

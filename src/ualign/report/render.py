@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ualign.core._atomic import atomic_write_set
+from ualign.core.displays import PAPER_DISPLAY
 from ualign.report.plots import Plot, render_png
 from ualign.report.results import CompareResult, DatasetSection, Report, jsonable
 
@@ -127,7 +128,7 @@ def fk_table(cmp: CompareResult) -> tuple[list[str], list[list]]:
     result holds both displays, one row per method and display (``"nlhf (distinct)"``) and,
     per method, the expected number of distinct responses shown."""
     columns = ["method", *(f"k={k}" for k in cmp.ks)]
-    if cmp.displays == ("multiset",):
+    if cmp.displays == (PAPER_DISPLAY,):
         rows = [[m, *(cmp.value(m, k) for k in cmp.ks)] for m in cmp.methods]
     else:
         rows = []

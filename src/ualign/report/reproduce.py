@@ -1,14 +1,13 @@
 """``build_report``: every claim of THEORY.md measured on built-in instances, plus the real-data
 section when the data folder is present. The CLI ``ualign reproduce`` renders and writes it.
 
-Instances (all seeded):
-- heterogeneous: a mixture of three Mallows groups with random centres (φ = 0.5, 0.6, 0.7,
-  weights 0.4, 0.35, 0.25, 300 users) over 12 responses, instance seed 1 — picked among seeds
-  0-5 as the one without a Condorcet winner, so that even the NLHF equilibrium mixes (3
-  responses); used by (i), (v), (vi), (vii);
-- NLHF collapse with ε = 0.1 (iii); exact impartial culture (iv, v); random instances (ii).
+What runs is each claim's own configuration (full or ``--quick``), registered with the claim in
+:mod:`ualign.report.claims`, and the real-data section's
+(:class:`~ualign.report.realdata.RealDataConfig`); :class:`ReproduceConfig` only picks the seed,
+the size, the data folder and any overrides. The instances are described in
+:mod:`ualign.report.claims.instances`.
 
-References: shared/spec/THEORY.md §3-7.
+References: shared/spec/THEORY.md §3-7, §9, §10.
 """
 
 from __future__ import annotations
@@ -19,8 +18,9 @@ import os
 import platform
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ualign._version import __version__
 from ualign.report import claims as C
@@ -28,44 +28,43 @@ from ualign.report.claims import heterogeneous_instance
 from ualign.report.results import ClaimRow, Report
 
 __all__ = ["ReproduceConfig", "build_report", "default_data_dir", "heterogeneous_instance",
-           ]
+           "n_steps"]
 
 
 @dataclasses.dataclass(frozen=True)
 class ReproduceConfig:
-    """What ``ualign reproduce`` runs. ``quick()`` is the version the tests use (about 5 s once
-    numba's kernels are compiled)."""
+    """What ``ualign reproduce`` runs.
 
-    ks_equilibrium: tuple[int, ...] = tuple(range(1, 33))  # (i), (iii)
-    copy_instances: int = 24  # (ii)
-    copy_policies: int = 64
-    ic_Ns: tuple[int, ...] = (3, 4, 5, 6)  # (iv)
-    ic_ks: tuple[int, ...] = (1, 2, 3)
-    ell_ks: tuple[int, ...] = (1, 2, 3, 4)  # (v)
-    ells: tuple[int, ...] = (1, 2, 3)
-    hedge_ks: tuple[int, ...] = (1, 2, 4, 8)  # (vi)
-    hedge_Ts: tuple[int, ...] = (10, 100, 1000, 10000)
-    dyn_ks: tuple[int, ...] = (2, 8)  # (vii)
-    dyn_iters: int = 2000
-    data_ks: tuple[int, ...] = tuple(range(1, 9))
-    distinct_ks: tuple[int, ...] = (1, 2, 3, 4)  # (viii), (x)
-    distinct_instances: int = 12  # (x)
-    display_ks: tuple[int, ...] = (1, 2, 4, 8)  # real data under both displays
-    display_time_limit: float = 5.0  # seconds per k for the best distinct k-set on real data
-    n_heterogeneous: int = 12
-    instance_seed: int = 1  # the heterogeneous instance (no Condorcet winner)
-    eps: float = 0.1
-    quick: bool = False
+    Attributes:
+      seed: the seed of every random instance and solver.
+      quick: each claim's (and the real data's) ``--quick`` configuration instead of the full
+        one: fewer cases, smaller instances (the tests' size; about 5 s once numba's kernels
+        are compiled).
+      data_dir: the real-data folder (claim (xi) reads Polis from it); ``build_report`` sets it
+        from its ``data_dir`` argument.
+      overrides: ``{claim key or "data": {config field: value}}``, applied to the claim's
+        configuration (e.g. ``{"i": {"ks": (1, 2)}}``) or to the real-data section's
+        (:class:`~ualign.report.realdata.RealDataConfig`); a key that names neither is a
+        ``ValueError``, and so is a field the config does not have (when it is built).
+    """
+
     seed: int = 0
-    data_dir: str | None = None  # (xi); build_report sets it from its data_dir argument
+    quick: bool = False
+    data_dir: str | None = None
+    overrides: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        keys = {spec.key for spec in C.CLAIMS} | {"data"}
+        for key in self.overrides:
+            if key not in keys:
+                raise ValueError(f"overrides must be keyed by a claim key or 'data' "
+                                 f"({', '.join(spec.key for spec in C.CLAIMS)}, data), got "
+                                 f"{key!r}")
 
     @classmethod
     def quick_config(cls, seed: int = 0) -> ReproduceConfig:
-        return cls(ks_equilibrium=(1, 2, 3, 4, 8, 16, 32), copy_instances=6, copy_policies=32,
-                   ic_Ns=(3, 4), ic_ks=(1, 2, 3), ell_ks=(1, 2), ells=(1, 2),
-                   hedge_ks=(1, 4), hedge_Ts=(10, 100, 1000), dyn_ks=(2,), dyn_iters=1000,
-                   data_ks=(1, 2, 3), distinct_ks=(1, 2, 3), distinct_instances=6,
-                   display_ks=(1, 2), display_time_limit=2.0, quick=True, seed=seed)
+        """``ReproduceConfig(seed=seed, quick=True)``."""
+        return cls(seed=seed, quick=True)
 
 
 def default_data_dir() -> Path | None:
@@ -91,7 +90,8 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
                  advance: Callable[[], None] | None = None, *,
                  data_left_out: bool = False) -> Report:
     """Measure every claim of the registry :data:`ualign.report.claims.CLAIMS` (each spec's
-    ``configure(config)`` gives its inputs) and the real-data section when ``data_dir`` is given.
+    ``configure(config)`` gives its inputs: its full or quick configuration, then the
+    overrides) and the real-data section when ``data_dir`` is given.
 
     A claim whose check raises is kept as a FAIL row carrying the error, so the report still
     shows everything else; nothing is written here (see :mod:`ualign.report.render`).
@@ -103,6 +103,7 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
 
     t0 = time.perf_counter()
     config = dataclasses.replace(config, data_dir=None if data_dir is None else str(data_dir))
+    data = realdata.RealDataConfig.for_run(config)
     rows = []
     for spec in C.CLAIMS:
         t1 = time.perf_counter()
@@ -115,16 +116,16 @@ def build_report(config: ReproduceConfig, data_dir: str | os.PathLike | None = N
     notes = []
     datasets = []
     if data_dir is not None:
-        wanted = realdata.QUICK_DATASETS if config.quick else realdata.DATASETS
-        found = realdata.available_datasets(data_dir, wanted)
+        found = realdata.available_datasets(data_dir, data.datasets)
         if not found:
-            notes.append(f"None of the report's datasets ({', '.join(d.path for d in wanted)}) "
-                         f"is under {data_dir}: the real-data section is left out.")
+            notes.append(f"None of the report's datasets "
+                         f"({', '.join(d.path for d in data.datasets)}) is under {data_dir}: "
+                         f"the real-data section is left out.")
         for d in found:
             try:
                 datasets.append(realdata.dataset_section(
-                    data_dir, d, config.data_ks, seed=config.seed, tick=tick,
-                    display_ks=config.display_ks, display_time_limit=config.display_time_limit))
+                    data_dir, d, data.ks, seed=config.seed, tick=tick,
+                    display_ks=data.display_ks, display_time_limit=data.display_time_limit))
             except Exception as exc:
                 last = traceback.format_exception_only(type(exc), exc)[-1].strip()
                 notes.append(f"Real data {d.name} ({d.path}) was not measured: {last}")
@@ -149,5 +150,5 @@ def n_steps(config: ReproduceConfig, data_dir) -> int:
 
     if data_dir is None:
         return len(C.CLAIMS)
-    wanted = realdata.QUICK_DATASETS if config.quick else realdata.DATASETS
-    return len(C.CLAIMS) + len(realdata.available_datasets(data_dir, wanted))
+    data = realdata.RealDataConfig.for_run(config)
+    return len(C.CLAIMS) + len(realdata.available_datasets(data_dir, data.datasets))

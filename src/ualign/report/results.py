@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ualign.core.displays import PAPER_DISPLAY, display_spec
 from ualign.report.plots import Plot
 
-__all__ = ["ClaimRow", "CompareEntry", "CompareResult", "DatasetSection", "Report", "jsonable"]
+__all__ = ["ClaimRow", "CommitteePolicy", "CompareEntry", "CompareResult", "DatasetSection",
+           "KSetPolicy", "Report", "jsonable"]
 
 
 def jsonable(obj: Any) -> Any:
@@ -105,8 +107,40 @@ class CompareEntry:
     worst_response: int | None
     seconds: float
     converged: bool | None = None
-    display: str = "multiset"
+    display: str = PAPER_DISPLAY
     distinct_shown: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class KSetPolicy:
+    """A distribution ``probs`` over k-sets ``sets`` (one row per set; k-multisets for ``kset``,
+    sets of k distinct responses for ``kset-distinct``), as a k-set solver returned it.
+
+    Attributes:
+      sets: ``(m, k)`` response indices, one set per row.
+      probs: ``(m,)`` the probability of each set.
+      solver_value: the solver's own value of the policy (the report re-evaluates it).
+      exact: whether the solver certified the optimum (its pricing was exact and the gap closed).
+      upper_bound: the solver's certified upper bound on the best k-set policy.
+      pricer: how candidate sets were priced (``"enumeration"``, ``"greedy"``, ...).
+    """
+
+    sets: tuple[tuple[int, ...], ...]
+    probs: tuple[float, ...]
+    solver_value: float
+    exact: bool
+    upper_bound: float
+    pricer: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitteePolicy(KSetPolicy):
+    """A deterministic committee (one k-set, probability 1) chosen by a voting rule (top-k,
+    Chamberlin-Courant, PAV): ``rule_score`` is its score under the rule, ``rule_optimal``
+    whether the rule's program proved it optimal for the rule (``None``: not applicable)."""
+
+    rule_score: float = 0.0
+    rule_optimal: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,18 +154,18 @@ class CompareResult:
     methods: tuple[str, ...]
     entries: tuple[CompareEntry, ...]
     policies: dict  # method -> {k: policy marginal as a list} (k = 0 for k-independent policies)
-    # method -> {k: {"sets": ..., "probs": ...}} (the k-set policies)
-    extras: dict = dataclasses.field(default_factory=dict)
-    displays: tuple[str, ...] = ("multiset",)  # the displays f(k) was evaluated under
+    # method -> {k: KSetPolicy} (the k-set methods; committees are CommitteePolicy)
+    ksets: dict[str, dict[int, KSetPolicy]] = dataclasses.field(default_factory=dict)
+    displays: tuple[str, ...] = (PAPER_DISPLAY,)  # the displays f(k) was evaluated under
     notes: tuple[str, ...] = ()  # caps that applied (skipped k, time limits)
 
-    def entry(self, method: str, k: int, display: str = "multiset") -> CompareEntry | None:
+    def entry(self, method: str, k: int, display: str = PAPER_DISPLAY) -> CompareEntry | None:
         for e in self.entries:
             if e.method == method and e.k == k and e.display == display:
                 return e
         return None
 
-    def value(self, method: str, k: int, display: str = "multiset") -> float | None:
+    def value(self, method: str, k: int, display: str = PAPER_DISPLAY) -> float | None:
         e = self.entry(method, k, display)
         return None if e is None else e.robust_win_rate
 
@@ -147,9 +181,10 @@ class CompareResult:
                 es = [e for e in self.entries if e.method == m and e.display == d]
                 if not es:
                     continue
-                name = m if self.displays == ("multiset",) else f"{m} ({d})"
+                name = m if self.displays == (PAPER_DISPLAY,) else f"{m} ({d})"
                 series.append(Series(name, [e.k for e in es], [e.robust_win_rate for e in es],
-                                     "marked" if d == "distinct" else "line", f"C{i % 10}"))
+                                     "marked" if display_spec(d).merges else "line",
+                                     f"C{i % 10}"))
                 rough = [e for e in es if e.converged is False]  # e.g. greedy k-set pricing
                 if rough:
                     series.append(Series(f"{name}: not exact (a lower bound)",

@@ -1,5 +1,5 @@
-"""The plural free-text experiment (ualign.train.plural): its pieces, and the whole pipeline on a
-tiny model with a model-free embedding (seconds)."""
+"""The plural free-text experiment (experiments/plural.py): its pieces, and the whole pipeline in
+``--tiny`` on a tiny model with a model-free embedding, through a subprocess (seconds)."""
 
 import itertools
 import json
@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from _experiments import load, run
+
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from ualign.train import plural  # noqa: E402
+plural = load("plural")
 
 
 @pytest.mark.parametrize("labels,k", [([0, 0, 1, 2], 2), ([0, 1, 1, 1, 2], 3), ([5] * 4, 4),
@@ -22,7 +24,7 @@ def test_distinct_among_k_is_the_mean_over_subsets(labels, k):
 
 
 def test_distinct_among_k_rejects_k_out_of_range():
-    with pytest.raises(ValueError, match="k must lie in 1..3"):
+    with pytest.raises(ValueError, match=r"k must lie in 1\.\.3"):
         plural.distinct_among_k([0, 1, 2], 4)
 
 
@@ -50,11 +52,13 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
     assert "--group-size" in capsys.readouterr().err
 
 
-def test_tiny_pipeline_end_to_end_and_resumes(tmp_path, capsys):
+def test_tiny_pipeline_end_to_end_and_resumes(tmp_path):
     argv = ["--tiny", "--out", str(tmp_path), "--arms", "nlhf,u2", "--seeds", "0,1",
             "--steps", "1", "--eval-samples", "4", "--max-new-tokens", "6",
             "--bootstrap", "20", "--embed", "hashing", "--plot", str(tmp_path / "p.png")]
-    assert plural.main(argv) == 0
+    r = run("plural", *argv)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "| NLHF (k=1) |" in r.stdout
     res = json.loads((tmp_path / "result.json").read_text())
     assert set(res["arms"]) == {"base", "nlhf", "u2"} and res["seeds"] == [0, 1]
     assert (tmp_path / "p.png").stat().st_size > 0
@@ -71,9 +75,19 @@ def test_tiny_pipeline_end_to_end_and_resumes(tmp_path, capsys):
     # a finished run is never redone: change nothing, rerun, same samples file
     f = tmp_path / "runs" / "nlhf-s0" / "samples.json"
     before = f.stat().st_mtime_ns
-    assert plural.main(argv) == 0
+    assert run("plural", *argv).returncode == 0
     assert f.stat().st_mtime_ns == before
-    capsys.readouterr()
+
+
+def test_args_are_documented():
+    import dataclasses
+
+    fields = dataclasses.fields(plural.Args)
+    assert all(f.metadata["help"] for f in fields)
+    r = run("plural", "--help")
+    assert r.returncode == 0
+    for f in fields:
+        assert "--" + f.name.replace("_", "-") in r.stdout
 
 
 def test_analyse_refuses_missing_runs(tmp_path):

@@ -4,12 +4,12 @@ of answer where NLHF (k = 1) drifts to the majority's? (issue 13, docs/train.md)
 Setup. Prompts with many good answers ("suggest a weekend activity"); a population of three
 groups of unequal size (55 % / 30 % / 15 %) that prefer different *kinds* of answer (outdoors and
 sport / home, food and books / technology and games). Each user is a persona text; their utility
-for a text is the cosine of the two MiniLM embeddings (:class:`EmbeddingPopulation`), so the
-groups can be told apart on anything the model writes (measured on base samples: see
+for a text is the cosine of the two MiniLM embeddings (:class:`ualign.llm.EmbeddingPopulation`),
+so the groups can be told apart on anything the model writes (measured on base samples: see
 ``group_check`` in the result). Every group has 8 personas: 4 train the model, 4 are held out
 and judge it. Arms: NLHF (k = 1), U-alignment k = 2 and k = 4 (and, with ``--arms ...,u4d``,
-k = 4 trained with the distinct-display payoff if the trainer has it); every arm is trained from
-the same base model with the same budget for each seed.
+k = 4 trained with the distinct-display payoff); every arm is trained from the same base model
+with the same budget for each seed.
 
 Evaluation, on 4 held-out prompts and the 12 held-out personas, for every arm, seed, shown k in
 {1, 2, 4} and both displays (THEORY §2 multiset, §9 distinct):
@@ -29,17 +29,20 @@ Resumable: every (arm, seed) run writes ``runs/<arm>-s<seed>/samples.json`` when
 skipped when that file exists; a run killed midway resumes from its last checkpoint
 (``save_steps``). ``--tiny`` runs the whole pipeline on a tiny random model in minutes.
 
-Usage::
+The population here (personas in three weighted groups, an embedding utility) is this study's
+own; a reusable group population kind belongs in ``ualign.llm.populations``.
 
-  python -m ualign.train.plural --out runs/plural                  # SmolLM2, ~90 min on 2 CPUs
-  python -m ualign.train.plural --tiny --out runs/plural-tiny       # minutes
-  python -m ualign.train.plural --out runs/plural --analyse-only --json docs/train_plural.json \
+Usage (from the repository root)::
+
+  python experiments/plural.py --out runs/plural                  # SmolLM2, ~90 min on 2 CPUs
+  python experiments/plural.py --tiny --out runs/plural-tiny       # minutes
+  python experiments/plural.py --out runs/plural --analyse-only --json docs/train_plural.json \
       --plot docs/train_plural.png
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import math
 import os
@@ -49,8 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ARMS", "EVAL_PROMPTS", "GROUPS", "REFERENCES", "TRAIN_PROMPTS", "analyse",
-           "distinct_among_k", "main", "population"]
+from _args import field, parse_args
+from ualign.core.checks import DISPLAYS
 
 # (name, share, personas): 8 personas per group, the first 4 train, the last 4 are held out.
 GROUPS: list[tuple[str, float, list[str]]] = [
@@ -126,7 +129,40 @@ ARMS: dict[str, dict] = {
     "u4d": {"k": 4, "display": "distinct", "label": "U (k=4, distinct payoff)"},
 }
 SHOWN_K = (1, 2, 4)
-DISPLAYS = ("multiset", "distinct")
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """The experiment's options (``python experiments/plural.py --help``)."""
+
+    out: str = field("runs/plural", "folder of the runs (runs/<arm>-s<seed>/samples.json), "
+                     "config.json and result.json")
+    tiny: bool = field(False, "a tiny random model instead of SmolLM2 + LoRA: minutes, "
+                       "plumbing only")
+    arms: str = field("nlhf,u2,u4", f"comma-separated arms among {','.join(ARMS)}")
+    seeds: str = field("0,1,2", "comma-separated training seeds")
+    steps: int | None = field(None, "self-play steps per run (default 30; 6 with --tiny)")
+    group_size: int = field(6, "samples per prompt and step (>= k+1 for every arm)")
+    max_new_tokens: int | None = field(None, "tokens per sample (default 24; 16 with --tiny)")
+    eval_samples: int | None = field(None, "samples per evaluation prompt and run (default 12; "
+                                     "6 with --tiny; >= the largest shown k)")
+    lr: float = field(1e-3, "learning rate")
+    eta: float = field(1.0, "SPPO step size")
+    save_steps: int = field(4, "checkpoint every this many steps (a killed run resumes)")
+    bootstrap: int = field(1000, "bootstrap resamples of the intervals")
+    only: str | None = field(None, "run only these ARM-SEED pairs (e.g. nlhf-0,u2-1), then stop")
+    embed: str | None = field(None, "sentence embedding of the personas' utilities: default "
+                              "MiniLM; 'hashing' for a model-free lexical one (tests)")
+    analyse_only: bool = field(False, "skip training: analyse the finished runs under --out")
+    json: str | None = field(None, "also write the result here")
+    plot: str | None = field(None, "write the plot (PNG) here")
+
+    def resolved(self) -> Args:
+        """The defaults that depend on ``tiny`` filled in."""
+        return dataclasses.replace(
+            self, steps=self.steps if self.steps is not None else (6 if self.tiny else 30),
+            max_new_tokens=self.max_new_tokens or (16 if self.tiny else 24),
+            eval_samples=self.eval_samples or (6 if self.tiny else 12))
 
 
 def population(split: str, embed=None):
@@ -242,17 +278,11 @@ def _interval(boot: np.ndarray) -> list[float]:
     return [float(lo), float(hi)]
 
 
-def analyse(out: Path, embed=None, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Every measured quantity of the experiment from ``<out>/runs/*/samples.json``."""
-    from ualign.core import Profile
-    from ualign.core.payoffs import deviation_payoffs
-    from ualign.llm.dedupe import merge_equivalent, normalise
-    from ualign.llm.embed import as_embedder
-
-    embed = as_embedder(embed)
-    runs = _load_runs(out)
+def _run_keys(runs) -> tuple[list[str], list[int], list[tuple[str, int]]]:
+    """The arms (base first), the seeds and the (arm, seed) keys of finished runs; every arm
+    must have every seed."""
     if not runs:
-        raise ValueError(f"no finished runs under {out / 'runs'}")
+        raise ValueError("no finished runs")
     arms = [a for a in ["base", *ARMS] if any(r[0] == a for r in runs)]
     seeds = sorted({s for (_, s) in runs})
     keys = [(a, s) for a in arms for s in seeds if (a, s) in runs]
@@ -260,130 +290,188 @@ def analyse(out: Path, embed=None, n_boot: int = 1000, seed: int = 0) -> dict:
     if missing:
         raise ValueError(f"runs missing for (arm, seed) {missing}: run the experiment to the end "
                          f"first (it resumes)")
-    ev = population("eval", embed=embed)
-    w, groups = ev.weights, ev.groups
-    J = len(EVAL_PROMPTS)
-    U = ev.n_users
-    # per (arm, seed, k, display): list over prompts of (U, Y_j) per-user win rates vs pool
-    WR: dict = {}
-    vs_base: dict = {}
-    ref_cols: list[np.ndarray] = []
-    div: dict = {key: {"exact": {k: [] for k in SHOWN_K}, "classes": {k: [] for k in SHOWN_K},
-                       "words": []} for key in keys}
-    group_check = []
-    for j in range(J):
-        pool: list[str] = []
-        index: dict[str, int] = {}
+    return arms, seeds, keys
 
-        def col(t: str) -> int:
-            if t not in index:
-                index[t] = len(pool)
-                pool.append(t)
-            return index[t]
 
-        cols = {key: np.array([col(t) for t in runs[key]["samples"][j]]) for key in keys}
-        ref_cols.append(np.array([col(t) for t in REFERENCES[j]]))
-        S = ev.scores(pool)
-        Y = len(pool)
-        # Can the groups be told apart on what the base model writes?
-        base_cols = np.unique(np.concatenate([cols[("base", s)] for s in seeds]))
-        G_util = np.stack([w[groups == g] @ S[groups == g][:, base_cols] / w[groups == g].sum()
-                           for g in range(len(GROUPS))])
-        with np.errstate(invalid="ignore", divide="ignore"):  # a constant group row -> NaN
-            corr = np.corrcoef(G_util)
-        group_check.append({"prompt": EVAL_PROMPTS[j], "n_base_texts": int(base_cols.size),
-                            "group_utility_corr": corr.tolist(),
-                            "favourite_differs": [[bool(np.argmax(G_util[a]) != np.argmax(G_util[b]))
-                                                   for b in range(len(GROUPS))]
-                                                  for a in range(len(GROUPS))],
-                            "utility_sd": G_util.std(axis=1).tolist()})
-        base_all = np.concatenate([cols[("base", s)] for s in seeds])
-        user_profiles = [Profile.from_scores(S[u:u + 1], np.ones(1)) for u in range(U)]
-        classes = merge_equivalent(pool, rule="embedding", embed=embed).labels
-        for key in keys:
-            p = np.bincount(cols[key], minlength=Y) / cols[key].size
-            for k in SHOWN_K:
-                for d in DISPLAYS:
-                    L = np.stack([deviation_payoffs(P, p, k, display=d) for P in user_profiles])
-                    WR.setdefault((*key, k, d), []).append(1.0 - L)
-                    vs_base.setdefault((*key, k, d), []).append((1.0 - L[:, base_all]).mean(1))
-                texts = runs[key]["samples"][j]
-                div[key]["exact"][k].append(distinct_among_k([normalise(t) for t in texts], k))
-                div[key]["classes"][k].append(distinct_among_k(classes[cols[key]], k))
-            div[key]["words"].append(float(np.mean([len(t.split()) for t in runs[key]["samples"][j]])))
-        print(f"[plural] analysed prompt {j + 1}/{J} ({Y} pool texts)", flush=True)
+@dataclasses.dataclass
+class _Measured:
+    """Per-prompt measurements of every run. ``WR[(arm, seed, k, display)][j]``: ``(U, Y_j)``
+    per-user win rates of k samples against each pool text; ``vs_base[...][j]``: ``(U,)`` mean
+    win rate against the base samples; ``ref_cols[j]``: the pool columns of the group
+    references; ``div[(arm, seed)]``: distinct texts / classes among k and mean words."""
 
-    rng = np.random.default_rng(seed)
-    nS = len(seeds)
-    sb = rng.integers(0, nS, (n_boot, nS))
-    jb = rng.integers(0, J, (n_boot, J))
-    ub = rng.integers(0, U, (n_boot, U))
+    WR: dict
+    vs_base: dict
+    ref_cols: list
+    div: dict
+    group_check: list
 
-    def stat(per_sj):
-        """per_sj(s_idx, j, users, weights) -> float; point estimate and bootstrap replicates."""
-        point = np.mean([per_sj(si, j, np.arange(U), w) for si in range(nS) for j in range(J)])
-        boot = np.empty(n_boot)
-        for b in range(n_boot):
-            u = ub[b]
-            wb = w[u]
-            boot[b] = np.mean([per_sj(si, j, u, wb) for si in sb[b] for j in jb[b]])
-        return float(point), boot
 
-    def robust(arm, k, d, g=None):
-        def f(si, j, u, wu):
-            A = WR[(arm, seeds[si], k, d)][j][u]
-            m = np.ones(u.size, bool) if g is None else groups[u] == g
-            if not m.any():
-                return np.nan
-            return float((wu[m] @ A[m]).min() / wu[m].sum())
-        return f
+def _pool(runs, keys, j) -> tuple[list[str], dict, np.ndarray]:
+    """Prompt j's pool (every run's samples, then the group references, each text once), the
+    pool columns of each run's samples, and those of the references."""
+    pool: list[str] = []
+    index: dict[str, int] = {}
 
-    def vs_ref(arm, k, d, g):
-        def f(si, j, u, wu):
-            A = WR[(arm, seeds[si], k, d)][j][u][:, ref_cols[j][g]]
-            m = groups[u] == g
-            return float(wu[m] @ A[m] / wu[m].sum()) if m.any() else np.nan
-        return f
+    def col(t: str) -> int:
+        if t not in index:
+            index[t] = len(pool)
+            pool.append(t)
+        return index[t]
 
-    def base_rate(arm, k, d):
-        def f(si, j, u, wu):
-            return float(wu @ vs_base[(arm, seeds[si], k, d)][j][u] / wu.sum())
-        return f
+    cols = {key: np.array([col(t) for t in runs[key]["samples"][j]]) for key in keys}
+    refs = np.array([col(t) for t in REFERENCES[j]])
+    return pool, cols, refs
 
-    def summary(point, boot):
-        boot = boot[np.isfinite(boot)]
-        return {"mean": point, "ci": _interval(boot) if boot.size else [np.nan, np.nan]}
 
-    result: dict = {"arms": {a: ARMS.get(a, {"k": 0, "label": "base"})["label"] for a in arms},
-                    "seeds": seeds, "shown_k": list(SHOWN_K), "displays": list(DISPLAYS),
-                    "groups": [{"name": n, "share": s} for n, s, _ in GROUPS],
-                    "eval_users": U, "eval_prompts": EVAL_PROMPTS, "bootstrap": n_boot,
-                    "group_check": group_check, "cells": {}, "paired": {}, "runs": {}}
-    boots = {}
-    for a in arms:
+def _group_check(S, w, groups, base_cols, j) -> dict:
+    """Can the groups be told apart on what the base model writes? Group-mean utilities of the
+    base texts: their correlations, whether the favourites differ, their spread."""
+    G_util = np.stack([w[groups == g] @ S[groups == g][:, base_cols] / w[groups == g].sum()
+                       for g in range(len(GROUPS))])
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant group row -> NaN
+        corr = np.corrcoef(G_util)
+    fav = np.argmax(G_util, axis=1)
+    return {"prompt": EVAL_PROMPTS[j], "n_base_texts": int(base_cols.size),
+            "group_utility_corr": corr.tolist(),
+            "favourite_differs": [[bool(fav[a] != fav[b]) for b in range(len(GROUPS))]
+                                  for a in range(len(GROUPS))],
+            "utility_sd": G_util.std(axis=1).tolist()}
+
+
+def _measure_prompt(j, runs, keys, seeds, ev, embed, m: _Measured) -> None:
+    """Score every run's samples of evaluation prompt j into ``m``."""
+    from ualign.core import Profile
+    from ualign.core.payoffs import deviation_payoffs
+    from ualign.llm.dedupe import merge_equivalent, normalise
+
+    pool, cols, refs = _pool(runs, keys, j)
+    m.ref_cols.append(refs)
+    S = ev.scores(pool)
+    Y = len(pool)
+    base_cols = np.unique(np.concatenate([cols[("base", s)] for s in seeds]))
+    m.group_check.append(_group_check(S, ev.weights, ev.groups, base_cols, j))
+    base_all = np.concatenate([cols[("base", s)] for s in seeds])
+    user_profiles = [Profile.from_scores(S[u:u + 1], np.ones(1)) for u in range(ev.n_users)]
+    classes = merge_equivalent(pool, rule="embedding", embed=embed).labels
+    for key in keys:
+        p = np.bincount(cols[key], minlength=Y) / cols[key].size
+        texts = runs[key]["samples"][j]
         for k in SHOWN_K:
             for d in DISPLAYS:
-                cell: dict = {}
-                pt, bt = stat(robust(a, k, d))
-                boots[(a, k, d)] = bt
-                cell["robust"] = summary(pt, bt)
-                cell["robust_by_group"] = {GROUPS[g][0]: summary(*stat(robust(a, k, d, g)))
-                                           for g in range(len(GROUPS))}
-                cell["vs_own_reference"] = {GROUPS[g][0]: summary(*stat(vs_ref(a, k, d, g)))
-                                            for g in range(len(GROUPS))}
-                cell["vs_base"] = summary(*stat(base_rate(a, k, d)))
-                result["cells"][f"{a}|k={k}|{d}"] = cell
-        for k in SHOWN_K:
-            result["cells"][f"{a}|k={k}|multiset"]["distinct_texts"] = float(np.mean(
-                [np.mean(div[(a, s)]["exact"][k]) for s in seeds]))
-            result["cells"][f"{a}|k={k}|multiset"]["distinct_classes"] = float(np.mean(
-                [np.mean(div[(a, s)]["classes"][k]) for s in seeds]))
-        for s in seeds:
-            r = runs[(a, s)]
-            result["runs"][f"{a}-s{s}"] = {
-                "train_seconds": r["train_seconds"], "steps": r["steps"],
-                "mean_words": float(np.mean(div[(a, s)]["words"])),
-                "examples": [r["samples"][j][:3] for j in range(J)]}
+                L = np.stack([deviation_payoffs(P, p, k, display=d) for P in user_profiles])
+                m.WR.setdefault((*key, k, d), []).append(1.0 - L)
+                m.vs_base.setdefault((*key, k, d), []).append((1.0 - L[:, base_all]).mean(1))
+            m.div[key]["exact"][k].append(distinct_among_k([normalise(t) for t in texts], k))
+            m.div[key]["classes"][k].append(distinct_among_k(classes[cols[key]], k))
+        m.div[key]["words"].append(float(np.mean([len(t.split()) for t in texts])))
+    print(f"[plural] analysed prompt {j + 1}/{len(EVAL_PROMPTS)} ({Y} pool texts)", flush=True)
+
+
+@dataclasses.dataclass
+class _Bootstrap:
+    """The paired bootstrap over seeds, prompts and held-out users: the same draws ``sb``,
+    ``jb``, ``ub`` for every statistic."""
+
+    w: np.ndarray
+    n_seeds: int
+    n_prompts: int
+    n_boot: int
+    sb: np.ndarray
+    jb: np.ndarray
+    ub: np.ndarray
+
+    @classmethod
+    def draw(cls, w, n_seeds, n_prompts, n_boot, seed) -> _Bootstrap:
+        rng = np.random.default_rng(seed)
+        sb = rng.integers(0, n_seeds, (n_boot, n_seeds))
+        jb = rng.integers(0, n_prompts, (n_boot, n_prompts))
+        ub = rng.integers(0, w.size, (n_boot, w.size))
+        return cls(w, n_seeds, n_prompts, n_boot, sb, jb, ub)
+
+    def stat(self, per_sj) -> tuple[float, np.ndarray]:
+        """``per_sj(seed index, prompt, users, weights) -> float`` averaged over seeds and
+        prompts: the point estimate and the ``n_boot`` bootstrap replicates."""
+        U = self.w.size
+        point = np.mean([per_sj(si, j, np.arange(U), self.w) for si in range(self.n_seeds)
+                         for j in range(self.n_prompts)])
+        boot = np.empty(self.n_boot)
+        for b in range(self.n_boot):
+            u = self.ub[b]
+            wb = self.w[u]
+            boot[b] = np.mean([per_sj(si, j, u, wb) for si in self.sb[b] for j in self.jb[b]])
+        return float(point), boot
+
+
+def _robust(m: _Measured, seeds, groups, arm, k, d, g=None):
+    """The robust win rate over the pool (within group ``g`` when given), per seed and prompt."""
+    def f(si, j, u, wu):
+        A = m.WR[(arm, seeds[si], k, d)][j][u]
+        mask = np.ones(u.size, bool) if g is None else groups[u] == g
+        if not mask.any():
+            return np.nan
+        return float((wu[mask] @ A[mask]).min() / wu[mask].sum())
+    return f
+
+
+def _vs_reference(m: _Measured, seeds, groups, arm, k, d, g):
+    """Group g's win rate against its own reference answer, per seed and prompt."""
+    def f(si, j, u, wu):
+        A = m.WR[(arm, seeds[si], k, d)][j][u][:, m.ref_cols[j][g]]
+        mask = groups[u] == g
+        return float(wu[mask] @ A[mask] / wu[mask].sum()) if mask.any() else np.nan
+    return f
+
+
+def _vs_base(m: _Measured, seeds, arm, k, d):
+    """The win rate against one base sample, per seed and prompt."""
+    def f(si, j, u, wu):
+        return float(wu @ m.vs_base[(arm, seeds[si], k, d)][j][u] / wu.sum())
+    return f
+
+
+def _summary(point, boot) -> dict:
+    boot = boot[np.isfinite(boot)]
+    return {"mean": point, "ci": _interval(boot) if boot.size else [np.nan, np.nan]}
+
+
+def _cell(m, seeds, groups, bs: _Bootstrap, a, k, d) -> tuple[dict, np.ndarray]:
+    """One (arm, shown k, display) cell of the result, and the robust win rate's replicates."""
+    pt, bt = bs.stat(_robust(m, seeds, groups, a, k, d))
+    names = range(len(GROUPS))
+    cell = {"robust": _summary(pt, bt),
+            "robust_by_group": {GROUPS[g][0]: _summary(*bs.stat(_robust(m, seeds, groups, a, k,
+                                                                        d, g)))
+                                for g in names},
+            "vs_own_reference": {GROUPS[g][0]: _summary(*bs.stat(_vs_reference(
+                m, seeds, groups, a, k, d, g))) for g in names},
+            "vs_base": _summary(*bs.stat(_vs_base(m, seeds, a, k, d)))}
+    return cell, bt
+
+
+def _arm_cells(result, m, runs, seeds, groups, bs, a, boots) -> None:
+    """Every cell of arm ``a``, its diversity (multiset cells) and its runs."""
+    for k in SHOWN_K:
+        for d in DISPLAYS:
+            result["cells"][f"{a}|k={k}|{d}"], boots[(a, k, d)] = _cell(m, seeds, groups, bs, a,
+                                                                        k, d)
+    for k in SHOWN_K:
+        cell = result["cells"][f"{a}|k={k}|multiset"]
+        cell["distinct_texts"] = float(np.mean([np.mean(m.div[(a, s)]["exact"][k])
+                                                for s in seeds]))
+        cell["distinct_classes"] = float(np.mean([np.mean(m.div[(a, s)]["classes"][k])
+                                                  for s in seeds]))
+    for s in seeds:
+        r = runs[(a, s)]
+        result["runs"][f"{a}-s{s}"] = {
+            "train_seconds": r["train_seconds"], "steps": r["steps"],
+            "mean_words": float(np.mean(m.div[(a, s)]["words"])),
+            "examples": [r["samples"][j][:3] for j in range(len(EVAL_PROMPTS))]}
+
+
+def _paired(result, arms, boots) -> None:
+    """Each arm minus NLHF, robust win rate, with the paired bootstrap interval."""
+    cells = result["cells"]
     for a in arms:
         if a == "nlhf":
             continue
@@ -391,9 +479,36 @@ def analyse(out: Path, embed=None, n_boot: int = 1000, seed: int = 0) -> dict:
             for d in DISPLAYS:
                 if ("nlhf", k, d) in boots:
                     diff = boots[(a, k, d)] - boots[("nlhf", k, d)]
-                    pt = (result["cells"][f"{a}|k={k}|{d}"]["robust"]["mean"]
-                          - result["cells"][f"nlhf|k={k}|{d}"]["robust"]["mean"])
+                    pt = (cells[f"{a}|k={k}|{d}"]["robust"]["mean"]
+                          - cells[f"nlhf|k={k}|{d}"]["robust"]["mean"])
                     result["paired"][f"{a}-nlhf|k={k}|{d}"] = {"mean": pt, "ci": _interval(diff)}
+
+
+def analyse(out: Path, embed=None, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Every measured quantity of the experiment from ``<out>/runs/*/samples.json``."""
+    from ualign.llm.embed import as_embedder
+
+    embed = as_embedder(embed)
+    runs = _load_runs(out)
+    if not runs:
+        raise ValueError(f"no finished runs under {out / 'runs'}")
+    arms, seeds, keys = _run_keys(runs)
+    ev = population("eval", embed=embed)
+    m = _Measured({}, {}, [], {key: {"exact": {k: [] for k in SHOWN_K},
+                                     "classes": {k: [] for k in SHOWN_K}, "words": []}
+                               for key in keys}, [])
+    for j in range(len(EVAL_PROMPTS)):
+        _measure_prompt(j, runs, keys, seeds, ev, embed, m)
+    bs = _Bootstrap.draw(ev.weights, len(seeds), len(EVAL_PROMPTS), n_boot, seed)
+    result: dict = {"arms": {a: ARMS.get(a, {"k": 0, "label": "base"})["label"] for a in arms},
+                    "seeds": seeds, "shown_k": list(SHOWN_K), "displays": list(DISPLAYS),
+                    "groups": [{"name": n, "share": s} for n, s, _ in GROUPS],
+                    "eval_users": ev.n_users, "eval_prompts": EVAL_PROMPTS, "bootstrap": n_boot,
+                    "group_check": m.group_check, "cells": {}, "paired": {}, "runs": {}}
+    boots: dict = {}
+    for a in arms:
+        _arm_cells(result, m, runs, seeds, ev.groups, bs, a, boots)
+    _paired(result, arms, boots)
     return result
 
 
@@ -412,7 +527,8 @@ def plot(result: dict, path: str | Path) -> None:
         for i, (a, label) in enumerate(result["arms"].items()):
             c = [result["cells"][f"{a}|k={k}|{d}"]["robust"] for k in ks]
             m = np.array([x["mean"] for x in c])
-            err = np.array([[x["mean"] - x["ci"][0] for x in c], [x["ci"][1] - x["mean"] for x in c]])
+            err = np.array([[x["mean"] - x["ci"][0] for x in c],
+                            [x["ci"][1] - x["mean"] for x in c]])
             ax.errorbar(np.array(ks) + 0.06 * (i - 2), m, yerr=err, fmt=styles[i % 5], capsize=3,
                         label=label)
         ax.plot(ks, [k / (k + 1) for k in ks], color="grey", lw=1, ls=(0, (1, 1)),
@@ -456,42 +572,45 @@ def _parse_list(text: str, name: str, allowed=None, cast=str) -> list:
     return out
 
 
+def _check(args: Args) -> tuple[list[str], list[int]]:
+    """The arms and seeds, with every option checked (``ValueError`` naming it)."""
+    arms = _parse_list(args.arms, "--arms", set(ARMS))
+    seeds = _parse_list(args.seeds, "--seeds", cast=int)
+    if args.group_size < max(ARMS[a]["k"] for a in arms) + 1:
+        raise ValueError(f"--group-size must be >= k+1 for every arm, got {args.group_size}")
+    if args.eval_samples < max(SHOWN_K):
+        raise ValueError(f"--eval-samples must be >= {max(SHOWN_K)}, got {args.eval_samples}")
+    for name in ("steps", "bootstrap"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+    return arms, seeds
+
+
+def _train_all(args: Args, arms, seeds, embed, out: Path) -> None:
+    """Train and sample every (arm, seed) not finished yet (``--only``: those pairs), the
+    never-trained base model first; the arms run so far are kept in config.json."""
+    import torch
+
+    torch.set_num_threads(1)
+    pop = population("train", embed=embed)
+    jobs = [("base", s) for s in seeds] + [(a, s) for s in seeds for a in arms]
+    if args.only:
+        want = set(args.only.split(","))
+        jobs = [(a, s) for a, s in jobs if f"{a}-{s}" in want]
+    cfg_path = out / "config.json"
+    old = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    arms_run = sorted(set(old.get("arms", "").split(",") + arms) - {""})
+    _write_json(cfg_path, dict(dataclasses.asdict(args), arms=",".join(arms_run), only=None))
+    for i, (a, s) in enumerate(jobs):
+        print(f"[plural] run {i + 1}/{len(jobs)}: {a} seed {s}", flush=True)
+        run_arm(args, a, s, pop)
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ualign.train.plural",
-                                 description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="runs/plural")
-    ap.add_argument("--tiny", action="store_true", help="tiny random model: minutes, plumbing only")
-    ap.add_argument("--arms", default="nlhf,u2,u4")
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--steps", type=int, default=None, help="default 30 (SmolLM2), 6 (--tiny)")
-    ap.add_argument("--group-size", type=int, default=6)
-    ap.add_argument("--max-new-tokens", type=int, default=None, help="default 24, 16 (--tiny)")
-    ap.add_argument("--eval-samples", type=int, default=None, help="default 12, 6 (--tiny)")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--eta", type=float, default=1.0)
-    ap.add_argument("--save-steps", type=int, default=4)
-    ap.add_argument("--bootstrap", type=int, default=1000)
-    ap.add_argument("--only", default=None, help="run only these ARM-SEED pairs (e.g. nlhf-0)")
-    ap.add_argument("--embed", default=None,
-                    help="sentence embedding of the personas' utilities: default MiniLM; "
-                         "'hashing' for a model-free lexical one (tests)")
-    ap.add_argument("--analyse-only", action="store_true")
-    ap.add_argument("--json", default=None, help="also write the result here")
-    ap.add_argument("--plot", default=None, help="write the plot (PNG) here")
-    args = ap.parse_args(argv)
+    args = parse_args(Args, argv, prog="python experiments/plural.py",
+                      description=__doc__.splitlines()[0]).resolved()
     try:
-        arms = _parse_list(args.arms, "--arms", set(ARMS))
-        seeds = _parse_list(args.seeds, "--seeds", cast=int)
-        args.steps = args.steps if args.steps is not None else (6 if args.tiny else 30)
-        args.max_new_tokens = args.max_new_tokens or (16 if args.tiny else 24)
-        args.eval_samples = args.eval_samples or (6 if args.tiny else 12)
-        if args.group_size < max(ARMS[a]["k"] for a in arms) + 1:
-            raise ValueError(f"--group-size must be >= k+1 for every arm, got {args.group_size}")
-        if args.eval_samples < max(SHOWN_K):
-            raise ValueError(f"--eval-samples must be >= {max(SHOWN_K)}, got {args.eval_samples}")
-        for name in ("steps", "bootstrap"):
-            if getattr(args, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        arms, seeds = _check(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -501,21 +620,7 @@ def main(argv=None) -> int:
 
     embed = as_embedder(args.embed)
     if not args.analyse_only:
-        import torch
-
-        torch.set_num_threads(1)
-        pop = population("train", embed=embed)
-        jobs = [("base", s) for s in seeds] + [(a, s) for s in seeds for a in arms]
-        if args.only:
-            want = set(args.only.split(","))
-            jobs = [(a, s) for a, s in jobs if f"{a}-{s}" in want]
-        cfg_path = out / "config.json"
-        old = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
-        arms_run = sorted(set(old.get("arms", "").split(",") + arms) - {""})
-        _write_json(cfg_path, dict(vars(args), arms=",".join(arms_run), only=None))
-        for i, (a, s) in enumerate(jobs):
-            print(f"[plural] run {i + 1}/{len(jobs)}: {a} seed {s}", flush=True)
-            run_arm(args, a, s, pop)
+        _train_all(args, arms, seeds, embed, out)
         if args.only:
             return 0
     result = analyse(out, embed=embed, n_boot=args.bootstrap)

@@ -13,27 +13,53 @@ computes exactly. We then measure, with the engine (no sampling):
 On the NLHF-collapse instance (share ½+ε rank a ≻ b) k = 1 training collapses onto a, whose k
 samples win only ½+ε against b, while (k+1)-player training reaches k/(k+1).
 
-Run: ``python -m ualign.train.exactness --out FOLDER`` (a table on stdout, JSON and a plot in
-FOLDER, default ``exactness-out``; the committed results are in ``docs/``).
+Run from the repository root: ``python experiments/exactness.py --out FOLDER`` (a table on
+stdout, JSON and a plot in FOLDER, default ``exactness-out``; the committed results are in
+``docs/``). ``--tiny`` runs a few steps on the NLHF-collapse instance only (seconds).
 
 References: THEORY.md §4, §5, §6 (NLHF collapse), §8.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import string
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from _args import field, parse_args
 from ualign.core.payoffs import exploitability, robust_win_rate
 from ualign.core.profile import Profile
 
-__all__ = ["ExactnessRun", "candidate_strings", "equilibrium", "run_exactness"]
+
+@dataclass(frozen=True)
+class Args:
+    """The experiment's options (``python experiments/exactness.py --help``)."""
+
+    out: str = field("exactness-out", "folder for train_exactness.json/.png (--out docs "
+                     "overwrites the committed results)")
+    data: str = field("../shared/data", "the shared data folder (PrefLib APA 1999 is read "
+                      "from it when present)")
+    k: str = field("2", "comma-separated deployment k values")
+    steps: int = field(120, "self-play steps per run")
+    group_size: int = field(32, "G samples per step")
+    eta: float = field(0.5, "SPPO step size")
+    seed: int = field(0, "seed of the model and the sampler")
+    n_max: int = field(20, "restrict real profiles to their first n <= this responses")
+    only: str = field("", "run only instances whose name contains this")
+    tiny: bool = field(False, "a smoke run: the NLHF-collapse instance only, 4 steps of 8 "
+                       "samples (seconds)")
+
+    def resolved(self) -> Args:
+        """``--tiny``: the NLHF-collapse instance only, 4 steps, 8 samples per step."""
+        if not self.tiny:
+            return self
+        return dataclasses.replace(self, steps=4, group_size=8, only="nlhf-collapse")
 
 
 def equilibrium(profile: Profile, k: int, tol: float = 1e-9) -> tuple[np.ndarray, float, str]:
@@ -67,6 +93,9 @@ def candidate_strings(profile: Profile) -> list[str]:
 
 @dataclass
 class ExactnessRun:
+    """One training run: the instance, train and deployment k, the trained policy over the
+    candidates, the engine's equilibrium and the distances to it, and the trace."""
+
     instance: str
     n: int
     train_k: int
@@ -82,7 +111,7 @@ class ExactnessRun:
     target: float
     exploitability: float
     seconds: float
-    trace: list[dict] = field(default_factory=list)
+    trace: list[dict] = dataclasses.field(default_factory=list)
 
 
 def run_exactness(profile: Profile, train_k: int, eval_k: int | None = None, *,
@@ -160,30 +189,35 @@ def _instances(data_dir: Path, n_max: int) -> list[tuple[str, Profile]]:
     return out
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description="Exactness experiment: self-play training of a "
-                                 "tiny LM over n fixed responses vs the engine's equilibrium.")
-    ap.add_argument("--out", default="exactness-out",
-                    help="folder for train_exactness.json/.png (default exactness-out; "
-                         "--out docs overwrites the committed results)")
-    ap.add_argument("--data", default="../shared/data", help="shared data folder")
-    ap.add_argument("--k", type=int, nargs="+", default=[2], help="deployment k values")
-    ap.add_argument("--steps", type=int, default=120, help="self-play steps per run")
-    ap.add_argument("--group-size", type=int, default=32, help="G samples per step")
-    ap.add_argument("--eta", type=float, default=0.5, help="SPPO step size")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-max", type=int, default=20, help="restrict real profiles to n <= this")
-    ap.add_argument("--only", default="", help="run only instances whose name contains this")
-    return ap
+def _ks(text: str) -> list[int]:
+    """``"2"`` or ``"2,4"`` -> the deployment ks (integers >= 1), else ``ValueError``."""
+    out = []
+    for pos, item in enumerate(text.split(",")):
+        try:
+            k = int(item)
+        except ValueError:
+            raise ValueError(f"--k must be a list like 2 or 2,4, got {text!r}: cannot read item "
+                             f"{item.strip()!r} at position {pos}") from None
+        if k < 1:
+            raise ValueError(f"--k values must be integers >= 1, got {k} at position {pos}")
+        out.append(k)
+    return out
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse_args(Args, argv, prog="python experiments/exactness.py",
+                      description="Exactness experiment: self-play training of a tiny LM over n "
+                                  "fixed responses vs the engine's equilibrium.").resolved()
+    try:
+        ks = _ks(args.k)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     rows = []
     for name, P in _instances(Path(args.data), args.n_max):
         if args.only not in name:
             continue
-        for k in args.k:
+        for k in ks:
             for train_k in (1, k):
                 r = run_exactness(P, train_k, k, instance=name, steps=args.steps,
                                   group_size=args.group_size, eta=args.eta, seed=args.seed,

@@ -1,13 +1,21 @@
-"""Exactness experiment pieces: the engine's equilibrium and a short self-play run."""
+"""The exactness experiment (experiments/exactness.py): the engine's equilibrium, a short
+self-play run, and the script in ``--tiny`` through a subprocess."""
+
+import json
 
 import numpy as np
 import pytest
 
+from _experiments import load, run
+from ualign import Profile, exploitability
+
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from ualign import Profile, exploitability
-from ualign.train.exactness import _parser, candidate_strings, equilibrium, run_exactness
+exactness = load("exactness")
+candidate_strings = exactness.candidate_strings
+equilibrium = exactness.equilibrium
+run_exactness = exactness.run_exactness
 
 
 def _collapse(eps=0.05):
@@ -42,7 +50,26 @@ def test_short_selfplay_moves_towards_equilibrium():
 
 
 def test_default_output_is_not_the_committed_docs():
-    assert _parser().parse_args([]).out == "exactness-out"
+    assert exactness.Args().out == "exactness-out"
+
+
+def test_tiny_run_writes_json_and_plot(tmp_path):
+    r = run("exactness", "--tiny", "--out", tmp_path, "--k", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = json.loads((tmp_path / "train_exactness.json").read_text())
+    assert [(x["train_k"], x["eval_k"], x["steps"]) for x in rows] == [(1, 2, 4), (2, 2, 4)]
+    assert all(x["instance"].startswith("nlhf-collapse") for x in rows)
+    for x in rows:
+        assert abs(sum(x["policy"]) - 1) < 1e-9 and 0 <= x["tv"] <= 1
+        assert x["target"] == pytest.approx(2 / 3)
+    assert (tmp_path / "train_exactness.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_k_is_one_line(tmp_path):
+    r = run("exactness", "--tiny", "--out", tmp_path, "--k", "2,x")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "error: --k must be a list like 2 or 2,4, got '2,x': cannot " \
+                               "read item 'x' at position 1"
 
 
 def test_solver_failure_raises(monkeypatch):
