@@ -6,10 +6,10 @@
   under ``if TYPE_CHECKING:`` included);
 - a display is never compared to a string literal outside ``core/`` (``core.displays`` says what
   differs between displays);
-- nothing under ``src/ualign`` but ``cli/`` builds an argparse command line (studies live in
-  ``experiments/``);
 - no function is more complex than cyclomatic complexity 20 (radon), the PrefLib and Polis
   parsers excepted.
+
+Where studies and command lines live is ``tests/test_layout.py``.
 """
 
 from __future__ import annotations
@@ -128,14 +128,6 @@ def test_displays_are_not_compared_to_literals_outside_core():
             if _DISPLAY_LITERAL.search(line.split("#", 1)[0]):
                 hits.append(f"{rel}:{i}: {line.strip()}")
     assert hits == [], "\n".join(hits)
-
-
-def test_only_the_cli_builds_argparse_command_lines():
-    hits = [path.relative_to(SRC).as_posix() for path in sorted(SRC.rglob("*.py"))
-            if not path.relative_to(SRC).as_posix().startswith("cli/")
-            and re.search(r"^\s*(import argparse|from argparse import)", path.read_text(
-                encoding="utf-8"), re.M)]
-    assert hits == []
 
 
 def test_no_function_above_the_complexity_ceiling():
