@@ -382,22 +382,3 @@ def run(dynamics: Dynamics, certificate: Certificate, *, pi0: np.ndarray | None,
                 break
     return RunResult(state, trace, extra, done, time.perf_counter() - t0, times)
 
-
-# ---------------------------------------------------------------------------- deprecated
-def hedge_init(oracle: Oracle, pi0: np.ndarray) -> MirrorState:
-    """Deprecated (kept for ``report/claims.py`` until it moves to :func:`hedge` and :func:`run`):
-    the state after evaluating π0."""
-    return _mirror_init(oracle)(pi0)
-
-
-def hedge_step(state: MirrorState, oracle: Oracle, eta: float) -> MirrorState:
-    """Deprecated: ``π_{t+1} ∝ π_t exp(η L(π_t, ·))``, then evaluate it (update, then play)."""
-    pi, lp = _normalise_log(state.log_pi + eta * state.r)
-    return MirrorState(state.t + 1, lp, pi, oracle(pi), state.evals + 1)
-
-
-def run_dynamics(init: Callable, step: Callable, gap: Certificate, *, max_iter: int,
-                 **kwargs) -> RunResult:
-    """Deprecated form of :func:`run` taking a zero-argument ``init``; its result still unpacks
-    as the old ``(state, trace, gap_evals, done, seconds, trace_seconds)``."""
-    return run(Dynamics(lambda _pi0: init(), step), gap, pi0=None, max_iter=max_iter, **kwargs)
