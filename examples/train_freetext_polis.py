@@ -177,6 +177,7 @@ def main(argv=None) -> int:
             model=path, gguf_file=gguf, chat_template=True, lora=True, lora_r=8,
             lora_target_modules=["q_proj", "v_proj"], prompts=prompts, k=k,
             group_size=max(args.group_size, k + 1), prompts_per_step=1, loss="sppo", eta=1.0,
+            kl_coef=0.0,    # no anchor: the documented run (docs/train.md) predates it
             learning_rate=args.lr, updates_per_step=2, max_steps=args.steps,
             max_new_tokens=args.max_new_tokens, seed=args.seed, device="cpu",
             output_dir=f"{args.out}/k{k}", progress_bar=True, torch_threads=1)
