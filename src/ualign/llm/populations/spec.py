@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ualign.llm.populations.base import Population
+from ualign.llm.populations.category import CATEGORY_OPTIONS, CATEGORY_USAGE, build_category
 from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.judge import JudgePopulation
 from ualign.llm.populations.reward import RewardModelPopulation
@@ -189,6 +190,8 @@ register_population_kind(PopulationKind(
      "on_failure": str, "max_new_tokens": int},
     "judge:FILE[,model=smollm2|ID|PATH,endpoint=URL,permutations=G,max_retries=2,"
     "cache=FILE.jsonl,on_failure=raise|skip]"))
+register_population_kind(PopulationKind(
+    "category", build_category, CATEGORY_OPTIONS, CATEGORY_USAGE))
 
 
 def load_population(spec: str, embed=None) -> Population:
@@ -204,7 +207,10 @@ def load_population(spec: str, embed=None) -> Population:
     - ``reward:FILE,model=MODEL_ID_OR_PATH``: :class:`RewardModelPopulation`;
     - ``judge:FILE[,model=smollm2,endpoint=URL,permutations=G,max_retries=2,cache=FILE,
       on_failure=raise|skip,max_new_tokens=N]``: :class:`JudgePopulation`, a causal LM (local,
-      or served at ``endpoint`` under the name ``model``) ranking the candidates per persona.
+      or served at ``endpoint`` under the name ``model``) ranking the candidates per persona;
+    - ``category:FILE.json[,classifier=keywords|embedding,threshold=0.3]``:
+      :class:`~ualign.llm.populations.category.CategoryPopulation`, user types ranking kinds of
+      text (:meth:`CategoryPopulation.from_dict` describes the file).
     """
     kind_name, colon, rest = spec.partition(":")
     if not colon or kind_name not in POPULATION_KINDS:
