@@ -489,11 +489,16 @@ def warm_start(a: Args) -> dict:
     counts = np.bincount(pop.kind_index(flat), minlength=len(KINDS))
     ok = bool(all(shares[i] >= a.gate_min_kind for i in range(3))
               and shares[3] <= a.gate_max_other)
+    kinds = pop.kind_index(flat)
+    groups = [kinds[i:i + a.group_size] for i in range(0, len(kinds) - a.group_size + 1,
+                                                       a.group_size)]
     out = {"passed": ok, "gate": {"min_kind": a.gate_min_kind, "max_other": a.gate_max_other,
                                   "samples": len(flat)},
            "shares": dict(zip(KINDS, shares.tolist(), strict=True)),
            "counts": dict(zip(KINDS, counts.tolist(), strict=True)),
            "reference_shares": dict(zip(KINDS, smoothed(counts).tolist(), strict=True)),
+           "groups_with_same_kind": float(np.mean([len(set(g)) < len(g) for g in groups]))
+           if groups else None,
            "sft_losses": list(sft.losses) if sft else None,
            "sft_steps": sft.steps if sft else None, "seconds": time.perf_counter() - t0,
            "samples": flat[:40]}
@@ -656,6 +661,15 @@ def prepare(a: Args) -> dict:
     if not ws["passed"] and not (a.ignore_gate or a.tiny):
         raise SystemExit(f"warm-start gate failed ({fmt_shares(list(ws['shares'].values()))});"
                          f" change the warm start, or pass --ignore-gate to train anyway")
+    from ualign.core.displays import display_spec
+
+    distinct_arms = [x for x in _list(a.arms) if display_spec(ARMS[x][1]).merges
+                     and ARMS[x][0] > 1]
+    if distinct_arms and ws.get("groups_with_same_kind", 1.0) == 0:
+        # no group holds two samples of one kind: the distinct payoff would equal the multiset
+        raise SystemExit(f"no group of {a.group_size} warm-start samples holds two of one kind: "
+                         f"the distinct-display arms {distinct_arms} would train exactly as the "
+                         f"multiset ones")
     pred_path = Path(a.runs) / "predictions.json"
     arms = sorted(set(_list(a.arms)) | set(_list(a.pilot_arms)))
     mu = np.array([ws["reference_shares"][k] for k in KINDS])
