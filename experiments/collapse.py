@@ -40,6 +40,7 @@ Usage::
 
   python experiments/collapse.py --pilot eta          # the η pilot (NLHF and U k = 4, seed 99)
   python experiments/collapse.py --workers 2          # the benchmark -> docs/collapse.json, .png
+                                                      # (12 runs; about 75 min on 2 quiet cores)
   python experiments/collapse.py --analyse-only       # rewrite JSON + plot from finished runs
   python experiments/collapse.py --tiny --runs runs/collapse-tiny --out runs/collapse-tiny/c.json
   # GPU version (several prompts, a larger model, G >= 16, >= 200 steps): see docs/train.md
@@ -127,13 +128,13 @@ class Args:
     runs: str = "runs/collapse"            # per-(arm, seed) folders, warm start, base copy
     arms: str = "nlhf,u2,u4,u4m"           # comma list of ARMS keys
     seeds: str = "0,1,2"                   # training seeds (the unit of every comparison)
-    steps: int = 60                        # self-play steps per run (same budget every arm)
+    steps: int = 40                        # self-play steps per run (same budget every arm)
     group_size: int = 8                    # G samples per prompt per step (>= k+1)
     max_new_tokens: int = 12               # a short answer
     temperature: float = 0.7               # the policy's temperature (sampling = log-probs)
     eta: float = 5.0                       # SPPO step size η (from the η pilot)
     kl_coef: float = 0.01                  # τ: anchor to the warm start (regularised game)
-    learning_rate: float = 2e-3            # AdamW on the LoRA adapters
+    learning_rate: float = 2e-4            # AdamW on the LoRA adapters (from the pilot)
     updates_per_step: int = 2              # optimiser updates per batch of samples
     lora_r: int = 16                       # LoRA rank, every projection
     final_samples: int = 128               # fresh samples per run at the end (>= 96)
@@ -150,7 +151,8 @@ class Args:
     prompts: str = ""                      # a .txt of prompts (one a line); "" = PROMPT only
     prompts_per_step: int = 1              # prompts per self-play step (GPU: all of them)
     dtype: str = "float32"                 # weights dtype (bfloat16 on a GPU)
-    pilot: str = ""                        # "eta": the η pilot; "gate": warm start + gate only
+    pilot: str = ""                        # "eta": the η pilot; "gate": warm start + gate only;
+                                           # "summary": every pilot run so far -> pilot_out
     pilot_etas: str = "2,5,10"             # η values the pilot tries
     pilot_lrs: str = ""                    # learning rates the pilot tries ("" = learning_rate)
     pilot_arms: str = "nlhf,u4m"           # arms the pilot runs (seed 99)
@@ -207,8 +209,8 @@ def check_args(a: Args) -> None:
                  "prompts_per_step"):
         if getattr(a, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(a, name)}")
-    if a.pilot not in ("", "eta", "gate"):
-        raise ValueError(f"--pilot must be 'eta' or 'gate', got {a.pilot!r}")
+    if a.pilot not in ("", "eta", "gate", "summary"):
+        raise ValueError(f"--pilot must be 'eta', 'gate' or 'summary', got {a.pilot!r}")
 
 
 def _list(text: str) -> list[str]:
@@ -547,7 +549,8 @@ def run_one(a: Args, arm: str, seed: int, out: Path | None = None, eta: float | 
         counts = np.sum([np.bincount(kk, minlength=len(KINDS)) for kk in kinds], axis=0)
         from ualign.llm.dedupe import normalise
 
-        line = {"step": step, "counts": counts.tolist(),
+        line = {"step": step, "seconds": round(time.perf_counter() - t_start, 1),
+                "counts": counts.tolist(),
                 "groups_with_same_kind": int(sum(len(set(kk)) < len(kk) for kk in kinds)),
                 "groups_with_same_text": int(sum(len({normalise(x) for x in t}) < len(t)
                                                  for t in texts)),
@@ -894,6 +897,43 @@ def pilot_eta(a: Args) -> dict:
     return out
 
 
+def pilot_summary(a: Args) -> dict:
+    """Every pilot run under RUNS/pilot, finished or stopped early, from its trajectory: kind
+    counts of the 8 training samples and ``kl`` (mean log π_t − log π_ref) at every step, seconds
+    per step, and the final measurements when the run finished. Writes ``pilot_out``."""
+    rows = []
+    for d in sorted((Path(a.runs) / "pilot").glob("*/*-s99")):
+        traj = [json.loads(ln) for ln in (d / "trajectory.jsonl").read_text().splitlines()
+                if ln.strip()] if (d / "trajectory.jsonl").exists() else []
+        cfg = json.loads((d / "train" / "config.json").read_text())
+        done = json.loads((d / "result.json").read_text()) if (d / "result.json").exists() \
+            else None
+        secs = [t["seconds"] for t in traj if t.get("seconds") is not None]
+        rows.append({"arm": d.name.split("-s")[0], "eta": cfg["eta"],
+                     "learning_rate": cfg["learning_rate"], "kl_coef": cfg["kl_coef"],
+                     "steps_planned": cfg["max_steps"], "steps_done": len(traj),
+                     "finished": done is not None,
+                     "counts_per_step": [t["counts"] for t in traj],
+                     "kl_per_step": [t.get("kl") for t in traj],
+                     "seconds_per_step": (secs[-1] - secs[0]) / (len(secs) - 1)
+                     if len(secs) > 1 else None,
+                     "final": None if done is None else {
+                         k: done[k] for k in ("final_shares", "robust_win_rate", "tv",
+                                              "final_examples")}})
+    out = {"what": "pilot runs (seed 99) before the benchmark: kind counts of the training "
+                   "samples per step (O, H, T, X) and kl to the warm start; runs may have been "
+                   "stopped early (steps_done < steps_planned)",
+           "kinds": list(KINDS), "rows": rows,
+           "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    write_json(Path(a.pilot_out), out)
+    for r in rows:
+        last = r["counts_per_step"][-1] if r["counts_per_step"] else None
+        log(f"pilot {r['arm']:5s} eta {r['eta']:g} lr {r['learning_rate']:g}: "
+            f"{r['steps_done']}/{r['steps_planned']} steps, last counts {last}, "
+            f"kl {r['kl_per_step'][-1] if r['kl_per_step'] else None}")
+    return out
+
+
 # ============================================================================ main
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -915,6 +955,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     if a.analyse_only:
         analyse(a)
+        return 0
+    if a.pilot == "summary":
+        pilot_summary(a)
         return 0
     try:
         prepare(a)

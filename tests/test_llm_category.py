@@ -145,7 +145,7 @@ def test_goodman_intervals_are_bonferroni_wilson_intervals():
 def test_kind_report_counts_shares_and_intervals(pop):
     rows = kind_report(pop, TEXTS * 3)
     assert [r.kind for r in rows] == KINDS
-    assert [r.count for r in rows] == [6, 6, 6, 3]
+    assert [r.n for r in rows] == [6, 6, 6, 3]
     assert sum(r.share for r in rows) == pytest.approx(1.0)
     assert all(r.low <= r.share <= r.high for r in rows)
     np.testing.assert_allclose(pop.shares(TEXTS * 3), [r.share for r in rows])

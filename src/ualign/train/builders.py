@@ -147,7 +147,7 @@ def prepare_model(c: SelfPlayConfig, model, acc):
         model = get_peft_model(model, LoraConfig(
             r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
             target_modules=list(c.lora_target_modules), task_type="CAUSAL_LM"))
-    elif c.kl_coef:
+    elif c.kl_coef:                     # resolved: a float
         import copy
 
         reference = copy.deepcopy(model).eval()

@@ -22,6 +22,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["SFTResult", "read_examples", "sft_warm_start"]
 
@@ -84,12 +85,13 @@ def read_examples(examples) -> list[dict[str, str]]:
 def _dataset(examples: list[dict[str, str]], chat_template: bool):
     from datasets import Dataset
 
+    rows: list[dict[str, Any]]
     if chat_template:
         rows = [{"prompt": [{"role": "user", "content": e["prompt"]}],
                  "completion": [{"role": "assistant", "content": e["completion"]}]}
                 for e in examples]
     else:
-        rows = examples
+        rows = list(examples)
     return Dataset.from_list(rows)
 
 
@@ -150,7 +152,8 @@ def sft_warm_start(model, tokenizer, examples, output_dir, *, chat_template: boo
     t0 = time.perf_counter()
     state = trainer.train()
     seconds = time.perf_counter() - t0
-    trainer.model.save_pretrained(str(out))
+    peft_model: Any = trainer.model         # the PeftModel SFTTrainer wrapped around `model`
+    peft_model.save_pretrained(str(out))
     losses = tuple(float(h["loss"]) for h in trainer.state.log_history if "loss" in h)
-    trainer.model.unload()                  # the caller's model without the adapters again
+    peft_model.unload()                     # the caller's model without the adapters again
     return SFTResult(str(out), losses, int(state.global_step), seconds)

@@ -207,6 +207,11 @@ class SelfPlayTrainer:
         return isinstance(self.checkpoint_backend, ckpt.FSDPBackend)
 
     @property
+    def tau(self) -> float:
+        """The anchor's strength ``kl_coef`` of the resolved config (0 = no anchor)."""
+        return float(self.config.kl_coef or 0.0)
+
+    @property
     def fixed_responses(self) -> bool:
         """Whether the policy is over fixed candidate strings (``config.candidates``)."""
         return isinstance(self.policy, CandidatePolicy)
@@ -306,7 +311,7 @@ class SelfPlayTrainer:
         c = self.config
         if c.loss == "sppo":                 # the PG loss does not use log π_t
             batch.old_logp, _ = self._sample_logps(self.model, batch, grad=False)
-        if c.kl_coef > 0:
+        if self.tau > 0:
             batch.ref_seq_logp, batch.ref_logp = self._reference_logps(batch)
 
     def _loss(self, batch: StepBatch):
@@ -316,16 +321,16 @@ class SelfPlayTrainer:
         c = self.config
         logp, extra = self._sample_logps(self.model, batch, grad=True)
         if c.loss == "sppo":
-            if c.kl_coef > 0:
+            if self.tau > 0:
                 loss = sppo_loss(logp, batch.old_logp, batch.advantages, c.eta,
-                                 ref_logp=batch.ref_seq_logp, tau=c.kl_coef,
+                                 ref_logp=batch.ref_seq_logp, tau=self.tau,
                                  group_size=c.group_size)
                 return loss, (batch.old_logp - batch.ref_seq_logp).mean()
             return sppo_loss(logp, batch.old_logp, batch.advantages, c.eta), None
         loss = pg_loss(logp, batch.advantages)
-        if c.kl_coef > 0:
+        if self.tau > 0:
             kl = self.policy.kl(extra, batch)
-            return loss + c.kl_coef * kl, kl
+            return loss + self.tau * kl, kl
         return loss, None
 
     def loss(self, batch: StepBatch) -> None:
@@ -378,8 +383,8 @@ class SelfPlayTrainer:
                 break
             streak += 1
         if streak == n:
-            anchor = (f"only the anchor to the reference (kl_coef = {self.config.kl_coef:g}) "
-                      f"still moves the policy" if self.config.kl_coef > 0 else
+            anchor = (f"only the anchor to the reference (kl_coef = {self.tau:g}) "
+                      f"still moves the policy" if self.tau > 0 else
                       "nothing moves the policy any more (kl_coef = 0: no anchor)")
             logger.warning("training has frozen: the mean absolute advantage has been 0 for %d "
                            "steps (to step %d): every group's samples tie, so the payoff gives "

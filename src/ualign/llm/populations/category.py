@@ -29,7 +29,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -183,8 +183,8 @@ class CategoryPopulation(Population):
                      for t in range(int(lv.max()) + 1)]
             types.append({"name": name, "weight": float(w),
                           "order": " > ".join(t for t in tiers if t)})
-        d = {"kinds": list(self.kinds), "other": self.other, "types": types,
-             "classifier": self.classifier}
+        d: dict[str, Any] = {"kinds": list(self.kinds), "other": self.other, "types": types,
+                             "classifier": self.classifier}
         if self.keywords:
             d["keywords"] = self.keywords
         if self.examples:
@@ -287,7 +287,7 @@ class KindShare(NamedTuple):
     """One kind's share of a set of texts, with its simultaneous interval."""
 
     kind: str
-    count: int
+    n: int           # texts of this kind
     share: float
     low: float
     high: float
