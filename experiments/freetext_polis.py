@@ -201,6 +201,7 @@ def _train(args: Args, k: int, prompts, train_pop, model_options):
     cfg = SelfPlayConfig(
         **model_options, prompts=prompts, k=k,
         group_size=max(args.group_size, k + 1), prompts_per_step=1, loss="sppo", eta=1.0,
+        kl_coef=0.0,    # no anchor: the documented run (docs/train.md) predates it
         learning_rate=args.lr, updates_per_step=2, max_steps=args.steps,
         max_new_tokens=args.max_new_tokens, seed=args.seed, device="cpu",
         output_dir=f"{args.out}/k{k}", progress_bar=True, torch_threads=1)

@@ -213,6 +213,7 @@ def _config(args, arm: str, seed: int, out: Path):
     spec = ARMS.get(arm, {"k": 1})   # "base": never trained, only sampled
     kw = dict(_model_args(args), prompts=list(TRAIN_PROMPTS), k=spec["k"],
               group_size=args.group_size, prompts_per_step=1, loss="sppo", eta=args.eta,
+              kl_coef=0.0,   # no anchor: the committed run (docs/train_plural.json) predates it
               learning_rate=args.lr, updates_per_step=2, max_steps=args.steps,
               max_new_tokens=args.max_new_tokens, seed=seed, device="cpu",
               output_dir=str(out), save_steps=args.save_steps, save_total_limit=1,

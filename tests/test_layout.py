@@ -35,7 +35,7 @@ def test_the_studies_left_the_library(module):
 def test_every_study_script_has_documented_args_and_a_smoke_test():
     tests = Path(__file__).resolve().parent
     scripts = sorted(p.stem for p in EXPERIMENTS.glob("*.py") if not p.stem.startswith("_"))
-    assert scripts == ["exactness", "freetext_polis", "plural"]
+    assert scripts == ["collapse", "exactness", "freetext_polis", "plural"]
     for name in scripts:
         text = (EXPERIMENTS / f"{name}.py").read_text(encoding="utf-8")
         assert "class Args:" in text and "--tiny" in text, name

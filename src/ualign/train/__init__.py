@@ -19,8 +19,13 @@ def __getattr__(name):
         from ualign.train import trainer
 
         return getattr(trainer, name)
+    if name in ("sft_warm_start", "SFTResult"):    # needs trl (the `trl` extra)
+        from ualign.train import sft
+
+        return getattr(sft, name)
     raise AttributeError(name)
 
 
-__all__ = ["SelfPlayConfig", "SelfPlayTrainer", "TrainResult", "leave_one_out_payoffs",
-           "levels_from_scores", "loo_coefficients", "payoff_against_group"]
+__all__ = ["SFTResult", "SelfPlayConfig", "SelfPlayTrainer", "TrainResult",
+           "leave_one_out_payoffs", "levels_from_scores", "loo_coefficients",
+           "payoff_against_group", "sft_warm_start"]

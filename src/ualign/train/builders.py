@@ -1,6 +1,7 @@
 """The pieces ``SelfPlayTrainer.__init__`` is built from, each checking its part before any
-training: prompts, the model and tokenizer, the accelerator (process layout, FSDP2 / DeepSpeed
-settings), and the trainable model with its optimiser (LoRA or a frozen reference copy).
+training: prompts, the model and tokenizer (with its warm start merged in), the accelerator
+(process layout, FSDP2 / DeepSpeed settings), and the trainable model with its optimiser (LoRA or
+a frozen reference copy).
 
 References: STYLE.md rule 7.
 """
@@ -16,7 +17,8 @@ from ualign.llm.generate import load_causal_lm
 from ualign.train.config import SelfPlayConfig
 from ualign.train.tiny import is_tiny_spec, tiny_from_spec
 
-__all__ = ["load_model", "make_accelerator", "prepare_model", "read_prompts"]
+__all__ = ["apply_warm_start", "load_model", "make_accelerator", "prepare_model",
+           "read_prompts"]
 
 
 def read_prompts(prompts, name: str = "prompts") -> list[str]:
@@ -64,6 +66,23 @@ def load_model(config: SelfPlayConfig):
         return tiny_from_spec(config.model, seed=config.seed)
     return load_causal_lm(config.model, gguf_file=config.gguf_file, tokenizer=config.tokenizer,
                           dtype=config.dtype)
+
+
+def apply_warm_start(model, adapter_dir):
+    """``model`` with the PEFT adapter in ``adapter_dir`` (a warm start, e.g. from
+    :func:`ualign.train.sft.sft_warm_start`) merged into its weights: ``W + (α/r) B A`` per adapted
+    layer. The merged model is the run's starting point and its reference policy (the self-play
+    LoRA is added on top and disabled for the reference; full fine-tuning copies it).
+
+    Raises ``FileNotFoundError`` naming the folder when it holds no ``adapter_config.json``."""
+    from peft import PeftModel
+
+    d = Path(adapter_dir)
+    if not (d / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"warm_start {str(d)!r} holds no PEFT adapter "
+                                f"(adapter_config.json); write one with "
+                                f"ualign.train.sft_warm_start")
+    return PeftModel.from_pretrained(model, str(d)).merge_and_unload()
 
 
 def make_accelerator(c: SelfPlayConfig, accelerator=None):
@@ -115,8 +134,9 @@ def _new_accelerator(c: SelfPlayConfig, world: int):
 
 def prepare_model(c: SelfPlayConfig, model, acc):
     """``(model, optimizer, reference)``: LoRA adapters (``lora``) or a frozen reference copy
-    (full fine-tuning with the PG loss's KL term; else ``reference`` is None), AdamW over the
-    trainable parameters, both through ``accelerator.prepare``."""
+    (full fine-tuning with the anchor ``kl_coef > 0``; else ``reference`` is None), AdamW over the
+    trainable parameters, both through ``accelerator.prepare``. ``c`` is resolved
+    (:meth:`SelfPlayConfig.resolved`)."""
     import torch
 
     reference = None
@@ -127,7 +147,7 @@ def prepare_model(c: SelfPlayConfig, model, acc):
         model = get_peft_model(model, LoraConfig(
             r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
             target_modules=list(c.lora_target_modules), task_type="CAUSAL_LM"))
-    elif c.loss == "pg" and c.kl_coef > 0:
+    elif c.kl_coef:                     # resolved: a float
         import copy
 
         reference = copy.deepcopy(model).eval()

@@ -14,7 +14,7 @@ from typing import Any
 
 from ualign.core.checks import DISPLAYS
 
-__all__ = ["SelfPlayConfig"]
+__all__ = ["FREE_TEXT_KL", "SelfPlayConfig"]
 
 
 def _f(default, help: str, **kw):
@@ -27,6 +27,11 @@ LOSSES = ("sppo", "pg")
 REPORT_TO = ("none", "tensorboard", "wandb")
 BACKENDS = ("transformers", "vllm")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
+FREE_TEXT_KL = 0.01
+"""``kl_coef`` when left unset (None) for free text: the anchor against lock-in (docs/train.md,
+"Anchor"). At this strength the regularised equilibrium of the collapse benchmark's population
+still puts >= 0.99 on its Condorcet winner at k = 1 (``solve_nlhf(tau=0.01, ...)``), but every
+kind the reference samples keeps a positive probability."""
 
 
 _MAX_YAML = 1 << 20
@@ -99,6 +104,12 @@ class SelfPlayConfig:
     lora_dropout: float = _f(0.0, "LoRA dropout (keep 0 for bitwise-reproducible resume).")
     lora_target_modules: list[str] = _f(["q_proj", "v_proj"],
                                         "Module names that get LoRA adapters.")
+    warm_start: str | None = _f(None, "A folder holding a PEFT (LoRA) adapter, e.g. written by "
+                                      "ualign.train.sft_warm_start (supervised fine-tuning on "
+                                      "example answers with TRL's SFTTrainer): merged into the "
+                                      "model before self-play, so the warm-started model is the "
+                                      "reference policy of the run (LoRA disabled, or the frozen "
+                                      "copy). None = start from `model` itself.")
     # ---------------------------------------------------------------- data
     prompts: list[str] | str = _f([], "Training prompts: a list, or a path to a .txt (one per "
                                       "line) or .jsonl file (field 'prompt').")
@@ -127,11 +138,24 @@ class SelfPlayConfig:
     prompts_per_step: int = _f(1, "Prompts per optimisation step, summed over processes; must "
                                   "be divisible by the number of processes.")
     # ---------------------------------------------------------------- loss
-    loss: str = _f("sppo", "'sppo': mean_i [log π_θ(y_i) - log π_t(y_i) - η (P̂_i - 1/(k+1))]^2; "
+    loss: str = _f("sppo", "'sppo': mean_i [log π_θ(y_i) - log π_t(y_i) - η (P̂_i - 1/(k+1))]^2 "
+                           "(with kl_coef = τ > 0 the target is the mirror-descent step of the "
+                           "τ-regularised game, SPPO-with-reference); "
                            "'pg': -mean_i (P̂_i - 1/(k+1)) log π_θ(y_i) + kl_coef·KL(π_θ||π_ref).")
     eta: float = _f(1.0, "SPPO step size η (the Hedge learning rate on payoffs).")
-    kl_coef: float = _f(0.0, "Weight of KL(π_θ || π_ref) in the 'pg' loss (per-token k3 "
-                             "estimate for free text, exact over candidates).")
+    kl_coef: float | None = _f(None, "τ, the anchor to the reference policy (the model at the "
+                                     "start, after `warm_start`): training plays the game "
+                                     "L(π, y) - τ log(π(y)/π_ref(y)), whose equilibrium is "
+                                     "π_ref(y) exp(L/τ) normalised. 'sppo': the target becomes "
+                                     "log π_t + η(A - τ(r - mean r))/(1 + ητ), r = log π_t - "
+                                     "log π_ref (sequence level); 'pg': + τ·KL(π_θ||π_ref) "
+                                     "(per-token k3 estimate for free text, exact over "
+                                     "candidates). None = 0.01 for free text (on by default, "
+                                     "against lock-in) and 0 for fixed candidates; 0 = off.")
+    frozen_warning_steps: int = _f(5, "Log a warning when the mean absolute advantage has been "
+                                      "exactly 0 for this many consecutive steps (every group's "
+                                      "samples tie: the payoff no longer moves the policy); "
+                                      "0 = never.")
     learning_rate: float = _f(1e-4, "AdamW learning rate.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     updates_per_step: int = _f(1, "Optimiser updates on each batch of samples (SPPO regresses "
@@ -140,9 +164,16 @@ class SelfPlayConfig:
     max_steps: int = _f(100, "Number of self-play steps.")
     # ---------------------------------------------------------------- generation
     max_new_tokens: int = _f(32, "Maximum new tokens per free-text sample.")
-    temperature: float = _f(1.0, "Sampling temperature (1.0 = the policy itself; other values "
-                                 "make the samples off-policy).")
-    top_p: float = _f(1.0, "Nucleus sampling; 1.0 = the policy itself.")
+    temperature: float = _f(1.0, "Policy temperature T (free text): the policy is the model's "
+                                 "next-token distribution softmax(logits / T), used identically "
+                                 "to sample and to compute every log-probability (on-policy); "
+                                 "1.0 = the model itself.")
+    top_k: int = _f(0, "Policy truncation (free text): keep the k most likely next tokens, in "
+                       "sampling and in log-probabilities alike; 0 = all. Not with the vLLM "
+                       "backend.")
+    top_p: float = _f(1.0, "Policy nucleus (free text): keep the smallest set of next tokens of "
+                           "mass >= top_p (after temperature and top_k), in sampling and in "
+                           "log-probabilities alike; 1.0 = all.")
     generation_backend: str = _f("transformers", "'transformers' (model.generate in each "
                                                  "process) or 'vllm' (a running vLLM server at "
                                                  "vllm_url; LoRA only, adapters synced through "
@@ -189,6 +220,27 @@ class SelfPlayConfig:
         self._check_vllm()
         self._check_numbers()
         self._check_candidates()
+        self._check_policy_warp()
+
+    def resolved(self) -> SelfPlayConfig:
+        """This config with every default that depends on the mode filled in (``kl_coef``:
+        :data:`FREE_TEXT_KL` for free text, 0 for fixed candidates). The trainer runs and logs
+        the resolved config."""
+        if self.kl_coef is not None:
+            return self
+        return self.replace(kl_coef=FREE_TEXT_KL if self.candidates is None else 0.0)
+
+    def _check_policy_warp(self) -> None:
+        warped = self.temperature != 1.0 or self.top_k != 0 or self.top_p != 1.0
+        if warped and self.candidates is not None:
+            raise ValueError(f"temperature, top_k and top_p shape the free-text policy; with "
+                             f"candidates the policy is the normalised likelihood over the n "
+                             f"strings, so leave them at 1.0, 0 and 1.0 (got temperature="
+                             f"{self.temperature!r}, top_k={self.top_k!r}, top_p="
+                             f"{self.top_p!r})")
+        if self.top_k and self.generation_backend == "vllm":
+            raise ValueError("top_k > 0 is not sent to the vLLM server: use top_k = 0 with "
+                             "generation_backend='vllm'")
 
     def _check_game(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -227,7 +279,7 @@ class SelfPlayConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        for name in ("save_steps", "eval_steps"):
+        for name in ("save_steps", "eval_steps", "top_k", "frozen_warning_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
@@ -236,8 +288,9 @@ class SelfPlayConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must lie in (0, 1], got {self.top_p!r}")
-        if self.kl_coef < 0:
-            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef!r}")
+        if self.kl_coef is not None and not self.kl_coef >= 0:
+            raise ValueError(f"kl_coef must be >= 0 (or null for the default), got "
+                             f"{self.kl_coef!r}")
 
     def _check_candidates(self) -> None:
         if self.candidates is None:

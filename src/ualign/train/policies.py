@@ -27,7 +27,7 @@ import numpy as np
 
 from ualign.core.estimators import payoff_against_group
 from ualign.core.payoffs import deviation_payoffs, exploitability, robust_win_rate
-from ualign.train.losses import exact_kl, k3_kl
+from ualign.train.losses import exact_kl, k3_kl, tempered_token_logps
 from ualign.train.populations import CandidatePopulation, rank_texts
 
 __all__ = ["CandidatePolicy", "FreeTextPolicy", "LMPolicy", "make_policy", "seed_for"]
@@ -60,7 +60,7 @@ class LMPolicy:
 
     same = "exact"
     """Distinct display (``config.display``): which samples are one response
-    (:func:`ualign.integrations.group_payoffs.text_classes`): free text merges texts equal after
+    (:func:`ualign.llm.group_payoffs.text_classes`): free text merges texts equal after
     :func:`ualign.llm.dedupe.normalise`."""
 
     def __init__(self, trainer):
@@ -111,8 +111,20 @@ class LMPolicy:
         return {"input_ids": ids.to(dev), "attention_mask": attn.to(dev),
                 "position_ids": pos.to(dev), "mask": mask.to(dev)}
 
-    def token_logps(self, model, rows):
-        """Log-likelihoods ``(N, R)`` of the response tokens (0 where padded)."""
+    @property
+    def tempered(self) -> bool:
+        """Whether the policy is the model warped by temperature / top-k / top-p (free text)."""
+        c = self.config
+        return c.temperature != 1.0 or c.top_k > 0 or c.top_p < 1.0
+
+    def token_logps(self, model, rows, strict: bool = False):
+        """Log-likelihoods ``(N, R)`` of the response tokens (0 where padded), under the
+        policy that samples them: the model's next-token distribution tempered and truncated
+        by ``config.temperature``, ``top_k`` and ``top_p`` exactly as ``generate`` warps it
+        (:func:`~ualign.train.losses.tempered_token_logps`); untouched at the defaults.
+        ``strict=False`` keeps a scored token inside its truncated support (its log-prob stays
+        finite when rounding or the reference would exclude it); ``strict=True`` gives
+        ``−inf`` for it."""
         import torch
 
         R = rows["mask"].shape[1]
@@ -129,8 +141,13 @@ class LMPolicy:
             out = model(**kw)
         logits = out.logits[:, -(R + 1):-1].float()          # the logits that predict R tokens
         tgt = rows["input_ids"][:, -R:]
-        lp = logits.gather(-1, tgt[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
-        return lp * rows["mask"]
+        if not self.tempered:
+            lp = logits.gather(-1, tgt[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
+            return lp * rows["mask"]
+        c = self.config
+        lp = tempered_token_logps(logits, tgt, c.temperature, c.top_k, c.top_p,
+                                  keep_targets=not strict)
+        return torch.where(rows["mask"], lp, torch.zeros_like(lp))
 
     # ------------------------------------------------------------------ free-text sampling
     def _generate(self, model, prompt_ids: list[int], n: int, seed: int):
@@ -143,7 +160,7 @@ class LMPolicy:
         with torch.no_grad(), self.trainer._unsharded_root():
             return model.generate(
                 input_ids=inp, attention_mask=torch.ones_like(inp), do_sample=True,
-                temperature=c.temperature, top_p=c.top_p, top_k=0,
+                temperature=c.temperature, top_p=c.top_p, top_k=c.top_k,
                 max_new_tokens=c.max_new_tokens, num_return_sequences=n,
                 pad_token_id=self.tokenizer.pad_token_id)
 

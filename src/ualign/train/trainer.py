@@ -8,15 +8,22 @@ One training step is a list of named stages (STYLE.md rule 7), each a short meth
     estimate_payoffs  P̂_i = leave-one-out estimate of L(π_t, y_i) (THEORY §8); advantage
                       A_i = P̂_i - 1/(k+1), whose group mean is exactly 0; display="distinct":
                       the k draws shown deduplicated (THEORY §9), A_i = P̂_i - group mean
-    log_probs         log π_t(y_i) (and log π_ref(y_i) for the KL term), without gradients
-    loss              SPPO:  mean_i [log π_θ(y_i) - log π_t(y_i) - η A_i]^2
-                      PG:    -mean_i A_i log π_θ(y_i) + kl_coef · KL(π_θ || π_ref)
+    log_probs         log π_t(y_i) (and log π_ref(y_i) for the anchor), without gradients
+    loss              SPPO:  mean_i [log π_θ(y_i) - log π_t(y_i) - η A_i]^2; with the anchor
+                             τ = kl_coef > 0 the target is the mirror-descent step
+                             log π_t + η(A_i - τ r̃_i)/(1+ητ), r̃ the centred log π_t/π_ref
+                      PG:    -mean_i A_i log π_θ(y_i) + τ · KL(π_θ || π_ref)
                       (updates_per_step optimiser updates on the same samples)
     log               metrics to the progress bar and the trackers
 
 In the SPPO form the minimiser is ``log π_{t+1}(y) = log π_t(y) + η (L(π_t, y) - 1/(k+1))``
 (up to normalisation): Hedge on the (k+1)-player payoffs, whose averaged iterate is an
-approximate symmetric equilibrium (THEORY §5).
+approximate symmetric equilibrium (THEORY §5). With the anchor (``kl_coef`` = τ > 0, on by
+default for free text) it is magnetic mirror descent on the τ-regularised game, whose fixed point
+is ``π_τ(y) ∝ π_ref(y) exp(L(π_τ, y)/τ)``: no response the reference samples is ever dropped.
+
+The policy is the model's next-token distribution tempered and truncated by ``temperature``,
+``top_k``, ``top_p``, identically when sampling and when computing log-probabilities.
 
 The trainer is split along its two axes, each chosen once in ``__init__``:
 - the policy type (:mod:`ualign.train.policies`): free text, or fixed responses
@@ -38,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -49,7 +57,13 @@ from typing import Any
 import numpy as np
 
 from ualign.train import checkpoint as ckpt
-from ualign.train.builders import load_model, make_accelerator, prepare_model, read_prompts
+from ualign.train.builders import (
+    apply_warm_start,
+    load_model,
+    make_accelerator,
+    prepare_model,
+    read_prompts,
+)
 from ualign.train.config import SelfPlayConfig
 from ualign.train.estimators import group_advantages
 from ualign.train.losses import pg_loss, sppo_loss
@@ -64,6 +78,8 @@ COMPLETE_MARKER = "ualign-complete.json"
 incomplete."""
 
 STAGES = ("generate", "score", "estimate_payoffs", "log_probs", "loss", "log")
+
+logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -83,6 +99,7 @@ class StepBatch:
     advantages: Any = None                                         # torch (P*G,)
     old_logp: Any = None                                           # torch (P*G,)
     ref_logp: Any = None                                           # torch (P*G,) or token-level
+    ref_seq_logp: Any = None                                       # torch (P*G,) log π_ref(y_i)
     metrics: dict = field(default_factory=dict)
 
 
@@ -109,7 +126,8 @@ class SelfPlayTrainer:
       model: a causal LM; loaded from ``config.model`` when None.
       tokenizer: its tokenizer; loaded from ``config.model`` when None.
       accelerator: an ``accelerate.Accelerator``; created when None.
-      callbacks: functions ``f(trainer, step, metrics)`` called after each step.
+      callbacks: functions ``f(trainer, step, metrics)`` called after each step (the step's
+        samples are in ``trainer.last_batch.texts``).
 
     Every check (k, G, population, model, prompts, process split) runs here, before training.
     """
@@ -121,6 +139,7 @@ class SelfPlayTrainer:
         if not isinstance(config, SelfPlayConfig):
             raise ValueError(f"config must be a SelfPlayConfig, got {type(config).__name__}")
         config.validate()
+        config = config.resolved()         # mode-dependent defaults filled in (kl_coef)
         self.config = config
         if config.torch_threads:
             import torch
@@ -147,6 +166,7 @@ class SelfPlayTrainer:
         self.history: list[dict] = []
         self.evals: list[dict] = []
         self._initial_state: dict | None = None   # initial weights (baseline without LoRA/KL)
+        self.last_batch: StepBatch | None = None   # the last step's batch (texts, payoffs, ...)
 
     # ------------------------------------------------------------------ builders
     def _build_prompts(self) -> None:
@@ -163,6 +183,8 @@ class SelfPlayTrainer:
             raise ValueError("tokenizer is required when a model object is passed")
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
+        if self.config.warm_start:
+            model = apply_warm_start(model, self.config.warm_start)
         return model, tokenizer
 
     def _build_vllm(self) -> None:
@@ -184,6 +206,11 @@ class SelfPlayTrainer:
     def _fsdp(self) -> bool:
         """Whether FSDP shards the model (its unwrapped parameters are then shards)."""
         return isinstance(self.checkpoint_backend, ckpt.FSDPBackend)
+
+    @property
+    def tau(self) -> float:
+        """The anchor's strength ``kl_coef`` of the resolved config (0 = no anchor)."""
+        return float(self.config.kl_coef or 0.0)
 
     @property
     def fixed_responses(self) -> bool:
@@ -258,10 +285,14 @@ class SelfPlayTrainer:
 
     def estimate_payoffs(self, batch: StepBatch) -> None:
         """P̂_i (THEORY §8; §9 under display="distinct") and advantages A_i = P̂_i minus the
-        group mean (1/(k+1) exactly under multiset display)."""
+        group mean (1/(k+1) exactly under multiset display). Under distinct display the samples
+        that are one response are those the population's ``response_classes(texts)`` puts in
+        one class when it has that method (e.g. one kind of a ``CategoryPopulation``), else
+        the policy's rule (free text: equal after normalisation)."""
+        same = getattr(self.population, "response_classes", None) or self.policy.same
         batch.payoffs, batch.advantages = group_advantages(
             batch.levels, batch.weights, self.config.k, self.accelerator.device,
-            display=self.config.display, texts=batch.texts, same=self.policy.same)
+            display=self.config.display, texts=batch.texts, same=same)
 
     def _sample_logps(self, model, batch: StepBatch, grad: bool):
         """``log π(y_i)`` of the samples ``(P*G,)``, plus what the KL term needs."""
@@ -277,22 +308,30 @@ class SelfPlayTrainer:
         return self._sample_logps(self.reference, batch, grad=False)
 
     def log_probs(self, batch: StepBatch) -> None:
-        """log π_t(y_i) (frozen target of SPPO) and reference log-probs for the KL term."""
-        if self.config.loss == "sppo":                 # the PG loss does not use log π_t
+        """log π_t(y_i) (frozen target of SPPO) and reference log-probs for the anchor."""
+        c = self.config
+        if c.loss == "sppo":                 # the PG loss does not use log π_t
             batch.old_logp, _ = self._sample_logps(self.model, batch, grad=False)
-        if self.config.loss == "pg" and self.config.kl_coef > 0:
-            batch.ref_logp = self._reference_logps(batch)[1]
+        if self.tau > 0:
+            batch.ref_seq_logp, batch.ref_logp = self._reference_logps(batch)
 
     def _loss(self, batch: StepBatch):
-        """``(loss, kl or None)`` at the current weights (:mod:`ualign.train.losses`)."""
+        """``(loss, kl or None)`` at the current weights (:mod:`ualign.train.losses`); kl is
+        the k3 estimate of KL(π_θ ‖ π_ref) (PG) or the mean of ``log π_t − log π_ref`` over the
+        samples (SPPO, an unbiased estimate of KL(π_t ‖ π_ref))."""
         c = self.config
         logp, extra = self._sample_logps(self.model, batch, grad=True)
         if c.loss == "sppo":
+            if self.tau > 0:
+                loss = sppo_loss(logp, batch.old_logp, batch.advantages, c.eta,
+                                 ref_logp=batch.ref_seq_logp, tau=self.tau,
+                                 group_size=c.group_size)
+                return loss, (batch.old_logp - batch.ref_seq_logp).mean()
             return sppo_loss(logp, batch.old_logp, batch.advantages, c.eta), None
         loss = pg_loss(logp, batch.advantages)
-        if c.kl_coef > 0:
+        if self.tau > 0:
             kl = self.policy.kl(extra, batch)
-            return loss + c.kl_coef * kl, kl
+            return loss + self.tau * kl, kl
         return loss, None
 
     def loss(self, batch: StepBatch) -> None:
@@ -319,6 +358,7 @@ class SelfPlayTrainer:
         m["advantage_abs"] = float(batch.advantages.abs().mean())
         m["unique_frac"] = float(np.mean([len(set(t)) / len(t) for t in batch.texts]))
         m.update(self.policy.step_metrics(batch))
+        self._warn_if_frozen(m["advantage_abs"], batch.step)
         keys = sorted(m)
         v = torch.tensor([m[k] for k in keys], dtype=torch.float64, device=acc.device)
         if acc.num_processes > 1:
@@ -331,13 +371,35 @@ class SelfPlayTrainer:
             acc.log({f"train/{k}": x for k, x in metrics.items() if k != "step"},
                     step=batch.step + 1)
 
+    def _warn_if_frozen(self, advantage_abs: float, step: int) -> None:
+        """Log a warning when the mean absolute advantage has been exactly 0 (every sample of
+        every group tied) for ``frozen_warning_steps`` consecutive steps, once per such run of
+        steps. Counted from the history, so a resumed run counts on."""
+        n = self.config.frozen_warning_steps
+        if not n or advantage_abs > 1e-12:
+            return
+        streak = 1
+        for h in reversed(self.history):
+            if h["advantage_abs"] > 1e-12:
+                break
+            streak += 1
+        if streak == n:
+            anchor = (f"only the anchor to the reference (kl_coef = {self.tau:g}) "
+                      f"still moves the policy" if self.tau > 0 else
+                      "nothing moves the policy any more (kl_coef = 0: no anchor)")
+            logger.warning("training has frozen: the mean absolute advantage has been 0 for %d "
+                           "steps (to step %d): every group's samples tie, so the payoff gives "
+                           "no signal; %s", n, step + 1, anchor)
+
     # ------------------------------------------------------------------ step, eval, checkpoints
     def step(self, step: int) -> dict:
-        """Run the named stages once; returns the step's metrics."""
+        """Run the named stages once; returns the step's metrics (the batch stays in
+        ``last_batch``)."""
         pos, prompts = self._step_prompts(step)
         batch = StepBatch(step=step, prompt_positions=pos, prompts=prompts)
         for name in self.stages:
             getattr(self, name)(batch)
+        self.last_batch = batch
         return batch.metrics
 
     def evaluate(self) -> dict:

@@ -26,7 +26,10 @@ Four kinds, one module each:
 - :class:`JudgePopulation` (``judge.py``): a causal language model (local or an
   OpenAI-compatible endpoint) ranks all candidates of a prompt for each persona, listwise,
   under cyclic shifts of the candidate order (mean Borda points, so a pure position bias
-  cancels); malformed answers are retried then reported, answers cached.
+  cancels); malformed answers are retried then reported, answers cached;
+- :class:`CategoryPopulation` (``category.py``): user types ranking K kinds of text, a text
+  mapped to its kind by a keyword table or the nearest labelled example; the population over
+  kinds is a Profile, so a policy's kind distribution has exact game values.
 
 - :class:`PopulationClient` (``remote.py``): a population served by ``ualign serve``, from the
   spec ``http://HOST:PORT``.
@@ -44,6 +47,7 @@ candidates per user: per-persona utilities or real votes).
 
 from ualign.data.polis import PolisVotes, read_polis_votes
 from ualign.llm.populations.base import Population
+from ualign.llm.populations.category import CategoryPopulation, kind_report
 from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.judge import JudgeError, JudgeFailure, JudgePopulation
 from ualign.llm.populations.protocol import (
@@ -67,6 +71,7 @@ from ualign.llm.populations.votes import MODES, VotePopulation, evaluate_vote_mo
 __all__ = [
     "MODES",
     "CandidatePopulation",
+    "CategoryPopulation",
     "EmbeddingPopulation",
     "JudgeError",
     "JudgeFailure",
@@ -84,6 +89,7 @@ __all__ = [
     "check_population",
     "evaluate_stance_model",
     "evaluate_vote_model",
+    "kind_report",
     "load_population",
     "rank_groups",
     "rank_texts",

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from ualign.llm.populations import remote
+from ualign.llm.populations.base import Population
+from ualign.llm.populations.category import CATEGORY_OPTIONS, CATEGORY_USAGE, build_category
 from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.judge import JudgePopulation
 from ualign.llm.populations.reward import RewardModelPopulation
@@ -216,6 +218,8 @@ for _scheme in ("http", "https"):
         f"{_scheme}://HOST:PORT[,timeout=60,retries=3,backoff=0.2]"))
 register_population_kind(PopulationKind(
     "py", _build_factory, {}, "py:MODULE:FACTORY (a callable returning a population)"))
+register_population_kind(PopulationKind(
+    "category", build_category, CATEGORY_OPTIONS, CATEGORY_USAGE))
 
 
 def population_kind(spec: str) -> tuple[PopulationKind, str, str] | None:
@@ -245,6 +249,9 @@ def load_population(spec: str, embed=None):
     - ``http://HOST:PORT[,timeout=60,retries=3,backoff=0.2]`` (or ``https://``): a ``ualign
       serve`` service, :class:`ualign.llm.populations.remote.PopulationClient`;
     - ``py:MODULE:FACTORY``: ``FACTORY()`` of an importable module (any population object).
+    - ``category:FILE.json[,classifier=keywords|embedding,threshold=0.3]``:
+      :class:`~ualign.llm.populations.category.CategoryPopulation`, user types ranking kinds of
+      text (:meth:`CategoryPopulation.from_dict` describes the file).
     """
     found = population_kind(spec)
     if found is None:
