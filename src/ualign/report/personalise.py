@@ -66,6 +66,7 @@ from ualign.core import Profile, deviation_payoffs
 from ualign.core.checks import DISPLAYS
 from ualign.core.displays import PAPER_DISPLAY
 from ualign.core.posterior import fit_noise, posterior, posterior_weights
+from ualign.core.search import local_search
 from ualign.core.sets import set_win_matrix
 from ualign.data.people import People
 
@@ -146,25 +147,25 @@ def distinct_topk(profile: Profile, k: int) -> np.ndarray:
     cnt = np.zeros((U, n + 1))                              # responses per level (dense: < n)
     np.add.at(cnt, (np.repeat(np.arange(U), n), lv.ravel()), 1.0)
     worse = np.cumsum(cnt[:, ::-1], axis=1)[:, ::-1] - cnt  # responses strictly below a level
-    rows = np.arange(U)[:, None]
-    alone = worse[rows, lv] + 0.5 * cnt[rows, lv]           # (U, n) value of z as the new best
-    best = np.full(U, n)                                    # empty set: nothing shown
-    c = np.zeros(U)
-    cur = np.zeros(U)                                       # n · mean WR_u(S, ·) so far
-    chosen: list[int] = []
-    for _ in range(min(k, n)):
-        tie_val = worse[rows[:, 0], best] + cnt[rows[:, 0], best] * (c + 1.0) / (c + 2.0)
+    r0 = np.arange(U)
+    alone = worse[r0[:, None], lv] + 0.5 * cnt[r0[:, None], lv]  # (U, n) z as the new best
+
+    def gains(T: tuple[int, ...]) -> np.ndarray:
+        """``F(T ∪ {z})`` for every z."""
+        if T:
+            sl = lv[:, list(T)]
+            best = sl.min(axis=1)                           # u's best level in T
+            c = (sl == best[:, None]).sum(axis=1).astype(float)
+            cur = worse[r0, best] + cnt[r0, best] * c / (c + 1.0)  # n · mean WR_u(T, ·)
+        else:                                               # empty set: nothing shown
+            best, c, cur = np.full(U, n), np.zeros(U), np.zeros(U)
+        tie_val = worse[r0, best] + cnt[r0, best] * (c + 1.0) / (c + 2.0)
         val = np.where(lv < best[:, None], alone,
                        np.where(lv == best[:, None], tie_val[:, None], cur[:, None]))
-        F = w @ val
-        F[chosen] = -np.inf
-        z = int(np.argmax(F))
-        chosen.append(z)
-        lz = lv[:, z]
-        cur = val[:, z]
-        c = np.where(lz < best, 1.0, np.where(lz == best, c + 1.0, c))
-        best = np.minimum(best, lz)
-    return np.array(chosen, dtype=np.int64)
+        return w @ val
+
+    greedy = local_search(gains, n, min(k, n), distinct=True, max_rounds=0).greedy[0]
+    return np.array(greedy, dtype=np.int64)
 
 
 # ------------------------------------------------------------------------------ measure
