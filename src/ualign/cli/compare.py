@@ -54,7 +54,9 @@ def _chunks(methods, per: int):
 def _packed(methods, widths, room: int):
     """``methods`` split into runs whose ``widths`` (columns, borders included) sum to at most
     ``room`` (one method per run at least), so that no header is cut in two."""
-    runs, run, used = [], [], 0
+    runs: list[tuple] = []
+    run: list = []
+    used = 0
     for m in methods:
         if run and used + widths[m] > room:
             runs.append(tuple(run))

@@ -13,7 +13,12 @@ from ualign._text import plain
 from ualign.cli import CLIError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ualign.llm.evidence import Evidence
+    from ualign.llm.experiment import SelectConfig
+    from ualign.llm.generate import CachedGenerator
+    from ualign.llm.populations import Population
 
 HELP = ("Generate N candidates per prompt with a language model and show k of them by "
         "U-aligned selection and baselines (JSONL out, resumable)")
@@ -174,15 +179,15 @@ def run(args) -> int:
 class _Run:
     """What :func:`_start` prepares for the prompts loop."""
 
-    todo: list
-    cfg: object
-    out: object
+    todo: list[dict]
+    cfg: SelectConfig
+    out: Path
     run_key: dict
-    population: object
-    generator: object
+    population: Population
+    generator: CachedGenerator
     embed: object
-    evidence: object
-    humans: list
+    evidence: Evidence | None
+    humans: list[str]
 
 
 def _start(args, display: str, ks, stage) -> _Run | None:
