@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,12 @@ def ualign(*args, cwd=None, timeout=300):
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout,
                           env={**os.environ, "COLUMNS": "160"})
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels of a PNG file's bytes (its IHDR chunk)."""
+    assert png.startswith(b"\x89PNG")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
 def one_line_error(proc, *fragments):
@@ -93,6 +100,13 @@ def test_reproduce_quick_writes_report(tmp_path):
     assert "PASS" in md and "(vii)" in md
     for rel in [p.split("(")[-1].rstrip(")") for p in md.splitlines() if p.startswith("![")]:
         assert (out / rel).is_file()
+        assert png_size((out / rel).read_bytes())[0] >= 900, rel  # readable in the report
+    for c in data["claims"]:  # axis labels in words, the symbol after; no TeX source
+        for plot in c["plots"]:
+            for label in (plot["xlabel"], plot["ylabel"]):
+                assert re.match(r"[a-zA-Z]{2,}", label) and not re.search(r"[_^]", label), label
+            for s in plot["series"]:
+                assert not re.search(r"[_^]", s["name"]), s["name"]
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     if DATA.is_dir():
         names = [d["name"] for d in data["datasets"]]
@@ -117,8 +131,9 @@ def test_compare_generator_spec(tmp_path):
                   "--methods", "nlhf,ualign,kset", "--out", out)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "compare.json").read_text())
-    assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
-    assert (out / "compare-diversity.png").read_bytes().startswith(b"\x89PNG")
+    for name in ("compare.png", "compare-diversity.png"):
+        png = (out / name).read_bytes()
+        assert png.startswith(b"\x89PNG") and png_size(png)[0] >= 900
     assert data["ks"] == [1, 2, 4] and data["methods"] == ["nlhf", "ualign", "kset"]
     by = {(e["method"], e["k"]): e for e in data["entries"] if e["display"] == "multiset"}
     for k in (1, 2, 4):

@@ -130,6 +130,30 @@ def test_unreachable_server(tmp_path, closed_port):
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
+def test_a_failed_fetch_leaves_no_empty_folder(server, tmp_path, closed_port):
+    """HTTP 404 and a closed port: the cache holds no folder the failed fetch created; a folder
+    that was there before stays, and a Polis conversation is not left half fetched."""
+    base, root = server
+    cache = tmp_path / "cache"
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch_preflib("00009-00000002.soc", cache=cache, base_url=base)
+    assert not cache.exists()
+    with pytest.raises(FetchError, match="cannot reach"):
+        fetch_polis("conv", cache=cache, base_url=f"http://127.0.0.1:{closed_port}", timeout=5)
+    assert not cache.exists()
+    (cache / "preflib").mkdir(parents=True)
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch_preflib("00009-00000002.soc", cache=cache, base_url=base)
+    assert [p.relative_to(cache).as_posix() for p in cache.rglob("*")] == ["preflib"]
+    _put(root, "conv/comments.csv", "comment-id,moderated,comment-body\n1,1,Hello\n")
+    with pytest.raises(FetchError, match="HTTP 404.*participants-votes.csv"):
+        fetch_polis("conv", cache=cache, base_url=base)
+    assert [p.relative_to(cache).as_posix() for p in cache.rglob("*")] == ["preflib"]
+    assert main(["fetch", "preflib", "00009-00000002.soc", "--cache", str(tmp_path / "cli"),
+                 "--base-url", base]) == 2
+    assert not (tmp_path / "cli").exists()
+
+
 @pytest.mark.skipif(not (DATA / "polis" / "brexit-consensus").is_dir(), reason="no shared data")
 def test_fetch_polis_gives_a_readable_folder(server, tmp_path):
     base, root = server

@@ -29,26 +29,12 @@ MODULES = ("ualign.llm.select",)   # one module of a package that needs the llm 
 # Public functions without an example yet: their modules are being rewritten (issue 21), the
 # examples are added when the rewrite lands. Only remove names from this set.
 PENDING = {
-    "ualign.core.search.greedy_local_search",
-    "ualign.solvers.committees.approval_ballots",
-    "ualign.solvers.committees.approval_score",
-    "ualign.solvers.committees.borda_scores",
-    "ualign.solvers.committees.chamberlin_courant",
-    "ualign.solvers.committees.pav",
-    "ualign.solvers.committees.top_k_borda",
-    "ualign.solvers.committees.top_k_utility",
     "ualign.solvers.kset.distinct.kset_distinct",
     "ualign.solvers.kset.method_for",
     "ualign.solvers.kset.multiset.kset_multiset",
     "ualign.solvers.kset.multiset.multiset_win_matrix",
     "ualign.solvers.kset.pricers.pricer_names",
     "ualign.solvers.kset.pricers.register_pricer",
-    "ualign.llm.select.embedding_diversity",
-    "ualign.llm.select.evaluate",
-    "ualign.llm.select.merge_selection",
-    "ualign.llm.select.personalised_win_rates",
-    "ualign.llm.select.select",
-    "ualign.llm.select.unmerge_selection",
 }
 
 

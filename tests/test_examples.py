@@ -61,7 +61,8 @@ def _run(cmd: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
 
 
 def _last_json(stdout: str) -> dict:
-    """The JSON object ``ualign train`` prints last (it starts at the beginning of a line)."""
+    """The JSON object ``ualign train`` prints last (it starts at the beginning of a line;
+    ``accelerate launch`` may print before it)."""
     start = 0 if stdout.startswith("{") else stdout.rindex("\n{") + 1
     return json.loads(stdout[start:])
 
@@ -87,9 +88,29 @@ def test_train_config_runs(name, tmp_path):
     r = _run([sys.executable, "-m", "ualign.cli", "train", "--config", f"examples/{name}",
               "--set", "max_steps=1", "--set", f"output_dir={out}",
               "--set", "progress_bar=false", *budget])
-    res = _last_json(r.stdout)
+    res = json.loads(r.stdout)  # standard output holds the result's JSON alone
     assert res["steps"] == 1 and res["output_dir"] == str(out)
     assert any(out.iterdir())
+
+
+def test_apa_example_names_its_election_and_expected_result():
+    """The APA example's header names the election of the file it trains on (its PrefLib
+    TITLE) and the result to expect at its ``max_steps``."""
+    import re
+
+    import yaml
+
+    text = (EXAMPLES / "train_exactness_apa.yaml").read_text()
+    cfg = yaml.safe_load(text)
+    year = re.search(r"names of the (\d{4}) APA election", text).group(1)
+    assert f"title APA_{year}" in text
+    data = ROOT / cfg["population"]
+    if data.exists():
+        assert f"# TITLE: APA_{year}\n" in data.read_text(errors="replace")[:2000]
+    expected = re.search(r"at (\d+) steps the last evaluation reads robust win rate (0\.\d+)",
+                         text.replace("\n# ", " "))
+    assert expected and int(expected.group(1)) == cfg["max_steps"], text[:800]
+    assert 0.5 < float(expected.group(2)) <= cfg["k"] / (cfg["k"] + 1)
 
 
 @pytest.mark.parametrize("name", sorted(ACCELERATE))

@@ -86,6 +86,31 @@ def test_select_resume_and_eval(server, files, capsys):
     assert "| nlhf | 2 | multiset |" in capsys.readouterr().out
 
 
+def test_select_says_what_it_loads_from_start_up(server, files, capsys, monkeypatch):
+    """Before its first prompt ``select`` loads libraries, a population and a model, which can
+    take a minute: each stage is named on standard error (here every stage, as if each took
+    longer than the plain-line interval; a start-up shorter than it writes nothing)."""
+    from ualign.cli import _progress
+
+    tmp, personas, prompts = files
+    monkeypatch.setattr(_progress, "PLAIN_EVERY", 0.0)
+    assert _select(server, personas, prompts, tmp / "s.jsonl") == 0
+    stages = [line.rsplit(" (", 1)[0] for line in capsys.readouterr().err.splitlines()
+              if line.startswith("select: ")]
+    assert stages == ["select: loading the libraries (NumPy, the solvers, the text models)",
+                      f"select: loading the population personas:{personas},noise=gumbel,"
+                      "noise_scale=0.05 and the embedding hashing",
+                      f"select: loading the model stub at {server}"]
+
+
+def test_eval_select_reads_and_does_not_speak_of_appending(tmp_path, capsys):
+    (tmp_path / "notes.jsonl").write_text("just some notes\nnot JSON at all\n")
+    assert main(["eval-select", str(tmp_path / "notes.jsonl"), "--plot", "none"]) == 2
+    err = capsys.readouterr().err
+    assert "line 1 is not JSON" in err and "not a results file written by ualign select" in err
+    assert "append" not in err
+
+
 def test_select_errors(server, files, capsys):
     tmp, personas, prompts = files
     with socket.socket() as s:

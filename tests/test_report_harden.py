@@ -97,20 +97,96 @@ def test_plot_fonts_name_a_fallback_list():
 
 
 def test_identical_curves_and_reference_lines_stay_apart():
+    """A series drawn over an earlier one it coincides with is dashed, with a hollow marker a
+    size larger (the earlier one shows in its gaps and rings), and its legend entry says so;
+    each reference line has its own dash pattern."""
     from matplotlib.figure import Figure
 
-    from ualign.report.plots import Series, _draw_series
+    from ualign.report.plots import Plot, Series, _draw, overlaps
 
-    ax = Figure().add_subplot(1, 1, 1)
     same = ([1, 2, 3], [0.5, 0.6, 0.7])
-    _draw_series(ax, Series("rlhf", *same), *same, 0, 0, 2)
-    _draw_series(ax, Series("nlhf", *same), *same, 1, 0, 2)
-    _draw_series(ax, Series("k/(k+1)", *same, "dashed"), *same, 2, 0, 2)
-    _draw_series(ax, Series("1/2", *same, "dashed"), *same, 2, 1, 2)
-    a, b, r1, r2 = ax.get_lines()
-    assert a.get_linewidth() > b.get_linewidth() and a.get_marker() != b.get_marker()
-    assert a.get_markersize() > b.get_markersize()
-    assert r1.get_linestyle() != r2.get_linestyle() or r1._dash_pattern != r2._dash_pattern
+    series = (Series("rlhf", *same), Series("nlhf", *same),
+              Series("k/(k+1)", *same, "dashed"), Series("1/2", [1, 2, 3], [0.5] * 3, "dashed"))
+    assert overlaps(series) == {1: (0, "identical"), 2: (0, "identical")}
+    handles, names = _draw(Figure().add_subplot(1, 1, 1), Plot("t", "k", "f", series))
+    assert names == ["rlhf", "nlhf (identical to rlhf)", "k/(k+1) (identical to rlhf)", "1/2"]
+    a, b, r1, r2 = handles
+    assert a.get_linestyle() == "-" and b.get_linestyle() != "-"
+    assert b.get_markerfacecolor() == "none" and b.get_markersize() > a.get_markersize()
+    assert a.get_marker() != b.get_marker()
+    assert r1._dash_pattern != r2._dash_pattern
+
+
+def test_overlaps_need_the_lines_between_to_agree():
+    """Two lines coincide where one's points are consecutive points of the other (kset, drawn
+    at k = 1, 2 only, under kset-distinct); a reference drawn at its two ends only does not lie
+    on a curve that agrees with it at those ends; near (within 1 % of the y range) is said as
+    such."""
+    from ualign.report.plots import Series, legend_name, overlaps
+
+    wide = Series("kset-distinct", [1, 2, 3, 4], [0.0, 1.0, 1.58, 2.0])
+    short = Series("kset", [1, 2], [0.0, 1.0])
+    assert overlaps((short, wide)) == {1: (0, "identical where drawn")}
+    assert legend_name((short, wide), 1, overlaps((short, wide))) == \
+        "kset-distinct (identical to kset where both are drawn)"
+    ends = Series("k/(k+1) = 0.5", [1, 4], [0.0, 2.0], "dashed")
+    assert overlaps((wide, ends)) == {}
+    near = Series("b", [1, 2, 3, 4], [0.0, 1.0, 1.58, 2.01])
+    assert overlaps((wide, near)) == {1: (0, "close")}
+    assert overlaps((wide, Series("c", [1, 2, 3, 4], [0.0, 1.0, 1.7, 2.0]))) == {}
+
+
+def test_plots_are_wide_with_legends_below_when_long():
+    from ualign.report.plots import Plot, Series, legend_below, render_png
+
+    def plot(n, name="s"):
+        return Plot("t", "k", "f", tuple(Series(f"{name}{i}", [1, 2], [0.1, 0.2 + i])
+                                         for i in range(n)))
+
+    assert not legend_below([s.name for s in plot(4).series])
+    assert legend_below([s.name for s in plot(6).series])          # claim (iv) has 6
+    assert legend_below(["x" * 60])                                  # one long entry
+    sizes = [(int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big"))
+             for png in (render_png(plot(3)), render_png(plot(12, "a long series name ")))]
+    assert all(w >= 900 for w, _ in sizes)
+    assert sizes[1][1] > sizes[0][1]    # the legend below adds its rows to the figure
+
+
+def test_cjk_text_gets_a_note_when_no_cjk_font_is_installed(monkeypatch):
+    """A section holding Chinese statements says, on the page, that this machine has no CJK
+    font (its characters would be boxes) and how to install one; with a CJK font, or without
+    CJK text, no note. The test does not depend on the fonts installed here."""
+    from ualign.report import render
+    from ualign.report.plots import has_cjk
+
+    assert has_cjk("我覺得 Uber") and not has_cjk("Uber, café, ½ ≥ π*ₖ")
+    monkeypatch.setattr(render, "cjk_font", lambda: None)
+    files = report_files(_report("我覺得 UberX 應該投保"))
+    html, md = files["report.html"].decode(), files["report.md"].decode()
+    assert "class='warn'" in html and "apt-get install fonts-noto-cjk" in html
+    assert "apt-get install fonts-noto-cjk" in md
+    assert "fonts-noto-cjk" not in report_files(_report("plain")).get("report.html").decode()
+    monkeypatch.setattr(render, "cjk_font", lambda: "Noto Sans CJK TC")
+    assert "fonts-noto-cjk" not in report_files(_report("我覺得"))["report.html"].decode()
+
+
+def test_eval_select_and_personalise_plots_have_integer_axes():
+    from types import SimpleNamespace
+
+    from matplotlib.figure import Figure
+
+    from ualign.report.plots import _draw, integer_x
+    from ualign.report.selection_plots import win_rate_plots
+
+    rows = [SimpleNamespace(method=m, k=k, robust=0.1 * k, display=d, selected_for="multiset")
+            for m in ("ualign", "nlhf") for k in (1, 2, 3) for d in ("multiset", "distinct")]
+    plots = win_rate_plots(rows)
+    assert [p.title for p in plots] == ["multiset display", "distinct display"]
+    for plot in plots:
+        assert integer_x(plot)
+        ax = Figure().add_subplot(1, 1, 1)
+        _draw(ax, plot)
+        assert all(float(t).is_integer() for t in ax.get_xticks()), ax.get_xticks()
 
 
 def test_integer_axes_get_integer_ticks():
@@ -183,19 +259,10 @@ def test_last_iterate_plot_draws_the_bounds_its_verdict_uses():
     cfg = C.LastIterateConfig(None, "x", (2,), 100)
     (plot,) = C.LAST_ITERATE.plots(rows, cfg)
     bounds = [s for s in plot.series if s.style == "dashed"]
-    assert [s.name.split(" (")[-1] for s in bounds] == ["optimistic, extragradient bound)",
-                                                        "MMD bound)"]
+    assert [s.name.split(",")[0] for s in bounds] == ["optimistic / extragradient bound",
+                                                      "MMD bound"]
     assert bounds[0].y[0] == pytest.approx(0.2) and bounds[0].y[-1] == pytest.approx(0.02)
     assert bounds[1].y == (0.004, 0.004)
-
-
-def test_long_legends_go_beside_the_axes():
-    from ualign.report.plots import Plot, Series, legend_outside
-
-    def plot(n):
-        return Plot("t", "k", "f", tuple(Series(f"s{i}", [1, 2], [0.1, 0.2]) for i in range(n)))
-
-    assert not legend_outside(plot(4)) and legend_outside(plot(6))  # claim (iv) has 6
 
 
 def test_set_renames_free_nothing_and_leave_no_staging(tmp_path, monkeypatch):  # item 18

@@ -35,11 +35,28 @@ def test_cli_train_fixed_candidates(tmp_path):
     r = _ualign("train", "--config", str(tmp_path / "cfg.yaml"), "--population",
                 str(tmp_path / "p.soc"), "--set", "learning_rate=0.01", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    out = json.loads(r.stdout[r.stdout.index("{"):])
+    out = json.loads(r.stdout)  # standard output is the JSON alone (library warnings: stderr)
     assert out["steps"] == 2
     assert 0 <= out["evals"][0]["robust_win_rate"] <= 1
     assert (tmp_path / "run" / "checkpoint-2" / "trainer_state.pt").is_file()
     assert (tmp_path / "run" / "final" / "config.json").is_file()
+
+
+def test_cli_train_dry_run_and_fields_print_only_their_output(tmp_path):
+    """--dry-run prints the resolved config as JSON and nothing else on standard output (the
+    model, the population and library warnings such as DeepSpeed's go to standard error)."""
+    (tmp_path / "cfg.yaml").write_text(
+        "model: tiny\nprompts: ['Q:']\ncandidates: [a, b, c]\nk: 2\ngroup_size: 4\n"
+        "device: cpu\ntorch_threads: 1\nprogress_bar: false\n")
+    (tmp_path / "p.soc").write_text(
+        "# FILE NAME: p.soc\n# DATA TYPE: soc\n# NUMBER ALTERNATIVES: 3\n# NUMBER VOTERS: 2\n"
+        "# NUMBER UNIQUE ORDERS: 2\n1: 1,2,3\n1: 3,2,1\n")
+    r = _ualign("train", "--config", str(tmp_path / "cfg.yaml"), "--population",
+                str(tmp_path / "p.soc"), "--dry-run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["k"] == 2
+    r = _ualign("train", "--show-fields", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("model: ")
 
 
 def test_cli_bad_config_is_one_line_error(tmp_path):

@@ -1,11 +1,16 @@
 """The ``ualign`` command line. Each subcommand lives in its own module ``ualign.cli.<name>``
-exposing ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``; modules are
-imported only when their command runs, so ``ualign --help`` stays fast."""
+exposing ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+
+Start-up stays light: a command module imports at its top only the standard library and
+``ualign._text`` (the engine, NumPy and Rich inside ``add_arguments`` / ``run``), and
+:func:`main` builds the arguments of the one command it runs, so ``ualign --version`` and
+``ualign --help`` load neither NumPy nor numba (``tests/test_cli_polish.py`` holds it)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 from ualign._version import __version__
@@ -30,12 +35,14 @@ class CLIError(Exception):
 
 def _available():
     for name, module in COMMANDS.items():
-        spec = importlib.util.find_spec(module)
-        if spec is not None:
+        if importlib.util.find_spec(module) is not None:
             yield name, module
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``ualign`` parser: every command with its arguments, or (``only``) every command
+    with its one-line help and the arguments of ``only`` alone (what :func:`main` builds, so
+    that one command's start-up does not import what the others need)."""
     parser = argparse.ArgumentParser(
         prog="ualign",
         description="Universal alignment by test-time scaling (Cai & Zheng, arXiv 2601.08777).")
@@ -44,13 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in _available():
         mod = importlib.import_module(module)
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
-        mod.add_arguments(p)
+        if only is None or name == only:
+            mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command(argv) or "")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

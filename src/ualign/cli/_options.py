@@ -13,15 +13,22 @@ __all__ = ["MAX_K", "parse_display", "parse_ks", "parse_methods", "parse_ms"]
 MAX_K = 1024  # the largest k any --k accepts (parse_ks): a huge range is a one-line error
 
 
-def parse_display(spec: str, name: str = "--display") -> tuple[str, ...]:
-    """``"multiset"``, ``"distinct"`` or ``"both"`` (any case, spaces around) -> the displays, in
-    :data:`ualign.core.checks.DISPLAYS` order."""
+def parse_display(spec: str, name: str = "--display", both: bool = True) -> tuple[str, ...]:
+    """``"multiset"``, ``"distinct"`` or (``both``) ``"both"`` (any case, spaces around) -> the
+    displays, in :data:`ualign.core.checks.DISPLAYS` order; the one ``--display`` parser and
+    error of every command (``both=False``: a command that selects for one display, such as
+    ``select``, which says why ``both`` is refused)."""
     d = spec.strip().lower() if isinstance(spec, str) else spec
+    names = ", ".join(DISPLAYS) + (", both" if both else "")
+    if d == "both" and not both:
+        raise ValueError(f"{name} must be one of {names}, got {spec!r}: this command selects "
+                         f"the k responses for one display (its results report win rates "
+                         f"under both); run it once per display, each with its own --out")
     if d == "both":
         return DISPLAYS
     if d in DISPLAYS:
         return (d,)
-    raise ValueError(f"{name} must be one of {', '.join(DISPLAYS)}, both, got {spec!r}")
+    raise ValueError(f"{name} must be one of {names}, got {spec!r}")
 
 
 def _range(item: str) -> tuple[int, int]:

@@ -7,13 +7,6 @@ JSON file with every number."""
 from __future__ import annotations
 
 from ualign._text import markup, plain
-from ualign.cli._options import parse_display, parse_ks, parse_methods
-from ualign.cli._paths import out_dir
-from ualign.data import load_profile
-from ualign.report.compare import COMPARE_METHODS, compare_methods
-from ualign.report.plots import render_png
-from ualign.report.render import render_json, write_files
-from ualign.report.results import CommitteePolicy
 
 HELP = ("Compare RLHF, NLHF, U-alignment, the best k-set policies and committee baselines: f(k) "
         "beside k/(k+1) under multiset and distinct display, with diversity.")
@@ -24,6 +17,8 @@ FILES = ("compare.json", "compare.png", "compare-diversity.png")  # written unde
 
 
 def add_arguments(p):
+    from ualign.report.compare import COMPARE_METHODS
+
     p.add_argument("profile", metavar="PROFILE",
                    help="a PrefLib file (.soc .soi .toc .toi), a Polis conversation folder, or a "
                         "generator spec such as mallows:n=20,phi=0.7,groups=3")
@@ -56,6 +51,21 @@ def _chunks(methods, per: int):
     return [methods[i:i + per] for i in range(0, len(methods), per)] or [()]
 
 
+def _packed(methods, widths, room: int):
+    """``methods`` split into runs whose ``widths`` (columns, borders included) sum to at most
+    ``room`` (one method per run at least), so that no header is cut in two."""
+    runs: list[tuple] = []
+    run: list = []
+    used = 0
+    for m in methods:
+        if run and used + widths[m] > room:
+            runs.append(tuple(run))
+            run, used = [], 0
+        run.append(m)
+        used += widths[m]
+    return [*runs, tuple(run)] if run else (runs or [()])
+
+
 def _fk_caption(displays) -> str:
     """The caption of the f(k) tables: which display each column uses and what marks mean."""
     two = len(displays) > 1
@@ -71,6 +81,8 @@ def _fk_cell(cmp, e, m, k) -> str:
     red when below k/(k+1)."""
     if e is None:
         return "–"
+    from ualign.report.results import CommitteePolicy
+
     v = f"{e.robust_win_rate:.4f}"
     policy = cmp.ksets.get(m, {}).get(k)
     if policy is not None and not isinstance(policy, CommitteePolicy) and e.converged is False:
@@ -86,8 +98,11 @@ def _fk_tables(cmp, by, width: int):
     short = {"multiset": "ms", "distinct": "dist"}  # column labels; another display: its name
     caption = _fk_caption(cmp.displays)
     tables = []
-    per = max(1, (width - 18) // (9 * len(cmp.displays) + 2))
-    for part in _chunks(cmp.methods, per):
+    # each column: its header ("kset-distinct dist") or a cell ("0.6667*"), plus 3 of border
+    # and padding; k and k/(k+1) take 16
+    widths = {m: sum(max(9, len(f"{m} {short.get(d, d)}" if two else m)) + 3
+                     for d in cmp.displays) for m in cmp.methods}
+    for part in _packed(cmp.methods, widths, width - 17):
         f = Table(title=f"f(k) on {markup(cmp.profile)} ({cmp.n_users} orders, {cmp.n_responses} "
                         "responses)", caption=caption)
         f.add_column("k", justify="right")
@@ -147,8 +162,16 @@ def profile_name(spec) -> str:
 def run(args) -> int:
     from rich.console import Console
 
-    from ualign.cli._progress import progress
+    from ualign.cli._console import PIPE_MAX_WIDTH, print_tables
+    from ualign.cli._options import parse_display, parse_ks, parse_methods
+    from ualign.cli._paths import out_dir
+    from ualign.cli._progress import compile_notice, progress
+    from ualign.data import load_profile
+    from ualign.report.compare import compare_methods
+    from ualign.report.plots import render_png
+    from ualign.report.render import render_json, write_files
 
+    compile_notice("compare")
     ks = parse_ks(args.k)
     methods = parse_methods(args.methods)
     displays = parse_display(args.display)
@@ -173,8 +196,8 @@ def run(args) -> int:
              "compare-diversity.png": render_png(cmp.diversity_plot(f"diversity on {name}"))}
     write_files(files, out)
     console = Console()
-    for table in _tables(cmp, console.width):
-        console.print(table)
+    print_tables(_tables(cmp, console.width if console.is_terminal else PIPE_MAX_WIDTH),
+                 console)
     for note in cmp.notes:
         print(f"note: {plain(note)}")
     print(f"wrote {plain(out / 'compare.json')}, {plain(out / 'compare.png')} and "

@@ -4,15 +4,9 @@ written by ``ualign select``."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from ualign._text import markup, plain
-from ualign.cli._paths import out_file
-from ualign.core._atomic import atomic_write_text
-from ualign.llm.experiment import SelectionRecord, merge_summary, summarise, timing_summary
-from ualign.llm.store import read_results
-from ualign.report.selection_plots import plot_win_rates
 
 HELP = "Summarise ualign select results: held-out win rates per method and k, and a plot"
 
@@ -52,8 +46,9 @@ def _print_markdown(rows, present, sel_col) -> None:
 
 def _print_rich(rows, present, sel_col, title: str) -> None:
     """The rows as a rich table, with ``k/(k+1)`` beside k."""
-    from rich.console import Console
     from rich.table import Table
+
+    from ualign.cli._console import print_tables
 
     t = Table(title=title)
     t.add_column("method")
@@ -67,7 +62,7 @@ def _print_rich(rows, present, sel_col, title: str) -> None:
     for r in rows:
         t.add_row(markup(r.method), str(r.k), f"{r.k / (r.k + 1):.3f}", r.display,
                   *[_cell(r, m) for m, _ in present], *([r.selected_for] if sel_col else []))
-    Console(width=None if sys.stdout.isatty() else 160).print(t)
+    print_tables([t])
 
 
 def _print_notes(ts, displays, merged) -> None:
@@ -102,6 +97,8 @@ def zero_human_notes(rows) -> list[str]:
 
 def _write_json(target: str, doc: dict) -> None:
     """``doc`` as indented JSON to ``target``, a path or ``-`` for stdout."""
+    from ualign.core._atomic import atomic_write_text
+
     text = json.dumps(doc, indent=1)
     if target == "-":
         print(text)
@@ -113,6 +110,8 @@ def _write_json(target: str, doc: dict) -> None:
 def _plot_path(args, path: Path) -> Path | None:
     """The ``--plot`` PNG (default: RESULTS with suffix .png; None for 'none'); it and
     ``--json`` are checked writable before anything is read."""
+    from ualign.cli._paths import out_file
+
     if args.json and args.json != "-":
         out_file(args.json, "--json")
     if (args.plot or "").lower() == "none":
@@ -121,6 +120,10 @@ def _plot_path(args, path: Path) -> Path | None:
 
 
 def run(args) -> int:
+    from ualign.llm.experiment import SelectionRecord, merge_summary, summarise, timing_summary
+    from ualign.llm.store import read_results
+    from ualign.report.selection_plots import plot_win_rates
+
     path = Path(args.results)
     png = _plot_path(args, path)
     if not path.is_file():

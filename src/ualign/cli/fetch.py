@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from ualign._text import plain
 from ualign.cli import CLIError
-from ualign.cli._paths import out_dir
-from ualign.data.fetch import TIME_LIMIT, FetchError, cache_dir, fetch_polis, fetch_preflib
-from ualign.data.polis import POLIS_ATTRIBUTION
 
 HELP = ("Download PrefLib files or Polis conversations into the local cache and print their "
         "paths.")
 
 
 def add_arguments(p):
+    from ualign.data.fetch import TIME_LIMIT
+
     p.add_argument("source", choices=("preflib", "polis"),
                    help="preflib: files such as 00009-00000001.soc (or agh/00009-00000001.soc); "
                         "polis: conversations such as vtaiwan.uberx")
@@ -34,6 +33,10 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from ualign.cli._paths import out_dir
+    from ualign.data.fetch import FetchError, cache_dir, fetch_polis, fetch_preflib
+    from ualign.data.polis import POLIS_ATTRIBUTION
+
     out_dir(cache_dir(args.cache), "--cache")
     try:
         for name in args.names:

@@ -98,18 +98,18 @@ def _table(rows, metric: str, summary):
 
 
 def run(args) -> int:
-    from rich.console import Console
-
     from ualign._text import plain
+    from ualign.cli._console import print_tables
     from ualign.cli._options import parse_ks, parse_ms
     from ualign.cli._paths import out_dir
-    from ualign.cli._progress import progress
+    from ualign.cli._progress import compile_notice, progress
     from ualign.data.people import load_people
     from ualign.report.personalise import measure_personalisation
     from ualign.report.personalise_plots import curve_png
     from ualign.report.render import write_files
     from ualign.report.results import jsonable
 
+    compile_notice("personalise")
     ms = parse_ms(args.m)
     ks = parse_ks(args.k)
     noise = _noise(args.noise)
@@ -134,8 +134,6 @@ def run(args) -> int:
     for metric in METRICS:
         files[f"personalise-{metric}.png"] = curve_png(rows, metric)
     write_files(files, out)
-    console = Console()
-    for metric in METRICS:
-        console.print(_table(rows, metric, summary))
+    print_tables([_table(rows, metric, summary) for metric in METRICS])
     print(f"wrote {', '.join(plain(out / f) for f in files)}")
     return 0

@@ -42,11 +42,10 @@ def _summary(report):
 
 
 def run(args) -> int:
-    from rich.console import Console
-
     from ualign._text import plain
+    from ualign.cli._console import print_tables
     from ualign.cli._paths import out_dir
-    from ualign.cli._progress import progress
+    from ualign.cli._progress import compile_notice, progress
     from ualign.report.render import report_files, write_files
     from ualign.report.reproduce import (
         ReproduceConfig,
@@ -55,6 +54,7 @@ def run(args) -> int:
         n_steps,
     )
 
+    compile_notice("reproduce")
     out = out_dir(args.out, files=("report.html", "report.md", "report.json"),
                   folders=("plots",))
     data_dir: Path | None
@@ -73,7 +73,7 @@ def run(args) -> int:
                               data_left_out=args.no_data and args.data is None)
     files = report_files(report)
     write_files(files, out)
-    Console().print(_summary(report))
+    print_tables([_summary(report)])
     for note in report.notes:
         print(plain(note))
     verdict = "all claims PASS" if report.passed else (

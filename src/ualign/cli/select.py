@@ -7,27 +7,27 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import TYPE_CHECKING
 
 from ualign._text import plain
 from ualign.cli import CLIError
-from ualign.cli._options import parse_ks
-from ualign.cli._paths import out_file
-from ualign.core.displays import display_spec
-from ualign.llm.dedupe import DEFAULT_THRESHOLD
-from ualign.llm.embed import as_embedder
-from ualign.llm.evidence import Evidence, read_vote_evidence, resolve_votes
-from ualign.llm.experiment import SelectConfig, run_prompt
-from ualign.llm.generate import CachedGenerator, EndpointError, load_generator
-from ualign.llm.populations import Population, VotePopulation, load_population
-from ualign.llm.select import SELECT_METHODS
-from ualign.llm.store import append_record, done_prompts, read_prompts, read_results
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ualign.llm.evidence import Evidence
+    from ualign.llm.experiment import SelectConfig
+    from ualign.llm.generate import CachedGenerator
+    from ualign.llm.populations import Population
 
 HELP = ("Generate N candidates per prompt with a language model and show k of them by "
         "U-aligned selection and baselines (JSONL out, resumable)")
 
 
-def _merge_line(rec: dict, cfg: SelectConfig) -> str:
+def _merge_line(rec: dict, cfg) -> str:
     """One line per prompt: candidates merged, distinct responses, and k beyond them."""
+    from ualign.core.displays import display_spec
+
     m, n = rec["merge"], len(rec["candidates"])
     g = n - m["n_merged"]
     rule = m["rule"] + (f" >= {m['threshold']}" if m["threshold"] is not None else "")
@@ -40,6 +40,9 @@ def _merge_line(rec: dict, cfg: SelectConfig) -> str:
 
 
 def add_arguments(p) -> None:
+    from ualign.llm.dedupe import DEFAULT_THRESHOLD
+    from ualign.llm.select import SELECT_METHODS
+
     p.add_argument("--model", default="smollm2",
                    help="causal LM: hub id, local folder, .gguf file or 'smollm2' (default); "
                         "with --endpoint, the served model name")
@@ -57,16 +60,26 @@ def add_arguments(p) -> None:
     p.add_argument("--k", default="4",
                    help="responses shown: 4, a list 1,2,4, a range 1..8 (or 1-8) or a mix; each "
                         "k in [1, 1024] (default 4)")
-    p.add_argument("--n", type=int, default=32, help="candidates generated per prompt (N)")
+    p.add_argument("--n", type=int, default=32,
+                   help="candidates generated per prompt (N; default 32)")
     p.add_argument("--methods", default="ualign,best-of-n,nlhf,sampling",
-                   help=f"comma-separated among {','.join(SELECT_METHODS)}")
-    p.add_argument("--out", default="results.jsonl", help="output JSONL (appended, resumable)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=8, help="sequences decoded together")
-    p.add_argument("--system", default=None, help="system prompt for candidate generation")
-    p.add_argument("--seed", type=int, default=0)
+                   help=f"comma-separated among {','.join(SELECT_METHODS)} (default "
+                        "ualign,best-of-n,nlhf,sampling)")
+    p.add_argument("--out", default="results.jsonl",
+                   help="output JSONL (appended, resumable; default results.jsonl)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature of the candidates (default 1.0)")
+    p.add_argument("--top-p", type=float, default=0.95,
+                   help="nucleus sampling share of the candidates (default 0.95)")
+    p.add_argument("--max-new-tokens", type=int, default=64,
+                   help="longest candidate, in tokens (default 64)")
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="sequences decoded together (default 8)")
+    p.add_argument("--system", default=None,
+                   help="system prompt for candidate generation (default: none)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of generation, the user split and the randomised methods "
+                        "(default 0)")
     p.add_argument("--split", type=float, default=0.5,
                    help="share of users who select; the rest evaluate (default 0.5)")
     p.add_argument("--personalised", action="store_true",
@@ -79,10 +92,11 @@ def add_arguments(p) -> None:
                         "model-free lexical embedding)")
     p.add_argument("--cache", default=None,
                    help="generation cache JSONL (default: OUT with suffix .gen-cache.jsonl)")
-    p.add_argument("--display", default="multiset",
-                   help="multiset (default: the paper's rule, copies count) or distinct "
-                        "(equivalent candidates merged first, k distinct responses shown); "
-                        "results report both displays either way")
+    p.add_argument("--display", default="multiset", metavar="D",
+                   help="the display the k responses are selected for: multiset (default: "
+                        "the paper's rule, copies count) or distinct (equivalent candidates "
+                        "merged first, k distinct responses shown); results report win rates "
+                        "under both displays either way")
     p.add_argument("--merge", default="exact",
                    help="which candidates are the same response: exact (equal after "
                         "normalisation, default) or embedding (also cosine >= "
@@ -126,6 +140,8 @@ def _check_numbers(args) -> None:
 def _evidence(args) -> Evidence | None:
     """The evidence options as an :class:`Evidence` (None without any), checked before
     anything is loaded."""
+    from ualign.llm.evidence import Evidence, read_vote_evidence
+
     if args.evidence_votes is None and args.evidence_persona is None:
         for flag, value in (("--evidence-noise", args.evidence_noise != 0.1),
                             ("--evidence-tau", args.evidence_tau is not None)):
@@ -146,15 +162,52 @@ def _evidence(args) -> Evidence | None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
+    from ualign.cli._options import parse_display, parse_ks
+    from ualign.cli._progress import stages
 
     _check_numbers(args)
+    (display,) = parse_display(args.display, both=False)
+    ks = parse_ks(args.k)
+    with stages("select") as stage:
+        run_ = _start(args, display, ks, stage)
+    if run_ is None:
+        return 0
+    return _generate(args, run_)
+
+
+@dataclasses.dataclass
+class _Run:
+    """What :func:`_start` prepares for the prompts loop."""
+
+    todo: list[dict]
+    cfg: SelectConfig
+    out: Path
+    run_key: dict
+    population: Population
+    generator: CachedGenerator
+    embed: object
+    evidence: Evidence | None
+    humans: list[str]
+
+
+def _start(args, display: str, ks, stage) -> _Run | None:
+    """Everything before the first prompt (libraries, prompts, population, model), each step
+    named by ``stage``; None when every prompt is already in ``--out``."""
+    stage("loading the libraries (NumPy, the solvers, the text models)")
+    from ualign.cli._paths import out_file
+    from ualign.llm.embed import as_embedder
+    from ualign.llm.evidence import resolve_votes
+    from ualign.llm.experiment import SelectConfig
+    from ualign.llm.generate import CachedGenerator, load_generator
+    from ualign.llm.populations import Population, VotePopulation, load_population
+    from ualign.llm.store import done_prompts, read_prompts, read_results
+
     evidence = _evidence(args)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    cfg = SelectConfig(n=args.n, ks=parse_ks(args.k), methods=methods, temperature=args.temperature,
+    cfg = SelectConfig(n=args.n, ks=ks, methods=methods, temperature=args.temperature,
                        top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed,
                        split=args.split, personalised=args.personalised, system=args.system,
-                       display=args.display, merge=args.merge,
+                       display=display, merge=args.merge,
                        merge_threshold=args.merge_threshold, strict=args.strict)
     out = out_file(args.out, "--out")
     cache = out_file(args.cache or str(out.with_suffix("")) + ".gen-cache.jsonl", "--cache")
@@ -165,9 +218,11 @@ def run(args) -> int:
     done = done_prompts(read_results(out, repair=True), run_key, out)
     todo = [p for p in prompts if p["prompt"] not in done]
     print(f"{len(prompts)} prompts, {len(prompts) - len(todo)} already in {plain(out)}, "
-          f"{len(todo)} to run")
+          f"{len(todo)} to run", flush=True)
     if not todo:
-        return 0
+        return None
+    stage(f"loading the population {args.population}"
+          + (f" and the embedding {args.embed}" if args.embed else ""))
     embed = as_embedder(args.embed)
     population = load_population(args.population, embed=embed)
     if not isinstance(population, Population):
@@ -179,7 +234,7 @@ def run(args) -> int:
                        f"selection and held-out evaluation need at least 2")
     if evidence is not None and evidence.votes:
         resolve_votes(population, dict(evidence.votes), "--evidence-votes")  # ids checked now
-    humans_default = list(population.votes.texts) if (
+    humans = list(population.votes.texts) if (
         isinstance(population, VotePopulation) and population.votes is not None
         and not args.no_humans) else []
     opts = {}
@@ -187,22 +242,33 @@ def run(args) -> int:
         opts["chat"] = not args.completions
     else:
         opts["batch_size"] = args.batch_size
-    generator = load_generator(args.model, args.endpoint, **opts)
-    generator = CachedGenerator(generator, str(cache))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for item in tqdm(todo, desc="prompts", unit="prompt"):
+    stage(f"loading the model {args.model}" + (f" at {args.endpoint}" if args.endpoint else ""))
+    generator = CachedGenerator(load_generator(args.model, args.endpoint, **opts), str(cache))
+    return _Run(todo, cfg, out, run_key, population, generator, embed, evidence, humans)
+
+
+def _generate(args, r: _Run) -> int:
+    """Generate, select and evaluate each prompt still to run, one JSON line each."""
+    from tqdm import tqdm
+
+    from ualign.llm.experiment import run_prompt
+    from ualign.llm.generate import EndpointError
+    from ualign.llm.store import append_record
+
+    r.out.parent.mkdir(parents=True, exist_ok=True)
+    for item in tqdm(r.todo, desc="prompts", unit="prompt"):
         t0 = time.perf_counter()
         try:
-            rec = run_prompt(item["prompt"], generator, population, cfg,
-                             human_texts=item.get("humans", humans_default), embed=embed,
-                             evidence=evidence)
+            rec = run_prompt(item["prompt"], r.generator, r.population, r.cfg,
+                             human_texts=item.get("humans", r.humans), embed=r.embed,
+                             evidence=r.evidence)
         except EndpointError as e:
             raise CLIError(str(e)) from None
         rec["population"] = args.population
-        rec["run"] = run_key
+        rec["run"] = r.run_key
         rec["wall_s"] = time.perf_counter() - t0
-        append_record(out, rec)
-        tqdm.write(_merge_line(rec, cfg))
-    print(f"wrote {len(todo)} prompt(s) to {plain(out)}; summarise with: ualign eval-select "
-          f"{plain(out)}")
+        append_record(r.out, rec)
+        tqdm.write(_merge_line(rec, r.cfg))
+    print(f"wrote {len(r.todo)} prompt(s) to {plain(r.out)}; summarise with: ualign eval-select "
+          f"{plain(r.out)}")
     return 0

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ualign.integrations.service import Limits, PopulationService
-    from ualign.llm import load_population
+    from ualign.llm import StancePopulation, VotePopulation, load_population
 
     population = load_population(args.population)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_groups=args.max_groups,
@@ -41,6 +41,12 @@ def run(args) -> int:
     url = service.start(args.host, args.port)
     print(json.dumps({"url": url, "population": args.population,
                       "users": service.health()["users"]}), flush=True)
+    if isinstance(population, (StancePopulation, VotePopulation)):  # users: which participants
+        from ualign.cli._console import polis_population_rule, read_polis_rule
+
+        print(f"ualign serve: users: {polis_population_rule(args.population)}; "
+              f"{read_polis_rule()}, so they can count other people", file=sys.stderr,
+              flush=True)
     try:
         service.wait()
     except KeyboardInterrupt:

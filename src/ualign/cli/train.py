@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
+import sys
 
 HELP = "train a language model by (k+1)-player self-play (U-alignment; NLHF/SPPO at k=1)"
 
@@ -39,9 +43,36 @@ def _overrides(items: list[str]) -> dict:
 _TRAIN_MODULES = ("torch", "transformers", "accelerate", "peft", "yaml", "tensorboard")
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Inside, whatever is written to standard output goes to standard error: Python's
+    ``print``, loggers that libraries bound to ``sys.stdout`` when imported here (DeepSpeed's
+    "Setting accelerator to CPU" warning) and writes to file descriptor 1 from compiled code;
+    so that standard output holds only the command's JSON, printed after."""
+    sys.stdout.flush()
+    try:
+        fd, err = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):  # a captured stream: no fd
+        fd = err = None
+    saved = None
+    if fd is not None and err is not None:
+        saved = os.dup(fd)
+        os.dup2(err, fd)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            sys.stdout.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
 def run(args) -> int:
     try:
-        return _run(args)
+        with _stdout_to_stderr():
+            text = _run(args)
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] not in _TRAIN_MODULES:
             raise
@@ -49,15 +80,19 @@ def run(args) -> int:
 
         raise CLIError(f"ualign train needs the training extra, which is not installed "
                        f"(missing module {e.name!r}): pip install 'ualign[train]'") from None
+    if text:
+        print(text, flush=True)
+    return 0
 
 
-def _run(args) -> int:
+def _run(args) -> str | None:
+    """Everything the command does, with standard output sent to standard error; returns
+    what it prints on standard output (the fields, the resolved config or the result as
+    JSON; None when this process is not the main one)."""
     from ualign.train.config import SelfPlayConfig
 
     if args.show_fields:
-        for name, text in SelfPlayConfig.fields_help().items():
-            print(f"{name}: {text}")
-        return 0
+        return "\n".join(f"{name}: {text}" for name, text in SelfPlayConfig.fields_help().items())
     if not args.config:
         raise ValueError("--config FILE.yaml is required (see --show-fields for the fields)")
     config = SelfPlayConfig.from_yaml(args.config, _overrides(args.set))
@@ -74,15 +109,13 @@ def _run(args) -> int:
 
     trainer = SelfPlayTrainer(config, population=population)
     if args.dry_run:
-        print(config.to_json())
-        return 0
+        return config.to_json()
     result = trainer.train()
     trainer.save_model()
     trainer.close()     # not on an error: a barrier there would wait for a peer that failed
-    if trainer.accelerator.is_main_process:
-        last = result.history[-1] if result.history else {}
-        print(json.dumps({"steps": result.step, "start_step": result.start_step,
-                          "seconds": round(result.seconds, 2),
-                          "last": last, "evals": result.evals[-1:],
-                          "output_dir": result.output_dir}, indent=1))
-    return 0
+    if not trainer.accelerator.is_main_process:
+        return None
+    last = result.history[-1] if result.history else {}
+    return json.dumps({"steps": result.step, "start_step": result.start_step,
+                       "seconds": round(result.seconds, 2), "last": last,
+                       "evals": result.evals[-1:], "output_dir": result.output_dir}, indent=1)

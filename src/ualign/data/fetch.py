@@ -11,7 +11,9 @@ Files go to ``<cache>/preflib/<abbrev>/<file>`` and ``<cache>/polis/<conversatio
 where ``cache`` is the ``cache`` argument, else ``$UALIGN_CACHE``, else ``~/.cache/ualign``.
 A file already in the cache is not downloaded again (``force=True`` re-downloads). Each file is
 written to a temporary name in the same folder and renamed into place once complete, so an
-interrupted download never leaves a partial file under the final name. The base URLs can be
+interrupted download never leaves a partial file under the final name, and a failed one leaves
+no folder it created (nor, for a Polis conversation, the files of that conversation it had
+already downloaded). The base URLs can be
 overridden (``base_url=`` or ``$UALIGN_PREFLIB_URL`` / ``$UALIGN_POLIS_URL``), e.g. to point at a
 mirror or a local test server. HTTP and network failures raise :class:`FetchError` (one line,
 with the URL).
@@ -131,10 +133,14 @@ def download(url: str, dest: str | os.PathLike, *, force: bool = False, timeout:
     if dest.is_file() and not force:
         return dest
     deadline = time.monotonic() + time_limit
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_folders(dest.parent)
     # partial files of killed downloads: no live download is older than its time limit
     sweep_stale(dest, ".part", time_limit + timeout + 60)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except BaseException:
+        _remove_empty(created)
+        raise
     try:
         with os.fdopen(fd, "wb") as out, _open(url, timeout) as resp:
             total = resp.headers.get("Content-Length")
@@ -154,8 +160,31 @@ def download(url: str, dest: str | os.PathLike, *, force: bool = False, timeout:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        _remove_empty(created)
         raise
     return dest
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the folders created, deepest last."""
+    missing = []
+    f = folder
+    while not f.exists() and f.parent != f:
+        missing.append(f)
+        f = f.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing[::-1]
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the folders a failed download created (deepest first) that are still empty, so
+    that a failure leaves the cache as it found it; a folder something else has written into
+    meanwhile stays."""
+    for f in reversed(created):
+        try:
+            f.rmdir()
+        except OSError:     # not empty (another download), or already gone
+            return
 
 
 def _open(url: str, timeout: float):
@@ -245,14 +274,23 @@ def fetch_polis(conversation: str, *, cache=None, base_url: str | None = None,
     conversation = _safe(conversation, "Polis conversation")
     base = (base_url or os.environ.get("UALIGN_POLIS_URL") or POLIS_BASE_URL).rstrip("/")
     folder = cache_dir(cache) / "polis" / conversation
-    for f in files:
-        f = _safe(f, "Polis file")
-        try:
-            download(f"{base}/{conversation}/{f}", folder / f, force=force, timeout=timeout,
-                     progress=progress, max_bytes=max_bytes, time_limit=time_limit)
-        except FetchError as e:
-            if e.status != 404 or f not in OPTIONAL_POLIS_FILES:
-                raise
-            warnings.warn(f"{f} is optional and was not found ({e}); the conversation is "
-                          f"fetched without it", UserWarning, stacklevel=2)
+    names = [_safe(f, "Polis file") for f in files]
+    new = [folder / f for f in names if not (folder / f).exists()]
+    created = _make_folders(folder)
+    try:
+        for f in names:
+            try:
+                download(f"{base}/{conversation}/{f}", folder / f, force=force,
+                         timeout=timeout, progress=progress, max_bytes=max_bytes,
+                         time_limit=time_limit)
+            except FetchError as e:
+                if e.status != 404 or f not in OPTIONAL_POLIS_FILES:
+                    raise
+                warnings.warn(f"{f} is optional and was not found ({e}); the conversation is "
+                              f"fetched without it", UserWarning, stacklevel=2)
+    except BaseException:   # no half conversation: the files this call added go, then the
+        for path in new:    # folders it created if they are empty
+            path.unlink(missing_ok=True)
+        _remove_empty(created)
+        raise
     return folder

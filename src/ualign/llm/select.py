@@ -168,6 +168,22 @@ def select(profile: Profile, k: int, method: str = "ualign", *, display: str = "
         the row counts match, else uniform; pass them, since a Profile merges identical rows).
       seed: seed or ``numpy.random.Generator`` for sampling the shown responses.
       tol: exploitability tolerance passed to ``solve_ualign``.
+
+    Examples:
+      On a Condorcet cycle the equilibrium is uniform and shows k i.i.d. samples of it; under
+      distinct display, one of the 2-subsets (each drawn with probability 1/3) is shown:
+
+      >>> from ualign import Profile
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])  # a Condorcet cycle
+      >>> from ualign.llm.select import select
+      >>> s = select(P, 2, "ualign", seed=0)
+      >>> s.policy.round(6).tolist(), s.shown.size, round(s.exploitability, 9)
+      ([0.333333, 0.333333, 0.333333], 2, 0.0)
+      >>> select(P, 2, "best-of-n").shown.tolist()  # the two highest mean ranks (ties: first)
+      [0, 1]
+      >>> d = select(P, 2, "ualign", display="distinct", seed=0)
+      >>> d.sets.tolist(), d.probs.round(6).tolist(), round(d.value, 6)
+      ([[0, 1], [0, 2], [1, 2]], [0.333333, 0.333333, 0.333333], 0.722222)
     """
     check_profile(profile)
     if method not in SELECT_METHODS:
@@ -199,7 +215,18 @@ def select(profile: Profile, k: int, method: str = "ualign", *, display: str = "
 def merge_selection(selection: Selection, labels, n_groups: int) -> Selection:
     """The same selection over merged responses: candidate ``i`` becomes group ``labels[i]``
     (``ualign.llm.dedupe.Merge.labels``); a policy's mass is summed per group, sets and shown
-    responses are relabelled (repeats stay; distinct display merges them)."""
+    responses are relabelled (repeats stay; distinct display merges them).
+
+    Examples:
+      Candidates 0 and 1 are the same response (group 0), candidate 2 is group 1:
+
+      >>> import numpy as np
+      >>> from ualign.llm.select import Selection, merge_selection
+      >>> s = Selection("ualign", 2, shown=np.array([0, 1]), policy=np.array([0.5, 0.25, 0.25]))
+      >>> m = merge_selection(s, labels=[0, 0, 1], n_groups=2)
+      >>> m.shown.tolist(), m.policy.tolist()
+      ([0, 0], [0.75, 0.25])
+    """
     lab = np.asarray(labels, dtype=np.int64)
     policy = None if selection.policy is None else np.bincount(
         lab[:selection.policy.size], weights=selection.policy, minlength=n_groups)
@@ -210,7 +237,18 @@ def merge_selection(selection: Selection, labels, n_groups: int) -> Selection:
 
 def unmerge_selection(selection: Selection, representative, n: int) -> Selection:
     """A selection over merged responses expressed over the N candidates: group ``g`` is shown
-    as its representative candidate ``representative[g]`` (a policy's mass moves there)."""
+    as its representative candidate ``representative[g]`` (a policy's mass moves there).
+
+    Examples:
+      Two groups over three candidates, shown by candidates 0 and 2:
+
+      >>> import numpy as np
+      >>> from ualign.llm.select import Selection, unmerge_selection
+      >>> m = Selection("ualign", 2, shown=np.array([1, 0]), policy=np.array([0.75, 0.25]))
+      >>> u = unmerge_selection(m, representative=[0, 2], n=3)
+      >>> u.shown.tolist(), u.policy.tolist()
+      ([0, 2], [0.75, 0.0, 0.25])
+    """
     rep = np.asarray(representative, dtype=np.int64)
     policy = None
     if selection.policy is not None:
@@ -293,6 +331,20 @@ def evaluate(profile: Profile, selection: Selection, opponents=None,
       ``mean``: the average over opponents of ``WR(Π, y')``,
       ``robust_shown`` / ``mean_shown``: the same for the k responses actually shown,
       ``worst``: the minimising opponent; and ``robust_<name>``, ``mean_<name>`` per group.
+
+    Examples:
+      The uniform policy on a Condorcet cycle, k = 2: k/(k+1) = 2/3 against every candidate
+      under multiset display; merged (distinct display) it wins less:
+
+      >>> from ualign import Profile
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])  # a Condorcet cycle
+      >>> from ualign.llm.select import evaluate, select
+      >>> s = select(P, 2, "ualign", seed=0)
+      >>> r = evaluate(P, s)
+      >>> round(r["robust"], 6), round(r["mean"], 6)
+      (0.666667, 0.666667)
+      >>> round(evaluate(P, s, display="distinct")["robust"], 6)
+      0.648148
     """
     n_all = profile.n_responses
     opp = np.arange(n_all) if opponents is None else np.asarray(opponents, dtype=np.int64)
@@ -334,6 +386,16 @@ def personalised_win_rates(scores, weights, assign, opponents) -> dict:
       scores: ``(U, M)`` utilities of the evaluation users over all responses.
       weights: ``(U,)`` user weights; assign: ``(U,)`` column shown to each user.
       opponents: indices of the opponents ``y'``.
+
+    Examples:
+      Each of two users is shown their own favourite (column 0 to the first, 1 to the
+      second): against response 0 the first ties and the second wins.
+
+      >>> from ualign.llm.select import personalised_win_rates
+      >>> S = [[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]]
+      >>> r = personalised_win_rates(S, [1, 1], assign=[0, 1], opponents=[0, 1, 2])
+      >>> r["robust"], round(r["mean"], 12), r["worst"]
+      (0.75, 0.833333333333, 0)
     """
     S = np.asarray(scores, dtype=float)
     w = np.asarray(weights, dtype=float)
@@ -351,7 +413,18 @@ def personalised_win_rates(scores, weights, assign, opponents) -> dict:
 def embedding_diversity(embeddings) -> dict:
     """Diversity of what is shown, measured on its embeddings ``(k, d)``: ``distinct``
     responses and the mean pairwise cosine distance ``1 - cos(e_i, e_j)`` over the k shown (0
-    when fewer than two)."""
+    when fewer than two).
+
+    Examples:
+      Two identical responses and one orthogonal to them: pairs at distance 0, 1 and 1.
+
+      >>> from ualign.llm.select import embedding_diversity
+      >>> d = embedding_diversity([[1, 0], [1, 0], [0, 1]])
+      >>> d["distinct"], round(d["cosine_distance"], 12)
+      (2, 0.666666666667)
+      >>> embedding_diversity([[3, 4]])
+      {'distinct': 1, 'cosine_distance': 0.0}
+    """
     E = np.asarray(embeddings, dtype=float)
     k = E.shape[0]
     E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)

@@ -71,9 +71,11 @@ def read_results(path, *, repair: bool = False, require: tuple[str, ...] = (),
         try:
             rec = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            if i < len(lines) - 1:
+            if i < len(lines) - 1:      # the writer would append to it, a reader reads it
+                what = ("refusing to append to this file" if repair else
+                        "not a results file written by ualign select")
                 raise ValueError(f"{path}: line {i + 1} is not JSON and is not the last line; "
-                                 f"refusing to append to this file") from None
+                                 f"{what}") from None
             if repair:
                 with open(path, "r+b") as fh:  # the interrupted last line
                     fh.truncate(len(data) - len(line))

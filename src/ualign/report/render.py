@@ -21,11 +21,11 @@ import numpy as np
 
 from ualign.core._atomic import atomic_write_set
 from ualign.core.displays import PAPER_DISPLAY
-from ualign.report.plots import Plot, render_png
+from ualign.report.plots import Plot, cjk_font, has_cjk, render_png
 from ualign.report.results import CompareResult, DatasetSection, Report, jsonable
 
-__all__ = ["fmt", "render_html", "render_json", "render_markdown", "report_files",
-           "write_files"]
+__all__ = ["CJK_NOTE", "cjk_note", "fmt", "render_html", "render_json", "render_markdown",
+           "report_files", "write_files"]
 
 
 def fmt(v, verdict: bool = False) -> str:
@@ -67,6 +67,24 @@ def _plot_names(report: Report) -> dict[int, str]:
         for p in c.plots:
             add(p, f"claim-{c.key}")
     return names
+
+
+CJK_NOTE = ("This section holds Chinese, Japanese or Korean text, and the machine that wrote the "
+            "report has no CJK font (ualign looks for Noto Sans CJK, Source Han Sans, "
+            "WenQuanYi, ...): a browser there draws those characters as boxes, and so do the "
+            "plots. Install one (for example apt-get install fonts-noto-cjk) to read them; a "
+            "browser needs no rerun, the plots do.")
+
+
+def cjk_note(d: DatasetSection) -> str | None:
+    """:data:`CJK_NOTE` when section ``d`` holds CJK text (statements, groups) and no CJK font
+    is installed here (:func:`ualign.report.plots.cjk_font`), else None."""
+    texts = [d.name, d.description, *(line for lines in d.shows.values() for line in lines)]
+    if d.groups:
+        texts += [str(v) for row in d.groups["rows"] for v in row]
+    if not any(has_cjk(t) for t in texts) or cjk_font() is not None:
+        return None
+    return CJK_NOTE
 
 
 _GROUPS_TEXT = ("Within each user group (Polis opinion groups): the worst-case win rate of each "
@@ -193,6 +211,9 @@ def _md_dataset(d: DatasetSection, plot_names) -> list[str]:
         out += [f"- {_md(note)}" for note in d.display.notes] + ([""] if d.display.notes else [])
     if d.groups:
         out += [_GROUPS_TEXT, "", _md_table(d.groups["columns"], d.groups["rows"], user=(0,)), ""]
+    note = cjk_note(d)
+    if note:
+        out += [f"> **Note**: {note}", ""]
     for m, lines in d.shows.items():
         out += [f"**{_md(m)}** shows:", ""] + [f"- {_md(line)}" for line in lines] + [""]
     if d.attribution:
@@ -211,6 +232,7 @@ th{background:#f3f3f3} td.l,th.l{text-align:left}
 .PASS{color:#0a7a28;font-weight:bold}.FAIL{color:#b00020;font-weight:bold}
 .claim{border-top:2px solid #ddd;margin-top:1.6em;padding-top:.4em}
 .note{color:#555;font-size:.9em}.attr{font-style:italic;color:#444}
+.warn{background:#fff4e0;border-left:4px solid #e08a00;padding:.4em .7em}
 img{max-width:100%;border:1px solid #eee}
 details{margin:.4em 0}
 """
@@ -310,6 +332,9 @@ def _html_dataset(d, pngs: Mapping[int, bytes]) -> list[str]:
     if d.groups:
         parts.append(f"<p>{_h(_GROUPS_TEXT)}</p>")
         parts.append(_html_table(d.groups["columns"], d.groups["rows"]))
+    note = cjk_note(d)
+    if note:
+        parts.append(f"<p class='warn'><b>Note</b>: {_h(note)}</p>")
     for m, lines in d.shows.items():
         items = "".join(f"<li>{_h(line)}</li>" for line in lines)
         parts.append(f"<p><b>{_h(m)}</b> shows:</p><ul>{items}</ul>")

@@ -193,8 +193,8 @@ class CompareResult:
                                          f"C{i % 10}"))
         ks = list(self.ks)
         series.append(Series("k/(k+1)", ks, [k / (k + 1) for k in ks], style="dashed"))
-        return Plot(title or f"f(k) on {self.profile}", "k (responses shown)",
-                    "robust win rate f(k)", tuple(series))
+        return Plot(title or f"f(k) on {self.profile}", "responses shown, k",
+                    "worst-case win rate, f(k)", tuple(series))
 
     def diversity_plot(self, title: str | None = None) -> Plot:
         """Entropy (bits) of a shown response against k, per method."""
@@ -206,8 +206,8 @@ class CompareResult:
             if es:
                 series.append(Series(m, list(es), [e.entropy_bits for e in es.values()],
                                      color=f"C{i % 10}"))
-        return Plot(title or f"diversity on {self.profile}", "k (responses shown)",
-                    "entropy of a shown response (bits)", tuple(series))
+        return Plot(title or f"diversity on {self.profile}", "responses shown, k",
+                    "entropy of a shown response, bits", tuple(series))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -183,6 +183,19 @@ def top_k_utility(profile: Profile, k: int, *, utility=None) -> CommitteeResult:
 
     Raises:
       ValueError: on a bad profile, ``k`` or ``utility``.
+
+    Examples:
+      Four users in five rank 0 ≻ 1 ≻ 2, one ranks 2 ≻ 0 ≻ 1: mean utilities 0.9, 0.4, 0.2,
+      so the top two are the majority's favourites.
+
+      >>> from ualign import Profile
+      >>> P = Profile.from_rankings([[0, 1, 2], [0, 1, 2], [2, 0, 1]], weights=[2, 2, 1])
+      >>> from ualign.solvers.committees import top_k_utility
+      >>> r = top_k_utility(P, 2)
+      >>> r.responses, round(r.score, 12), r.diagnostics.scores.round(12).tolist()
+      ((0, 1), 1.3, [0.9, 0.4, 0.2])
+      >>> round(top_k_utility(P, 1, utility=(1, 0, -1)).score, 12)  # agree / pass / disagree
+      0.8
     """
     t0 = time.perf_counter()
     profile = check_profile(profile)
@@ -197,7 +210,17 @@ def top_k_utility(profile: Profile, k: int, *, utility=None) -> CommitteeResult:
 def borda_scores(profile: Profile) -> np.ndarray:
     """Mean Borda score ``β(y) = Σ_u w_u (#{z : y ≻_u z} + ½ #{z ≠ y : z ∼_u y})``, ``(n,)``.
 
-    The scores sum to ``n (n − 1) / 2``. O(U·n)."""
+    The scores sum to ``n (n − 1) / 2``. O(U·n).
+
+    Examples:
+      >>> from ualign import Profile
+      >>> P = Profile.from_rankings([[0, 1, 2], [0, 1, 2], [2, 0, 1]], weights=[2, 2, 1])
+      >>> from ualign.solvers.committees import borda_scores
+      >>> borda_scores(P).round(12).tolist()
+      [1.8, 0.8, 0.4]
+      >>> borda_scores(Profile.from_levels([[0, 0, 1]])).tolist()  # a tie splits its point
+      [1.5, 1.5, 0.0]
+    """
     lv = profile.levels.astype(np.int64)
     U, n = lv.shape
     C = int(lv.max()) + 1
@@ -219,6 +242,14 @@ def top_k_borda(profile: Profile, k: int) -> CommitteeResult:
 
     Raises:
       ValueError: on a bad profile or ``k``.
+
+    Examples:
+      >>> from ualign import Profile
+      >>> P = Profile.from_rankings([[0, 1, 2], [0, 1, 2], [2, 0, 1]], weights=[2, 2, 1])
+      >>> from ualign.solvers.committees import top_k_borda
+      >>> r = top_k_borda(P, 2)
+      >>> r.responses, round(r.score, 12), r.optimal
+      ((0, 1), 2.6, True)
     """
     t0 = time.perf_counter()
     profile = check_profile(profile)
@@ -237,6 +268,17 @@ def approval_ballots(profile: Profile, approvals="top") -> np.ndarray:
     ``"top"``: each user approves their level-0 class; a user indifferent among all n responses
     approves nothing. An explicit boolean (or 0/1 integer) array ``(U, n)`` aligned with
     ``profile.levels`` is checked and returned as bool. See the module docstring for Polis.
+
+    Examples:
+      One row per distinct order of the profile (identical users are merged into one row):
+
+      >>> from ualign import Profile
+      >>> P = Profile.from_rankings([[0, 1, 2], [0, 1, 2], [2, 0, 1]], weights=[2, 2, 1])
+      >>> from ualign.solvers.committees import approval_ballots
+      >>> approval_ballots(P).astype(int).tolist()
+      [[1, 0, 0], [0, 0, 1]]
+      >>> approval_ballots(Profile.from_levels([[0, 0, 0]])).tolist()  # indifferent: none
+      [[False, False, False]]
     """
     profile = check_profile(profile)
     U, n = profile.shape
@@ -275,6 +317,14 @@ def approval_score(approvals, weights, responses, rule: str) -> float:
     Args:
       approvals: ``(U, n)`` bool ballots; weights: ``(U,)``; responses: the set S (indices);
       rule: ``"cc"`` or ``"pav"``.
+
+    Examples:
+      >>> from ualign.solvers.committees import approval_score
+      >>> A, w = [[True, True, False], [False, False, True]], [0.8, 0.2]
+      >>> approval_score(A, w, [0, 1], "cc"), round(approval_score(A, w, [0, 1], "pav"), 12)
+      (0.8, 1.2)
+      >>> approval_score(A, w, [0, 2], "cc")  # both users covered
+      1.0
     """
     if rule not in _RULES:
         raise ValueError(f"rule must be one of {', '.join(_RULES)}, got {rule!r}")
@@ -466,6 +516,17 @@ def chamberlin_courant(profile: Profile, k: int, *, approvals="top",
     Raises:
       ValueError: on a bad profile, ``k``, ``approvals`` or ``time_limit``.
       SolverError: (with the HiGHS status) when the program fails (not on a time limit).
+
+    Examples:
+      The minority's favourite joins the majority's: every user approves one of the two
+      (top-k by utility or Borda picks (0, 1), which leaves the minority out).
+
+      >>> from ualign import Profile
+      >>> P = Profile.from_rankings([[0, 1, 2], [0, 1, 2], [2, 0, 1]], weights=[2, 2, 1])
+      >>> from ualign.solvers.committees import chamberlin_courant
+      >>> r = chamberlin_courant(P, 2)
+      >>> r.responses, r.score, r.optimal, r.upper_bound
+      ((0, 2), 1.0, True, 1.0)
     """
     return _solve_committee(profile, k, approvals, time_limit, "cc")
 
@@ -479,5 +540,13 @@ def pav(profile: Profile, k: int, *, approvals="top",
     decreasing increments, one continuous variable per user group and increment; HiGHS,
     relative gap 0), after merging users with equal approval sets. Arguments, result and errors
     as :func:`chamberlin_courant`.
+
+    Examples:
+      >>> from ualign import Profile
+      >>> P = Profile.from_rankings([[0, 1, 2], [0, 1, 2], [2, 0, 1]], weights=[2, 2, 1])
+      >>> from ualign.solvers.committees import pav
+      >>> r = pav(P, 2)
+      >>> r.responses, round(r.score, 12), r.optimal
+      ((0, 2), 1.0, True)
     """
     return _solve_committee(profile, k, approvals, time_limit, "pav")

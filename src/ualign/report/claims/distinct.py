@@ -122,8 +122,8 @@ SHARED_FAVOURITE = register(ClaimSpec(
                           + f"; multiset display: {rows[-1].multiset_best:.4f} at k = "
                             f"{rows[-1].k}"),
     plots=lambda rows, c: (
-        Plot("(viii) shared favourite: best policy, distinct vs multiset display", "k",
-             "best robust win rate",
+        Plot("(viii) shared favourite: best policy, distinct vs multiset display",
+             "responses shown, k", "best worst-case win rate",
              (Series("best distinct k-subset policy (distinct display)", [r.k for r in rows],
                      [r.best_lp for r in rows], "marked"),
               Series("best k-multiset policy (multiset display)", [r.k for r in rows],
@@ -218,11 +218,11 @@ NLHF_DISTINCT_COLLAPSE = register(ClaimSpec(
                           + ", ".join(f"{r.best:.6f} (target {r.target:.6f})"
                                       for r in rows if r.target is not None)),
     plots=lambda rows, c: (
-        Plot(f"(ix) NLHF collapse (ε = {c.eps:g}), distinct display", "k",
-             "robust win rate, distinct display",
+        Plot(f"(ix) NLHF collapse (ε = {c.eps:g}), distinct display", "responses shown, k",
+             "worst-case win rate, distinct display",
              (Series("NLHF sampled k times, merged", [r.k for r in rows],
                      [r.f_nlhf for r in rows], "marked", "C0"),
-              Series("U-alignment π*_k sampled k times, merged", [r.k for r in rows],
+              Series("U-alignment equilibrium π*ₖ sampled k times, merged", [r.k for r in rows],
                      [r.f_ualign for r in rows], "marked", "C1"),
               Series("best distinct policy", [r.k for r in rows if r.best is not None],
                      [r.best for r in rows if r.best is not None], "points", "C2"),

@@ -101,13 +101,15 @@ def _hedge_plots(rows, c) -> tuple[Plot, ...]:
     series = []
     for k in c.ks:
         pts = [r for r in rows if r.k == k]
-        series.append(Series(f"k={k}: k/(k+1) - f(sampled iterate)", [r.iterates for r in pts],
+        series.append(Series(f"k = {k}", [r.iterates for r in pts],
                              [r.shortfall for r in pts]))
     first = [r for r in rows if r.k == c.ks[0]]
-    series.append(Series("sqrt(log n / (2T))", [r.iterates for r in first],
+    series.append(Series("Hedge bound, √(log n / (2T))", [r.iterates for r in first],
                          [r.rate for r in first], "dashed"))
-    return (Plot("(vi) Hedge self-play: shortfall of the sampled-iterate policy", "T (iterates)",
-                 "k/(k+1) - worst-case win rate", tuple(series), logx=True, logy=True),)
+    return (Plot("(vi) Hedge self-play: shortfall of the sampled-iterate policy",
+                 "self-play iterates, T",
+                 "shortfall of the sampled iterate, k/(k+1) − f(k)", tuple(series), logx=True,
+                 logy=True),)
 
 
 def _hedge_config(run, ks: tuple[int, ...], Ts: tuple[int, ...]) -> HedgeConfig:
@@ -270,11 +272,11 @@ def _last_iterate_bounds(rows) -> list[Series]:
     if env:
         e0, T = env[0].e0, max(r.iterations for r in env)
         ts = sorted({int(t) for t in np.geomspace(1, max(T, 1), 60)} | {T})
-        out.append(Series("e(π_0)/√t (optimistic, extragradient bound)", ts,
+        out.append(Series("optimistic / extragradient bound, e(π₀)/√t", ts,
                           [e0 / math.sqrt(t) for t in ts], "dashed"))
     for r in rows:
         if r.dynamics == "mmd" and r.limit is not None and r.limit > 0:
-            out.append(Series("τ·max log(π_τ/μ) (MMD bound)", [1, max(r.iterations, 1)],
+            out.append(Series("MMD bound, τ·max log(π(τ)/μ)", [1, max(r.iterations, 1)],
                               [r.limit, r.limit], "dashed"))
     return out
 
@@ -291,8 +293,9 @@ def _last_iterate_plots(rows, c) -> tuple[Plot, ...]:
             its, values = zip(*_thin(tr), strict=True)
             series.append(Series(label, its, values))
         series.extend(_last_iterate_bounds([r for r in rows if r.k == k]))
-        plots.append(Plot(f"(vii) last-iterate exploitability, k = {k}", "iteration t",
-                          "max_y L(π_t, y) - 1/(k+1)", tuple(series), logx=True, logy=True))
+        plots.append(Plot(f"(vii) last-iterate exploitability, k = {k}", "iteration, t",
+                          "exploitability, max over y of L(πₜ, y) − 1/(k+1)", tuple(series),
+                          logx=True, logy=True))
     return tuple(plots)
 
 

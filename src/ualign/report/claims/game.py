@@ -109,8 +109,9 @@ UALIGN_EQUILIBRIUM = register(ClaimSpec(
     summary=lambda rows: (f"min over k = {rows[0].k}..{rows[-1].k} of f(k) - k/(k+1) = "
                           f"{min(r.gap for r in rows):.3g}"),
     plots=lambda rows, c: (
-        Plot(f"(i) U-alignment f(k) on {c.instance.split(':')[0]}", "k", "f(k)",
-             (Series("U-alignment equilibrium π*_k^⊗k", [r.k for r in rows],
+        Plot(f"(i) U-alignment f(k) on {c.instance.split(':')[0]}", "responses shown, k",
+             "worst-case win rate, f(k)",
+             (Series("U-alignment equilibrium sampled k times, π*ₖ⊗ᵏ", [r.k for r in rows],
                      [r.f for r in rows]),
               Series("k/(k+1)", [r.k for r in rows], [r.bound for r in rows], "dashed"))),),
     instance=lambda c, rows: c.instance,
@@ -206,10 +207,11 @@ def measure_copying_opponent(c: CopyingConfig, tick: Tick = None) -> tuple[Copyi
 def _copying_plots(rows, c) -> tuple[Plot, ...]:
     ks = [r.k for r in rows]
     return (Plot("(ii) best robust win rate found among product policies",
-                 "k", "max over policies of min_y' WR(π^⊗k, y')",
+                 "responses shown, k",
+                 "best worst-case win rate found, max over π of min over y′ of WR(π⊗ᵏ, y′)",
                  (Series("best random product policy", ks, [r.best_random for r in rows],
                          "points"),
-                  Series("best equilibrium π*_k", ks, [r.best_equilibrium for r in rows],
+                  Series("best equilibrium, π*ₖ", ks, [r.best_equilibrium for r in rows],
                          "points"),
                   Series("k/(k+1)", ks, [r.bound for r in rows], "dashed"))),)
 

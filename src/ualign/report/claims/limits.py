@@ -99,7 +99,8 @@ def measure_nlhf_collapse(c: CollapseConfig, tick: Tick = None) -> tuple[Collaps
 
 def _collapse_plots(rows, c) -> tuple[Plot, ...]:
     ks = [r.k for r in rows]
-    return (Plot(f"(iii) NLHF collapse (ε = {c.eps:g})", "k", "f(k)",
+    return (Plot(f"(iii) NLHF collapse (ε = {c.eps:g})", "responses shown, k",
+                 "worst-case win rate, f(k)",
                  (Series("NLHF f(k)", ks, [r.f_nlhf for r in rows]),
                   Series("U-alignment f(k)", ks, [r.f_ualign for r in rows]),
                   Series("k/(k+1)", ks, [r.bound for r in rows], "dashed"),
@@ -193,11 +194,12 @@ def _kset_plots(rows, c) -> tuple[Plot, ...]:
     for k in c.ks:
         pts = [r for r in rows if r.k == k]
         if pts:
-            series.append(Series(f"best k-set, k={k}", [r.N for r in pts], [r.best for r in pts],
-                                 "points"))
-            series.append(Series(f"k/(k+1)+(k-1)/(2(k+1)N), k={k}", [r.N for r in pts],
+            series.append(Series(f"best k-set, k = {k}", [r.N for r in pts],
+                                 [r.best for r in pts], "points"))
+            series.append(Series(f"k/(k+1) + (k−1)/(2(k+1)N), k = {k}", [r.N for r in pts],
                                  [r.formula for r in pts], "dashed"))
-    return (Plot("(iv) best k-output policy on exact impartial culture", "N (responses)",
+    return (Plot("(iv) best k-output policy on exact impartial culture",
+                 "responses in the profile, N",
                  "best worst-case win rate", tuple(series)),)
 
 
@@ -292,13 +294,14 @@ def _ell_plots(rows, c) -> tuple[Plot, ...]:
     for name, _, _ in c.instances:
         for ell in c.ells:
             pts = [r for r in rows if r.instance == name and r.ell == ell]
-            series.append(Series(f"{name.split(':')[0]}, ℓ={ell}", [r.k for r in pts],
+            series.append(Series(f"{name.split(':')[0]}, ℓ = {ell}", [r.k for r in pts],
                                  [r.wr_enumeration for r in pts]))
     for ell in c.ells:
-        series.append(Series(f"(k+1-ℓ)/(k+1), ℓ={ell}", c.ks,
+        series.append(Series(f"(k+1−ℓ)/(k+1), ℓ = {ell}", c.ks,
                              [(k + 1 - ell) / (k + 1) for k in c.ks], "dashed"))
-    return (Plot("(v) equilibrium vs the worst ℓ-output opponent", "k",
-                 "min over ℓ-output Π' of WR(π*_k^⊗k, Π')", tuple(series)),)
+    return (Plot("(v) equilibrium vs the worst ℓ-output opponent", "responses shown, k",
+                 "win rate vs the worst ℓ-output opponent, min over Π′ of WR(π*ₖ⊗ᵏ, Π′)",
+                 tuple(series)),)
 
 
 def _ell_summary(rows) -> str:

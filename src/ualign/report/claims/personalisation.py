@@ -135,7 +135,7 @@ def section_plots(rows: Sequence[CurveRow], c: SectionConfig) -> tuple:
                     series.append(Series(f"{method}, k = {k}", [p[0] for p in pts],
                                          [p[1] for p in pts], style, f"C{j}"))
         plots.append(Plot(f"{d} display: mean win rate on hidden ratings vs m revealed",
-                          "m = ratings revealed (nominal)",
+                          "ratings revealed per person, m (nominal)",
                           "mean win rate over hidden-rated responses", tuple(series)))
     return tuple(plots)
 
