@@ -74,8 +74,8 @@ def deviation_payoffs(profile: Profile, policy, k: int, display: str = "multiset
     Returns:
       ``(..., n)`` payoffs.
 
-    Cost: O(U n) per policy (strict orders) after a once-per-profile sort (compiled, parallel
-    over users).
+    Cost: O(U n) per policy (strict orders), one read of the profile's levels and no memory
+    beyond O(n) per thread (compiled, parallel over users).
     """
     profile = _check_profile(profile)
     k = check_k(k)
@@ -85,7 +85,7 @@ def deviation_payoffs(profile: Profile, policy, k: int, display: str = "multiset
     serial = is_small(profile.n_users * profile.n_responses * flat.shape[0])
     spec = display_spec(display)
     kernel = spec.payoffs_kernel_serial if serial else spec.payoffs_kernel
-    out = kernel(profile._sorted_orders, profile.weights, flat, k, 4 * numba.get_num_threads())
+    out = kernel(profile.levels, profile.weights, flat, k, 4 * numba.get_num_threads())
     return out.reshape(*batch, profile.n_responses)
 
 
@@ -166,9 +166,8 @@ def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1,
     if ell == 1:
         return float(1.0 - rho @ deviation_payoffs(profile, pi, k, display))
     if display_spec(display).merges:
-        order = profile._sorted_orders
-        Dm = sets_mod.copy_counts(profile.levels, pi, k, display, order)  # (U, n, k+1)
-        Do = sets_mod.copy_counts(profile.levels, rho, ell, display, order)  # (U, n, ℓ+1)
+        Dm = sets_mod.copy_counts(profile.levels, pi, k, display)  # (U, n, k+1)
+        Do = sets_mod.copy_counts(profile.levels, rho, ell, display)  # (U, n, ℓ+1)
         i = np.arange(k + 1)[:, None]
         j = np.arange(ell + 1)[None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -221,8 +220,7 @@ def set_win_rate(profile: Profile, sets, probs, opponent, ell: int = 1,
     display = check_display(display)
     S, q = _check_set_policy(sets, probs, n)
     rho = as_distribution(opponent, n)
-    win = sets_mod.set_shares(profile.levels, profile.weights, S, rho, ell, display,
-                              order=profile._sorted_orders)
+    win = sets_mod.set_shares(profile.levels, profile.weights, S, rho, ell, display)
     return float(win @ q)
 
 

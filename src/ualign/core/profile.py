@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ualign.core import _kernels
+from ualign.core._threads import is_small
 from ualign.core.checks import (
     _finite,
     as_real_array,
@@ -25,7 +26,6 @@ from ualign.core.checks import (
     check_weights,
     register_profile_type,
 )
-from ualign.core._threads import is_small
 
 CHUNK_ENTRIES = 1 << 22  # (user, response) entries per row chunk of the constructor's passes
 
@@ -342,19 +342,6 @@ class Profile:
         """The name of response ``y`` (its index as a string when there are no labels)."""
         y = check_response(y, self.n_responses, "y")
         return self.labels[y] if self.labels is not None else str(y)
-
-    @functools.cached_property
-    def _sorted_orders(self) -> np.ndarray:
-        """Per-user order, best first, with ties encoded: entry ``y >= 0`` starts a new level
-        class, entry ``~y`` (``-y-1``) is tied with the previous entry. ``(U, n)``, int16 when
-        n < 2**15. Computed once per profile; the payoff kernels read only this array."""
-        order = np.argsort(self.levels, axis=1, kind="stable")
-        srt = np.take_along_axis(self.levels, order, axis=1)
-        tied = np.zeros(order.shape, dtype=bool)
-        tied[:, 1:] = srt[:, 1:] == srt[:, :-1]
-        enc = np.where(tied, ~order, order).astype(_level_dtype(self.n_responses + 1))
-        enc.setflags(write=False)
-        return enc
 
     def pairwise_preferences(self) -> np.ndarray:
         """``P[y, z]`` = share of users strictly preferring ``y`` to ``z``. ``(n, n)``.

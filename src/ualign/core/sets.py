@@ -87,27 +87,19 @@ def class_masses(levels, p):
     return t, worse
 
 
-def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> np.ndarray:
+def copy_counts(levels, p, ell: int, display: str = "multiset") -> np.ndarray:
     """``D[u, l, j]``: P(none of ℓ i.i.d. draws of ``p`` is strictly better than level l of user
     u, and j copies sit at level l). ``(U, n, ℓ+1)``.
 
     multiset: ``C(ℓ,j) t^j worse^(ℓ-j)`` (draws counted); distinct: distinct responses counted,
     by the DP of ``_kernels.class_distinct_counts`` (O(|T| ℓ² min(|T|, ℓ)) per user and class).
-    For ℓ = 1 both are ``(worse, t)``. ``order`` is the profile's encoded order
-    (``Profile._sorted_orders``), computed here if not given.
+    For ℓ = 1 both are ``(worse, t)``.
     """
     U, n = np.shape(levels)
     check_size(8 * U * n * (ell + 1) * 2, f"the copy counts of {U} users x {n} responses x "
                f"{ell + 1} draw counts")
     if display_spec(display).merges and ell > 1:
-        lv = np.asarray(levels)
-        if order is None:
-            srt_order = np.argsort(lv, axis=1, kind="stable")
-            srt = np.take_along_axis(lv, srt_order, axis=1)
-            tied = np.zeros(srt.shape, dtype=bool)
-            tied[:, 1:] = srt[:, 1:] == srt[:, :-1]
-            order = np.where(tied, ~srt_order, srt_order)
-        return _kernels.distinct_counts(np.ascontiguousarray(order), np.ascontiguousarray(lv),
+        return _kernels.distinct_counts(np.ascontiguousarray(levels),
                                         np.ascontiguousarray(p, dtype=float), ell)
     t, worse = class_masses(levels, p)
     return binomial_terms(t, worse, ell)
@@ -130,7 +122,7 @@ def best_copies(levels, sets, display: str = "multiset"):
 
 
 def set_shares(levels, weights, sets, opponent, ell: int = 1, display: str = "multiset",
-               chunk: int | None = None, order=None) -> np.ndarray:
+               chunk: int | None = None) -> np.ndarray:
     """``P(pick from S)`` for each row S of ``sets`` against ℓ i.i.d. draws of the distribution
     ``opponent``, averaged over users: ``(m,)``.
 
@@ -144,7 +136,7 @@ def set_shares(levels, weights, sets, opponent, ell: int = 1, display: str = "mu
     j = np.arange(ell + 1)
     merged = display_spec(display).merges and ell > 1
     if merged:
-        D = copy_counts(levels, opponent, ell, display, order)  # (U, n, ℓ+1)
+        D = copy_counts(levels, opponent, ell, display)  # (U, n, ℓ+1)
     else:  # gathered per block: (U, n) masses instead of (U, n, ℓ+1) counts
         r, B = class_masses(levels, opponent)
     out = np.empty(m)
