@@ -382,9 +382,8 @@ def test_jacobian_matches_finite_differences(k):
     rng = np.random.default_rng(k)
     P = Profile.from_levels(rng.integers(0, 4, (30, 7)), rng.random(30))
     C = np.array([0, 2, 3, 5, 6])
-    pos = -np.ones(7, dtype=np.int64)
-    pos[C] = np.arange(C.size)
-    sub = _kernels.suborder(P._sorted_orders, pos, C.size)
+    sub = np.empty((P.n_users, C.size), dtype=P.levels.dtype)
+    _kernels.restrict_levels(P.levels, C, sub, 2)
     p = rng.random(C.size)
     p /= p.sum()
     nodes, wq = _kernels.gauss_nodes(k)
@@ -496,12 +495,14 @@ def test_rlhf_on_agh_tie_mass_rounding_is_not_a_negative_win():
 
 @pytest.mark.parametrize("U, n, k", [(3, 4000, 4), (130, 5904, 16)])
 def test_auto_few_users_many_responses_starts_small_and_certifies(U, n, k):
-    """Issue 12, item 22: with few user types the first candidate set is max(32, min(n/8, 16U))
-    (48 at U = 3, not n/8 = 500, whose first restricted solve was the whole cost), and the
-    answer is certified on all n responses; the U = 130, n = 5,904 shape is the PrefLib file's."""
+    """Issue 12, item 22: with few user types the first candidate set is small (issue 22: at
+    most max(32, ⌈√n⌉); 48 at U = 3, 77 at n = 5,904, not n/8 = 500 or 738, whose first
+    restricted solve was the whole cost), and the answer is certified on all n responses; the
+    U = 130, n = 5,904 shape is the PrefLib file's."""
     rng = np.random.default_rng(0)
     P = Profile.from_rankings(np.array([rng.permutation(n) for _ in range(U)]))
     res = ualign.solve_ualign(P, k, method="auto", tol=1e-9)
-    assert res.diagnostics.candidate_sizes[0] == max(32, min(n // 8, 16 * U))
+    assert res.diagnostics.candidate_sizes[0] == max(32, min(n // 8, 16 * U,
+                                                             int(np.ceil(np.sqrt(n)))))
     assert res.converged
     assert exploitability(P, res.policy, k) <= 1e-9

@@ -9,6 +9,10 @@ each a polynomial of degree <= k in s, integrated exactly by ``q = k//2 + 1`` Ga
 nodes (sums of non-negative terms: no cancellation). ``dL_u(y)/dπ(z)`` is ``∂f/∂a`` when the user
 ranks z strictly below y, ``∂f/∂t`` when z is tied with y (z = y included), 0 otherwise.
 
+A restricted game keeps the dense levels of the candidate responses only, ``(U, m)``, in the
+profile's level dtype; the Jacobian is accumulated over blocks of users, so beyond those levels
+it needs O(block · m + m²) memory, never a ``(U, m)`` float array.
+
 References: shared/spec/THEORY.md §3-4.
 """
 
@@ -18,7 +22,9 @@ import numba
 import numpy as np
 from scipy.special import roots_legendre
 
-from ualign.core._kernels import class_start, decode
+from ualign.core._kernels import n_classes
+
+JACOBIAN_BLOCK_BYTES = 1 << 25  # the per-block ∂f/∂a, ∂f/∂t arrays (float32) of payoff_jacobian
 
 
 def gauss_nodes(k: int):
@@ -39,37 +45,35 @@ def _ipow(x, e):
 
 
 @numba.njit(cache=True, parallel=True)
-def suborder(order, pos, m):
-    """Restrict encoded orders (see ``Profile._sorted_orders``) to the responses with
-    ``pos[y] >= 0``, renumbered ``pos[y]`` in ``0..m-1``. Ties are kept: a kept response opens
-    a new class unless a kept response of the same class came before it. ``(U, m)`` int32."""
-    U, n = order.shape
-    out = np.empty((U, m), dtype=np.int32)
-    for u in numba.prange(U):
-        row = order[u]
-        j = 0
-        open_class = False  # a kept response already sits in the current class
-        for q in range(n):
-            e = row[q]
-            if e >= 0:
-                y = e
-                open_class = False
-            else:
-                y = -e - 1
-            p = pos[y]
-            if p >= 0:
-                out[u, j] = -p - 1 if open_class else p
-                open_class = True
-                j += 1
-    return out
+def restrict_levels(levels, C, out, nchunks):
+    """``out[u, i]`` = dense level (0 = favourite) of response ``C[i]`` among the responses ``C``
+    for user u: the profile restricted to ``C``, ties kept. ``out`` ``(U, m)`` is written."""
+    U = levels.shape[0]
+    m = C.shape[0]
+    nchunks = max(1, min(nchunks, U))
+    size = (U + nchunks - 1) // nchunks
+    for c in numba.prange(nchunks):
+        vals = np.empty(m, dtype=np.int64)
+        for u in range(c * size, min(U, c * size + size)):
+            row = levels[u]
+            for i in range(m):
+                vals[i] = row[C[i]]
+            order = np.argsort(vals)
+            r = -1
+            prev = -1
+            for j in range(m):
+                i = order[j]
+                if vals[i] != prev:
+                    r += 1
+                    prev = vals[i]
+                out[u, i] = r
 
 
 @numba.njit(cache=True, parallel=True)
-def class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, nchunks):
-    """Pass 1 of the Jacobian: per user and (sub-)response, the dense level ``lev (U, m)``
-    (int16, worst class 0) and ``w_u ∂f/∂a``, ``w_u ∂f/∂t`` at that response's class
-    (float32, written into the given buffers); returns ``L (m,)``. O(U m)."""
-    U, m = order.shape
+def class_terms(lev, weights, pi, k, nodes, wq, FA, FT, nchunks):
+    """Pass 1 of the Jacobian: per user and (sub-)response ``w_u ∂f/∂a``, ``w_u ∂f/∂t`` at that
+    response's class (float32, written into ``FA``, ``FT``); returns ``L (m,)``. O(U m)."""
+    U, m = lev.shape
     nq = nodes.shape[0]
     nchunks = max(1, min(nchunks, U))
     accL = np.zeros((nchunks, m))
@@ -78,14 +82,19 @@ def class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, nchunks):
         lo = c * size
         hi = min(U, lo + size)
         Lc = accL[c]
+        tm = np.zeros(m)
+        cf = np.empty(m)
+        cfa = np.empty(m)
+        cft = np.empty(m)
         for u in range(lo, hi):
             w = weights[u]
-            row = order[u]
-            cls = 0
+            row = lev[u]
+            nl = n_classes(row)
+            for y in range(m):
+                tm[row[y]] += pi[y]
             worse = 0.0
-            j = m - 1
-            while j >= 0:
-                s, t = class_start(row, pi, j)
+            for l in range(nl - 1, -1, -1):
+                t = tm[l]
                 f = 0.0
                 fa = 0.0
                 ft = 0.0
@@ -95,18 +104,16 @@ def class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, nchunks):
                     f += wq[i] * x * p
                     fa += wq[i] * p
                     ft += wq[i] * nodes[i] * p
-                f *= w
-                fa *= w * k
-                ft *= w * k
-                for q in range(s, j + 1):
-                    y = decode(row[q])
-                    lev[u, y] = cls
-                    Lc[y] += f
-                    FA[u, y] = fa
-                    FT[u, y] = ft
-                cls += 1
+                cf[l] = f * w
+                cfa[l] = fa * w * k
+                cft[l] = ft * w * k
                 worse += t
-                j = s - 1
+                tm[l] = 0.0
+            for y in range(m):
+                l = row[y]
+                Lc[y] += cf[l]
+                FA[u, y] = cfa[l]
+                FT[u, y] = cft[l]
     L = np.zeros(m)
     for c in range(nchunks):
         L += accL[c]
@@ -114,15 +121,14 @@ def class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, nchunks):
 
 
 @numba.njit(cache=True, parallel=True)
-def jacobian_from_terms(lev, FA, FT, block):
-    """Pass 2: ``J[y, z] = Σ_u FA[u,y] [lev[u,z] < lev[u,y]] + FT[u,y] [lev[u,z] = lev[u,y]]``:
-    levels count up from the user's worst class 0, so ``lev[u,z] < lev[u,y]`` is "u ranks z
-    strictly below y" (``∂f/∂a``) and equality is "tied with y" (``∂f/∂t``).
+def jacobian_add(lev, FA, FT, J, block):
+    """Pass 2: ``J[y, z] += Σ_u FA[u,y] [lev[u,z] > lev[u,y]] + FT[u,y] [lev[u,z] = lev[u,y]]``:
+    levels count from the favourite 0, so ``lev[u,z] > lev[u,y]`` is "u ranks z strictly below
+    y" (``∂f/∂a``) and equality is "tied with y" (``∂f/∂t``).
 
     Rows are processed in blocks of ``block`` (parallel over blocks) so each user's level row is
     read once per block; the inner loop over z is a branch-free vector select. O(U m^2)."""
     U, m = lev.shape
-    J = np.zeros((m, m), dtype=FA.dtype)
     zero = FA.dtype.type(0.0)
     nb = (m + block - 1) // block
     for b in numba.prange(nb):
@@ -137,18 +143,23 @@ def jacobian_from_terms(lev, FA, FT, block):
                 Jy = J[y]
                 for z in range(m):
                     lz = lr[z]
-                    Jy[z] += fa if lz < ly else (ft if lz == ly else zero)
-    return J
+                    Jy[z] += fa if lz > ly else (ft if lz == ly else zero)
 
 
-def payoff_jacobian(order, weights, pi, k, nodes, wq, buffers=None):
-    """``L (m,)`` and ``J (m, m)`` with ``J[y, z] = dL(π, y)/dπ(z)`` on an encoded order
-    ``(U, m)``; O(U m^2). ``buffers``: optional (lev int16, FA, FT float32) of shape (U, m)."""
-    U, m = order.shape
-    if buffers is None:
-        buffers = (np.empty((U, m), np.int16), np.empty((U, m), np.float32),
-                   np.empty((U, m), np.float32))
-    lev, FA, FT = buffers
-    L = class_terms(order, weights, pi, k, nodes, wq, lev, FA, FT, 4 * numba.get_num_threads())
-    J = jacobian_from_terms(lev, FA, FT, 16)
+def payoff_jacobian(lev, weights, pi, k, nodes, wq):
+    """``L (m,)`` and ``J (m, m)`` with ``J[y, z] = dL(π, y)/dπ(z)`` on dense levels ``(U, m)``;
+    O(U m^2) time. The users are taken in blocks whose float32 ``∂f/∂a``, ``∂f/∂t`` arrays stay
+    under ``JACOBIAN_BLOCK_BYTES``; J is accumulated in float32 and returned as float64."""
+    U, m = lev.shape
+    rows = max(1, min(U, JACOBIAN_BLOCK_BYTES // (8 * m)))
+    FA = np.empty((rows, m), np.float32)
+    FT = np.empty((rows, m), np.float32)
+    J = np.zeros((m, m), np.float32)
+    L = np.zeros(m)
+    nchunks = 4 * numba.get_num_threads()
+    for s in range(0, U, rows):
+        e = min(U, s + rows)
+        L += class_terms(lev[s:e], weights[s:e], pi, k, nodes, wq, FA[:e - s], FT[:e - s],
+                         nchunks)
+        jacobian_add(lev[s:e], FA[:e - s], FT[:e - s], J, 16)
     return L, J.astype(np.float64)
