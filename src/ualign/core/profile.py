@@ -22,8 +22,8 @@ from ualign.core._threads import is_small
 from ualign.core.checks import (
     _finite,
     as_real_array,
-    check_size,
     check_response,
+    check_size,
     check_weights,
     register_profile_type,
 )
