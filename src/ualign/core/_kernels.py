@@ -40,7 +40,8 @@ import numba
 import numpy as np
 
 BLOCK = 256  # classes per vectorised block: its five work arrays stay in the L1 cache
-SPARSE = 4  # a policy is sparse for a user when SPARSE x (its support) < the user's classes
+SPARSE = 16  # a policy is sparse when SPARSE x (its support) < n: valuing a support class alone
+# (scalar, with a^k) costs about 16x a class in a vectorised block
 
 
 @numba.njit(cache=True, inline="always")
@@ -149,6 +150,35 @@ def policy_supports(policies):
     return supp, ns
 
 
+@numba.njit(cache=True)
+def uniform_tables(policies, k, distinct):
+    """``(uniform (B,), table (B, n))``: for each policy whose masses are all equal (the
+    uniform policy, where the solvers start), ``table[b, l]`` is the payoff of level l of a
+    strict row (t = π(y), a = the mass of the n-1-l classes below): every strict row then
+    costs one gather, ``out[y] += w table[level y]``, and no arithmetic."""
+    B, n = policies.shape
+    uniform = np.zeros(B, dtype=np.bool_)
+    table = np.zeros((B, n))
+    for b in range(B):
+        x = policies[b, 0]
+        same = True
+        for y in range(n):
+            if policies[b, y] != x:
+                same = False
+                break
+        if not same:
+            continue
+        uniform[b] = True
+        worse = 0.0
+        for l in range(n - 1, -1, -1):
+            if distinct:
+                table[b, l] = strict_distinct_payoff(worse, x, k, top_bit(k))
+            else:
+                table[b, l] = class_payoff(worse, x, k, top_bit(k + 1))
+            worse += x
+    return uniform, table
+
+
 @numba.njit(cache=True, inline="always")
 def n_classes(row):
     """Number of level classes of a dense row: its largest level + 1."""
@@ -194,6 +224,7 @@ def _payoffs(levels, weights, policies, k, nchunks):
     top = top_bit(k + 1)
     topk = top_bit(k)
     supp, ns = policy_supports(policies)
+    uniform, table = uniform_tables(policies, k, False)
     nchunks = max(1, min(nchunks, U))
     acc = np.zeros((nchunks, B, n))
     size = (U + nchunks - 1) // nchunks
@@ -241,6 +272,11 @@ def _payoffs(levels, weights, policies, k, nchunks):
                 else:
                     if nl < 0:
                         nl = n_classes(row)
+                    if nl == n and uniform[b]:  # a strict row, the uniform policy
+                        tb = table[b]
+                        for y in range(n):
+                            out[y] += w * tb[row[y]]
+                        continue
                     if nl == n:  # strict: one response per class
                         for y in range(n):
                             tm[row[y]] = pi[y]
@@ -346,37 +382,103 @@ def strict_distinct_block(am, tm, k, top, scale, E, q, val):
         val[l] = scale * (q[l] + 0.5 * tm[l] * E[l])
 
 
+TAIL = 1e-30  # binomial terms below TAIL x the largest are left out (relative effect <= M TAIL)
+
+
 @numba.njit(cache=True)
 def binomial_pmf(M, odds, v):
-    """``v[r] = C(M, r) x^r (1-x)^(M-r)`` for ``r = 0..M``, ``x = odds / (1 + odds)`` (``odds``
-    in [0, inf]): the ratios ``v[r+1]/v[r] = (M-r)/(r+1) · odds`` multiplied outward from the
-    mode, then normalised to sum 1. No binomial coefficient is formed, so nothing overflows at
-    any M (``C(M, r)`` is infinite in floating point from M = 1030 on), and each term is within
-    O(|r - mode|) ulps; terms far in the tails underflow to 0 harmlessly."""
-    for r in range(M + 1):
-        v[r] = 0.0
+    """The binomial pmf ``v[r] = C(M, r) x^r (1-x)^(M-r)``, ``x = odds / (1 + odds)`` (``odds``
+    in [0, inf]), over the range ``r in [lo, hi)`` where its terms reach ``TAIL`` x the largest;
+    returns ``(lo, hi)`` and leaves ``v`` outside that range unwritten. The ratios
+    ``v[r+1]/v[r] = (M-r)/(r+1) · odds`` are multiplied outward from the mode and the range is
+    normalised to sum 1: no binomial coefficient is formed, so nothing overflows at any M
+    (``C(M, r)`` is infinite in floating point from M = 1030 on), each term is within
+    O(|r - mode|) ulps, and the range holds O(sqrt(M)) terms (O(1) for odds 0 or inf)."""
     if odds <= 0.0:
         v[0] = 1.0
-        return
+        return 0, 1
     if odds == np.inf:
         v[M] = 1.0
-        return
+        return M, M + 1
     mode = min(M, int((M + 1) * (odds / (1.0 + odds))))
     v[mode] = 1.0
-    for r in range(mode, M):
-        v[r + 1] = v[r] * ((M - r) / (r + 1.0)) * odds
+    total = 1.0
+    hi = mode
+    while hi < M:
+        x = v[hi] * ((M - hi) / (hi + 1.0)) * odds
+        if x < TAIL:
+            break
+        hi += 1
+        v[hi] = x
+        total += x
     inv = 1.0 / odds
-    for r in range(mode, 0, -1):
-        v[r - 1] = v[r] * (r / (M - r + 1.0)) * inv
-    total = 0.0
-    for r in range(M + 1):
-        total += v[r]
-    for r in range(M + 1):
+    lo = mode
+    while lo > 0:
+        x = v[lo] * (lo / (M - lo + 1.0)) * inv
+        if x < TAIL:
+            break
+        lo -= 1
+        v[lo] = x
+        total += x
+    for r in range(lo, hi + 1):
         v[r] /= total
+    return lo, hi + 1
 
 
 @numba.njit(cache=True)
-def class_distinct_counts(masses, a, k, work, pmf, out):
+def binomial_rows(r, B, ell, out):
+    """``out[i, j] = C(ℓ, j) r_i^j B_i^(ℓ-j)`` for ``j = 0..ℓ`` and flat ``r, B (m,)``:
+    ``(r + B)^ℓ`` times the binomial pmf of odds ``r/B`` (``binomial_pmf``; terms below its
+    ``TAIL`` are 0), so no ``C(ℓ, j)`` is formed (it overflows from ℓ = 1030 on) and no
+    logarithm rounds the terms."""
+    pmf = np.empty(ell + 1)
+    top = top_bit(ell)
+    for i in range(r.shape[0]):
+        out[i, :] = 0.0
+        s = r[i] + B[i]
+        if not s > 0.0:
+            continue
+        lo, hi = binomial_pmf(ell, r[i] / B[i] if B[i] > 0.0 else np.inf, pmf)
+        scale = ipow(s, ell, top)
+        for j in range(lo, hi):
+            out[i, j] = scale * pmf[j]
+
+
+@numba.njit(cache=True)
+def multiset_win_shares(t, A, r, B, k, ell, weights):
+    """``Σ_u w_u Σ_c Σ_{i>=1, j} C(k,i) t^i A^(k-i) C(ℓ,j) r^j B^(ℓ-j) · i/(i+j)``: the
+    multiset win rate of k samples of π against ℓ samples of ρ (THEORY §3), summed exactly over
+    the copies each side puts at level c (π's masses ``t, A`` in and strictly below c, ρ's
+    ``r, B``; arrays ``(U, n)`` by level). Each side's terms are ``(mass)^k`` times a binomial
+    pmf (``binomial_pmf``, over the range where they matter): O(sqrt(k) sqrt(ℓ)) pairs per
+    user and level for large k and ℓ, all terms positive."""
+    U, n = t.shape
+    pm = np.empty(k + 1)
+    po = np.empty(ell + 1)
+    topk = top_bit(k)
+    topl = top_bit(ell)
+    total = 0.0
+    for u in range(U):
+        wu = 0.0
+        for c in range(n):
+            so = r[u, c] + B[u, c]
+            if not (t[u, c] > 0.0 and so > 0.0):
+                continue  # no model copy at c, or every opponent draw better than c
+            ilo, ihi = binomial_pmf(k, t[u, c] / A[u, c] if A[u, c] > 0.0 else np.inf, pm)
+            jlo, jhi = binomial_pmf(ell, r[u, c] / B[u, c] if B[u, c] > 0.0 else np.inf, po)
+            acc = 0.0
+            for i in range(max(ilo, 1), ihi):
+                inner = 0.0
+                for j in range(jlo, jhi):
+                    inner += po[j] / (i + j)
+                acc += pm[i] * i * inner
+            wu += ipow(t[u, c] + A[u, c], k, topk) * ipow(so, ell, topl) * acc
+        total += weights[u] * wu
+    return total
+
+
+@numba.njit(cache=True)
+def class_distinct_counts(masses, a, k, pmf, out):
     """``out[c]`` (c = 0..k) = P(none of k i.i.d. draws is strictly better than a class whose
     responses have the positive masses ``masses``, and exactly c distinct members of the class
     are drawn); ``a`` is the mass strictly worse than the class.
@@ -390,9 +492,16 @@ def class_distinct_counts(masses, a, k, work, pmf, out):
 
     and finally ``out[c] = (a+t)^k Σ_m b(m; k, t/(a+t)) work[m, c]``, t the class mass. Every
     factor is a probability (``binomial_pmf``): no C(k, m) is formed, so k beyond 1029 stays
-    finite. Cost O(|T| k² min(|T|, k)). ``work`` ``(k+1, k+1)`` and ``pmf`` ``(k+1,)`` are scratch.
+    finite, and each sum runs over the pmf's O(sqrt(m)) significant terms. Cost
+    O(|T| k^1.5 min(|T|, k)); ``work`` ``(k+1, min(|T|, k)+1)`` is allocated here, ``pmf``
+    ``(k+1,)`` is scratch.
     """
-    work[:, :] = 0.0
+    cmax_all = 0
+    for i in range(masses.shape[0]):
+        if masses[i] > 0.0:
+            cmax_all += 1
+    cmax_all = min(cmax_all, k)
+    work = np.zeros((k + 1, cmax_all + 1))
     work[0, 0] = 1.0
     Q = 0.0
     cnt = 0
@@ -409,28 +518,44 @@ def class_distinct_counts(masses, a, k, work, pmf, out):
         cmax = min(cnt, k)
         odds = p / Q
         for m in range(k, 0, -1):
-            binomial_pmf(m, odds, pmf)
+            lo, hi = binomial_pmf(m, odds, pmf)
+            b0 = pmf[0] if lo == 0 else 0.0
             for c in range(min(cmax, m), 0, -1):
-                acc = pmf[0] * work[m, c]
-                for r in range(1, m - c + 2):
+                acc = b0 * work[m, c]
+                for r in range(max(lo, 1), min(hi, m - c + 2)):
                     acc += pmf[r] * work[m - r, c - 1]
                 work[m, c] = acc
-            work[m, 0] = pmf[0] * work[m, 0]
+            work[m, 0] = b0 * work[m, 0]
         Q += p
     for c in range(k + 1):
         out[c] = 0.0
     s = a + Q
     if s <= 0.0:
         return
-    binomial_pmf(k, Q / a if a > 0.0 else np.inf, pmf)
+    lo, hi = binomial_pmf(k, Q / a if a > 0.0 else np.inf, pmf)
     scale = ipow(s, k, top_bit(k))
-    cmax = min(cnt, k)
-    for m in range(k + 1):
+    for m in range(lo, hi):
         f = scale * pmf[m]
-        if f == 0.0:
-            continue
-        for c in range(min(cmax, m) + 1):
+        for c in range(min(cmax_all, m) + 1):
             out[c] += f * work[m, c]
+
+
+MAX_SUBSET_CLASS = 24  # the subset form's largest class: 2^24 sums (a few hundred ms a class)
+
+
+@numba.njit(cache=True)
+def subset_sums(masses, base, sums, sizes):
+    """``sums[mask] = base + Σ_{bit j in mask} masses[j]`` and ``sizes[mask]`` its bit count,
+    for every mask < 2^len(masses)."""
+    sums[0] = base
+    sizes[0] = 0
+    for mask in range(1, 1 << masses.shape[0]):
+        low = mask & (-mask)
+        bit = 0
+        while (1 << bit) != low:
+            bit += 1
+        sums[mask] = sums[mask ^ low] + masses[bit]
+        sizes[mask] = sizes[mask ^ low] + 1
 
 
 @numba.njit(cache=True)
@@ -442,26 +567,28 @@ def class_distinct_payoff_subsets(masses, a, k, top, sums, wsum):
           = Σ_{C ⊆ T} (a + p(C))^k / ((|T|+1) C(|T|, |C|)),
 
     (expand the product over subsets C; ``k! [x^k] e^{λx} = λ^k``, ``∫ s^c (1-s)^(|T|-c) ds``
-    is the Beta weight). All terms are non-negative. O(2^|T| log k): cheaper than the DP for
-    small classes. ``sums`` (>= 2^m) and ``wsum`` (>= m+1) are scratch."""
+    is the Beta weight). All terms are non-negative. O(2^|T| log k), whatever k (the DP is
+    O(|T|² k²)). The subset sums come from two tables over the halves of T (``a`` in the
+    first), each sum one addition of two; ``sums`` is scratch of >= 2^(m - m//2) + 2^(m//2)
+    entries, ``wsum`` of >= m+1."""
     m = masses.shape[0]
-    sums[0] = a
-    total = ipow(a, k, top) if a > 0.0 else 0.0
+    h = m // 2  # the high half: masses[m-h:]
+    nlo = 1 << (m - h)
+    nhi = 1 << h
+    lo_sums = sums[:nlo]
+    hi_sums = sums[nlo:nlo + nhi]
+    lo_size = np.empty(nlo, dtype=np.int64)
+    hi_size = np.empty(nhi, dtype=np.int64)
+    subset_sums(masses[:m - h], a, lo_sums, lo_size)
+    subset_sums(masses[m - h:], 0.0, hi_sums, hi_size)
     wsum[:m + 1] = 0.0  # Σ over subsets of size c of (a + p(C))^k
-    wsum[0] = total
-    for mask in range(1, 1 << m):
-        low = mask & (-mask)
-        bit = 0
-        while (1 << bit) != low:
-            bit += 1
-        x = sums[mask ^ low] + masses[bit]
-        sums[mask] = x
-        c = 0
-        mm = mask
-        while mm:
-            mm &= mm - 1
-            c += 1
-        wsum[c] += ipow(x, k, top)
+    for hm in range(nhi):
+        xh = hi_sums[hm]
+        ch = hi_size[hm]
+        for lm in range(nlo):
+            x = lo_sums[lm] + xh
+            if x > 0.0:
+                wsum[lo_size[lm] + ch] += ipow(x, k, top)
     val = 0.0
     binom = 1.0  # C(m, c)
     for c in range(m + 1):
@@ -472,16 +599,17 @@ def class_distinct_payoff_subsets(masses, a, k, top, sums, wsum):
 
 @numba.njit(cache=True)
 def max_subset_class(k):
-    """Largest tie class (positive-mass members, at most 16) priced by the subset form: while
-    ``2^|T| log k`` stays below the DP's ``|T| k² min(|T|, k) / 4``."""
-    max_subsets = 1
+    """Largest tie class (positive-mass members) priced by the subset form: while its cost
+    ``2^|T| (log k + 2)`` stays below the DP's ``|T|² k² / 4`` (about ``|T| k² min(|T|, k)``),
+    and at most ``MAX_SUBSET_CLASS``."""
     bits = 1
     while (1 << bits) <= k:
         bits += 1
-    while max_subsets < 16 and ((1 << (max_subsets + 1)) * (bits + 1)
-                                <= (max_subsets + 1) * k * k * min(max_subsets + 1, k) // 4):
-        max_subsets += 1
-    return max_subsets
+    size = 1
+    while size < MAX_SUBSET_CLASS and ((1 << (size + 1)) * (bits + 2)
+                                       <= (size + 1) * k * k * min(size + 1, k) // 4):
+        size += 1
+    return size
 
 
 @numba.njit(cache=True)
@@ -507,7 +635,7 @@ def class_members(row, pi, nl, cnt, off, masses):
 
 
 @numba.njit(cache=True)
-def tie_class_value(masses, a, t, k, top, max_subsets, sums, wsum, work, pmf, cnt):
+def tie_class_value(masses, a, t, k, top, max_subsets, sums, wsum, pmf, cnt):
     """``L^dist`` of a class whose responses with mass have the masses ``masses`` (total ``t``),
     with mass ``a`` strictly worse: the strict form for at most one of them, the subset form
     for up to ``max_subsets``, the DP beyond (``Σ_c cnt[c] / (1 + c)``)."""
@@ -516,7 +644,7 @@ def tie_class_value(masses, a, t, k, top, max_subsets, sums, wsum, work, pmf, cn
         return strict_distinct_payoff(a, t, k, top)
     if mp <= max_subsets:
         return class_distinct_payoff_subsets(masses, a, k, top, sums, wsum)
-    class_distinct_counts(masses, a, k, work, pmf, cnt)
+    class_distinct_counts(masses, a, k, pmf, cnt)
     v = 0.0
     for r in range(k + 1):
         v += cnt[r] / (1.0 + r)
@@ -540,6 +668,7 @@ def _distinct_payoffs(levels, weights, policies, k, nchunks):
     top = top_bit(k)
     max_subsets = max_subset_class(k)
     supp, ns = policy_supports(policies)
+    uniform, table = uniform_tables(policies, k, True)
     nchunks = max(1, min(nchunks, U))
     acc = np.zeros((nchunks, B, n))
     size = (U + nchunks - 1) // nchunks
@@ -551,13 +680,12 @@ def _distinct_payoffs(levels, weights, policies, k, nchunks):
         E = np.empty(BLOCK)
         qb = np.empty(BLOCK)
         val = np.empty(n)
-        work = np.zeros((k + 1, k + 1))
         pmf = np.zeros(k + 1)
         cnt = np.zeros(k + 1)
         members = np.zeros(n, dtype=np.int64)
         off = np.zeros(n, dtype=np.int64)
         masses = np.zeros(n)
-        sums = np.zeros(1 << max_subsets)
+        sums = np.zeros((1 << (max_subsets - max_subsets // 2)) + (1 << (max_subsets // 2)))
         wsum = np.zeros(max_subsets + 1)
         keys = np.empty(n, dtype=np.int64)
         for u in range(lo, hi):
@@ -589,7 +717,7 @@ def _distinct_payoffs(levels, weights, policies, k, nchunks):
                             masses[q - j] = pi[sp[keys[q] % s]]
                             t += masses[q - j]
                         val[l] = w * tie_class_value(masses[:mp], worse, t, k, top,
-                                                     max_subsets, sums, wsum, work, pmf, cnt)
+                                                     max_subsets, sums, wsum, pmf, cnt)
                         worse += t
                         ak = w * ipow(worse, k, top)
                         end = l
@@ -600,6 +728,11 @@ def _distinct_payoffs(levels, weights, policies, k, nchunks):
                     continue
                 if nl < 0:
                     nl = n_classes(row)
+                if nl == n and uniform[b]:  # a strict row, the uniform policy
+                    tb = table[b]
+                    for y in range(n):
+                        out[y] += w * tb[row[y]]
+                    continue
                 if nl == n:
                     for y in range(n):
                         tm[row[y]] = pi[y]
@@ -621,7 +754,7 @@ def _distinct_payoffs(levels, weights, policies, k, nchunks):
                         t = tm[l]
                         mp = members[l]
                         v = tie_class_value(masses[off[l]:off[l] + mp], worse, t, k, top,
-                                            max_subsets, sums, wsum, work, pmf, cnt)
+                                            max_subsets, sums, wsum, pmf, cnt)
                         val[l] = w * v
                         worse += t
                         tm[l] = 0.0
@@ -645,7 +778,6 @@ def distinct_counts(levels, pi, k):
     dense, so ``l < n``; rows for levels a user does not use stay 0."""
     U, n = levels.shape
     D = np.zeros((U, n, k + 1))
-    work = np.zeros((k + 1, k + 1))
     pmf = np.zeros(k + 1)
     tm = np.zeros(n)
     members = np.zeros(n, dtype=np.int64)
@@ -659,8 +791,7 @@ def distinct_counts(levels, pi, k):
         class_members(row, pi, nl, members, off, masses)
         worse = 0.0
         for l in range(nl - 1, -1, -1):
-            class_distinct_counts(masses[off[l]:off[l] + members[l]], worse, k, work, pmf,
-                                  D[u, l])
+            class_distinct_counts(masses[off[l]:off[l] + members[l]], worse, k, pmf, D[u, l])
             worse += tm[l]
             tm[l] = 0.0
             members[l] = 0

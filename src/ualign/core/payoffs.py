@@ -18,9 +18,10 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from scipy.special import roots_legendre
 
+from ualign.core import _kernels
 from ualign.core import sets as sets_mod
+from ualign.core._threads import is_small
 from ualign.core.checks import (
     as_distribution,
     as_real_array,
@@ -30,7 +31,6 @@ from ualign.core.checks import (
     check_policy,
     check_profile,
 )
-from ualign.core._threads import is_small
 from ualign.core.displays import display_spec
 from ualign.core.profile import Profile
 from ualign.core.sets import check_sets
@@ -151,7 +151,9 @@ def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1,
         Σ_{i>=1, j} C(k,i) t^i A^(k-i) C(ℓ,j) r^j B^(ℓ-j) · i/(i+j)
           = ∫_0^1 k t (A + s t)^(k-1) (B + s r)^ℓ ds,
 
-    a polynomial of degree k+ℓ-1 in s, integrated exactly by Gauss-Legendre quadrature.
+    summed exactly (each side's terms a power times a binomial pmf, over the range where they
+    matter: ``_kernels.multiset_win_shares``; Gauss-Legendre quadrature of the integral lost
+    1.7e-9 relative at ℓ = 2^14).
     Distinct, ℓ > 1: the same sum ``Σ_c Σ_{i>=1, j} D_π(c, i) D_ρ(c, j) · i/(i+j)`` with
     ``D(c, i)`` the chance that no sample is strictly better than class c and i distinct
     responses of c are drawn (``core.sets.copy_counts``).
@@ -176,13 +178,7 @@ def win_rate(profile: Profile, policy, k: int, opponent, ell: int = 1,
         return float(profile.weights @ total)
     t, A = sets_mod.class_masses(profile.levels, pi)
     r, B = sets_mod.class_masses(profile.levels, rho)
-    nodes, wq = roots_legendre((k + ell + 1) // 2 + 1)
-    s = (nodes + 1.0) / 2.0
-    wq = wq / 2.0
-    total = np.zeros(profile.n_users)
-    for si, wi in zip(s, wq, strict=True):
-        total += wi * np.sum(k * t * (A + si * t) ** (k - 1) * (B + si * r) ** ell, axis=1)
-    return float(profile.weights @ total)
+    return float(_kernels.multiset_win_shares(t, A, r, B, k, ell, profile.weights))
 
 
 def _check_set_policy(sets, probs, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,6 @@ Functions take plain arrays: ``levels (U, n)`` dense int levels, ``weights (U,)`
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln, xlogy
 
 from ualign.core import _kernels
 from ualign.core.checks import check_size
@@ -34,29 +33,23 @@ __all__ = ["best_copies", "check_sets", "class_masses", "copy_counts", "policy_w
 # Bytes one block of ``set_shares`` may hold per (user, set, draw-count) array: the sets are
 # handled in blocks of at most BLOCK_BYTES // (8 U (ℓ+1)) (at least one set).
 BLOCK_BYTES = 1 << 25
-# Up to this ℓ the binomial terms are formed as C(ℓ,j) r^j B^(ℓ-j) (C(ℓ,j) is finite below
-# ℓ = 1030); beyond, in log space.
-_DIRECT_ELL = 1000
-
-
-def _log_binom(n, m):
-    return gammaln(n + 1) - gammaln(m + 1) - gammaln(n - m + 1)
 
 
 def binomial_terms(r, B, ell: int) -> np.ndarray:
     """``C(ℓ,j) r^j B^(ℓ-j)`` for ``j = 0..ℓ``: ``(..., ℓ+1)`` for ``r, B`` of shape ``(...)``.
 
-    For ℓ <= 1000 the product form (C(ℓ, j) overflows from ℓ = 1030 on); beyond, each term is
-    ``exp(log C(ℓ,j) + j log r + (ℓ-j) log B)`` (``0 log 0 = 0``), which neither overflows nor
-    loses terms to an underflowing factor.
+    Formed as ``(r + B)^ℓ`` times the binomial pmf of odds ``r/B``, the ratios
+    ``(ℓ-j)/(j+1) · r/B`` multiplied outward from the mode (``_kernels.binomial_rows``): no
+    ``C(ℓ, j)`` (infinite in floating point from ℓ = 1030 on) and no logarithm, so the terms
+    keep full relative precision at every ℓ up to ``MAX_SAMPLES``.
     """
-    j = np.arange(ell + 1)
-    r = np.asarray(r, dtype=float)[..., None]
-    B = np.asarray(B, dtype=float)[..., None]
-    if ell <= _DIRECT_ELL:
-        return np.exp(_log_binom(ell, j)) * r ** j * B ** (ell - j)
-    with np.errstate(divide="ignore"):
-        return np.exp(_log_binom(ell, j) + xlogy(j, r) + xlogy(ell - j, B))
+    r = np.asarray(r, dtype=float)
+    B = np.asarray(B, dtype=float)
+    shape = np.broadcast_shapes(r.shape, B.shape)
+    out = np.empty((int(np.prod(shape)), ell + 1))
+    _kernels.binomial_rows(np.ascontiguousarray(np.broadcast_to(r, shape)).ravel(),
+                           np.ascontiguousarray(np.broadcast_to(B, shape)).ravel(), ell, out)
+    return out.reshape(*shape, ell + 1)
 
 
 def check_sets(sets, n: int, name: str = "sets") -> np.ndarray:
