@@ -32,6 +32,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from ualign._text import plain
 from ualign.core.preflib import read_preflib
 from ualign.core.profile import Profile
 from ualign.data import generators as gen
@@ -202,7 +203,7 @@ def load_profile(spec) -> Profile:
     if looks_like_spec and path.suffix.lower() not in PREFLIB_SUFFIXES:
         name, args = parse_spec(text)
         return GENERATORS[name].build(args)
-    raise FileNotFoundError(f"no such file or folder: {text} (a profile is a PrefLib file "
+    raise FileNotFoundError(f"no such file or folder: {plain(text)} (a profile is a PrefLib file "
                             f"{'/'.join(PREFLIB_SUFFIXES)}, a Polis folder, or a generator spec "
                             f"such as mallows:n=20,phi=0.7 with a name in: {_accepted_names()})")
 
@@ -219,11 +220,11 @@ def _read_path(path: Path) -> Profile:
     if path.is_dir():
         if (path / "participants-votes.csv").is_file():
             return read_polis(path)
-        raise ValueError(f"folder {path} is not a Polis conversation (it has no "
+        raise ValueError(f"folder {plain(path)} is not a Polis conversation (it has no "
                          "participants-votes.csv)")
     if path.suffix.lower() in PREFLIB_SUFFIXES:
         return read_preflib(path)
     if path.name in ("participants-votes.csv", "comments.csv"):
         return read_polis(path.parent)
-    raise ValueError(f"cannot read {path}: expected a PrefLib file "
+    raise ValueError(f"cannot read {plain(path)}: expected a PrefLib file "
                      f"({' '.join(PREFLIB_SUFFIXES)}) or a Polis folder")
