@@ -30,8 +30,8 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from ualign.core.checks import check_iterations, check_k, check_size, check_whole
 from ualign.core._search import greedy_local_search
+from ualign.core.checks import check_iterations, check_k, check_size, check_whole
 from ualign.core.payoffs import robust_set_win_rate
 from ualign.core.sets import set_win_matrix
 from ualign.solvers.diagnostics import Diagnostics, KSetDiagnostics

@@ -27,8 +27,8 @@ from math import comb
 
 import numpy as np
 
-from ualign.core.checks import check_distribution, check_k, check_size, check_whole
 from ualign.core._search import greedy_local_search
+from ualign.core.checks import check_distribution, check_k, check_size, check_whole
 from ualign.core.payoffs import deviation_payoffs, set_win_rate
 from ualign.core.sets import set_shares
 from ualign.solvers.result import check_profile
