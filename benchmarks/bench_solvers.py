@@ -59,7 +59,6 @@ def random_strict(n, U, seed):
 
 def section_methods(lines, n, U, k, cap, quick):
     P = random_strict(n, U, 0)
-    _ = P._sorted_orders
     solve_ualign(P.restrict(np.arange(20)), k)  # compile kernels outside the timings
     lines += [f"### Every method, impartial culture n = {n}, U = {U}, k = {k}", "",
               "| method | evals to 1e-6 | time to 1e-6 | evals to 1e-9 | time to 1e-9 | "
