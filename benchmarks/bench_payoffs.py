@@ -196,7 +196,7 @@ def main():
     lines = [
         f"## deviation_payoffs, U = {U:,} x n = {n:,}, k = {k}",
         "",
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"numba {numba.__version__}, numpy {np.__version__}, ualign {ualign.__version__}; "
         f"levels int16, {lv.nbytes / 2**20:,.0f} MiB (built in {t_build:.1f} s); previous "

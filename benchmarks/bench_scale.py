@@ -103,7 +103,7 @@ def main():
     lines = [
         f"### `{args.spec}`, k = {args.k}",
         "",
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, {numba.get_num_threads()} numba "
         f"threads, Python {platform.python_version()}, numba {numba.__version__}, numpy "
         f"{np.__version__}, ualign {ualign.__version__}. Load average (1, 5, 15 min): "
