@@ -159,7 +159,7 @@ def main():
         numba.set_num_threads(T)
         nc = 4 * T
         stream(lv[:2], nc)
-        s_numba = best_of(lambda: stream(lv, nc), args.repeat)
+        s_numba = best_of(lambda nc=nc: stream(lv, nc), args.repeat)
         s_numpy = best_of(lambda: int(lv.sum(dtype=np.int64)), args.repeat)
         floor = min(s_numba[0], s_numpy[0])
         rows.append((T, "multiset", "memory-stream floor: compiled one-pass read", s_numba,
@@ -167,22 +167,24 @@ def main():
         rows.append((T, "multiset", "memory-stream floor: NumPy sum", s_numpy, floor))
         for name, pi in policies.items():
             _kernels.payoffs_kernel(lv[:2], w[:2], pi, k, nc)
-            new = best_of(lambda pi=pi: _kernels.payoffs_kernel(lv, w, pi, k, nc), args.repeat)
+            new = best_of(lambda pi=pi, nc=nc: _kernels.payoffs_kernel(lv, w, pi, k, nc),
+                          args.repeat)
             rows.append((T, "multiset", f"ualign sweep over levels, {name}", new, floor))
             if old is not None:
                 old.payoffs_kernel(order[:2], w[:2], pi, k, nc)
-                prev = best_of(lambda pi=pi: old.payoffs_kernel(order, w, pi, k, nc),
+                prev = best_of(lambda pi=pi, nc=nc: old.payoffs_kernel(order, w, pi, k, nc),
                                args.repeat)
                 rows.append((T, "multiset", f"previous sorted-order sweep, {name}", prev,
                              floor))
                 agree.append(float(np.abs(new[2] - prev[2]).max() / np.abs(prev[2]).max()))
         pi = policies["dense (Dirichlet)"]
         _kernels.distinct_payoffs_kernel(lv[:2], w[:2], pi, k, nc)
-        new = best_of(lambda: _kernels.distinct_payoffs_kernel(lv, w, pi, k, nc), args.repeat)
+        new = best_of(lambda pi=pi, nc=nc: _kernels.distinct_payoffs_kernel(lv, w, pi, k, nc),
+                      args.repeat)
         rows.append((T, "distinct", "ualign sweep over levels, dense (Dirichlet)", new, floor))
         if old is not None:
             old.distinct_payoffs_kernel(order[:2], w[:2], pi, k, nc)
-            prev = best_of(lambda: old.distinct_payoffs_kernel(order, w, pi, k, nc),
+            prev = best_of(lambda pi=pi, nc=nc: old.distinct_payoffs_kernel(order, w, pi, k, nc),
                            args.repeat)
             rows.append((T, "distinct", "previous sorted-order sweep, dense (Dirichlet)", prev,
                          floor))
