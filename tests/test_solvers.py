@@ -550,3 +550,19 @@ def test_solve_rlhf_time_limit_stops_with_a_warning(monkeypatch):
     with pytest.warns(_talk.StoppedEarlyWarning, match="time_limit"):
         r = solve_rlhf(P, time_limit=5.0)
     assert not r.converged and np.isclose(r.policy.sum(), 1.0)
+
+
+def test_maximal_lottery_column_generation_matches_one_lp(monkeypatch):
+    """Issue 22: beyond DIRECT_MAX responses the maximal lottery is found by column generation
+    (one LP over 5,904 columns took 285 s and 4.5 GB); with an odd number of voters and strict
+    orders it is unique, so both paths return the same lottery."""
+    from ualign.solvers import nlhf
+
+    rng = np.random.default_rng(3)
+    P = Profile.from_rankings(np.array([rng.permutation(120) for _ in range(51)]))
+    M = P.margins()
+    one = nlhf.maximal_lottery(M)
+    monkeypatch.setattr(nlhf, "DIRECT_MAX", 10)
+    cg = nlhf.maximal_lottery(M)
+    np.testing.assert_allclose(cg, one, atol=1e-9)
+    assert exploitability(P, cg, 1) <= 1e-9
