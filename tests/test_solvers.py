@@ -566,3 +566,30 @@ def test_maximal_lottery_column_generation_matches_one_lp(monkeypatch):
     cg = nlhf.maximal_lottery(M)
     np.testing.assert_allclose(cg, one, atol=1e-9)
     assert exploitability(P, cg, 1) <= 1e-9
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 16, 1000])
+def test_class_derivatives_against_60_digits(k):
+    """f, ∂f/∂a, ∂f/∂t of f = ∫(a + s t)^k ds (the Jacobian's per-class terms, held to float32
+    accuracy: the Jacobian is float32) across regimes: t << a (the expansion), t ~ a (the
+    homogeneity form), a = 0, t = 0."""
+    mpmath = pytest.importorskip("mpmath")
+    from ualign.core._kernels import top_bit
+    from ualign.solvers._kernels import class_derivatives
+
+    for a, t in [(0.5, 0.3), (0.9, 1e-9), (0.3, 1e-5), (0.0, 0.4), (0.7, 0.0), (0.0, 0.0),
+                 (1e-3, 0.5), (0.6, 0.4)]:
+        with mpmath.workdps(80):  # closed forms (cancellation is harmless at 80 digits)
+            A, T = mpmath.mpf(a), mpmath.mpf(t)
+            if t == 0:
+                f = A ** k
+                fa = k * A ** (k - 1) if k > 1 or a > 0 else mpmath.mpf(1)
+                ft = fa / 2
+            else:
+                S = A + T
+                f = (S ** (k + 1) - A ** (k + 1)) / ((k + 1) * T)
+                fa = (S ** k - A ** k) / T
+                ft = ((k + 1) * S ** k * T - (S ** (k + 1) - A ** (k + 1))) / ((k + 1) * T ** 2)
+        got = class_derivatives(a, t, k, top_bit(k))
+        for g, want, tol in zip(got, (f, fa, ft), (1e-13, 1e-13, 1e-7), strict=True):
+            assert g == pytest.approx(float(want), rel=tol, abs=1e-300), (a, t, k)
