@@ -111,6 +111,34 @@ def class_payoff_block(am, tm, k, top, scale, E, p, val):
         val[l] = scale * (E[l] / e)
 
 
+# the index of a 64-bit power of two x: DEBRUIJN[(x * DEBRUIJN_MUL) >> 58]
+DEBRUIJN_MUL = np.uint64(0x03F79D71B4CB0A89)
+DEBRUIJN = np.zeros(64, dtype=np.int64)
+with np.errstate(over="ignore"):  # the product wraps modulo 2^64 on purpose
+    for _i in range(64):
+        DEBRUIJN[((np.uint64(1) << np.uint64(_i)) * DEBRUIJN_MUL) >> np.uint64(58)] = _i
+del _i
+
+
+@numba.njit(cache=True)
+def power_block(x, k, top, scale, out):
+    """``out[l] = scale · x[l]^k`` for every l (binary powering, loop by loop: vectorised);
+    ``top = top_bit(k)``."""
+    m = x.shape[0]
+    for l in range(m):
+        out[l] = x[l]
+    bit = top // 2
+    while bit > 0:
+        for l in range(m):
+            out[l] = out[l] * out[l]
+        if k & bit:
+            for l in range(m):
+                out[l] = out[l] * x[l]
+        bit //= 2
+    for l in range(m):
+        out[l] = scale * out[l]
+
+
 @numba.njit(cache=True, inline="always")
 def worse_masses(tm, am, lo, hi, worse):
     """``am[l] = worse + Σ_{hi > l' > l} tm[l']`` for l in ``[lo, hi)``, from the top down;
@@ -190,10 +218,15 @@ def n_classes(row):
 
 @numba.njit(cache=True, inline="always")
 def fill(val, lo, hi, x):
-    """``val[lo:hi] = x`` (through a view indexed from 0, which vectorises)."""
-    v = val[lo:hi]
-    for l in range(v.shape[0]):
-        v[l] = x
+    """``val[lo:hi] = x``: a long run through a view indexed from 0 (which vectorises), a short
+    one by a plain loop (a view costs more than a few stores)."""
+    if hi - lo > 32:
+        v = val[lo:hi]
+        for l in range(v.shape[0]):
+            v[l] = x
+    else:
+        for l in range(lo, hi):
+            val[l] = x
 
 
 @numba.njit(cache=True, inline="always")
@@ -236,7 +269,15 @@ def _payoffs(levels, weights, policies, k, nchunks):
         E = np.empty(BLOCK)
         p = np.empty(BLOCK)
         val = np.empty(n)
-        keys = np.empty(n, dtype=np.int64)
+        nwords = (n + 63) // 64
+        marks = np.zeros(nwords, dtype=np.uint64)  # a sparse policy's classes with mass
+        bits = np.empty(64, dtype=np.int64)
+        cl = np.empty(n, dtype=np.int64)
+        ct = np.empty(n)
+        ca = np.empty(n)
+        cs = np.empty(n)
+        cv = np.empty(n)
+        ck = np.empty(n)
         for u in range(lo, hi):
             w = weights[u]
             row = levels[u]
@@ -247,27 +288,53 @@ def _payoffs(levels, weights, policies, k, nchunks):
                 s = ns[b]
                 if SPARSE * s < n:  # a sparse policy: only the classes with mass
                     sp = supp[b]
-                    for i in range(s):
-                        keys[i] = row[sp[i]] * s + i
-                    sort_small(keys, s)  # the support by level, then by response
+                    for i in range(s):  # class masses, and a bit per class with mass
+                        l = row[sp[i]]
+                        tm[l] += pi[sp[i]]
+                        marks[l >> 6] |= np.uint64(1) << np.uint64(l & 63)
+                    # the classes with mass, from the worst: level, mass, mass strictly worse
+                    nm = 0
                     worse = 0.0
-                    ak = 0.0  # w a^k, the value of a class without mass (0 below all mass)
+                    for wd in range(nwords - 1, -1, -1):
+                        x = marks[wd]
+                        if x == 0:
+                            continue
+                        marks[wd] = 0
+                        nb = 0
+                        while x:  # the word's bits, lowest first, then taken highest first
+                            low = x & (~x + np.uint64(1))
+                            bits[nb] = DEBRUIJN[(low * DEBRUIJN_MUL) >> np.uint64(58)]
+                            nb += 1
+                            x ^= low
+                        for q in range(nb - 1, -1, -1):
+                            l = wd * 64 + bits[q]
+                            t = tm[l]
+                            tm[l] = 0.0
+                            cl[nm] = l
+                            ct[nm] = t
+                            ca[nm] = worse
+                            worse += t
+                            cs[nm] = worse
+                            nm += 1
+                    # their values and w (a + t)^k, the value of the classes without mass just
+                    # above each (vectorised blocks); then every class, by runs
+                    if nm <= 16:  # a few: scalar (the block calls cost more)
+                        for i in range(nm):
+                            cv[i] = w * class_payoff(ca[i], ct[i], k, top)
+                            ck[i] = w * ipow(cs[i], k, topk)
+                    for s0 in range(0, nm if nm > 16 else 0, BLOCK):
+                        s1 = min(nm, s0 + BLOCK)
+                        class_payoff_block(ca[s0:s1], ct[s0:s1], k, top, w, E[:s1 - s0],
+                                           p[:s1 - s0], cv[s0:s1])
+                        power_block(cs[s0:s1], k, topk, w, ck[s0:s1])
                     end = n
-                    i = s - 1
-                    while i >= 0:
-                        l = keys[i] // s
-                        j = i
-                        while j > 0 and keys[j - 1] // s == l:
-                            j -= 1
+                    ak = 0.0  # below all mass a = 0
+                    for i in range(nm):
+                        l = cl[i]
                         fill(val, l + 1, end, ak)
-                        t = 0.0
-                        for q in range(j, i + 1):
-                            t += pi[sp[keys[q] % s]]
-                        val[l] = w * class_payoff(worse, t, k, top)
-                        worse += t
-                        ak = w * ipow(worse, k, topk)
+                        val[l] = cv[i]
+                        ak = ck[i]
                         end = l
-                        i = j - 1
                     fill(val, 0, end, ak)
                 else:
                     if nl < 0:

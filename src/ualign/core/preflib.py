@@ -24,8 +24,8 @@ elsewhere (a label ``C:\\new``) stays literal. Only ``\\n`` separates lines (a t
 ``NUMBER VOTERS`` or ``NUMBER UNIQUE ORDERS``, the data lines must agree (a file cut at a line
 boundary is caught); ``ALTERNATIVE NAME`` numbers lie in ``1..n``, each given once. Names may
 repeat (labels are display names: ``Profile.restrict`` repeats a column's, and PrefLib's own
-tools read such files), so what :func:`write_preflib` writes reads back. Every error is a ``ValueError`` naming the file (``file:line:`` where a line is at
-fault).
+tools read such files), so what :func:`write_preflib` writes reads back. Every error is a
+``ValueError`` naming the file (``file:line:`` where a line is at fault).
 
 References: https://www.preflib.org/format
 """
