@@ -593,3 +593,14 @@ def test_class_derivatives_against_60_digits(k):
         got = class_derivatives(a, t, k, top_bit(k))
         for g, want, tol in zip(got, (f, fa, ft), (1e-13, 1e-13, 1e-7), strict=True):
             assert g == pytest.approx(float(want), rel=tol, abs=1e-300), (a, t, k)
+
+
+def test_solve_ualign_refuses_a_restricted_game_that_would_not_fit(monkeypatch):
+    """Issue 22: a size check names the allocation before it is made (never the OOM killer)."""
+    from ualign.core import checks
+
+    P = random_profile(0, 100, 400)
+    monkeypatch.setattr(checks, "MAX_BYTES", 20_000)
+    with pytest.raises(ValueError, match=r"the game restricted to 32 candidate responses "
+                                         r"\(400 users\) would need about .* GiB"):
+        solve_ualign(P, 4)
