@@ -1,30 +1,41 @@
-"""Speed of ``deviation_payoffs`` (issue 2): U user types x n responses, k samples.
+"""Speed of ``deviation_payoffs`` (issues 2, 22): U user types x n responses, k samples.
 
-Measured side by side in one run:
-- ``ualign``: the compiled O(U n) sweep over precomputed per-user orders (the per-profile sort
-  is timed separately, it is paid once);
-- ``numpy``: a straightforward vectorised NumPy evaluation of the same closed form (bincount of
-  class masses, reverse cumsum, the stable expm1/log1p form, gather, weighted sum);
-- ``stream``: a memory-stream floor, one pass that reads the same ``(U, n)`` order array;
-- distinct display (THEORY.md §9), same profile and policy: the compiled kernel against a
-  straightforward NumPy version of the strict-order form ``a^k + ½((a+p)^k - a^k)``;
-- ties: the profile's ranks grouped into level classes of ``--tie-class`` responses (the subset
-  form of a tie class's distinct payoff), both displays; and a smaller profile
-  (``--dp-users`` users) with classes of ``--dp-class`` responses, where the distinct kernel
-  runs the DP over draws used x distinct count.
+Measured side by side in one run, for each thread count in ``--threads``:
 
-The load average is printed before and after (the machine may be shared).
+- the memory-stream floor: one read of the ``(U, n)`` int16 level array (a compiled pass and
+  NumPy's ``sum``; the faster is the floor);
+- ``ualign``'s compiled sweep over the profile's levels (this checkout), on a dense policy
+  (Dirichlet(1), the engine benchmark), the uniform policy (where the solvers start) and a
+  sparse one (11 responses, an equilibrium's support);
+- the previous kernel (``core/_kernels.py`` at ``--old-commit``, read from git), which swept
+  per-user sorted orders (an int16 ``(U, n)`` array built once per profile; its build is not
+  timed), on the same policies;
+- distinct display (THEORY.md §9), dense policy, both kernels;
+- with ``--numpy``: a straightforward vectorised NumPy evaluation (``payoffs_numpy``).
+
+Wall and CPU seconds are the best of ``--repeat`` calls (CPU: the process's, all threads); the
+load average is printed before and after (the machine may be shared: compare ratios within one
+run). Agreement: largest relative difference between the kernels.
 
 Usage: python benchmarks/bench_payoffs.py [--users 100000] [--responses 1000] [--k 16]
+       [--threads 1,2] [--numpy] [--out benchmarks/results/payoffs_U100000_n1000.md]
+(U = 10^6 x n = 10^3: ``--users 1000000``, about 4.5 GB resident with the previous kernel's
+orders; ``--max-rss-gb`` stops the run above that.)
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import os
 import platform
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -32,15 +43,82 @@ import numpy as np
 import ualign
 from ualign.core import _kernels
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def watchdog(max_gb: float) -> None:
+    """Exit (status 99) as soon as the resident set passes ``max_gb`` GiB."""
+    def run():
+        while True:
+            with open("/proc/self/status") as f:
+                rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            if rss * 1024 > max_gb * 2**30:
+                os.write(2, f"resident set above {max_gb} GiB: stopping\n".encode())
+                os._exit(99)
+            time.sleep(0.05)
+    if os.path.exists("/proc/self/status"):
+        threading.Thread(target=run, daemon=True).start()
+
+
+def load_old_kernels(commit: str):
+    """``core/_kernels.py`` at ``commit`` as a module, or None without git."""
+    try:
+        src = subprocess.run(["git", "show", f"{commit}:src/ualign/core/_kernels.py"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = Path(tempfile.mkdtemp()) / "old_kernels.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("old_kernels", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["old_kernels"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@numba.njit(parallel=True, cache=True)
+def stream(levels, nchunks):
+    """One read of every entry (a sum), in parallel over blocks of rows."""
+    U, n = levels.shape
+    size = (U + nchunks - 1) // nchunks
+    acc = np.zeros(nchunks, dtype=np.int64)
+    for c in numba.prange(nchunks):
+        s = 0
+        for u in range(c * size, min(U, c * size + size)):
+            row = levels[u]
+            for y in range(n):
+                s += row[y]
+        acc[c] = s
+    return acc.sum()
+
 
 def best_of(fn, repeat):
-    times = []
-    out = None
+    """(best wall seconds, best CPU seconds, last result)."""
+    wall, cpu, out = [], [], None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return min(wall), min(cpu), out
+
+
+def strict_profile(U: int, n: int, seed: int) -> ualign.Profile:
+    """Uniformly random strict orders, built by row blocks in int16."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, (1 << 22) // n)
+    blocks = (np.argsort(rng.random((min(rows, U - s), n)), axis=1) for s in range(0, U, rows))
+    return ualign.Profile.from_blocks(U, n, blocks, "rankings")
+
+
+def sorted_orders(levels: np.ndarray) -> np.ndarray:
+    """The previous kernel's encoded per-user orders of strict levels (best first), by row
+    chunks, int16."""
+    out = np.empty_like(levels)
+    rows = max(1, (1 << 22) // levels.shape[1])
+    for s in range(0, levels.shape[0], rows):
+        out[s:s + rows] = np.argsort(levels[s:s + rows], axis=1)
+    return out
 
 
 def main():
@@ -50,85 +128,104 @@ def main():
     ap.add_argument("--k", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tie-class", type=int, default=2)
-    ap.add_argument("--dp-users", type=int, default=10_000)
-    ap.add_argument("--dp-class", type=int, default=20)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--old-commit", default="a912f89",
+                    help="the commit whose kernel is compared (the sorted-order sweep)")
+    ap.add_argument("--no-old", action="store_true")
+    ap.add_argument("--numpy", action="store_true", help="also time payoffs_numpy")
+    ap.add_argument("--max-rss-gb", type=float, default=10.0)
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    watchdog(args.max_rss_gb)
     load0 = os.getloadavg()
     U, n, k = args.users, args.responses, args.k
+    entries = U * n
     rng = np.random.default_rng(args.seed)
-    rankings = np.argsort(rng.random((U, n)), axis=1)
-    profile = ualign.Profile.from_rankings(rankings)
-    del rankings
-    pi = rng.dirichlet(np.ones(n))
+    t0 = time.perf_counter()
+    P = strict_profile(U, n, args.seed)
+    t_build = time.perf_counter() - t0
+    old = None if args.no_old else load_old_kernels(args.old_commit)
+    order = sorted_orders(P.levels) if old is not None else None
+    policies = {"dense (Dirichlet)": rng.dirichlet(np.ones(n))[None, :],
+                "uniform": np.full((1, n), 1.0 / n)}
+    sparse = np.zeros((1, n))
+    sparse[0, rng.choice(n, 11, replace=False)] = rng.dirichlet(np.ones(11))
+    policies["sparse (11 responses)"] = sparse
+    lv, w = P.levels, P.weights
 
-    t_sort, order = best_of(lambda: profile._sorted_orders, 1)
-    ualign.deviation_payoffs(profile, pi, k)  # compile / load the cached kernel
-    t_fast, L = best_of(lambda: ualign.deviation_payoffs(profile, pi, k), args.repeat)
-    t_np, L_np = best_of(lambda: _kernels.payoffs_numpy(profile.levels, profile.weights, pi, k),
-                         max(1, args.repeat - 1))
-    t_stream, _ = best_of(lambda: int(order.sum(dtype=np.int64)), args.repeat)
-    err = float(np.abs(L - L_np).max())
-
-    # distinct display, same profile and policy
-    ualign.deviation_payoffs(profile, pi, k, display="distinct")
-    t_dfast, Ld = best_of(lambda: ualign.deviation_payoffs(profile, pi, k, display="distinct"),
+    rows = []
+    agree = []
+    for T in [int(t) for t in args.threads.split(",")]:
+        numba.set_num_threads(T)
+        nc = 4 * T
+        stream(lv[:2], nc)
+        s_numba = best_of(lambda nc=nc: stream(lv, nc), args.repeat)
+        s_numpy = best_of(lambda: int(lv.sum(dtype=np.int64)), args.repeat)
+        floor = min(s_numba[0], s_numpy[0])
+        rows.append((T, "multiset", "memory-stream floor: compiled one-pass read", s_numba,
+                     floor))
+        rows.append((T, "multiset", "memory-stream floor: NumPy sum", s_numpy, floor))
+        for name, pi in policies.items():
+            _kernels.payoffs_kernel(lv[:2], w[:2], pi, k, nc)
+            new = best_of(lambda pi=pi, nc=nc: _kernels.payoffs_kernel(lv, w, pi, k, nc),
                           args.repeat)
-    t_dnp, Ld_np = best_of(lambda: _kernels.distinct_payoffs_numpy(profile.levels,
-                                                                   profile.weights, pi, k),
-                           max(1, args.repeat - 1))
-    derr = float(np.abs(Ld - Ld_np).max())
-
-    # ties: ranks grouped into classes of --tie-class responses
-    order_info = f"order array {order.dtype}, {order.nbytes / 2**20:.0f} MiB"
-    tied = ualign.Profile.from_levels(profile.levels // args.tie_class)
-    small = ualign.Profile.from_levels(profile.levels[:args.dp_users] // args.dp_class)
-    profile = order = None  # free the strict profile
-    t_tsort, _ = best_of(lambda: tied._sorted_orders, 1)
-    ualign.deviation_payoffs(tied, pi, k, display="distinct")
-    t_tm, _ = best_of(lambda: ualign.deviation_payoffs(tied, pi, k), args.repeat)
-    t_td, _ = best_of(lambda: ualign.deviation_payoffs(tied, pi, k, display="distinct"), 1)
-    tied = None
-    _ = small._sorted_orders
-    t_sm, _ = best_of(lambda: ualign.deviation_payoffs(small, pi, k), args.repeat)
-    t_sd, _ = best_of(lambda: ualign.deviation_payoffs(small, pi, k, display="distinct"), 1)
-    Us = small.n_users
+            rows.append((T, "multiset", f"ualign sweep over levels, {name}", new, floor))
+            if old is not None:
+                old.payoffs_kernel(order[:2], w[:2], pi, k, nc)
+                prev = best_of(lambda pi=pi, nc=nc: old.payoffs_kernel(order, w, pi, k, nc),
+                               args.repeat)
+                rows.append((T, "multiset", f"previous sorted-order sweep, {name}", prev,
+                             floor))
+                agree.append(float(np.abs(new[2] - prev[2]).max() / np.abs(prev[2]).max()))
+        pi = policies["dense (Dirichlet)"]
+        _kernels.distinct_payoffs_kernel(lv[:2], w[:2], pi, k, nc)
+        new = best_of(lambda pi=pi, nc=nc: _kernels.distinct_payoffs_kernel(lv, w, pi, k, nc),
+                      args.repeat)
+        rows.append((T, "distinct", "ualign sweep over levels, dense (Dirichlet)", new, floor))
+        if old is not None:
+            old.distinct_payoffs_kernel(order[:2], w[:2], pi, k, nc)
+            prev = best_of(lambda pi=pi, nc=nc: old.distinct_payoffs_kernel(order, w, pi, k, nc),
+                           args.repeat)
+            rows.append((T, "distinct", "previous sorted-order sweep, dense (Dirichlet)", prev,
+                         floor))
+            agree.append(float(np.abs(new[2] - prev[2]).max() / np.abs(prev[2]).max()))
+    numpy_row = None
+    if args.numpy:
+        pi = policies["dense (Dirichlet)"][0]
+        numpy_row = best_of(lambda: _kernels.payoffs_numpy(lv, w, pi, k), 1)
     load1 = os.getloadavg()
 
-    entries = U * n
     lines = [
-        f"deviation_payoffs benchmark — {datetime.date.today()}, "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"numba {numba.__version__} ({numba.get_num_threads()} threads), numpy {np.__version__}",
-        f"U = {U:,} user types x n = {n:,} responses, k = {k} ({order_info})",
-        f"load average (1, 5, 15 min): {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f} before, "
-        f"{load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f} after",
+        f"## deviation_payoffs, U = {U:,} x n = {n:,}, k = {k}",
         "",
-        "| display | profile | implementation | time (s) | entries/s | vs ualign |",
-        "|---|---|---|---:|---:|---:|",
-        f"| multiset | strict | ualign (compiled sweep) | {t_fast:.3f} | {entries / t_fast:.3g} "
-        "| 1.0x |",
-        f"| multiset | strict | straightforward NumPy | {t_np:.3f} | {entries / t_np:.3g} | "
-        f"{t_np / t_fast:.1f}x slower |",
-        f"| multiset | strict | memory-stream floor (one read of the order array) | "
-        f"{t_stream:.3f} | {entries / t_stream:.3g} | {t_fast / t_stream:.1f}x faster |",
-        f"| distinct | strict | ualign (compiled sweep) | {t_dfast:.3f} | "
-        f"{entries / t_dfast:.3g} | 1.0x |",
-        f"| distinct | strict | straightforward NumPy | {t_dnp:.3f} | {entries / t_dnp:.3g} | "
-        f"{t_dnp / t_dfast:.1f}x slower |",
-        f"| multiset | ties, classes of {args.tie_class} | ualign | {t_tm:.3f} | "
-        f"{entries / t_tm:.3g} | |",
-        f"| distinct | ties, classes of {args.tie_class} | ualign (subset form) | {t_td:.3f} | "
-        f"{entries / t_td:.3g} | {t_td / t_tm:.1f}x multiset |",
-        f"| multiset | U = {Us:,}, classes of {args.dp_class} | ualign | {t_sm:.3f} | "
-        f"{Us * n / t_sm:.3g} | |",
-        f"| distinct | U = {Us:,}, classes of {args.dp_class} | ualign (DP) | {t_sd:.3f} | "
-        f"{Us * n / t_sd:.3g} | {t_sd / t_sm:.1f}x multiset |",
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"numba {numba.__version__}, numpy {np.__version__}, ualign {ualign.__version__}; "
+        f"levels int16, {lv.nbytes / 2**20:,.0f} MiB (built in {t_build:.1f} s); previous "
+        f"kernel: {'not run' if old is None else args.old_commit}.",
+        f"Load average (1, 5, 15 min): {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f} before, "
+        f"{load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f} after.",
         "",
-        f"once per profile: per-user sort {t_sort:.2f} s (ties: {t_tsort:.2f} s); "
-        f"max |ualign - numpy| = {err:.1e} (multiset), {derr:.1e} (distinct)",
+        "| threads | display | implementation | wall (s) | CPU (s) | entries/s (wall) | "
+        "wall / floor |",
+        "|---:|---|---|---:|---:|---:|---:|",
     ]
-    print("\n".join(lines))
+    for T, disp, name, (wall, cpu, _), floor in rows:
+        lines.append(f"| {T} | {disp} | {name} | {wall:.3f} | {cpu:.3f} | {entries / wall:.3g} "
+                     f"| {wall / floor:.1f}x |")
+    if numpy_row is not None:
+        lines.append(f"| 1 | multiset | straightforward NumPy, dense (Dirichlet) | "
+                     f"{numpy_row[0]:.3f} | {numpy_row[1]:.3f} | {entries / numpy_row[0]:.3g} | "
+                     f"|")
+    if agree:
+        lines += ["", f"Largest relative difference, ualign vs the previous kernel: "
+                      f"{max(agree):.1e}."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path(args.out) if args.out else \
+        ROOT / "benchmarks" / "results" / f"payoffs_U{U}_n{n}.md"
+    out.write_text(text)
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

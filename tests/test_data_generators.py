@@ -265,3 +265,106 @@ def test_sampled_generators_give_valid_strict_profiles(n, users, phi, seed, grou
         M = mallows_mixture(n, users, phi, groups, seed=seed)
         np.testing.assert_allclose(np.bincount(M.groups, weights=M.weights, minlength=groups),
                                    1 / groups)
+
+
+# ------------------------------------------------------------------ scale (issue 22)
+def _mallows_reference(n, U, phi, centre, rng):
+    """The repeated-insertion sampler as first written (O(U n²) NumPy): the stream the compiled
+    sampler must reproduce exactly."""
+    pos = np.zeros((U, n), dtype=np.int64)
+    for i in range(1, n):
+        p = phi ** np.arange(i, -1, -1, dtype=float)
+        cdf = np.cumsum(p / p.sum())
+        cdf[-1] = 1.0
+        j = np.minimum(np.searchsorted(cdf, rng.random(U), side="right"), i)
+        head = pos[:, :i]
+        head += head >= j[:, None]
+        pos[:, i] = j
+    rankings = np.empty((U, n), dtype=np.int64)
+    np.put_along_axis(rankings, pos, np.broadcast_to(centre, (U, n)), axis=1)
+    return rankings
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.2, 0.7, 0.9, 0.93, 0.999, 1.0])
+@pytest.mark.parametrize("n", [1, 2, 7, 70])
+def test_mallows_compiled_sampler_reproduces_repeated_insertion(phi, n):
+    """Both slot finders (a walk from the top for φ <= 0.9, a Fenwick tree beyond) and the
+    O(1) position search give exactly the reference sampler's rankings."""
+    rng = np.random.default_rng(n)
+    centre = rng.permutation(n)
+    want = _mallows_reference(n, 40, phi, centre, np.random.default_rng(3))
+    got = mallows(n, 40, phi, center=centre, seed=3)
+    assert got == Profile.from_rankings(want, n_voters=40, meta=got.meta)
+
+
+def test_plackett_luce_mixture_groups_follow_their_strengths():
+    from ualign.data import plackett_luce_mixture
+
+    P = plackett_luce_mixture(4, 30000, 2, group_weights=[0.25, 0.75], seed=0)
+    assert P.n_voters == 30000 and P.groups is not None
+    np.testing.assert_allclose(np.bincount(P.groups, weights=P.weights), [0.25, 0.75])
+    strengths = [np.array(row.split(","), dtype=float) for row in P.meta["strengths"].split(";")]
+    for g in (0, 1):
+        rows = P.groups == g
+        first = np.argmin(P.levels[rows], axis=1)
+        share = np.bincount(first, weights=P.weights[rows], minlength=4) / P.weights[rows].sum()
+        # first choices follow the group's strengths (6-digit meta, 3 sigma of sampling noise)
+        np.testing.assert_allclose(share, strengths[g] / strengths[g].sum(), atol=0.02)
+    assert P == plackett_luce_mixture(4, 30000, 2, group_weights=[0.25, 0.75], seed=0)
+
+
+def test_pl_spec_groups():
+    from ualign.data import load_profile
+
+    P = load_profile("pl:n=6,users=50,groups=3,seed=1")
+    assert P.n_responses == 6 and len(P.group_names) == 3 and P.n_voters == 50
+    assert load_profile("pl:n=6,users=50,seed=1") == plackett_luce(6, 50, seed=1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: impartial_culture(300, 2000, seed=0),
+    lambda: mallows(300, 2000, 0.8, seed=0),
+    lambda: mallows(300, 2000, 0.95, seed=0),
+    lambda: mallows_mixture(300, 2000, 0.8, 4, seed=0),
+    lambda: plackett_luce(300, 2000, seed=0),
+    lambda: ideal_points(300, 2000, dim=2, noise=0.1, seed=0),
+])
+def test_sampled_profiles_are_built_at_about_their_size(make, monkeypatch):
+    """The generators build by row blocks in the level dtype (int16): peak traced memory stays
+    near the profile's size plus one block, not 64 bytes per entry."""
+    import tracemalloc
+
+    from ualign.core import profile as profile_mod
+    from ualign.data import generators as gen_mod
+
+    monkeypatch.setattr(profile_mod, "CHUNK_ENTRIES", 1 << 15)
+    monkeypatch.setattr(gen_mod, "CHUNK_ENTRIES", 1 << 15)
+    make()  # compile
+    tracemalloc.start()
+    P = make()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert P.levels.dtype == np.int16
+    size = 300 * 2000 * 2
+    assert peak <= 1.3 * size + 64 * (1 << 15) + 64 * 2000, (peak, size)
+
+
+def test_from_blocks_matches_the_whole_array_constructors():
+    rng = np.random.default_rng(0)
+    r = np.argsort(rng.random((50, 6)), axis=1)
+    lv = rng.integers(0, 3, (50, 6))
+    sc = np.where(rng.random((50, 6)) < 0.2, np.nan, rng.random((50, 6)).round(1))
+    assert Profile.from_blocks(50, 6, [r[:20], r[20:]]) == Profile.from_rankings(r)
+    assert Profile.from_blocks(50, 6, iter([lv[:1], lv[1:]]), "levels") == \
+        Profile.from_levels(lv)
+    assert Profile.from_blocks(50, 6, [sc], "scores") == Profile.from_scores(sc)
+    with pytest.raises(ValueError, match="blocks hold 20 rows, expected n_users = 50"):
+        Profile.from_blocks(50, 6, [r[:20]])
+    with pytest.raises(ValueError, match=r"blocks\[1\] must have shape \(rows, 6\)"):
+        Profile.from_blocks(50, 6, [r[:20], r[20:, :5]])
+    with pytest.raises(ValueError, match="more than n_users"):
+        Profile.from_blocks(10, 6, [r])
+    with pytest.raises(ValueError, match="rankings row 20 must be a permutation"):
+        Profile.from_blocks(50, 6, [r[:20], np.zeros((30, 6), int)])
+    with pytest.raises(ValueError, match="form must be one of"):
+        Profile.from_blocks(50, 6, [r], "ranks")

@@ -163,6 +163,18 @@ def test_raw_votes_find_group_id_by_name(tmp_path):
     np.testing.assert_array_equal(pv.votes, [[1, -1], [np.nan, 0]])
 
 
+def test_header_text_in_errors_is_escaped(tmp_path):
+    """Issue 22: a comments.csv header with a quoted newline: the missing-column error is one
+    line (the header's newline escaped by the library)."""
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "comments.csv").write_text('"comment\nid",moderated,comment-body\n0,1,a\n')
+    (folder / "participants-votes.csv").write_text("participant,group-id,n-votes,0\n4,1,1,1\n")
+    with pytest.raises(ValueError) as e:
+        read_polis(folder)
+    assert "\n" not in str(e.value) and "comment\\x0aid" in str(e.value)
+
+
 # ------------------------------------------------------------------ the real conversations
 def _independent(folder: Path, min_votes: int):
     """Kept statement ids, kept participants' raw levels (agree 0, pass 1, disagree 2,

@@ -125,3 +125,10 @@ def test_a_name_too_long_for_a_path_is_no_file(spec):
     OSError (errno 36) from ``Path.exists``; it is now no file, and not a spec either."""
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         load_profile(spec)
+
+
+def test_error_messages_escape_newlines_from_input():
+    """Issue 22: user text in the library's errors is escaped (one line), not only in the CLI."""
+    with pytest.raises(FileNotFoundError) as e:
+        load_profile("foo\nbar")
+    assert "\n" not in str(e.value) and "foo\\x0abar" in str(e.value)

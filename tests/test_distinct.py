@@ -318,10 +318,8 @@ def test_tie_class_subset_form_equals_dp(k, size):
     rng = np.random.default_rng(k * 10 + size)
     masses = rng.dirichlet(np.ones(size + 1))[:size] * 0.9
     a = 1.0 - masses.sum() - 0.05
-    pi = np.append(masses, 1.0 - masses.sum())
     cnt = np.zeros(k + 1)
-    _kernels.class_distinct_counts(np.arange(size), pi, a, k, _kernels.binomials(k),
-                                   np.zeros((k + 1, k + 1)), np.zeros(k + 1), cnt)
+    _kernels.class_distinct_counts(masses, a, k, np.zeros(k + 1), cnt)
     dp = float(cnt @ (1.0 / (1.0 + np.arange(k + 1))))
     sub = _kernels.class_distinct_payoff_subsets(masses, a, k, _kernels.top_bit(k),
                                                  np.zeros(1 << size), np.zeros(size + 1))

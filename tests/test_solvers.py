@@ -380,9 +380,8 @@ def test_jacobian_matches_finite_differences(k):
     rng = np.random.default_rng(k)
     P = Profile.from_levels(rng.integers(0, 4, (30, 7)), rng.random(30))
     C = np.array([0, 2, 3, 5, 6])
-    pos = -np.ones(7, dtype=np.int64)
-    pos[C] = np.arange(C.size)
-    sub = _kernels.suborder(P._sorted_orders, pos, C.size)
+    sub = np.empty((P.n_users, C.size), dtype=P.levels.dtype)
+    _kernels.restrict_levels(P.levels, C, sub, 2)
     p = rng.random(C.size)
     p /= p.sum()
     nodes, wq = _kernels.gauss_nodes(k)
@@ -487,12 +486,112 @@ def test_rlhf_on_agh_tie_mass_rounding_is_not_a_negative_win():
 
 @pytest.mark.parametrize("U, n, k", [(3, 4000, 4), (130, 5904, 16)])
 def test_auto_few_users_many_responses_starts_small_and_certifies(U, n, k):
-    """Issue 12, item 22: with few user types the first candidate set is max(32, min(n/8, 16U))
-    (48 at U = 3, not n/8 = 500, whose first restricted solve was the whole cost), and the
-    answer is certified on all n responses; the U = 130, n = 5,904 shape is the PrefLib file's."""
+    """Issue 12, item 22: with few user types the first candidate set is small (issue 22: at
+    most max(32, ⌈√n⌉); 48 at U = 3, 77 at n = 5,904, not n/8 = 500 or 738, whose first
+    restricted solve was the whole cost), and the answer is certified on all n responses; the
+    U = 130, n = 5,904 shape is the PrefLib file's."""
     rng = np.random.default_rng(0)
     P = Profile.from_rankings(np.array([rng.permutation(n) for _ in range(U)]))
     res = ualign.solve_ualign(P, k, method="auto", tol=1e-9)
-    assert res.diagnostics.candidate_sizes[0] == max(32, min(n // 8, 16 * U))
+    assert res.diagnostics.candidate_sizes[0] == max(32, min(n // 8, 16 * U,
+                                                             int(np.ceil(np.sqrt(n)))))
     assert res.converged
     assert exploitability(P, res.policy, k) <= 1e-9
+
+
+def test_worst_opponent_lower_bound_never_crosses_the_value():
+    """Issue 22: at an equilibrium the bound 1 - ℓ max L and the worst single response's win
+    rate coincide mathematically (ℓ = 1), and rounding put the bound above the value (16 of
+    600 random cases, by up to 2.2e-16); rounded outward, lower_bound <= value exactly."""
+    from ualign.data.generators import random_profile
+
+    for seed in range(150):
+        rng = np.random.default_rng(seed)
+        n, U, k = int(rng.integers(2, 7)), int(rng.integers(1, 8)), int(rng.integers(1, 6))
+        P = random_profile(rng, n, U, n_levels=None if seed % 2 else 3)
+        pi = solve_ualign(P, k).policy
+        for ell in (1, 2):
+            w = worst_opponent(P, pi, k, ell)
+            assert w.lower_bound <= w.value
+            assert w.value - w.lower_bound <= (1e-12 if ell == 1 else 1.0)
+
+
+def test_bradley_terry_cg_path_matches_dense_path(monkeypatch):
+    """Issue 22: beyond DIRECT_MAX responses each Newton step is preconditioned CG (a 5,904-item
+    fit took 162 s with dense solves); it reaches the dense path's rewards."""
+    from ualign.solvers import rlhf
+
+    rng = np.random.default_rng(0)
+    P = random_profile(rng, 60, 40, n_levels=8)
+    Pm = P.pairwise_preferences()
+    W = Pm + 0.5 * np.clip(1.0 - Pm - Pm.T, 0.0, None)
+    dense = rlhf.fit_bradley_terry(W)
+    monkeypatch.setattr(rlhf, "DIRECT_MAX", 10)
+    cg = rlhf.fit_bradley_terry(W)
+    assert dense.converged and cg.converged
+    np.testing.assert_allclose(cg.rewards, dense.rewards, atol=1e-10)
+
+
+def test_solve_rlhf_time_limit_stops_with_a_warning(monkeypatch):
+    from ualign.solvers import _talk, rlhf
+
+    P = random_profile(np.random.default_rng(1), 30, 20)
+    clock = iter(np.arange(0.0, 1e6, 10.0))  # every reading 10 s later than the last
+    monkeypatch.setattr(rlhf.time, "perf_counter", lambda: float(next(clock)))
+    with pytest.warns(_talk.StoppedEarlyWarning, match="time_limit"):
+        r = solve_rlhf(P, time_limit=5.0)
+    assert not r.converged and np.isclose(r.policy.sum(), 1.0)
+
+
+def test_maximal_lottery_column_generation_matches_one_lp(monkeypatch):
+    """Issue 22: beyond DIRECT_MAX responses the maximal lottery is found by column generation
+    (one LP over 5,904 columns took 285 s and 4.5 GB); with an odd number of voters and strict
+    orders it is unique, so both paths return the same lottery."""
+    from ualign.solvers import nlhf
+
+    rng = np.random.default_rng(3)
+    P = Profile.from_rankings(np.array([rng.permutation(120) for _ in range(51)]))
+    M = P.margins()
+    one = nlhf.maximal_lottery(M)
+    monkeypatch.setattr(nlhf, "DIRECT_MAX", 10)
+    cg = nlhf.maximal_lottery(M)
+    np.testing.assert_allclose(cg, one, atol=1e-9)
+    assert exploitability(P, cg, 1) <= 1e-9
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 16, 1000])
+def test_class_derivatives_against_60_digits(k):
+    """f, ∂f/∂a, ∂f/∂t of f = ∫(a + s t)^k ds (the Jacobian's per-class terms, held to float32
+    accuracy: the Jacobian is float32) across regimes: t << a (the expansion), t ~ a (the
+    homogeneity form), a = 0, t = 0."""
+    mpmath = pytest.importorskip("mpmath")
+    from ualign.core._kernels import top_bit
+    from ualign.solvers._kernels import class_derivatives
+
+    for a, t in [(0.5, 0.3), (0.9, 1e-9), (0.3, 1e-5), (0.0, 0.4), (0.7, 0.0), (0.0, 0.0),
+                 (1e-3, 0.5), (0.6, 0.4)]:
+        with mpmath.workdps(80):  # closed forms (cancellation is harmless at 80 digits)
+            A, T = mpmath.mpf(a), mpmath.mpf(t)
+            if t == 0:
+                f = A ** k
+                fa = k * A ** (k - 1) if k > 1 or a > 0 else mpmath.mpf(1)
+                ft = fa / 2
+            else:
+                S = A + T
+                f = (S ** (k + 1) - A ** (k + 1)) / ((k + 1) * T)
+                fa = (S ** k - A ** k) / T
+                ft = ((k + 1) * S ** k * T - (S ** (k + 1) - A ** (k + 1))) / ((k + 1) * T ** 2)
+        got = class_derivatives(a, t, k, top_bit(k))
+        for g, want, tol in zip(got, (f, fa, ft), (1e-13, 1e-13, 1e-7), strict=True):
+            assert g == pytest.approx(float(want), rel=tol, abs=1e-300), (a, t, k)
+
+
+def test_solve_ualign_refuses_a_restricted_game_that_would_not_fit(monkeypatch):
+    """Issue 22: a size check names the allocation before it is made (never the OOM killer)."""
+    from ualign.core import checks
+
+    P = random_profile(0, 100, 400)
+    monkeypatch.setattr(checks, "MAX_BYTES", 20_000)
+    with pytest.raises(ValueError, match=r"the game restricted to 32 candidate responses "
+                                         r"\(400 users\) would need about .* GiB"):
+        solve_ualign(P, 4)

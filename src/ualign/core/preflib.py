@@ -22,9 +22,10 @@ elsewhere (a label ``C:\\new``) stays literal. Only ``\\n`` separates lines (a t
 
 **Checks.** Counts are positive integers at most 2**53 (exact as floats); when the header gives
 ``NUMBER VOTERS`` or ``NUMBER UNIQUE ORDERS``, the data lines must agree (a file cut at a line
-boundary is caught); ``ALTERNATIVE NAME`` numbers lie in ``1..n``, each given once, names
-distinct. Every error is a ``ValueError`` naming the file (``file:line:`` where a line is at
-fault).
+boundary is caught); ``ALTERNATIVE NAME`` numbers lie in ``1..n``, each given once. Names may
+repeat (labels are display names: ``Profile.restrict`` repeats a column's, and PrefLib's own
+tools read such files), so what :func:`write_preflib` writes reads back. Every error is a
+``ValueError`` naming the file (``file:line:`` where a line is at fault).
 
 References: https://www.preflib.org/format
 """
@@ -282,14 +283,9 @@ def _number_of_alternatives(meta, meta_line, names, name_line, path, lineno) -> 
     else:
         raise ValueError(f"{path}:{lineno}: data before the header says how many alternatives "
                          f"there are (NUMBER ALTERNATIVES or ALTERNATIVE NAME lines)")
-    first: dict[str, int] = {}
     for a in sorted(names):
         if not 1 <= a <= n:
             raise ValueError(f"{path}:{name_line[a]}: ALTERNATIVE NAME {a} is outside 1..{n}")
-        if names[a] in first:
-            raise ValueError(f"{path}:{name_line[a]}: alternatives {first[names[a]]} and {a} "
-                             f"have the same name {names[a]!r}")
-        first[names[a]] = a
     return n
 
 

@@ -18,14 +18,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ualign.core import _kernels
+from ualign.core._threads import is_small
 from ualign.core.checks import (
     _finite,
     as_real_array,
     check_response,
+    check_size,
     check_weights,
     register_profile_type,
 )
-from ualign.core._threads import is_small
 
 CHUNK_ENTRIES = 1 << 22  # (user, response) entries per row chunk of the constructor's passes
 
@@ -58,7 +59,8 @@ def _dense_levels(levels: np.ndarray, dtype=np.int64) -> np.ndarray:
     return out
 
 
-def _level_dtype(n: int):
+def level_dtype(n: int):
+    """The dtype of a profile's levels over ``n`` responses: int16 below 2^15, else int32."""
     return np.int16 if n < 2**15 else np.int32
 
 
@@ -133,6 +135,79 @@ def _rank_rows(r: np.ndarray, out: np.ndarray, start: int) -> None:
         row = int(bad[0])
         raise ValueError(f"rankings row {row + start} must be a permutation of 0..{n - 1}, "
                          f"got {r[row].tolist()}")
+
+
+def _rankings_into(r, out: np.ndarray, start: int) -> None:
+    """Levels of strict rankings (best first) into ``out`` (rows from ``start``)."""
+    r = _ranking_ints(r)
+    _rank_rows(r, out, start)
+
+
+def _ranking_ints(r: np.ndarray) -> np.ndarray:
+    """Rankings as integers: integer arrays as given, whole floats cast, anything else raises."""
+    if r.dtype.kind in "iu":
+        return r
+    if r.dtype.kind == "f" and np.all(np.isfinite(r)) and np.all(r == np.round(r)):
+        return r.astype(np.int64)
+    raise ValueError(f"rankings must hold integer response indices, got dtype {r.dtype}")
+
+
+def _levels_into(lv, out: np.ndarray, start: int) -> None:
+    """Dense levels of integer levels into ``out`` (rows from ``start``), checked."""
+    if lv.dtype.kind not in "iufb":
+        raise ValueError(f"levels must be integers, got dtype {lv.dtype}")
+    _check_level_rows(lv, start)
+    out[:] = _dense_rows(lv)
+
+
+def _scores_into(s, out: np.ndarray, start: int) -> None:
+    """Dense levels of utilities (higher is better, NaN unranked) into ``out``."""
+    if np.any(np.isinf(s)):
+        r, c = np.argwhere(np.isinf(s))[0]
+        raise ValueError(f"scores must be finite or NaN, got {s[r, c]} at row {r + start}, "
+                         f"column {c}")
+    out[:] = _dense_rows(np.where(np.isnan(s), np.inf, -s))
+
+
+_BLOCK_CONVERTERS = {"rankings": _rankings_into, "levels": _levels_into, "scores": _scores_into}
+BLOCK_FORMS = tuple(_BLOCK_CONVERTERS)
+
+
+def levels_from_blocks(n_users: int, n_responses: int, blocks, form: str = "rankings"
+                       ) -> np.ndarray:
+    """The dense ``(n_users, n_responses)`` levels, in ``level_dtype(n_responses)``, of the
+    consecutive row blocks ``blocks`` of ``form`` (see ``Profile.from_blocks``), converted
+    block by block (each in row chunks of about ``CHUNK_ENTRIES`` entries)."""
+    U = _check_count(n_users, "n_users")
+    n = _check_count(n_responses, "n_responses")
+    if form not in BLOCK_FORMS:
+        raise ValueError(f"form must be one of {', '.join(BLOCK_FORMS)}, got {form!r}")
+    check_size(U * n * np.dtype(level_dtype(n)).itemsize, f"a profile of {U} users x {n} "
+               "responses")
+    levels = np.empty((U, n), dtype=level_dtype(n))
+    start = 0
+    for i, block in enumerate(blocks):
+        b = np.asarray(block) if form != "scores" else as_real_array(block, f"blocks[{i}]")
+        if b.ndim != 2 or b.shape[1] != n:
+            raise ValueError(f"blocks[{i}] must have shape (rows, {n}), got {b.shape}")
+        stop = start + b.shape[0]
+        if stop > U:
+            raise ValueError(f"blocks hold more than n_users = {U} rows (block {i} ends at row "
+                             f"{stop})")
+        for rows in _row_chunks(b.shape[0], n):
+            part = b[rows]
+            first = start + rows.start
+            _BLOCK_CONVERTERS[form](part, levels[first:first + part.shape[0]], first)
+        start = stop
+    if start != U:
+        raise ValueError(f"blocks hold {start} rows, expected n_users = {U}")
+    return levels
+
+
+def _check_count(x, name: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {x!r}")
+    return int(x)
 
 
 def _check_labels(labels, n: int) -> tuple[str, ...] | None:
@@ -260,8 +335,8 @@ class Profile:
         labels = _check_labels(self.labels, n)
         groups = _check_groups(self.groups, _check_names(self.group_names, "group_names"), U)
         n_ranked = _check_n_ranked(self.n_ranked, U, n)
-        if not (owned and lv.dtype == _level_dtype(n)):
-            lv = _dense_levels(lv, _level_dtype(n))  # the one copy: the caller's array is theirs
+        if not (owned and lv.dtype == level_dtype(n)):
+            lv = _dense_levels(lv, level_dtype(n))  # the one copy: the caller's array is theirs
         lv, w, groups, n_ranked = _merge(lv, w, groups, n_ranked)
         for arr in (lv, w, groups, n_ranked):
             if arr is not None:
@@ -302,15 +377,24 @@ class Profile:
             raise ValueError(f"rankings must be a 2-d array (U users, n responses), got shape "
                              f"{r.shape}")
         U, n = r.shape
-        if r.dtype.kind not in "iu":
-            if r.dtype.kind == "f" and np.all(np.isfinite(r)) and np.all(r == np.round(r)):
-                r = r.astype(np.int64)
-            else:
-                raise ValueError(f"rankings must hold integer response indices, got dtype "
-                                 f"{r.dtype}")
-        levels = np.empty((U, n), dtype=_level_dtype(n))
+        r = _ranking_ints(r)
+        levels = np.empty((U, n), dtype=level_dtype(n))
         for rows in _row_chunks(U, n):
             _rank_rows(r[rows], levels[rows], rows.start)
+        return cls._from_dense(levels, weights, **kwargs)
+
+    @classmethod
+    def from_blocks(cls, n_users: int, n_responses: int, blocks, form: str = "rankings",
+                    weights=None, **kwargs) -> Profile:
+        """Profile built block by block: ``blocks`` yields consecutive row blocks
+        ``(rows, n_responses)`` of ``form`` ``"rankings"`` (strict, best first, as
+        :meth:`from_rankings`), ``"levels"`` (as :meth:`from_levels`) or ``"scores"`` (as
+        :meth:`from_scores`), ``n_users`` rows in all. Each block is converted into the
+        profile's level dtype (int16 below 2^15 responses) as it arrives, so a profile is built
+        at the memory of the profile plus one block (how the generators build large ones).
+        Weights default to uniform over rows; extra keyword arguments are the dataclass
+        fields."""
+        levels = levels_from_blocks(n_users, n_responses, blocks, form)
         return cls._from_dense(levels, weights, **kwargs)
 
     @classmethod
@@ -334,7 +418,7 @@ class Profile:
                              f"column {c}")
         nan = np.isnan(s)
         key = np.where(nan, np.inf, -s)
-        levels = _dense_levels(key, _level_dtype(s.shape[1]))
+        levels = _dense_levels(key, level_dtype(s.shape[1]))
         return cls._from_dense(levels, weights, **kwargs)
 
     # ------------------------------------------------------------------ views
@@ -359,19 +443,6 @@ class Profile:
         """The name of response ``y`` (its index as a string when there are no labels)."""
         y = check_response(y, self.n_responses, "y")
         return self.labels[y] if self.labels is not None else str(y)
-
-    @functools.cached_property
-    def _sorted_orders(self) -> np.ndarray:
-        """Per-user order, best first, with ties encoded: entry ``y >= 0`` starts a new level
-        class, entry ``~y`` (``-y-1``) is tied with the previous entry. ``(U, n)``, int16 when
-        n < 2**15. Computed once per profile; the payoff kernels read only this array."""
-        order = np.argsort(self.levels, axis=1, kind="stable")
-        srt = np.take_along_axis(self.levels, order, axis=1)
-        tied = np.zeros(order.shape, dtype=bool)
-        tied[:, 1:] = srt[:, 1:] == srt[:, :-1]
-        enc = np.where(tied, ~order, order).astype(_level_dtype(self.n_responses + 1))
-        enc.setflags(write=False)
-        return enc
 
     def pairwise_preferences(self) -> np.ndarray:
         """``P[y, z]`` = share of users strictly preferring ``y`` to ``z``. ``(n, n)``.

@@ -21,7 +21,6 @@ Functions take plain arrays: ``levels (U, n)`` dense int levels, ``weights (U,)`
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln, xlogy
 
 from ualign.core import _kernels
 from ualign.core.checks import check_size
@@ -34,29 +33,23 @@ __all__ = ["best_copies", "check_sets", "class_masses", "copy_counts", "policy_w
 # Bytes one block of ``set_shares`` may hold per (user, set, draw-count) array: the sets are
 # handled in blocks of at most BLOCK_BYTES // (8 U (ℓ+1)) (at least one set).
 BLOCK_BYTES = 1 << 25
-# Up to this ℓ the binomial terms are formed as C(ℓ,j) r^j B^(ℓ-j) (C(ℓ,j) is finite below
-# ℓ = 1030); beyond, in log space.
-_DIRECT_ELL = 1000
-
-
-def _log_binom(n, m):
-    return gammaln(n + 1) - gammaln(m + 1) - gammaln(n - m + 1)
 
 
 def binomial_terms(r, B, ell: int) -> np.ndarray:
     """``C(ℓ,j) r^j B^(ℓ-j)`` for ``j = 0..ℓ``: ``(..., ℓ+1)`` for ``r, B`` of shape ``(...)``.
 
-    For ℓ <= 1000 the product form (C(ℓ, j) overflows from ℓ = 1030 on); beyond, each term is
-    ``exp(log C(ℓ,j) + j log r + (ℓ-j) log B)`` (``0 log 0 = 0``), which neither overflows nor
-    loses terms to an underflowing factor.
+    Formed as ``(r + B)^ℓ`` times the binomial pmf of odds ``r/B``, the ratios
+    ``(ℓ-j)/(j+1) · r/B`` multiplied outward from the mode (``_kernels.binomial_rows``): no
+    ``C(ℓ, j)`` (infinite in floating point from ℓ = 1030 on) and no logarithm, so the terms
+    keep full relative precision at every ℓ up to ``MAX_SAMPLES``.
     """
-    j = np.arange(ell + 1)
-    r = np.asarray(r, dtype=float)[..., None]
-    B = np.asarray(B, dtype=float)[..., None]
-    if ell <= _DIRECT_ELL:
-        return np.exp(_log_binom(ell, j)) * r ** j * B ** (ell - j)
-    with np.errstate(divide="ignore"):
-        return np.exp(_log_binom(ell, j) + xlogy(j, r) + xlogy(ell - j, B))
+    r = np.asarray(r, dtype=float)
+    B = np.asarray(B, dtype=float)
+    shape = np.broadcast_shapes(r.shape, B.shape)
+    out = np.empty((int(np.prod(shape)), ell + 1))
+    _kernels.binomial_rows(np.ascontiguousarray(np.broadcast_to(r, shape)).ravel(),
+                           np.ascontiguousarray(np.broadcast_to(B, shape)).ravel(), ell, out)
+    return out.reshape(*shape, ell + 1)
 
 
 def check_sets(sets, n: int, name: str = "sets") -> np.ndarray:
@@ -107,14 +100,13 @@ def class_masses(levels, p):
     return t, worse
 
 
-def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> np.ndarray:
+def copy_counts(levels, p, ell: int, display: str = "multiset") -> np.ndarray:
     """``D[u, l, j]``: P(none of ℓ i.i.d. draws of ``p`` is strictly better than level l of user
     u, and j copies sit at level l). ``(U, n, ℓ+1)``.
 
     multiset: ``C(ℓ,j) t^j worse^(ℓ-j)`` (draws counted); distinct: distinct responses counted,
     by the DP of ``_kernels.class_distinct_counts`` (O(|T| ℓ² min(|T|, ℓ)) per user and class).
-    For ℓ = 1 both are ``(worse, t)``. ``order`` is the profile's encoded order
-    (``Profile._sorted_orders``), computed here if not given.
+    For ℓ = 1 both are ``(worse, t)``.
 
     Examples:
       Two draws of a policy uniform over a tie class {1, 2} below response 0: the multiset
@@ -130,14 +122,7 @@ def copy_counts(levels, p, ell: int, display: str = "multiset", order=None) -> n
     check_size(8 * U * n * (ell + 1) * 2, f"the copy counts of {U} users x {n} responses x "
                f"{ell + 1} draw counts")
     if display_spec(display).merges and ell > 1:
-        lv = np.asarray(levels)
-        if order is None:
-            srt_order = np.argsort(lv, axis=1, kind="stable")
-            srt = np.take_along_axis(lv, srt_order, axis=1)
-            tied = np.zeros(srt.shape, dtype=bool)
-            tied[:, 1:] = srt[:, 1:] == srt[:, :-1]
-            order = np.where(tied, ~srt_order, srt_order)
-        return _kernels.distinct_counts(np.ascontiguousarray(order), np.ascontiguousarray(lv),
+        return _kernels.distinct_counts(np.ascontiguousarray(levels),
                                         np.ascontiguousarray(p, dtype=float), ell)
     t, worse = class_masses(levels, p)
     return binomial_terms(t, worse, ell)
@@ -172,7 +157,7 @@ def best_copies(levels, sets, display: str = "multiset"):
 
 
 def set_shares(levels, weights, sets, opponent, ell: int = 1, display: str = "multiset",
-               chunk: int | None = None, order=None) -> np.ndarray:
+               chunk: int | None = None) -> np.ndarray:
     """``P(pick from S)`` for each row S of ``sets`` against ℓ i.i.d. draws of the distribution
     ``opponent``, averaged over users: ``(m,)``.
 
@@ -201,7 +186,7 @@ def set_shares(levels, weights, sets, opponent, ell: int = 1, display: str = "mu
     j = np.arange(ell + 1)
     merged = display_spec(display).merges and ell > 1
     if merged:
-        D = copy_counts(levels, opponent, ell, display, order)  # (U, n, ℓ+1)
+        D = copy_counts(levels, opponent, ell, display)  # (U, n, ℓ+1)
     else:  # gathered per block: (U, n) masses instead of (U, n, ℓ+1) counts
         r, B = class_masses(levels, opponent)
     out = np.empty(m)

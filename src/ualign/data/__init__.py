@@ -15,6 +15,7 @@ from ualign.data.generators import (
     mixture,
     nlhf_collapse,
     plackett_luce,
+    plackett_luce_mixture,
 )
 from ualign.data.polis import (
     POLIS_ATTRIBUTION,
@@ -42,6 +43,7 @@ __all__ = [
     "nlhf_collapse",
     "parse_spec",
     "plackett_luce",
+    "plackett_luce_mixture",
     "read_polis",
     "read_polis_votes",
     "statement_ids",

@@ -5,6 +5,11 @@ never touches NumPy's global RNG; the same seed gives the same profile. Profiles
 orders (``Profile`` sums their weights), so ``n_users`` of a sampled profile is the number of
 *distinct* orders; ``n_voters`` keeps the number of sampled users.
 
+Sampled profiles are built by row blocks straight into the profile's level dtype (int16 below
+2^15 responses; ``Profile.from_blocks``): building one needs about the profile's size plus one
+block of about ``CHUNK_ENTRIES`` entries (Mallows draws column by column, into the final array
+itself), never a 64-bit copy of the whole profile.
+
 References: shared/spec/THEORY.md §1 (profiles), §6 (NLHF collapse, impartial culture,
 Condorcet cycle).
 """
@@ -16,10 +21,11 @@ import math
 import numbers
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
 from ualign.core.checks import check_size, check_user_weights
-from ualign.core.profile import Profile
+from ualign.core.profile import CHUNK_ENTRIES, Profile, level_dtype, levels_from_blocks
 
 __all__ = [
     "EXACT_MAX_N",
@@ -32,6 +38,7 @@ __all__ = [
     "mixture",
     "nlhf_collapse",
     "plackett_luce",
+    "plackett_luce_mixture",
     "random_profile",
 ]
 
@@ -62,9 +69,18 @@ def _int(value, name: str, minimum: int) -> int:
 
 
 def _check_size(U: int, n: int, who: str, extra: int = 0) -> None:
-    """Before sampling U users over n responses: about 64 bytes per (user, response) entry
-    (the sampled orders, their positions and the Profile's working copies) plus ``extra``."""
-    check_size(64 * U * n + extra, f"{who} with {U} users x {n} responses")
+    """Before sampling U users over n responses: the profile in its level dtype, one block of
+    work arrays (about 40 bytes per entry of a block of ``CHUNK_ENTRIES``) and the profile's
+    per-row bookkeeping (about 48 bytes per row), plus ``extra``."""
+    block = 40 * min(U * n, CHUNK_ENTRIES)
+    check_size(U * n * np.dtype(level_dtype(n)).itemsize + block + 48 * U + extra,
+               f"{who} with {U} users x {n} responses")
+
+
+def _blocks(U: int, n: int):
+    """Row slices of at most about ``CHUNK_ENTRIES`` entries covering ``0..U``."""
+    rows = max(1, CHUNK_ENTRIES // max(n, 1))
+    return [slice(s, min(U, s + rows)) for s in range(0, U, rows)]
 
 
 def _float(value, name: str, lo: float, hi: float) -> float:
@@ -114,9 +130,10 @@ def impartial_culture(n: int, n_users: int | None = None, seed=None) -> Profile:
     U = _int(n_users, "n_users", 1)
     _check_size(U, n, "impartial_culture")
     rng = _rng(seed)
-    rankings = rng.permuted(np.tile(np.arange(n), (U, 1)), axis=1)
-    return Profile.from_rankings(rankings, n_voters=U,
-                                 meta={"generator": f"impartial_culture(n={n}, n_users={U})"})
+    blocks = (rng.permuted(np.tile(np.arange(n), (r.stop - r.start, 1)), axis=1)
+              for r in _blocks(U, n))
+    return Profile.from_blocks(U, n, blocks, "rankings", n_voters=U,
+                               meta={"generator": f"impartial_culture(n={n}, n_users={U})"})
 
 
 def _kendall_to_identity(rankings: np.ndarray) -> np.ndarray:
@@ -169,20 +186,111 @@ def mallows(n: int, n_users: int | None, phi: float, center=None, seed=None) -> 
                                      meta={"generator": gen})
     U = _int(n_users, "n_users", 1)
     rng = _rng(seed)
-    # pos[u, i]: position of the centre's i-th item in user u's ranking (positions 0..i-1 used)
-    pos = np.zeros((U, n), dtype=np.int64)
-    for i in range(1, n):
-        p = phi ** np.arange(i, -1, -1, dtype=float)        # j = 0..i  ->  φ^{i-j}
-        cdf = np.cumsum(p / p.sum())
-        cdf[-1] = 1.0
-        j = np.searchsorted(cdf, rng.random(U), side="right")
-        j = np.minimum(j, i)
-        head = pos[:, :i]
-        head += head >= j[:, None]
-        pos[:, i] = j
-    rankings = np.empty((U, n), dtype=np.int64)
-    np.put_along_axis(rankings, pos, np.broadcast_to(centre, (U, n)), axis=1)
-    return Profile.from_rankings(rankings, n_voters=U, meta={"generator": gen})
+    levels = np.empty((U, n), dtype=level_dtype(n))
+    _mallows_into(levels, phi, centre, rng)
+    return Profile._from_dense(levels, None, n_voters=U, meta={"generator": gen})
+
+
+def _mallows_into(levels: np.ndarray, phi: float, centre: np.ndarray, rng) -> None:
+    """Mallows samples into ``levels (U, n)`` (every row), by repeated insertion: the insertion
+    position ``j`` of the centre's i-th item is drawn for all U users, column by column
+    (``rng.random(U)`` inverted through the cdf of ``φ^{i-j}``, exactly as a search of that
+    cdf), stored in ``levels`` itself, and each row is then turned into levels in place
+    (``_insertion_levels``): O(U) extra memory."""
+    U, n = levels.shape
+    levels[:, 0] = 0
+    powers = phi ** np.arange(n, dtype=float)   # φ^0, φ^1, ...: the cdfs' terms, reversed
+    cols = max(1, min(64, CHUNK_ENTRIES // (8 * max(U, 1))))  # columns drawn at once
+    cdf = np.empty((cols, n))
+    for i0 in range(1, n, cols):
+        i1 = min(n, i0 + cols)
+        for i in range(i0, i1):
+            p = powers[i::-1]                        # j = 0..i  ->  φ^{i-j}
+            c = cdf[i - i0, :i + 1]
+            np.cumsum(p / p.sum(), out=c)
+            c[-1] = 1.0
+        u = rng.random((i1 - i0, U))                 # column i's U draws, one column at a time
+        _insertion_positions(cdf, u, phi, i0, levels[:, i0:i1])
+    _insertion_levels(levels, centre.astype(np.int64), phi <= 0.9, 4 * numba.get_num_threads())
+
+
+@numba.njit(cache=True)
+def _insertion_positions(cdf, u, phi, i0, out):
+    """``out[v, c] = min(searchsorted(cdf[c, :i+1], u[c, v], side="right"), i)`` for the
+    columns ``i = i0 + c``, written row by row. For φ <= 0.9 the mass ``φ^{i-j}`` sits near
+    j = i, so a walk down from the top finds the position in a few steps on average; beyond,
+    a binary search."""
+    ncol, U = u.shape
+    for v in range(U):
+        for col in range(ncol):
+            i = i0 + col
+            x = u[col, v]
+            c = cdf[col, :i + 1]
+            if phi <= 0.9:
+                g = i + 1
+                while g > 0 and c[g - 1] > x:
+                    g -= 1
+            else:
+                g = np.searchsorted(c, x, side="right")
+            out[v, col] = min(g, i)
+
+
+@numba.njit(cache=True, parallel=True)
+def _insertion_levels(levels, centre, small_steps, nchunks):
+    """Each row of insertion positions ``j_i`` (the centre's i-th item inserted at position j_i
+    among the i + 1 items placed so far) into levels, in place: taking the items from the last
+    one down, item i lands on the j_i-th free slot of the final ranking (the later items'
+    slots are taken; the remaining i + 1 are the earlier items', in their relative order).
+    ``small_steps`` (φ <= 0.9: ``i - j_i`` is geometric and short) walks down from the highest
+    free slot; otherwise a Fenwick tree finds the slot in O(log n)."""
+    U, n = levels.shape
+    nchunks = max(1, min(nchunks, U))
+    size = (U + nchunks - 1) // nchunks
+    top = 1
+    while top * 2 <= n:
+        top *= 2
+    for c in numba.prange(nchunks):
+        j = np.empty(n, dtype=np.int64)
+        free = np.empty(n, dtype=np.bool_)
+        tree = np.empty(n + 1, dtype=np.int64)
+        for u in range(c * size, min(U, c * size + size)):
+            row = levels[u]
+            for i in range(n):
+                j[i] = row[i]
+            if small_steps:
+                free[:] = True
+                hi = n - 1
+                for i in range(n - 1, -1, -1):
+                    d = i - j[i]  # the d-th free slot from the top (0-based)
+                    s = hi
+                    seen = 0
+                    while True:
+                        if free[s]:
+                            if seen == d:
+                                break
+                            seen += 1
+                        s -= 1
+                    free[s] = False
+                    row[centre[i]] = s
+                    while hi >= 0 and not free[hi]:
+                        hi -= 1
+            else:
+                for q in range(1, n + 1):
+                    tree[q] = q & (-q)
+                for i in range(n - 1, -1, -1):
+                    rem = j[i] + 1  # the rem-th free slot from the bottom (1-based)
+                    pos = 0
+                    step = top
+                    while step > 0:
+                        if pos + step <= n and tree[pos + step] < rem:
+                            pos += step
+                            rem -= tree[pos]
+                        step //= 2
+                    row[centre[i]] = pos
+                    q = pos + 1
+                    while q <= n:
+                        tree[q] -= 1
+                        q += q & (-q)
 
 
 def plackett_luce(n: int, n_users: int, strengths=None, seed=None) -> Profile:
@@ -209,11 +317,13 @@ def plackett_luce(n: int, n_users: int, strengths=None, seed=None) -> Profile:
         if bad.size:
             raise ValueError(f"strengths must be finite and > 0, got {w[bad[0]]} at position "
                              f"{bad[0]}")
-    keys = np.log(w)[None, :] + rng.gumbel(size=(U, n))
-    rankings = np.argsort(-keys, axis=1, kind="stable")
-    return Profile.from_rankings(rankings, n_voters=U,
-                                 meta={"generator": f"plackett_luce(n={n}, n_users={U})",
-                                       "strengths": ",".join(f"{x:.6g}" for x in w)})
+    logw = np.log(w)
+    # (the default sort: keys tie with probability 0, and it is twice as fast as a stable one)
+    blocks = (np.argsort(-(logw[None, :] + rng.gumbel(size=(r.stop - r.start, n))), axis=1)
+              for r in _blocks(U, n))
+    return Profile.from_blocks(U, n, blocks, "rankings", n_voters=U,
+                               meta={"generator": f"plackett_luce(n={n}, n_users={U})",
+                                     "strengths": ",".join(f"{x:.6g}" for x in w)})
 
 
 def _check_parts(profiles: Sequence[Profile]) -> list[Profile]:
@@ -315,14 +425,68 @@ def mallows_mixture(n: int, n_users: int, phi, groups: int, group_weights=None, 
         if cs.ndim != 2 or cs.shape[0] != G:
             raise ValueError(f"centers must have shape ({G}, {n}), got {cs.shape}")
         cs = np.stack([_permutation(c, n, f"centers[{g}]") for g, c in enumerate(cs)])
-    parts = [mallows(n, max(int(sizes[g]), 1), phis[g], center=cs[g], seed=rng)
-             for g in range(G)]
-    prof = mixture(parts, gw)
-    meta = dict(prof.meta)
-    meta["generator"] = f"mallows_mixture(n={n}, n_users={U}, groups={G})"
-    meta["centers"] = ";".join(",".join(map(str, c)) for c in cs)
-    return Profile(prof.levels, prof.weights, groups=prof.groups,
-                   group_names=prof.group_names, n_voters=U, meta=meta)
+    # Group by group into one array (each group's draws as mallows(..., seed=rng) would make;
+    # a group of weight 0 is drawn too, for one user, and dropped, as the parts of a mixture).
+    levels = np.empty((U, n), dtype=level_dtype(n))
+    weights = np.empty(U)
+    group_of = np.empty(U, dtype=np.int64)
+    start = 0
+    for g in range(G):
+        m = max(int(sizes[g]), 1)
+        phi_g = _float(phis[g], "phi", 0.0, 1.0)
+        if gw[g] > 0:
+            _mallows_into(levels[start:start + m], phi_g, cs[g], rng)
+            weights[start:start + m] = gw[g] / m
+            group_of[start:start + m] = g
+            start += m
+        else:
+            _mallows_into(np.empty((m, n), dtype=levels.dtype), phi_g, cs[g], rng)
+    meta = {"generator": f"mallows_mixture(n={n}, n_users={U}, groups={G})",
+            "group weights": ",".join(f"{x:.6g}" for x in gw),
+            "centers": ";".join(",".join(map(str, c)) for c in cs)}
+    return Profile._from_dense(levels, weights, groups=group_of,
+                               group_names=_group_names(None, G), n_voters=U, meta=meta)
+
+
+def plackett_luce_mixture(n: int, n_users: int, groups: int, group_weights=None,
+                          seed=None) -> Profile:
+    """A mixture of ``groups`` Plackett-Luce populations: group g has its own strengths
+    ``w_g`` drawn from a flat Dirichlet (stored in ``meta["strengths"]``, rows separated by
+    ``;``), so its users rank by ``log w_g(y) + G_y`` (``G_y`` i.i.d. standard Gumbel): Gumbel
+    noise around the group's centre ``log w_g``. Users are split between groups as in
+    :func:`mallows_mixture` (largest remainder, at least one per group of positive weight) and
+    each group holds exactly its share of the weight. Built by row blocks (peak memory about
+    the profile plus one block).
+
+    References: :func:`plackett_luce`, :func:`mixture`.
+    """
+    n = _int(n, "n", 1)
+    U = _int(n_users, "n_users", 1)
+    G = _int(groups, "groups", 1)
+    _check_size(U, n, "plackett_luce_mixture", extra=8 * G * n)
+    rng = _rng(seed)
+    gw = _group_shares(group_weights, G)
+    positive = int(np.count_nonzero(gw))
+    if U < positive:
+        raise ValueError(f"n_users must be >= the number of groups with positive weight "
+                         f"({positive}), got {U}")
+    sizes = np.zeros(G, dtype=np.int64)
+    sizes[gw > 0] = 1 + _split(U - positive, gw[gw > 0])
+    logw = np.log(rng.dirichlet(np.ones(n), size=G))
+    weights = np.repeat(np.divide(gw, sizes, out=np.zeros(G), where=sizes > 0), sizes)
+    group_of = np.repeat(np.arange(G), sizes)
+
+    def blocks():
+        for g in range(G):
+            for r in _blocks(int(sizes[g]), n):
+                keys = logw[g][None, :] + rng.gumbel(size=(r.stop - r.start, n))
+                yield np.argsort(-keys, axis=1)
+
+    meta = {"generator": f"plackett_luce_mixture(n={n}, n_users={U}, groups={G})",
+            "group weights": ",".join(f"{x:.6g}" for x in gw),
+            "strengths": ";".join(",".join(f"{x:.6g}" for x in np.exp(row)) for row in logw)}
+    return Profile.from_blocks(U, n, blocks(), "rankings", weights=weights, groups=group_of,
+                               group_names=_group_names(None, G), n_voters=U, meta=meta)
 
 
 def condorcet_cycle(n: int = 3) -> Profile:
@@ -377,8 +541,9 @@ def ideal_points(n: int, n_users: int, dim: int = 2, seed=None, noise: float = 0
     n = _int(n, "n", 1)
     U = _int(n_users, "n_users", 1)
     dim = _int(dim, "dim", 1)
-    # coordinates (U + n) x dim, and the (U, n, dim) differences behind the distances
-    _check_size(U, n, "ideal_points", extra=8 * (U + n) * dim + 16 * U * n * dim)
+    # coordinates (U + n) x dim, and a block's (rows, n, dim) differences behind the distances
+    _check_size(U, n, "ideal_points", extra=8 * (U + n) * dim
+                + 16 * min(U * n, CHUNK_ENTRIES) * dim)
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not (
             np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
@@ -396,12 +561,15 @@ def ideal_points(n: int, n_users: int, dim: int = 2, seed=None, noise: float = 0
         groups = rng.integers(0, c, size=U)
         x = centres[groups] + spread * rng.standard_normal((U, dim))
         group_names = tuple(f"cluster {g}" for g in range(c))
-    dist = np.linalg.norm(x[:, None, :] - z[None, :, :], axis=2)      # (U, n)
-    scores = -dist
-    if noise > 0:
-        scores = scores + noise * rng.standard_normal((U, n))
-    prof = Profile.from_scores(
-        scores, groups=groups, group_names=group_names, n_voters=U,
+    def blocks():  # scores by row blocks; the noise is drawn block after block, in order
+        for r in _blocks(U, n):
+            scores = -np.linalg.norm(x[r, None, :] - z[None, :, :], axis=2)  # (rows, n)
+            if noise > 0:
+                scores = scores + noise * rng.standard_normal((r.stop - r.start, n))
+            yield scores
+
+    prof = Profile.from_blocks(
+        U, n, blocks(), "scores", groups=groups, group_names=group_names, n_voters=U,
         meta={"generator": f"ideal_points(n={n}, n_users={U}, dim={dim}, noise={noise:g}"
                            + ("" if clusters is None else f", clusters={clusters}") + ")"})
     return (prof, x, z) if return_coords else prof
@@ -431,7 +599,9 @@ def random_profile(seed, n: int, n_users: int, n_levels: int | None = None) -> P
     _check_size(U, n, "random_profile")
     rng = _rng(seed)
     if n_levels is None:
-        levels = np.argsort(rng.random((U, n)), axis=1)
+        blocks = (np.argsort(rng.random((r.stop - r.start, n)), axis=1) for r in _blocks(U, n))
     else:
-        levels = rng.integers(0, _int(n_levels, "n_levels", 1), size=(U, n))
-    return Profile.from_levels(levels, weights=rng.dirichlet(np.ones(U)))
+        m = _int(n_levels, "n_levels", 1)
+        blocks = (rng.integers(0, m, size=(r.stop - r.start, n)) for r in _blocks(U, n))
+    levels = levels_from_blocks(U, n, blocks, "levels")   # by blocks, drawn in order
+    return Profile._from_dense(levels, rng.dirichlet(np.ones(U)))

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ualign._text import plain
 from ualign.core.checks import check_path
 from ualign.core.profile import Profile
 
@@ -131,7 +132,7 @@ def _column(header: list[str], name: str, path: Path) -> int:
         return header.index(name)
     except ValueError:
         raise ValueError(f"{path}: missing column {name!r} (header: "
-                         f"{','.join(header[:8])}...)") from None
+                         f"{plain(','.join(header[:8]))}...)") from None
 
 
 _MAX_ID = 2 ** 62
@@ -228,8 +229,9 @@ def _vote_codes(vpath: Path, vheader: list[str], vrows: list[list[str]],
     for r, c in np.argwhere(codes == _BAD):                # tolerate padding; else fail loudly
         text = vrows[r][columns[c]].strip()
         if text not in code:
-            raise ValueError(f"{vpath}: line {r + 2}, column {vheader[columns[c]].strip()}: "
-                             f"expected a vote 1, 0, -1 or empty, got {text!r}")
+            raise ValueError(f"{vpath}: line {r + 2}, column "
+                             f"{plain(vheader[columns[c]].strip())}: expected a vote 1, 0, -1 or "
+                             f"empty, got {text!r}")
         codes[r, c] = code[text]
     return codes
 

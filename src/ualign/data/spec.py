@@ -12,6 +12,7 @@ A spec is one of
       mallows:n=20,phi=0.7           1000 users around the centre 0, 1, ..., n-1
       mallows:n=20,phi=0.7,groups=3,users=500,seed=0   mixture of 3 Mallows groups
       pl:n=10,users=1000             Plackett-Luce with Dirichlet(1) strengths
+      pl:n=10000,users=100000,groups=5   a mixture of 5 Plackett-Luce groups (2 GB as int16)
       condorcet:n=3                  the Condorcet cycle
       collapse:eps=0.05              the NLHF-collapse instance
       ideal:n=12,users=300,dim=2     ideal-point users (clusters=3 makes groups)
@@ -31,6 +32,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from ualign._text import plain
 from ualign.core.preflib import read_preflib
 from ualign.core.profile import Profile
 from ualign.data import generators as gen
@@ -69,6 +71,12 @@ def _mallows(a: dict) -> Profile:
     return gen.mallows_mixture(a["n"], a["users"], a["phi"], a["groups"], seed=a["seed"])
 
 
+def _pl(a: dict) -> Profile:
+    if a["groups"] == 1:
+        return gen.plackett_luce(a["n"], a["users"], seed=a["seed"])
+    return gen.plackett_luce_mixture(a["n"], a["users"], a["groups"], seed=a["seed"])
+
+
 def _polis(a: dict) -> Profile:
     return read_polis(a["path"], min_votes=a["min_votes"], unseen=a["unseen"],
                       min_statement_votes=a["min_statement_votes"],
@@ -85,9 +93,10 @@ GENERATORS: dict[str, _Generator] = {
          "seed": _Key(int, 0)},
         _mallows, "Mallows around 0..n-1; groups > 1: a mixture with random centres"),
     "pl": _Generator(
-        {"n": _Key(int), "users": _Key(int, 1000), "seed": _Key(int, 0)},
-        lambda a: gen.plackett_luce(a["n"], a["users"], seed=a["seed"]),
-        "Plackett-Luce with flat-Dirichlet strengths"),
+        {"n": _Key(int), "users": _Key(int, 1000), "groups": _Key(int, 1),
+         "seed": _Key(int, 0)},
+        _pl, "Plackett-Luce with flat-Dirichlet strengths; groups > 1: a mixture, one set of "
+             "strengths per group"),
     "condorcet": _Generator(
         {"n": _Key(int, 3)}, lambda a: gen.condorcet_cycle(a["n"]), "the Condorcet cycle"),
     "collapse": _Generator(
@@ -194,7 +203,7 @@ def load_profile(spec) -> Profile:
     if looks_like_spec and path.suffix.lower() not in PREFLIB_SUFFIXES:
         name, args = parse_spec(text)
         return GENERATORS[name].build(args)
-    raise FileNotFoundError(f"no such file or folder: {text} (a profile is a PrefLib file "
+    raise FileNotFoundError(f"no such file or folder: {plain(text)} (a profile is a PrefLib file "
                             f"{'/'.join(PREFLIB_SUFFIXES)}, a Polis folder, or a generator spec "
                             f"such as mallows:n=20,phi=0.7 with a name in: {_accepted_names()})")
 
@@ -211,11 +220,11 @@ def _read_path(path: Path) -> Profile:
     if path.is_dir():
         if (path / "participants-votes.csv").is_file():
             return read_polis(path)
-        raise ValueError(f"folder {path} is not a Polis conversation (it has no "
+        raise ValueError(f"folder {plain(path)} is not a Polis conversation (it has no "
                          "participants-votes.csv)")
     if path.suffix.lower() in PREFLIB_SUFFIXES:
         return read_preflib(path)
     if path.name in ("participants-votes.csv", "comments.csv"):
         return read_polis(path.parent)
-    raise ValueError(f"cannot read {path}: expected a PrefLib file "
+    raise ValueError(f"cannot read {plain(path)}: expected a PrefLib file "
                      f"({' '.join(PREFLIB_SUFFIXES)}) or a Polis folder")

@@ -48,6 +48,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
+from ualign.solvers._talk import Talker
+
 __all__ = [
     "AveragedState",
     "Dynamics",
@@ -332,13 +334,15 @@ class RunResult(NamedTuple):
 
 
 def run(dynamics: Dynamics, certificate: Certificate, *, pi0: np.ndarray | None, max_iter: int,
-        check_every: int = 1, desc: str = "dynamics", progress: bool = False,
+        check_every: int = 1, desc: str = "dynamics", progress: bool | None = None,
         time_limit: float | None = None) -> RunResult:
     """Thin driver: ``state = init(π0)``; then ``state = step(state)`` until the certificate
     says done, ``max_iter`` steps were taken, or ``time_limit`` seconds passed.
 
     ``certificate(state, it) -> (value, oracle calls, done)`` is called at the start, every
-    ``check_every`` steps and at the last step; ``value`` goes into the trace.
+    ``check_every`` steps and at the last step; ``value`` goes into the trace. ``progress``: a
+    progress bar on stderr from the start (True), never (False), or once the run has taken
+    ``QUIET_SECONDS`` (None).
 
     Examples:
       Hedge until the average policy is within 0.01 of the game value 1/(k+1), checked every 10
@@ -366,7 +370,9 @@ def run(dynamics: Dynamics, certificate: Certificate, *, pi0: np.ndarray | None,
     trace = [(0, value)]
     times = [time.perf_counter() - t0]
     it = 0
-    with tqdm(total=max_iter, desc=desc, disable=not progress, leave=False) as bar:
+    talk = Talker(progress, desc)
+    with tqdm(total=max_iter, desc=desc, disable=talk.disabled, delay=talk.delay,
+              leave=False) as bar:
         while not done and it < max_iter:
             state = dynamics.step(state)
             it += 1

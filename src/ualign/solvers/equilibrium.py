@@ -28,18 +28,19 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ualign.core import _kernels as core_kernels
-from ualign.core.checks import check_iterations, check_k
 from ualign.core._threads import serial_if_small
+from ualign.core.checks import check_iterations, check_k, check_size
 from ualign.core.payoffs import deviation_payoffs
 from ualign.solvers import _kernels, registry
 from ualign.solvers import dynamics as dyn
+from ualign.solvers._talk import TIME_LIMIT, Talker, check_progress, stopped_early
 from ualign.solvers.diagnostics import (
     AutoDiagnostics,
     HedgeDiagnostics,
     LastIterateDiagnostics,
     MMDDiagnostics,
 )
-from ualign.solvers.registry import Options, check_field, check_flag
+from ualign.solvers.registry import Options, check_field
 from ualign.solvers.result import (
     SolverError,
     SolverResult,
@@ -56,7 +57,7 @@ __all__ = ["AutoOptions", "HedgeOptions", "LastIterateOptions", "MMDOptions", "U
 
 
 def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
-                 max_iter: int | None = None, seed=None, *, progress: bool = False,
+                 max_iter: int | None = None, seed=None, *, progress: bool | None = None,
                  **options) -> SolverResult:
     """A symmetric Nash equilibrium π* of the (k+1)-player alignment game; ``π*^{⊗k}`` is
     ``(k, k/(k+1))``-robustly aligned (THEORY §4).
@@ -74,19 +75,23 @@ def solve_ualign(profile, k: int, method: str = "auto", tol: float = 1e-9,
         optimistic/extragradient 2000 steps, mmd 2000 steps).
       seed: int or ``numpy.random.Generator``; the methods are deterministic, it is accepted
         for a uniform signature and recorded in ``result.seed``.
-      progress: show a progress bar.
+      progress: True: report on stderr (auto: a line per round; dynamics: a progress bar);
+        False: never; None (default): only once the solve has run 5 s.
       options: per method, checked by the method's options dataclass (:class:`AutoOptions`,
-        :class:`HedgeOptions`, :class:`LastIterateOptions`, :class:`MMDOptions`). hedge:
-        ``eta`` (default ``sqrt(8 log n / T)``, T = max_iter), ``check_every``;
+        :class:`HedgeOptions`, :class:`LastIterateOptions`, :class:`MMDOptions`). Every method:
+        ``time_limit`` (seconds, default 60; None for no limit): a solve that reaches it stops,
+        returns its certified policy with ``converged=False`` and warns
+        (``StoppedEarlyWarning``), naming ``time_limit`` and ``max_iter``. hedge: ``eta``
+        (default ``sqrt(8 log n / T)``, T = max_iter), ``check_every``;
         optimistic/extragradient: ``eta`` (default ``1/k``); mmd: ``tau`` (default 0.01),
-        ``reference`` μ (default uniform; strictly positive), ``eta`` (default ``1/k``); every
-        dynamic: ``time_limit`` (seconds; stop early, unconverged); auto: ``m0`` (first
-        candidate set size, default max(32, min(n // 8, 16 U)), U user types).
+        ``reference`` μ (default uniform; strictly positive), ``eta`` (default ``1/k``); auto:
+        ``m0`` (first candidate set size, default max(32, min(n // 8, 16 U, ⌈√n⌉)), U user
+        types).
 
     Returns:
-      ``SolverResult``: ``exploitability`` and ``robust_win_rate`` from a fresh full evaluation;
-      ``converged`` says whether the certified exploitability is <= tol (mmd: residual <= tol);
-      typed ``diagnostics`` per method.
+      ``SolverResult``: ``exploitability`` and ``robust_win_rate`` from a fresh full evaluation
+      (certified whatever the stopping reason); ``converged`` says whether the certified
+      exploitability is <= tol (mmd: residual <= tol); typed ``diagnostics`` per method.
 
     Raises:
       ValueError: on bad input (k < 1, unknown method, τ < 0, reference off the simplex or with
@@ -132,22 +137,25 @@ def _full_oracle(profile, k):
 @dataclasses.dataclass(frozen=True)
 class UalignOptions(Options):
     """Options every ``solve_ualign`` method takes: ``tol`` (> 0), ``max_iter`` (updates, an
-    integer >= 1, or None for the method's default) and ``progress``."""
+    integer >= 1, or None for the method's default), ``time_limit`` (seconds > 0, default 60;
+    None: no limit) and ``progress`` (True, False, or None: report after 5 s)."""
 
     tol: float = 1e-9
     max_iter: int | None = None
-    progress: bool = False
+    progress: bool | None = None
+    time_limit: float | None = TIME_LIMIT
 
     def __post_init__(self):
         check_field(self, "tol", check_positive, optional=False)
         check_field(self, "max_iter", check_iterations)
-        check_field(self, "progress", check_flag, optional=False)
+        check_field(self, "progress", check_progress)
+        check_field(self, "time_limit", check_positive)
 
 
 @dataclasses.dataclass(frozen=True)
 class AutoOptions(UalignOptions):
     """``"auto"``: ``m0``, the first candidate set size (default
-    max(32, min(n // 8, 16 U)), U user types)."""
+    max(32, min(n // 8, 16 U, ⌈√n⌉)), U user types)."""
 
     m0: int | None = None
 
@@ -158,16 +166,13 @@ class AutoOptions(UalignOptions):
 
 @dataclasses.dataclass(frozen=True)
 class _DynamicsOptions(UalignOptions):
-    """Every dynamic: ``time_limit`` (seconds > 0; stop early, unconverged) and ``eta`` (the
-    step size > 0; None for the method's default)."""
+    """Every dynamic: ``eta`` (the step size > 0; None for the method's default)."""
 
     eta: float | None = None
-    time_limit: float | None = None
 
     def __post_init__(self):
         super().__post_init__()
         check_field(self, "eta", check_positive)
-        check_field(self, "time_limit", check_positive)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,8 +228,21 @@ def ualign_method(fn):
         profile = check_profile(profile)
         k = check_k(k)
         with serial_if_small(profile.n_users * profile.n_responses):
-            return fn(profile, k, opts)
+            result = fn(profile, k, opts)
+        if not result.converged:
+            _warn_unconverged(result, opts)
+        return result
     return solve
+
+
+def _warn_unconverged(result, opts) -> None:
+    """The ``StoppedEarlyWarning`` of a result that missed ``opts.tol``."""
+    limit = "None for no limit" if opts.time_limit is None else f"now {opts.time_limit:g} s"
+    cap = "the method's default" if opts.max_iter is None else f"now {opts.max_iter}"
+    stopped_early(f"solve_ualign(method={result.method!r})",
+                  f"certified exploitability {result.exploitability:.3g} (tol {opts.tol:g}) "
+                  f"after {result.iterations} updates in {result.seconds:.1f} s",
+                  f"time_limit= (seconds; {limit}) or max_iter= ({cap})", stacklevel=6)
 
 
 # ---------------------------------------------------------------------------- dynamics
@@ -326,11 +344,13 @@ class _SubGame:
     on C equal the full game's, at O(U |C|) per evaluation and O(U |C|^2) per Jacobian."""
 
     def __init__(self, profile, k, C):
-        n = profile.n_responses
         self.C = np.asarray(C, dtype=np.int64)
-        pos = np.full(n, -1, dtype=np.int64)
-        pos[self.C] = np.arange(self.C.size)
-        self.order = _kernels.suborder(profile._sorted_orders, pos, self.C.size)
+        U, m = profile.n_users, self.C.size
+        check_size(U * m * profile.levels.itemsize + 8 * m * m,
+                   f"the game restricted to {m} candidate responses ({U} users)")
+        self.levels = np.empty((U, m), dtype=profile.levels.dtype)
+        _kernels.restrict_levels(profile.levels, self.C, self.levels,
+                                 4 * numba.get_num_threads())
         self.weights = profile.weights
         self.k = k
         self.nodes, self.wq = _kernels.gauss_nodes(k)
@@ -338,20 +358,17 @@ class _SubGame:
         self.jacobians = 0
         self.newton_steps = 0
         self.lp_steps = 0
-        U, m = self.order.shape
-        self.buffers = (np.empty((U, m), np.int16), np.empty((U, m), np.float32),
-                        np.empty((U, m), np.float32))
 
     def payoffs(self, p):
         self.evals += 1
-        return core_kernels.payoffs_kernel(self.order, self.weights,
+        return core_kernels.payoffs_kernel(self.levels, self.weights,
                                            np.ascontiguousarray(p[None, :]), self.k,
                                            4 * numba.get_num_threads())[0]
 
     def jacobian(self, p):
         self.jacobians += 1
-        return _kernels.payoff_jacobian(self.order, self.weights, np.ascontiguousarray(p),
-                                        self.k, self.nodes, self.wq, self.buffers)
+        return _kernels.payoff_jacobian(self.levels, self.weights, np.ascontiguousarray(p),
+                                        self.k, self.nodes, self.wq)
 
 
 def _slp_step(L, J, p, radius):
@@ -423,15 +440,16 @@ def _newton_on_support(L, J, p, max_pivots=40):
     return None
 
 
-def _solve_restricted(game, p, target, inner_tol, max_steps=100):
+def _solve_restricted(game, p, target, inner_tol, max_steps=100, deadline=None):
     """Josephy-Newton steps, with the trust-region LP step as the safeguard, on the restricted
     game until ``max_y L(p, y) - 1/(k+1) <= inner_tol`` (the restricted minimum of G is exactly
-    1/(k+1)). Returns (p, L, steps)."""
+    1/(k+1)), ``max_steps`` steps, or the clock passes ``deadline`` (``time.perf_counter()``).
+    Returns (p, L, steps)."""
     L = game.payoffs(p)
     G = L.max()
     radius = max(0.5 * p.max(), 1.0 / p.size)
     steps = 0
-    while G - target > inner_tol and steps < max_steps:
+    while G - target > inner_tol and steps < max_steps and not _past(deadline):
         steps += 1
         L, J = game.jacobian(p)
         G = L.max()
@@ -464,16 +482,27 @@ def _solve_restricted(game, p, target, inner_tol, max_steps=100):
     return p, L, steps
 
 
+def _past(deadline) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
+
+
+def default_m0(n: int, U: int) -> int:
+    """The first candidate set size of ``"auto"``: max(32, min(n // 8, 16 U, ⌈√n⌉))."""
+    return max(32, min(n // 8, 16 * U, int(np.ceil(np.sqrt(n)))))
+
+
 def auto(profile, k, opts: AutoOptions) -> SolverResult:
     """Column generation over candidate supports, each restricted game solved by Josephy-Newton
     steps safeguarded by trust-region sequential linear programming on the convex ``G``.
 
     1. Evaluate ``L(uniform, ·)``; the candidate set C is the ``m0`` (default
-       max(32, min(n/8, 16 U)), U user types) responses with the largest payoff (those that beat
-       uniform sampling most). A few users hold few distinct tops: a start of n/8 would make
-       the first restricted solve (from uniform over C, O(U |C|^2) per Jacobian and an LP
-       over |C| columns) the whole cost (U = 3, n = 8,000, k = 4: 49.8 s against 0.04 s), while a
-       start too small costs only rounds: each round adds up to max(16, |C|) violators.
+       max(32, min(n/8, 16 U, ⌈√n⌉)), U user types) responses with the largest payoff (those
+       that beat uniform sampling most). The first restricted solve costs O(U |C|^2) per
+       Jacobian and an LP over |C| columns: with |C| = n/8 it was the whole cost for few users
+       (U = 3, n = 8,000, k = 4: 49.8 s against 0.04 s) and for many (U = 5,000, n = 10^4,
+       k = 16: 48 s of 50 for an equilibrium on 11 responses), while ⌈√n⌉ keeps a Jacobian near
+       the cost of one full evaluation, and a start too small costs only rounds: each round adds
+       up to max(16, |C|) violators.
     2. Solve the game restricted to C. At p compute ``L`` and the Jacobian
        ``J[y, z] = dL(p, y)/dp(z)`` on C (per user ``∂f/∂a`` if z is strictly worse than y,
        ``∂f/∂t`` if tied, ``f(a, t) = ∫(a + s t)^k ds``; O(U |C|^2), compiled). Take the
@@ -493,11 +522,13 @@ def auto(profile, k, opts: AutoOptions) -> SolverResult:
     The returned π is then certified by ``certify`` (one more fresh full evaluation).
     """
     n = profile.n_responses
-    tol, progress = opts.tol, opts.progress
-    m0 = max(32, min(n // 8, 16 * profile.n_users)) if opts.m0 is None else opts.m0
+    tol = opts.tol
+    talk = Talker(opts.progress, "solve_ualign auto")
+    m0 = default_m0(n, profile.n_users) if opts.m0 is None else opts.m0
     max_outer = check_max_iter(opts.max_iter, 60)
     target = 1.0 / (k + 1)
     t0 = time.perf_counter()
+    deadline = None if opts.time_limit is None else t0 + opts.time_limit
     oracle = _full_oracle(profile, k)
     L = oracle(np.full(n, 1.0 / n))
     evals = 1
@@ -505,15 +536,17 @@ def auto(profile, k, opts: AutoOptions) -> SolverResult:
     p = np.full(C.size, 1.0 / C.size)
     trace = [(0, float(L.max() - target))]
     times = [time.perf_counter() - t0]
+    talk.say(f"{profile.n_users} users x {n} responses, k = {k}: uniform start, exploitability "
+             f"{trace[0][1]:.3e}, {C.size} candidates")
     inner_tol = 0.05 * tol
     sub_evals = sub_jac = slp_steps = newton_steps = lp_steps = 0
     converged = False
     outer = 0
     sizes = []
-    while outer < max_outer:
+    while outer < max_outer and not _past(deadline):
         outer += 1
         game = _SubGame(profile, k, C)
-        p, _, steps = _solve_restricted(game, p, target, inner_tol)
+        p, _, steps = _solve_restricted(game, p, target, inner_tol, deadline=deadline)
         sub_evals += game.evals
         sub_jac += game.jacobians
         newton_steps += game.newton_steps
@@ -527,9 +560,8 @@ def auto(profile, k, opts: AutoOptions) -> SolverResult:
         e = float(L.max() - target)
         trace.append((outer, e))
         times.append(time.perf_counter() - t0)
-        if progress:
-            print(f"auto round {outer}: |C|={C.size} support={int((p > 0).sum())} "
-                  f"exploitability={e:.3e} ({time.perf_counter() - t0:.1f}s)")
+        talk.say(f"round {outer}: |C| = {C.size}, support {int((p > 0).sum())}, exploitability "
+                 f"{e:.3e}")
         if e <= tol:
             converged = True
             break

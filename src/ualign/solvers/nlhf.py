@@ -24,8 +24,9 @@ from scipy.optimize import linprog
 
 from ualign.core.checks import check_iterations, check_k
 from ualign.solvers import dynamics as dyn
+from ualign.solvers._talk import TIME_LIMIT, check_progress, stopped_early
 from ualign.solvers.diagnostics import NLHFDiagnostics
-from ualign.solvers.registry import Options, check_field, check_flag
+from ualign.solvers.registry import Options, check_field
 from ualign.solvers.result import (
     SolverError,
     SolverResult,
@@ -40,11 +41,21 @@ from ualign.solvers.result import (
 __all__ = ["NLHFOptions", "maximal_lottery", "solve_nlhf"]
 
 
-def maximal_lottery(margins: np.ndarray, *, tol: float = 1e-10) -> np.ndarray:
+DIRECT_MAX = 400  # up to this n the maximal lottery is one LP; beyond, column generation
+
+
+def maximal_lottery(margins: np.ndarray, *, tol: float = 1e-10,
+                    time_limit: float | None = None) -> np.ndarray:
     """The maximal lottery of a skew-symmetric margin matrix ``M (n, n)`` by HiGHS.
 
-    Solves ``max v s.t. Mᵀ p >= v, Σp = 1, p >= 0``; raises ``SolverError`` with the HiGHS
-    status on failure. Among several maximal lotteries HiGHS returns one vertex.
+    Solves ``max v s.t. Mᵀ p >= v, Σp = 1, p >= 0`` (value 0: M is skew-symmetric); raises
+    ``SolverError`` with the HiGHS status on failure. Among several maximal lotteries HiGHS
+    returns one vertex. Up to ``DIRECT_MAX`` responses this is one LP; beyond, column
+    generation (an LP over all n columns held 35M nonzeros and took 285 s and 4.5 GB at
+    n = 5,904): the LP restricted to candidates C (first the ``max(32, ⌈√n⌉)`` responses of
+    largest margin sum), then every response checked against the restricted answer p (``Mᵀp``,
+    O(n |C|)), the most violated (``(Mᵀp)_z < -tol``, at most ``max(16, |C|)``) added, until
+    none is. ``time_limit`` (seconds) stops the rounds; the last restricted answer is returned.
 
     Examples:
       Margins of a majority cycle (0 beats 1 by 1, 1 beats 2 by 3, 2 beats 0 by 2): the maximal
@@ -58,6 +69,28 @@ def maximal_lottery(margins: np.ndarray, *, tol: float = 1e-10) -> np.ndarray:
     """
     M = np.asarray(margins, dtype=float)
     n = M.shape[0]
+    if n <= DIRECT_MAX:
+        return _lottery_lp(M, tol, time_limit)
+    t0 = time.perf_counter()
+    m0 = max(32, int(np.ceil(np.sqrt(n))))
+    C = np.sort(np.argsort(-M.sum(axis=1), kind="stable")[:m0])
+    while True:
+        left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - t0))
+        p_C = _lottery_lp(M[np.ix_(C, C)], tol, left)
+        full = M[C, :].T @ p_C               # (Mᵀp)_z over every response z
+        viol = np.flatnonzero(full < -tol)
+        viol = viol[~np.isin(viol, C)]
+        p = np.zeros(n)
+        p[C] = p_C
+        if viol.size == 0 or (time_limit is not None and time.perf_counter() - t0 > time_limit):
+            return p
+        add = viol[np.argsort(full[viol], kind="stable")[:max(16, C.size)]]
+        C = np.sort(np.concatenate([C, add]))
+
+
+def _lottery_lp(M: np.ndarray, tol: float, time_limit: float | None) -> np.ndarray:
+    """``max v s.t. Mᵀ p >= v, Σp = 1, p >= 0`` by HiGHS: p."""
+    n = M.shape[0]
     # variables (p_0..p_{n-1}, v); minimise -v; -Mᵀp + v <= 0
     c = np.zeros(n + 1)
     c[-1] = -1.0
@@ -65,16 +98,18 @@ def maximal_lottery(margins: np.ndarray, *, tol: float = 1e-10) -> np.ndarray:
     A_eq = np.zeros((1, n + 1))
     A_eq[0, :n] = 1.0
     bounds = [(0.0, None)] * n + [(-1.0, 1.0)]
+    options = {"primal_feasibility_tolerance": tol, "dual_feasibility_tolerance": tol}
+    if time_limit is not None:
+        options["time_limit"] = float(time_limit)
     res = linprog(c, A_ub=A_ub, b_ub=np.zeros(n), A_eq=A_eq, b_eq=[1.0], bounds=bounds,
-                  method="highs", options={"primal_feasibility_tolerance": tol,
-                                           "dual_feasibility_tolerance": tol})
-    if res.status != 0:
+                  method="highs", options=options)
+    if res.status != 0 or res.x is None:
         raise SolverError(f"maximal-lottery LP failed: {res.message}", res.status)
     p = np.clip(res.x[:n], 0.0, None)
     return p / p.sum()
 
 
-def _regularised_newton(M, log_mu, tau, pi, *, iters=50, tol=1e-13):
+def _regularised_newton(M, log_mu, tau, pi, *, iters=50, tol=1e-13, deadline=None):
     """Newton on ``log π - log μ - L(π)/τ - c = 0``, ``Σπ = 1`` with ``L = 1/2 + Mπ/2``.
 
     Unknowns ``(π, c)``; Jacobian ``[[diag(1/π) - M/(2τ), -1], [1ᵀ, 0]]``; damped so that π stays
@@ -83,6 +118,9 @@ def _regularised_newton(M, log_mu, tau, pi, *, iters=50, tol=1e-13):
     n = pi.size
     c = 0.0
     for it in range(iters):
+        if _past(deadline):
+            iters = it
+            break
         L = 0.5 + 0.5 * (M @ pi)
         F = np.concatenate([np.log(pi) - log_mu - L / tau - c, [pi.sum() - 1.0]])
         res = np.abs(F).max()
@@ -106,7 +144,7 @@ def _regularised_newton(M, log_mu, tau, pi, *, iters=50, tol=1e-13):
     return pi, iters, np.abs(np.log(pi) - log_mu - L / tau - c).max()
 
 
-def _log_newton(M, log_mu, tau, x, *, iters=60, rtol=1e-13):
+def _log_newton(M, log_mu, tau, x, *, iters=60, rtol=1e-13, deadline=None):
     """Newton on the fixed point in log space: unknowns ``x = log π`` and ``c``,
 
         F(x, c) = (x - log μ - L(π)/τ - c,  log Σ_y exp(x_y)),   π = exp(x),
@@ -134,6 +172,8 @@ def _log_newton(M, log_mu, tau, x, *, iters=60, rtol=1e-13):
     for it in range(iters):
         if np.abs(F).max() <= tol:
             return x, True, it
+        if _past(deadline):
+            return x, False, it
         J = np.zeros((n + 1, n + 1))
         J[:n, :n] = np.eye(n) - M * (pi / (2.0 * tau))[None, :]
         J[:n, n] = -1.0
@@ -159,26 +199,30 @@ def _log_newton(M, log_mu, tau, x, *, iters=60, rtol=1e-13):
     return x, bool(np.abs(F).max() <= tol), iters
 
 
+def _past(deadline) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
+
+
 def _logsumexp(x):
     m = x.max()
     return float(m + np.log(np.exp(x - m).sum()))
 
 
-def _continuation(M, log_mu, tau, *, tau0=1.0, shrink=0.25, max_stages=400):
+def _continuation(M, log_mu, tau, *, tau0=1.0, shrink=0.25, max_stages=400, deadline=None):
     """π_τ by continuation in τ: from ``π_{τ0}`` (Newton from μ, where ``τ0 = max(τ, 1)``
     keeps the fixed point near μ) down to τ, each stage's Newton (``_log_newton``) warm-started
     at the previous stage's answer; a stage that fails is retried with a smaller decrease
     (``shrink`` → its square root). Returns ``(π or None, Newton iterations)``; π is None when
     a stage could not be solved."""
     cur = max(tau, tau0)
-    x, ok, total = _log_newton(M, log_mu, cur, log_mu.copy())
+    x, ok, total = _log_newton(M, log_mu, cur, log_mu.copy(), deadline=deadline)
     stages = 1
     if not ok:
         return None, total
     f = shrink
-    while cur > tau and stages < max_stages:
+    while cur > tau and stages < max_stages and not _past(deadline):
         nxt = max(tau, cur * f)
-        x_new, ok, its = _log_newton(M, log_mu, nxt, x)
+        x_new, ok, its = _log_newton(M, log_mu, nxt, x, deadline=deadline)
         stages += 1
         total += its
         if ok:
@@ -196,7 +240,8 @@ def _continuation(M, log_mu, tau, *, tau0=1.0, shrink=0.25, max_stages=400):
 
 def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
                max_iter: int | None = None, eta: float | None = None,
-               progress: bool = False) -> SolverResult:
+               progress: bool | None = None, time_limit: float | None = TIME_LIMIT
+               ) -> SolverResult:
     """The NLHF policy: a Nash equilibrium of the k = 1 preference game.
 
     Args:
@@ -208,6 +253,10 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
         fixed-point residual ``‖π - softmax(log μ + L(π)/τ)‖_1`` is <= tol.
       max_iter: MMD updates before the Newton polish (τ > 0; default 200).
       eta: MMD step size (default ``1/(1+τ)``).
+      progress: True, False, or None (default: a progress bar on stderr once MMD has run 5 s).
+      time_limit: seconds (default 60; None: no limit) for the LP rounds (τ = 0) or for MMD,
+        the Newton polish and the continuation (τ > 0); a solve that reaches it returns its
+        certified policy with ``converged=False`` and a ``StoppedEarlyWarning``.
 
     τ > 0 runs MMD, then Newton on the fixed point from the MMD iterate, and keeps whichever has
     the smaller residual (a Newton step from far away can land on a worse point). When neither
@@ -246,20 +295,26 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     profile = check_profile(profile)
     tau = check_nonneg(tau, "tau")
     tol = check_positive(tol, "tol")
-    progress = check_flag(progress, "progress")
+    progress = check_progress(progress)
+    if time_limit is not None:
+        time_limit = check_positive(time_limit, "time_limit")
     if eta is not None:                 # checked at τ = 0 too, where it is unused
         eta = check_positive(eta, "eta")
     max_iter = check_max_iter(max_iter, 200)
     n = profile.n_responses
     t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
     M = profile.margins()
     if tau == 0.0:
         if reference is not None:
             check_reference(reference, n, positive=False)
-        p = maximal_lottery(M)
-        return certify(profile, p, 1, method="nlhf-lp", iterations=1, payoff_evals=0,
-                       converged=tol, trace=[], seconds=time.perf_counter() - t0,
-                       diagnostics=NLHFDiagnostics(tau=tau))
+        left = None if deadline is None else max(1.0, deadline - time.perf_counter())
+        p = maximal_lottery(M, time_limit=left)
+        res = certify(profile, p, 1, method="nlhf-lp", iterations=1, payoff_evals=0,
+                      converged=tol, trace=[], seconds=time.perf_counter() - t0,
+                      diagnostics=NLHFDiagnostics(tau=tau))
+        _warn_if_stopped(res, deadline, time_limit)
+        return res
     mu = check_reference(reference, n, positive=True)
     log_mu = np.log(mu)
     eta = 1.0 / (1.0 + tau) if eta is None else eta
@@ -272,7 +327,7 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
         return r, 0, r <= 1e-6
 
     out = dyn.run(dyn.mmd(oracle, eta, tau, mu), certificate, pi0=mu, max_iter=max_iter,
-                  desc="nlhf-mmd", progress=progress)
+                  desc="nlhf-mmd", progress=progress, time_limit=time_limit)
     state, trace = out.state, out.trace
 
     def residual_of(p):
@@ -286,13 +341,14 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     best_res, best_pi = residual_of(state.pi)
     newton_it = 0
     if np.isfinite(best_res):
-        newton_pi, newton_it, _ = _regularised_newton(M, log_mu, tau, state.pi)
+        newton_pi, newton_it, _ = _regularised_newton(M, log_mu, tau, state.pi,
+                                                      deadline=deadline)
         r_newton, p_newton = residual_of(np.clip(newton_pi, 0.0, None))
         if r_newton <= best_res:
             best_res, best_pi = r_newton, p_newton
     stages = 0
     if not best_res <= tol:
-        cont_pi, stages = _continuation(M, log_mu, tau)
+        cont_pi, stages = _continuation(M, log_mu, tau, deadline=deadline)
         if cont_pi is not None:
             r_cont, p_cont = residual_of(cont_pi)
             if r_cont <= best_res:
@@ -313,7 +369,20 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     fields.update(converged=holds, diagnostics=NLHFDiagnostics(
         tau=tau, residual=residual, residual_trace=tuple(trace), newton_iterations=newton_it,
         kl_bound=max(bound, res.exploitability) if holds else None))
-    return SolverResult(**fields)
+    out = SolverResult(**fields)
+    _warn_if_stopped(out, deadline, time_limit)
+    return out
+
+
+def _warn_if_stopped(result: SolverResult, deadline, time_limit) -> None:
+    """A ``StoppedEarlyWarning`` when ``result`` is unconverged and the deadline passed."""
+    if result.converged or not _past(deadline):
+        return
+    stopped_early(f"solve_nlhf(tau={result.diagnostics.tau:g})",
+                  f"certified exploitability {result.exploitability:.3g} after "
+                  f"{result.seconds:.1f} s",
+                  f"time_limit= (seconds; now {time_limit:g} s, None for no limit)",
+                  stacklevel=4)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -325,12 +394,14 @@ class NLHFOptions(Options):
     tol: float = 1e-9
     max_iter: int | None = None
     eta: float | None = None
-    progress: bool = False
+    progress: bool | None = None
+    time_limit: float | None = TIME_LIMIT
 
     def __post_init__(self):
         check_field(self, "tau", check_nonneg, optional=False)
         check_field(self, "tol", check_positive, optional=False)
-        check_field(self, "progress", check_flag, optional=False)
+        check_field(self, "progress", check_progress)
+        check_field(self, "time_limit", check_positive)
         check_field(self, "max_iter", check_iterations)
         check_field(self, "eta", check_positive)
 
@@ -340,4 +411,4 @@ def nlhf_method(profile, k, opts: NLHFOptions) -> SolverResult:
     ``π^{⊗k}``; its certificate is at k = 1)."""
     check_k(k)
     return solve_nlhf(profile, opts.tau, opts.reference, tol=opts.tol, max_iter=opts.max_iter,
-                      eta=opts.eta, progress=opts.progress)
+                      eta=opts.eta, progress=opts.progress, time_limit=opts.time_limit)

@@ -35,11 +35,14 @@ from ualign.solvers.result import check_profile
 
 __all__ = ["WorstOpponent", "worst_opponent"]
 
+EPS = float(np.finfo(float).eps)
+
 
 @dataclasses.dataclass(frozen=True)
 class WorstOpponent:
     """``value = WR(π^{⊗k}, opponent)`` for the worst multiset found; ``lower_bound <= true
-    minimum <= value``; ``exact`` when found by enumeration (then the minimum is ``value``)."""
+    minimum <= value`` (``lower_bound <= value`` holds exactly: the bound is rounded outward);
+    ``exact`` when found by enumeration (then the minimum is ``value``)."""
 
     value: float
     opponent: np.ndarray  # (ell,) the multiset, sorted response indices
@@ -107,7 +110,11 @@ def worst_opponent(profile, policy, k: int, ell: int, *, max_enumerate: int = 50
 
         T, _, evaluated = greedy_local_search(share, n, ell, range(n))
         method = "greedy"
-    value = 1.0 - set_win_rate(profile, T[None, :], np.ones(1), pi, ell=k)
-    lower = max(0.0, 1.0 - ell * float(deviation_payoffs(profile, pi, k).max()))
-    return WorstOpponent(value=float(value), opponent=np.sort(T), lower_bound=lower,
+    value = float(1.0 - set_win_rate(profile, T[None, :], np.ones(1), pi, ell=k))
+    bound = 1.0 - ell * float(deviation_payoffs(profile, pi, k).max())
+    # Rounded outward: lower by a rounding allowance (the payoffs are sums over users of
+    # products, each within a few ulps; ℓ of them add up), and never above the value the
+    # opponent found (the two meet exactly when a single response is worst, as for ℓ = 1).
+    lower = max(0.0, min(bound - 16.0 * ell * EPS, value))
+    return WorstOpponent(value=value, opponent=np.sort(T), lower_bound=lower,
                          exact=exact, method=method, evaluated=evaluated)
