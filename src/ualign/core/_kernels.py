@@ -245,6 +245,58 @@ def sort_small(keys, s):
         keys[j + 1] = x
 
 
+@numba.njit(cache=True, inline="always")
+def marked_classes(row, pi, sp, s, tm, marks, bits, cl, ct, ca, cs):
+    """A sparse policy's classes with mass in ``row``, from the worst: their level ``cl``, mass
+    ``ct``, mass strictly worse ``ca`` and mass at or below ``cs``; returns their number.
+    Classes are found by a bit per class in ``marks`` (O(n/64 + s)); ``tm`` and ``marks`` are
+    zero again on return."""
+    for i in range(s):  # class masses, and a bit per class with mass
+        l = row[sp[i]]
+        tm[l] += pi[sp[i]]
+        marks[l >> 6] |= np.uint64(1) << np.uint64(l & 63)
+    nm = 0
+    worse = 0.0
+    for wd in range(marks.shape[0] - 1, -1, -1):
+        x = marks[wd]
+        if x == 0:
+            continue
+        marks[wd] = 0
+        nb = 0
+        while x:  # the word's bits, lowest first, then taken highest first
+            low = x & (~x + np.uint64(1))
+            bits[nb] = DEBRUIJN[(low * DEBRUIJN_MUL) >> np.uint64(58)]
+            nb += 1
+            x ^= low
+        for q in range(nb - 1, -1, -1):
+            l = wd * 64 + bits[q]
+            t = tm[l]
+            tm[l] = 0.0
+            cl[nm] = l
+            ct[nm] = t
+            ca[nm] = worse
+            worse += t
+            cs[nm] = worse
+            nm += 1
+    return nm
+
+
+@numba.njit(cache=True, inline="always")
+def class_values(ca, ct, cs, nm, k, top, topk, w, E, p, cv, ck):
+    """For the first ``nm`` classes: ``cv = w · class_payoff(ca, ct)`` and ``ck = w cs^k``,
+    scalar when at most 16 (the block calls cost more), else in vectorised blocks."""
+    if nm <= 16:
+        for i in range(nm):
+            cv[i] = w * class_payoff(ca[i], ct[i], k, top)
+            ck[i] = w * ipow(cs[i], k, topk)
+        return
+    for s0 in range(0, nm, BLOCK):
+        s1 = min(nm, s0 + BLOCK)
+        class_payoff_block(ca[s0:s1], ct[s0:s1], k, top, w, E[:s1 - s0], p[:s1 - s0],
+                           cv[s0:s1])
+        power_block(cs[s0:s1], k, topk, w, ck[s0:s1])
+
+
 def _payoffs(levels, weights, policies, k, nchunks):
     """``out[b, y] = Σ_u weights[u] L_u(policies[b], y)``.
 
@@ -269,8 +321,7 @@ def _payoffs(levels, weights, policies, k, nchunks):
         E = np.empty(BLOCK)
         p = np.empty(BLOCK)
         val = np.empty(n)
-        nwords = (n + 63) // 64
-        marks = np.zeros(nwords, dtype=np.uint64)  # a sparse policy's classes with mass
+        marks = np.zeros((n + 63) // 64, dtype=np.uint64)  # a sparse policy's classes with mass
         bits = np.empty(64, dtype=np.int64)
         cl = np.empty(n, dtype=np.int64)
         ct = np.empty(n)
@@ -287,46 +338,10 @@ def _payoffs(levels, weights, policies, k, nchunks):
                 out = acc[c, b]
                 s = ns[b]
                 if SPARSE * s < n:  # a sparse policy: only the classes with mass
-                    sp = supp[b]
-                    for i in range(s):  # class masses, and a bit per class with mass
-                        l = row[sp[i]]
-                        tm[l] += pi[sp[i]]
-                        marks[l >> 6] |= np.uint64(1) << np.uint64(l & 63)
-                    # the classes with mass, from the worst: level, mass, mass strictly worse
-                    nm = 0
-                    worse = 0.0
-                    for wd in range(nwords - 1, -1, -1):
-                        x = marks[wd]
-                        if x == 0:
-                            continue
-                        marks[wd] = 0
-                        nb = 0
-                        while x:  # the word's bits, lowest first, then taken highest first
-                            low = x & (~x + np.uint64(1))
-                            bits[nb] = DEBRUIJN[(low * DEBRUIJN_MUL) >> np.uint64(58)]
-                            nb += 1
-                            x ^= low
-                        for q in range(nb - 1, -1, -1):
-                            l = wd * 64 + bits[q]
-                            t = tm[l]
-                            tm[l] = 0.0
-                            cl[nm] = l
-                            ct[nm] = t
-                            ca[nm] = worse
-                            worse += t
-                            cs[nm] = worse
-                            nm += 1
+                    nm = marked_classes(row, pi, supp[b], s, tm, marks, bits, cl, ct, ca, cs)
                     # their values and w (a + t)^k, the value of the classes without mass just
                     # above each (vectorised blocks); then every class, by runs
-                    if nm <= 16:  # a few: scalar (the block calls cost more)
-                        for i in range(nm):
-                            cv[i] = w * class_payoff(ca[i], ct[i], k, top)
-                            ck[i] = w * ipow(cs[i], k, topk)
-                    for s0 in range(0, nm if nm > 16 else 0, BLOCK):
-                        s1 = min(nm, s0 + BLOCK)
-                        class_payoff_block(ca[s0:s1], ct[s0:s1], k, top, w, E[:s1 - s0],
-                                           p[:s1 - s0], cv[s0:s1])
-                        power_block(cs[s0:s1], k, topk, w, ck[s0:s1])
+                    class_values(ca, ct, cs, nm, k, top, topk, w, E, p, cv, ck)
                     end = n
                     ak = 0.0  # below all mass a = 0
                     for i in range(nm):
@@ -718,6 +733,40 @@ def tie_class_value(masses, a, t, k, top, max_subsets, sums, wsum, pmf, cnt):
     return v
 
 
+@numba.njit(cache=True, inline="always")
+def sparse_distinct_values(row, pi, sp, s, keys, masses, w, k, top, max_subsets, sums, wsum,
+                           pmf, cnt, val):
+    """``val[l]`` for every level l of ``row`` under a sparse policy (support ``sp[:s]``):
+    its classes with mass by ``tie_class_value``, each run of classes without mass by
+    ``w a^k``, visiting the support sorted by level (``keys``, scratch of length >= s)."""
+    n = val.shape[0]
+    for i in range(s):
+        keys[i] = row[sp[i]] * s + i
+    sort_small(keys, s)  # the support by level, then by response
+    worse = 0.0
+    ak = 0.0  # w a^k, the value of a class without mass
+    end = n
+    i = s - 1
+    while i >= 0:
+        l = keys[i] // s
+        j = i
+        while j > 0 and keys[j - 1] // s == l:
+            j -= 1
+        fill(val, l + 1, end, ak)
+        mp = i - j + 1  # responses with mass in class l
+        t = 0.0
+        for q in range(j, i + 1):
+            masses[q - j] = pi[sp[keys[q] % s]]
+            t += masses[q - j]
+        val[l] = w * tie_class_value(masses[:mp], worse, t, k, top, max_subsets, sums, wsum,
+                                     pmf, cnt)
+        worse += t
+        ak = w * ipow(worse, k, top)
+        end = l
+        i = j - 1
+    fill(val, 0, end, ak)
+
+
 def _distinct_payoffs(levels, weights, policies, k, nchunks):
     """``out[b, y] = Σ_u weights[u] L^dist_u(policies[b], y)`` (THEORY.md §9).
 
@@ -764,32 +813,8 @@ def _distinct_payoffs(levels, weights, policies, k, nchunks):
                 out = acc[c, b]
                 s = ns[b]
                 if SPARSE * s < n:  # a sparse policy: only the classes with mass
-                    sp = supp[b]
-                    for i in range(s):
-                        keys[i] = row[sp[i]] * s + i
-                    sort_small(keys, s)  # the support by level, then by response
-                    worse = 0.0
-                    ak = 0.0  # w a^k, the value of a class without mass
-                    end = n
-                    i = s - 1
-                    while i >= 0:
-                        l = keys[i] // s
-                        j = i
-                        while j > 0 and keys[j - 1] // s == l:
-                            j -= 1
-                        fill(val, l + 1, end, ak)
-                        mp = i - j + 1  # responses with mass in class l
-                        t = 0.0
-                        for q in range(j, i + 1):
-                            masses[q - j] = pi[sp[keys[q] % s]]
-                            t += masses[q - j]
-                        val[l] = w * tie_class_value(masses[:mp], worse, t, k, top,
-                                                     max_subsets, sums, wsum, pmf, cnt)
-                        worse += t
-                        ak = w * ipow(worse, k, top)
-                        end = l
-                        i = j - 1
-                    fill(val, 0, end, ak)
+                    sparse_distinct_values(row, pi, supp[b], s, keys, masses, w, k, top,
+                                           max_subsets, sums, wsum, pmf, cnt, val)
                     for y in range(n):
                         out[y] += val[row[y]]
                     continue
