@@ -10,8 +10,15 @@ import itertools
 import numpy as np
 import pytest
 
-from ualign import Profile, set_win_rate, win_rate
-from ualign.solvers import multiset_win_matrix, solve_kset, solve_ualign, worst_opponent
+from ualign import Profile, load_profile, set_win_rate, win_rate
+from ualign.data import impartial_culture as generate_impartial
+from ualign.solvers import (
+    StoppedEarlyWarning,
+    multiset_win_matrix,
+    solve_kset,
+    solve_ualign,
+    worst_opponent,
+)
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
@@ -183,3 +190,27 @@ def test_a_new_pricer_is_one_class_and_one_registration(monkeypatch):
         assert b.upper_bound == pytest.approx(e.upper_bound, abs=1e-9)
     with pytest.raises(ValueError, match="already registered"):
         pricers.register_pricer(pricers.PricerKind("brute", True, lambda p, opts: Brute(p)))
+
+
+def test_exact_means_certified_optimal_when_max_rounds_stops_a_multiset_solve():
+    # exact pricing stopped by max_rounds below the optimum: exact and converged are both False
+    # (exact once meant "the pricer is exact" and stayed True here), with a warning naming
+    # max_rounds; upper_bound still bounds the optimum, and value <= upper_bound exactly.
+    P = generate_impartial(30, 200, seed=1)
+    with pytest.warns(StoppedEarlyWarning, match="max_rounds"):
+        r = solve_kset(P, 3, pricer="enumeration", max_rounds=2)
+    full = solve_kset(P, 3, pricer="enumeration")
+    assert not r.exact and not r.converged and full.exact and full.converged
+    assert r.value < full.value - 1e-3 and r.value <= r.upper_bound
+    assert full.value <= r.upper_bound + 1e-12
+
+
+@pytest.mark.parametrize("n,k,seed", [(n, k, s) for n in (3, 4, 6) for k in (1, 2, 3, 5)
+                                      for s in range(6)])
+def test_upper_bound_never_below_value(n, k, seed):
+    # the bound is a sum of prices: it was seen 1.3e-15 below the re-evaluated value on
+    # impartial culture; it is now rounded outward, so the inequality holds exactly
+    r = solve_kset(generate_impartial(n, 40, seed=seed) if seed % 2 else
+                   load_profile(f"impartial:n={n}"), k)
+    assert r.value <= r.upper_bound
+    assert r.upper_bound - r.value <= 1e-9

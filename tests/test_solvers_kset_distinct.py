@@ -10,6 +10,8 @@ References: shared/spec/THEORY.md §7, §9.
 from __future__ import annotations
 
 import itertools
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,12 +20,15 @@ from scipy.optimize import linprog
 from ualign import Profile, set_win_rate
 from ualign.core import robust_set_win_rate
 from ualign.core.sets import set_win_matrix
-from ualign.data import impartial_culture, nlhf_collapse
-from ualign.solvers import multiset_win_matrix, solve_kset
+from ualign.data import impartial_culture, nlhf_collapse, read_polis
+from ualign.solvers import StoppedEarlyWarning, multiset_win_matrix, solve_kset
+from ualign.solvers._talk import TIME_LIMIT
 from ualign.solvers.kset import coverage as cov
 from ualign.solvers.kset.mip import mip_price
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def literal_wr(levels, weights, S, y):
@@ -215,3 +220,37 @@ def test_distinct_kset_bad_input():
         solve_kset(P, 2, randomised=False)
     with pytest.raises(ValueError, match="option 'time_limit' is for display='distinct'"):
         solve_kset(P, 2, time_limit=1.0)
+
+
+def test_time_limit_warns_names_the_option_and_progress_talks(capsys):
+    P = impartial_culture(30, 200, seed=1)
+    with pytest.warns(StoppedEarlyWarning, match=r"time_limit= \(seconds; now 0.05 s\)"):
+        r = solve_kset(P, 3, display="distinct", time_limit=0.05, progress=True)
+    assert not r.exact and not r.converged and r.diagnostics.status == "time_limit"
+    assert r.value <= r.upper_bound and r.certificate > 1e-9
+    err = capsys.readouterr().err
+    assert "ualign kset-distinct: round 1: value" in err and "upper bound" in err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a closed gap is silent, and so is progress=False
+        full = solve_kset(P, 3, display="distinct", progress=False)
+    assert full.exact and full.converged and capsys.readouterr().err == ""
+    assert r.value <= full.upper_bound + 1e-12 and full.value <= r.upper_bound + 1e-12
+
+
+def test_default_time_limit_holds_on_bowling_green_at_k8():
+    # The case: with default options it ran 13 minutes silently; now it returns at the
+    # default limit (60 s, checked between rounds and passed to the MIP) with a certified bracket
+    # and a warning, or closes the gap first.
+    path = DATA / "polis" / "american-assembly.bowling-green"
+    if not path.is_dir():
+        pytest.skip("needs ../shared/data")
+    P = read_polis(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = solve_kset(P, 8, display="distinct")
+    assert r.seconds <= 1.5 * TIME_LIMIT + 15.0
+    assert 8 / 9 - 1e-9 <= r.value <= r.upper_bound <= 1.0
+    assert r.value == pytest.approx(
+        robust_set_win_rate(P, r.sets, r.probs, display="distinct").value, abs=1e-12)
+    stopped = [w for w in caught if issubclass(w.category, StoppedEarlyWarning)]
+    assert r.exact or (len(stopped) == 1 and "time_limit=" in str(stopped[0].message))

@@ -9,6 +9,7 @@ References: shared/spec/THEORY.md §4-7.
 
 from ualign.solvers import methods as _methods  # noqa: F401 (registers the built-in methods)
 from ualign.solvers import registry
+from ualign.solvers._talk import StoppedEarlyWarning
 from ualign.solvers.committees import (
     CommitteeResult,
     chamberlin_courant,
@@ -33,6 +34,7 @@ __all__ = [
     "KSetResult",
     "SolverError",
     "SolverResult",
+    "StoppedEarlyWarning",
     "WorstOpponent",
     "bradley_terry",
     "chamberlin_courant",

@@ -42,7 +42,13 @@ __all__ = ["KSetDistinctOptions", "KSetLP", "KSetOptions", "KSetResult", "Master
 def method_for(display) -> registry.Method:
     """The registered k-set method that solves under ``display``: ``"kset-distinct"``
     (k-subsets) when the display merges equal responses (THEORY §9), else ``"kset"``
-    (k-multisets, §7)."""
+    (k-multisets, §7).
+
+    Examples:
+      >>> from ualign.solvers.kset import method_for
+      >>> method_for("distinct").name, method_for("multiset").name
+      ('kset-distinct', 'kset')
+    """
     return registry.get("kset-distinct" if display_spec(display).merges else "kset")
 
 

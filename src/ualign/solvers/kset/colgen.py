@@ -18,6 +18,7 @@ References: shared/spec/THEORY.md §7; Desrosiers & Lübbecke 2005 (column gener
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -94,18 +95,25 @@ def step(problem: Problem, pricer: Pricer, st: CGState) -> CGState:
 
 
 def run(problem: Problem, pricer: Pricer, columns, max_rounds: int, *,
-        settle: bool) -> CGState:
+        settle: bool, report: Callable[[CGState], None] | None = None) -> CGState:
     """Column generation from the initial ``columns``: rounds until done or ``max_rounds``.
 
     ``settle``: columns that priced in during the last round (the run stopped by
     ``max_rounds`` or by the pricer) join a final master; without it they are dropped, so the
-    master's solution, its duals and the last bound refer to the same columns.
+    master's solution, its duals and the last bound refer to the same columns. The run also
+    stops (status ``"time_limit"``) at the problem's deadline, checked between rounds.
+    ``report``: called with the state after each round (progress).
     """
     st = init(problem, columns)
     while not st.done and st.rounds < max_rounds:
+        if problem.deadline is not None and time.perf_counter() >= problem.deadline:
+            st = st._replace(status="time_limit", done=True)
+            break
         if st.pending:
             st = resolve(problem, st)
         st = step(problem, pricer, st)
+        if report is not None:
+            report(st)
     if st.pending and settle:
         st = resolve(problem, st)
     return st

@@ -39,6 +39,7 @@ from ualign.core.checks import (
     check_profile,
 )
 from ualign.core.payoffs import robust_set_win_rate
+from ualign.solvers._talk import TIME_LIMIT, Talker, check_progress, stopped_early
 from ualign.solvers.diagnostics import DistinctKSetDiagnostics
 from ualign.solvers.kset import colgen
 from ualign.solvers.kset import coverage as cov
@@ -74,7 +75,8 @@ class KSetDistinctOptions(Options):
       constraint generation over the opponents, or enumeration).
     gap_tol: stop once ``upper_bound − value <= gap_tol``.
     tol: a column enters when its price exceeds the master value by more than tol; in [0, 1).
-    time_limit: seconds (None: none); the run stops with its best certified bounds.
+    time_limit: seconds (default 60; None: no limit); the run stops with its best certified
+      bounds, ``exact=False`` and a ``StoppedEarlyWarning`` naming this option.
     n_seeds: greedy starts of the heuristic pricer.
     max_mip_nonzeros: skip the exact MIP when its model would be larger (the per-user and
       submodular bounds then certify).
@@ -82,16 +84,19 @@ class KSetDistinctOptions(Options):
     pricer: ``"enumeration"`` (all C(n, k) subsets priced exactly), ``"mip"`` (heuristic, then
       the MIP), ``"streamed enumeration"`` (heuristic first, then every subset priced chunk by
       chunk instead of the MIP), another registered pricer, or ``"auto"`` (:func:`auto_pricer`).
+    progress: a line per column-generation round on stderr from the start (True), never
+      (False), or once the solve has run 5 s (None).
     """
 
     randomised: bool = True
     gap_tol: float = 1e-9
     tol: float = 1e-10
-    time_limit: float | None = None
+    time_limit: float | None = TIME_LIMIT
     n_seeds: int = 4
     max_mip_nonzeros: int = 4_000_000
     max_rounds: int | None = None
     pricer: str = "auto"
+    progress: bool | None = None
 
     def __post_init__(self):
         check_field(self, "randomised", check_flag, optional=False)
@@ -102,6 +107,7 @@ class KSetDistinctOptions(Options):
         check_field(self, "max_mip_nonzeros", check_count, optional=False)
         check_field(self, "max_rounds", check_iterations)
         check_field(self, "pricer", check_pricer(True), optional=False)
+        check_field(self, "progress", check_progress)
 
 
 def auto_pricer(n: int, k: int, U: int, L: int, randomised: bool) -> str:
@@ -124,7 +130,22 @@ def kset_distinct(profile, k, opts: KSetDistinctOptions,
       profile: the population; k: responses shown (1 <= k <= n); opts: the options.
 
     Returns:
-      ``KSetResult`` with ``display = "distinct"``; ``exact`` says the gap closed to gap_tol.
+      ``KSetResult`` with ``display = "distinct"``; ``exact`` (= ``converged``) says the gap
+      ``upper_bound − value`` closed to gap_tol; when it did not (the time limit or
+      ``max_rounds``), a ``StoppedEarlyWarning`` says by how much and names the options.
+
+    Examples:
+      A Condorcet cycle of three users, k = 2 distinct responses: the three pairs, a third of
+      the time each (13/18); the best single pair wins only 2/3.
+
+      >>> from ualign import Profile
+      >>> from ualign.solvers.kset import KSetDistinctOptions, kset_distinct
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+      >>> r = kset_distinct(P, 2, KSetDistinctOptions())
+      >>> sorted(r.sets.tolist()), round(r.value, 6), round(r.upper_bound, 6), r.exact
+      ([[0, 1], [0, 2], [1, 2]], 0.722222, 0.722222, True)
+      >>> round(kset_distinct(P, 2, KSetDistinctOptions(randomised=False)).value, 6)
+      0.666667
 
     References: shared/spec/THEORY.md §7, §9.
     """
@@ -143,18 +164,45 @@ def kset_distinct(profile, k, opts: KSetDistinctOptions,
     if name == "auto":
         name = auto_pricer(n, k, profile.n_users, problem.L, opts.randomised)
     kind = pricer_kind(True, name)
+    talker = Talker(opts.progress, "kset-distinct")
     if not opts.randomised:
         if kind.enumerates:
             sets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
             return enumerated_single_set(problem, sets)
-        return best_single_set(problem, opts.n_seeds, opts.gap_tol,
-                               max(opts.gap_tol / 4.0, 1e-12))
-    pricer = kind.build(problem, opts)
-    T = cov.tables(problem.levels, problem.weights, np.full(n, 1.0 / n), problem.L)
-    columns = tuple(cov.heuristic(T, problem.levels, k, opts.n_seeds, deadline)[0])
-    st = colgen.run(problem, pricer, columns,
-                    MAX_ROUNDS if opts.max_rounds is None else opts.max_rounds, settle=True)
-    return _result(problem, pricer, st)
+        result = best_single_set(problem, opts.n_seeds, opts.gap_tol,
+                                 max(opts.gap_tol / 4.0, 1e-12), talker.say)
+    else:
+        pricer = kind.build(problem, opts)
+        T = cov.tables(problem.levels, problem.weights, np.full(n, 1.0 / n), problem.L)
+        columns = tuple(cov.heuristic(T, problem.levels, k, opts.n_seeds, deadline)[0])
+        talker.say(f"n = {n}, U = {profile.n_users}, k = {k}, pricer {name!r}, "
+                   f"{len(columns)} starting sets")
+
+        last = [-1.0]
+
+        def report(st: colgen.CGState) -> None:  # at most a line a second
+            if talker.elapsed() - last[0] < 1.0:
+                return
+            last[0] = talker.elapsed()
+            talker.say(f"round {st.rounds}: value {st.lp.value:.6f}, upper bound "
+                       f"{st.upper:.6f} (gap {st.upper - st.lp.value:.2e}), "
+                       f"{len(st.columns)} sets")
+
+        st = colgen.run(problem, pricer, columns,
+                        MAX_ROUNDS if opts.max_rounds is None else opts.max_rounds,
+                        settle=True, report=report)
+        result = _result(problem, pricer, st)
+    if not result.exact:
+        stopped_early(f"solve_kset(display={display!r}, k={k})",
+                      f"certified gap {result.certificate:.3g} > gap_tol {opts.gap_tol:g} "
+                      f"after {result.seconds:.1f} s ({getattr(result.diagnostics, 'status', '')})",
+                      f"time_limit= (seconds; now {_limit(opts.time_limit)}), max_rounds= or "
+                      f"a larger gap_tol=", stacklevel=5)
+    return result
+
+
+def _limit(time_limit) -> str:
+    return "none" if time_limit is None else f"{time_limit:g} s"
 
 
 def _result(problem: Problem, pricer, st: colgen.CGState) -> KSetResult:

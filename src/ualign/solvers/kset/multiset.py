@@ -37,6 +37,7 @@ from ualign.core.checks import (
 from ualign.core.displays import PAPER_DISPLAY
 from ualign.core.payoffs import robust_set_win_rate
 from ualign.core.sets import set_win_matrix
+from ualign.solvers._talk import stopped_early
 from ualign.solvers.diagnostics import KSetDiagnostics
 from ualign.solvers.kset import colgen
 from ualign.solvers.kset.pricers import check_pricer, pricer_kind
@@ -68,8 +69,10 @@ class KSetOptions(Options):
 
     max_enumerate: ``"auto"`` enumerates all C(n+k-1, k) multisets (exact pricing) when at most
       this many, else prices greedily (``exact = False``).
+    max_rounds: column-generation rounds (None: 500); a run that ends them with exact pricing
+      still finding columns has ``exact = converged = False`` and warns
+      (``StoppedEarlyWarning``).
     tol: a column enters when its price exceeds the master value by more than tol; in [0, 1).
-    max_rounds: column-generation rounds (None: 500).
     pricer: ``"auto"`` or a registered multiset pricer (``"enumeration"``, ``"greedy"``).
     """
 
@@ -86,7 +89,19 @@ class KSetOptions(Options):
 
 
 def multiset_win_matrix(levels, weights, sets, chunk: int = 256) -> np.ndarray:
-    """``A[j, y'] = WR(sets[j], y')`` for single opponents: ``(m, n)``. O(U m n)."""
+    """``A[j, y'] = WR(sets[j], y')`` for single opponents: ``(m, n)``. O(U m n).
+
+    Examples:
+      Three users in a Condorcet cycle: two copies of response 0 tie with a copy of 0 (2/3)
+      and win for the two users who rank 0 above 2; the set {0, 1} beats 1 with 5/6.
+
+      >>> import numpy as np
+      >>> from ualign import Profile
+      >>> from ualign.solvers.kset import multiset_win_matrix
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+      >>> multiset_win_matrix(P.levels, P.weights, np.array([[0, 0], [0, 1]])).round(4).tolist()
+      [[0.6667, 0.6667, 0.3333], [0.6667, 0.8333, 0.6667]]
+    """
     return set_win_matrix(levels, weights, sets, PAPER_DISPLAY, chunk)
 
 
@@ -97,6 +112,17 @@ def kset_multiset(profile, k, opts: KSetOptions, display: str = PAPER_DISPLAY) -
     Returns:
       ``KSetResult``. The LP optimum is >= k/(k+1) (the NE product policy is feasible), and
       when exact pricing converges the optimum is <= value + tol, so ``value >= k/(k+1) - tol``.
+
+    Examples:
+      A Condorcet cycle of three users, k = 2: the three pairs, each a third of the time,
+      win 13/18 against any single response (above k/(k+1) = 2/3).
+
+      >>> from ualign import Profile
+      >>> from ualign.solvers.kset import KSetOptions, kset_multiset
+      >>> P = Profile.from_rankings([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+      >>> r = kset_multiset(P, 2, KSetOptions())
+      >>> sorted(r.sets.tolist()), r.probs.round(4).tolist(), round(r.value, 6), r.exact
+      ([[0, 1], [0, 2], [1, 2]], [0.3333, 0.3333, 0.3333], 0.722222, True)
 
     References: shared/spec/THEORY.md §7.
     """
@@ -117,8 +143,16 @@ def kset_multiset(profile, k, opts: KSetOptions, display: str = PAPER_DISPLAY) -
     sets = np.array(st.columns, dtype=np.int64)[keep]
     probs = x[keep] / x[keep].sum()
     robust = robust_set_win_rate(profile, sets, probs, display=display)
+    # Rounded outward: the last bound is a sum of floating-point prices and can fall a few
+    # ulps below the re-evaluated value (1.3e-15 seen on impartial culture).
+    upper = max(float(st.last_bound), robust.value)
+    exact = pricer.exact and st.done
+    if pricer.exact and not st.done:
+        stopped_early(f"solve_kset(k={k})", f"max_rounds = {st.rounds} reached with a "
+                      f"certified gap of {upper - robust.value:.3g}",
+                      "a larger max_rounds=", stacklevel=5)
     return KSetResult(sets=sets, probs=probs, value=robust.value, opponent=st.lp.opponent,
-                      upper_bound=float(st.last_bound), exact=pricer.exact, pricer=pricer.name,
+                      upper_bound=upper, exact=exact, pricer=pricer.name,
                       iterations=st.rounds, columns=len(st.columns),
                       worst_response=robust.worst, converged=st.done,
                       seconds=time.perf_counter() - t0, display=display,

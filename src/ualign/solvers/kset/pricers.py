@@ -133,7 +133,19 @@ _PRICERS: dict[tuple[bool, str], PricerKind] = {}
 
 
 def register_pricer(kind: PricerKind) -> PricerKind:
-    """Add a pricer (once per name and kind of set)."""
+    """Add a pricer (once per name and kind of set); ``solve_kset(pricer=name)`` then finds
+    it (CONTRIBUTING.md, "A k-set pricer", shows a whole one).
+
+    Examples:
+      A name registers once per kind of set:
+
+      >>> from ualign.solvers.kset import PricerKind, register_pricer
+      >>> from ualign.solvers.kset.pricers import pricer_kind
+      >>> register_pricer(PricerKind("mip", True, pricer_kind(True, "mip").build))
+      Traceback (most recent call last):
+        ...
+      ValueError: pricer 'mip' is already registered
+    """
     key = (kind.merges, kind.name)
     if key in _PRICERS or kind.name == "auto":
         raise ValueError(f"pricer {kind.name!r} is already registered")
@@ -142,7 +154,15 @@ def register_pricer(kind: PricerKind) -> PricerKind:
 
 
 def pricer_names(merges: bool) -> tuple[str, ...]:
-    """``"auto"`` and the registered pricers for k-subsets (``merges``) or k-multisets."""
+    """``"auto"`` and the registered pricers for k-subsets (``merges``) or k-multisets.
+
+    Examples:
+      >>> from ualign.solvers.kset import pricer_names
+      >>> pricer_names(merges=True)
+      ('auto', 'enumeration', 'streamed enumeration', 'mip')
+      >>> pricer_names(merges=False)
+      ('auto', 'enumeration', 'greedy')
+    """
     return ("auto", *(name for m, name in _PRICERS if m == merges))
 
 

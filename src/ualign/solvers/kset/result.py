@@ -28,9 +28,12 @@ class KSetResult:
       opponent: ``(n,)`` LP duals, a worst opponent mixture (Σ = 1); one-hot at the worst
         response for a deterministic set.
       upper_bound: certified upper bound on the optimal value (equals ``value`` up to the LP
-        tolerance when ``exact``).
-      exact: whether ``value`` is certified optimal: exact pricing (multiset), or the gap
-        ``upper_bound - value`` closed to ``gap_tol`` (distinct).
+        tolerance when ``exact``); ``value <= upper_bound`` holds exactly (rounded outward).
+      exact: whether ``value`` is certified optimal, one meaning for both displays: the
+        certificate ``upper_bound - value`` closed to the solver's tolerance (multiset: exact
+        pricing found no entering column, so the gap is at most ``tol``; distinct: the gap is at
+        most ``gap_tol``). ``exact`` implies ``converged``; a multiset solve with the greedy
+        pricer can converge without being exact.
       pricer: the pricer that generated the columns (``"enumeration"``, ``"greedy"``,
         ``"heuristic+mip"``, ``"heuristic+streamed enumeration"``, ...) or, for a committee
         rule or a selection baseline deployed as one set, the rule's name.

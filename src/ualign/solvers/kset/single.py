@@ -118,12 +118,15 @@ def step(problem: Problem, st: SingleState, rel_gap: float) -> SingleState:
 
 
 def best_single_set(problem: Problem, n_seeds: int, gap_tol: float,
-                    rel_gap: float) -> KSetResult:
+                    rel_gap: float, say=None) -> KSetResult:
     """Constraint generation until ``upper − best <= gap_tol``, a proof of optimality or the
-    deadline."""
+    deadline; ``say`` (a function of one string, or None) hears a line per round."""
     st = init(problem, n_seeds)
     while st.upper - st.best > gap_tol and not st.done:
         st = step(problem, st, rel_gap)
+        if say is not None:
+            say(f"round {st.rounds}: best set {st.best:.6f}, upper bound {st.upper:.6f}, "
+                f"{len(st.active)} opponents")
     return _result(problem, st.best_set, st.upper, st.rounds,
                    len(st.active), "mip", st.status, sorted(st.active), gap_tol)
 
