@@ -26,16 +26,9 @@ import pytest
 PACKAGES = ("ualign.core", "ualign.solvers")
 MODULES = ("ualign.llm.select",)   # one module of a package that needs the llm extra
 
-# Public functions without an example yet: their modules are being rewritten (issue 21), the
-# examples are added when the rewrite lands. Only remove names from this set.
-PENDING = {
-    "ualign.solvers.kset.distinct.kset_distinct",
-    "ualign.solvers.kset.method_for",
-    "ualign.solvers.kset.multiset.kset_multiset",
-    "ualign.solvers.kset.multiset.multiset_win_matrix",
-    "ualign.solvers.kset.pricers.pricer_names",
-    "ualign.solvers.kset.pricers.register_pricer",
-}
+# Public functions without an example yet (none since the floor plan, issue 21). Only remove
+# names from this set.
+PENDING: set[str] = set()
 
 
 def _modules() -> list[str]:

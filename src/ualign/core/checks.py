@@ -47,12 +47,13 @@ def check_k(k, name: str = "k", maximum: int | None = MAX_SAMPLES) -> int:
     (``MAX_SAMPLES`` = 2^14 for sample counts k and ℓ; None: no upper bound)."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise ValueError(f"{name} must be an integer >= 1, got {k!r} of type {type(k).__name__}")
-    if k < 1:
+    value = int(k)
+    if value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {k}")
-    if maximum is not None and k > maximum:
+    if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be an integer in [1, {maximum}] (ualign's bound on "
                          f"samples per query, MAX_SAMPLES), got {k}")
-    return int(k)
+    return value
 
 
 MAX_ITERATIONS = 2**31 - 1
@@ -71,6 +72,16 @@ def _finite(x) -> bool:
         return bool(np.isfinite(float(x)))
     except OverflowError:
         return False
+
+
+def _whole(x) -> int | None:
+    """``x`` as a Python int when it is a finite whole real number and not a bool, else None."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite(x):
+        return None
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    v = float(x)
+    return int(v) if v.is_integer() else None
 
 
 _NAME_MAX, _PATH_MAX = 255, 4096  # Linux's NAME_MAX and PATH_MAX; other systems allow less
@@ -94,10 +105,10 @@ def check_path(path, name: str = "path"):
 def check_count(x, name: str, what: str = "") -> int:
     """``x`` as a Python int when it is a whole number >= 1 (``2`` or ``2.0``), else raise
     ``"{name} must be a positive integer{what}"``."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite(x) \
-            or int(x) != x or int(x) < 1:
+    w = _whole(x)
+    if w is None or w < 1:
         raise ValueError(f"{name} must be a positive integer{what}, got {x!r}")
-    return int(x)
+    return w
 
 
 def normalise_weights(w: np.ndarray, name: str = "weights") -> np.ndarray:
@@ -143,10 +154,10 @@ def check_size(n_bytes, what: str) -> None:
 def check_whole(x, name: str, minimum: int = 0) -> int:
     """``x`` as a Python int when it is a whole number >= ``minimum`` (``5`` or ``5.0``), else
     raise naming ``name``."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not _finite(x) \
-            or int(x) != x or int(x) < minimum:
+    w = _whole(x)
+    if w is None or w < minimum:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {x!r}")
-    return int(x)
+    return w
 
 
 def check_weights(weights, n_rows: int, name: str = "weights") -> np.ndarray:
@@ -202,9 +213,10 @@ def check_distribution(policy, n: int, name: str = "policy") -> np.ndarray:
 def check_response(y, n: int, name: str = "opponent") -> int:
     if isinstance(y, bool) or not isinstance(y, numbers.Integral):
         raise ValueError(f"{name} must be a response index or a distribution, got {y!r}")
-    if not 0 <= y < n:
+    index = int(y)
+    if not 0 <= index < n:
         raise ValueError(f"{name} must be a response index in [0, {n}), got {y}")
-    return int(y)
+    return index
 
 
 def as_distribution(opponent, n: int, name: str = "opponent") -> np.ndarray:

@@ -344,8 +344,8 @@ def distinct_leave_one_out_payoffs(levels, k: int, weights=None, classes=None) -
         lvc = lv[u, first]                                       # level of each class
         for c in range(labels.size):
             same = lvc == lvc[c]
-            tied = [int(sizes[d]) - (d == c) for d in np.flatnonzero(same)]
-            tied = tuple(sorted(m for m in tied if m > 0))
+            counts = [int(sizes[d]) - (d == c) for d in np.flatnonzero(same)]
+            tied = tuple(sorted(m for m in counts if m > 0))
             a = int(sizes[lvc > lvc[c]].sum())
             out[u, c] = _distinct_share(G, k, tied, a)
     return w @ out[:, cls_of]

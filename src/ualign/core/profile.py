@@ -402,7 +402,8 @@ class Profile:
         """Profile that keeps ``levels``, dense levels in their final dtype just built here."""
         if weights is None:
             weights = np.ones(levels.shape[0])
-        return cls(levels=_DenseLevels(levels), weights=weights, **kwargs)
+        return cls(levels=_DenseLevels(levels), weights=weights,  # type: ignore[arg-type]
+                   **kwargs)
 
     @classmethod
     def from_scores(cls, scores, weights=None, **kwargs) -> Profile:
@@ -469,7 +470,7 @@ class Profile:
         idx = np.flatnonzero(wins)
         return int(idx[0]) if idx.size else None
 
-    def restrict(self, responses: Sequence[int]) -> Profile:
+    def restrict(self, responses: Sequence[int] | np.ndarray) -> Profile:
         """The profile over a subset of responses (in the given order): ``responses`` is a
         non-empty sequence of response indices in ``[0, n)`` (no negative wrap-around). An
         index may repeat: it is then that response's column twice (how a population ranks a
@@ -484,7 +485,7 @@ class Profile:
             raise ValueError(f"responses must be indices in [0, {self.n_responses}), got "
                              f"{idx[bad[0]]} at position {bad[0]}")
         idx = idx.astype(np.int64)
-        labels = None if self.labels is None else [self.labels[i] for i in idx]
+        labels = None if self.labels is None else tuple(self.labels[i] for i in idx)
         return Profile(self.levels[:, idx], self.weights, labels=labels, groups=self.groups,
                        group_names=self.group_names, n_voters=self.n_voters)
 
@@ -498,7 +499,7 @@ class Profile:
                 and _opt_equal(self.groups, other.groups)
                 and _opt_equal(self.n_ranked, other.n_ranked))
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal profiles are mutable arrays
 
     def __repr__(self) -> str:
         ties = ", ties" if self.has_ties else ""

@@ -54,7 +54,7 @@ def _rng(seed) -> np.random.Generator:
         if seed is not None and seed < 0:
             raise ValueError(f"seed must be a non-negative integer, None or a "
                              f"numpy.random.Generator, got {seed}")
-        return np.random.default_rng(seed)
+        return np.random.default_rng(None if seed is None else int(seed))
     raise ValueError(f"seed must be None, a non-negative integer or a numpy.random.Generator, "
                      f"got {seed!r} of type {type(seed).__name__}")
 
@@ -375,7 +375,8 @@ def mixture(profiles: Sequence[Profile], group_weights=None, group_names=None) -
     groups = np.concatenate([np.full(parts[g].n_users, g, dtype=np.int64) for g in keep])
     labels = parts[0].labels if all(p.labels == parts[0].labels for p in parts) else None
     voters = [p.n_voters for p in parts]
-    n_voters = float(sum(voters)) if all(v is not None for v in voters) else None
+    n_voters = (float(sum(v for v in voters if v is not None))
+                if all(v is not None for v in voters) else None)
     return Profile(levels, weights, labels=labels, groups=groups, group_names=group_names,
                    n_voters=n_voters,
                    meta={"generator": f"mixture({G} groups)",

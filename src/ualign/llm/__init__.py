@@ -28,8 +28,8 @@ from ualign.llm.populations import (
 
 __all__ = [
     "Embedder",
-    "Evidence",
     "EmbeddingPopulation",
+    "Evidence",
     "HashingEmbedder",
     "JudgeError",
     "JudgePopulation",
@@ -42,8 +42,8 @@ __all__ = [
     "VotePopulation",
     "apply_evidence",
     "default_model",
-    "evaluate_stance_model",
     "describe_votes",
+    "evaluate_stance_model",
     "evaluate_vote_model",
     "fit_temperature",
     "load_population",

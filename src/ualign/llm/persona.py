@@ -87,7 +87,7 @@ def describe_votes(votes) -> str:
                              f"{(text, vote)!r} at position {pos}")
         parts[int(vote)].append(text)
     heads = {1: "You agree with these", -1: "You disagree with these", 0: "You passed on these"}
-    out = []
+    out: list[str] = []
     for v in (1, -1, 0):
         if parts[v]:
             noun = " statements" if not out else ""
@@ -97,7 +97,7 @@ def describe_votes(votes) -> str:
 
 def _check_tau(tau, name: str = "tau") -> float:
     if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not (
-            np.isfinite(tau) and float(tau) > 0):
+            np.isfinite(float(tau)) and float(tau) > 0):
         raise ValueError(f"{name} must be a positive finite temperature, got {tau!r}")
     return float(tau)
 

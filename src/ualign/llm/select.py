@@ -131,7 +131,7 @@ class Selection:
                    mean_utility=None if self.mean_utility is None else list(self.mean_utility))
         if self.policy is not None:
             out["policy"] = [round(float(p), 10) for p in self.policy]
-        if self.sets is not None:
+        if self.sets is not None and self.probs is not None:
             out["sets"] = self.sets.tolist()
             out["probs"] = [round(float(p), 10) for p in self.probs]
         return out

@@ -20,7 +20,7 @@ METRIC_NAMES = {"robust": "robust win rate (worst hidden-rated response)",
                 "vs_worst_all": "win rate vs the posterior's worst unrevealed response"}
 
 
-def _line(rows, key: str):
+def _line(rows, key: str) -> tuple[list[float], list[float]]:
     """(m, value of ``key``) of ``rows`` in order of m, as two lists."""
     pts = sorted((r.m, getattr(r, key)) for r in rows)
     return [p[0] for p in pts], [p[1] for p in pts]

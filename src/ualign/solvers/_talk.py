@@ -25,7 +25,17 @@ class StoppedEarlyWarning(RuntimeWarning):
 
 
 def check_progress(value, name: str = "progress"):
-    """``progress``: True, False or None (report on stderr after ``QUIET_SECONDS``)."""
+    """``progress``: True, False or None (report on stderr after ``QUIET_SECONDS``).
+
+    Examples:
+      >>> from ualign.solvers._talk import check_progress
+      >>> check_progress(None), check_progress(True)
+      (None, True)
+      >>> check_progress("yes")
+      Traceback (most recent call last):
+        ...
+      ValueError: progress must be True, False or None (report after 5 s), got str 'yes'
+    """
     if value is None or isinstance(value, bool):
         return value
     if type(value).__name__ == "bool_":  # a NumPy bool
@@ -65,7 +75,21 @@ class Talker:
 
 def stopped_early(what: str, reached: str, options: str, stacklevel: int = 3) -> None:
     """Warn that ``what`` stopped at ``reached`` before its tolerance; ``options`` names what
-    buys more precision (e.g. ``"time_limit= (seconds, None for no limit) or max_iter="``)."""
+    buys more precision (e.g. ``"time_limit= (seconds, None for no limit) or max_iter="``).
+
+    Examples:
+      >>> import warnings
+      >>> from ualign.solvers import StoppedEarlyWarning
+      >>> from ualign.solvers._talk import stopped_early
+      >>> with warnings.catch_warnings(record=True) as caught:
+      ...     warnings.simplefilter("always")
+      ...     stopped_early("solve_x", "gap 0.01 after 60 s", "time_limit=")
+      >>> caught[0].category is StoppedEarlyWarning
+      True
+      >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+      solve_x stopped before its tolerance: gap 0.01 after 60 s; the result is certified but not
+      converged (converged=False). For more precision pass time_limit=.
+    """
     warnings.warn(f"{what} stopped before its tolerance: {reached}; the result is certified "
                   f"but not converged (converged=False). For more precision pass {options}.",
                   StoppedEarlyWarning, stacklevel=stacklevel)

@@ -229,7 +229,7 @@ def ualign_method(fn):
         k = check_k(k)
         with serial_if_small(profile.n_users * profile.n_responses):
             result = fn(profile, k, opts)
-        if not result.converged:
+        if getattr(result, "converged", True) is False:  # a SolverResult that missed tol
             _warn_unconverged(result, opts)
         return result
     return solve

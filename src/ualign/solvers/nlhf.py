@@ -369,16 +369,17 @@ def solve_nlhf(profile, tau: float = 0.0, reference=None, *, tol: float = 1e-9,
     fields.update(converged=holds, diagnostics=NLHFDiagnostics(
         tau=tau, residual=residual, residual_trace=tuple(trace), newton_iterations=newton_it,
         kl_bound=max(bound, res.exploitability) if holds else None))
-    out = SolverResult(**fields)
-    _warn_if_stopped(out, deadline, time_limit)
-    return out
+    result = SolverResult(**fields)
+    _warn_if_stopped(result, deadline, time_limit)
+    return result
 
 
 def _warn_if_stopped(result: SolverResult, deadline, time_limit) -> None:
     """A ``StoppedEarlyWarning`` when ``result`` is unconverged and the deadline passed."""
     if result.converged or not _past(deadline):
         return
-    stopped_early(f"solve_nlhf(tau={result.diagnostics.tau:g})",
+    tau = getattr(result.diagnostics, "tau", 0.0)
+    stopped_early(f"solve_nlhf(tau={tau:g})",
                   f"certified exploitability {result.exploitability:.3g} after "
                   f"{result.seconds:.1f} s",
                   f"time_limit= (seconds; now {time_limit:g} s, None for no limit)",

@@ -7,6 +7,7 @@ References: THEORY.md §5, §8; STYLE.md rule 7.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,8 @@ __all__ = ["FREE_TEXT_KL", "SelfPlayConfig"]
 
 def _f(default, help: str, **kw):
     if isinstance(default, list | dict):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
+        return field(default_factory=functools.partial(type(default), default),
+                     metadata={"help": help}, **kw)
     return field(default=default, metadata={"help": help}, **kw)
 
 
@@ -35,9 +37,10 @@ kind the reference samples keeps a positive probability."""
 
 
 _MAX_YAML = 1 << 20
-_TYPES = {"str": (str, "a string"), "int": (int, "an integer"),
-          "float": ((int, float), "a number"), "bool": (bool, "true or false"),
-          "None": (type(None), "null"), "list[str]": (list, "a list of strings")}
+_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "str": (str, "a string"), "int": (int, "an integer"),
+    "float": ((int, float), "a number"), "bool": (bool, "true or false"),
+    "None": (type(None), "null"), "list[str]": (list, "a list of strings")}
 
 
 def _check_type(name: str, annotation: str, value) -> None:
@@ -50,8 +53,8 @@ def _check_type(name: str, annotation: str, value) -> None:
         types = _TYPES[a][0]
         if isinstance(value, bool) and a != "bool":
             continue
-        if isinstance(value, types) and (a != "list[str]"
-                                         or all(isinstance(v, str) for v in value)):
+        if isinstance(value, types) and (a != "list[str]" or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value))):
             return
     words = " or ".join(_TYPES[a][1] for a in parts if a != "None")
     null = " (or null)" if "None" in parts else ""
@@ -298,7 +301,7 @@ class SelfPlayConfig:
         if len(self.candidates) < 2:
             raise ValueError(f"candidates must list at least 2 response strings, got "
                              f"{len(self.candidates)}")
-        seen = {}
+        seen: dict[str, int] = {}
         for i, c in enumerate(self.candidates):
             if not isinstance(c, str) or not c:
                 raise ValueError(f"candidates must be non-empty strings, got {c!r} at "
@@ -321,7 +324,7 @@ class SelfPlayConfig:
             raise ValueError(f"unknown config field(s) {unknown}; valid fields: {sorted(names)}")
         for f in dataclasses.fields(cls):
             if f.name in d:
-                _check_type(f.name, f.type, d[f.name])
+                _check_type(f.name, str(f.type), d[f.name])
         return cls(**d)
 
     @classmethod

@@ -164,6 +164,23 @@ class LMPolicy:
                 max_new_tokens=c.max_new_tokens, num_return_sequences=n,
                 pad_token_id=self.tokenizer.pad_token_id)
 
+    # What each policy type defines (the trainer's stages call them).
+    def sample(self, model, batch) -> None:
+        """Fill ``batch`` with G samples per prompt from ``model``."""
+        raise NotImplementedError
+
+    def log_probs(self, model, batch):
+        """Log-probabilities of the batch's samples under ``model``."""
+        raise NotImplementedError
+
+    def kl(self, extra, batch):
+        """The anchor's KL term to the reference for the batch."""
+        raise NotImplementedError
+
+    def step_metrics(self, batch) -> dict[str, float]:
+        """Policy-specific metrics of one step."""
+        raise NotImplementedError
+
     def sample_texts(self, model, prompt: str, M: int, seed: int) -> list[str]:
         """M free-text samples; ``model=None`` samples the reference (base) policy."""
         tr = self.trainer

@@ -32,7 +32,13 @@ def tiny_causal_lm(tokenizer, *, hidden_size: int = 32, num_layers: int = 2, num
                    seed: int = 0, arch: str = "llama"):
     """A randomly initialised (seeded) tiny causal LM matching ``tokenizer``'s vocabulary."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedModel,
+    )
 
     torch.manual_seed(seed)
     V = len(tokenizer)
@@ -42,13 +48,13 @@ def tiny_causal_lm(tokenizer, *, hidden_size: int = 32, num_layers: int = 2, num
                           num_key_value_heads=num_heads, max_position_embeddings=256,
                           pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                           eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
-        model = LlamaForCausalLM(cfg)
+        model: PreTrainedModel = LlamaForCausalLM(cfg)
     elif arch == "gpt2":
-        cfg = GPT2Config(vocab_size=V, n_embd=hidden_size, n_layer=num_layers, n_head=num_heads,
+        gcfg = GPT2Config(vocab_size=V, n_embd=hidden_size, n_layer=num_layers, n_head=num_heads,
                          n_positions=256, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id)
-        model = GPT2LMHeadModel(cfg)
+        model = GPT2LMHeadModel(gcfg)
     else:
         raise ValueError(f"arch must be 'llama' or 'gpt2', got {arch!r}")
     model.generation_config.pad_token_id = tokenizer.pad_token_id

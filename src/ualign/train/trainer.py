@@ -153,7 +153,7 @@ class SelfPlayTrainer:
         model, self.tokenizer = self._build_model_and_tokenizer(model, tokenizer)
         self.accelerator = make_accelerator(config, accelerator)
         self.checkpoint_backend = ckpt.make_backend(self.accelerator)  # plain / FSDP / DeepSpeed
-        self.vllm = None                  # VLLMServerClient for generation_backend='vllm'
+        self.vllm: Any = None             # VLLMServerClient for generation_backend='vllm'
         self._vllm_dir: Path | None = None
         self._vllm_step: int | None = None  # step whose adapters the vLLM server serves
         self._build_vllm()
@@ -193,7 +193,7 @@ class SelfPlayTrainer:
             return
         from ualign.train.vllm_server import VLLMServerClient
 
-        self.vllm = VLLMServerClient(c.vllm_url, timeout=c.vllm_timeout)
+        self.vllm = VLLMServerClient(str(c.vllm_url), timeout=c.vllm_timeout)
         self.vllm.check()                 # unreachable server: fail before any training
         self._vllm_dir = Path(c.vllm_adapter_dir or Path(c.output_dir) / "vllm_adapters")
 
@@ -354,6 +354,7 @@ class SelfPlayTrainer:
 
         acc = self.accelerator
         m = batch.metrics
+        assert batch.payoffs is not None    # set by the payoff stage
         m["payoff_max"] = float(batch.payoffs.max(axis=1).mean())
         m["advantage_abs"] = float(batch.advantages.abs().mean())
         m["unique_frac"] = float(np.mean([len(set(t)) / len(t) for t in batch.texts]))

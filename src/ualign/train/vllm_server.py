@@ -191,7 +191,7 @@ def generate_on_server(trainer, batch) -> None:
     responses = trainer.vllm.sample_many(
         name, reqs, c.group_size, temperature=c.temperature, top_p=c.top_p,
         max_new_tokens=c.max_new_tokens, eos_token_id=tok.eos_token_id, tokenizer=tok)
-    seqs = []
+    seqs: list[tuple] = []
     for p, group in zip(prompts, responses, strict=True):
         seqs.extend((p, r) for r in group)
         batch.texts.append([tok.decode(r, skip_special_tokens=True) for r in group])

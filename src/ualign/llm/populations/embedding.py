@@ -54,7 +54,7 @@ class EmbeddingPopulation(Population):
         self.noise_scale = float(noise_scale)
         self.seed = int(seed)
         self._ids = np.arange(len(personas))  # original user index, keys the noise
-        self._P = None
+        self._P: np.ndarray | None = None
 
     @property
     def persona_embeddings(self) -> np.ndarray:

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from ualign.llm.populations import remote
-from ualign.llm.populations.base import Population
 from ualign.llm.populations.category import CATEGORY_OPTIONS, CATEGORY_USAGE, build_category
 from ualign.llm.populations.embedding import EmbeddingPopulation
 from ualign.llm.populations.judge import JudgePopulation
