@@ -107,16 +107,21 @@ def sft_warm_start(model, tokenizer, examples, output_dir, *, chat_template: boo
     completion-only NLL) with AdamW at a constant ``learning_rate``.
 
     Args:
-      model, tokenizer: the causal LM to warm-start and its tokenizer. The adapters are
-        removed again afterwards (``unload``), so ``model`` is returned to its own weights.
+      model: the causal LM to warm-start. The adapters are removed again afterwards
+        (``unload``), so ``model`` is returned to its own weights.
+      tokenizer: its tokenizer.
       examples: see :func:`read_examples`.
       output_dir: where the adapter is written (``adapter_config.json`` + weights).
       chat_template: prompt as a user turn and completion as the assistant's, through the
         tokenizer's chat template (as ``SelfPlayConfig.chat_template``); else plain text with
         EOS appended to the completion.
-      lora_r, lora_alpha, lora_target_modules: the adapters.
-      learning_rate, epochs, batch_size, max_steps: the optimisation (``max_steps > 0``
-        overrides ``epochs``).
+      lora_r: the adapters' rank.
+      lora_alpha: their scale.
+      lora_target_modules: the modules that get adapters.
+      learning_rate: AdamW's constant learning rate.
+      epochs: passes over ``examples``.
+      batch_size: examples per optimisation step.
+      max_steps: optimisation steps when > 0 (then overrides ``epochs``).
       seed: seeds the adapters' initialisation and the batch order.
 
     Returns: :class:`SFTResult`.
