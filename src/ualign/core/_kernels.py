@@ -84,12 +84,12 @@ def ipow(x, k, top):
     return r
 
 
-@numba.njit(cache=True)
-def class_payoff_block(am, tm, k, top, scale, E, p, val):
-    """``val[l] = scale · L(am[l], tm[l])`` for every l of the block: ``class_payoff``'s
-    recursion run loop by loop over the block (each loop vectorises); ``E``, ``p`` are scratch of
-    the block's length. ``top = top_bit(k + 1)``."""
-    e = k + 1
+@numba.njit(cache=True, inline="always")
+def binary_powers_block(am, tm, e, top, E, p):
+    """For every l of the block, by binary powering over the bits of ``e`` below ``top``
+    (``top = top_bit(e)``), loop by loop so each loop vectorises: ``p[l] = am[l]^e`` and
+    ``E[l] = ((am + tm)^e − am^e) / tm`` (the divided difference, exact at tm = 0), the two
+    quantities both block kernels finish from."""
     m = am.shape[0]
     for l in range(m):
         E[l] = 1.0
@@ -107,7 +107,16 @@ def class_payoff_block(am, tm, k, top, scale, E, p, val):
             for l in range(m):
                 p[l] = am[l] * p[l]
         bit //= 2
-    for l in range(m):
+
+
+@numba.njit(cache=True)
+def class_payoff_block(am, tm, k, top, scale, E, p, val):
+    """``val[l] = scale · L(am[l], tm[l])`` for every l of the block: ``class_payoff``'s
+    recursion run loop by loop over the block (each loop vectorises); ``E``, ``p`` are scratch of
+    the block's length. ``top = top_bit(k + 1)``."""
+    e = k + 1
+    binary_powers_block(am, tm, e, top, E, p)
+    for l in range(am.shape[0]):
         val[l] = scale * (E[l] / e)
 
 
@@ -443,24 +452,8 @@ def strict_distinct_payoff(a, p, k, top):
 def strict_distinct_block(am, tm, k, top, scale, E, q, val):
     """``val[l] = scale · strict_distinct_payoff(am[l], tm[l])`` for every l of the block, loop
     by loop (vectorised) like ``class_payoff_block``; ``top = top_bit(k)``."""
-    m = am.shape[0]
-    for l in range(m):
-        E[l] = 1.0
-    for l in range(m):
-        q[l] = am[l]
-    bit = top // 2
-    while bit > 0:
-        for l in range(m):
-            E[l] = E[l] * (tm[l] * E[l] + 2.0 * q[l])
-        for l in range(m):
-            q[l] = q[l] * q[l]
-        if k & bit:
-            for l in range(m):
-                E[l] = (am[l] + tm[l]) * E[l] + q[l]
-            for l in range(m):
-                q[l] = am[l] * q[l]
-        bit //= 2
-    for l in range(m):
+    binary_powers_block(am, tm, k, top, E, q)
+    for l in range(am.shape[0]):
         val[l] = scale * (q[l] + 0.5 * tm[l] * E[l])
 
 

@@ -383,7 +383,8 @@ def run(dynamics: Dynamics, certificate: Certificate, *, pi0: np.ndarray | None,
                 extra += e
                 trace.append((it, value))
                 times.append(time.perf_counter() - t0)
-                bar.set_postfix(gap=f"{value:.2e}")
+                # refresh=False: a refresh would draw the bar before its delay
+                bar.set_postfix(gap=f"{value:.2e}", refresh=False)
             if out_of_time:
                 break
     return RunResult(state, trace, extra, done, time.perf_counter() - t0, times)
