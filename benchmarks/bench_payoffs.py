@@ -27,12 +27,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -41,6 +37,7 @@ import numba
 import numpy as np
 
 import ualign
+from _git import module_at  # benchmarks/ is on sys.path
 from ualign.core import _kernels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,18 +59,7 @@ def watchdog(max_gb: float) -> None:
 
 def load_old_kernels(commit: str):
     """``core/_kernels.py`` at ``commit`` as a module, or None without git."""
-    try:
-        src = subprocess.run(["git", "show", f"{commit}:src/ualign/core/_kernels.py"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    path = Path(tempfile.mkdtemp()) / "old_kernels.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location("old_kernels", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["old_kernels"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return module_at(commit, "src/ualign/core/_kernels.py", "old_kernels")
 
 
 @numba.njit(parallel=True, cache=True)

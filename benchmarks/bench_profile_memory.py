@@ -16,37 +16,22 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import os
 import platform
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
 import ualign
+from _git import module_at  # benchmarks/ is on sys.path
 
 
 def load_old_profile(commit: str):
     """``Profile`` from ``src/ualign/core/profile.py`` at ``commit``, or None without git."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        src = subprocess.run(["git", "show", f"{commit}:src/ualign/core/profile.py"], cwd=root,
-                             capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    path = Path(tempfile.mkdtemp()) / "old_profile.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location("old_profile", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["old_profile"] = mod  # dataclasses looks its module up
-    spec.loader.exec_module(mod)
-    return mod.Profile
+    mod = module_at(commit, "src/ualign/core/profile.py", "old_profile")
+    return None if mod is None else mod.Profile
 
 
 def measure(build, rankings):
