@@ -383,6 +383,18 @@ def mixture(profiles: Sequence[Profile], group_weights=None, group_names=None) -
                          "group weights": ",".join(f"{x:.6g}" for x in gw)})
 
 
+def _group_sizes(U: int, gw: np.ndarray) -> np.ndarray:
+    """Users per group: one for each group of positive share, the rest split by share
+    (``_split``); ``ValueError`` when there are fewer users than such groups."""
+    positive = int(np.count_nonzero(gw))
+    if U < positive:
+        raise ValueError(f"n_users must be >= the number of groups with positive weight "
+                         f"({positive}), got {U}")
+    sizes = np.zeros(gw.shape[0], dtype=np.int64)
+    sizes[gw > 0] = 1 + _split(U - positive, gw[gw > 0])
+    return sizes
+
+
 def _split(total: int, shares: np.ndarray) -> np.ndarray:
     """Largest-remainder split of ``total`` users into groups with the given shares."""
     raw = total * shares
@@ -413,12 +425,7 @@ def mallows_mixture(n: int, n_users: int, phi, groups: int, group_weights=None, 
     if len(phis) != G:
         raise ValueError(f"phi must be one number or one per group ({G}), got {len(phis)}")
     gw = _group_shares(group_weights, G)
-    positive = int(np.count_nonzero(gw))
-    if U < positive:
-        raise ValueError(f"n_users must be >= the number of groups with positive weight "
-                         f"({positive}), got {U}")
-    sizes = np.zeros(G, dtype=np.int64)
-    sizes[gw > 0] = 1 + _split(U - positive, gw[gw > 0])
+    sizes = _group_sizes(U, gw)
     if centers is None:
         cs = np.stack([rng.permutation(n) for _ in range(G)])
     else:
@@ -467,12 +474,7 @@ def plackett_luce_mixture(n: int, n_users: int, groups: int, group_weights=None,
     _check_size(U, n, "plackett_luce_mixture", extra=8 * G * n)
     rng = _rng(seed)
     gw = _group_shares(group_weights, G)
-    positive = int(np.count_nonzero(gw))
-    if U < positive:
-        raise ValueError(f"n_users must be >= the number of groups with positive weight "
-                         f"({positive}), got {U}")
-    sizes = np.zeros(G, dtype=np.int64)
-    sizes[gw > 0] = 1 + _split(U - positive, gw[gw > 0])
+    sizes = _group_sizes(U, gw)
     logw = np.log(rng.dirichlet(np.ones(n), size=G))
     weights = np.repeat(np.divide(gw, sizes, out=np.zeros(G), where=sizes > 0), sizes)
     group_of = np.repeat(np.arange(G), sizes)
