@@ -792,8 +792,9 @@ def rolling_shares(counts: list[list[int]], window: int = 5) -> np.ndarray:
 
 
 def plot(result: dict, path: str) -> None:
-    """One panel per arm: the kind shares of the training samples (rolling 5 steps), one line
-    per seed and kind; the final shares (dots) and the anchored prediction (dashed)."""
+    """One panel per arm (two per row): the kind shares of the training samples (rolling 5
+    steps), one line per seed and kind; the final shares (dots) and the anchored prediction (a
+    wide pale line)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -805,9 +806,14 @@ def plot(result: dict, path: str) -> None:
     colours = {"outdoors": "tab:green", "home": "tab:orange", "tech": "tab:blue",
                "other": "tab:grey"}
     styles = ["-", "--", ":", "-."]
-    fig, axes = plt.subplots(1, len(arms), figsize=(4.2 * len(arms), 3.6), sharey=True,
-                             squeeze=False)
-    for ax, arm in zip(axes[0], arms, strict=True):
+    ncols = min(2, len(arms))
+    nrows = -(-len(arms) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, 3.4 * nrows + 0.6),
+                             sharey=True, squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(arms):]:
+        ax.set_visible(False)
+    for ax, arm in zip(axes, arms):
         runs = sorted((r for r in result["runs"] if r["arm"] == arm), key=lambda r: r["seed"])
         for i, r in enumerate(runs):
             steps = [t["step"] for t in r["trajectory"]]
@@ -820,14 +826,23 @@ def plot(result: dict, path: str) -> None:
                         color=colours[kind], ms=4)
         pred = result["predictions"]["arms"][arm]["anchored_fixed_point"]["shares"]
         for kind in KINDS:
-            ax.axhline(pred[kind], color=colours[kind], lw=0.8, ls=(0, (4, 3)), alpha=0.6)
+            ax.axhline(pred[kind], color=colours[kind], lw=4, alpha=0.18)
         ax.set_title(ARM_LABELS[arm], fontsize=10)
-        ax.set_xlabel("self-play step (seeds: -, --, :)")
+        ax.set_xlabel("self-play step")
         ax.set_ylim(-0.02, 1.02)
-    axes[0][0].set_ylabel("kind share of the training samples")
-    axes[0][0].legend(fontsize=8, loc="upper left")
-    fig.suptitle("Kind shares over training (dots: final samples; dashed: engine's anchored "
-                 "fixed point)", fontsize=10)
+        ax.grid(alpha=0.3)
+    for row in grid:
+        row[0].set_ylabel("kind share of the samples")
+    kinds = axes[0].legend(fontsize=8, loc="center right", title="kind", title_fontsize=8)
+    axes[0].add_artist(kinds)
+    seeds = sorted({r["seed"] for r in result["runs"]})
+    axes[0].legend(handles=[matplotlib.lines.Line2D([], [], color="black", lw=1.2,
+                                                    ls=styles[i % 4], label=f"seed {s}")
+                            for i, s in enumerate(seeds)],
+                   fontsize=8, loc="lower right", title="training seed", title_fontsize=8)
+    fig.suptitle("Kind shares of the 8 training samples per step (rolling mean of 5 steps); dots: "
+                 "128 final samples per seed; wide pale lines: the engine's anchored fixed point",
+                 fontsize=10)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_bytes(png_bytes(fig, dpi=110))
