@@ -53,22 +53,31 @@ def top_bit(e):
 
 
 @numba.njit(cache=True, inline="always")
-def class_payoff(a, t, k, top):
-    """L for one level class: mass ``t`` tied (y included), mass ``a`` strictly worse.
-    ``top`` is ``top_bit(k + 1)``, the highest power of two <= k+1."""
-    e = k + 1
+def divided_powers(a, t, e, top):
+    """``(E, p)`` with ``p = a^e`` and ``E = ((a+t)^e − a^e) / t`` (the divided difference,
+    exact at t = 0), by binary powering over the bits of ``e`` below ``top = top_bit(e)``:
+    doubling ``E_2m = E_m (t E_m + 2 a^m)``, increment ``E_m+1 = (a+t) E_m + a^m``. The scalar
+    form of :func:`binary_powers_block`."""
     s = a + t
     E = 1.0  # E_1
     p = a  # p_1
-    top //= 2
-    while top > 0:
+    bit = top // 2
+    while bit > 0:
         E = E * (t * E + 2.0 * p)
         p = p * p
-        if e & top:
+        if e & bit:
             E = s * E + p
             p = a * p
-        top //= 2
-    return E / e
+        bit //= 2
+    return E, p
+
+
+@numba.njit(cache=True, inline="always")
+def class_payoff(a, t, k, top):
+    """L for one level class: mass ``t`` tied (y included), mass ``a`` strictly worse.
+    ``top`` is ``top_bit(k + 1)``, the highest power of two <= k+1."""
+    E, _ = divided_powers(a, t, k + 1, top)
+    return E / (k + 1)
 
 
 @numba.njit(cache=True, inline="always")
@@ -431,20 +440,10 @@ def payoffs_numpy(levels: np.ndarray, weights: np.ndarray, policy: np.ndarray, k
 @numba.njit(cache=True, inline="always")
 def strict_distinct_payoff(a, p, k, top):
     """``L^dist = a^k + ½((a+p)^k - a^k)`` for a class of one response of mass ``p`` with mass
-    ``a`` strictly worse. ``(a+p)^k - a^k = p E_k`` by the binary powering of ``class_payoff``
-    (sums and products of non-negative numbers only: no cancellation when ``p << a``).
+    ``a`` strictly worse. ``(a+p)^k - a^k = p E_k`` by :func:`divided_powers` (sums and
+    products of non-negative numbers only: no cancellation when ``p << a``).
     ``top`` is ``top_bit(k)``."""
-    s = a + p
-    E = 1.0  # E_1
-    q = a  # a^1
-    top //= 2
-    while top > 0:
-        E = E * (p * E + 2.0 * q)
-        q = q * q
-        if k & top:
-            E = s * E + q
-            q = a * q
-        top //= 2
+    E, q = divided_powers(a, p, k, top)
     return q + 0.5 * p * E
 
 

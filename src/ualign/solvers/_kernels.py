@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from scipy.special import roots_legendre
 
-from ualign.core._kernels import n_classes, top_bit
+from ualign.core._kernels import divided_powers, n_classes, top_bit
 
 JACOBIAN_BLOCK_BYTES = 1 << 25  # the per-block ∂f/∂a, ∂f/∂t arrays (float32) of payoff_jacobian
 
@@ -72,23 +72,13 @@ def restrict_levels(levels, C, out, nchunks):
 @numba.njit(cache=True, inline="always")
 def class_derivatives(a, t, k, topk):
     """``(f, ∂f/∂a, ∂f/∂t)`` at one class, ``f(a, t) = ∫_0^1 (a + s t)^k ds``: by the binary
-    powering of ``core._kernels.class_payoff`` for ``E_k`` and ``a^k`` (``∂f/∂a = E_k``,
+    powering of ``core._kernels.divided_powers`` for ``E_k`` and ``a^k`` (``∂f/∂a = E_k``,
     ``f = ((a+t) E_k + a^k) / (k+1)``), and ``∂f/∂t = (k f - a ∂f/∂a) / t`` (f is homogeneous
     of degree k) while ``t >= 1e-6 a`` (it loses at most ~6 of 16 digits there; the Jacobian is
     float32), else the expansion ``k a^(k-1) (1/2 + (k-1) t / (3a))`` (error O((k t/a)²)).
     About 25 flops where Gauss-Legendre took ~9 nodes x a power each."""
-    s = a + t
-    E = 1.0  # E_1
-    p = a  # a^1
-    bit = topk // 2
-    while bit > 0:
-        E = E * (t * E + 2.0 * p)
-        p = p * p
-        if k & bit:
-            E = s * E + p
-            p = a * p
-        bit //= 2
-    f = (s * E + p) / (k + 1)
+    E, p = divided_powers(a, t, k, topk)
+    f = ((a + t) * E + p) / (k + 1)
     if t > 0.0 and t >= 1e-6 * a:
         ft = (k * f - a * E) / t
     else:

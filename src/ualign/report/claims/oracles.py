@@ -16,11 +16,10 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from scipy.optimize import linprog
 
 from ualign.core import Profile, robust_set_win_rate, set_win_rate
 from ualign.core.sets import set_win_matrix
-from ualign.solvers import SolverError
+from ualign.solvers.kset import kset_lp
 
 __all__ = ["best_distinct_kset_lp", "best_mixture_lp", "literal_distinct_payoffs",
            "worst_ell_output"]
@@ -48,24 +47,14 @@ def best_mixture_lp(A: np.ndarray) -> tuple[np.ndarray, float]:
 
         max v  s.t.  Aᵀx >= v·1,  Σ x = 1,  x >= 0,
 
-    ``A: (m, n)``, ``A[j, y'] = WR(set j, y')``. Solved directly by HiGHS (tolerances 1e-10);
-    returns ``(x (m,), v)``. A failed LP raises ``SolverError`` with HiGHS's status.
+    ``A: (m, n)``, ``A[j, y'] = WR(set j, y')``: :func:`ualign.solvers.kset.kset_lp` over every
+    set (the oracle is independent in its rows, not in the LP); returns ``(x (m,), v)``. A failed
+    LP raises ``SolverError`` with HiGHS's status.
 
     References: THEORY.md §7 (the LP).
     """
-    m, n = A.shape
-    c = np.zeros(m + 1)
-    c[-1] = -1.0
-    A_ub = np.hstack([-A.T, np.ones((n, 1))])
-    A_eq = np.zeros((1, m + 1))
-    A_eq[0, :m] = 1.0
-    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(n), A_eq=A_eq, b_eq=[1.0],
-                  bounds=[(0, None)] * m + [(None, None)], method="highs",
-                  options={"primal_feasibility_tolerance": 1e-10,
-                           "dual_feasibility_tolerance": 1e-10})
-    if res.status != 0:
-        raise SolverError(f"the LP over every set failed: {res.message}", res.status)
-    return np.clip(res.x[:m], 0.0, None), float(res.x[-1])
+    lp = kset_lp(A)  # the master's LP, here over every set at once
+    return lp.x, lp.value
 
 
 def best_distinct_kset_lp(profile: Profile, k: int) -> tuple[float, np.ndarray, np.ndarray]:
